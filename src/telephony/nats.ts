@@ -1,0 +1,80 @@
+// The NATS side of the telephony contract.
+//  - commands: core NATS request/reply on `dialflow.telephony.{provider}.commands` (queue group),
+//    so an activity knows the provider accepted the command;
+//  - events: JetStream stream DIALFLOW_EVENTS on `dialflow.events.{provider}.{TYPE}`, published with
+//    the event id as msg-id so the server drops duplicates inside its window;
+//  - poison events go to DIALFLOW_DEADLETTER on `dialflow.deadletter.events`.
+import { connect, RequestError, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type JetStreamClient } from '@nats-io/jetstream';
+import type { CommandAck, TelephonyCommand, TelephonyEvent } from './contract.js';
+import { InvalidCommandError, ProviderUnavailableError, type TelephonyProvider } from './provider.js';
+
+export const EVENTS_STREAM = 'DIALFLOW_EVENTS';
+export const DEADLETTER_STREAM = 'DIALFLOW_DEADLETTER';
+export const DEADLETTER_SUBJECT = 'dialflow.deadletter.events';
+export const BRIDGE_CONSUMER = 'dialflow-bridge';
+export const commandSubject = (provider: string) => `dialflow.telephony.${provider}.commands`;
+export const eventSubject = (provider: string, type: string) => `dialflow.events.${provider}.${type}`;
+
+const NANOS_PER_MS = 1_000_000;
+
+export async function connectNats(servers: string | string[], name: string): Promise<NatsConnection> {
+  return connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+}
+
+/** Create or update the streams dialflow needs. Idempotent: every process may call it at start. */
+export async function ensureStreams(nc: NatsConnection, opts: { replicas?: number } = {}): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const streams = [
+    {
+      name: EVENTS_STREAM,
+      subjects: ['dialflow.events.>'],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: 24 * 3600 * 1000 * NANOS_PER_MS,
+      duplicate_window: 2 * 60 * 1000 * NANOS_PER_MS,
+      num_replicas: opts.replicas ?? 1,
+    },
+    {
+      name: DEADLETTER_STREAM,
+      subjects: ['dialflow.deadletter.>'],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_age: 14 * 24 * 3600 * 1000 * NANOS_PER_MS,
+      num_replicas: opts.replicas ?? 1,
+    },
+  ];
+  for (const cfg of streams) {
+    try {
+      await jsm.streams.info(cfg.name);
+      await jsm.streams.update(cfg.name, cfg);
+    } catch {
+      await jsm.streams.add(cfg);
+    }
+  }
+}
+
+export class NatsTelephonyProvider implements TelephonyProvider {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly provider: string,
+    private readonly timeoutMs = 5_000,
+  ) {}
+
+  async send(command: TelephonyCommand): Promise<void> {
+    let ack: CommandAck;
+    try {
+      const reply = await this.nc.request(commandSubject(this.provider), JSON.stringify(command), { timeout: this.timeoutMs });
+      ack = reply.json<CommandAck>();
+    } catch (err) {
+      const why = err instanceof RequestError && err.isNoResponders() ? `no telephony provider "${this.provider}" is listening` : `provider "${this.provider}" did not answer: ${(err as Error).message}`;
+      throw new ProviderUnavailableError(why, { cause: err });
+    }
+    if (!ack.ok) throw new InvalidCommandError(`provider "${this.provider}" refused ${command.action}: ${ack.error ?? 'no reason given'}`);
+  }
+}
+
+export async function publishEvent(js: JetStreamClient, provider: string, event: TelephonyEvent): Promise<void> {
+  await js.publish(eventSubject(provider, event.type), JSON.stringify(event), { msgID: event.id });
+}

@@ -1,0 +1,185 @@
+// The telephony simulator: plays end users from scripted personas.
+// The engine only *plans* events (with delays) for each command; a transport decides how time
+// passes: the simulator process schedules them on NATS with real timers, tests emit them inline.
+import { z } from 'zod';
+import type { TelephonyCommand, TelephonyEvent, TelephonyEventType } from './contract.js';
+
+export const ATTEMPT_OUTCOMES = ['answered', 'busy', 'noAnswer', 'declined', 'voicemail', 'unreachable', 'error'] as const;
+
+/** Persona contract: what the simulated person does on each dial and at each collect. */
+export const personaSchema = z
+  .object({
+    /** One outcome per dial, in order; the last one repeats. */
+    attempts: z.array(z.enum(ATTEMPT_OUTCOMES)).min(1).default(['answered']),
+    /** DTMF pressed at each collect, in order (`#` ends input). Missing → the person stays silent. */
+    keys: z.array(z.string().regex(/^[0-9*#]*$/)).default([]),
+    /** Press the next key while an interruptible prompt is still playing. */
+    pressDuringPrompt: z.boolean().default(false),
+    /** Element id at which the person hangs up (mid-prompt or at a collect). */
+    hangUpAt: z.string().optional(),
+    /** Outcome of a forward attempt (used by forwardCall). */
+    forward: z.enum(['answered', 'busy', 'noAnswer', 'declined', 'failed']).default('answered'),
+    /** How long the person speaks when recorded. */
+    speakSeconds: z.number().min(0).max(3600).default(10),
+  })
+  .strict();
+export type Persona = z.infer<typeof personaSchema>;
+
+export interface SimulatorLatency {
+  /** Dial → CALL_RINGING. */
+  ringMs: number;
+  /** Ringing → answer / failure. */
+  answerMs: number;
+  /** Speech time per character of a prompt at speech rate 1. */
+  msPerChar: number;
+  /** Time per key press. */
+  keyMs: number;
+  /** Length of an audio file prompt. */
+  audioMs: number;
+}
+export const INSTANT: SimulatorLatency = { ringMs: 0, answerMs: 0, msPerChar: 0, keyMs: 0, audioMs: 0 };
+export const DEMO_LATENCY: SimulatorLatency = { ringMs: 200, answerMs: 400, msPerChar: 15, keyMs: 150, audioMs: 1500 };
+
+export interface PlannedEvent {
+  delayMs: number;
+  event: TelephonyEvent;
+}
+
+interface SimCall {
+  persona: Persona;
+  collects: number;
+  established: boolean;
+  finished: boolean;
+  finishedAt?: number;
+  commands: Set<string>;
+  /** Keys the person already pressed during a prompt and that the next collect must not reuse. */
+  keyConsumed: boolean;
+}
+
+export interface SimulatorStats {
+  dials: number;
+  /** Dials per callId: a call id dialled twice would show up here as 2. */
+  dialsByCall: Map<string, number>;
+  commands: number;
+  events: number;
+}
+
+export class SimulatorEngine {
+  private readonly calls = new Map<string, SimCall>();
+  private eventSeq = 0;
+  readonly stats: SimulatorStats = { dials: 0, dialsByCall: new Map(), commands: 0, events: 0 };
+
+  constructor(
+    private readonly latency: SimulatorLatency = INSTANT,
+    private readonly defaultPersona: Persona = personaSchema.parse({}),
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  private event(callId: string, type: TelephonyEventType, properties: Record<string, unknown>, delayMs: number): PlannedEvent {
+    this.stats.events += 1;
+    return {
+      delayMs,
+      event: { id: `${callId}:${++this.eventSeq}:${type}`, type, callId, timestamp: new Date(this.now().getTime() + delayMs).toISOString(), properties },
+    };
+  }
+
+  private personaFor(hints: Record<string, unknown> | undefined): Persona {
+    const parsed = personaSchema.safeParse(hints?.persona ?? {});
+    return parsed.success ? parsed.data : this.defaultPersona;
+  }
+
+  /** Plan the events that follow a command. Repeated commands (same commandId) plan nothing. */
+  plan(cmd: TelephonyCommand): PlannedEvent[] {
+    this.stats.commands += 1;
+    const L = this.latency;
+    if (cmd.action === 'dial') {
+      if (this.calls.has(cmd.callId)) return [];
+      const persona = this.personaFor(cmd.hints);
+      this.calls.set(cmd.callId, { persona, collects: 0, established: false, finished: false, commands: new Set([cmd.commandId]), keyConsumed: false });
+      this.stats.dials += 1;
+      this.stats.dialsByCall.set(cmd.callId, (this.stats.dialsByCall.get(cmd.callId) ?? 0) + 1);
+      const outcome = persona.attempts[Math.min(cmd.dialIndex, persona.attempts.length) - 1] ?? 'answered';
+      const call = this.calls.get(cmd.callId) as SimCall;
+      const t1 = L.ringMs;
+      const t2 = L.ringMs + L.answerMs;
+      const base = { commandId: cmd.commandId };
+      switch (outcome) {
+        case 'answered':
+        case 'voicemail': {
+          call.established = true;
+          const out = [this.event(cmd.callId, 'CALL_RINGING', base, t1), this.event(cmd.callId, 'CALL_ESTABLISHED', base, t2)];
+          if (cmd.machineDetection) out.push(this.event(cmd.callId, 'MACHINE_DETECTION_FINISHED', { ...base, detectionResult: outcome === 'voicemail' ? 'MACHINE' : 'HUMAN' }, t2));
+          return out;
+        }
+        case 'unreachable':
+        case 'error':
+          call.finished = true;
+          return [this.event(cmd.callId, 'CALL_FAILED', { ...base, errorCode: outcome === 'error' ? 'INTERNAL_ERROR' : 'UNREACHABLE', hangupSource: 'PLATFORM' }, t1)];
+        default: {
+          call.finished = true;
+          const errorCode = outcome === 'busy' ? 'BUSY' : outcome === 'declined' ? 'REJECTED' : 'NO_ANSWER';
+          return [this.event(cmd.callId, 'CALL_RINGING', base, t1), this.event(cmd.callId, 'CALL_FAILED', { ...base, errorCode, hangupSource: 'ENDPOINT' }, t2)];
+        }
+      }
+    }
+
+    const call = this.calls.get(cmd.callId);
+    if (!call) {
+      // A command for a call this simulator never placed (e.g. it restarted): the call is lost.
+      return [this.event(cmd.callId, 'CALL_FINISHED', { errorCode: 'INTERNAL_ERROR', hangupSource: 'PLATFORM' }, 0)];
+    }
+    if (call.commands.has(cmd.commandId) || call.finished) return [];
+    call.commands.add(cmd.commandId);
+    const base = { commandId: cmd.commandId };
+    const hangUp = (delayMs: number) => {
+      call.finished = true;
+      return [this.event(cmd.callId, 'CALL_FINISHED', { errorCode: 'NORMAL_HANGUP', hangupSource: 'ENDPOINT' }, delayMs)];
+    };
+
+    switch (cmd.action) {
+      case 'say':
+      case 'play': {
+        const speech = cmd.action === 'say' ? Math.round((cmd.text.length * L.msPerChar) / cmd.speechRate) : L.audioMs;
+        const duration = cmd.pauseMs * (L.msPerChar > 0 ? 1 : 0) + speech;
+        if (call.persona.hangUpAt === cmd.elementId) return hangUp(Math.round(duration / 2));
+        const type = cmd.action === 'say' ? 'SAY_FINISHED' : 'PLAY_FINISHED';
+        const key = call.persona.keys[call.collects];
+        if (cmd.interruptible && call.persona.pressDuringPrompt && key) {
+          call.collects += 1;
+          return [this.event(cmd.callId, type, { ...base, interrupted: true, dtmf: key.replace(/#.*$/, '') }, Math.round(duration / 2))];
+        }
+        return [this.event(cmd.callId, type, base, duration)];
+      }
+      case 'captureDtmf': {
+        if (call.persona.hangUpAt === cmd.elementId) return hangUp(L.keyMs);
+        const key = call.persona.keys[call.collects];
+        call.collects += 1;
+        if (key === undefined || key === '') {
+          return [this.event(cmd.callId, 'DTMF_CAPTURED', { ...base, dtmf: '', reason: 'timeout' }, cmd.firstDigitTimeoutMs * (L.keyMs > 0 ? 1 : 0))];
+        }
+        const hash = key.indexOf('#');
+        const typed = hash >= 0 ? key.slice(0, hash) : key;
+        const dtmf = typed.slice(0, cmd.maxDigits);
+        const reason = typed.length >= cmd.maxDigits ? 'maxDigits' : hash >= 0 ? 'terminator' : 'timeout';
+        const delay = L.keyMs * (dtmf.length + (reason === 'terminator' ? 1 : 0)) + (reason === 'timeout' ? cmd.interDigitTimeoutMs * (L.keyMs > 0 ? 1 : 0) : 0);
+        return [this.event(cmd.callId, 'DTMF_CAPTURED', { ...base, dtmf, reason }, delay)];
+      }
+      case 'hangup':
+        call.finished = true;
+        return [this.event(cmd.callId, 'CALL_FINISHED', { ...base, errorCode: 'NORMAL_HANGUP', hangupSource: 'API' }, 0)];
+    }
+  }
+
+  /**
+   * Forget calls that finished more than `olderThanMs` ago, to bound memory. The grace period keeps
+   * a redelivered dial (activity retry) from being counted and placed twice.
+   */
+  forgetFinished(olderThanMs: number): void {
+    const now = this.now().getTime();
+    for (const [id, call] of this.calls) {
+      if (!call.finished) continue;
+      call.finishedAt ??= now;
+      if (now - call.finishedAt >= olderThanMs) this.calls.delete(id);
+    }
+  }
+}

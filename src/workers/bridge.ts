@@ -1,0 +1,141 @@
+// The event bridge: consumes telephony events from JetStream and signals the owning workflow.
+// Several instances share one durable consumer. A message is acked only after Temporal accepted
+// the signal; failures are redelivered with backoff, poison messages are dead-lettered.
+import type { NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { telephonyEventSchema, workflowIdOfCallId, type TelephonyEvent } from '../telephony/contract.js';
+import { BRIDGE_CONSUMER, DEADLETTER_SUBJECT, EVENTS_STREAM } from '../telephony/nats.js';
+import { telephonyEventSignal } from '../workflows/messages.js';
+
+export const BRIDGE_MAX_DELIVER = 10;
+const ACK_WAIT_MS = 30_000;
+const MAX_IN_FLIGHT = 256;
+
+export interface BridgeMetrics {
+  events: Counter<'type' | 'result'>;
+  redeliveries: Counter;
+  deadLetters: Counter<'reason'>;
+  latency: Histogram;
+}
+
+export function bridgeMetrics(registry: Registry): BridgeMetrics {
+  return {
+    events: new Counter({ name: 'dialflow_bridge_events_total', help: 'Telephony events handled by the bridge', labelNames: ['type', 'result'], registers: [registry] }),
+    redeliveries: new Counter({ name: 'dialflow_bridge_redeliveries_total', help: 'Events delivered more than once to the bridge', registers: [registry] }),
+    deadLetters: new Counter({ name: 'dialflow_bridge_dead_letters_total', help: 'Events dead-lettered by the bridge', labelNames: ['reason'], registers: [registry] }),
+    latency: new Histogram({
+      name: 'dialflow_event_to_signal_seconds',
+      help: 'From the event timestamp to Temporal accepting the signal',
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+  };
+}
+
+export interface RunningBridge {
+  stop(): Promise<void>;
+}
+
+export async function startBridge(opts: { nc: NatsConnection; client: Client; metrics: BridgeMetrics; log?: (msg: string) => void }): Promise<RunningBridge> {
+  const { nc, client, metrics } = opts;
+  const log = opts.log ?? ((m: string) => console.error(`bridge: ${m}`));
+  const jsm = await jetstreamManager(nc);
+  const consumerConfig = {
+    durable_name: BRIDGE_CONSUMER,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: ACK_WAIT_MS * 1_000_000,
+    max_deliver: BRIDGE_MAX_DELIVER,
+    max_ack_pending: 20_000,
+    filter_subject: 'dialflow.events.>',
+  };
+  try {
+    await jsm.consumers.info(EVENTS_STREAM, BRIDGE_CONSUMER);
+  } catch {
+    await jsm.consumers.add(EVENTS_STREAM, consumerConfig);
+  }
+  const js = jetstream(nc);
+  const consumer = await js.consumers.get(EVENTS_STREAM, BRIDGE_CONSUMER);
+  const messages = await consumer.consume({ max_messages: 512 });
+
+  // Events of one call are signalled in order; different calls proceed concurrently.
+  const chains = new Map<string, Promise<void>>();
+  let inFlight = 0;
+  let wake: (() => void) | undefined;
+
+  async function deadLetter(m: JsMsg, reason: string, detail: string): Promise<void> {
+    metrics.deadLetters.inc({ reason });
+    log(`dead-lettered event (${reason}): ${detail}`);
+    try {
+      await js.publish(DEADLETTER_SUBJECT, JSON.stringify({ reason, detail, subject: m.subject, deliveryCount: m.info.deliveryCount, data: m.string() }));
+    } finally {
+      m.term(reason);
+    }
+  }
+
+  async function deliver(m: JsMsg, ev: TelephonyEvent, workflowId: string): Promise<void> {
+    if (m.info.redelivered) metrics.redeliveries.inc();
+    try {
+      await client.workflow.getHandle(workflowId).signal(telephonyEventSignal, ev);
+      m.ack();
+      metrics.events.inc({ type: ev.type, result: 'signalled' });
+      const ts = Date.parse(ev.timestamp);
+      if (Number.isFinite(ts)) metrics.latency.observe(Math.max(0, Date.now() - ts) / 1000);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) {
+        // The call already finished (a late or duplicate event) or never existed: nothing to do.
+        m.ack();
+        metrics.events.inc({ type: ev.type, result: 'noWorkflow' });
+        return;
+      }
+      if (m.info.deliveryCount >= BRIDGE_MAX_DELIVER) return deadLetter(m, 'signalFailed', `${ev.id}: ${(err as Error).message}`);
+      metrics.events.inc({ type: ev.type, result: 'retry' });
+      m.nak(Math.min(10_000, 250 * 2 ** m.info.deliveryCount));
+    }
+  }
+
+  function handle(m: JsMsg): Promise<void> {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(m.string());
+    } catch {
+      return deadLetter(m, 'malformedJson', m.subject);
+    }
+    const parsed = telephonyEventSchema.safeParse(raw);
+    if (!parsed.success) return deadLetter(m, 'invalidEvent', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    const ev = parsed.data;
+    const workflowId = workflowIdOfCallId(ev.callId);
+    if (!workflowId) return deadLetter(m, 'unroutable', `callId ${ev.callId}`);
+    const prev = chains.get(workflowId) ?? Promise.resolve();
+    const next = prev.then(() => deliver(m, ev, workflowId));
+    chains.set(workflowId, next);
+    void next.finally(() => {
+      if (chains.get(workflowId) === next) chains.delete(workflowId);
+    });
+    return next;
+  }
+
+  const loop = (async () => {
+    for await (const m of messages) {
+      while (inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => (wake = r));
+      inFlight += 1;
+      void handle(m)
+        .catch((err: unknown) => log(`unexpected error: ${(err as Error).message}`))
+        .finally(() => {
+          inFlight -= 1;
+          wake?.();
+          wake = undefined;
+        });
+    }
+  })();
+
+  return {
+    async stop() {
+      await messages.close();
+      await loop;
+      await Promise.allSettled([...chains.values()]);
+    },
+  };
+}

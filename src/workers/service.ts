@@ -1,0 +1,91 @@
+// Process entry points of the dialflow services: config once at start, /metrics, a ready message
+// to a supervising parent, and a clean stop on SIGINT/SIGTERM or when the parent goes away.
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import type { Registry } from 'prom-client';
+import { loadConfig, type Config } from '../config/index.js';
+import { connectNats, ensureStreams } from '../telephony/nats.js';
+import { bridgeMetrics, startBridge } from './bridge.js';
+import { startFlowWorker } from './flow-worker.js';
+import { createRegistry, startMetricsServer } from './metrics.js';
+import { parseLatency, startSimulator } from './simulator.js';
+
+interface Service {
+  stop(): Promise<void>;
+  /** Resolves if the service stops on its own (e.g. the worker crashed). */
+  done?: Promise<void>;
+}
+
+export type Role = 'worker' | 'bridge' | 'simulator';
+
+async function startRole(role: Role, config: Config, registry: Registry): Promise<Service> {
+  const nc = await connectNats(config.nats.servers, `dialflow-${role}`);
+  await ensureStreams(nc);
+  const closeNats = async () => {
+    await nc.drain().catch(() => undefined);
+  };
+  switch (role) {
+    case 'worker': {
+      Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN') });
+      const w = await startFlowWorker(config, nc);
+      return {
+        done: w.done,
+        async stop() {
+          await w.stop();
+          await closeNats();
+        },
+      };
+    }
+    case 'bridge': {
+      const connection = await Connection.connect({ address: config.temporal.address });
+      const client = new Client({ connection, namespace: config.temporal.namespace });
+      const b = await startBridge({ nc, client, metrics: bridgeMetrics(registry) });
+      return {
+        async stop() {
+          await b.stop();
+          await connection.close();
+          await closeNats();
+        },
+      };
+    }
+    case 'simulator': {
+      const s = await startSimulator({ nc, provider: config.provider, latency: parseLatency(config.simulatorLatency), registry });
+      return {
+        async stop() {
+          await s.stop();
+          await closeNats();
+        },
+      };
+    }
+  }
+}
+
+export async function runService(role: Role): Promise<void> {
+  const config = loadConfig();
+  const registry = createRegistry(role);
+  const metrics = config.metrics.port > 0 ? await startMetricsServer(registry, config.metrics.host, config.metrics.port) : undefined;
+  const service = await startRole(role, config, registry);
+  let stopping = false;
+  const shutdown = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    const force = setTimeout(() => process.exit(code), 10_000);
+    force.unref();
+    await service.stop().catch((err: unknown) => console.error(`dialflow ${role}: error while stopping: ${(err as Error).message}`));
+    await metrics?.close();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+  // Started by `dialflow dev` (or a test): exit with the parent, even if it was killed.
+  process.on('disconnect', () => void shutdown(0));
+  void service.done?.then(
+    () => void shutdown(stopping ? 0 : 1),
+    (err: unknown) => {
+      console.error(`dialflow ${role}: stopped: ${(err as Error).message}`);
+      void shutdown(1);
+    },
+  );
+  console.error(`dialflow ${role}: ready${metrics ? ` (metrics ${metrics.url})` : ''}`);
+  process.send?.({ type: 'ready', ...(metrics ? { metricsUrl: metrics.url } : {}) });
+}

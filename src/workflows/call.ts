@@ -1,0 +1,85 @@
+// callWorkflow: one outbound call, a thin durable shell around the pure interpreter.
+// It turns interpreter commands into an activity (telephony), timers (sleep) and signal waits.
+import { proxyActivities, condition, sleep, setHandler, workflowInfo, allHandlersFinished, log } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { Flow } from '../flow/schema.js';
+import { initialState, step, type CallResult, type FlowEvent, type Recipient } from '../flow/interpreter.js';
+import type { TelephonyEvent } from '../telephony/contract.js';
+import { callStatusQuery, telephonyEventSignal } from './messages.js';
+
+export interface CallWorkflowInput {
+  /** The validated flow, embedded so a running call keeps the version it started with. */
+  flow: Flow;
+  recipient: Recipient;
+  campaignId: string;
+  /** Provider hints for this recipient (the simulator reads `persona`). */
+  hints?: Record<string, unknown>;
+}
+
+const { sendTelephonyCommand } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  scheduleToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', nonRetryableErrorTypes: ['InvalidCommandError'] },
+});
+
+/** Seen-event ids are kept to a bounded window: duplicates arrive close together. */
+const SEEN_WINDOW = 512;
+
+export async function callWorkflow(input: CallWorkflowInput): Promise<CallResult> {
+  const { flow } = input;
+  const info = workflowInfo();
+  const queue: TelephonyEvent[] = [];
+  const seen = new Set<string>();
+  setHandler(telephonyEventSignal, (ev) => {
+    if (seen.has(ev.id)) return;
+    seen.add(ev.id);
+    if (seen.size > SEEN_WINDOW) seen.delete(seen.values().next().value as string);
+    queue.push(ev);
+  });
+
+  // Math.random is seeded by Temporal and replays identically.
+  let state = initialState({ workflowId: info.workflowId, recipient: input.recipient, seed: Math.floor(Math.random() * 2 ** 32), flow, ...(input.hints ? { hints: input.hints } : {}) });
+  setHandler(callStatusQuery, () => ({
+    flowId: flow.id,
+    flowVersion: flow.version,
+    element: state.element,
+    phase: state.phase.kind,
+    dials: state.dials,
+    trail: state.trail,
+    ...(state.result ? { outcome: state.result.outcome } : {}),
+  }));
+
+  let event: FlowEvent = { type: 'start', at: Date.now() };
+  let armed: { token: number; deadline: number } | undefined;
+  for (;;) {
+    const { state: next, commands } = step(flow, state, event);
+    state = next;
+    let following: FlowEvent | undefined;
+    for (const cmd of commands) {
+      switch (cmd.kind) {
+        case 'telephony':
+          await sendTelephonyCommand(cmd.command);
+          break;
+        case 'sleep':
+          await sleep(cmd.ms);
+          following = { type: 'timer', token: cmd.token, at: Date.now() };
+          break;
+        case 'awaitEvent': {
+          // A token keeps the deadline it was first armed with: stale events do not extend it.
+          if (armed?.token !== cmd.token) armed = { token: cmd.token, deadline: Date.now() + cmd.timeoutMs };
+          const remaining = Math.max(0, armed.deadline - Date.now());
+          const got = queue.length > 0 || (await condition(() => queue.length > 0, remaining));
+          const ev = got ? queue.shift() : undefined;
+          following = ev ? { type: 'telephony', event: ev, at: Date.now() } : { type: 'timeout', token: cmd.token, at: Date.now() };
+          break;
+        }
+        case 'finish':
+          await condition(allHandlersFinished);
+          log.info('call finished', { outcome: cmd.result.outcome, dials: cmd.result.dials });
+          return cmd.result;
+      }
+    }
+    if (!following) throw new Error(`interpreter produced no wait in element ${state.element ?? '-'}`);
+    event = following;
+  }
+}

@@ -1,0 +1,2 @@
+export { callWorkflow } from './call.js';
+export type { CallWorkflowInput } from './call.js';
