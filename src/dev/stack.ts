@@ -73,6 +73,7 @@ export interface TemporalOptions {
   dbFile?: string;
   ui?: boolean;
   namespace?: string;
+  deadlineMs?: number;
 }
 
 export class Stack {
@@ -155,7 +156,7 @@ export class Stack {
     await this.waitReady(
       child,
       component,
-      60_000,
+      opts.deadlineMs ?? 60_000,
       async () => {
         const conn = await Connection.connect({ address, connectTimeout: 1000 });
         try {
@@ -170,7 +171,7 @@ export class Stack {
     return { address, ...(ui ? { uiUrl: `http://${this.host}:${opts.uiPort ?? opts.port + 1000}` } : {}) };
   }
 
-  async startNats(opts: { port: number; storeDir: string; portFlag?: string }): Promise<{ url: string }> {
+  async startNats(opts: { port: number; storeDir: string; portFlag?: string; deadlineMs?: number }): Promise<{ url: string }> {
     const component = 'nats-server';
     const bin = toolPaths().natsServer;
     if (!bin) throw new StackError(component, 'nats-server is not installed', 'run `npm run setup` (installs the Debian package nats-server)');
@@ -182,7 +183,7 @@ export class Stack {
     await this.waitReady(
       child,
       component,
-      20_000,
+      opts.deadlineMs ?? 20_000,
       async () => {
         const nc = await connect({ servers: url, reconnect: false, timeout: 1000 });
         try {

@@ -58,6 +58,9 @@ export interface CallState {
   /** Dials made by this call over all its startOutgoingCall elements. */
   dials: number;
   firstDialAt?: number;
+  /** Known failures (busy, no answer …) on the current element: only these use the call-retry budget. */
+  knownFailures: number;
+  /** Internal-error redials on the current element: only these use the validity period. */
   errorRetries: number;
   vars: Record<string, unknown>;
   /** Variables holding masked or hidden input: never shown in results. */
@@ -113,6 +116,7 @@ export function initialState(input: { workflowId: string; recipient: Recipient; 
     session: 'none',
     attempt: 0,
     dials: 0,
+    knownFailures: 0,
     errorRetries: 0,
     vars,
     sensitiveVars: {},
@@ -173,6 +177,7 @@ class Step {
     switch (el.type) {
       case 'startOutgoingCall':
         this.d.attempt = 0;
+        this.d.knownFailures = 0;
         this.d.errorRetries = 0;
         delete this.d.firstDialAt;
         return this.dial(el);
@@ -264,10 +269,11 @@ class Step {
     this.d.session = 'ended';
     if (KNOWN_FAILURES.has(outcome)) {
       this.d.lastDial = outcome;
-      if (el.retry && this.d.attempt <= el.retry.count) {
+      this.d.knownFailures += 1;
+      if (el.retry && this.d.knownFailures <= el.retry.count) {
         const span = el.retry.maxMinutes - el.retry.minMinutes;
         const minutes = el.retry.minMinutes + nextRandom(this.d) * span;
-        return this.sleep(Math.round(minutes * 60_000), `retry ${this.d.attempt}/${el.retry.count} after ${outcome}`);
+        return this.sleep(Math.round(minutes * 60_000), `retry ${this.d.knownFailures}/${el.retry.count} after ${outcome}`);
       }
       const branch = outcome === 'noAnswer' || outcome === 'busy' || outcome === 'declined' ? outcome : 'callEnded';
       return this.take(el, branch, el.next[branch]);

@@ -71,7 +71,8 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
     try {
       await js.publish(DEADLETTER_SUBJECT, JSON.stringify({ reason, detail, subject: m.subject, deliveryCount: m.info.deliveryCount, data: m.string() }));
     } finally {
-      m.term(reason);
+      // Plain +TERM: servers before 2.11 ignore a term that carries a reason.
+      m.term();
     }
   }
 

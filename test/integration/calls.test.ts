@@ -1,0 +1,88 @@
+// Real Temporal dev server + nats-server + the dialflow worker, bridge and simulator processes.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { startCall } from '../../src/client/calls.js';
+import { parseFlow } from '../../src/flow/validate.js';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connectNats, DEADLETTER_STREAM } from '../../src/telephony/nats.js';
+import { simulatorStatsSubject } from '../../src/workers/simulator.js';
+import { startTestStack, type TestStack } from '../helpers/stack.js';
+
+const flow = parseFlow(JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')));
+
+// persona → the branches the call must take
+const cases: Array<{ persona: Record<string, unknown>; trail: string[]; outcome: string }> = [
+  { persona: { attempts: ['answered'], keys: ['1'] }, outcome: 'answered', trail: ['call:answered', 'menu:played', 'ask:1', 'confirmed:played'] },
+  { persona: { attempts: ['answered'], keys: ['2'] }, outcome: 'answered', trail: ['call:answered', 'menu:played', 'ask:2', 'cancelled:played'] },
+  { persona: { attempts: ['answered'], keys: ['9', '1'] }, outcome: 'answered', trail: ['call:answered', 'menu:played', 'ask:noMatch', 'menu-again:played', 'ask-again:1', 'confirmed:played'] },
+  { persona: { attempts: ['answered'], keys: ['2'], pressDuringPrompt: true }, outcome: 'answered', trail: ['call:answered', 'menu:played', 'ask:2', 'cancelled:played'] },
+  { persona: { attempts: ['answered'], hangUpAt: 'menu' }, outcome: 'answered', trail: ['call:answered', 'menu:hungUp'] },
+  { persona: { attempts: ['answered'], hangUpAt: 'ask' }, outcome: 'answered', trail: ['call:answered', 'menu:played', 'ask:hungUp'] },
+  { persona: { attempts: ['busy'] }, outcome: 'busy', trail: ['call:busy'] },
+  { persona: { attempts: ['noAnswer'] }, outcome: 'noAnswer', trail: ['call:noAnswer'] },
+  { persona: { attempts: ['declined'] }, outcome: 'declined', trail: ['call:declined'] },
+  { persona: { attempts: ['unreachable'] }, outcome: 'unreachable', trail: ['call:callEnded'] },
+];
+
+let t: TestStack;
+beforeAll(async () => {
+  t = await startTestStack();
+});
+afterAll(async () => {
+  await t?.stop();
+});
+
+describe('one call end to end on Temporal + NATS JetStream + simulator', () => {
+  it('completes 20 calls with the expected branches, one dial each', async () => {
+    const campaignId = `it-${Date.now()}`;
+    const runs = Array.from({ length: 20 }, (_, i) => ({ id: `r${i}`, c: cases[i % cases.length]! }));
+    const results = await Promise.all(
+      runs.map(async ({ id, c }) => {
+        const handle = await startCall(t.client, { flow, campaignId, taskQueue: t.config.temporal.taskQueue, recipient: { id, phone: `+38591555${String(1000 + Number(id.slice(1)))}`, firstName: 'Ana' }, hints: { persona: c.persona } });
+        return { id, c, result: await handle.result() };
+      }),
+    );
+    for (const { id, c, result } of results) {
+      expect({ id, trail: result.trail.map((x) => `${x.element}:${x.branch}`), outcome: result.outcome }).toEqual({ id, trail: c.trail, outcome: c.outcome });
+      expect(result.dials).toBe(1);
+    }
+    // The simulator placed exactly one dial per call.
+    const nc = await connectNats(t.natsUrl, 'it-stats');
+    const stats = (await nc.request(simulatorStatsSubject(t.config.provider), '', { timeout: 2000 })).json<{ dialsByCall: Record<string, number> }>();
+    await nc.close();
+    const ours = Object.entries(stats.dialsByCall).filter(([k]) => k.startsWith(`call:${campaignId}:`));
+    expect(ours).toHaveLength(20);
+    expect(ours.every(([, n]) => n === 1)).toBe(true);
+  }, 120_000);
+});
+
+describe('the bridge and bad events', () => {
+  it('dead-letters malformed and unroutable events, acks them, and keeps delivering', async () => {
+    const nc = await connectNats(t.natsUrl, 'it-poison');
+    const jsm = await jetstreamManager(nc);
+    const before = (await jsm.streams.info(DEADLETTER_STREAM)).state.messages;
+    const js = jsm.jetstream();
+    await js.publish('dialflow.events.sim.CALL_RINGING', 'not json');
+    await js.publish('dialflow.events.sim.CALL_RINGING', JSON.stringify({ id: 'x1', type: 'NOPE', callId: 'a~1', timestamp: 'now' }));
+    await js.publish('dialflow.events.sim.CALL_RINGING', JSON.stringify({ id: 'x2', type: 'CALL_RINGING', callId: 'no-separator', timestamp: 'now', properties: {} }));
+    // An event for a workflow that does not exist is not poison: it is acked and counted.
+    await js.publish('dialflow.events.sim.CALL_RINGING', JSON.stringify({ id: 'x3', type: 'CALL_RINGING', callId: 'call:none:r1~1', timestamp: 'now', properties: {} }));
+    let after = before;
+    for (let i = 0; i < 50 && after < before + 3; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = (await jsm.streams.info(DEADLETTER_STREAM)).state.messages;
+    }
+    expect(after - before).toBe(3);
+    // Nothing is left unacknowledged, and calls still complete afterwards.
+    const handle = await startCall(t.client, { flow, campaignId: `after-poison-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'p1', phone: '+385915559999' }, hints: { persona: { attempts: ['busy'] } } });
+    expect((await handle.result()).outcome).toBe('busy');
+    // Acks are asynchronous: wait (bounded) for the consumer to show none pending.
+    let pending = -1;
+    for (let i = 0; i < 50 && pending !== 0; i++) {
+      pending = (await jsm.consumers.info('DIALFLOW_EVENTS', 'dialflow-bridge')).num_ack_pending;
+      if (pending !== 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(pending).toBe(0);
+    await nc.close();
+  }, 60_000);
+});

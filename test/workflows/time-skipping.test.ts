@@ -1,0 +1,108 @@
+// Week-long schedules on Temporal's time-skipping test server (the binary installed under .tools/).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker, Runtime, DefaultLogger } from '@temporalio/worker';
+import { createActivities } from '../../src/activities/index.js';
+import { toolPaths } from '../../src/config/tools.js';
+import { WORKFLOWS_PATH } from '../../src/workers/flow-worker.js';
+import { startCall } from '../../src/client/calls.js';
+import { parseFlow } from '../../src/flow/validate.js';
+import { InlineSimulatorProvider } from '../helpers/inline-telephony.js';
+import { writeFileSync } from 'node:fs';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+
+// `DIALFLOW_RECORD_HISTORIES=1 npx vitest run test/workflows` re-records test/histories/ for a release.
+const RECORD = process.env.DIALFLOW_RECORD_HISTORIES === '1';
+// Call ids embed the workflow id, so a replay must run under the recorded id: it is stored with the history.
+function recordHistory(name: string, workflowId: string, history: Parameters<typeof historyToJSON>[0]): void {
+  writeFileSync(new URL(`../histories/${name}.json`, import.meta.url), `{"workflowId":${JSON.stringify(workflowId)},"history":${historyToJSON(history)}}\n`);
+}
+
+const TASK_QUEUE = 'time-skipping';
+let env: TestWorkflowEnvironment;
+let worker: Worker;
+let running: Promise<void>;
+const provider = new InlineSimulatorProvider(() => env.client);
+
+beforeAll(async () => {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: toolPaths().testServer } } });
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: TASK_QUEUE,
+    workflowsPath: WORKFLOWS_PATH,
+    activities: createActivities({ telephony: provider }),
+  });
+  running = worker.run();
+});
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+const DAY = 24 * 3600_000;
+
+describe('time-skipping', () => {
+  it('no answer → pause 3 days → call again → answered completes in seconds of real time', async () => {
+    const flow = parseFlow({
+      id: 'callback', version: 1, start: 'first',
+      elements: [
+        { id: 'first', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'menu', noAnswer: 'wait' } },
+        { id: 'wait', type: 'pause', duration: 'P3D', next: 'second' },
+        { id: 'second', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'menu' } },
+        { id: 'menu', type: 'play', tts: { text: 'Press 1 to confirm.' }, next: { played: 'ask' } },
+        { id: 'ask', type: 'collect', maxDigits: 1, responses: { '1': 'thanks' }, next: { noMatch: 'end' } },
+        { id: 'thanks', type: 'play', tts: { text: 'Thank you.' }, next: { played: 'end' } },
+        { id: 'end', type: 'hangUp' },
+      ],
+    });
+    const t0 = await env.currentTimeMs();
+    const wall = Date.now();
+    const handle = await startCall(env.client, {
+      flow, campaignId: 'ts', taskQueue: TASK_QUEUE,
+      recipient: { id: 'r1', phone: '+385915550001' },
+      hints: { persona: { attempts: ['noAnswer', 'answered'], keys: ['1'] } },
+    });
+    const result = await handle.result();
+    const skipped = (await env.currentTimeMs()) - t0;
+    expect(result.outcome).toBe('answered');
+    expect(result.dials).toBe(2);
+    expect(result.trail.map((t) => `${t.element}:${t.branch}`)).toEqual(['first:noAnswer', 'wait:next', 'second:answered', 'menu:played', 'ask:1', 'thanks:played']);
+    expect(skipped).toBeGreaterThanOrEqual(3 * DAY);
+    expect(Date.now() - wall).toBeLessThan(60_000);
+    if (RECORD) recordHistory('call-v1-callback', handle.workflowId, await handle.fetchHistory());
+  });
+
+  it('busy with 3 retries of 60–120 minutes: four dials spread over hours', async () => {
+    const flow = parseFlow({
+      id: 'retry', version: 1, start: 'call',
+      elements: [
+        { id: 'call', type: 'startOutgoingCall', from: '+14155550100', retry: { minMinutes: 60, maxMinutes: 120, count: 3 }, next: { answered: 'end', busy: 'end' } },
+        { id: 'end', type: 'hangUp' },
+      ],
+    });
+    const t0 = await env.currentTimeMs();
+    const handle = await startCall(env.client, {
+      flow, campaignId: 'ts', taskQueue: TASK_QUEUE,
+      recipient: { id: 'r2', phone: '+385915550002' },
+      hints: { persona: { attempts: ['busy'] } },
+    });
+    const result = await handle.result();
+    const skipped = (await env.currentTimeMs()) - t0;
+    expect(result).toMatchObject({ outcome: 'busy', dials: 4 });
+    expect(skipped).toBeGreaterThanOrEqual(3 * 60 * 60_000);
+    expect(skipped).toBeLessThan(3 * 120 * 60_000 + 60_000);
+    expect(provider.engine.stats.dialsByCall.get('call:ts:r2~4')).toBe(1);
+    if (RECORD) recordHistory('call-v1-busy-retries', handle.workflowId, await handle.fetchHistory());
+  });
+
+  it('a second start of the same recipient in a campaign is refused', async () => {
+    const flow = parseFlow({ id: 'once', version: 1, start: 'call', elements: [{ id: 'call', type: 'startOutgoingCall', from: '+14155550100' }] });
+    const opts = { flow, campaignId: 'dup', taskQueue: TASK_QUEUE, recipient: { id: 'r3', phone: '+385915550003' }, hints: { persona: { attempts: ['busy'] } } };
+    const first = await startCall(env.client, opts);
+    await first.result();
+    await expect(startCall(env.client, opts)).rejects.toThrow(/already/i);
+  });
+});
