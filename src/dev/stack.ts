@@ -27,6 +27,7 @@ export class StackError extends Error {
 }
 
 export const CLI_BIN = join(PROJECT_ROOT, 'bin', 'dialflow.js');
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((res, rej) => {
@@ -97,16 +98,21 @@ export class Stack {
     });
   }
 
-  /** Kill servers left over by an earlier run on the same data dir (e.g. after kill -9 of `dev`). */
-  private reapStale(name: string): string {
+  /** Kill a server left over by an earlier run on the same data dir (e.g. after kill -9 of `dev`). */
+  private async reapStale(name: string): Promise<string> {
     const pidFile = join(this.runDir, `${name}.pid`);
     if (existsSync(pidFile)) {
       const pid = Number(readFileSync(pidFile, 'utf8'));
-      try {
-        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-        if (cmdline.includes(this.dataDir)) process.kill(pid, 'SIGKILL');
-      } catch {
-        /* not running */
+      const ours = () => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(this.dataDir);
+        } catch {
+          return false;
+        }
+      };
+      if (pid > 0 && ours()) {
+        process.kill(pid, 'SIGKILL');
+        for (let i = 0; i < 50 && ours(); i++) await delay(100);
       }
       rmSync(pidFile, { force: true });
     }
@@ -115,6 +121,13 @@ export class Stack {
 
   private spawnChild(name: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; ipc?: boolean; pidFile?: string } = {}): Child {
     const logFile = join(this.logDir, `${name}.log`);
+    // Servers get a parent-death signal so that even kill -9 of this process takes them along.
+    // (Node services exit by themselves when their IPC channel closes.) setpriv execs, so the pid
+    // stays the server's own.
+    if (!opts.ipc && SETPRIV) {
+      args = ['--pdeathsig', 'KILL', '--', cmd, ...args];
+      cmd = SETPRIV;
+    }
     const fd = openSync(logFile, 'a');
     const proc = spawn(cmd, args, { cwd: PROJECT_ROOT, env: opts.env ?? process.env, stdio: opts.ipc ? ['ignore', fd, fd, 'ipc'] : ['ignore', fd, fd] });
     closeSync(fd);
@@ -142,10 +155,10 @@ export class Stack {
     const component = 'Temporal dev server';
     const bin = toolPaths().temporal;
     if (!existsSync(bin)) throw new StackError(component, `the Temporal CLI is missing (${bin})`, 'run `npm run setup`');
+    const pidFile = await this.reapStale('temporal');
     await assertPortFree(this.host, opts.port, component, opts.portFlag ?? '--temporal-port');
     const ui = opts.ui ?? false;
     if (ui && opts.uiPort) await assertPortFree(this.host, opts.uiPort, 'Temporal UI', opts.uiPortFlag ?? '--temporal-ui-port');
-    const pidFile = this.reapStale('temporal');
     const args = ['server', 'start-dev', '--ip', this.host, '--port', String(opts.port), '--http-port', String(await freePort(this.host)), '--metrics-port', String(await freePort(this.host))];
     args.push('--namespace', opts.namespace ?? 'default', '--log-level', 'warn', '--log-format', 'pretty');
     if (opts.dbFile) args.push('--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
@@ -175,8 +188,8 @@ export class Stack {
     const component = 'nats-server';
     const bin = toolPaths().natsServer;
     if (!bin) throw new StackError(component, 'nats-server is not installed', 'run `npm run setup` (installs the Debian package nats-server)');
+    const pidFile = await this.reapStale('nats');
     await assertPortFree(this.host, opts.port, component, opts.portFlag ?? '--nats-port');
-    const pidFile = this.reapStale('nats');
     mkdirSync(opts.storeDir, { recursive: true });
     const child = this.spawnChild('nats', bin, ['-a', this.host, '-p', String(opts.port), '-js', '-sd', opts.storeDir, '-n', 'dialflow-dev'], { pidFile });
     const url = `nats://${this.host}:${opts.port}`;
