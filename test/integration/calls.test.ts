@@ -6,7 +6,7 @@ import { parseFlow } from '../../src/flow/validate.js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connectNats, DEADLETTER_STREAM } from '../../src/telephony/nats.js';
 import { simulatorStatsSubject } from '../../src/workers/simulator.js';
-import { startTestStack, type TestStack } from '../helpers/stack.js';
+import { startEphemeralStack, type EphemeralStack } from '../../src/dev/ephemeral.js';
 
 const flow = parseFlow(JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')));
 
@@ -24,9 +24,9 @@ const cases: Array<{ persona: Record<string, unknown>; trail: string[]; outcome:
   { persona: { attempts: ['unreachable'] }, outcome: 'unreachable', trail: ['call:callEnded'] },
 ];
 
-let t: TestStack;
+let t: EphemeralStack;
 beforeAll(async () => {
-  t = await startTestStack();
+  t = await startEphemeralStack();
 });
 afterAll(async () => {
   await t?.stop();

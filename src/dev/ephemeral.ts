@@ -1,27 +1,29 @@
-// A throwaway stack on free loopback ports for integration tests and benchmarks.
+// A throwaway stack on free loopback ports (temp dir, in-memory or SQLite) for tests and benchmarks.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { configEnv, loadConfig, type Config } from '../../src/config/index.js';
-import { Stack, freePort } from '../../src/dev/stack.js';
-import { connectNats, ensureStreams } from '../../src/telephony/nats.js';
+import { configEnv, loadConfig, type Config } from '../config/index.js';
+import { Stack, freePort } from './stack.js';
+import { connectNats, ensureStreams } from '../telephony/nats.js';
 
-export interface TestStack {
+export interface EphemeralStack {
   stack: Stack;
   config: Config;
   env: Record<string, string>;
   client: Client;
   connection: Connection;
   natsUrl: string;
+  dataDir: string;
+  services: Record<string, { pid: number; metricsUrl?: string }>;
   stop(): Promise<void>;
 }
 
-export async function startTestStack(opts: { services?: Array<'worker' | 'bridge' | 'simulator'>; simLatency?: string; taskQueue?: string } = {}): Promise<TestStack> {
+export async function startEphemeralStack(opts: { services?: Array<'worker' | 'bridge' | 'simulator'>; simLatency?: string; taskQueue?: string; sqlite?: boolean } = {}): Promise<EphemeralStack> {
   const dir = mkdtempSync(join(tmpdir(), 'dialflow-it-'));
   const stack = new Stack(dir);
   try {
-    const [temporal, nats] = await Promise.all([stack.startTemporal({ port: await freePort() }), freePort().then((port) => stack.startNats({ port, storeDir: join(dir, 'nats') }))]);
+    const [temporal, nats] = await Promise.all([stack.startTemporal({ port: await freePort(), ...(opts.sqlite ? { dbFile: join(dir, 'temporal.db') } : {}) }), freePort().then((port) => stack.startNats({ port, storeDir: join(dir, 'nats') }))]);
     const nc = await connectNats(nats.url, 'test-setup');
     await ensureStreams(nc);
     await nc.close();
@@ -32,7 +34,12 @@ export async function startTestStack(opts: { services?: Array<'worker' | 'bridge
       DIALFLOW_TASK_QUEUE: opts.taskQueue ?? 'it-calls',
     });
     const env = configEnv(config);
-    await Promise.all((opts.services ?? ['worker', 'bridge', 'simulator']).map((s) => stack.startService(s, s, env)));
+    const services: EphemeralStack['services'] = {};
+    await Promise.all(
+      (opts.services ?? ['worker', 'bridge', 'simulator']).map(async (s) => {
+        services[s] = await stack.startService(s, s, env);
+      }),
+    );
     const connection = await Connection.connect({ address: temporal.address });
     const client = new Client({ connection, namespace: config.temporal.namespace });
     return {
@@ -42,6 +49,8 @@ export async function startTestStack(opts: { services?: Array<'worker' | 'bridge
       client,
       connection,
       natsUrl: nats.url,
+      dataDir: dir,
+      services,
       async stop() {
         await connection.close();
         await stack.stop();
