@@ -1,11 +1,14 @@
 // The flow interpreter: a pure reducer `step(flow, state, event) → { state, commands }`.
 // No I/O, no clock, no randomness of its own: time comes in on events (`at`), randomness from a
 // seeded PRNG kept in the state, so a workflow replays it exactly and tests run it without Temporal.
+// It is async only because JSONata evaluates asynchronously; it never waits on anything external.
 import type { TelephonyCommand, TelephonyEvent, ErrorCode } from '../telephony/contract.js';
 import { callIdFor } from '../telephony/contract.js';
-import type { Collect, Flow, FlowElement, Pause, Play, StartOutgoingCall } from './schema.js';
+import type { Collect, Condition, FlowElement, ForwardCall, HttpRequest, Pause, Play, RecordVoicemail, SendSms, SetVariable, StartIncomingCall, StartOutgoingCall, UpdateProfile, Flow } from './schema.js';
 import { Duration } from 'luxon';
-import { render, type TemplateContext } from './template.js';
+import { render } from './template.js';
+import { evaluate, truthy } from './expressions.js';
+import { nextWeekdayTime, nextWindowOpening } from './window.js';
 
 export interface Recipient {
   id: string;
@@ -14,9 +17,10 @@ export interface Recipient {
   [attribute: string]: unknown;
 }
 
-/** What a dial attempt (and so the call) ended in. */
+/** What a dial attempt ended in. */
 export type DialOutcome = 'answered' | 'voicemail' | 'noAnswer' | 'busy' | 'declined' | 'unreachable' | 'network' | 'error';
-export type CallOutcome = Exclude<DialOutcome, 'error'> | 'expired' | 'notCalled' | 'failed';
+/** What the call as a whole ended in (the last dial, or why there was none). */
+export type CallOutcome = Exclude<DialOutcome, 'error'> | 'inbound' | 'expired' | 'notCalled' | 'failed';
 const KNOWN_FAILURES = new Set<DialOutcome>(['noAnswer', 'busy', 'declined', 'unreachable', 'network']);
 
 export interface TrailEntry {
@@ -26,37 +30,57 @@ export interface TrailEntry {
   input?: string;
 }
 
+export interface Recording {
+  element: string;
+  name: string;
+  recordingId: string;
+  url?: string;
+  durationMs?: number;
+}
+
 export interface CallResult {
   outcome: CallOutcome;
   dials: number;
   trail: TrailEntry[];
   visited: string[];
   variables: Record<string, unknown>;
-  /** Why a call ended in `failed`. */
+  recordings: Recording[];
+  /** Tracking data payload of the last startOutgoingCall, rendered per recipient. */
+  dataPayload?: Record<string, string>;
+  /** Problems that did not stop the call (an expression that failed, an action that failed). */
+  warnings: Array<{ element: string; message: string }>;
+  /** Why a call ended in `failed` or `notCalled`. */
   error?: string;
 }
 
+type SleepResume = 'dial' | 'continue';
 type Phase =
   | { kind: 'idle' }
+  | { kind: 'answering'; token: number; commandId: string }
   | { kind: 'dialing'; token: number; commandId: string; established: boolean; machineDetection: boolean }
-  | { kind: 'retryWait'; token: number }
+  | { kind: 'sleeping'; token: number; resume: SleepResume }
   | { kind: 'playing'; token: number; commandId: string; loop: number }
   | { kind: 'collecting'; token: number; commandId: string; prefix: string }
-  | { kind: 'pausing'; token: number }
+  | { kind: 'forwarding'; token: number; commandId: string; legCallId: string }
+  | { kind: 'recording'; token: number; commandId: string; name: string }
+  | { kind: 'acting'; token: number }
   | { kind: 'done' };
 
 export interface CallState {
   workflowId: string;
   recipient: Recipient;
+  profile: Record<string, unknown>;
   hints?: Record<string, unknown>;
   element: string | null;
   phase: Phase;
   session: 'none' | 'active' | 'ended';
+  direction?: 'inbound' | 'outbound';
   callId?: string;
   /** Dial attempts on the current startOutgoingCall element. */
   attempt: number;
   /** Dials made by this call over all its startOutgoingCall elements. */
   dials: number;
+  forwards: number;
   firstDialAt?: number;
   /** Known failures (busy, no answer …) on the current element: only these use the call-retry budget. */
   knownFailures: number;
@@ -71,18 +95,37 @@ export interface CallState {
   rng: number;
   trail: TrailEntry[];
   visited: string[];
+  recordings: Recording[];
+  warnings: Array<{ element: string; message: string }>;
+  dataPayload?: Record<string, string>;
   lastDial?: DialOutcome | 'expired';
   result?: CallResult;
 }
 
 export type FlowEvent =
   | { type: 'start'; at: number }
+  /** An inbound call arrived (CALL_RECEIVED) for `to`. */
+  | { type: 'incoming'; at: number; callId: string; to: string; from: string }
   | { type: 'telephony'; at: number; event: TelephonyEvent }
   | { type: 'timeout'; at: number; token: number }
-  | { type: 'timer'; at: number; token: number };
+  | { type: 'timer'; at: number; token: number }
+  | { type: 'actionResult'; at: number; token: number; ok: boolean; data?: unknown; error?: string };
+
+export type ActionRequest =
+  | { type: 'sendSms'; elementId: string; from?: string; to: string; text: string }
+  | { type: 'updateProfile'; elementId: string; recipientId: string; attributes: Record<string, unknown> }
+  | { type: 'httpRequest'; elementId: string; method: string; url: string; headers: Record<string, string>; body?: unknown; timeoutMs: number; retries: number };
+
+/** The data an httpRequest action reports back. */
+export interface HttpResponseData {
+  status: number;
+  body: unknown;
+  headers: Record<string, string>;
+}
 
 export type FlowCommand =
   | { kind: 'telephony'; command: TelephonyCommand }
+  | { kind: 'action'; token: number; request: ActionRequest }
   | { kind: 'awaitEvent'; token: number; timeoutMs: number }
   | { kind: 'sleep'; token: number; ms: number; reason: string }
   | { kind: 'finish'; result: CallResult };
@@ -95,27 +138,34 @@ export interface StepResult {
 // How long to wait for the provider before assuming something went wrong on its side.
 export const TIMEOUTS = {
   dialMs: 180_000,
+  answerMs: 30_000,
   machineDetectionMs: 15_000,
   promptSlackMs: 120_000,
   collectSlackMs: 30_000,
+  forwardSlackMs: 30_000,
+  recordSlackMs: 60_000,
+  /** Activities retry on their own; this only guards against a lost result. */
+  actionMs: 10 * 60_000,
 };
 export const DEFAULT_VALIDITY_MS = 48 * 3600_000;
 const ERROR_BACKOFF_MS = { initial: 60_000, max: 30 * 60_000 };
 /** Transitions allowed in one step without waiting for anything: a guard against `next` cycles. */
 const MAX_TRANSITIONS_PER_STEP = 500;
 
-export function initialState(input: { workflowId: string; recipient: Recipient; seed: number; hints?: Record<string, unknown>; flow: Flow }): CallState {
+export function initialState(input: { workflowId: string; recipient: Recipient; seed: number; hints?: Record<string, unknown>; profile?: Record<string, unknown>; flow: Flow }): CallState {
   const vars: Record<string, unknown> = {};
   for (const [name, v] of Object.entries(input.flow.variables)) if (v.default !== undefined) vars[name] = v.default;
   return {
     workflowId: input.workflowId,
     recipient: input.recipient,
+    profile: input.profile ?? {},
     ...(input.hints ? { hints: input.hints } : {}),
     element: null,
     phase: { kind: 'idle' },
     session: 'none',
     attempt: 0,
     dials: 0,
+    forwards: 0,
     knownFailures: 0,
     errorRetries: 0,
     vars,
@@ -124,6 +174,8 @@ export function initialState(input: { workflowId: string; recipient: Recipient; 
     rng: input.seed >>> 0,
     trail: [],
     visited: [],
+    recordings: [],
+    warnings: [],
   };
 }
 
@@ -135,6 +187,27 @@ function nextRandom(d: CallState): number {
   t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 }
+
+function classifyFailure(code: unknown): DialOutcome {
+  switch (code as ErrorCode) {
+    case 'NO_ANSWER':
+      return 'noAnswer';
+    case 'BUSY':
+      return 'busy';
+    case 'REJECTED':
+      return 'declined';
+    case 'UNREACHABLE':
+      return 'unreachable';
+    case 'NETWORK_ERROR':
+      return 'network';
+    case 'MACHINE_DETECTED':
+      return 'voicemail';
+    default:
+      return 'error';
+  }
+}
+
+const has = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
 class Step {
   readonly commands: FlowCommand[] = [];
@@ -148,8 +221,15 @@ class Step {
     this.byId = new Map(flow.elements.map((e) => [e.id, e]));
   }
 
-  private ctx(): TemplateContext {
-    return { recipient: this.d.recipient, vars: this.d.vars };
+  // --- helpers ------------------------------------------------------------------------------
+  private data() {
+    return { recipient: this.d.recipient, vars: this.d.vars, profile: this.d.profile, call: { id: this.d.callId ?? null, dials: this.d.dials, attempt: this.d.attempt, direction: this.d.direction ?? null } };
+  }
+  private t(template: string): string {
+    return render(template, this.data());
+  }
+  private async expr(source: string, data: unknown = this.data()): Promise<unknown> {
+    return evaluate(source, data, { now: this.at, random: () => nextRandom(this.d) });
   }
   private token(): number {
     return ++this.d.seq;
@@ -163,42 +243,66 @@ class Step {
   private await(token: number, timeoutMs: number): void {
     this.commands.push({ kind: 'awaitEvent', token, timeoutMs });
   }
-
+  private warn(element: string, message: string): void {
+    this.d.warnings.push({ element, message });
+  }
   current(): FlowElement | undefined {
     return this.d.element ? this.byId.get(this.d.element) : undefined;
   }
 
-  enter(id: string): void {
+  // --- navigation ---------------------------------------------------------------------------
+  async enter(id: string): Promise<void> {
     const el = this.byId.get(id);
     if (!el) return this.finish('failed', `element "${id}" does not exist`);
     if (++this.transitions > MAX_TRANSITIONS_PER_STEP) return this.finish('failed', `more than ${MAX_TRANSITIONS_PER_STEP} elements visited without waiting: check the flow for a cycle`);
     this.d.element = id;
     this.d.visited.push(id);
     switch (el.type) {
+      case 'startIncomingCall':
+        // Reached only as the entry of an inbound call (handled by `incoming`).
+        return this.take(el, 'next', el.next);
       case 'startOutgoingCall':
+        if (this.d.session === 'active') return this.finish('failed', `startOutgoingCall "${el.id}" inside an active call session`);
         this.d.attempt = 0;
         this.d.knownFailures = 0;
         this.d.errorRetries = 0;
         delete this.d.firstDialAt;
+        if (el.tracking) this.d.dataPayload = Object.fromEntries(Object.entries(el.tracking.dataPayload).map(([k, v]) => [k, this.t(v)]));
         return this.dial(el);
       case 'play':
         if (this.d.session !== 'active') return this.take(el, 'callEnded', el.next.callEnded);
-        return this.say(el, 1);
+        return this.play(el, 1);
       case 'collect':
         if (this.d.session !== 'active') return this.take(el, 'callEnded', el.next.callEnded);
         return this.collect(el);
+      case 'forwardCall':
+        if (this.d.session !== 'active') return this.take(el, 'callEnded', el.next.callEnded);
+        return this.forward(el);
+      case 'recordVoicemail':
+        if (this.d.session !== 'active') return this.take(el, 'callEnded', el.next.callEnded);
+        return this.record(el);
       case 'hangUp':
         // Accepted anywhere: where the session has already ended it is a no-op.
         this.hangUpIfActive(el.id);
-        return el.next ? this.enter(el.next) : this.finish();
+        return this.take(el, 'next', el.next, undefined, false);
       case 'pause':
         return this.pause(el);
+      case 'sendSms':
+        return this.sendSms(el);
+      case 'updateProfile':
+        return this.updateProfile(el);
+      case 'httpRequest':
+        return this.httpRequest(el);
+      case 'condition':
+        return this.condition(el);
+      case 'setVariable':
+        return this.setVariable(el);
     }
   }
 
   /** Follow a branch; a branch left open ends the path (closing the call session if one is active). */
-  take(el: FlowElement, branch: string, target: string | undefined, input?: string): void {
-    this.d.trail.push({ element: el.id, branch, ...(input !== undefined ? { input } : {}) });
+  async take(el: FlowElement, branch: string, target: string | null | undefined, input?: string, record = true): Promise<void> {
+    if (record) this.d.trail.push({ element: el.id, branch, ...(input !== undefined ? { input } : {}) });
     if (target) return this.enter(target);
     this.hangUpIfActive(el.id);
     this.finish();
@@ -218,12 +322,16 @@ class Step {
       if (mode === 'hidden') continue;
       variables[k] = mode === 'masked' ? 'xxxx' : v;
     }
+    const derived: CallOutcome = this.d.direction === 'inbound' ? 'inbound' : this.d.lastDial === 'error' ? 'failed' : (this.d.lastDial ?? 'notCalled');
     const result: CallResult = {
-      outcome: outcome ?? (this.d.lastDial === 'error' ? 'failed' : (this.d.lastDial ?? 'notCalled')),
+      outcome: outcome ?? derived,
       dials: this.d.dials,
       trail: this.d.trail,
       visited: this.d.visited,
       variables,
+      recordings: this.d.recordings,
+      ...(this.d.dataPayload ? { dataPayload: this.d.dataPayload } : {}),
+      warnings: this.d.warnings,
       ...(error ? { error } : {}),
     };
     this.d.phase = { kind: 'done' };
@@ -232,8 +340,36 @@ class Step {
     this.commands.push({ kind: 'finish', result });
   }
 
-  // --- startOutgoingCall -------------------------------------------------------------------
-  dial(el: StartOutgoingCall): void {
+  private sleep(ms: number, reason: string, resume: SleepResume): void {
+    const token = this.token();
+    this.d.phase = { kind: 'sleeping', token, resume };
+    this.commands.push({ kind: 'sleep', token, ms: Math.max(1, Math.round(ms)), reason });
+  }
+
+  // --- startIncomingCall --------------------------------------------------------------------
+  async incoming(ev: Extract<FlowEvent, { type: 'incoming' }>): Promise<void> {
+    const el = this.flow.elements.find((e): e is StartIncomingCall => e.type === 'startIncomingCall' && e.number.replace(/^\+/, '') === ev.to.replace(/^\+/, ''));
+    if (!el) return this.finish('failed', `no startIncomingCall element for number ${ev.to}`);
+    this.d.direction = 'inbound';
+    this.d.callId = ev.callId;
+    this.d.element = el.id;
+    this.d.visited.push(el.id);
+    const token = this.token();
+    const commandId = this.commandId();
+    this.send({ action: 'answer', callId: ev.callId, commandId, elementId: el.id });
+    this.d.phase = { kind: 'answering', token, commandId };
+    this.await(token, TIMEOUTS.answerMs);
+  }
+
+  // --- startOutgoingCall ----------------------------------------------------------------------
+  async dial(el: StartOutgoingCall): Promise<void> {
+    this.d.direction = 'outbound';
+    if (el.deliveryWindow) {
+      const zone = el.deliveryWindow.timeZone === 'recipient' ? this.d.recipient.timeZone : el.deliveryWindow.timeZone;
+      if (!zone) return this.finish('notCalled', `the delivery window of "${el.id}" uses the recipient's time zone, and recipient ${this.d.recipient.id} has none: not dialling`);
+      const open = nextWindowOpening(el.deliveryWindow, zone, this.at);
+      if (open > this.at) return this.sleep(open - this.at, `outside the delivery window until ${new Date(open).toISOString()} (${zone})`, 'dial');
+    }
     this.d.attempt += 1;
     this.d.dials += 1;
     this.d.firstDialAt ??= this.at;
@@ -241,14 +377,14 @@ class Step {
     this.d.session = 'none';
     const token = this.token();
     const commandId = this.commandId();
-    const machineDetection = el.next.voicemail !== undefined;
+    const machineDetection = has(el.next, 'voicemail');
     this.send({
       action: 'dial',
       callId: this.d.callId,
       commandId,
       elementId: el.id,
-      from: render(el.from, this.ctx()),
-      to: render(el.to, this.ctx()),
+      from: this.t(el.from),
+      to: this.t(el.to),
       attempt: this.d.attempt,
       dialIndex: this.d.dials,
       recordCall: el.recordCall,
@@ -259,7 +395,7 @@ class Step {
     this.await(token, TIMEOUTS.dialMs);
   }
 
-  dialOutcome(el: StartOutgoingCall, outcome: DialOutcome): void {
+  async dialOutcome(el: StartOutgoingCall, outcome: DialOutcome): Promise<void> {
     if (outcome === 'answered' || outcome === 'voicemail') {
       // Voicemail keeps the session so the flow can leave a message on the answering machine.
       this.d.session = 'active';
@@ -273,7 +409,7 @@ class Step {
       if (el.retry && this.d.knownFailures <= el.retry.count) {
         const span = el.retry.maxMinutes - el.retry.minMinutes;
         const minutes = el.retry.minMinutes + nextRandom(this.d) * span;
-        return this.sleep(Math.round(minutes * 60_000), `retry ${this.d.knownFailures}/${el.retry.count} after ${outcome}`);
+        return this.sleep(minutes * 60_000, `retry ${this.d.knownFailures}/${el.retry.count} after ${outcome}`, 'dial');
       }
       const branch = outcome === 'noAnswer' || outcome === 'busy' || outcome === 'declined' ? outcome : 'callEnded';
       return this.take(el, branch, el.next[branch]);
@@ -283,50 +419,37 @@ class Step {
     const deadline = (this.d.firstDialAt ?? this.at) + validityMs;
     const backoff = Math.min(ERROR_BACKOFF_MS.max, ERROR_BACKOFF_MS.initial * 2 ** this.d.errorRetries);
     this.d.errorRetries += 1;
-    if (this.at + backoff < deadline) return this.sleep(backoff, `retry after provider error (validity until ${new Date(deadline).toISOString()})`);
+    this.d.lastDial = 'error';
+    if (this.at + backoff < deadline) return this.sleep(backoff, `retry after a provider error (validity until ${new Date(deadline).toISOString()})`, 'dial');
     this.d.lastDial = 'expired';
     return this.take(el, 'callEnded', el.next.callEnded);
   }
 
-  private sleep(ms: number, reason: string): void {
-    const token = this.token();
-    this.d.phase = { kind: 'retryWait', token };
-    this.commands.push({ kind: 'sleep', token, ms, reason });
-  }
-
-  // --- play ---------------------------------------------------------------------------------
-  say(el: Play, loop: number): void {
+  // --- play -----------------------------------------------------------------------------------
+  play(el: Play, loop: number): void {
     const token = this.token();
     const commandId = this.commandId();
     const callId = this.d.callId ?? '';
     // The pause applies only before the first play (seed).
     const pauseMs = loop === 1 ? Math.round(el.pauseSeconds * 1000) : 0;
+    let lengthMs = 60_000;
     if (el.tts) {
-      this.send({
-        action: 'say',
-        callId,
-        commandId,
-        elementId: el.id,
-        text: render(el.tts.text, this.ctx()),
-        language: el.tts.language,
-        voice: el.tts.voice,
-        speechRate: el.tts.speechRate,
-        pauseMs,
-        interruptible: el.interruptible,
-      });
+      const text = this.t(el.tts.text);
+      lengthMs = text.length * 200;
+      this.send({ action: 'say', callId, commandId, elementId: el.id, text, language: el.tts.language, voice: el.tts.neural ? `${el.tts.voice}-neural` : el.tts.voice, speechRate: el.tts.speechRate, pauseMs, interruptible: el.interruptible });
     } else if (el.audio) {
-      this.send({ action: 'play', callId, commandId, elementId: el.id, url: render(el.audio.url, this.ctx()), pauseMs, interruptible: el.interruptible });
+      const url = 'url' in el.audio ? this.t(el.audio.url) : 'file' in el.audio ? `file:${el.audio.file}` : `recording:${this.t(el.audio.voicemail)}`;
+      this.send({ action: 'play', callId, commandId, elementId: el.id, url, pauseMs, interruptible: el.interruptible });
     }
     this.d.phase = { kind: 'playing', token, commandId, loop };
-    const textMs = el.tts ? el.tts.text.length * 200 : 0;
-    this.await(token, pauseMs + textMs + TIMEOUTS.promptSlackMs);
+    this.await(token, pauseMs + lengthMs + TIMEOUTS.promptSlackMs);
   }
 
-  // --- collect ------------------------------------------------------------------------------
-  collect(el: Collect): void {
+  // --- collect --------------------------------------------------------------------------------
+  async collect(el: Collect): Promise<void> {
     const prefix = this.d.bargeIn ?? '';
     delete this.d.bargeIn;
-    if (prefix.length >= el.maxDigits) return this.collected(el, prefix.slice(0, el.maxDigits));
+    if (prefix.length >= el.maxDigits || prefix.includes('#')) return this.collected(el, prefix);
     const token = this.token();
     const commandId = this.commandId();
     const maxDigits = el.maxDigits - prefix.length;
@@ -337,14 +460,14 @@ class Step {
       elementId: el.id,
       maxDigits,
       terminator: '#',
-      firstDigitTimeoutMs: el.waitSeconds * 1000,
+      firstDigitTimeoutMs: (prefix ? el.interDigitSeconds : el.waitSeconds) * 1000,
       interDigitTimeoutMs: el.interDigitSeconds * 1000,
     });
     this.d.phase = { kind: 'collecting', token, commandId, prefix };
     this.await(token, el.waitSeconds * 1000 + maxDigits * el.interDigitSeconds * 1000 + TIMEOUTS.collectSlackMs);
   }
 
-  collected(el: Collect, raw: string): void {
+  async collected(el: Collect, raw: string): Promise<void> {
     // `#` terminates input and is never collected.
     const hash = raw.indexOf('#');
     const digits = (hash >= 0 ? raw.slice(0, hash) : raw).slice(0, el.maxDigits);
@@ -353,25 +476,180 @@ class Step {
       if (el.reporting !== 'always') this.d.sensitiveVars[el.saveTo] = el.reporting;
     }
     const shown = el.reporting === 'always' ? digits : el.reporting === 'masked' ? 'xxxx' : undefined;
-    const target = Object.prototype.hasOwnProperty.call(el.responses, digits) ? el.responses[digits] : undefined;
+    const target = has(el.responses, digits) ? el.responses[digits] : undefined;
     if (target !== undefined) return this.take(el, el.reporting === 'always' ? digits : 'response', target, shown);
     return this.take(el, 'noMatch', el.next.noMatch, shown);
   }
 
-  // --- pause --------------------------------------------------------------------------------
-  pause(el: Pause): void {
+  // --- forwardCall ----------------------------------------------------------------------------
+  forward(el: ForwardCall): void {
+    this.d.forwards += 1;
     const token = this.token();
-    this.d.phase = { kind: 'pausing', token };
-    this.commands.push({ kind: 'sleep', token, ms: Duration.fromISO(el.duration).toMillis(), reason: `pause ${el.duration}` });
+    const commandId = this.commandId();
+    // The second leg's id keeps the owning workflow's prefix, so the bridge routes its events here.
+    const legCallId = `${this.d.callId ?? ''}.f${this.d.forwards}`;
+    this.send({ action: 'forward', callId: this.d.callId ?? '', legCallId, commandId, elementId: el.id, from: this.t(el.from), to: this.t(el.to), ringSeconds: el.ringSeconds, ...(this.d.hints ? { hints: this.d.hints } : {}) });
+    this.d.phase = { kind: 'forwarding', token, commandId, legCallId };
+    this.await(token, el.ringSeconds * 1000 + TIMEOUTS.forwardSlackMs);
   }
 
-  // --- events -------------------------------------------------------------------------------
-  onTelephony(ev: TelephonyEvent): void {
+  async forwardOutcome(el: ForwardCall, outcome: 'forwarded' | 'notForwarded' | 'noAnswer' | 'busy' | 'declined'): Promise<void> {
+    if (outcome === 'forwarded') {
+      // The end user now talks to the destination: the flow has left the call session.
+      this.d.session = 'ended';
+      return this.take(el, 'forwarded', el.next.forwarded);
+    }
+    // Specific failure branches exist only when configured; otherwise "not forwarded".
+    const branch = outcome !== 'notForwarded' && has(el.next, outcome) ? outcome : 'notForwarded';
+    return this.take(el, branch, el.next[branch]);
+  }
+
+  // --- recordVoicemail ------------------------------------------------------------------------
+  record(el: RecordVoicemail): void {
+    const token = this.token();
+    const commandId = this.commandId();
+    const name = this.t(el.name);
+    this.send({
+      action: 'record',
+      callId: this.d.callId ?? '',
+      commandId,
+      elementId: el.id,
+      name,
+      maxDurationMs: el.maxDurationSeconds * 1000,
+      maxSilenceMs: el.maxSilenceSeconds * 1000,
+      escapeDigits: el.escapeDigits,
+      beep: el.beep,
+    });
+    this.d.phase = { kind: 'recording', token, commandId, name };
+    this.await(token, el.maxDurationSeconds * 1000 + TIMEOUTS.recordSlackMs);
+  }
+
+  // --- pause ----------------------------------------------------------------------------------
+  pause(el: Pause): void {
+    if (el.duration) return this.sleep(Duration.fromISO(el.duration).toMillis(), `pause ${el.duration}`, 'continue');
+    const until = el.until;
+    if (!until) return this.sleep(1, 'pause', 'continue');
+    const zone = until.timeZone === 'recipient' ? this.d.recipient.timeZone : until.timeZone;
+    if (!zone) return this.finish('failed', `pause "${el.id}" uses the recipient's time zone, and recipient ${this.d.recipient.id} has none`);
+    const when = nextWeekdayTime(until.weekday, until.time, zone, this.at);
+    return this.sleep(when - this.at, `pause until ${until.weekday} ${until.time} ${zone} (${new Date(when).toISOString()})`, 'continue');
+  }
+
+  // --- non-IVR actions ------------------------------------------------------------------------
+  private action(request: ActionRequest): void {
+    const token = this.token();
+    this.d.phase = { kind: 'acting', token };
+    this.commands.push({ kind: 'action', token, request });
+    this.await(token, TIMEOUTS.actionMs);
+  }
+
+  sendSms(el: SendSms): void {
+    this.action({ type: 'sendSms', elementId: el.id, ...(el.from ? { from: this.t(el.from) } : {}), to: this.t(el.to), text: this.t(el.text) });
+  }
+
+  async updateProfile(el: UpdateProfile): Promise<void> {
+    const attributes: Record<string, unknown> = {};
+    for (const [k, source] of Object.entries(el.attributes)) {
+      try {
+        attributes[k] = await this.expr(source);
+      } catch (err) {
+        this.warn(el.id, (err as Error).message);
+      }
+    }
+    Object.assign(this.d.profile, attributes);
+    this.action({ type: 'updateProfile', elementId: el.id, recipientId: this.d.recipient.id, attributes });
+  }
+
+  httpRequest(el: HttpRequest): void {
+    const renderDeep = (v: unknown): unknown =>
+      typeof v === 'string' ? this.t(v) : Array.isArray(v) ? v.map(renderDeep) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, renderDeep(x)])) : v;
+    this.action({
+      type: 'httpRequest',
+      elementId: el.id,
+      method: el.method,
+      url: this.t(el.url),
+      headers: Object.fromEntries(Object.entries(el.headers).map(([k, v]) => [k, this.t(v)])),
+      ...(el.body !== undefined ? { body: renderDeep(el.body) } : {}),
+      timeoutMs: el.timeoutSeconds * 1000,
+      retries: el.retries,
+    });
+  }
+
+  async actionDone(el: FlowElement, ok: boolean, data: unknown, error: string | undefined): Promise<void> {
+    if (el.type === 'httpRequest' && data && typeof data === 'object') {
+      for (const [name, source] of Object.entries(el.saveTo)) {
+        try {
+          const v = await this.expr(source, data);
+          if (v === undefined) delete this.d.vars[name];
+          else this.d.vars[name] = v;
+        } catch (err) {
+          this.warn(el.id, (err as Error).message);
+        }
+      }
+    }
+    if (el.type !== 'sendSms' && el.type !== 'updateProfile' && el.type !== 'httpRequest') return;
+    if (ok) return this.take(el, 'next', el.next);
+    this.warn(el.id, error ?? 'action failed');
+    if (el.onError !== undefined) return this.take(el, 'onError', el.onError);
+    return this.take(el, 'next', el.next);
+  }
+
+  async condition(el: Condition): Promise<void> {
+    for (const [i, c] of el.conditions.entries()) {
+      let v: unknown;
+      try {
+        v = await this.expr(c.if);
+      } catch (err) {
+        // A failing condition counts as false; the call goes on and the problem is reported.
+        this.warn(el.id, (err as Error).message);
+        continue;
+      }
+      if (truthy(v)) return this.take(el, `conditions[${i}]`, c.next);
+    }
+    return this.take(el, 'else', el.else);
+  }
+
+  async setVariable(el: SetVariable): Promise<void> {
+    try {
+      const v = await this.expr(el.value);
+      if (v === undefined) delete this.d.vars[el.variable];
+      else this.d.vars[el.variable] = v;
+    } catch (err) {
+      this.warn(el.id, (err as Error).message);
+    }
+    return this.take(el, 'next', el.next);
+  }
+
+  // --- events ---------------------------------------------------------------------------------
+  async onTelephony(ev: TelephonyEvent): Promise<void> {
     const el = this.current();
     const phase = this.d.phase;
-    if (!el || ev.callId !== this.d.callId) return this.stillWaiting();
+    if (!el) return this.stillWaiting();
     const p = ev.properties;
     const commandId = typeof p.commandId === 'string' ? p.commandId : undefined;
+
+    // The second leg of a forward.
+    if (phase.kind === 'forwarding' && el.type === 'forwardCall' && ev.callId === phase.legCallId) {
+      if (ev.type === 'CALL_ESTABLISHED') return this.forwardOutcome(el, 'forwarded');
+      if (ev.type === 'CALL_FAILED' || ev.type === 'CALL_FINISHED') {
+        const o = classifyFailure(p.errorCode);
+        return this.forwardOutcome(el, o === 'noAnswer' || o === 'busy' || o === 'declined' ? o : 'notForwarded');
+      }
+      return this.stillWaiting();
+    }
+    if (ev.callId !== this.d.callId) return this.stillWaiting();
+
+    if (phase.kind === 'answering' && el.type === 'startIncomingCall') {
+      if (ev.type === 'CALL_ESTABLISHED') {
+        this.d.session = 'active';
+        return this.take(el, 'next', el.next);
+      }
+      if (ev.type === 'CALL_FINISHED' || ev.type === 'CALL_FAILED') {
+        this.d.session = 'ended';
+        return this.finish('inbound', 'the caller hung up before the call was answered');
+      }
+      return this.stillWaiting();
+    }
 
     if (phase.kind === 'dialing' && el.type === 'startOutgoingCall') {
       switch (ev.type) {
@@ -395,8 +673,18 @@ class Step {
       if (this.d.session !== 'active') return this.stillWaiting();
       this.d.session = 'ended';
       const branch = p.hangupSource === 'ENDPOINT' ? 'hungUp' : 'callEnded';
-      if (el.type === 'play' || el.type === 'collect') return this.take(el, branch, (el.next as Record<string, string | undefined>)[branch]);
-      return this.stillWaiting();
+      switch (el.type) {
+        case 'play':
+        case 'collect':
+        case 'recordVoicemail':
+          return this.take(el, branch, (el.next as Record<string, string | null | undefined>)[branch]);
+        case 'forwardCall':
+          // Before the forward completed: "call ended" whoever hung up (seed).
+          return this.take(el, 'callEnded', el.next.callEnded);
+        default:
+          // An action or pause is running: it completes, and the session is simply over.
+          return this.stillWaiting();
+      }
     }
 
     if (phase.kind === 'playing' && el.type === 'play' && (ev.type === 'SAY_FINISHED' || ev.type === 'PLAY_FINISHED') && commandId === phase.commandId) {
@@ -405,65 +693,88 @@ class Step {
         this.d.bargeIn = pressed;
         return this.take(el, 'played', el.next.played);
       }
-      if (phase.loop < el.loopCount) return this.say(el, phase.loop + 1);
+      if (phase.loop < el.loopCount) return this.play(el, phase.loop + 1);
       return this.take(el, 'played', el.next.played);
     }
 
     if (phase.kind === 'collecting' && el.type === 'collect' && ev.type === 'DTMF_CAPTURED' && commandId === phase.commandId) {
       return this.collected(el, phase.prefix + (typeof p.dtmf === 'string' ? p.dtmf : ''));
     }
-    return this.stillWaiting();
-  }
 
-  onTimeout(token: number): void {
-    const el = this.current();
-    const phase = this.d.phase;
-    if (!el || !('token' in phase) || phase.token !== token) return this.stillWaiting();
-    if (phase.kind === 'dialing' && el.type === 'startOutgoingCall') return this.dialOutcome(el, phase.established ? 'answered' : 'error');
-    if (phase.kind === 'playing' && el.type === 'play') {
-      // The provider never confirmed the prompt: treat as a technical end of the call.
-      this.hangUpIfActive(el.id);
-      return this.take(el, 'callEnded', el.next.callEnded);
+    if (phase.kind === 'recording' && el.type === 'recordVoicemail' && ev.type === 'CALL_RECORDING_READY' && commandId === phase.commandId) {
+      const rec: Recording = {
+        element: el.id,
+        name: phase.name,
+        recordingId: typeof p.recordingId === 'string' ? p.recordingId : `${this.d.callId ?? ''}:${phase.name}`,
+        ...(typeof p.url === 'string' ? { url: p.url } : {}),
+        ...(typeof p.durationMs === 'number' ? { durationMs: p.durationMs } : {}),
+      };
+      this.d.recordings.push(rec);
+      if (el.saveTo) this.d.vars[el.saveTo] = rec.name;
+      return this.take(el, 'recorded', el.next.recorded);
     }
-    if (phase.kind === 'collecting' && el.type === 'collect') return this.collected(el, phase.prefix);
     return this.stillWaiting();
   }
 
-  onTimer(token: number): void {
+  async onTimeout(token: number): Promise<void> {
     const el = this.current();
     const phase = this.d.phase;
     if (!el || !('token' in phase) || phase.token !== token) return this.stillWaiting();
-    if (phase.kind === 'retryWait' && el.type === 'startOutgoingCall') return this.dial(el);
-    if (phase.kind === 'pausing' && el.type === 'pause') return this.take(el, 'next', el.next);
+    switch (phase.kind) {
+      case 'answering':
+        this.d.session = 'ended';
+        return this.finish('failed', 'the provider did not confirm answering the inbound call');
+      case 'dialing':
+        if (el.type === 'startOutgoingCall') return this.dialOutcome(el, phase.established ? 'answered' : 'error');
+        break;
+      case 'playing':
+        if (el.type === 'play') {
+          // The provider never confirmed the prompt: treat as a technical end of the call.
+          this.hangUpIfActive(el.id);
+          return this.take(el, 'callEnded', el.next.callEnded);
+        }
+        break;
+      case 'collecting':
+        if (el.type === 'collect') return this.collected(el, phase.prefix);
+        break;
+      case 'forwarding':
+        if (el.type === 'forwardCall') return this.forwardOutcome(el, 'noAnswer');
+        break;
+      case 'recording':
+        if (el.type === 'recordVoicemail') {
+          this.hangUpIfActive(el.id);
+          return this.take(el, 'callEnded', el.next.callEnded);
+        }
+        break;
+      case 'acting':
+        return this.actionDone(el, false, undefined, 'no result from the action (timed out)');
+    }
     return this.stillWaiting();
+  }
+
+  async onTimer(token: number): Promise<void> {
+    const el = this.current();
+    const phase = this.d.phase;
+    if (!el || phase.kind !== 'sleeping' || phase.token !== token) return this.stillWaiting();
+    if (phase.resume === 'dial' && el.type === 'startOutgoingCall') return this.dial(el);
+    if (el.type === 'pause') return this.take(el, 'next', el.next);
+    return this.stillWaiting();
+  }
+
+  async onActionResult(ev: Extract<FlowEvent, { type: 'actionResult' }>): Promise<void> {
+    const el = this.current();
+    const phase = this.d.phase;
+    if (!el || phase.kind !== 'acting' || phase.token !== ev.token) return this.stillWaiting();
+    return this.actionDone(el, ev.ok, ev.data, ev.error);
   }
 
   /** An event that changes nothing (duplicate, stale, unrelated): keep waiting on the same token. */
   stillWaiting(): void {
     const phase = this.d.phase;
-    if (phase.kind === 'dialing' || phase.kind === 'playing' || phase.kind === 'collecting') {
+    if ('token' in phase && phase.kind !== 'sleeping') {
       // The workflow keeps the original deadline for a token it already armed.
       this.await(phase.token, 0);
     }
-  }
-}
-
-function classifyFailure(code: unknown): DialOutcome {
-  switch (code as ErrorCode) {
-    case 'NO_ANSWER':
-      return 'noAnswer';
-    case 'BUSY':
-      return 'busy';
-    case 'REJECTED':
-      return 'declined';
-    case 'UNREACHABLE':
-      return 'unreachable';
-    case 'NETWORK_ERROR':
-      return 'network';
-    case 'MACHINE_DETECTED':
-      return 'voicemail';
-    default:
-      return 'error';
   }
 }
 
@@ -472,21 +783,31 @@ function draft(state: CallState): CallState {
   return JSON.parse(JSON.stringify(state)) as CallState;
 }
 
-export function step(flow: Flow, state: CallState, event: FlowEvent): StepResult {
+export async function step(flow: Flow, state: CallState, event: FlowEvent): Promise<StepResult> {
   if (state.phase.kind === 'done') return { state, commands: [] };
   const s = new Step(flow, draft(state), event.at);
+  const fresh = state.element === null && state.visited.length === 0;
   switch (event.type) {
     case 'start':
-      if (state.element === null && state.visited.length === 0) s.enter(flow.start);
+      if (fresh) {
+        if (flow.start) await s.enter(flow.start);
+        else s.finish('failed', 'the flow has no `start` element for an outbound call');
+      }
+      break;
+    case 'incoming':
+      if (fresh) await s.incoming(event);
       break;
     case 'telephony':
-      s.onTelephony(event.event);
+      await s.onTelephony(event.event);
       break;
     case 'timeout':
-      s.onTimeout(event.token);
+      await s.onTimeout(event.token);
       break;
     case 'timer':
-      s.onTimer(event.token);
+      await s.onTimer(event.token);
+      break;
+    case 'actionResult':
+      await s.onActionResult(event);
       break;
   }
   return { state: s.d, commands: s.commands };

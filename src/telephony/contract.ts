@@ -97,7 +97,38 @@ export interface HangupCommand extends CommandBase {
   action: 'hangup';
 }
 
-export type TelephonyCommand = DialCommand | SayCommand | PlayCommand | CaptureDtmfCommand | HangupCommand;
+/** Answer an inbound call (after CALL_RECEIVED); CALL_ESTABLISHED follows. */
+export interface AnswerCommand extends CommandBase {
+  action: 'answer';
+}
+
+/**
+ * Connect the call to another destination over a second leg `legCallId`. Events of the leg carry
+ * `legCallId`: CALL_ESTABLISHED (forwarded) or CALL_FAILED with BUSY / NO_ANSWER / REJECTED / ….
+ */
+export interface ForwardCommand extends CommandBase {
+  action: 'forward';
+  legCallId: string;
+  from: string;
+  /** Phone number, `sip:user@host` or `webrtc:identity`. */
+  to: string;
+  ringSeconds: number;
+  hints?: Record<string, unknown>;
+}
+
+/** Record the caller; CALL_RECORDING_READY (recordingId, url, durationMs) follows. */
+export interface RecordCommand extends CommandBase {
+  action: 'record';
+  name: string;
+  maxDurationMs: number;
+  maxSilenceMs: number;
+  /** Keys that stop the recording. */
+  escapeDigits: string;
+  beep: boolean;
+}
+
+export type TelephonyCommand = DialCommand | AnswerCommand | SayCommand | PlayCommand | CaptureDtmfCommand | ForwardCommand | RecordCommand | HangupCommand;
+export const TELEPHONY_ACTIONS = ['dial', 'answer', 'say', 'play', 'captureDtmf', 'forward', 'record', 'hangup'] as const satisfies ReadonlyArray<TelephonyCommand['action']>;
 
 /** The reply a provider sends when it accepted a command (NATS request/reply). */
 export interface CommandAck {

@@ -7,13 +7,14 @@
 import { connect, RequestError, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import type { CommandAck, TelephonyCommand, TelephonyEvent } from './contract.js';
-import { InvalidCommandError, ProviderUnavailableError, type TelephonyProvider } from './provider.js';
+import { InvalidCommandError, ProviderUnavailableError, type SmsMessage, type SmsSender, type TelephonyProvider } from './provider.js';
 
 export const EVENTS_STREAM = 'DIALFLOW_EVENTS';
 export const DEADLETTER_STREAM = 'DIALFLOW_DEADLETTER';
 export const DEADLETTER_SUBJECT = 'dialflow.deadletter.events';
 export const BRIDGE_CONSUMER = 'dialflow-bridge';
 export const commandSubject = (provider: string) => `dialflow.telephony.${provider}.commands`;
+export const smsSubject = (provider: string) => `dialflow.telephony.${provider}.sms`;
 export const eventSubject = (provider: string, type: string) => `dialflow.events.${provider}.${type}`;
 
 const NANOS_PER_MS = 1_000_000;
@@ -55,23 +56,33 @@ export async function ensureStreams(nc: NatsConnection, opts: { replicas?: numbe
   }
 }
 
-export class NatsTelephonyProvider implements TelephonyProvider {
+export class NatsTelephonyProvider implements TelephonyProvider, SmsSender {
   constructor(
     private readonly nc: NatsConnection,
     private readonly provider: string,
     private readonly timeoutMs = 5_000,
   ) {}
 
-  async send(command: TelephonyCommand): Promise<void> {
-    let ack: CommandAck;
+  private async request(subject: string, payload: unknown, what: string): Promise<CommandAck & { messageId?: string }> {
+    let ack: CommandAck & { messageId?: string };
     try {
-      const reply = await this.nc.request(commandSubject(this.provider), JSON.stringify(command), { timeout: this.timeoutMs });
-      ack = reply.json<CommandAck>();
+      const reply = await this.nc.request(subject, JSON.stringify(payload), { timeout: this.timeoutMs });
+      ack = reply.json<CommandAck & { messageId?: string }>();
     } catch (err) {
       const why = err instanceof RequestError && err.isNoResponders() ? `no telephony provider "${this.provider}" is listening` : `provider "${this.provider}" did not answer: ${(err as Error).message}`;
       throw new ProviderUnavailableError(why, { cause: err });
     }
-    if (!ack.ok) throw new InvalidCommandError(`provider "${this.provider}" refused ${command.action}: ${ack.error ?? 'no reason given'}`);
+    if (!ack.ok) throw new InvalidCommandError(`provider "${this.provider}" refused ${what}: ${ack.error ?? 'no reason given'}`);
+    return ack;
+  }
+
+  async send(command: TelephonyCommand): Promise<void> {
+    await this.request(commandSubject(this.provider), command, command.action);
+  }
+
+  async sendSms(message: SmsMessage): Promise<{ messageId: string }> {
+    const ack = await this.request(smsSubject(this.provider), message, 'sms');
+    return { messageId: ack.messageId ?? '' };
   }
 }
 

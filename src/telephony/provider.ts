@@ -15,3 +15,14 @@ export class InvalidCommandError extends Error {
 export class ProviderUnavailableError extends Error {
   override readonly name = 'ProviderUnavailableError';
 }
+
+export interface SmsMessage {
+  from?: string;
+  to: string;
+  text: string;
+}
+
+/** Sends SMS through the provider (the simulator records them). */
+export interface SmsSender {
+  sendSms(message: SmsMessage): Promise<{ messageId: string }>;
+}

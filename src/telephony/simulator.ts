@@ -88,6 +88,16 @@ export class SimulatorEngine {
     return parsed.success ? parsed.data : this.defaultPersona;
   }
 
+  /**
+   * A simulated person calls `to` from `from`: returns CALL_RECEIVED for the new call. The persona
+   * then drives the call like an outbound one once it is answered.
+   */
+  incomingCall(callId: string, from: string, to: string, persona: unknown = {}): PlannedEvent {
+    const parsed = personaSchema.safeParse(persona);
+    this.calls.set(callId, { persona: parsed.success ? parsed.data : this.defaultPersona, collects: 0, established: false, finished: false, commands: new Set(), keyConsumed: false });
+    return this.event(callId, 'CALL_RECEIVED', { from, to }, 0);
+  }
+
   /** Plan the events that follow a command. Repeated commands (same commandId) plan nothing. */
   plan(cmd: TelephonyCommand): PlannedEvent[] {
     this.stats.commands += 1;
@@ -167,6 +177,29 @@ export class SimulatorEngine {
       case 'hangup':
         call.finished = true;
         return [this.event(cmd.callId, 'CALL_FINISHED', { ...base, errorCode: 'NORMAL_HANGUP', hangupSource: 'API' }, 0)];
+      case 'answer':
+        call.established = true;
+        return [this.event(cmd.callId, 'CALL_ESTABLISHED', base, L.answerMs)];
+      case 'forward': {
+        if (call.persona.hangUpAt === cmd.elementId) return hangUp(L.ringMs);
+        const t = L.ringMs + L.answerMs;
+        const outcome = call.persona.forward;
+        if (outcome === 'answered') {
+          // The user now talks to the destination; the simulated conversation ends the call later.
+          call.finished = true;
+          return [this.event(cmd.legCallId, 'CALL_RINGING', base, L.ringMs), this.event(cmd.legCallId, 'CALL_ESTABLISHED', base, t)];
+        }
+        const errorCode = outcome === 'busy' ? 'BUSY' : outcome === 'declined' ? 'REJECTED' : outcome === 'noAnswer' ? 'NO_ANSWER' : 'UNREACHABLE';
+        return [this.event(cmd.legCallId, 'CALL_FAILED', { ...base, errorCode, hangupSource: 'ENDPOINT' }, t)];
+      }
+      case 'record': {
+        const beepMs = cmd.beep ? 500 * (L.keyMs > 0 ? 1 : 0) : 0;
+        const speakMs = Math.min(call.persona.speakSeconds * 1000, cmd.maxDurationMs);
+        const recordedMs = speakMs + Math.min(cmd.maxSilenceMs, cmd.maxDurationMs - speakMs);
+        if (call.persona.hangUpAt === cmd.elementId) return hangUp(beepMs + Math.round((speakMs * (L.msPerChar > 0 ? 1 : 0)) / 2));
+        const recordingId = `${cmd.callId}:${cmd.commandId}`;
+        return [this.event(cmd.callId, 'CALL_RECORDING_READY', { ...base, recordingId, name: cmd.name, durationMs: recordedMs, url: `sim://recordings/${encodeURIComponent(recordingId)}.wav` }, beepMs + recordedMs * (L.msPerChar > 0 ? 1 : 0))];
+      }
     }
   }
 

@@ -4,6 +4,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createActivities } from '../activities/index.js';
 import { NatsTelephonyProvider } from '../telephony/nats.js';
+import { KvProfileStore } from '../store/profiles.js';
 import type { Config } from '../config/index.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -17,12 +18,13 @@ export interface RunningWorker {
 
 export async function startFlowWorker(config: Config, nc: NatsConnection): Promise<RunningWorker> {
   const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const provider = new NatsTelephonyProvider(nc, config.provider);
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowsPath: WORKFLOWS_PATH,
-    activities: createActivities({ telephony: new NatsTelephonyProvider(nc, config.provider) }),
+    activities: createActivities({ telephony: provider, sms: provider, profiles: await KvProfileStore.open(nc) }),
   });
   const done = worker.run().finally(() => connection.close());
   return {

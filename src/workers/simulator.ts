@@ -3,8 +3,8 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Counter, type Registry } from 'prom-client';
-import type { TelephonyCommand } from '../telephony/contract.js';
-import { commandSubject, publishEvent } from '../telephony/nats.js';
+import { TELEPHONY_ACTIONS, type TelephonyCommand } from '../telephony/contract.js';
+import { commandSubject, publishEvent, smsSubject } from '../telephony/nats.js';
 import { DEMO_LATENCY, INSTANT, SimulatorEngine, type SimulatorLatency } from '../telephony/simulator.js';
 
 export const simulatorStatsSubject = (provider: string) => `dialflow.sim.${provider}.stats`;
@@ -16,7 +16,7 @@ export function parseLatency(spec: string): SimulatorLatency {
   return { ...DEMO_LATENCY, ...parsed };
 }
 
-const ACTIONS = new Set(['dial', 'say', 'play', 'captureDtmf', 'hangup']);
+const ACTIONS = new Set<string>(TELEPHONY_ACTIONS);
 
 export interface RunningSimulator {
   engine: SimulatorEngine;
@@ -71,9 +71,27 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
       }
     },
   });
+  let smsCount = 0;
+  const smsSub = nc.subscribe(smsSubject(provider), {
+    queue: `dialflow-sim-${provider}`,
+    callback: (_err, msg) => {
+      let sms: { to?: unknown; text?: unknown };
+      try {
+        sms = msg.json();
+      } catch {
+        sms = {};
+      }
+      if (typeof sms.to !== 'string' || typeof sms.text !== 'string' || sms.text.length === 0) {
+        msg.respond(JSON.stringify({ ok: false, error: 'an SMS needs `to` and `text`' }));
+        return;
+      }
+      smsCount += 1;
+      msg.respond(JSON.stringify({ ok: true, messageId: `sim-sms-${smsCount}` }));
+    },
+  });
   const statsSub = nc.subscribe(simulatorStatsSubject(provider), {
     callback: (_err, msg) => {
-      msg.respond(JSON.stringify({ dials: engine.stats.dials, commands: engine.stats.commands, events: engine.stats.events, dialsByCall: Object.fromEntries(engine.stats.dialsByCall) }));
+      msg.respond(JSON.stringify({ sms: smsCount, dials: engine.stats.dials, commands: engine.stats.commands, events: engine.stats.events, dialsByCall: Object.fromEntries(engine.stats.dialsByCall) }));
     },
   });
   const sweeper = setInterval(() => engine.forgetFinished(60_000), 30_000);
@@ -84,6 +102,7 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
     async stop() {
       clearInterval(sweeper);
       sub.unsubscribe();
+      smsSub.unsubscribe();
       statsSub.unsubscribe();
       for (const t of timers) clearTimeout(t);
       await Promise.allSettled([...publishChains.values()]);

@@ -1,11 +1,16 @@
 // callWorkflow: one outbound call, a thin durable shell around the pure interpreter.
 // It turns interpreter commands into an activity (telephony), timers (sleep) and signal waits.
-import { proxyActivities, condition, sleep, setHandler, workflowInfo, allHandlersFinished, log } from '@temporalio/workflow';
+import { proxyActivities, condition, sleep, setHandler, workflowInfo, allHandlersFinished, log, ActivityFailure } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { Flow } from '../flow/schema.js';
-import { initialState, step, type CallResult, type FlowEvent, type Recipient } from '../flow/interpreter.js';
+import { initialState, step, type ActionRequest, type CallResult, type FlowEvent, type Recipient } from '../flow/interpreter.js';
 import type { TelephonyEvent } from '../telephony/contract.js';
 import { callStatusQuery, telephonyEventSignal } from './messages.js';
+
+/** Does any placeholder or expression read `profile.…`? */
+function usesProfile(flow: Flow): boolean {
+  return /\bprofile\./.test(JSON.stringify(flow.elements));
+}
 
 export interface CallWorkflowInput {
   /** The validated flow, embedded so a running call keeps the version it started with. */
@@ -16,11 +21,38 @@ export interface CallWorkflowInput {
   hints?: Record<string, unknown>;
 }
 
-const { sendTelephonyCommand } = proxyActivities<Activities>({
+const { sendTelephonyCommand, loadProfile } = proxyActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   scheduleToCloseTimeout: '2 minutes',
   retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', nonRetryableErrorTypes: ['InvalidCommandError'] },
 });
+const { sendSms, updateProfile } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+// The element's own timeout and retries run inside the activity; it heartbeats between attempts.
+const { httpRequest } = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '45 seconds',
+  retry: { maximumAttempts: 1 },
+});
+
+/** Runs a non-IVR action; a failure becomes a result the flow can branch on, not a failed call. */
+async function runAction(request: ActionRequest, recipientId: string): Promise<{ ok: boolean; data?: unknown; error?: string }> {
+  try {
+    switch (request.type) {
+      case 'sendSms':
+        return await sendSms({ ...(request.from ? { from: request.from } : {}), to: request.to, text: request.text });
+      case 'updateProfile':
+        return await updateProfile(recipientId, request.attributes);
+      case 'httpRequest':
+        return await httpRequest({ method: request.method, url: request.url, headers: request.headers, ...(request.body !== undefined ? { body: request.body } : {}), timeoutMs: request.timeoutMs, retries: request.retries });
+    }
+  } catch (err) {
+    return { ok: false, error: err instanceof ActivityFailure && err.cause ? err.cause.message : (err as Error).message };
+  }
+}
 
 /** Seen-event ids are kept to a bounded window: duplicates arrive close together. */
 const SEEN_WINDOW = 512;
@@ -38,7 +70,10 @@ export async function callWorkflow(input: CallWorkflowInput): Promise<CallResult
   });
 
   // Math.random is seeded by Temporal and replays identically.
-  let state = initialState({ workflowId: info.workflowId, recipient: input.recipient, seed: Math.floor(Math.random() * 2 ** 32), flow, ...(input.hints ? { hints: input.hints } : {}) });
+  const seed = Math.floor(Math.random() * 2 ** 32);
+  // Profiles are loaded only when the flow uses them, keeping histories of simple flows short.
+  const profile = usesProfile(flow) ? await loadProfile(input.recipient.id) : {};
+  let state = initialState({ workflowId: info.workflowId, recipient: input.recipient, seed, profile, flow, ...(input.hints ? { hints: input.hints } : {}) });
   setHandler(callStatusQuery, () => ({
     flowId: flow.id,
     flowVersion: flow.version,
@@ -52,7 +87,7 @@ export async function callWorkflow(input: CallWorkflowInput): Promise<CallResult
   let event: FlowEvent = { type: 'start', at: Date.now() };
   let armed: { token: number; deadline: number } | undefined;
   for (;;) {
-    const { state: next, commands } = step(flow, state, event);
+    const { state: next, commands } = await step(flow, state, event);
     state = next;
     let following: FlowEvent | undefined;
     for (const cmd of commands) {
@@ -60,11 +95,18 @@ export async function callWorkflow(input: CallWorkflowInput): Promise<CallResult
         case 'telephony':
           await sendTelephonyCommand(cmd.command);
           break;
+        case 'action': {
+          const res = await runAction(cmd.request, input.recipient.id);
+          following = { type: 'actionResult', token: cmd.token, at: Date.now(), ok: res.ok, ...(res.data !== undefined ? { data: res.data } : {}), ...(res.error ? { error: res.error } : {}) };
+          break;
+        }
         case 'sleep':
           await sleep(cmd.ms);
           following = { type: 'timer', token: cmd.token, at: Date.now() };
           break;
         case 'awaitEvent': {
+          // An action already produced its result above; nothing to wait for.
+          if (following?.type === 'actionResult') break;
           // A token keeps the deadline it was first armed with: stale events do not extend it.
           if (armed?.token !== cmd.token) armed = { token: cmd.token, deadline: Date.now() + cmd.timeoutMs };
           const remaining = Math.max(0, armed.deadline - Date.now());

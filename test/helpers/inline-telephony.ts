@@ -4,13 +4,19 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { workflowIdOfCallId, type TelephonyCommand } from '../../src/telephony/contract.js';
-import type { TelephonyProvider } from '../../src/telephony/provider.js';
+import type { SmsMessage, SmsSender, TelephonyProvider } from '../../src/telephony/provider.js';
 import { INSTANT, SimulatorEngine } from '../../src/telephony/simulator.js';
 import { telephonyEventSignal } from '../../src/workflows/messages.js';
 
-export class InlineSimulatorProvider implements TelephonyProvider {
+export class InlineSimulatorProvider implements TelephonyProvider, SmsSender {
+  readonly sms: SmsMessage[] = [];
   readonly engine = new SimulatorEngine(INSTANT);
   constructor(private readonly client: () => Client) {}
+
+  async sendSms(message: SmsMessage): Promise<{ messageId: string }> {
+    this.sms.push(message);
+    return { messageId: `inline-${this.sms.length}` };
+  }
 
   async send(command: TelephonyCommand): Promise<void> {
     const workflowId = workflowIdOfCallId(command.callId);

@@ -25,8 +25,8 @@ const ivr = (over: Partial<Record<string, unknown>> = {}): FlowInput => ({
 });
 
 describe('startOutgoingCall', () => {
-  it('answered: continues the session into the answered branch', () => {
-    const d = drive(flowOf(ivr()), { attempts: ['answered'], keys: ['1'] });
+  it('answered: continues the session into the answered branch', async () => {
+    const d = await drive(flowOf(ivr()), { attempts: ['answered'], keys: ['1'] });
     expect(d.result.outcome).toBe('answered');
     expect(branches(d.result)).toEqual(['call:answered', 'menu:played', 'ask:1', 'one:played']);
     expect(d.commands.map((c) => c.action)).toEqual(['dial', 'say', 'captureDtmf', 'say', 'hangup']);
@@ -37,21 +37,21 @@ describe('startOutgoingCall', () => {
     ['busy', 'busy'],
     ['noAnswer', 'noAnswer'],
     ['declined', 'declined'],
-  ] as const)('%s without retry takes the %s branch and never opens the session', (attempt, branch) => {
-    const d = drive(flowOf(ivr()), { attempts: [attempt] });
+  ] as const)('%s without retry takes the %s branch and never opens the session', async (attempt, branch) => {
+    const d = await drive(flowOf(ivr()), { attempts: [attempt] });
     expect(d.result.outcome).toBe(attempt);
     expect(branches(d.result)).toEqual([`call:${branch}`]);
     expect(d.commands.map((c) => c.action)).toEqual(['dial']);
   });
 
-  it('unreachable without retry takes callEnded', () => {
-    const d = drive(flowOf(ivr()), { attempts: ['unreachable'] });
+  it('unreachable without retry takes callEnded', async () => {
+    const d = await drive(flowOf(ivr()), { attempts: ['unreachable'] });
     expect(d.result.outcome).toBe('unreachable');
     expect(branches(d.result)).toEqual(['call:callEnded']);
   });
 
-  it('retries known failures after a random wait between min and max minutes, up to count', () => {
-    const d = drive(flowOf(ivr({ retry: { minMinutes: 5, maxMinutes: 30, count: 3 } })), { attempts: ['busy', 'noAnswer', 'busy', 'answered'], keys: ['2'] });
+  it('retries known failures after a random wait between min and max minutes, up to count', async () => {
+    const d = await drive(flowOf(ivr({ retry: { minMinutes: 5, maxMinutes: 30, count: 3 } })), { attempts: ['busy', 'noAnswer', 'busy', 'answered'], keys: ['2'] });
     expect(d.result.outcome).toBe('answered');
     expect(d.result.dials).toBe(4);
     expect(d.sleeps).toHaveLength(3);
@@ -64,22 +64,22 @@ describe('startOutgoingCall', () => {
     expect(new Set(dials.map((c) => c.callId)).size).toBe(4);
   });
 
-  it('takes the outcome branch once retries are used up', () => {
-    const d = drive(flowOf(ivr({ retry: { minMinutes: 1, maxMinutes: 2, count: 2 } })), { attempts: ['busy', 'busy', 'noAnswer'] });
+  it('takes the outcome branch once retries are used up', async () => {
+    const d = await drive(flowOf(ivr({ retry: { minMinutes: 1, maxMinutes: 2, count: 2 } })), { attempts: ['busy', 'busy', 'noAnswer'] });
     expect(d.result.dials).toBe(3);
     expect(d.result.outcome).toBe('noAnswer');
     expect(branches(d.result)).toEqual(['call:noAnswer']);
   });
 
-  it('retry jitter is deterministic for a seed and differs between seeds', () => {
+  it('retry jitter is deterministic for a seed and differs between seeds', async () => {
     const f = flowOf(ivr({ retry: { minMinutes: 5, maxMinutes: 30, count: 3 } }));
     const p = { attempts: ['busy'] };
-    expect(drive(f, p, { seed: 7 }).sleeps).toEqual(drive(f, p, { seed: 7 }).sleeps);
-    expect(drive(f, p, { seed: 7 }).sleeps).not.toEqual(drive(f, p, { seed: 8 }).sleeps);
+    expect((await drive(f, p, { seed: 7 })).sleeps).toEqual((await drive(f, p, { seed: 7 })).sleeps);
+    expect((await drive(f, p, { seed: 7 })).sleeps).not.toEqual((await drive(f, p, { seed: 8 })).sleeps);
   });
 
-  it('internal errors retry until the validity period ends, then callEnded with outcome expired', () => {
-    const d = drive(flowOf(ivr({ validityPeriod: { value: 2, unit: 'hours' } })), { attempts: ['error'] });
+  it('internal errors retry until the validity period ends, then callEnded with outcome expired', async () => {
+    const d = await drive(flowOf(ivr({ validityPeriod: { value: 2, unit: 'hours' } })), { attempts: ['error'] });
     expect(d.result.outcome).toBe('expired');
     expect(branches(d.result)).toEqual(['call:callEnded']);
     expect(d.elapsedMs).toBeLessThanOrEqual(2 * 3600_000);
@@ -88,39 +88,39 @@ describe('startOutgoingCall', () => {
     expect(d.result.dials).toBeGreaterThan(5);
   });
 
-  it('internal errors do not use call retry; known failures do not use the validity period', () => {
-    const d = drive(flowOf(ivr({ retry: { minMinutes: 1, maxMinutes: 1, count: 1 }, validityPeriod: { value: 10, unit: 'minutes' } })), { attempts: ['error', 'error', 'busy', 'busy'] });
+  it('internal errors do not use call retry; known failures do not use the validity period', async () => {
+    const d = await drive(flowOf(ivr({ retry: { minMinutes: 1, maxMinutes: 1, count: 1 }, validityPeriod: { value: 10, unit: 'minutes' } })), { attempts: ['error', 'error', 'busy', 'busy'] });
     expect(d.result.outcome).toBe('busy');
     expect(d.result.dials).toBe(4);
     expect(d.sleeps.map((s) => s.ms / 60_000)).toEqual([1, 2, 1]);
   });
 
-  it('a provider that never answers the dial counts as an internal error', () => {
-    const d = drive(flowOf(ivr({ validityPeriod: { value: 5, unit: 'minutes' } })), { attempts: ['answered'] }, { tamper: () => [] });
+  it('a provider that never answers the dial counts as an internal error', async () => {
+    const d = await drive(flowOf(ivr({ validityPeriod: { value: 5, unit: 'minutes' } })), { attempts: ['answered'] }, { tamper: () => [] });
     expect(d.result.outcome).toBe('expired');
   });
 
-  it('voicemail: answering-machine detection is requested only when the branch exists', () => {
+  it('voicemail: answering-machine detection is requested only when the branch exists', async () => {
     const f = flowOf(ivr({ next: { answered: 'menu', voicemail: 'one', callEnded: 'end' } }));
-    const d = drive(f, { attempts: ['voicemail'] });
+    const d = await drive(f, { attempts: ['voicemail'] });
     const dial = d.commands[0];
     expect(dial?.action === 'dial' && dial.machineDetection).toBe(true);
     expect(branches(d.result)).toEqual(['call:voicemail', 'one:played']);
     expect(d.result.outcome).toBe('voicemail');
-    const human = drive(f, { attempts: ['answered'], keys: ['2'] });
+    const human = await drive(f, { attempts: ['answered'], keys: ['2'] });
     expect(branches(human.result)[0]).toBe('call:answered');
-    const noVm = drive(flowOf(ivr()), { attempts: ['answered'], keys: ['2'] });
+    const noVm = await drive(flowOf(ivr()), { attempts: ['answered'], keys: ['2'] });
     expect(noVm.commands[0]?.action === 'dial' && noVm.commands[0].machineDetection).toBe(false);
   });
 
-  it('renders the caller id and the destination from the recipient', () => {
-    const d = drive(flowOf(ivr()), { attempts: ['busy'] }, { recipient: { phone: '+12025550123' } });
+  it('renders the caller id and the destination from the recipient', async () => {
+    const d = await drive(flowOf(ivr()), { attempts: ['busy'] }, { recipient: { phone: '+12025550123' } });
     expect(d.commands[0]).toMatchObject({ action: 'dial', to: '+12025550123', from: '+14155550100' });
   });
 });
 
 describe('play', () => {
-  it('loops and pauses before the first play only', () => {
+  it('loops and pauses before the first play only', async () => {
     const f = flowOf({
       id: 'p', version: 1, start: 'call',
       elements: [
@@ -129,7 +129,7 @@ describe('play', () => {
         { id: 'end', type: 'hangUp' },
       ],
     });
-    const d = drive(f, { attempts: ['answered'] });
+    const d = await drive(f, { attempts: ['answered'] });
     const says = d.commands.filter((c) => c.action === 'say');
     expect(says).toHaveLength(3);
     expect(says.map((s) => (s.action === 'say' ? s.pauseMs : -1))).toEqual([2000, 0, 0]);
@@ -137,27 +137,27 @@ describe('play', () => {
     expect(branches(d.result)).toEqual(['call:answered', 'msg:played']);
   });
 
-  it('user hung up during the prompt → hungUp, and no hang-up command is sent', () => {
-    const d = drive(reminder, { attempts: ['answered'], hangUpAt: 'menu' });
+  it('user hung up during the prompt → hungUp, and no hang-up command is sent', async () => {
+    const d = await drive(reminder, { attempts: ['answered'], hangUpAt: 'menu' });
     expect(branches(d.result)).toEqual(['call:answered', 'menu:hungUp']);
     expect(d.commands.map((c) => c.action)).toEqual(['dial', 'say']);
   });
 
-  it('call ended by the platform → callEnded', () => {
+  it('call ended by the platform → callEnded', async () => {
     const platformEnd = (events: TelephonyEvent[]) => events.map((e) => (e.type === 'SAY_FINISHED' ? { ...e, type: 'CALL_FINISHED' as const, properties: { hangupSource: 'PLATFORM', errorCode: 'NETWORK_ERROR' } } : e));
-    const d = drive(flowOf(ivr()), { attempts: ['answered'] }, { tamper: platformEnd });
+    const d = await drive(flowOf(ivr()), { attempts: ['answered'] }, { tamper: platformEnd });
     expect(branches(d.result)).toEqual(['call:answered', 'menu:callEnded']);
   });
 
-  it('audio interruption hands the pressed key to the following collect', () => {
-    const d = drive(reminder, { attempts: ['answered'], keys: ['2'], pressDuringPrompt: true });
+  it('audio interruption hands the pressed key to the following collect', async () => {
+    const d = await drive(reminder, { attempts: ['answered'], keys: ['2'], pressDuringPrompt: true });
     expect(branches(d.result)).toEqual(['call:answered', 'menu:played', 'ask:2', 'cancelled:played']);
     // The key was consumed by the prompt: the collect completes without a capture command.
     expect(d.commands.filter((c) => c.action === 'captureDtmf')).toHaveLength(0);
   });
 
-  it('ignores digits pressed during a prompt that is not interruptible', () => {
-    const d = drive(flowOf(ivr()), { attempts: ['answered'], keys: ['1'], pressDuringPrompt: true });
+  it('ignores digits pressed during a prompt that is not interruptible', async () => {
+    const d = await drive(flowOf(ivr()), { attempts: ['answered'], keys: ['1'], pressDuringPrompt: true });
     expect(branches(d.result)).toEqual(['call:answered', 'menu:played', 'ask:1', 'one:played']);
   });
 });
@@ -174,56 +174,56 @@ describe('collect', () => {
       ],
     });
 
-  it('completes at max digits', () => {
-    const d = drive(collectFlow({}), { keys: ['123456'] });
+  it('completes at max digits', async () => {
+    const d = await drive(collectFlow({}), { keys: ['123456'] });
     expect(branches(d.result)).toEqual(['call:answered', 'ask:1234']);
     expect(d.result.variables.pin).toBe('1234');
   });
 
-  it('# terminates input and is never collected', () => {
-    const d = drive(collectFlow({ responses: { '12': 'ok' } }), { keys: ['12#9'] });
+  it('# terminates input and is never collected', async () => {
+    const d = await drive(collectFlow({ responses: { '12': 'ok' } }), { keys: ['12#9'] });
     expect(branches(d.result)).toEqual(['call:answered', 'ask:12']);
     expect(d.result.variables.pin).toBe('12');
   });
 
-  it('no key within the wait time → noMatch with empty input', () => {
-    const d = drive(collectFlow({}), { keys: [] });
+  it('no key within the wait time → noMatch with empty input', async () => {
+    const d = await drive(collectFlow({}), { keys: [] });
     expect(branches(d.result)).toEqual(['call:answered', 'ask:noMatch']);
     expect(d.result.trail[1]?.input).toBe('');
   });
 
-  it('a provider that never reports the digits falls back to noMatch after the wait', () => {
-    const d = drive(collectFlow({}), { keys: ['1234'] }, { tamper: (evs) => evs.filter((e) => e.type !== 'DTMF_CAPTURED') });
+  it('a provider that never reports the digits falls back to noMatch after the wait', async () => {
+    const d = await drive(collectFlow({}), { keys: ['1234'] }, { tamper: (evs) => evs.filter((e) => e.type !== 'DTMF_CAPTURED') });
     expect(branches(d.result)).toEqual(['call:answered', 'ask:noMatch']);
   });
 
-  it('masked reporting shows xxxx and never the digits, in the trail and the variables', () => {
-    const d = drive(collectFlow({ reporting: 'masked' }), { keys: ['1234'] });
+  it('masked reporting shows xxxx and never the digits, in the trail and the variables', async () => {
+    const d = await drive(collectFlow({ reporting: 'masked' }), { keys: ['1234'] });
     expect(d.result.trail[1]).toEqual({ element: 'ask', branch: 'response', input: 'xxxx' });
     expect(d.result.variables.pin).toBe('xxxx');
     expect(JSON.stringify(d.result)).not.toContain('1234');
   });
 
-  it('hidden reporting shows nothing', () => {
-    const d = drive(collectFlow({ reporting: 'hidden' }), { keys: ['9999'] });
+  it('hidden reporting shows nothing', async () => {
+    const d = await drive(collectFlow({ reporting: 'hidden' }), { keys: ['9999'] });
     expect(d.result.trail[1]).toEqual({ element: 'ask', branch: 'noMatch' });
     expect(d.result.variables).toEqual({});
   });
 
-  it('user hangs up at the collect → hungUp', () => {
-    const d = drive(reminder, { attempts: ['answered'], hangUpAt: 'ask' });
+  it('user hangs up at the collect → hungUp', async () => {
+    const d = await drive(reminder, { attempts: ['answered'], hangUpAt: 'ask' });
     expect(branches(d.result)).toEqual(['call:answered', 'menu:played', 'ask:hungUp']);
   });
 
-  it('no match, then the second menu takes the response', () => {
-    const d = drive(reminder, { attempts: ['answered'], keys: ['9', '1'] });
+  it('no match, then the second menu takes the response', async () => {
+    const d = await drive(reminder, { attempts: ['answered'], keys: ['9', '1'] });
     expect(branches(d.result)).toEqual(['call:answered', 'menu:played', 'ask:noMatch', 'menu-again:played', 'ask-again:1', 'confirmed:played']);
     expect(d.result.variables.choice).toBe('1');
   });
 });
 
 describe('hangUp, pause and open branches', () => {
-  it('an open branch inside the session hangs up automatically', () => {
+  it('an open branch inside the session hangs up automatically', async () => {
     const f = flowOf({
       id: 'o', version: 1, start: 'call',
       elements: [
@@ -231,11 +231,11 @@ describe('hangUp, pause and open branches', () => {
         { id: 'msg', type: 'play', tts: { text: 'Bye' } },
       ],
     });
-    const d = drive(f, { attempts: ['answered'] });
+    const d = await drive(f, { attempts: ['answered'] });
     expect(d.commands.map((c) => c.action)).toEqual(['dial', 'say', 'hangup']);
   });
 
-  it('hangUp after the session ended is a no-op and non-IVR paths continue', () => {
+  it('hangUp after the session ended is a no-op and non-IVR paths continue', async () => {
     const f = flowOf({
       id: 'h', version: 1, start: 'call',
       elements: [
@@ -245,13 +245,13 @@ describe('hangUp, pause and open branches', () => {
         { id: 'end', type: 'hangUp' },
       ],
     });
-    const d = drive(f, { attempts: ['answered'] });
+    const d = await drive(f, { attempts: ['answered'] });
     expect(d.commands.map((c) => c.action)).toEqual(['dial', 'hangup']);
     expect(d.result.visited).toEqual(['call', 'bye', 'wait', 'end']);
     expect(d.sleeps).toEqual([{ ms: 3600_000, reason: 'pause PT1H' }]);
   });
 
-  it('pause then call again (the seed’s “call the next day”)', () => {
+  it('pause then call again (the seed’s “call the next day”)', async () => {
     const f = flowOf({
       id: 'again', version: 1, start: 'first',
       elements: [
@@ -262,13 +262,13 @@ describe('hangUp, pause and open branches', () => {
         { id: 'end', type: 'hangUp' },
       ],
     });
-    const d = drive(f, { attempts: ['noAnswer', 'answered'] });
+    const d = await drive(f, { attempts: ['noAnswer', 'answered'] });
     expect(branches(d.result)).toEqual(['first:noAnswer', 'wait:next', 'second:answered', 'msg:played']);
     expect(d.result.dials).toBe(2);
     expect(d.elapsedMs).toBeGreaterThanOrEqual(3 * 24 * 3600_000);
   });
 
-  it('a cycle that never waits is stopped with a clear error', () => {
+  it('a cycle that never waits is stopped with a clear error', async () => {
     const f = flowOf({
       id: 'loop', version: 1, start: 'a',
       elements: [
@@ -276,41 +276,41 @@ describe('hangUp, pause and open branches', () => {
         { id: 'b', type: 'hangUp', next: 'a' },
       ],
     });
-    const d = drive(f);
+    const d = await drive(f);
     expect(d.result.outcome).toBe('failed');
     expect(d.result.error).toMatch(/cycle/);
   });
 });
 
 describe('robustness', () => {
-  it('duplicated and reordered events give the same result', () => {
-    const base = drive(reminder, { attempts: ['answered'], keys: ['9', '2'] });
-    const dup = drive(reminder, { attempts: ['answered'], keys: ['9', '2'] }, { tamper: (evs) => [...evs, ...evs] });
-    const reversed = drive(reminder, { attempts: ['answered'], keys: ['9', '2'] }, { tamper: (evs) => [...evs].reverse() });
+  it('duplicated and reordered events give the same result', async () => {
+    const base = await drive(reminder, { attempts: ['answered'], keys: ['9', '2'] });
+    const dup = await drive(reminder, { attempts: ['answered'], keys: ['9', '2'] }, { tamper: (evs) => [...evs, ...evs] });
+    const reversed = await drive(reminder, { attempts: ['answered'], keys: ['9', '2'] }, { tamper: (evs) => [...evs].reverse() });
     expect(dup.result).toEqual(base.result);
     expect(reversed.result.trail).toEqual(base.result.trail);
   });
 
-  it('events for another call id are ignored', () => {
+  it('events for another call id are ignored', async () => {
     const f = flowOf(ivr());
-    let { state } = step(f, initialState({ workflowId: 'w', recipient: { id: 'r', phone: '+385915550001' }, seed: 1, flow: f }), { type: 'start', at: START });
+    let { state } = await step(f, initialState({ workflowId: 'w', recipient: { id: 'r', phone: '+385915550001' }, seed: 1, flow: f }), { type: 'start', at: START });
     const before = JSON.stringify(state);
-    const out = step(f, state, { type: 'telephony', at: START, event: { id: 'x', type: 'CALL_ESTABLISHED', callId: 'other~1', timestamp: '', properties: {} } });
+    const out = await step(f, state, { type: 'telephony', at: START, event: { id: 'x', type: 'CALL_ESTABLISHED', callId: 'other~1', timestamp: '', properties: {} } });
     state = out.state;
     expect(out.commands).toEqual([{ kind: 'awaitEvent', token: 1, timeoutMs: 0 }]);
     expect(JSON.stringify(state)).toBe(before);
   });
 
-  it('a stale timeout token does nothing', () => {
+  it('a stale timeout token does nothing', async () => {
     const f = flowOf(ivr());
-    const { state } = step(f, initialState({ workflowId: 'w', recipient: { id: 'r', phone: '+385915550001' }, seed: 1, flow: f }), { type: 'start', at: START });
-    const out = step(f, state, { type: 'timeout', token: 99, at: START });
+    const { state } = await step(f, initialState({ workflowId: 'w', recipient: { id: 'r', phone: '+385915550001' }, seed: 1, flow: f }), { type: 'start', at: START });
+    const out = await step(f, state, { type: 'timeout', token: 99, at: START });
     expect(out.state.phase).toEqual(state.phase);
   });
 
-  it('after finishing, further events are ignored', () => {
-    const d = drive(flowOf(ivr()), { attempts: ['busy'] });
-    const out = step(flowOf(ivr()), d.state, { type: 'start', at: START });
+  it('after finishing, further events are ignored', async () => {
+    const d = await drive(flowOf(ivr()), { attempts: ['busy'] });
+    const out = await step(flowOf(ivr()), d.state, { type: 'start', at: START });
     expect(out.commands).toEqual([]);
   });
 });

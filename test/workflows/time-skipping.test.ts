@@ -8,6 +8,7 @@ import { WORKFLOWS_PATH } from '../../src/workers/flow-worker.js';
 import { startCall } from '../../src/client/calls.js';
 import { parseFlow } from '../../src/flow/validate.js';
 import { InlineSimulatorProvider } from '../helpers/inline-telephony.js';
+import { MemoryProfileStore } from '../../src/store/profiles.js';
 import { writeFileSync } from 'node:fs';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 
@@ -31,7 +32,7 @@ beforeAll(async () => {
     connection: env.nativeConnection,
     taskQueue: TASK_QUEUE,
     workflowsPath: WORKFLOWS_PATH,
-    activities: createActivities({ telephony: provider }),
+    activities: createActivities({ telephony: provider, sms: provider, profiles: new MemoryProfileStore() }),
   });
   running = worker.run();
 });
