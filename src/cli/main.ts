@@ -10,7 +10,7 @@ import { formatSummary } from '../flow/summary.js';
 import { FlowValidationError } from '../flow/validate.js';
 import { connectNats, ensureStreams } from '../telephony/nats.js';
 import { runService } from '../workers/service.js';
-import { validateCommand } from './validate.js';
+import { graphCommand, validateCommand } from './validate.js';
 
 /** Exit codes: 0 ok, 1 failure (invalid flow, demo failed, component failed), 2 usage/unreadable input. */
 export class CliError extends Error {
@@ -139,10 +139,17 @@ export function buildProgram(): Command {
   program
     .command('validate')
     .description('validate a flow document')
-    .argument('<file>', 'flow document (JSON)')
+    .argument('<file>', 'flow document (JSON or YAML)')
     .option('--json', 'print the result as JSON', false)
     .action((file: string, opts: { json: boolean }) => {
       process.exitCode = validateCommand(file, opts);
+    });
+  program
+    .command('graph')
+    .description('print a Mermaid flowchart of a flow (branches labelled)')
+    .argument('<file>', 'flow document (JSON or YAML)')
+    .action((file: string) => {
+      process.exitCode = graphCommand(file);
     });
   return program;
 }

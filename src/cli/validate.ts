@@ -1,33 +1,83 @@
 // `dialflow validate FILE [--json]`: exit 0 valid, 1 invalid, 2 unreadable or unparsable.
-import { readFileSync } from 'node:fs';
-import { validateFlow, type ValidationIssue } from '../flow/validate.js';
+// `dialflow graph FILE`: a Mermaid flowchart of a valid flow.
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseFlowText } from '../flow/document.js';
+import { validateFlow, type ValidationIssue, type ValidationResult } from '../flow/validate.js';
+import { AUDIO_MAX_BYTES } from '../flow/schema.js';
+import { toMermaid } from '../flow/mermaid.js';
 
 function formatIssue(i: ValidationIssue): string {
-  return `${i.severity.padEnd(7)} ${i.code.padEnd(24)} ${i.elementId ? `[${i.elementId}] ` : ''}${i.path}: ${i.message}`;
+  return `${i.severity.padEnd(7)} ${i.code.padEnd(28)} ${i.elementId ? `[${i.elementId}] ` : ''}${i.path}: ${i.message}`;
 }
 
-export function validateCommand(file: string, opts: { json: boolean }): number {
+/** Checks that need the file system: uploaded audio files exist, are .mp3/.wav and at most 4 MB. */
+function fileIssues(res: ValidationResult, file: string): ValidationIssue[] {
+  const out: ValidationIssue[] = [];
+  res.flow?.elements.forEach((el, i) => {
+    if (el.type !== 'play' || !el.audio || !('file' in el.audio)) return;
+    const path = resolve(dirname(file), el.audio.file);
+    try {
+      const size = statSync(path).size;
+      if (size > AUDIO_MAX_BYTES) out.push({ severity: 'error', code: 'audio.tooLarge', elementId: el.id, path: `elements[${i}].audio.file`, message: `${el.audio.file} is ${(size / 2 ** 20).toFixed(1)} MB; audio files are at most 4 MB` });
+    } catch {
+      out.push({ severity: 'error', code: 'audio.fileMissing', elementId: el.id, path: `elements[${i}].audio.file`, message: `${el.audio.file} does not exist (relative to the flow document)` });
+    }
+  });
+  return out;
+}
+
+export type LoadedFlow = { code: 0 | 1; result: ValidationResult } | { code: 2; error: string };
+
+export function loadAndValidate(file: string): LoadedFlow {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    process.stderr.write(`dialflow validate: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`);
+    return { code: 2, error: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+  }
+  const parsed = parseFlowText(text, file);
+  if (!parsed.ok) return { code: 2, error: `${file}:${parsed.line}:${parsed.column}: ${parsed.message}` };
+  const result = validateFlow(parsed.doc);
+  const extra = fileIssues(result, file);
+  if (extra.length > 0) {
+    result.issues.push(...extra);
+    result.ok = false;
+    delete result.flow;
+  }
+  return { code: result.ok ? 0 : 1, result };
+}
+
+export function validateCommand(file: string, opts: { json: boolean }): number {
+  const loaded = loadAndValidate(file);
+  if (loaded.code === 2) {
+    if (opts.json) process.stdout.write(`${JSON.stringify({ ok: false, error: loaded.error })}\n`);
+    process.stderr.write(`dialflow validate: ${loaded.error}\n`);
     return 2;
   }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    process.stderr.write(`dialflow validate: ${file} is not valid JSON: ${(err as Error).message}\n`);
-    return 2;
-  }
-  const res = validateFlow(doc);
+  const res = loaded.result;
+  const errors = res.issues.filter((i) => i.severity === 'error').length;
+  const warnings = res.issues.length - errors;
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ ok: res.ok, issues: res.issues }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ ok: res.ok, errors, warnings, issues: res.issues }, null, 2)}\n`);
   } else {
     for (const i of res.issues) process.stdout.write(`${formatIssue(i)}\n`);
-    const errors = res.issues.filter((i) => i.severity === 'error').length;
-    process.stdout.write(res.ok ? `${file}: valid${res.issues.length ? ` (${res.issues.length} warnings)` : ''}\n` : `${file}: invalid (${errors} errors)\n`);
+    process.stdout.write(res.ok ? `${file}: valid${warnings ? ` (${warnings} warning${warnings > 1 ? 's' : ''})` : ''}\n` : `${file}: invalid (${errors} error${errors > 1 ? 's' : ''}${warnings ? `, ${warnings} warning${warnings > 1 ? 's' : ''}` : ''})\n`);
   }
-  return res.ok ? 0 : 1;
+  return loaded.code;
+}
+
+export function graphCommand(file: string): number {
+  const loaded = loadAndValidate(file);
+  if (loaded.code === 2) {
+    process.stderr.write(`dialflow graph: ${loaded.error}\n`);
+    return 2;
+  }
+  if (!loaded.result.flow) {
+    for (const i of loaded.result.issues) process.stderr.write(`${formatIssue(i)}\n`);
+    process.stderr.write(`dialflow graph: ${file} is invalid; fix the errors above first\n`);
+    return 1;
+  }
+  process.stdout.write(toMermaid(loaded.result.flow));
+  return 0;
 }
