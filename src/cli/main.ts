@@ -10,7 +10,8 @@ import { formatSummary } from '../flow/summary.js';
 import { FlowValidationError } from '../flow/validate.js';
 import { connectNats, ensureStreams } from '../telephony/nats.js';
 import { runService } from '../workers/service.js';
-import { graphCommand, validateCommand } from './validate.js';
+import { graphCommand, loadAndValidate, validateCommand } from './validate.js';
+import { FlowVersionConflictError, KvFlowStore } from '../store/flows.js';
 
 /** Exit codes: 0 ok, 1 failure (invalid flow, demo failed, component failed), 2 usage/unreadable input. */
 export class CliError extends Error {
@@ -151,6 +152,52 @@ export function buildProgram(): Command {
     .action((file: string) => {
       process.exitCode = graphCommand(file);
     });
+  const flows = program.command('flows').description('publish and inspect flow versions (stored in NATS KV)');
+  const natsOption = () => new Option('--nats <url>', 'NATS server').default(process.env.DIALFLOW_NATS_SERVERS ?? 'nats://127.0.0.1:4222');
+  const withStore = async <T>(url: string, f: (store: KvFlowStore) => Promise<T>): Promise<T> => {
+    const nc = await connectNats(url, 'dialflow-cli').catch((err: unknown) => {
+      throw new CliError(`cannot reach NATS at ${url}: ${(err as Error).message} (start the stack with \`npm start\` or pass --nats)`, 1, { cause: err });
+    });
+    try {
+      return await f(await KvFlowStore.open(nc));
+    } finally {
+      await nc.close();
+    }
+  };
+  flows
+    .command('publish')
+    .description('validate and publish a flow version; a published version never changes')
+    .argument('<file>', 'flow document (JSON or YAML)')
+    .addOption(natsOption())
+    .action(async (file: string, opts: { nats: string }) => {
+      const loaded = loadAndValidate(file);
+      if (loaded.code !== 0 || !('result' in loaded) || !loaded.result.flow) {
+        process.exitCode = validateCommand(file, { json: false });
+        return;
+      }
+      const flow = loaded.result.flow;
+      const r = await withStore(opts.nats, (store) => store.publish(flow));
+      process.stdout.write(`${r.id} v${r.version}: ${r.created ? 'published' : 'already published (unchanged)'}\n`);
+    });
+  flows
+    .command('list')
+    .description('list published flows and their latest version')
+    .addOption(natsOption())
+    .action(async (opts: { nats: string }) => {
+      const all = await withStore(opts.nats, (store) => store.list());
+      for (const f of all) process.stdout.write(`${f.id}\tv${f.latest}\n`);
+    });
+  flows
+    .command('show')
+    .description('print a published flow (the latest version unless --version)')
+    .argument('<id>')
+    .option('--version <n>', 'version number')
+    .addOption(natsOption())
+    .action(async (id: string, opts: { nats: string; version?: string }) => {
+      const flow = await withStore(opts.nats, (store) => store.get(id, opts.version ? Number(opts.version) : undefined));
+      if (!flow) throw new CliError(`flow "${id}"${opts.version ? ` version ${opts.version}` : ''} is not published`, 1);
+      process.stdout.write(`${JSON.stringify(flow, null, 2)}\n`);
+    });
   return program;
 }
 
@@ -158,7 +205,7 @@ function describe(err: unknown): { message: string; code: number } {
   if (err instanceof StackError) return { message: err.oneLine(), code: 1 };
   if (err instanceof ConfigError) return { message: err.message, code: 2 };
   if (err instanceof CliError) return { message: err.message, code: err.exitCode };
-  if (err instanceof FlowValidationError) return { message: err.message, code: 1 };
+  if (err instanceof FlowValidationError || err instanceof FlowVersionConflictError) return { message: err.message, code: 1 };
   return { message: err instanceof Error ? err.message : String(err), code: 1 };
 }
 

@@ -6,6 +6,8 @@ import { parseFlow } from '../../src/flow/validate.js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connectNats, DEADLETTER_STREAM } from '../../src/telephony/nats.js';
 import { simulatorStatsSubject } from '../../src/workers/simulator.js';
+import { FlowVersionConflictError, KvFlowStore } from '../../src/store/flows.js';
+import { callStatusQuery } from '../../src/workflows/messages.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/dev/ephemeral.js';
 
 const flow = parseFlow(JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')));
@@ -83,6 +85,43 @@ describe('the bridge and bad events', () => {
       if (pending !== 0) await new Promise((r) => setTimeout(r, 100));
     }
     expect(pending).toBe(0);
+    await nc.close();
+  }, 60_000);
+});
+
+describe('flow versions', () => {
+  const version = (v: number, prompt: string) =>
+    parseFlow({
+      id: 'versioned', version: v, start: 'wait',
+      elements: [
+        { id: 'wait', type: 'pause', duration: 'PT2S', next: 'call' },
+        { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: `hello-v${v}` } },
+        { id: `hello-v${v}`, type: 'play', tts: { text: prompt }, next: { played: 'end' } },
+        { id: 'end', type: 'hangUp' },
+      ],
+    });
+
+  it('publishing a new version never changes a running call; published versions are immutable', async () => {
+    const nc = await connectNats(t.natsUrl, 'it-flows');
+    const store = await KvFlowStore.open(nc);
+    expect(await store.publish(version(1, 'Version one'))).toEqual({ id: 'versioned', version: 1, created: true });
+    const campaignId = `versions-${Date.now()}`;
+    const v1 = await store.get('versioned');
+    const a = await startCall(t.client, { flow: v1!, campaignId, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'a', phone: '+385915550101' }, hints: { persona: { attempts: ['answered'] } } });
+    // While call A sleeps in its first element, version 2 is published.
+    await store.publish(version(2, 'Version two'));
+    expect(await store.versions('versioned')).toEqual([1, 2]);
+    expect((await store.get('versioned'))?.version).toBe(2);
+    expect((await a.query(callStatusQuery)).flowVersion).toBe(1);
+    const b = await startCall(t.client, { flow: (await store.get('versioned'))!, campaignId, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'b', phone: '+385915550102' }, hints: { persona: { attempts: ['answered'] } } });
+    const [ra, rb] = await Promise.all([a.result(), b.result()]);
+    expect(ra.visited).toContain('hello-v1');
+    expect(rb.visited).toContain('hello-v2');
+    expect((await b.query(callStatusQuery)).flowVersion).toBe(2);
+    // The same content again is a no-op; different content under a published version is refused.
+    expect((await store.publish(version(1, 'Version one'))).created).toBe(false);
+    await expect(store.publish(version(1, 'Changed!'))).rejects.toBeInstanceOf(FlowVersionConflictError);
+    expect((await store.list()).find((f) => f.id === 'versioned')).toEqual({ id: 'versioned', latest: 2 });
     await nc.close();
   }, 60_000);
 });
