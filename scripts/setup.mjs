@@ -4,10 +4,11 @@
 // Quiet when nothing is missing; on failure it names the step, the reason and the fix.
 import { spawnSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync, accessSync, constants } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
-import { dirname, join, delimiter } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { which } from './lib/which.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TOOLS = join(ROOT, '.tools');
@@ -39,20 +40,6 @@ function run(step, cmd, argv, fix, opts = {}) {
     throw new SetupError(step, `'${cmd} ${argv.join(' ')}' exited with ${res.status}${out ? `: ${out}` : ''}`, fix);
   }
   return res.stdout ?? '';
-}
-
-function which(name) {
-  const dirs = (process.env.PATH ?? '').split(delimiter).concat(['/usr/sbin', '/usr/local/sbin', '/sbin']);
-  for (const d of dirs) {
-    const p = join(d, name);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      /* keep looking */
-    }
-  }
-  return undefined;
 }
 
 function sha(...parts) {

@@ -1,23 +1,9 @@
 // Where the external binaries are: installed by scripts/setup.mjs under .tools/, or overridden.
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { which } from '../../scripts/lib/which.mjs';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-function which(name: string): string | undefined {
-  const dirs = (process.env.PATH ?? '').split(delimiter).concat(['/usr/sbin', '/usr/local/sbin', '/sbin']);
-  for (const d of dirs) {
-    const p = join(d, name);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
-}
 
 export interface ToolPaths {
   temporal: string;
