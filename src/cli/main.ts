@@ -11,19 +11,10 @@ import { FlowValidationError } from '../flow/validate.js';
 import { connectNats, ensureStreams } from '../telephony/nats.js';
 import { runService } from '../workers/service.js';
 import { graphCommand, loadAndValidate, validateCommand } from './validate.js';
+import { CliError } from './errors.js';
+import { formatTranscript, simulate } from './simulate.js';
 import { FlowVersionConflictError, KvFlowStore } from '../store/flows.js';
 
-/** Exit codes: 0 ok, 1 failure (invalid flow, demo failed, component failed), 2 usage/unreadable input. */
-export class CliError extends Error {
-  override readonly name = 'CliError';
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
 
 function portOption(value: string): number {
   const n = Number(value);
@@ -151,6 +142,24 @@ export function buildProgram(): Command {
     .argument('<file>', 'flow document (JSON or YAML)')
     .action((file: string) => {
       process.exitCode = graphCommand(file);
+    });
+  program
+    .command('simulate')
+    .description('run one call of a flow on the time-skipping test server with a simulated person, and print a transcript')
+    .argument('<flow>', 'flow document (JSON or YAML)')
+    .option('--persona <json>', 'persona, inline JSON or a file: {"attempts":["busy","answered"],"keys":["1"],"hangUpAt":"menu",…}')
+    .option('--recipient <json>', 'recipient, inline JSON or a file: {"id","phone","timeZone","firstName",…}')
+    .option('--json', 'print {visited, dials, outcome, variables, events} as JSON', false)
+    .action(async (file: string, opts: { persona?: string; recipient?: string; json: boolean }) => {
+      const report = await simulate(file, opts);
+      const zone = (() => {
+        try {
+          return (JSON.parse(opts.recipient ?? '{}') as { timeZone?: string }).timeZone ?? 'Europe/Zagreb';
+        } catch {
+          return 'Europe/Zagreb';
+        }
+      })();
+      process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatTranscript(report, zone));
     });
   const flows = program.command('flows').description('publish and inspect flow versions (stored in NATS KV)');
   const natsOption = () => new Option('--nats <url>', 'NATS server').default(process.env.DIALFLOW_NATS_SERVERS ?? 'nats://127.0.0.1:4222');

@@ -186,6 +186,19 @@ describe('collect', () => {
     expect(d.result.variables.pin).toBe('12');
   });
 
+  it('completes when the inter-digit timeout passes after fewer than max digits', async () => {
+    const d = await drive(collectFlow({ responses: { '12': 'ok' } }), { keys: ['12'] });
+    expect(branches(d.result)).toEqual(['call:answered', 'ask:12']);
+    expect(d.commands.find((c) => c.action === 'captureDtmf')).toMatchObject({ maxDigits: 4, terminator: '#', firstDigitTimeoutMs: 5000, interDigitTimeoutMs: 3000 });
+  });
+
+  it('the platform ends the call during a collect → callEnded', async () => {
+    const platformEnd = (events: TelephonyEvent[]) => events.map((e) => (e.type === 'DTMF_CAPTURED' ? { ...e, type: 'CALL_FINISHED' as const, properties: { hangupSource: 'PLATFORM', errorCode: 'NETWORK_ERROR' } } : e));
+    const d = await drive(collectFlow({ next: { noMatch: 'end', callEnded: 'ok' } }), { keys: ['1234'] }, { tamper: platformEnd });
+    expect(branches(d.result)).toEqual(['call:answered', 'ask:callEnded']);
+    expect(d.commands.map((c) => c.action)).toEqual(['dial', 'captureDtmf']);
+  });
+
   it('no key within the wait time → noMatch with empty input', async () => {
     const d = await drive(collectFlow({}), { keys: [] });
     expect(branches(d.result)).toEqual(['call:answered', 'ask:noMatch']);

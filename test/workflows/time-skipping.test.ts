@@ -7,7 +7,7 @@ import { toolPaths } from '../../src/config/tools.js';
 import { WORKFLOWS_PATH } from '../../src/workers/flow-worker.js';
 import { startCall } from '../../src/client/calls.js';
 import { parseFlow } from '../../src/flow/validate.js';
-import { InlineSimulatorProvider } from '../helpers/inline-telephony.js';
+import { InlineSimulatorProvider } from '../../src/telephony/inline.js';
 import { MemoryProfileStore } from '../../src/store/profiles.js';
 import { writeFileSync } from 'node:fs';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';

@@ -1,12 +1,12 @@
-// A telephony provider for time-skipping tests: the simulator engine runs in process and its events
+// A telephony provider for time-skipping runs (tests, `dialflow simulate`): the simulator engine runs in process and its events
 // are signalled to the owning workflow before the command's activity completes. Auto time-skipping
 // then never races ahead of an event that is already due.
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { workflowIdOfCallId, type TelephonyCommand } from '../../src/telephony/contract.js';
-import type { SmsMessage, SmsSender, TelephonyProvider } from '../../src/telephony/provider.js';
-import { INSTANT, SimulatorEngine } from '../../src/telephony/simulator.js';
-import { telephonyEventSignal } from '../../src/workflows/messages.js';
+import { workflowIdOfCallId, type TelephonyCommand } from './contract.js';
+import type { SmsMessage, SmsSender, TelephonyProvider } from './provider.js';
+import { INSTANT, SimulatorEngine } from './simulator.js';
+import { telephonyEventSignal } from '../workflows/messages.js';
 
 export class InlineSimulatorProvider implements TelephonyProvider, SmsSender {
   readonly sms: SmsMessage[] = [];
