@@ -17,16 +17,29 @@ export interface FlowStore {
   get(id: string, version?: number): Promise<Flow | undefined>;
   versions(id: string): Promise<number[]>;
   list(): Promise<Array<{ id: string; latest: number }>>;
+  /** The flow whose startIncomingCall answers `number` (set when that flow is published). */
+  route(number: string): Promise<string | undefined>;
 }
 
 export const FLOWS_BUCKET = 'dialflow_flows';
+export const ROUTES_BUCKET = 'dialflow_routes';
+const routeKey = (number: string) => number.replace(/^\+/, '');
 const versionKey = (id: string, v: number) => `${id}.v${v}`;
 const latestKey = (id: string) => `${id}.latest`;
 
 export class KvFlowStore implements FlowStore {
-  private constructor(private readonly kv: KV) {}
+  private constructor(
+    private readonly kv: KV,
+    private readonly routes: KV,
+  ) {}
   static async open(nc: NatsConnection): Promise<KvFlowStore> {
-    return new KvFlowStore(await new Kvm(nc).create(FLOWS_BUCKET, { history: 1 }));
+    const kvm = new Kvm(nc);
+    return new KvFlowStore(await kvm.create(FLOWS_BUCKET, { history: 1 }), await kvm.create(ROUTES_BUCKET, { history: 1 }));
+  }
+
+  async route(number: string): Promise<string | undefined> {
+    const e = await this.routes.get(routeKey(number));
+    return e && e.operation === 'PUT' ? e.string() : undefined;
   }
 
   async publish(flow: Flow): Promise<{ id: string; version: number; created: boolean }> {
@@ -53,6 +66,8 @@ export class KvFlowStore implements FlowStore {
         /* lost a race: re-read */
       }
     }
+    // Inbound numbers route to this flow (its latest version is taken when a call arrives).
+    for (const el of flow.elements) if (el.type === 'startIncomingCall') await this.routes.put(routeKey(el.number), flow.id);
     return { id: flow.id, version: flow.version, created: true };
   }
 

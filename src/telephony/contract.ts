@@ -145,7 +145,14 @@ export const CALL_ID_SEPARATOR = '~';
 export function callIdFor(workflowId: string, dialNumber: number): string {
   return `${workflowId}${CALL_ID_SEPARATOR}${dialNumber}`;
 }
+/**
+ * The workflow that owns a call. Outbound (and their forward legs): the part before the last `~`.
+ * Inbound calls carry the provider's id (no `~`) and belong to `inbound:{callId}`; their forward
+ * legs (`{callId}.f{n}`) to the same workflow.
+ */
 export function workflowIdOfCallId(callId: string): string | undefined {
   const at = callId.lastIndexOf(CALL_ID_SEPARATOR);
-  return at > 0 ? callId.slice(0, at) : undefined;
+  if (at > 0) return callId.slice(0, at);
+  if (at === 0 || callId.length === 0) return undefined;
+  return `inbound:${callId.replace(/\.f\d+$/, '')}`;
 }

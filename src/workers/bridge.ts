@@ -7,7 +7,10 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { telephonyEventSchema, workflowIdOfCallId, type TelephonyEvent } from '../telephony/contract.js';
 import { BRIDGE_CONSUMER, DEADLETTER_SUBJECT, EVENTS_STREAM } from '../telephony/nats.js';
-import { telephonyEventSignal } from '../workflows/messages.js';
+import { inboundWorkflowId, telephonyEventSignal } from '../workflows/messages.js';
+import type { FlowStore } from '../store/flows.js';
+import type { TelephonyProvider } from '../telephony/provider.js';
+import type { inboundCallWorkflow } from '../workflows/index.js';
 
 export const BRIDGE_MAX_DELIVER = 10;
 const ACK_WAIT_MS = 30_000;
@@ -38,8 +41,15 @@ export interface RunningBridge {
   stop(): Promise<void>;
 }
 
-export async function startBridge(opts: { nc: NatsConnection; client: Client; metrics: BridgeMetrics; log?: (msg: string) => void }): Promise<RunningBridge> {
-  const { nc, client, metrics } = opts;
+export interface InboundRouting {
+  flows: FlowStore;
+  /** Used to reject calls to numbers no flow answers. */
+  provider: TelephonyProvider;
+  taskQueue: string;
+}
+
+export async function startBridge(opts: { nc: NatsConnection; client: Client; metrics: BridgeMetrics; inbound?: InboundRouting; log?: (msg: string) => void }): Promise<RunningBridge> {
+  const { nc, client, metrics, inbound } = opts;
   const log = opts.log ?? ((m: string) => console.error(`bridge: ${m}`));
   const jsm = await jetstreamManager(nc);
   const consumerConfig = {
@@ -76,9 +86,36 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
     }
   }
 
+  /** CALL_RECEIVED starts (or signals) the inbound workflow of the number's flow; unknown numbers are rejected. */
+  async function receive(ev: TelephonyEvent, workflowId: string): Promise<'started' | 'rejected'> {
+    const to = typeof ev.properties.to === 'string' ? ev.properties.to : '';
+    const from = typeof ev.properties.from === 'string' ? ev.properties.from : '';
+    const flowId = inbound ? await inbound.flows.route(to) : undefined;
+    const flow = flowId && inbound ? await inbound.flows.get(flowId) : undefined;
+    if (!inbound || !flow) {
+      log(`rejected inbound call ${ev.callId} to ${to || '(no number)'}: no published flow answers this number`);
+      await inbound?.provider.send({ action: 'hangup', callId: ev.callId, commandId: `${ev.callId}#reject`, elementId: '-' });
+      return 'rejected';
+    }
+    await client.workflow.signalWithStart<typeof inboundCallWorkflow, [TelephonyEvent]>('inboundCallWorkflow', {
+      workflowId,
+      taskQueue: inbound.taskQueue,
+      args: [{ flow, callId: ev.callId, to, from }],
+      signal: telephonyEventSignal,
+      signalArgs: [ev],
+    });
+    return 'started';
+  }
+
   async function deliver(m: JsMsg, ev: TelephonyEvent, workflowId: string): Promise<void> {
     if (m.info.redelivered) metrics.redeliveries.inc();
     try {
+      if (ev.type === 'CALL_RECEIVED') {
+        const r = await receive(ev, workflowId);
+        m.ack();
+        metrics.events.inc({ type: ev.type, result: r });
+        return;
+      }
       await client.workflow.getHandle(workflowId).signal(telephonyEventSignal, ev);
       m.ack();
       metrics.events.inc({ type: ev.type, result: 'signalled' });

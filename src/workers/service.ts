@@ -4,7 +4,8 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { Registry } from 'prom-client';
 import { loadConfig, type Config } from '../config/index.js';
-import { connectNats, ensureStreams } from '../telephony/nats.js';
+import { connectNats, ensureStreams, NatsTelephonyProvider } from '../telephony/nats.js';
+import { KvFlowStore } from '../store/flows.js';
 import { bridgeMetrics, startBridge } from './bridge.js';
 import { startFlowWorker } from './flow-worker.js';
 import { createRegistry, startMetricsServer } from './metrics.js';
@@ -39,7 +40,8 @@ async function startRole(role: Role, config: Config, registry: Registry): Promis
     case 'bridge': {
       const connection = await Connection.connect({ address: config.temporal.address });
       const client = new Client({ connection, namespace: config.temporal.namespace });
-      const b = await startBridge({ nc, client, metrics: bridgeMetrics(registry) });
+      const inbound = { flows: await KvFlowStore.open(nc), provider: new NatsTelephonyProvider(nc, config.provider), taskQueue: config.temporal.taskQueue };
+      const b = await startBridge({ nc, client, metrics: bridgeMetrics(registry), inbound });
       return {
         async stop() {
           await b.stop();

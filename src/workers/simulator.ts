@@ -8,6 +8,8 @@ import { commandSubject, publishEvent, smsSubject } from '../telephony/nats.js';
 import { DEMO_LATENCY, INSTANT, SimulatorEngine, type SimulatorLatency } from '../telephony/simulator.js';
 
 export const simulatorStatsSubject = (provider: string) => `dialflow.sim.${provider}.stats`;
+/** Request `{ from, to, persona }`: a simulated person calls `to`; replies `{ callId }`. */
+export const simulatorCallInSubject = (provider: string) => `dialflow.sim.${provider}.call-in`;
 
 export function parseLatency(spec: string): SimulatorLatency {
   if (spec === 'demo') return DEMO_LATENCY;
@@ -89,6 +91,25 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
       msg.respond(JSON.stringify({ ok: true, messageId: `sim-sms-${smsCount}` }));
     },
   });
+  let inbound = 0;
+  const callInSub = nc.subscribe(simulatorCallInSubject(provider), {
+    callback: (_err, msg) => {
+      let req: { from?: unknown; to?: unknown; persona?: unknown };
+      try {
+        req = msg.json();
+      } catch {
+        req = {};
+      }
+      if (typeof req.to !== 'string' || typeof req.from !== 'string') {
+        msg.respond(JSON.stringify({ ok: false, error: 'a simulated inbound call needs `from` and `to`' }));
+        return;
+      }
+      // Provider-assigned id without "~": the bridge routes it to inbound:{callId}.
+      const callId = `sim-in-${Date.now().toString(36)}-${++inbound}`;
+      publishInOrder(callId, engine.incomingCall(callId, req.from, req.to, req.persona ?? {}).event);
+      msg.respond(JSON.stringify({ ok: true, callId }));
+    },
+  });
   const statsSub = nc.subscribe(simulatorStatsSubject(provider), {
     callback: (_err, msg) => {
       msg.respond(JSON.stringify({ sms: smsCount, dials: engine.stats.dials, commands: engine.stats.commands, events: engine.stats.events, dialsByCall: Object.fromEntries(engine.stats.dialsByCall) }));
@@ -103,6 +124,7 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
       clearInterval(sweeper);
       sub.unsubscribe();
       smsSub.unsubscribe();
+      callInSub.unsubscribe();
       statsSub.unsubscribe();
       for (const t of timers) clearTimeout(t);
       await Promise.allSettled([...publishChains.values()]);

@@ -58,7 +58,38 @@ async function runAction(request: ActionRequest, recipientId: string): Promise<{
 const SEEN_WINDOW = 512;
 
 export async function callWorkflow(input: CallWorkflowInput): Promise<CallResult> {
-  const { flow } = input;
+  return runCall({ flow: input.flow, recipient: input.recipient, ...(input.hints ? { hints: input.hints } : {}), first: async () => ({ type: 'start', at: Date.now() }) });
+}
+
+export interface InboundCallWorkflowInput {
+  /** The flow routed to the dialled number, embedded so the call keeps its version. */
+  flow: Flow;
+  callId: string;
+  /** The dialled number and the caller's. */
+  to: string;
+  from: string;
+}
+
+/** How long an inbound workflow waits for its CALL_RECEIVED (normally delivered with the start). */
+const RECEIVED_WAIT_MS = 60_000;
+
+/** inboundCallWorkflow: one inbound call, started by the bridge with signal-with-start on CALL_RECEIVED. */
+export async function inboundCallWorkflow(input: InboundCallWorkflowInput): Promise<CallResult> {
+  return runCall({
+    flow: input.flow,
+    recipient: { id: input.from, phone: input.from },
+    first: async (queue) => {
+      await condition(() => queue.some((e) => e.type === 'CALL_RECEIVED'), RECEIVED_WAIT_MS);
+      const at = queue.findIndex((e) => e.type === 'CALL_RECEIVED');
+      if (at > 0 || at === -1) log.warn('inbound call without CALL_RECEIVED first', { callId: input.callId });
+      if (at >= 0) queue.splice(at, 1);
+      return { type: 'incoming', at: Date.now(), callId: input.callId, to: input.to, from: input.from };
+    },
+  });
+}
+
+async function runCall(o: { flow: Flow; recipient: Recipient; hints?: Record<string, unknown>; first: (queue: TelephonyEvent[]) => Promise<FlowEvent> }): Promise<CallResult> {
+  const { flow } = o;
   const info = workflowInfo();
   const queue: TelephonyEvent[] = [];
   const seen = new Set<string>();
@@ -72,8 +103,8 @@ export async function callWorkflow(input: CallWorkflowInput): Promise<CallResult
   // Math.random is seeded by Temporal and replays identically.
   const seed = Math.floor(Math.random() * 2 ** 32);
   // Profiles are loaded only when the flow uses them, keeping histories of simple flows short.
-  const profile = usesProfile(flow) ? await loadProfile(input.recipient.id) : {};
-  let state = initialState({ workflowId: info.workflowId, recipient: input.recipient, seed, profile, flow, ...(input.hints ? { hints: input.hints } : {}) });
+  const profile = usesProfile(flow) ? await loadProfile(o.recipient.id) : {};
+  let state = initialState({ workflowId: info.workflowId, recipient: o.recipient, seed, profile, flow, ...(o.hints ? { hints: o.hints } : {}) });
   setHandler(callStatusQuery, () => ({
     flowId: flow.id,
     flowVersion: flow.version,
@@ -84,7 +115,7 @@ export async function callWorkflow(input: CallWorkflowInput): Promise<CallResult
     ...(state.result ? { outcome: state.result.outcome } : {}),
   }));
 
-  let event: FlowEvent = { type: 'start', at: Date.now() };
+  let event: FlowEvent = await o.first(queue);
   let armed: { token: number; deadline: number } | undefined;
   for (;;) {
     const { state: next, commands } = await step(flow, state, event);
@@ -96,7 +127,7 @@ export async function callWorkflow(input: CallWorkflowInput): Promise<CallResult
           await sendTelephonyCommand(cmd.command);
           break;
         case 'action': {
-          const res = await runAction(cmd.request, input.recipient.id);
+          const res = await runAction(cmd.request, o.recipient.id);
           following = { type: 'actionResult', token: cmd.token, at: Date.now(), ok: res.ok, ...(res.data !== undefined ? { data: res.data } : {}), ...(res.error ? { error: res.error } : {}) };
           break;
         }

@@ -1,2 +1,2 @@
-export { callWorkflow } from './call.js';
-export type { CallWorkflowInput } from './call.js';
+export { callWorkflow, inboundCallWorkflow } from './call.js';
+export type { CallWorkflowInput, InboundCallWorkflowInput } from './call.js';

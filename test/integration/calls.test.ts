@@ -5,7 +5,10 @@ import { startCall } from '../../src/client/calls.js';
 import { parseFlow } from '../../src/flow/validate.js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connectNats, DEADLETTER_STREAM } from '../../src/telephony/nats.js';
-import { simulatorStatsSubject } from '../../src/workers/simulator.js';
+import { simulatorCallInSubject, simulatorStatsSubject } from '../../src/workers/simulator.js';
+import { parseFlowText } from '../../src/flow/document.js';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { CallResult } from '../../src/flow/interpreter.js';
 import { FlowVersionConflictError, KvFlowStore } from '../../src/store/flows.js';
 import { callStatusQuery } from '../../src/workflows/messages.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/dev/ephemeral.js';
@@ -66,7 +69,7 @@ describe('the bridge and bad events', () => {
     const js = jsm.jetstream();
     await js.publish('dialflow.events.sim.CALL_RINGING', 'not json');
     await js.publish('dialflow.events.sim.CALL_RINGING', JSON.stringify({ id: 'x1', type: 'NOPE', callId: 'a~1', timestamp: 'now' }));
-    await js.publish('dialflow.events.sim.CALL_RINGING', JSON.stringify({ id: 'x2', type: 'CALL_RINGING', callId: 'no-separator', timestamp: 'now', properties: {} }));
+    await js.publish('dialflow.events.sim.CALL_RINGING', JSON.stringify({ id: 'x2', type: 'CALL_RINGING', callId: '~7', timestamp: 'now', properties: {} }));
     // An event for a workflow that does not exist is not poison: it is acked and counted.
     await js.publish('dialflow.events.sim.CALL_RINGING', JSON.stringify({ id: 'x3', type: 'CALL_RINGING', callId: 'call:none:r1~1', timestamp: 'now', properties: {} }));
     let after = before;
@@ -122,6 +125,36 @@ describe('flow versions', () => {
     expect((await store.publish(version(1, 'Version one'))).created).toBe(false);
     await expect(store.publish(version(1, 'Changed!'))).rejects.toBeInstanceOf(FlowVersionConflictError);
     expect((await store.list()).find((f) => f.id === 'versioned')).toEqual({ id: 'versioned', latest: 2 });
+    await nc.close();
+  }, 60_000);
+});
+
+describe('inbound calls', () => {
+  it('CALL_RECEIVED for a published number starts the inbound workflow; unknown numbers are rejected', async () => {
+    const nc = await connectNats(t.natsUrl, 'it-inbound');
+    const store = await KvFlowStore.open(nc);
+    const text = readFileSync(new URL('../../examples/inbound-language-menu.yaml', import.meta.url), 'utf8');
+    const parsed = parseFlowText(text, 'inbound-language-menu.yaml');
+    if (!parsed.ok) throw new Error(parsed.message);
+    await store.publish(parseFlow(parsed.doc));
+    const callIn = async (to: string, persona: unknown) => (await nc.request(simulatorCallInSubject(t.config.provider), JSON.stringify({ from: '+385915550777', to, persona }), { timeout: 2000 })).json<{ callId: string }>().callId;
+
+    const callId = await callIn('+14155550111', { keys: ['2'] });
+    const handle = t.client.workflow.getHandle(`inbound:${callId}`);
+    let result: CallResult | undefined;
+    for (let i = 0; i < 100 && !result; i++) {
+      result = await handle.result().catch((err: unknown) => {
+        if (err instanceof WorkflowNotFoundError) return undefined;
+        throw err;
+      });
+      if (!result) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(result?.outcome).toBe('inbound');
+    expect(result?.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['incoming:next', 'menu:played', 'choose:2', 'spanish:played']);
+
+    const unknown = await callIn('+19995550000', {});
+    await new Promise((r) => setTimeout(r, 1000));
+    await expect(t.client.workflow.getHandle(`inbound:${unknown}`).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
     await nc.close();
   }, 60_000);
 });
