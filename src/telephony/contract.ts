@@ -154,5 +154,9 @@ export function workflowIdOfCallId(callId: string): string | undefined {
   const at = callId.lastIndexOf(CALL_ID_SEPARATOR);
   if (at > 0) return callId.slice(0, at);
   if (at === 0 || callId.length === 0) return undefined;
-  return `inbound:${callId.replace(/\.f\d+$/, '')}`;
+  return inboundWorkflowId(callId.replace(/\.f\d+$/, ''));
+}
+
+export function inboundWorkflowId(callId: string): string {
+  return `inbound:${callId}`;
 }

@@ -7,7 +7,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { telephonyEventSchema, workflowIdOfCallId, type TelephonyEvent } from '../telephony/contract.js';
 import { BRIDGE_CONSUMER, DEADLETTER_SUBJECT, EVENTS_STREAM } from '../telephony/nats.js';
-import { inboundWorkflowId, telephonyEventSignal } from '../workflows/messages.js';
+import { telephonyEventSignal } from '../workflows/messages.js';
 import type { FlowStore } from '../store/flows.js';
 import type { TelephonyProvider } from '../telephony/provider.js';
 import type { inboundCallWorkflow } from '../workflows/index.js';

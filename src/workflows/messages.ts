@@ -21,6 +21,3 @@ export const TASK_QUEUE = 'dialflow-calls';
 export function callWorkflowId(campaignId: string, recipientId: string): string {
   return `call:${campaignId}:${recipientId}`;
 }
-export function inboundWorkflowId(callId: string): string {
-  return `inbound:${callId}`;
-}
