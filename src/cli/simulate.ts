@@ -4,22 +4,17 @@
 // really did, at its (simulated) times.
 import { readFileSync } from 'node:fs';
 import { DateTime } from 'luxon';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { tsToMs } from '@temporalio/common/lib/time.js';
 import type { temporal } from '@temporalio/proto';
-import { createActivities } from '../activities/index.js';
 import { startCall } from '../client/calls.js';
-import { toolPaths } from '../config/tools.js';
 import type { CallResult, Recipient } from '../flow/interpreter.js';
 import type { Flow } from '../flow/schema.js';
-import { MemoryProfileStore } from '../store/profiles.js';
 import type { TelephonyCommand, TelephonyEvent } from '../telephony/contract.js';
-import { InlineSimulatorProvider } from '../telephony/inline.js';
 import { personaSchema } from '../telephony/simulator.js';
-import { WORKFLOWS_PATH } from '../workers/flow-worker.js';
 import { CliError } from './errors.js';
+import { startTimeSkipping } from '../dev/time-skipping.js';
 import { loadAndValidate } from './validate.js';
 
 export interface TranscriptEvent {
@@ -152,15 +147,8 @@ export async function simulate(file: string, opts: { persona?: string; recipient
 
   // Native (core) logs go through the same logger, to stderr, so stdout stays a clean transcript/JSON.
   Runtime.install({ logger: new DefaultLogger('ERROR', (entry) => process.stderr.write(`${entry.level} ${entry.message}\n`)), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } } });
-  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: toolPaths().testServer } } });
+  const { env, worker } = await startTimeSkipping('dialflow-simulate');
   try {
-    const provider = new InlineSimulatorProvider(() => env.client);
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue: 'dialflow-simulate',
-      workflowsPath: WORKFLOWS_PATH,
-      activities: createActivities({ telephony: provider, sms: provider, profiles: new MemoryProfileStore() }),
-    });
     const started = await env.currentTimeMs();
     const { result, history } = await worker.runUntil(async () => {
       const handle = await startCall(env.client, { flow, recipient, campaignId: 'simulate', taskQueue: 'dialflow-simulate', hints: { persona: persona.data } });

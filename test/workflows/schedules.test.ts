@@ -2,15 +2,11 @@
 // validity, pauses and DST. Each test first moves the server's clock to its start time.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DateTime } from 'luxon';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { createActivities } from '../../src/activities/index.js';
-import { toolPaths } from '../../src/config/tools.js';
-import { WORKFLOWS_PATH } from '../../src/workers/flow-worker.js';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { startCall } from '../../src/client/calls.js';
 import { parseFlow } from '../../src/flow/validate.js';
-import { InlineSimulatorProvider } from '../../src/telephony/inline.js';
-import { MemoryProfileStore } from '../../src/store/profiles.js';
+import { startTimeSkipping } from '../../src/dev/time-skipping.js';
 import type { FlowInput } from '../../src/flow/schema.js';
 
 const TASK_QUEUE = 'schedules';
@@ -18,12 +14,10 @@ const ZONE = 'Europe/Zagreb';
 let env: TestWorkflowEnvironment;
 let worker: Worker;
 let running: Promise<void>;
-const provider = new InlineSimulatorProvider(() => env.client);
 
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: toolPaths().testServer } } });
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, workflowsPath: WORKFLOWS_PATH, activities: createActivities({ telephony: provider, sms: provider, profiles: new MemoryProfileStore() }) });
+  ({ env, worker } = await startTimeSkipping(TASK_QUEUE));
   running = worker.run();
 });
 afterAll(async () => {

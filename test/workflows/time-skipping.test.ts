@@ -1,14 +1,11 @@
 // Week-long schedules on Temporal's time-skipping test server (the binary installed under .tools/).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker, Runtime, DefaultLogger } from '@temporalio/worker';
-import { createActivities } from '../../src/activities/index.js';
-import { toolPaths } from '../../src/config/tools.js';
-import { WORKFLOWS_PATH } from '../../src/workers/flow-worker.js';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
 import { startCall } from '../../src/client/calls.js';
 import { parseFlow } from '../../src/flow/validate.js';
-import { InlineSimulatorProvider } from '../../src/telephony/inline.js';
-import { MemoryProfileStore } from '../../src/store/profiles.js';
+import type { InlineSimulatorProvider } from '../../src/telephony/inline.js';
+import { startTimeSkipping } from '../../src/dev/time-skipping.js';
 import { writeFileSync } from 'node:fs';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 
@@ -23,20 +20,13 @@ const TASK_QUEUE = 'time-skipping';
 let env: TestWorkflowEnvironment;
 let worker: Worker;
 let running: Promise<void>;
-const provider = new InlineSimulatorProvider(() => env.client);
+let provider: InlineSimulatorProvider;
 
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: toolPaths().testServer } } });
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: TASK_QUEUE,
-    workflowsPath: WORKFLOWS_PATH,
-    activities: createActivities({ telephony: provider, sms: provider, profiles: new MemoryProfileStore() }),
-  });
+  ({ env, worker, provider } = await startTimeSkipping(TASK_QUEUE));
   running = worker.run();
 });
-
 afterAll(async () => {
   worker?.shutdown();
   await running;

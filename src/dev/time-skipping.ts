@@ -1,0 +1,32 @@
+// Temporal's time-skipping test server (the binary installed under .tools/) with a worker whose
+// telephony is the in-process simulator: used by `dialflow simulate` and the time-skipping tests.
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { createActivities } from '../activities/index.js';
+import { toolPaths } from '../config/tools.js';
+import { MemoryProfileStore } from '../store/profiles.js';
+import { InlineSimulatorProvider } from '../telephony/inline.js';
+import { WORKFLOWS_PATH } from '../workers/flow-worker.js';
+
+export interface TimeSkippingStack {
+  env: TestWorkflowEnvironment;
+  worker: Worker;
+  provider: InlineSimulatorProvider;
+}
+
+export async function startTimeSkipping(taskQueue: string): Promise<TimeSkippingStack> {
+  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: toolPaths().testServer } } });
+  try {
+    const provider = new InlineSimulatorProvider(() => env.client);
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowsPath: WORKFLOWS_PATH,
+      activities: createActivities({ telephony: provider, sms: provider, profiles: new MemoryProfileStore() }),
+    });
+    return { env, worker, provider };
+  } catch (err) {
+    await env.teardown();
+    throw err;
+  }
+}
