@@ -5,10 +5,11 @@
 import { spawnSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { which } from './lib/which.mjs';
+import { freePort } from './lib/net.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TOOLS = join(ROOT, '.tools');
@@ -59,17 +60,6 @@ function ensureNpmDeps() {
   // lockfiles in `ci` when optional per-platform packages (swc, esbuild) were recorded without versions.
   run('npm dependencies', 'npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], 'check that the npm registry is reachable, then run `npm install` by hand to see the full error');
   writeFileSync(stampFile, fingerprint());
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForTcp(port, deadlineMs) {

@@ -6,6 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { configEnv, loadConfig, type Config } from '../config/index.js';
 import { Stack, freePort } from './stack.js';
 import { connectNats, ensureStreams } from '../telephony/nats.js';
+import { simulatorStatsSubject } from '../workers/simulator.js';
 
 export interface EphemeralStack {
   stack: Stack;
@@ -16,6 +17,8 @@ export interface EphemeralStack {
   natsUrl: string;
   dataDir: string;
   services: Record<string, { pid: number; metricsUrl?: string }>;
+  /** Dials the simulator placed per call id, for call ids starting with `prefix`. */
+  simulatorDials(prefix: string): Promise<Array<[callId: string, dials: number]>>;
   stop(): Promise<void>;
 }
 
@@ -51,6 +54,15 @@ export async function startEphemeralStack(opts: { services?: Array<'worker' | 'b
       natsUrl: nats.url,
       dataDir: dir,
       services,
+      async simulatorDials(prefix) {
+        const nc = await connectNats(nats.url, 'ephemeral-stats');
+        try {
+          const stats = (await nc.request(simulatorStatsSubject(config.provider), '', { timeout: 2000 })).json<{ dialsByCall: Record<string, number> }>();
+          return Object.entries(stats.dialsByCall).filter(([k]) => k.startsWith(prefix));
+        } finally {
+          await nc.close();
+        }
+      },
       async stop() {
         await connection.close();
         await stack.stop();

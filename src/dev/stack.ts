@@ -29,17 +29,9 @@ export class StackError extends Error {
 export const CLI_BIN = join(PROJECT_ROOT, 'bin', 'dialflow.js');
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => res(port));
-    });
-  });
-}
+import { freePort } from '../../scripts/lib/net.mjs';
+
+export { freePort };
 
 export async function assertPortFree(host: string, port: number, component: string, flag: string): Promise<void> {
   await new Promise<void>((res, rej) => {

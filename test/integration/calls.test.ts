@@ -5,7 +5,7 @@ import { startCall } from '../../src/client/calls.js';
 import { parseFlow } from '../../src/flow/validate.js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connectNats, DEADLETTER_STREAM } from '../../src/telephony/nats.js';
-import { simulatorCallInSubject, simulatorStatsSubject } from '../../src/workers/simulator.js';
+import { simulatorCallInSubject } from '../../src/workers/simulator.js';
 import { parseFlowText } from '../../src/flow/document.js';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { CallResult } from '../../src/flow/interpreter.js';
@@ -52,10 +52,7 @@ describe('one call end to end on Temporal + NATS JetStream + simulator', () => {
       expect(result.dials).toBe(1);
     }
     // The simulator placed exactly one dial per call.
-    const nc = await connectNats(t.natsUrl, 'it-stats');
-    const stats = (await nc.request(simulatorStatsSubject(t.config.provider), '', { timeout: 2000 })).json<{ dialsByCall: Record<string, number> }>();
-    await nc.close();
-    const ours = Object.entries(stats.dialsByCall).filter(([k]) => k.startsWith(`call:${campaignId}:`));
+    const ours = await t.simulatorDials(`call:${campaignId}:`);
     expect(ours).toHaveLength(20);
     expect(ours.every(([, n]) => n === 1)).toBe(true);
   }, 120_000);

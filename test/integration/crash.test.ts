@@ -4,8 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { startCall } from '../../src/client/calls.js';
 import { parseFlow } from '../../src/flow/validate.js';
-import { connectNats } from '../../src/telephony/nats.js';
-import { simulatorStatsSubject } from '../../src/workers/simulator.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/dev/ephemeral.js';
 
 const flow = parseFlow(JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')));
@@ -39,10 +37,7 @@ describe('worker crash', () => {
       expect(r.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['call:answered', 'menu:played', `ask:${i % 2 ? '1' : '2'}`, i % 2 ? 'confirmed:played' : 'cancelled:played']);
       expect(r.dials).toBe(1);
     });
-    const nc = await connectNats(t.natsUrl, 'it-crash-stats');
-    const stats = (await nc.request(simulatorStatsSubject(t.config.provider), '', { timeout: 2000 })).json<{ dialsByCall: Record<string, number> }>();
-    await nc.close();
-    const ours = Object.entries(stats.dialsByCall).filter(([k]) => k.startsWith(`call:${campaignId}:`));
+    const ours = await t.simulatorDials(`call:${campaignId}:`);
     expect(ours).toHaveLength(12);
     expect(ours.every(([, d]) => d === 1)).toBe(true);
   }, 120_000);
