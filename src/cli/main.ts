@@ -152,14 +152,7 @@ export function buildProgram(): Command {
     .option('--json', 'print {visited, dials, outcome, variables, events} as JSON', false)
     .action(async (file: string, opts: { persona?: string; recipient?: string; json: boolean }) => {
       const report = await simulate(file, opts);
-      const zone = (() => {
-        try {
-          return (JSON.parse(opts.recipient ?? '{}') as { timeZone?: string }).timeZone ?? 'Europe/Zagreb';
-        } catch {
-          return 'Europe/Zagreb';
-        }
-      })();
-      process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatTranscript(report, zone));
+      process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatTranscript(report));
     });
   const flows = program.command('flows').description('publish and inspect flow versions (stored in NATS KV)');
   const natsOption = () => new Option('--nats <url>', 'NATS server').default(process.env.DIALFLOW_NATS_SERVERS ?? 'nats://127.0.0.1:4222');

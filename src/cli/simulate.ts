@@ -8,7 +8,9 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { tsToMs } from '@temporalio/common/lib/time.js';
 import type { temporal } from '@temporalio/proto';
-import { startCall } from '../client/calls.js';
+import { startCall, startInboundCall } from '../client/calls.js';
+import { withTimeZone } from '../flow/zone.js';
+import { inboundWorkflowId } from '../telephony/contract.js';
 import type { CallResult, Recipient } from '../flow/interpreter.js';
 import type { Flow } from '../flow/schema.js';
 import type { TelephonyCommand, TelephonyEvent } from '../telephony/contract.js';
@@ -32,11 +34,15 @@ export interface SimulationReport {
   visited: string[];
   dials: number;
   outcome: string;
+  /** Why the call ended in failed or notCalled. */
+  error?: string;
   variables: Record<string, unknown>;
   trail: CallResult['trail'];
   recordings: CallResult['recordings'];
   warnings: CallResult['warnings'];
   simulatedSeconds: number;
+  /** The recipient's zone (given or derived from the number): the transcript's clock. */
+  timeZone: string;
   events: TranscriptEvent[];
 }
 
@@ -139,19 +145,25 @@ export async function simulate(file: string, opts: { persona?: string; recipient
     throw new CliError(`${file} is invalid:\n${errors.join('\n')}`, 1);
   }
   const flow = loaded.result.flow;
-  if (!flow.start) throw new CliError(`${file} is an inbound flow (no \`start\`): simulate runs outbound calls; inbound simulation is not available yet`, 1);
   const persona = personaSchema.safeParse(parseJsonOption('persona', opts.persona) ?? {});
   if (!persona.success) throw new CliError(`invalid persona: ${persona.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`, 1);
   const recipientInput = (parseJsonOption('recipient', opts.recipient) ?? {}) as Partial<Recipient>;
-  const recipient: Recipient = { id: 'sim-1', phone: '+385915550000', firstName: 'Ana', timeZone: 'Europe/Zagreb', ...recipientInput };
+  // The recipient is the caller of an inbound flow. Its zone comes from `timeZone` or its number.
+  const recipient: Recipient = withTimeZone({ id: 'sim-1', phone: '+385915550000', firstName: 'Ana', ...recipientInput });
+  const inboundNumber = flow.start ? undefined : flow.elements.find((e) => e.type === 'startIncomingCall');
 
   // Native (core) logs go through the same logger, to stderr, so stdout stays a clean transcript/JSON.
   Runtime.install({ logger: new DefaultLogger('ERROR', (entry) => process.stderr.write(`${entry.level} ${entry.message}\n`)), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } } });
-  const { env, worker } = await startTimeSkipping('dialflow-simulate');
+  const { env, worker, provider } = await startTimeSkipping('dialflow-simulate');
+  // A simulated person calls the flow's number; the CALL_RECEIVED reaches the workflow as the bridge would send it.
+  const callIn = (number: string) => {
+    const received = provider.engine.incomingCall('sim-in-1', recipient.phone, number, persona.data).event;
+    return startInboundCall(env.client, { flow, received, workflowId: inboundWorkflowId(received.callId), taskQueue: 'dialflow-simulate' });
+  };
   try {
     const started = await env.currentTimeMs();
     const { result, history } = await worker.runUntil(async () => {
-      const handle = await startCall(env.client, { flow, recipient, campaignId: 'simulate', taskQueue: 'dialflow-simulate', hints: { persona: persona.data } });
+      const handle = inboundNumber?.type === 'startIncomingCall' ? await callIn(inboundNumber.number) : await startCall(env.client, { flow, recipient, campaignId: 'simulate', taskQueue: 'dialflow-simulate', hints: { persona: persona.data } });
       const result = await handle.result();
       return { result, history: await handle.fetchHistory() };
     });
@@ -161,11 +173,13 @@ export async function simulate(file: string, opts: { persona?: string; recipient
       visited: result.visited,
       dials: result.dials,
       outcome: result.outcome,
+      ...(result.error ? { error: result.error } : {}),
       variables: result.variables,
       trail: result.trail,
       recordings: result.recordings,
       warnings: result.warnings,
       simulatedSeconds,
+      timeZone: recipient.timeZone ?? 'UTC',
       events: transcriptFromHistory(flow, history),
     };
   } finally {
@@ -173,7 +187,7 @@ export async function simulate(file: string, opts: { persona?: string; recipient
   }
 }
 
-export function formatTranscript(r: SimulationReport, zone: string): string {
+export function formatTranscript(r: SimulationReport, zone: string = r.timeZone): string {
   const lines = [`flow ${r.flow.id} v${r.flow.version}`];
   for (const e of r.events) {
     const fmt = (iso: string) => DateTime.fromISO(iso, { zone }).toFormat('ccc yyyy-LL-dd HH:mm:ss');
@@ -183,6 +197,7 @@ export function formatTranscript(r: SimulationReport, zone: string): string {
   lines.push(`visited:   ${r.visited.join(' → ')}`);
   lines.push(`branches:  ${r.trail.map((t) => `${t.element}:${t.branch}${t.input !== undefined ? `(${t.input})` : ''}`).join(', ')}`);
   lines.push(`outcome:   ${r.outcome} after ${r.dials} dial(s), ${r.simulatedSeconds} s simulated`);
+  if (r.error) lines.push(`reason:    ${r.error}`);
   lines.push(`variables: ${JSON.stringify(r.variables)}`);
   for (const w of r.warnings) lines.push(`warning:   [${w.element}] ${w.message}`);
   return `${lines.join('\n')}\n`;

@@ -3,8 +3,10 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Flow } from '../flow/schema.js';
 import type { Recipient } from '../flow/interpreter.js';
-import type { callWorkflow } from '../workflows/index.js';
-import { callWorkflowId } from '../workflows/messages.js';
+import { withTimeZone } from '../flow/zone.js';
+import type { TelephonyEvent } from '../telephony/contract.js';
+import type { callWorkflow, inboundCallWorkflow } from '../workflows/index.js';
+import { callWorkflowId, telephonyEventSignal } from '../workflows/messages.js';
 
 export interface StartCallOptions {
   flow: Flow;
@@ -25,7 +27,23 @@ export async function startCall(client: Client, o: StartCallOptions): Promise<Wo
     workflowId: callWorkflowId(o.campaignId, o.recipient.id),
     workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-    args: [{ flow: o.flow, recipient: o.recipient, campaignId: o.campaignId, ...(o.hints ? { hints: o.hints } : {}) }],
+    // The zone is resolved here, at the edge, so the workflow carries it and never re-derives it.
+    args: [{ flow: o.flow, recipient: withTimeZone(o.recipient), campaignId: o.campaignId, ...(o.hints ? { hints: o.hints } : {}) }],
+  });
+}
+
+/**
+ * Start (or signal) the inbound workflow of a received call: signal-with-start, because the
+ * CALL_RECEIVED event is the first thing the workflow must see and may be redelivered.
+ */
+export async function startInboundCall(client: Client, o: { flow: Flow; received: TelephonyEvent; workflowId: string; taskQueue: string }): Promise<WorkflowHandle<typeof inboundCallWorkflow>> {
+  const str = (v: unknown) => (typeof v === 'string' ? v : '');
+  return client.workflow.signalWithStart<typeof inboundCallWorkflow, [TelephonyEvent]>('inboundCallWorkflow', {
+    workflowId: o.workflowId,
+    taskQueue: o.taskQueue,
+    args: [{ flow: o.flow, callId: o.received.callId, to: str(o.received.properties.to), from: str(o.received.properties.from) }],
+    signal: telephonyEventSignal,
+    signalArgs: [o.received],
   });
 }
 

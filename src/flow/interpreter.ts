@@ -366,7 +366,7 @@ class Step {
     this.d.direction = 'outbound';
     if (el.deliveryWindow) {
       const zone = el.deliveryWindow.timeZone === 'recipient' ? this.d.recipient.timeZone : el.deliveryWindow.timeZone;
-      if (!zone) return this.finish('notCalled', `the delivery window of "${el.id}" uses the recipient's time zone, and recipient ${this.d.recipient.id} has none: not dialling`);
+      if (!zone) return this.finish('notCalled', `the delivery window of "${el.id}" uses the recipient's time zone, and recipient ${this.d.recipient.id} has none (${this.zoneUnknownReason()}): not dialling`);
       const open = nextWindowOpening(el.deliveryWindow, zone, this.at);
       if (open > this.at) return this.sleep(open - this.at, `outside the delivery window until ${new Date(open).toISOString()} (${zone})`, 'dial');
     }
@@ -504,6 +504,12 @@ class Step {
     return this.take(el, branch, el.next[branch]);
   }
 
+  /** Why the recipient has no zone: set by `withTimeZone` at the edge, where numbers are parsed. */
+  zoneUnknownReason(): string {
+    const reason = this.d.recipient.timeZoneUnknown;
+    return typeof reason === 'string' ? reason : 'no timeZone given';
+  }
+
   // --- recordVoicemail ------------------------------------------------------------------------
   record(el: RecordVoicemail): void {
     const token = this.token();
@@ -530,7 +536,7 @@ class Step {
     const until = el.until;
     if (!until) return this.sleep(1, 'pause', 'continue');
     const zone = until.timeZone === 'recipient' ? this.d.recipient.timeZone : until.timeZone;
-    if (!zone) return this.finish('failed', `pause "${el.id}" uses the recipient's time zone, and recipient ${this.d.recipient.id} has none`);
+    if (!zone) return this.finish('failed', `pause "${el.id}" uses the recipient's time zone, and recipient ${this.d.recipient.id} has none (${this.zoneUnknownReason()})`);
     const when = nextWeekdayTime(until.weekday, until.time, zone, this.at);
     return this.sleep(when - this.at, `pause until ${until.weekday} ${until.time} ${zone} (${new Date(when).toISOString()})`, 'continue');
   }

@@ -10,7 +10,7 @@ import { BRIDGE_CONSUMER, DEADLETTER_SUBJECT, EVENTS_STREAM } from '../telephony
 import { telephonyEventSignal } from '../workflows/messages.js';
 import type { FlowStore } from '../store/flows.js';
 import type { TelephonyProvider } from '../telephony/provider.js';
-import type { inboundCallWorkflow } from '../workflows/index.js';
+import { startInboundCall } from '../client/calls.js';
 
 export const BRIDGE_MAX_DELIVER = 10;
 const ACK_WAIT_MS = 30_000;
@@ -89,7 +89,6 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
   /** CALL_RECEIVED starts (or signals) the inbound workflow of the number's flow; unknown numbers are rejected. */
   async function receive(ev: TelephonyEvent, workflowId: string): Promise<'started' | 'rejected'> {
     const to = typeof ev.properties.to === 'string' ? ev.properties.to : '';
-    const from = typeof ev.properties.from === 'string' ? ev.properties.from : '';
     const flowId = inbound ? await inbound.flows.route(to) : undefined;
     const flow = flowId && inbound ? await inbound.flows.get(flowId) : undefined;
     if (!inbound || !flow) {
@@ -97,13 +96,7 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
       await inbound?.provider.send({ action: 'hangup', callId: ev.callId, commandId: `${ev.callId}#reject`, elementId: '-' });
       return 'rejected';
     }
-    await client.workflow.signalWithStart<typeof inboundCallWorkflow, [TelephonyEvent]>('inboundCallWorkflow', {
-      workflowId,
-      taskQueue: inbound.taskQueue,
-      args: [{ flow, callId: ev.callId, to, from }],
-      signal: telephonyEventSignal,
-      signalArgs: [ev],
-    });
+    await startInboundCall(client, { flow, received: ev, workflowId, taskQueue: inbound.taskQueue });
     return 'started';
   }
 
