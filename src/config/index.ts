@@ -2,6 +2,15 @@
 // so a typo fails fast with the variable's name instead of deep inside a worker.
 import { z } from 'zod';
 import { TASK_QUEUE } from '../workflows/messages.js';
+import { chaosSchema } from '../telephony/simulator.js';
+
+function safeJson(v: string): unknown {
+  try {
+    return JSON.parse(v);
+  } catch {
+    return undefined;
+  }
+}
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -19,6 +28,11 @@ const envSchema = z.object({
   DIALFLOW_METRICS_HOST: z.string().default('127.0.0.1'),
   /** Simulator latency profile: `demo`, `instant`, or a JSON object of SimulatorLatency fields. */
   DIALFLOW_SIM_LATENCY: z.string().default('demo'),
+  /** Simulator chaos: empty for none, or JSON `{"duplicate","reorder","redeliver","redeliverAfterMs","seed"}`. */
+  DIALFLOW_SIM_CHAOS: z
+    .string()
+    .default('')
+    .refine((v) => v.trim() === '' || chaosSchema.safeParse(safeJson(v)).success, 'JSON with duplicate/reorder/redeliver shares from 0 to 1'),
   DIALFLOW_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 
@@ -28,6 +42,7 @@ export interface Config {
   provider: string;
   metrics: { host: string; port: number };
   simulatorLatency: string;
+  simulatorChaos: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -43,6 +58,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     provider: e.DIALFLOW_PROVIDER,
     metrics: { host: e.DIALFLOW_METRICS_HOST, port: e.DIALFLOW_METRICS_PORT },
     simulatorLatency: e.DIALFLOW_SIM_LATENCY,
+    simulatorChaos: e.DIALFLOW_SIM_CHAOS,
     logLevel: e.DIALFLOW_LOG_LEVEL,
   };
 }
@@ -58,6 +74,7 @@ export function configEnv(c: Config): Record<string, string> {
     DIALFLOW_METRICS_HOST: c.metrics.host,
     DIALFLOW_METRICS_PORT: String(c.metrics.port),
     DIALFLOW_SIM_LATENCY: c.simulatorLatency,
+    DIALFLOW_SIM_CHAOS: c.simulatorChaos,
     DIALFLOW_LOG_LEVEL: c.logLevel,
   };
 }

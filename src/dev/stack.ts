@@ -215,8 +215,18 @@ export class Stack {
   }
 
   /** Kill one service hard (crash tests). */
-  kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): void {
-    for (const c of this.children) if (c.name === name && c.proc.exitCode === null) c.proc.kill(signal);
+  /** Signal a child and wait until it has exited. */
+  async kill(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const live = this.children.filter((c) => c.name === name && c.proc.exitCode === null && c.proc.signalCode === null);
+    await Promise.all(
+      live.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            c.proc.once('exit', () => resolve());
+            c.proc.kill(signal);
+          }),
+      ),
+    );
   }
 
   /** Stop every child, newest first: SIGTERM, then SIGKILL after a grace period. */

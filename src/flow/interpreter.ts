@@ -2,6 +2,7 @@
 // No I/O, no clock, no randomness of its own: time comes in on events (`at`), randomness from a
 // seeded PRNG kept in the state, so a workflow replays it exactly and tests run it without Temporal.
 // It is async only because JSONata evaluates asynchronously; it never waits on anything external.
+import { mulberry32 } from './random.js';
 import type { TelephonyCommand, TelephonyEvent, ErrorCode } from '../telephony/contract.js';
 import { callIdFor } from '../telephony/contract.js';
 import type { Collect, Condition, FlowElement, ForwardCall, HttpRequest, Pause, Play, RecordVoicemail, SendSms, SetVariable, StartIncomingCall, StartOutgoingCall, UpdateProfile, Flow } from './schema.js';
@@ -179,13 +180,11 @@ export function initialState(input: { workflowId: string; recipient: Recipient; 
   };
 }
 
-/** mulberry32: small, fast, good enough for jitter; its whole state is one uint32. */
+/** The call's seeded PRNG; its state lives in the call state, so replays draw the same numbers. */
 function nextRandom(d: CallState): number {
-  d.rng = (d.rng + 0x6d2b79f5) >>> 0;
-  let t = d.rng;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  const r = mulberry32(d.rng);
+  d.rng = r.state;
+  return r.value;
 }
 
 function classifyFailure(code: unknown): DialOutcome {

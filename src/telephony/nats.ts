@@ -86,6 +86,7 @@ export class NatsTelephonyProvider implements TelephonyProvider, SmsSender {
   }
 }
 
-export async function publishEvent(js: JetStreamClient, provider: string, event: TelephonyEvent): Promise<void> {
-  await js.publish(eventSubject(provider, event.type), JSON.stringify(event), { msgID: event.id });
+/** Publish an event; JetStream dedupes on `msgId` (the event id unless a deliberate copy). */
+export async function publishEvent(js: JetStreamClient, provider: string, event: TelephonyEvent, msgId: string = event.id): Promise<void> {
+  await js.publish(eventSubject(provider, event.type), JSON.stringify(event), { msgID: msgId });
 }

@@ -45,6 +45,53 @@ export interface PlannedEvent {
   event: TelephonyEvent;
 }
 
+/**
+ * Chaos a real carrier's webhooks show: the same event twice, events of one moment out of order,
+ * an event sent again later (a lost acknowledgement). Shares are probabilities per event.
+ */
+export const chaosSchema = z
+  .object({
+    /** Share of events published twice in a row. */
+    duplicate: z.number().min(0).max(1).default(0),
+    /** Share of adjacent pairs planned by one command (ringing/established, …) published swapped. */
+    reorder: z.number().min(0).max(1).default(0),
+    /** Share of events published again `redeliverAfterMs` later. */
+    redeliver: z.number().min(0).max(1).default(0),
+    redeliverAfterMs: z.number().int().min(0).max(60_000).default(500),
+    seed: z.number().int().default(1),
+  })
+  .strict();
+export type Chaos = z.infer<typeof chaosSchema>;
+export const NO_CHAOS: Chaos = chaosSchema.parse({});
+
+/** A planned event as it goes on the wire: a copy gets its own JetStream msg-id, so dedupe cannot hide it. */
+export interface WireEvent extends PlannedEvent {
+  msgId: string;
+  chaos?: 'duplicate' | 'reorder' | 'redeliver';
+}
+
+/** Apply chaos to the events one command planned. Event ids never change: workflows dedupe on them. */
+export function applyChaos(planned: PlannedEvent[], chaos: Chaos, random: () => number): WireEvent[] {
+  const out: WireEvent[] = planned.map((p) => ({ ...p, msgId: p.event.id }));
+  for (let i = 0; i + 1 < out.length; i++) {
+    if (random() >= chaos.reorder) continue;
+    const a = out[i] as WireEvent;
+    const b = out[i + 1] as WireEvent;
+    // Both go out at the later time, the later one first.
+    const at = Math.max(a.delayMs, b.delayMs);
+    out[i] = { ...b, delayMs: at, chaos: 'reorder' };
+    out[i + 1] = { ...a, delayMs: at, chaos: 'reorder' };
+    i += 1;
+  }
+  const extra: WireEvent[] = [];
+  for (const w of out) {
+    if (random() < chaos.duplicate) extra.push({ ...w, msgId: `${w.event.id}#dup`, chaos: 'duplicate' });
+    if (random() < chaos.redeliver) extra.push({ ...w, delayMs: w.delayMs + chaos.redeliverAfterMs, msgId: `${w.event.id}#again`, chaos: 'redeliver' });
+  }
+  // Stable sort by time: copies go out after the originals of the same moment.
+  return [...out, ...extra].map((w, i) => ({ w, i })).sort((x, y) => x.w.delayMs - y.w.delayMs || x.i - y.i).map(({ w }) => w);
+}
+
 interface SimCall {
   persona: Persona;
   collects: number;

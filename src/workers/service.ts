@@ -9,7 +9,7 @@ import { KvFlowStore } from '../store/flows.js';
 import { bridgeMetrics, startBridge } from './bridge.js';
 import { startFlowWorker } from './flow-worker.js';
 import { createRegistry, startMetricsServer } from './metrics.js';
-import { parseLatency, startSimulator } from './simulator.js';
+import { parseChaos, parseLatency, startSimulator } from './simulator.js';
 
 interface Service {
   stop(): Promise<void>;
@@ -51,7 +51,7 @@ async function startRole(role: Role, config: Config, registry: Registry): Promis
       };
     }
     case 'simulator': {
-      const s = await startSimulator({ nc, provider: config.provider, latency: parseLatency(config.simulatorLatency), registry });
+      const s = await startSimulator({ nc, provider: config.provider, latency: parseLatency(config.simulatorLatency), chaos: parseChaos(config.simulatorChaos), registry });
       return {
         async stop() {
           await s.stop();

@@ -5,7 +5,9 @@ import { jetstream } from '@nats-io/jetstream';
 import { Counter, type Registry } from 'prom-client';
 import { TELEPHONY_ACTIONS, type TelephonyCommand } from '../telephony/contract.js';
 import { commandSubject, publishEvent, smsSubject } from '../telephony/nats.js';
-import { DEMO_LATENCY, INSTANT, SimulatorEngine, type SimulatorLatency } from '../telephony/simulator.js';
+import { applyChaos, chaosSchema, DEMO_LATENCY, INSTANT, NO_CHAOS, SimulatorEngine, type Chaos, type SimulatorLatency, type WireEvent } from '../telephony/simulator.js';
+import { seededRandom } from '../flow/random.js';
+import type { TelephonyEvent } from '../telephony/contract.js';
 
 export const simulatorStatsSubject = (provider: string) => `dialflow.sim.${provider}.stats`;
 /** Request `{ from, to, persona }`: a simulated person calls `to`; replies `{ callId }`. */
@@ -18,6 +20,12 @@ export function parseLatency(spec: string): SimulatorLatency {
   return { ...DEMO_LATENCY, ...parsed };
 }
 
+/** `DIALFLOW_SIM_CHAOS`: empty for none, or JSON such as `{"duplicate":0.1,"reorder":0.1,"redeliver":0.05}`. */
+export function parseChaos(spec: string): Chaos {
+  if (spec.trim() === '') return NO_CHAOS;
+  return chaosSchema.parse(JSON.parse(spec));
+}
+
 const ACTIONS = new Set<string>(TELEPHONY_ACTIONS);
 
 export interface RunningSimulator {
@@ -25,24 +33,41 @@ export interface RunningSimulator {
   stop(): Promise<void>;
 }
 
-export async function startSimulator(opts: { nc: NatsConnection; provider: string; latency: SimulatorLatency; registry?: Registry; log?: (m: string) => void }): Promise<RunningSimulator> {
+export async function startSimulator(opts: { nc: NatsConnection; provider: string; latency: SimulatorLatency; chaos?: Chaos; registry?: Registry; log?: (m: string) => void }): Promise<RunningSimulator> {
   const { nc, provider } = opts;
   const log = opts.log ?? ((m: string) => console.error(`simulator: ${m}`));
   const js = jetstream(nc);
   const engine = new SimulatorEngine(opts.latency);
   const commands = opts.registry ? new Counter({ name: 'dialflow_simulator_commands_total', help: 'Commands received by the simulator', labelNames: ['action'], registers: [opts.registry] }) : undefined;
+  const chaos = opts.chaos ?? NO_CHAOS;
+  const random = seededRandom(chaos.seed);
+  const chaosCounts = { duplicate: 0, reorder: 0, redeliver: 0 };
+  const chaosCounter = opts.registry ? new Counter({ name: 'dialflow_simulator_chaos_events_total', help: 'Events the simulator duplicated, reordered or sent again on purpose', labelNames: ['kind'], registers: [opts.registry] }) : undefined;
   const publishChains = new Map<string, Promise<void>>();
   const timers = new Set<NodeJS.Timeout>();
 
-  // Events of one call are published in order.
-  function publishInOrder(callId: string, ev: Parameters<typeof publishEvent>[2]): void {
+  // Events of one call are published in the order they were scheduled.
+  function publishInOrder(callId: string, ev: TelephonyEvent, msgId: string = ev.id): void {
     const next = (publishChains.get(callId) ?? Promise.resolve()).then(() =>
-      publishEvent(js, provider, ev).catch((err: unknown) => log(`publish ${ev.type} for ${callId} failed: ${(err as Error).message}`)),
+      publishEvent(js, provider, ev, msgId).catch((err: unknown) => log(`publish ${ev.type} for ${callId} failed: ${(err as Error).message}`)),
     );
     publishChains.set(callId, next);
     void next.finally(() => {
       if (publishChains.get(callId) === next) publishChains.delete(callId);
     });
+  }
+
+  function schedule(p: WireEvent): void {
+    if (p.chaos) {
+      chaosCounts[p.chaos] += 1;
+      chaosCounter?.inc({ kind: p.chaos });
+    }
+    if (p.delayMs <= 0) return publishInOrder(p.event.callId, p.event, p.msgId);
+    const t = setTimeout(() => {
+      timers.delete(t);
+      publishInOrder(p.event.callId, p.event, p.msgId);
+    }, p.delayMs);
+    timers.add(t);
   }
 
   const sub: Subscription = nc.subscribe(commandSubject(provider), {
@@ -58,19 +83,9 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
         return;
       }
       commands?.inc({ action: cmd.action });
-      const planned = engine.plan(cmd);
+      const planned = applyChaos(engine.plan(cmd), chaos, random);
       msg.respond(JSON.stringify({ ok: true }));
-      for (const p of planned) {
-        if (p.delayMs <= 0) {
-          publishInOrder(cmd.callId, p.event);
-          continue;
-        }
-        const t = setTimeout(() => {
-          timers.delete(t);
-          publishInOrder(cmd.callId, p.event);
-        }, p.delayMs);
-        timers.add(t);
-      }
+      for (const p of planned) schedule(p);
     },
   });
   let smsCount = 0;
@@ -112,7 +127,7 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
   });
   const statsSub = nc.subscribe(simulatorStatsSubject(provider), {
     callback: (_err, msg) => {
-      msg.respond(JSON.stringify({ sms: smsCount, dials: engine.stats.dials, commands: engine.stats.commands, events: engine.stats.events, dialsByCall: Object.fromEntries(engine.stats.dialsByCall) }));
+      msg.respond(JSON.stringify({ sms: smsCount, dials: engine.stats.dials, commands: engine.stats.commands, events: engine.stats.events, dialsByCall: Object.fromEntries(engine.stats.dialsByCall), chaos: chaosCounts }));
     },
   });
   const sweeper = setInterval(() => engine.forgetFinished(60_000), 30_000);

@@ -5,7 +5,7 @@ import { startCall } from '../../src/client/calls.js';
 import { parseFlow } from '../../src/flow/validate.js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connectNats, DEADLETTER_STREAM } from '../../src/telephony/nats.js';
-import { simulatorCallInSubject } from '../../src/workers/simulator.js';
+import { simulatorCallInSubject, simulatorStatsSubject } from '../../src/workers/simulator.js';
 import { parseFlowText } from '../../src/flow/document.js';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { CallResult } from '../../src/flow/interpreter.js';
@@ -39,24 +39,48 @@ afterAll(async () => {
 
 describe('one call end to end on Temporal + NATS JetStream + simulator', () => {
   it('completes 20 calls with the expected branches, one dial each', async () => {
-    const campaignId = `it-${Date.now()}`;
-    const runs = Array.from({ length: 20 }, (_, i) => ({ id: `r${i}`, c: cases[i % cases.length]! }));
-    const results = await Promise.all(
-      runs.map(async ({ id, c }) => {
-        const handle = await startCall(t.client, { flow, campaignId, taskQueue: t.config.temporal.taskQueue, recipient: { id, phone: `+38591555${String(1000 + Number(id.slice(1)))}`, firstName: 'Ana' }, hints: { persona: c.persona } });
-        return { id, c, result: await handle.result() };
-      }),
-    );
-    for (const { id, c, result } of results) {
-      expect({ id, trail: result.trail.map((x) => `${x.element}:${x.branch}`), outcome: result.outcome }).toEqual({ id, trail: c.trail, outcome: c.outcome });
-      expect(result.dials).toBe(1);
-    }
-    // The simulator placed exactly one dial per call.
-    const ours = await t.simulatorDials(`call:${campaignId}:`);
-    expect(ours).toHaveLength(20);
-    expect(ours.every(([, n]) => n === 1)).toBe(true);
+    await runMatrix(`it-${Date.now()}`);
+  }, 120_000);
+
+  it('duplicated, reordered and redelivered events give the same transcripts', async () => {
+    // The simulator again, now with chaos: a share of events twice, swapped, or sent again later.
+    await t.stack.kill('simulator', 'SIGTERM');
+    await t.stack.startService('simulator-chaos', 'simulator', { ...t.env, DIALFLOW_SIM_CHAOS: JSON.stringify({ duplicate: 0.5, reorder: 0.5, redeliver: 0.3, redeliverAfterMs: 30, seed: 7 }) });
+    await runMatrix(`chaos-${Date.now()}`);
+    const chaos = await simulatorChaos();
+    expect(chaos.duplicate).toBeGreaterThan(5);
+    expect(chaos.reorder).toBeGreaterThan(5);
+    expect(chaos.redeliver).toBeGreaterThan(5);
   }, 120_000);
 });
+
+/** Run the persona matrix twice over (20 calls); every call takes its branches, dialled once. */
+async function runMatrix(campaignId: string): Promise<void> {
+  const runs = Array.from({ length: 20 }, (_, i) => ({ id: `r${i}`, c: cases[i % cases.length]! }));
+  const results = await Promise.all(
+    runs.map(async ({ id, c }) => {
+      const handle = await startCall(t.client, { flow, campaignId, taskQueue: t.config.temporal.taskQueue, recipient: { id, phone: `+38591555${String(1000 + Number(id.slice(1)))}`, firstName: 'Ana' }, hints: { persona: c.persona } });
+      return { id, c, result: await handle.result() };
+    }),
+  );
+  for (const { id, c, result } of results) {
+    expect({ id, trail: result.trail.map((x) => `${x.element}:${x.branch}`), outcome: result.outcome }).toEqual({ id, trail: c.trail, outcome: c.outcome });
+    expect(result.dials).toBe(1);
+  }
+  // The simulator placed exactly one dial per call.
+  const ours = await t.simulatorDials(`call:${campaignId}:`);
+  expect(ours).toHaveLength(20);
+  expect(ours.every(([, n]) => n === 1)).toBe(true);
+}
+
+async function simulatorChaos(): Promise<{ duplicate: number; reorder: number; redeliver: number }> {
+  const nc = await connectNats(t.natsUrl, 'it-chaos');
+  try {
+    return (await nc.request(simulatorStatsSubject(t.config.provider), '', { timeout: 2000 })).json<{ chaos: { duplicate: number; reorder: number; redeliver: number } }>().chaos;
+  } finally {
+    await nc.close();
+  }
+}
 
 describe('the bridge and bad events', () => {
   it('dead-letters malformed and unroutable events, acks them, and keeps delivering', async () => {

@@ -26,7 +26,7 @@ describe('worker crash', () => {
     );
     await new Promise((r) => setTimeout(r, 1500));
     const runningAtKill = (await Promise.all(handles.map(async (h) => (await h.describe()).status.name))).filter((s) => s === 'RUNNING').length;
-    t.stack.kill('worker', 'SIGKILL');
+    await t.stack.kill('worker', 'SIGKILL');
     // The kill must land mid-call for this test to mean anything.
     expect(runningAtKill).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, 500));
