@@ -14,6 +14,9 @@ import { graphCommand, loadAndValidate, validateCommand } from './validate.js';
 import { CliError } from './errors.js';
 import { formatTranscript, simulate } from './simulate.js';
 import { FlowVersionConflictError, KvFlowStore } from '../store/flows.js';
+import { ObjectRecordingStore } from '../store/recordings.js';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { writeFileSync } from 'node:fs';
 
 
 function portOption(value: string): number {
@@ -156,16 +159,17 @@ export function buildProgram(): Command {
     });
   const flows = program.command('flows').description('publish and inspect flow versions (stored in NATS KV)');
   const natsOption = () => new Option('--nats <url>', 'NATS server').default(process.env.DIALFLOW_NATS_SERVERS ?? 'nats://127.0.0.1:4222');
-  const withStore = async <T>(url: string, f: (store: KvFlowStore) => Promise<T>): Promise<T> => {
+  const withNats = async <T>(url: string, f: (nc: NatsConnection) => Promise<T>): Promise<T> => {
     const nc = await connectNats(url, 'dialflow-cli').catch((err: unknown) => {
       throw new CliError(`cannot reach NATS at ${url}: ${(err as Error).message} (start the stack with \`npm start\` or pass --nats)`, 1, { cause: err });
     });
     try {
-      return await f(await KvFlowStore.open(nc));
+      return await f(nc);
     } finally {
       await nc.close();
     }
   };
+  const withStore = <T>(url: string, f: (store: KvFlowStore) => Promise<T>): Promise<T> => withNats(url, async (nc) => f(await KvFlowStore.open(nc)));
   flows
     .command('publish')
     .description('validate and publish a flow version; a published version never changes')
@@ -199,6 +203,37 @@ export function buildProgram(): Command {
       const flow = await withStore(opts.nats, (store) => store.get(id, opts.version ? Number(opts.version) : undefined));
       if (!flow) throw new CliError(`flow "${id}"${opts.version ? ` version ${opts.version}` : ''} is not published`, 1);
       process.stdout.write(`${JSON.stringify(flow, null, 2)}\n`);
+    });
+
+  const recordings = program.command('recordings').description('list and fetch call and voicemail recordings (stored in a NATS object store)');
+  recordings
+    .command('list')
+    .description('list recordings, oldest first')
+    .option('--call <callId>', 'only this call id')
+    .option('--workflow <workflowId>', 'only calls of this workflow, e.g. call:{campaignId}:{recipientId}')
+    .option('--json', 'print JSON', false)
+    .addOption(natsOption())
+    .action(async (opts: { call?: string; workflow?: string; json: boolean; nats: string }) => {
+      const all = await withNats(opts.nats, async (nc) => (await ObjectRecordingStore.open(nc)).list({ ...(opts.call ? { callId: opts.call } : {}), ...(opts.workflow ? { workflowId: opts.workflow } : {}) }));
+      if (opts.json) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
+      else for (const r of all) process.stdout.write(`${r.id}\t${r.name}\t${(r.durationMs / 1000).toFixed(1)} s\t${r.size} B\t${r.storedAt}\n`);
+    });
+  recordings
+    .command('get')
+    .description('fetch one recording into a file (or stdout with -o -)')
+    .argument('<id>', 'recording id, as listed')
+    .option('-o, --output <file>', 'where to write it; default: the id with unsafe characters replaced, plus .wav')
+    .addOption(natsOption())
+    .action(async (id: string, opts: { output?: string; nats: string }) => {
+      const rec = await withNats(opts.nats, async (nc) => (await ObjectRecordingStore.open(nc)).get(id));
+      if (!rec) throw new CliError(`no recording "${id}" (see \`dialflow recordings list\`)`, 1);
+      if (opts.output === '-') {
+        process.stdout.write(rec.data);
+        return;
+      }
+      const file = opts.output ?? `${id.replace(/[^-_.a-zA-Z0-9]/g, '_')}.wav`;
+      writeFileSync(file, rec.data);
+      process.stderr.write(`${file}: ${rec.meta.name}, ${(rec.meta.durationMs / 1000).toFixed(1)} s, ${rec.data.byteLength} bytes\n`);
     });
   return program;
 }

@@ -6,11 +6,13 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { workflowIdOfCallId, type TelephonyCommand } from './contract.js';
 import type { SmsMessage, SmsSender, TelephonyProvider } from './provider.js';
 import { INSTANT, SimulatorEngine } from './simulator.js';
+import { MemoryRecordingStore, synthesizeWav } from '../store/recordings.js';
 import { telephonyEventSignal } from '../workflows/messages.js';
 
 export class InlineSimulatorProvider implements TelephonyProvider, SmsSender {
   readonly sms: SmsMessage[] = [];
   readonly engine = new SimulatorEngine(INSTANT);
+  readonly recordings = new MemoryRecordingStore();
   constructor(private readonly client: () => Client) {}
 
   async sendSms(message: SmsMessage): Promise<{ messageId: string }> {
@@ -22,6 +24,7 @@ export class InlineSimulatorProvider implements TelephonyProvider, SmsSender {
     const workflowId = workflowIdOfCallId(command.callId);
     if (!workflowId) throw new Error(`unroutable call id ${command.callId}`);
     for (const p of this.engine.plan(command)) {
+      if (p.recording) await this.recordings.put(p.recording, synthesizeWav(Math.min(p.recording.durationMs, 60_000)));
       try {
         await this.client().workflow.getHandle(workflowId).signal(telephonyEventSignal, p.event);
       } catch (err) {

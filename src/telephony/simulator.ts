@@ -3,6 +3,7 @@
 // passes: the simulator process schedules them on NATS with real timers, tests emit them inline.
 import { z } from 'zod';
 import type { TelephonyCommand, TelephonyEvent, TelephonyEventType } from './contract.js';
+import type { RecordingMeta } from '../store/recordings.js';
 
 export const ATTEMPT_OUTCOMES = ['answered', 'busy', 'noAnswer', 'declined', 'voicemail', 'unreachable', 'error'] as const;
 
@@ -43,6 +44,8 @@ export const DEMO_LATENCY: SimulatorLatency = { ringMs: 200, answerMs: 400, msPe
 export interface PlannedEvent {
   delayMs: number;
   event: TelephonyEvent;
+  /** A recording the transport must store before it publishes the event (CALL_RECORDING_READY). */
+  recording?: RecordingMeta;
 }
 
 /**
@@ -94,6 +97,8 @@ export function applyChaos(planned: PlannedEvent[], chaos: Chaos, random: () => 
 
 interface SimCall {
   persona: Persona;
+  /** Whole-call recording (startOutgoingCall.recordCall): from when the call was answered. */
+  recordFrom?: number;
   collects: number;
   established: boolean;
   finished: boolean;
@@ -164,6 +169,7 @@ export class SimulatorEngine {
         case 'answered':
         case 'voicemail': {
           call.established = true;
+          if (cmd.recordCall) call.recordFrom = this.now().getTime() + t2;
           const out = [this.event(cmd.callId, 'CALL_RINGING', base, t1), this.event(cmd.callId, 'CALL_ESTABLISHED', base, t2)];
           if (cmd.machineDetection) out.push(this.event(cmd.callId, 'MACHINE_DETECTION_FINISHED', { ...base, detectionResult: outcome === 'voicemail' ? 'MACHINE' : 'HUMAN' }, t2));
           return out;
@@ -190,7 +196,7 @@ export class SimulatorEngine {
     const base = { commandId: cmd.commandId };
     const hangUp = (delayMs: number) => {
       call.finished = true;
-      return [this.event(cmd.callId, 'CALL_FINISHED', { errorCode: 'NORMAL_HANGUP', hangupSource: 'ENDPOINT' }, delayMs)];
+      return [this.event(cmd.callId, 'CALL_FINISHED', { errorCode: 'NORMAL_HANGUP', hangupSource: 'ENDPOINT' }, delayMs), ...this.callRecording(cmd.callId, call, delayMs)];
     };
 
     switch (cmd.action) {
@@ -223,7 +229,7 @@ export class SimulatorEngine {
       }
       case 'hangup':
         call.finished = true;
-        return [this.event(cmd.callId, 'CALL_FINISHED', { ...base, errorCode: 'NORMAL_HANGUP', hangupSource: 'API' }, 0)];
+        return [this.event(cmd.callId, 'CALL_FINISHED', { ...base, errorCode: 'NORMAL_HANGUP', hangupSource: 'API' }, 0), ...this.callRecording(cmd.callId, call, 0)];
       case 'answer':
         call.established = true;
         return [this.event(cmd.callId, 'CALL_ESTABLISHED', base, L.answerMs)];
@@ -245,9 +251,19 @@ export class SimulatorEngine {
         const recordedMs = speakMs + Math.min(cmd.maxSilenceMs, cmd.maxDurationMs - speakMs);
         if (call.persona.hangUpAt === cmd.elementId) return hangUp(beepMs + Math.round((speakMs * (L.msPerChar > 0 ? 1 : 0)) / 2));
         const recordingId = `${cmd.callId}:${cmd.commandId}`;
-        return [this.event(cmd.callId, 'CALL_RECORDING_READY', { ...base, recordingId, name: cmd.name, durationMs: recordedMs, url: `sim://recordings/${encodeURIComponent(recordingId)}.wav` }, beepMs + recordedMs * (L.msPerChar > 0 ? 1 : 0))];
+        const ready = this.event(cmd.callId, 'CALL_RECORDING_READY', { ...base, recordingId, name: cmd.name, durationMs: recordedMs }, beepMs + recordedMs * (L.msPerChar > 0 ? 1 : 0));
+        return [{ ...ready, recording: { id: recordingId, callId: cmd.callId, name: cmd.name, durationMs: recordedMs, contentType: 'audio/wav' } }];
       }
     }
+  }
+
+  /** The whole-call recording, ready after the call ended (only if the dial asked for recordCall). */
+  private callRecording(callId: string, call: SimCall, endDelayMs: number): PlannedEvent[] {
+    if (call.recordFrom === undefined) return [];
+    const durationMs = Math.max(0, this.now().getTime() + endDelayMs - call.recordFrom);
+    const id = `${callId}:call`;
+    const ready = this.event(callId, 'CALL_RECORDING_READY', { recordingId: id, name: 'call', durationMs }, endDelayMs);
+    return [{ ...ready, recording: { id, callId, name: 'call', durationMs, contentType: 'audio/wav' } }];
   }
 
   /**

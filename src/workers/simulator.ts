@@ -8,6 +8,7 @@ import { commandSubject, publishEvent, smsSubject } from '../telephony/nats.js';
 import { applyChaos, chaosSchema, DEMO_LATENCY, INSTANT, NO_CHAOS, SimulatorEngine, type Chaos, type SimulatorLatency, type WireEvent } from '../telephony/simulator.js';
 import { seededRandom } from '../flow/random.js';
 import type { TelephonyEvent } from '../telephony/contract.js';
+import { ObjectRecordingStore, synthesizeWav, type RecordingMeta } from '../store/recordings.js';
 
 export const simulatorStatsSubject = (provider: string) => `dialflow.sim.${provider}.stats`;
 /** Request `{ from, to, persona }`: a simulated person calls `to`; replies `{ callId }`. */
@@ -33,10 +34,14 @@ export interface RunningSimulator {
   stop(): Promise<void>;
 }
 
+/** Simulated recordings longer than this are stored truncated (the announced duration stays). */
+const MAX_SYNTH_MS = 10 * 60_000;
+
 export async function startSimulator(opts: { nc: NatsConnection; provider: string; latency: SimulatorLatency; chaos?: Chaos; registry?: Registry; log?: (m: string) => void }): Promise<RunningSimulator> {
   const { nc, provider } = opts;
   const log = opts.log ?? ((m: string) => console.error(`simulator: ${m}`));
   const js = jetstream(nc);
+  const recordings = await ObjectRecordingStore.open(nc);
   const engine = new SimulatorEngine(opts.latency);
   const commands = opts.registry ? new Counter({ name: 'dialflow_simulator_commands_total', help: 'Commands received by the simulator', labelNames: ['action'], registers: [opts.registry] }) : undefined;
   const chaos = opts.chaos ?? NO_CHAOS;
@@ -47,10 +52,16 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
   const timers = new Set<NodeJS.Timeout>();
 
   // Events of one call are published in the order they were scheduled.
-  function publishInOrder(callId: string, ev: TelephonyEvent, msgId: string = ev.id): void {
-    const next = (publishChains.get(callId) ?? Promise.resolve()).then(() =>
-      publishEvent(js, provider, ev, msgId).catch((err: unknown) => log(`publish ${ev.type} for ${callId} failed: ${(err as Error).message}`)),
-    );
+  // A recording is stored before its CALL_RECORDING_READY goes out, so whoever reacts can fetch it.
+  function publishInOrder(callId: string, ev: TelephonyEvent, msgId: string = ev.id, recording?: RecordingMeta): void {
+    const next = (publishChains.get(callId) ?? Promise.resolve()).then(async () => {
+      try {
+        if (recording) await recordings.put(recording, synthesizeWav(Math.min(recording.durationMs, MAX_SYNTH_MS)));
+        await publishEvent(js, provider, ev, msgId);
+      } catch (err) {
+        log(`publish ${ev.type} for ${callId} failed: ${(err as Error).message}`);
+      }
+    });
     publishChains.set(callId, next);
     void next.finally(() => {
       if (publishChains.get(callId) === next) publishChains.delete(callId);
@@ -62,10 +73,10 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
       chaosCounts[p.chaos] += 1;
       chaosCounter?.inc({ kind: p.chaos });
     }
-    if (p.delayMs <= 0) return publishInOrder(p.event.callId, p.event, p.msgId);
+    if (p.delayMs <= 0) return publishInOrder(p.event.callId, p.event, p.msgId, p.recording);
     const t = setTimeout(() => {
       timers.delete(t);
-      publishInOrder(p.event.callId, p.event, p.msgId);
+      publishInOrder(p.event.callId, p.event, p.msgId, p.recording);
     }, p.delayMs);
     timers.add(t);
   }

@@ -1,6 +1,9 @@
 // Real Temporal dev server + nats-server + the dialflow worker, bridge and simulator processes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { CLI_BIN } from '../../src/dev/stack.js';
 import { startCall } from '../../src/client/calls.js';
 import { parseFlow } from '../../src/flow/validate.js';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -177,5 +180,53 @@ describe('inbound calls', () => {
     await new Promise((r) => setTimeout(r, 1000));
     await expect(t.client.workflow.getHandle(`inbound:${unknown}`).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
     await nc.close();
+  }, 60_000);
+});
+
+describe('recordings', () => {
+  it('a voicemail and the whole call are stored; the flow gets the recording; the CLI lists and fetches them', async () => {
+    const recFlow = parseFlow({
+      id: 'rec',
+      version: 1,
+      start: 'call',
+      elements: [
+        { id: 'call', type: 'startOutgoingCall', from: '+14155550100', recordCall: true, next: { answered: 'vm' } },
+        { id: 'vm', type: 'recordVoicemail', name: 'feedback-{{recipient.id}}', maxDurationSeconds: 30, saveTo: 'message', next: { recorded: 'end' } },
+        { id: 'end', type: 'hangUp' },
+      ],
+    });
+    const campaignId = `rec-${Date.now()}`;
+    const handle = await startCall(t.client, { flow: recFlow, campaignId, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'r1', phone: '+385915551234' }, hints: { persona: { speakSeconds: 3 } } });
+    const result = await handle.result();
+    expect(result.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['call:answered', 'vm:recorded']);
+    const voicemail = result.recordings[0];
+    expect(voicemail).toMatchObject({ name: 'feedback-r1' });
+
+    const cli = (...args: string[]) => spawnSync(process.execPath, [CLI_BIN, 'recordings', ...args, '--nats', t.natsUrl], { encoding: 'buffer', timeout: 30_000 });
+    // The whole-call recording is stored after the call ended: wait for it.
+    let listed: Array<{ id: string; name: string; durationMs: number; size: number }> = [];
+    for (let i = 0; i < 50 && listed.length < 2; i++) {
+      const r = cli('list', '--workflow', handle.workflowId, '--json');
+      expect(r.status, r.stderr.toString()).toBe(0);
+      listed = JSON.parse(r.stdout.toString()) as typeof listed;
+      if (listed.length < 2) await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(listed.map((r) => r.name).sort()).toEqual(['call', 'feedback-r1']);
+    const vm = listed.find((r) => r.name === 'feedback-r1');
+    expect(vm?.id).toBe(voicemail?.recordingId);
+    // 3 s spoken + 5 s of silence before the recording stops, 8 kHz 16-bit mono.
+    expect(vm?.durationMs).toBe(8000);
+    expect(vm?.size).toBe(44 + 8 * 8000 * 2);
+
+    const out = join(t.dataDir, 'vm.wav');
+    const got = cli('get', vm?.id ?? '', '-o', out);
+    expect(got.status, got.stderr.toString()).toBe(0);
+    const wav = readFileSync(out);
+    expect(wav.subarray(0, 4).toString('ascii')).toBe('RIFF');
+    expect(wav.subarray(8, 12).toString('ascii')).toBe('WAVE');
+    expect(wav.byteLength).toBe(vm?.size);
+    const missing = cli('get', 'no-such-recording');
+    expect(missing.status).toBe(1);
+    expect(missing.stderr.toString()).toMatch(/no recording "no-such-recording"/);
   }, 60_000);
 });
