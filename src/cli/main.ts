@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { PROJECT_ROOT } from '../config/tools.js';
-import { ConfigError, configEnv, loadConfig } from '../config/index.js';
+import { ConfigError, configEnv, dataConverter, ensureDevPayloadKey, loadConfig } from '../config/index.js';
 import { Stack, StackError, assertPortFree } from '../dev/stack.js';
 import { runDemo } from '../dev/demo.js';
 import { formatSummary } from '../flow/summary.js';
@@ -62,7 +62,9 @@ async function dev(o: DevOptions): Promise<number> {
     const nc = await connectNats(nats.url, 'dialflow-dev');
     await ensureStreams(nc);
     await nc.close();
-    const config = loadConfig({ ...process.env, DIALFLOW_TEMPORAL_ADDRESS: temporal.address, DIALFLOW_NATS_SERVERS: nats.url, DIALFLOW_METRICS_HOST: host });
+    // Without a configured key, dev generates one under the data dir (kept across restarts: history stays readable).
+    const keyEnv = process.env.DIALFLOW_PAYLOAD_KEY || process.env.DIALFLOW_PAYLOAD_KEY_FILE ? {} : { DIALFLOW_PAYLOAD_KEY_FILE: ensureDevPayloadKey(join(dataDir, 'payload.key')) };
+    const config = loadConfig({ ...process.env, ...keyEnv, DIALFLOW_TEMPORAL_ADDRESS: temporal.address, DIALFLOW_NATS_SERVERS: nats.url, DIALFLOW_METRICS_HOST: host });
     const env = configEnv(config);
     say('starting the flow worker, the event bridge and the telephony simulator …');
     const [worker, bridge, simulator] = await Promise.all([
@@ -80,7 +82,7 @@ async function dev(o: DevOptions): Promise<number> {
     let ok = true;
     if (o.demo) {
       const connection = await Connection.connect({ address: temporal.address });
-      const client = new Client({ connection, namespace: config.temporal.namespace });
+      const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverter(config) });
       say(`\nDemo: calling the recipients of ${o.recipients} with ${o.flow} …`);
       const report = await runDemo({ client, taskQueue: config.temporal.taskQueue, flowFile: o.flow, recipientsFile: o.recipients, progress: process.stderr });
       await connection.close();

@@ -17,6 +17,7 @@ import type { TelephonyCommand, TelephonyEvent } from '../telephony/contract.js'
 import { personaSchema } from '../telephony/simulator.js';
 import { CliError } from './errors.js';
 import { startTimeSkipping } from '../dev/time-skipping.js';
+import { decodeHistory } from '../codec/encryption.js';
 import { loadAndValidate } from './validate.js';
 
 export interface TranscriptEvent {
@@ -154,7 +155,7 @@ export async function simulate(file: string, opts: { persona?: string; recipient
 
   // Native (core) logs go through the same logger, to stderr, so stdout stays a clean transcript/JSON.
   Runtime.install({ logger: new DefaultLogger('ERROR', (entry) => process.stderr.write(`${entry.level} ${entry.message}\n`)), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } } });
-  const { env, worker, provider } = await startTimeSkipping('dialflow-simulate');
+  const { env, worker, provider, codec } = await startTimeSkipping('dialflow-simulate');
   // A simulated person calls the flow's number; the CALL_RECEIVED reaches the workflow as the bridge would send it.
   const callIn = (number: string) => {
     const received = provider.engine.incomingCall('sim-in-1', recipient.phone, number, persona.data).event;
@@ -165,7 +166,7 @@ export async function simulate(file: string, opts: { persona?: string; recipient
     const { result, history } = await worker.runUntil(async () => {
       const handle = inboundNumber?.type === 'startIncomingCall' ? await callIn(inboundNumber.number) : await startCall(env.client, { flow, recipient, campaignId: 'simulate', taskQueue: 'dialflow-simulate', hints: { persona: persona.data } });
       const result = await handle.result();
-      return { result, history: await handle.fetchHistory() };
+      return { result, history: await decodeHistory(await handle.fetchHistory(), codec) };
     });
     const simulatedSeconds = Math.round(((await env.currentTimeMs()) - started) / 1000);
     return {

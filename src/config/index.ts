@@ -3,6 +3,11 @@
 import { z } from 'zod';
 import { TASK_QUEUE } from '../workflows/messages.js';
 import { chaosSchema } from '../telephony/simulator.js';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { PayloadCodec } from '@temporalio/common';
+import { EncryptionCodec, generateKey, parseKey, readKeyFile } from '../codec/encryption.js';
+import { PROJECT_ROOT } from './tools.js';
 
 function safeJson(v: string): unknown {
   try {
@@ -33,6 +38,11 @@ const envSchema = z.object({
     .string()
     .default('')
     .refine((v) => v.trim() === '' || chaosSchema.safeParse(safeJson(v)).success, 'JSON with duplicate/reorder/redeliver shares from 0 to 1'),
+  /** Payload encryption key (32 bytes, base64 or hex), or a file holding it. */
+  DIALFLOW_PAYLOAD_KEY: z.string().optional(),
+  DIALFLOW_PAYLOAD_KEY_FILE: z.string().optional(),
+  /** Comma-separated older keys, still used to decrypt after a rotation. */
+  DIALFLOW_PAYLOAD_PREVIOUS_KEYS: z.string().default(''),
   DIALFLOW_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 
@@ -43,6 +53,7 @@ export interface Config {
   metrics: { host: string; port: number };
   simulatorLatency: string;
   simulatorChaos: string;
+  payload: { key?: string; keyFile?: string; previousKeys: string[] };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -59,6 +70,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     metrics: { host: e.DIALFLOW_METRICS_HOST, port: e.DIALFLOW_METRICS_PORT },
     simulatorLatency: e.DIALFLOW_SIM_LATENCY,
     simulatorChaos: e.DIALFLOW_SIM_CHAOS,
+    payload: {
+      ...(e.DIALFLOW_PAYLOAD_KEY ? { key: e.DIALFLOW_PAYLOAD_KEY } : {}),
+      ...(e.DIALFLOW_PAYLOAD_KEY_FILE ? { keyFile: e.DIALFLOW_PAYLOAD_KEY_FILE } : {}),
+      previousKeys: e.DIALFLOW_PAYLOAD_PREVIOUS_KEYS.split(',').map((k) => k.trim()).filter(Boolean),
+    },
     logLevel: e.DIALFLOW_LOG_LEVEL,
   };
 }
@@ -75,6 +91,42 @@ export function configEnv(c: Config): Record<string, string> {
     DIALFLOW_METRICS_PORT: String(c.metrics.port),
     DIALFLOW_SIM_LATENCY: c.simulatorLatency,
     DIALFLOW_SIM_CHAOS: c.simulatorChaos,
+    ...(c.payload.key ? { DIALFLOW_PAYLOAD_KEY: c.payload.key } : {}),
+    ...(c.payload.keyFile ? { DIALFLOW_PAYLOAD_KEY_FILE: c.payload.keyFile } : {}),
+    DIALFLOW_PAYLOAD_PREVIOUS_KEYS: c.payload.previousKeys.join(','),
     DIALFLOW_LOG_LEVEL: c.logLevel,
   };
+}
+
+/** Where `dialflow dev` keeps the key it generates, and where other commands look when none is set. */
+export const DEV_PAYLOAD_KEY_FILE = join(PROJECT_ROOT, '.data', 'payload.key');
+
+/**
+ * The payload codec of this process. Every Temporal client and worker of dialflow uses it: without
+ * the key nothing can read call data, and with it Temporal never stores masked digits in clear.
+ */
+export function payloadCodec(c: Config): EncryptionCodec {
+  try {
+    const previous = c.payload.previousKeys.map((k, i) => parseKey(k, `DIALFLOW_PAYLOAD_PREVIOUS_KEYS[${i}]`));
+    if (c.payload.key) return new EncryptionCodec(parseKey(c.payload.key, 'DIALFLOW_PAYLOAD_KEY'), previous);
+    if (c.payload.keyFile) return new EncryptionCodec(readKeyFile(c.payload.keyFile), previous);
+    if (existsSync(DEV_PAYLOAD_KEY_FILE)) return new EncryptionCodec(readKeyFile(DEV_PAYLOAD_KEY_FILE), previous);
+  } catch (err) {
+    throw new ConfigError((err as Error).message, { cause: err });
+  }
+  throw new ConfigError(`no payload encryption key: set DIALFLOW_PAYLOAD_KEY (32 bytes, base64; \`openssl rand -base64 32\`) or DIALFLOW_PAYLOAD_KEY_FILE — or run \`dialflow dev\`, which creates ${DEV_PAYLOAD_KEY_FILE}`);
+}
+
+/** The data converter for Temporal clients and workers. */
+export function dataConverter(c: Config): { payloadCodecs: PayloadCodec[] } {
+  return { payloadCodecs: [payloadCodec(c)] };
+}
+
+/** Create the dev key file once (0600); an explicitly configured key wins. */
+export function ensureDevPayloadKey(file: string = DEV_PAYLOAD_KEY_FILE): string {
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, `${generateKey()}\n`, { mode: 0o600, flag: 'wx' });
+  }
+  return file;
 }

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { configEnv, loadConfig, type Config } from '../config/index.js';
+import { configEnv, dataConverter, ensureDevPayloadKey, loadConfig, type Config } from '../config/index.js';
 import { Stack, freePort } from './stack.js';
 import { connectNats, ensureStreams } from '../telephony/nats.js';
 import { simulatorStatsSubject } from '../workers/simulator.js';
@@ -35,6 +35,7 @@ export async function startEphemeralStack(opts: { services?: Array<'worker' | 'b
       DIALFLOW_NATS_SERVERS: nats.url,
       DIALFLOW_SIM_LATENCY: opts.simLatency ?? 'instant',
       DIALFLOW_TASK_QUEUE: opts.taskQueue ?? 'it-calls',
+      DIALFLOW_PAYLOAD_KEY_FILE: ensureDevPayloadKey(join(dir, 'payload.key')),
     });
     const env = configEnv(config);
     const services: EphemeralStack['services'] = {};
@@ -44,7 +45,7 @@ export async function startEphemeralStack(opts: { services?: Array<'worker' | 'b
       }),
     );
     const connection = await Connection.connect({ address: temporal.address });
-    const client = new Client({ connection, namespace: config.temporal.namespace });
+    const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverter(config) });
     return {
       stack,
       config,

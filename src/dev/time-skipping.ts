@@ -1,6 +1,8 @@
 // Temporal's time-skipping test server (the binary installed under .tools/) with a worker whose
 // telephony is the in-process simulator: used by `dialflow simulate` and the time-skipping tests.
+import { randomBytes } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { EncryptionCodec } from '../codec/encryption.js';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { toolPaths } from '../config/tools.js';
@@ -10,21 +12,25 @@ import { WORKFLOWS_PATH } from '../workers/flow-worker.js';
 
 export interface TimeSkippingStack {
   env: TestWorkflowEnvironment;
+  /** Payloads are encrypted as in production, with a key that lives as long as the stack. */
+  codec: EncryptionCodec;
   worker: Worker;
   provider: InlineSimulatorProvider;
 }
 
 export async function startTimeSkipping(taskQueue: string): Promise<TimeSkippingStack> {
-  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: toolPaths().testServer } } });
+  const codec = new EncryptionCodec(randomBytes(32));
+  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: toolPaths().testServer } }, client: { dataConverter: { payloadCodecs: [codec] } } });
   try {
     const provider = new InlineSimulatorProvider(() => env.client);
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue,
       workflowsPath: WORKFLOWS_PATH,
+      dataConverter: { payloadCodecs: [codec] },
       activities: createActivities({ telephony: provider, sms: provider, profiles: new MemoryProfileStore() }),
     });
-    return { env, worker, provider };
+    return { env, worker, provider, codec };
   } catch (err) {
     await env.teardown();
     throw err;

@@ -5,7 +5,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { createActivities } from '../activities/index.js';
 import { NatsTelephonyProvider } from '../telephony/nats.js';
 import { KvProfileStore } from '../store/profiles.js';
-import type { Config } from '../config/index.js';
+import { dataConverter, type Config } from '../config/index.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -24,6 +24,7 @@ export async function startFlowWorker(config: Config, nc: NatsConnection): Promi
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowsPath: WORKFLOWS_PATH,
+    dataConverter: dataConverter(config),
     activities: createActivities({ telephony: provider, sms: provider, profiles: await KvProfileStore.open(nc) }),
   });
   const done = worker.run().finally(() => connection.close());

@@ -3,7 +3,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { Registry } from 'prom-client';
-import { loadConfig, type Config } from '../config/index.js';
+import { dataConverter, loadConfig, type Config } from '../config/index.js';
 import { connectNats, ensureStreams, NatsTelephonyProvider } from '../telephony/nats.js';
 import { KvFlowStore } from '../store/flows.js';
 import { bridgeMetrics, startBridge } from './bridge.js';
@@ -39,7 +39,7 @@ async function startRole(role: Role, config: Config, registry: Registry): Promis
     }
     case 'bridge': {
       const connection = await Connection.connect({ address: config.temporal.address });
-      const client = new Client({ connection, namespace: config.temporal.namespace });
+      const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverter(config) });
       const inbound = { flows: await KvFlowStore.open(nc), provider: new NatsTelephonyProvider(nc, config.provider), taskQueue: config.temporal.taskQueue };
       const b = await startBridge({ nc, client, metrics: bridgeMetrics(registry), inbound });
       return {

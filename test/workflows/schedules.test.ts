@@ -7,6 +7,7 @@ import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { startCall } from '../../src/client/calls.js';
 import { parseFlow } from '../../src/flow/validate.js';
 import { startTimeSkipping } from '../../src/dev/time-skipping.js';
+import { decodeHistory, type EncryptionCodec } from '../../src/codec/encryption.js';
 import type { FlowInput } from '../../src/flow/schema.js';
 
 const TASK_QUEUE = 'schedules';
@@ -14,10 +15,11 @@ const ZONE = 'Europe/Zagreb';
 let env: TestWorkflowEnvironment;
 let worker: Worker;
 let running: Promise<void>;
+let codec: EncryptionCodec;
 
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  ({ env, worker } = await startTimeSkipping(TASK_QUEUE));
+  ({ env, worker, codec } = await startTimeSkipping(TASK_QUEUE));
   running = worker.run();
 });
 afterAll(async () => {
@@ -39,7 +41,7 @@ async function call(doc: FlowInput, persona: unknown) {
   n += 1;
   const handle = await startCall(env.client, { flow: parseFlow(doc), campaignId: 'schedules', taskQueue: TASK_QUEUE, recipient: { id: `s${n}`, phone: '+385915550000', timeZone: ZONE }, hints: { persona } });
   const result = await handle.result();
-  const history = await handle.fetchHistory();
+  const history = await decodeHistory(await handle.fetchHistory(), codec);
   const dialTimes = (history.events ?? [])
     .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'sendTelephonyCommand')
     .map((e) => ({ at: Number(e.eventTime?.seconds ?? 0) * 1000, e }))

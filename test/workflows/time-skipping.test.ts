@@ -6,11 +6,13 @@ import { startCall } from '../../src/client/calls.js';
 import { parseFlow } from '../../src/flow/validate.js';
 import type { InlineSimulatorProvider } from '../../src/telephony/inline.js';
 import { startTimeSkipping } from '../../src/dev/time-skipping.js';
+import { decodeHistory, type EncryptionCodec } from '../../src/codec/encryption.js';
 import { writeFileSync } from 'node:fs';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 
 // `DIALFLOW_RECORD_HISTORIES=1 npx vitest run test/workflows` re-records test/histories/ for a release.
 const RECORD = process.env.DIALFLOW_RECORD_HISTORIES === '1';
+// Histories are stored decoded (test data, no secrets), so they replay without a key.
 // Call ids embed the workflow id, so a replay must run under the recorded id: it is stored with the history.
 function recordHistory(name: string, workflowId: string, history: Parameters<typeof historyToJSON>[0]): void {
   writeFileSync(new URL(`../histories/${name}.json`, import.meta.url), `{"workflowId":${JSON.stringify(workflowId)},"history":${historyToJSON(history)}}\n`);
@@ -21,10 +23,11 @@ let env: TestWorkflowEnvironment;
 let worker: Worker;
 let running: Promise<void>;
 let provider: InlineSimulatorProvider;
+let codec: EncryptionCodec;
 
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  ({ env, worker, provider } = await startTimeSkipping(TASK_QUEUE));
+  ({ env, worker, provider, codec } = await startTimeSkipping(TASK_QUEUE));
   running = worker.run();
 });
 afterAll(async () => {
@@ -63,7 +66,7 @@ describe('time-skipping', () => {
     expect(result.trail.map((t) => `${t.element}:${t.branch}`)).toEqual(['first:noAnswer', 'wait:next', 'second:answered', 'menu:played', 'ask:1', 'thanks:played']);
     expect(skipped).toBeGreaterThanOrEqual(3 * DAY);
     expect(Date.now() - wall).toBeLessThan(60_000);
-    if (RECORD) recordHistory('call-v1-callback', handle.workflowId, await handle.fetchHistory());
+    if (RECORD) recordHistory('call-v1-callback', handle.workflowId, await decodeHistory(await handle.fetchHistory(), codec));
   });
 
   it('busy with 3 retries of 60–120 minutes: four dials spread over hours', async () => {
@@ -86,7 +89,7 @@ describe('time-skipping', () => {
     expect(skipped).toBeGreaterThanOrEqual(3 * 60 * 60_000);
     expect(skipped).toBeLessThan(3 * 120 * 60_000 + 60_000);
     expect(provider.engine.stats.dialsByCall.get('call:ts:r2~4')).toBe(1);
-    if (RECORD) recordHistory('call-v1-busy-retries', handle.workflowId, await handle.fetchHistory());
+    if (RECORD) recordHistory('call-v1-busy-retries', handle.workflowId, await decodeHistory(await handle.fetchHistory(), codec));
   });
 
   it('a second start of the same recipient in a campaign is refused', async () => {
