@@ -2,10 +2,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
-import { startCall } from '../../src/client/calls.js';
+import { startCall, startInboundCall } from '../../src/client/calls.js';
 import { parseFlow } from '../../src/flow/validate.js';
 import type { InlineSimulatorProvider } from '../../src/telephony/inline.js';
 import { startTimeSkipping } from '../../src/dev/time-skipping.js';
+import { inboundWorkflowId } from '../../src/telephony/contract.js';
 import { decodeHistory, type EncryptionCodec } from '../../src/codec/encryption.js';
 import { writeFileSync } from 'node:fs';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
@@ -90,6 +91,27 @@ describe('time-skipping', () => {
     expect(skipped).toBeLessThan(3 * 120 * 60_000 + 60_000);
     expect(provider.engine.stats.dialsByCall.get('call:ts:r2~4')).toBe(1);
     if (RECORD) recordHistory('call-v1-busy-retries', handle.workflowId, await decodeHistory(await handle.fetchHistory(), codec));
+  });
+
+  it('an inbound call: the menu, a choice, a voicemail recording stored by the provider', async () => {
+    const flow = parseFlow({
+      id: 'inbound', version: 1,
+      elements: [
+        { id: 'incoming', type: 'startIncomingCall', number: '+14155550199', next: 'menu' },
+        { id: 'menu', type: 'play', tts: { text: 'Press 1 to leave a message.' }, next: { played: 'ask' } },
+        { id: 'ask', type: 'collect', maxDigits: 1, responses: { '1': 'vm' }, next: { noMatch: 'end' } },
+        { id: 'vm', type: 'recordVoicemail', name: 'msg', maxDurationSeconds: 20, next: { recorded: 'end' } },
+        { id: 'end', type: 'hangUp' },
+      ],
+    });
+    const received = provider.engine.incomingCall('ts-in-1', '+385915550003', '+14155550199', { keys: ['1'], speakSeconds: 4 }).event;
+    const handle = await startInboundCall(env.client, { flow, received, workflowId: inboundWorkflowId(received.callId), taskQueue: TASK_QUEUE });
+    const result = await handle.result();
+    expect(result.trail.map((t) => `${t.element}:${t.branch}`)).toEqual(['incoming:next', 'menu:played', 'ask:1', 'vm:recorded']);
+    const stored = await provider.recordings.list({ callId: 'ts-in-1' });
+    expect(stored).toEqual([expect.objectContaining({ name: 'msg', durationMs: 9000, size: 44 + 9 * 16000 })]);
+    expect(result.recordings[0]?.recordingId).toBe(stored[0]?.id);
+    if (RECORD) recordHistory('inbound-v1-voicemail', handle.workflowId, await decodeHistory(await handle.fetchHistory(), codec));
   });
 
   it('a second start of the same recipient in a campaign is refused', async () => {
