@@ -4,8 +4,11 @@ import type { TelephonyCommand } from '../telephony/contract.js';
 import { InvalidCommandError, type SmsMessage, type SmsSender, type TelephonyProvider } from '../telephony/provider.js';
 import type { ProfileStore } from '../store/profiles.js';
 import type { HttpResponseData } from '../flow/interpreter.js';
+import { createCampaignActivities, type CampaignDeps } from './campaign.js';
 
 export interface ActivityDeps {
+  /** Campaign stores and the Temporal client that places calls; absent where no campaign runs. */
+  campaigns?: CampaignDeps;
   telephony: TelephonyProvider;
   sms: SmsSender;
   profiles: ProfileStore;
@@ -44,6 +47,18 @@ async function readBody(res: Response): Promise<unknown> {
 }
 
 export function createActivities(deps: ActivityDeps) {
+  return { ...createCallActivities(deps), ...createCampaignActivities(deps.campaigns ?? missingCampaignDeps()) };
+}
+
+/** A worker without campaign stores fails campaign activities with a clear, permanent error. */
+function missingCampaignDeps(): CampaignDeps {
+  const fail = (): never => {
+    throw ApplicationFailure.nonRetryable('this worker has no campaign stores (start it with NATS)', 'ConfigError');
+  };
+  return { client: new Proxy({}, { get: fail }) as CampaignDeps['client'], store: new Proxy({}, { get: () => fail }) as CampaignDeps['store'] };
+}
+
+function createCallActivities(deps: ActivityDeps) {
   const doFetch = deps.fetch ?? fetch;
   return {
     async sendTelephonyCommand(command: TelephonyCommand): Promise<void> {
@@ -108,3 +123,5 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+export type { ContactCap, DispatchInput, DispatchResult } from './campaign.js';

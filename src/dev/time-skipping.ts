@@ -7,6 +7,7 @@ import { Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { toolPaths } from '../config/tools.js';
 import { MemoryProfileStore } from '../store/profiles.js';
+import { MemoryCampaignStore } from '../store/campaigns.js';
 import { InlineSimulatorProvider } from '../telephony/inline.js';
 import { WORKFLOWS_PATH } from '../workers/flow-worker.js';
 
@@ -14,6 +15,8 @@ export interface TimeSkippingStack {
   env: TestWorkflowEnvironment;
   /** Payloads are encrypted as in production, with a key that lives as long as the stack. */
   codec: EncryptionCodec;
+  /** Campaign pages, records and compliance lists, in memory. */
+  campaigns: MemoryCampaignStore;
   worker: Worker;
   provider: InlineSimulatorProvider;
 }
@@ -23,14 +26,15 @@ export async function startTimeSkipping(taskQueue: string): Promise<TimeSkipping
   const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: toolPaths().testServer } }, client: { dataConverter: { payloadCodecs: [codec] } } });
   try {
     const provider = new InlineSimulatorProvider(() => env.client);
+    const campaigns = new MemoryCampaignStore();
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue,
       workflowsPath: WORKFLOWS_PATH,
       dataConverter: { payloadCodecs: [codec] },
-      activities: createActivities({ telephony: provider, sms: provider, profiles: new MemoryProfileStore() }),
+      activities: createActivities({ telephony: provider, sms: provider, profiles: new MemoryProfileStore(), campaigns: { client: env.client, store: campaigns } }),
     });
-    return { env, worker, provider, codec };
+    return { env, worker, provider, codec, campaigns };
   } catch (err) {
     await env.teardown();
     throw err;

@@ -21,7 +21,8 @@ export interface Recipient {
 /** What a dial attempt ended in. */
 export type DialOutcome = 'answered' | 'voicemail' | 'noAnswer' | 'busy' | 'declined' | 'unreachable' | 'network' | 'error';
 /** What the call as a whole ended in (the last dial, or why there was none). */
-export type CallOutcome = Exclude<DialOutcome, 'error'> | 'inbound' | 'expired' | 'notCalled' | 'failed';
+/** `doNotCall` and `contactCapped`: a campaign call stopped by compliance before its first dial. */
+export type CallOutcome = Exclude<DialOutcome, 'error'> | 'inbound' | 'expired' | 'notCalled' | 'failed' | 'doNotCall' | 'contactCapped';
 const KNOWN_FAILURES = new Set<DialOutcome>(['noAnswer', 'busy', 'declined', 'unreachable', 'network']);
 
 export interface TrailEntry {

@@ -343,3 +343,4 @@ export const IN_SESSION_ACTIONS = new Set<ElementType>(['sendSms', 'updateProfil
 export function flowJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(flowSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
 }
+export type CallingSpeed = z.infer<typeof callingSpeedSchema>;

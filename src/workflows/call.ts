@@ -1,7 +1,8 @@
 // callWorkflow: one outbound call, a thin durable shell around the pure interpreter.
 // It turns interpreter commands into an activity (telephony), timers (sleep) and signal waits.
-import { proxyActivities, condition, sleep, setHandler, workflowInfo, allHandlersFinished, log, ActivityFailure } from '@temporalio/workflow';
+import { proxyActivities, condition, sleep, setHandler, workflowInfo, allHandlersFinished, log, ActivityFailure, CancellationScope } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import type { ContactCap } from '../activities/index.js';
 import type { Flow } from '../flow/schema.js';
 import { initialState, step, type ActionRequest, type CallResult, type FlowEvent, type Recipient } from '../flow/interpreter.js';
 import type { TelephonyEvent } from '../telephony/contract.js';
@@ -19,12 +20,27 @@ export interface CallWorkflowInput {
   campaignId: string;
   /** Provider hints for this recipient (the simulator reads `persona`). */
   hints?: Record<string, unknown>;
+  /** Set when a campaign placed the call: its dial slot and compliance settings. */
+  campaign?: CampaignPlacement;
+}
+
+export interface CampaignPlacement {
+  workflowId: string;
+  /** The call may not dial before this instant (epoch ms): the campaign's calling speed. */
+  slotAt: number;
+  /** Row of the recipients file, for the report. */
+  row: number;
+  contactCap?: ContactCap;
 }
 
 const { sendTelephonyCommand, loadProfile } = proxyActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   scheduleToCloseTimeout: '2 minutes',
   retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', nonRetryableErrorTypes: ['InvalidCommandError'] },
+});
+const { campaignGate, publishCallRecord } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds' },
 });
 const { sendSms, updateProfile } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -58,7 +74,44 @@ async function runAction(request: ActionRequest, recipientId: string): Promise<{
 const SEEN_WINDOW = 512;
 
 export async function callWorkflow(input: CallWorkflowInput): Promise<CallResult> {
+  // Campaign placement is new input: no history without it can take this path, so no patch marker.
+  if (input.campaign) return campaignCall(input, input.campaign);
   return runCall({ flow: input.flow, recipient: input.recipient, ...(input.hints ? { hints: input.hints } : {}), first: async () => ({ type: 'start', at: Date.now() }) });
+}
+
+/**
+ * A call placed by a campaign: wait for the slot (the only part a pause can withdraw: the call
+ * then ends CANCELLED, never dialled, and may be placed again), check do-not-call and the contact
+ * cap at dial time, run the flow, and store the call record for the campaign's counts and report.
+ */
+async function campaignCall(input: CallWorkflowInput, placement: CampaignPlacement): Promise<CallResult> {
+  const wait = placement.slotAt - Date.now();
+  if (wait > 0) await sleep(wait);
+  return CancellationScope.nonCancellable(async () => {
+    const dialFrom = Date.now();
+    const gate = await campaignGate({ phone: input.recipient.phone, now: dialFrom, ...(placement.contactCap ? { contactCap: placement.contactCap } : {}) });
+    const result: CallResult =
+      gate === 'ok'
+        ? await runCall({ flow: input.flow, recipient: input.recipient, ...(input.hints ? { hints: input.hints } : {}), first: async () => ({ type: 'start', at: Date.now() }) })
+        : { outcome: gate, dials: 0, trail: [], visited: [], variables: {}, recordings: [], warnings: [] };
+    await publishCallRecord({
+      workflowId: workflowInfo().workflowId,
+      record: {
+        campaignId: input.campaignId,
+        recipientId: input.recipient.id,
+        row: placement.row,
+        outcome: result.outcome,
+        dials: result.dials,
+        durationMs: result.dials > 0 ? Date.now() - dialFrom : 0,
+        slotAt: placement.slotAt,
+        endedAt: Date.now(),
+        responses: result.trail,
+        ...(result.dataPayload ? { dataPayload: result.dataPayload } : {}),
+        ...(result.error ? { error: result.error } : {}),
+      },
+    });
+    return result;
+  });
 }
 
 export interface InboundCallWorkflowInput {

@@ -1,0 +1,204 @@
+// Campaign activities: place a batch of calls at their slots, withdraw calls that still wait for
+// their slot, and the compliance gate and call record of each campaign call.
+import { ApplicationFailure, heartbeat } from '@temporalio/activity';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import type { Flow } from '../flow/schema.js';
+import { dialableFrom, nextSlot } from '../campaign/pacing.js';
+import { bitmapHas } from '../campaign/bitmap.js';
+import type { PageRow } from '../campaign/recipients.js';
+import type { CallRecord, ComplianceStore, PageStore, RecordStore } from '../store/campaigns.js';
+import { callWorkflowId } from '../workflows/messages.js';
+import type { CallWorkflowInput } from '../workflows/call.js';
+
+export interface CampaignDeps {
+  client: Client;
+  store: PageStore & RecordStore & ComplianceStore;
+}
+
+export interface ContactCap {
+  max: number;
+  windowDays: number;
+}
+
+export interface DispatchInput {
+  campaignId: string;
+  campaignWorkflowId: string;
+  flow: Flow;
+  callTaskQueue: string;
+  page: number;
+  /** First row index (within the page) to consider. */
+  fromRow: number;
+  /** Rows of this page to consider (later passes); all rows when absent. */
+  only?: string;
+  lastSlot?: number;
+  intervalMs: number;
+  /** How far ahead slots may be given out. */
+  horizonMs: number;
+  /** At most this many calls placed (the concurrency allowance, also capped per batch). */
+  maxPlace: number;
+  recordsSeq: number;
+  contactCap?: ContactCap;
+  /** The workflow's clock: slots are in workflow time (which a time-skipping test server moves). */
+  now: number;
+}
+
+export interface DispatchResult {
+  nextRow: number;
+  pageDone: boolean;
+  lastSlot?: number;
+  placed: number;
+  /** Calls placed in this batch: [workflowId, row, slot]. */
+  waiting: Array<[string, number, number]>;
+  /** Rows whose delivery window is closed at their slot: placed in a later pass. */
+  deferredRows: number[];
+  nextWindowAt?: number;
+  /** Recipients already placed by an earlier (interrupted) attempt. */
+  alreadyPlaced: number;
+  completed: number;
+  byOutcome: Record<string, number>;
+  recordsSeq: number;
+}
+
+const PAGE_CACHE = 8;
+
+export function createCampaignActivities(deps: CampaignDeps) {
+  const pageCache = new Map<string, PageRow[]>();
+  async function page(campaignId: string, n: number): Promise<PageRow[]> {
+    const key = `${campaignId}/${n}`;
+    const hit = pageCache.get(key);
+    if (hit) return hit;
+    const rows = await deps.store.getPage(campaignId, n);
+    pageCache.set(key, rows);
+    if (pageCache.size > PAGE_CACHE) pageCache.delete(pageCache.keys().next().value as string);
+    return rows;
+  }
+
+  /** Completions since `afterSeq`, counted by outcome. */
+  async function collect(campaignId: string, afterSeq: number): Promise<Pick<DispatchResult, 'completed' | 'byOutcome' | 'recordsSeq'>> {
+    const read = await deps.store.readAfter(campaignId, afterSeq);
+    const byOutcome: Record<string, number> = {};
+    for (const r of read.records) byOutcome[r.outcome] = (byOutcome[r.outcome] ?? 0) + 1;
+    return { completed: read.records.length, byOutcome, recordsSeq: read.lastSeq };
+  }
+
+  return {
+    /**
+     * Count completions, then place calls from the page at spaced slots: each call workflow
+     * starts now and sleeps until its slot. A recipient already placed (an earlier attempt of this
+     * activity that crashed) is not placed again, and its slot still counts for the spacing.
+     */
+    async dispatchBatch(input: DispatchInput): Promise<DispatchResult> {
+      const done = await collect(input.campaignId, input.recordsSeq);
+      const rows = await page(input.campaignId, input.page);
+      const result: DispatchResult = { ...done, nextRow: input.fromRow, pageDone: false, placed: 0, waiting: [], deferredRows: [], alreadyPlaced: 0, ...(input.lastSlot !== undefined ? { lastSlot: input.lastSlot } : {}) };
+      const now = input.now;
+      let row = input.fromRow;
+      for (; row < rows.length; row++) {
+        if (input.only !== undefined && !bitmapHas(input.only, row)) continue;
+        if (result.placed >= input.maxPlace) break;
+        const slot = nextSlot(result.lastSlot, input.intervalMs, now);
+        if (slot > now + input.horizonMs && result.placed > 0) break;
+        const entry = rows[row] as PageRow;
+        const opens = dialableFrom(input.flow, entry.recipient, slot);
+        if (opens !== undefined && opens > slot) {
+          result.deferredRows.push(row);
+          result.nextWindowAt = Math.min(result.nextWindowAt ?? opens, opens);
+          continue;
+        }
+        const workflowId = callWorkflowId(input.campaignId, entry.recipient.id);
+        const args: CallWorkflowInput = {
+          flow: input.flow,
+          recipient: entry.recipient,
+          campaignId: input.campaignId,
+          ...(entry.hints ? { hints: entry.hints } : {}),
+          campaign: { workflowId: input.campaignWorkflowId, slotAt: slot, row: entry.row, ...(input.contactCap ? { contactCap: input.contactCap } : {}) },
+        };
+        try {
+          await deps.client.workflow.start('callWorkflow', {
+            taskQueue: input.callTaskQueue,
+            workflowId,
+            // A withdrawn call (cancelled before its slot, never dialled) may be placed again;
+            // one that completed may not.
+            workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+            memo: { slotAt: slot },
+            args: [args],
+          });
+        } catch (err) {
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+          // Placed before: keep its slot in the spacing, never start it twice.
+          const memo = (await deps.client.workflow.getHandle(workflowId).describe()).memo as { slotAt?: number } | undefined;
+          if (memo?.slotAt !== undefined) result.lastSlot = Math.max(result.lastSlot ?? memo.slotAt, memo.slotAt);
+          result.alreadyPlaced += 1;
+          continue;
+        }
+        result.lastSlot = slot;
+        result.placed += 1;
+        result.waiting.push([workflowId, row, slot]);
+        if (result.placed % 50 === 0) heartbeat(row);
+      }
+      result.nextRow = row;
+      result.pageDone = row >= rows.length;
+      return result;
+    },
+
+    /** Counts completions only (draining, paused, cap reached). */
+    async collectRecords(input: { campaignId: string; recordsSeq: number }): Promise<Pick<DispatchResult, 'completed' | 'byOutcome' | 'recordsSeq'>> {
+      return collect(input.campaignId, input.recordsSeq);
+    },
+
+    /**
+     * Withdraw calls still waiting for their slot: cancel them. A call past its slot ignores the
+     * cancellation and completes. Returns the rows that were really withdrawn.
+     */
+    async withdrawCalls(input: { calls: Array<[workflowId: string, slot: number]> }): Promise<string[]> {
+      const withdrawn: string[] = [];
+      const queue = [...input.calls];
+      const worker = async () => {
+        for (let next = queue.shift(); next; next = queue.shift()) {
+          const [workflowId] = next;
+          const handle = deps.client.workflow.getHandle(workflowId);
+          try {
+            await handle.cancel();
+            // A waiting call ends CANCELED within milliseconds; one past its slot keeps running.
+            for (let i = 0; i < 40; i++) {
+              const { status } = await handle.describe();
+              if (status.name === 'CANCELLED') {
+                withdrawn.push(workflowId);
+                break;
+              }
+              if (status.name !== 'RUNNING') break;
+              await new Promise((r) => setTimeout(r, 50));
+            }
+          } catch (err) {
+            if (!(err instanceof WorkflowNotFoundError)) throw err;
+          }
+          heartbeat();
+        }
+      };
+      await Promise.all(Array.from({ length: 16 }, worker));
+      return withdrawn;
+    },
+
+    /** Do-not-call and contact cap, checked at dial time (a number added after launch still blocks). */
+    async campaignGate(input: { phone: string; contactCap?: ContactCap; now: number }): Promise<'ok' | 'doNotCall' | 'contactCapped'> {
+      if (await deps.store.isDoNotCall(input.phone)) return 'doNotCall';
+      if (input.contactCap) {
+        const ok = await deps.store.claimContact(input.phone, input.contactCap.max, input.contactCap.windowDays * 86_400_000, input.now);
+        if (!ok) return 'contactCapped';
+      }
+      return 'ok';
+    },
+
+    async publishCallRecord(input: { record: CallRecord; workflowId: string }): Promise<void> {
+      try {
+        await deps.store.publish(input.record, input.workflowId);
+      } catch (err) {
+        throw ApplicationFailure.retryable(`cannot store the call record: ${(err as Error).message}`, 'RecordStoreError');
+      }
+    },
+  };
+}
+
+export type CampaignActivities = ReturnType<typeof createCampaignActivities>;

@@ -1,0 +1,63 @@
+// Calling speed and per-recipient windows for campaigns. Pure.
+//
+// Calling speed N per period is enforced by spacing dial slots at least period/N apart, from the
+// first call placed. In any window of one period there are then at most N slots (the seed's "never
+// more than N"), and with a backlog exactly N per period (≥ 0.99 N). The last slot is part of the
+// campaign's durable state, so the spacing survives worker restarts and continue-as-new.
+import { z } from 'zod';
+import type { CallingSpeed, Flow, StartOutgoingCall } from '../flow/schema.js';
+import { callingSpeedSchema } from '../flow/schema.js';
+import { nextWindowOpening } from '../flow/window.js';
+
+export const PERIOD_MS = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
+
+/** `100/minute`, `5000/hour`, `1000/day` (also `per minute`, `/min`, `/h`, `/d`). */
+export function parseSpeed(spec: string): CallingSpeed {
+  const m = /^\s*(\d+)\s*(?:\/|per\s+)\s*(minute|min|m|hour|h|day|d)\s*$/i.exec(spec);
+  const unit = m?.[2]?.toLowerCase();
+  const per = unit === undefined ? undefined : unit.startsWith('m') ? 'minute' : unit.startsWith('h') ? 'hour' : 'day';
+  const parsed = callingSpeedSchema.safeParse({ calls: Number(m?.[1]), per });
+  if (!m || !parsed.success) throw new RangeError(`calling speed "${spec}": expected N/minute, N/hour or N/day with N from 1 to 1,000,000`);
+  return parsed.data;
+}
+
+export function formatSpeed(s: CallingSpeed): string {
+  return `${s.calls}/${s.per}`;
+}
+
+/** Minimum spacing of slots in ms. Fractional: 100/minute is 600 ms, 7/minute 8571.43 ms. */
+export function slotIntervalMs(s: CallingSpeed): number {
+  return PERIOD_MS[s.per] / s.calls;
+}
+
+/** The slot for the next call: now, or one interval after the last slot, whichever is later. */
+export function nextSlot(lastSlot: number | undefined, intervalMs: number, now: number): number {
+  return lastSlot === undefined ? now : Math.max(now, Math.ceil(lastSlot + intervalMs));
+}
+
+/** The calling speed of a flow (the first startOutgoingCall that sets one), else the campaign's default. */
+export function flowSpeed(flow: Flow): CallingSpeed | undefined {
+  return outgoingStarts(flow).find((e) => e.callingSpeed)?.callingSpeed;
+}
+
+function outgoingStarts(flow: Flow): StartOutgoingCall[] {
+  const first = flow.elements.find((e) => e.id === flow.start);
+  const rest = flow.elements.filter((e): e is StartOutgoingCall => e.type === 'startOutgoingCall' && e !== first);
+  return [...(first?.type === 'startOutgoingCall' ? [first] : []), ...rest];
+}
+
+export const recipientZoneSchema = z.object({ timeZone: z.string().optional() }).passthrough();
+
+/**
+ * When the first dial of this recipient may happen, at or after `at`: the first element's delivery
+ * window in the recipient's (or the window's) zone. `undefined` when the zone is unknown: the call
+ * will end as notCalled, which it may do at any time.
+ */
+export function dialableFrom(flow: Flow, recipient: { timeZone?: string | undefined }, at: number): number | undefined {
+  const start = outgoingStarts(flow)[0];
+  const window = start?.deliveryWindow;
+  if (!window) return at;
+  const zone = window.timeZone === 'recipient' ? recipient.timeZone : window.timeZone;
+  if (!zone) return undefined;
+  return nextWindowOpening(window, zone, at);
+}

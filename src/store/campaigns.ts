@@ -1,0 +1,231 @@
+// What campaigns keep outside Temporal history: staged recipient pages (NATS object store), call
+// records (JetStream, one subject per campaign: the report and the campaign's completion counts),
+// the do-not-call list and per-recipient contact counts (NATS KV).
+import type { NatsConnection } from '@nats-io/transport-node';
+import { DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import type { PageRow, StagingResult } from '../campaign/recipients.js';
+import type { CallOutcome, TrailEntry } from '../flow/interpreter.js';
+import { kvKey } from './profiles.js';
+
+export const CAMPAIGN_BUCKET = 'dialflow_campaigns';
+export const RECORDS_STREAM = 'DIALFLOW_RECORDS';
+export const DNC_BUCKET = 'dialflow_dnc';
+export const CONTACTS_BUCKET = 'dialflow_contacts';
+export const recordsSubject = (campaignId: string) => `dialflow.records.${kvKey(campaignId)}`;
+
+
+/** One finished call of a campaign, as the report lists it. Masked digits are already masked. */
+export interface CallRecord {
+  campaignId: string;
+  recipientId: string;
+  row: number;
+  outcome: CallOutcome;
+  dials: number;
+  /** First dial to end of call (0 when never dialled). */
+  durationMs: number;
+  slotAt: number;
+  endedAt: number;
+  responses: TrailEntry[];
+  dataPayload?: Record<string, string>;
+  error?: string;
+}
+
+export interface CampaignMeta {
+  campaignId: string;
+  staging: StagingResult;
+  createdAt: string;
+}
+
+export interface PageStore {
+  putPage(campaignId: string, n: number, rows: PageRow[]): Promise<void>;
+  getPage(campaignId: string, n: number): Promise<PageRow[]>;
+  putMeta(meta: CampaignMeta): Promise<void>;
+  getMeta(campaignId: string): Promise<CampaignMeta | undefined>;
+}
+
+export interface RecordsRead {
+  records: CallRecord[];
+  /** Stream sequence of the last record read (pass back as `afterSeq`). */
+  lastSeq: number;
+}
+
+export interface RecordStore {
+  publish(record: CallRecord, dedupeId: string): Promise<void>;
+  /** Records of a campaign after stream sequence `afterSeq`, up to `max`. */
+  readAfter(campaignId: string, afterSeq: number, max?: number): Promise<RecordsRead>;
+}
+
+export interface ComplianceStore {
+  isDoNotCall(phone: string): Promise<boolean>;
+  setDoNotCall(phone: string, blocked: boolean): Promise<void>;
+  /**
+   * Count a contact of `phone` unless it already had `cap` contacts within `windowMs` before
+   * `now`: returns false (and counts nothing) when the cap is reached. Atomic per number.
+   */
+  claimContact(phone: string, cap: number, windowMs: number, now: number): Promise<boolean>;
+}
+
+const phoneKey = (phone: string) => kvKey(phone.replace(/[^0-9]/g, ''));
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStore {
+  private constructor(
+    private readonly objects: ObjectStore,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly dnc: KV,
+    private readonly contacts: KV,
+  ) {}
+
+  static async open(nc: NatsConnection, opts: { replicas?: number } = {}): Promise<NatsCampaignStore> {
+    const jsm = await jetstreamManager(nc);
+    const cfg = {
+      name: RECORDS_STREAM,
+      subjects: ['dialflow.records.>'],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      duplicate_window: 10 * 60 * 1000 * 1_000_000,
+      num_replicas: opts.replicas ?? 1,
+    };
+    try {
+      await jsm.streams.info(RECORDS_STREAM);
+    } catch {
+      await jsm.streams.add(cfg);
+    }
+    const kvm = new Kvm(nc);
+    return new NatsCampaignStore(
+      await new Objm(nc).create(CAMPAIGN_BUCKET, { description: 'dialflow campaign recipient pages' }),
+      jetstream(nc),
+      jsm,
+      await kvm.create(DNC_BUCKET, { history: 1 }),
+      await kvm.create(CONTACTS_BUCKET, { history: 1 }),
+    );
+  }
+
+  async putPage(campaignId: string, n: number, rows: PageRow[]): Promise<void> {
+    await this.objects.putBlob({ name: `${campaignId}/pages/${n}` }, enc.encode(rows.map((r) => JSON.stringify(r)).join('\n')));
+  }
+
+  async getPage(campaignId: string, n: number): Promise<PageRow[]> {
+    const blob = await this.objects.getBlob(`${campaignId}/pages/${n}`);
+    if (!blob) throw new Error(`page ${n} of campaign ${campaignId} is missing`);
+    return dec
+      .decode(blob)
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as PageRow);
+  }
+
+  async putMeta(meta: CampaignMeta): Promise<void> {
+    await this.objects.putBlob({ name: `${meta.campaignId}/meta` }, enc.encode(JSON.stringify(meta)));
+  }
+
+  async getMeta(campaignId: string): Promise<CampaignMeta | undefined> {
+    const blob = await this.objects.getBlob(`${campaignId}/meta`);
+    return blob ? (JSON.parse(dec.decode(blob)) as CampaignMeta) : undefined;
+  }
+
+  async publish(record: CallRecord, dedupeId: string): Promise<void> {
+    await this.js.publish(recordsSubject(record.campaignId), JSON.stringify(record), { msgID: dedupeId });
+  }
+
+  async readAfter(campaignId: string, afterSeq: number, max = 50_000): Promise<RecordsRead> {
+    const subject = recordsSubject(campaignId);
+    // A cheap look first: nothing new means no consumer at all.
+    const info = await this.jsm.streams.info(RECORDS_STREAM, { subjects_filter: subject });
+    if (info.state.last_seq <= afterSeq || !info.state.subjects?.[subject]) return { records: [], lastSeq: afterSeq };
+    const consumer = await this.js.consumers.get(RECORDS_STREAM, { filter_subjects: [subject], opt_start_seq: afterSeq + 1 });
+    const records: CallRecord[] = [];
+    let lastSeq = afterSeq;
+    for (;;) {
+      const batch = await consumer.fetch({ max_messages: Math.min(1000, max - records.length), expires: 1000 });
+      let got = 0;
+      let pending = 0;
+      for await (const m of batch) {
+        got += 1;
+        records.push(m.json<CallRecord>());
+        lastSeq = m.seq;
+        pending = m.info.pending;
+      }
+      if (got === 0 || pending === 0 || records.length >= max) break;
+    }
+    await consumer.delete().catch(() => undefined);
+    return { records, lastSeq };
+  }
+
+  async isDoNotCall(phone: string): Promise<boolean> {
+    const e = await this.dnc.get(phoneKey(phone));
+    return Boolean(e && e.operation === 'PUT');
+  }
+
+  async setDoNotCall(phone: string, blocked: boolean): Promise<void> {
+    if (blocked) await this.dnc.put(phoneKey(phone), new Date().toISOString());
+    else await this.dnc.delete(phoneKey(phone));
+  }
+
+  async claimContact(phone: string, cap: number, windowMs: number, now: number): Promise<boolean> {
+    const key = phoneKey(phone);
+    for (let attempt = 0; ; attempt++) {
+      const e = await this.contacts.get(key);
+      const times = e && e.operation === 'PUT' && e.length > 0 ? (e.json<number[]>() ?? []).filter((t) => t > now - windowMs) : [];
+      if (times.length >= cap) return false;
+      try {
+        const value = JSON.stringify([...times, now]);
+        if (e) await this.contacts.update(key, value, e.revision);
+        else await this.contacts.create(key, value);
+        return true;
+      } catch (err) {
+        if (attempt >= 10) throw err;
+      }
+    }
+  }
+}
+
+/** In-memory stores for time-skipping runs and unit tests. */
+export class MemoryCampaignStore implements PageStore, RecordStore, ComplianceStore {
+  readonly pages = new Map<string, PageRow[]>();
+  readonly metas = new Map<string, CampaignMeta>();
+  readonly records: Array<{ seq: number; dedupeId: string; record: CallRecord }> = [];
+  readonly dnc = new Set<string>();
+  readonly contacts = new Map<string, number[]>();
+
+  async putPage(campaignId: string, n: number, rows: PageRow[]): Promise<void> {
+    this.pages.set(`${campaignId}/${n}`, rows);
+  }
+  async getPage(campaignId: string, n: number): Promise<PageRow[]> {
+    const rows = this.pages.get(`${campaignId}/${n}`);
+    if (!rows) throw new Error(`page ${n} of campaign ${campaignId} is missing`);
+    return rows;
+  }
+  async putMeta(meta: CampaignMeta): Promise<void> {
+    this.metas.set(meta.campaignId, meta);
+  }
+  async getMeta(campaignId: string): Promise<CampaignMeta | undefined> {
+    return this.metas.get(campaignId);
+  }
+  async publish(record: CallRecord, dedupeId: string): Promise<void> {
+    if (this.records.some((r) => r.dedupeId === dedupeId)) return;
+    this.records.push({ seq: this.records.length + 1, dedupeId, record });
+  }
+  async readAfter(campaignId: string, afterSeq: number, max = 50_000): Promise<RecordsRead> {
+    const mine = this.records.filter((r) => r.seq > afterSeq && r.record.campaignId === campaignId).slice(0, max);
+    return { records: mine.map((r) => r.record), lastSeq: mine.at(-1)?.seq ?? afterSeq };
+  }
+  async isDoNotCall(phone: string): Promise<boolean> {
+    return this.dnc.has(phoneKey(phone));
+  }
+  async setDoNotCall(phone: string, blocked: boolean): Promise<void> {
+    if (blocked) this.dnc.add(phoneKey(phone));
+    else this.dnc.delete(phoneKey(phone));
+  }
+  async claimContact(phone: string, cap: number, windowMs: number, now: number): Promise<boolean> {
+    const times = (this.contacts.get(phoneKey(phone)) ?? []).filter((t) => t > now - windowMs);
+    if (times.length >= cap) return false;
+    this.contacts.set(phoneKey(phone), [...times, now]);
+    return true;
+  }
+}

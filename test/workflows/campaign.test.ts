@@ -1,0 +1,102 @@
+// Campaign pacing on the time-skipping test server: days of calling speed in seconds.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { startTimeSkipping } from '../../src/dev/time-skipping.js';
+import { startCampaign } from '../../src/client/campaigns.js';
+import { parseFlow } from '../../src/flow/validate.js';
+import type { MemoryCampaignStore } from '../../src/store/campaigns.js';
+import type { PageRow } from '../../src/campaign/recipients.js';
+import { campaignStatusQuery, pauseCampaignUpdate, resumeCampaignUpdate } from '../../src/workflows/messages.js';
+
+const TASK_QUEUE = 'campaign-ts';
+const DAY = 86_400_000;
+let env: TestWorkflowEnvironment;
+let worker: Worker;
+let running: Promise<void>;
+let store: MemoryCampaignStore;
+
+beforeAll(async () => {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  ({ env, worker, campaigns: store } = await startTimeSkipping(TASK_QUEUE));
+  running = worker.run();
+});
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+const flow = parseFlow({
+  id: 'short', version: 1, start: 'call',
+  elements: [
+    { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'msg' } },
+    { id: 'msg', type: 'play', tts: { text: 'Hello {{recipient.firstName}}.' }, next: { played: 'end' } },
+    { id: 'end', type: 'hangUp' },
+  ],
+});
+
+// One dial that finds the line busy: the lightest call, so thousands run quickly.
+const dialOnly = parseFlow({ id: 'dial', version: 1, start: 'call', elements: [{ id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: {} }] });
+
+async function stage(campaignId: string, n: number, pageSize = 500): Promise<number> {
+  let pages = 0;
+  for (let start = 0; start < n; start += pageSize) {
+    const rows: PageRow[] = [];
+    for (let i = start; i < Math.min(n, start + pageSize); i++) rows.push({ row: i + 2, recipient: { id: `r${i}`, phone: `+3859155${String(i).padStart(5, '0')}`, firstName: 'Ana', timeZone: 'Europe/Zagreb' }, hints: { persona: { attempts: [campaignId === 'pace' ? 'busy' : 'answered'] } } });
+    await store.putPage(campaignId, pages++, rows);
+  }
+  return pages;
+}
+
+const slotsOf = (campaignId: string) => store.records.filter((r) => r.record.campaignId === campaignId).map((r) => r.record.slotAt).sort((a, b) => a - b);
+
+describe('campaign calling speed on the time-skipping server', () => {
+  it('1,000 per day over several days: never more than 1,000 in any day, and the pace is kept', async () => {
+    const campaignId = 'pace';
+    const total = 2_100;
+    const pages = await stage(campaignId, total);
+    const t0 = await env.currentTimeMs();
+    const wall = Date.now();
+    const handle = await startCampaign(env.client, TASK_QUEUE, { campaignId, flow: dialOnly, pages, total, speed: { calls: 1000, per: 'day' }, maxConcurrent: 50, callTaskQueue: TASK_QUEUE });
+    const final = await handle.result();
+    expect(final).toMatchObject({ state: 'completed', placed: total, completed: total, inFlight: 0, byOutcome: { busy: total } });
+    const slots = slotsOf(campaignId);
+    expect(slots).toHaveLength(total);
+    // Never more than N in any window of one day: the (N+1)-th next slot is at least a day later.
+    for (let i = 0; i + 1000 < slots.length; i++) expect(slots[i + 1000]! - slots[i]!).toBeGreaterThanOrEqual(DAY);
+    // With a backlog, at least 0.99 N per day, each day counted from the first call.
+    const first = slots[0]!;
+    for (let d = 0; d < 2; d++) expect(slots.filter((s) => s >= first + d * DAY && s < first + (d + 1) * DAY).length).toBeGreaterThanOrEqual(990);
+    expect(first - t0).toBeLessThan(60_000);
+    expect((await env.currentTimeMs()) - t0).toBeGreaterThan(2 * DAY);
+    // History stays bounded: several runs, each well below 4,096 events.
+    expect(final.run).toBeGreaterThanOrEqual(1);
+    console.log(`campaign of ${total} at 1000/day: ${((Date.now() - wall) / 1000).toFixed(1)} s real, ${final.run} run(s)`);
+  }, 240_000);
+
+  it('pause withdraws the calls waiting for their slot; resume places them again; each recipient is called once', async () => {
+    const campaignId = 'pause';
+    const total = 60;
+    const pages = await stage(campaignId, total, 25);
+    const handle = await startCampaign(env.client, TASK_QUEUE, { campaignId, flow, pages, total, speed: { calls: 10, per: 'hour' }, maxConcurrent: 100, callTaskQueue: TASK_QUEUE });
+    // Let the first slots pass (time skips while the campaign sleeps).
+    for (let i = 0; i < 100 && (await handle.query(campaignStatusQuery)).completed < 3; i++) await env.sleep(60_000);
+    const paused = await handle.executeUpdate(pauseCampaignUpdate);
+    expect(paused.state).toBe('paused');
+    const atPause = await handle.query(campaignStatusQuery);
+    await env.sleep(6 * 3_600_000);
+    const later = await handle.query(campaignStatusQuery);
+    // Nothing was placed while paused.
+    expect(later.placed).toBe(atPause.placed);
+    await expect(handle.executeUpdate(pauseCampaignUpdate)).rejects.toMatchObject({ cause: { message: expect.stringMatching(/paused, not running/) } });
+    expect((await handle.executeUpdate(resumeCampaignUpdate)).state).toBe('running');
+    const final = await handle.result();
+    expect(final).toMatchObject({ state: 'completed', completed: total, inFlight: 0 });
+    const records = store.records.filter((r) => r.record.campaignId === campaignId).map((r) => r.record.recipientId);
+    expect(new Set(records).size).toBe(total);
+    expect(records).toHaveLength(total);
+    const slots = slotsOf(campaignId);
+    for (let i = 0; i + 10 < slots.length; i++) expect(slots[i + 10]! - slots[i]!).toBeGreaterThanOrEqual(3_600_000);
+  }, 240_000);
+});
