@@ -1,6 +1,8 @@
 // The flow worker: runs call workflows and their activities.
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
+import { NatsCampaignStore } from '../store/campaigns.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createActivities } from '../activities/index.js';
 import { NatsTelephonyProvider } from '../telephony/nats.js';
@@ -19,15 +21,22 @@ export interface RunningWorker {
 export async function startFlowWorker(config: Config, nc: NatsConnection): Promise<RunningWorker> {
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const provider = new NatsTelephonyProvider(nc, config.provider);
+  // Campaign activities place calls: they need a client of their own (with the same codec).
+  const clientConnection = await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter: dataConverter(config) });
+  const campaigns = { client, store: await NatsCampaignStore.open(nc) };
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowsPath: WORKFLOWS_PATH,
     dataConverter: dataConverter(config),
-    activities: createActivities({ telephony: provider, sms: provider, profiles: await KvProfileStore.open(nc) }),
+    activities: createActivities({ telephony: provider, sms: provider, profiles: await KvProfileStore.open(nc), campaigns }),
   });
-  const done = worker.run().finally(() => connection.close());
+  const done = worker.run().finally(async () => {
+    await connection.close();
+    await clientConnection.close();
+  });
   return {
     worker,
     done,
