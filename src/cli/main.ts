@@ -13,6 +13,7 @@ import { runService } from '../workers/service.js';
 import { graphCommand, loadAndValidate, validateCommand } from './validate.js';
 import { CliError } from './errors.js';
 import { formatTranscript, simulate } from './simulate.js';
+import { campaignCommands } from './campaign.js';
 import { FlowVersionConflictError, KvFlowStore } from '../store/flows.js';
 import { ObjectRecordingStore } from '../store/recordings.js';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -206,6 +207,8 @@ export function buildProgram(): Command {
       if (!flow) throw new CliError(`flow "${id}"${opts.version ? ` version ${opts.version}` : ''} is not published`, 1);
       process.stdout.write(`${JSON.stringify(flow, null, 2)}\n`);
     });
+
+  campaignCommands(program);
 
   const recordings = program.command('recordings').description('list and fetch call and voicemail recordings (stored in a NATS object store)');
   recordings

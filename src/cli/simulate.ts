@@ -18,7 +18,7 @@ import { personaSchema } from '../telephony/simulator.js';
 import { CliError } from './errors.js';
 import { startTimeSkipping } from '../dev/time-skipping.js';
 import { decodeHistory } from '../codec/encryption.js';
-import { loadAndValidate } from './validate.js';
+import { requireValidFlow } from './validate.js';
 
 export interface TranscriptEvent {
   /** Simulated time, ISO-8601. */
@@ -139,13 +139,7 @@ function parseJsonOption(name: string, text: string | undefined): unknown {
 }
 
 export async function simulate(file: string, opts: { persona?: string; recipient?: string }): Promise<SimulationReport> {
-  const loaded = loadAndValidate(file);
-  if (loaded.code === 2) throw new CliError(loaded.error, 2);
-  if (!loaded.result.flow) {
-    const errors = loaded.result.issues.filter((i) => i.severity === 'error').map((i) => `  ${i.code} ${i.elementId ? `[${i.elementId}] ` : ''}${i.path}: ${i.message}`);
-    throw new CliError(`${file} is invalid:\n${errors.join('\n')}`, 1);
-  }
-  const flow = loaded.result.flow;
+  const flow = requireValidFlow(file);
   const persona = personaSchema.safeParse(parseJsonOption('persona', opts.persona) ?? {});
   if (!persona.success) throw new CliError(`invalid persona: ${persona.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`, 1);
   const recipientInput = (parseJsonOption('recipient', opts.recipient) ?? {}) as Partial<Recipient>;

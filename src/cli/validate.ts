@@ -4,7 +4,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseFlowText } from '../flow/document.js';
 import { validateFlow, type ValidationIssue, type ValidationResult } from '../flow/validate.js';
-import { AUDIO_MAX_BYTES } from '../flow/schema.js';
+import { AUDIO_MAX_BYTES, type Flow } from '../flow/schema.js';
+import { CliError } from './errors.js';
 import { toMermaid } from '../flow/mermaid.js';
 
 function formatIssue(i: ValidationIssue): string {
@@ -80,4 +81,15 @@ export function graphCommand(file: string): number {
   }
   process.stdout.write(toMermaid(loaded.result.flow));
   return 0;
+}
+
+/** The validated flow of a file, or a CliError carrying the validator's errors (exit 1; 2 if unreadable). */
+export function requireValidFlow(file: string): Flow {
+  const loaded = loadAndValidate(file);
+  if (loaded.code === 2) throw new CliError(loaded.error, 2);
+  if (!loaded.result.flow) {
+    const errors = loaded.result.issues.filter((i) => i.severity === 'error').map((i) => `  ${i.code} ${i.elementId ? `[${i.elementId}] ` : ''}${i.path}: ${i.message}`);
+    throw new CliError(`${file} is invalid:\n${errors.join('\n')}`, 1);
+  }
+  return loaded.result.flow;
 }

@@ -138,7 +138,7 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
     // A cheap look first: nothing new means no consumer at all.
     const info = await this.jsm.streams.info(RECORDS_STREAM, { subjects_filter: subject });
     if (info.state.last_seq <= afterSeq || !info.state.subjects?.[subject]) return { records: [], lastSeq: afterSeq };
-    const consumer = await this.js.consumers.get(RECORDS_STREAM, { filter_subjects: [subject], opt_start_seq: afterSeq + 1 });
+    const consumer = await this.js.consumers.get(RECORDS_STREAM, { filter_subjects: subject, opt_start_seq: afterSeq + 1 });
     const records: CallRecord[] = [];
     let lastSeq = afterSeq;
     for (;;) {

@@ -50,9 +50,10 @@ export interface CampaignProgress {
 const MAX_EVENTS_PER_RUN = 2_000;
 const MAX_BATCH = 500;
 
+// A dispatcher lost with its worker is retried after the heartbeat timeout: keep it short.
 const { dispatchBatch, collectRecords } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
-  heartbeatTimeout: '1 minute',
+  heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
 const { withdrawCalls } = proxyActivities<Activities>({
@@ -198,7 +199,10 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
         p.row = 0;
         continue;
       }
-      if (inFlight() === 0) break;
+      if (inFlight() <= 0) {
+        if (inFlight() < 0) log.warn('more call records than placed calls', { campaignId: input.campaignId, placed: p.placed, completed: p.completed });
+        break;
+      }
       absorb(await collectRecords({ campaignId: input.campaignId, recordsSeq: p.recordsSeq }));
       if (inFlight() > 0) await sleepOrControl(pollMs);
       continue;
@@ -235,7 +239,8 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
       now: Date.now(),
     });
     absorb(r);
-    p.placed += r.placed;
+    // Calls an interrupted attempt of this batch placed are placed all the same: their records come.
+    p.placed += r.placed + r.alreadyPlaced;
     if (r.lastSlot !== undefined) {
       p.lastSlot = r.lastSlot;
       p.firstSlot ??= r.waiting[0]?.[2] ?? r.lastSlot;

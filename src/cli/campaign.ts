@@ -1,0 +1,308 @@
+// `dialflow campaign start|status|pause|resume|cancel|report|forecast` and `dialflow dnc …`.
+import { createReadStream, existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { Option, type Command } from 'commander';
+import { DateTime } from 'luxon';
+import { SingleBar, Presets } from 'cli-progress';
+import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { dataConverter, loadConfig, type Config } from '../config/index.js';
+import { connectNats } from '../telephony/nats.js';
+import { NatsCampaignStore, type CallRecord } from '../store/campaigns.js';
+import { formatOf, stageRecipients, type StagingResult } from '../campaign/recipients.js';
+import { flowSpeed, formatSpeed, parseSpeed } from '../campaign/pacing.js';
+import { forecastCampaign, type Forecast } from '../campaign/forecast.js';
+import { CAMPAIGN_ID, startCampaign } from '../client/campaigns.js';
+import type { campaignWorkflow } from '../workflows/index.js';
+import { campaignStatusQuery, campaignWorkflowId, cancelCampaignUpdate, pauseCampaignUpdate, resumeCampaignUpdate, type CampaignStatus } from '../workflows/messages.js';
+import { CliError } from './errors.js';
+import { requireValidFlow } from './validate.js';
+import type { CallingSpeed } from '../flow/schema.js';
+
+interface Conn {
+  temporal?: string;
+  nats?: string;
+  taskQueue?: string;
+}
+
+/** Environment config, with the command's flags on top. */
+function configFor(o: Conn): Config {
+  return loadConfig({
+    ...process.env,
+    ...(o.temporal ? { DIALFLOW_TEMPORAL_ADDRESS: o.temporal } : {}),
+    ...(o.nats ? { DIALFLOW_NATS_SERVERS: o.nats } : {}),
+    ...(o.taskQueue ? { DIALFLOW_TASK_QUEUE: o.taskQueue } : {}),
+  });
+}
+
+async function withTemporal<T>(config: Config, f: (client: Client) => Promise<T>): Promise<T> {
+  const connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '5s' }).catch((err: unknown) => {
+    throw new CliError(`cannot reach Temporal at ${config.temporal.address}: ${(err as Error).message} (start the stack with \`npm start\` or pass --temporal)`, 1, { cause: err });
+  });
+  try {
+    return await f(new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverter(config) }));
+  } finally {
+    await connection.close();
+  }
+}
+
+async function withNats<T>(config: Config, f: (nc: NatsConnection) => Promise<T>): Promise<T> {
+  const nc = await connectNats(config.nats.servers, 'dialflow-cli').catch((err: unknown) => {
+    throw new CliError(`cannot reach NATS at ${config.nats.servers.join(',')}: ${(err as Error).message} (start the stack with \`npm start\` or pass --nats)`, 1, { cause: err });
+  });
+  try {
+    return await f(nc);
+  } finally {
+    await nc.close();
+  }
+}
+
+function speedOption(v: string): CallingSpeed {
+  try {
+    return parseSpeed(v);
+  } catch (err) {
+    throw new CliError((err as Error).message, 1);
+  }
+}
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new CliError(`${name} must be a whole number ≥ 1`, 1);
+    return n;
+  };
+}
+
+/** `3/30d`: at most 3 contacts per recipient in 30 days, across campaigns. */
+function contactCapOption(v: string): { max: number; windowDays: number } {
+  const m = /^(\d+)\s*\/\s*(\d+)\s*d(ays?)?$/.exec(v.trim());
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new CliError(`contact cap "${v}": expected N/Dd, e.g. 3/30d`, 1);
+  return { max: Number(m[1]), windowDays: Number(m[2]) };
+}
+
+function reportProblems(file: string, s: StagingResult): void {
+  for (const p of s.rejected.slice(0, 20)) process.stderr.write(`${file}: ${p.message} [${p.code}]\n`);
+  if (s.rejectedTotal > 20) process.stderr.write(`${file}: … ${s.rejectedTotal - 20} more rows skipped (see \`dialflow campaign report\`)\n`);
+}
+
+function statusLine(s: CampaignStatus): string {
+  const outcomes = Object.entries(s.byOutcome)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  return `${s.campaignId}: ${s.state}, ${s.completed}/${s.total} done, ${s.inFlight} in flight, ${s.remaining} to place${s.waitingForWindow ? ` (${s.waitingForWindow} waiting for their window)` : ''}, speed ${s.speed}${s.eta ? `, ETA ${s.eta}` : ''}${outcomes ? ` — ${outcomes}` : ''}`;
+}
+
+async function follow(handle: WorkflowHandle<typeof campaignWorkflow>, json: boolean): Promise<CampaignStatus> {
+  const tty = Boolean(process.stderr.isTTY) && !json;
+  const bar = tty ? new SingleBar({ format: 'calls {bar} {value}/{total} | {inflight} in flight | ETA {eta_formatted}', stream: process.stderr, hideCursor: true }, Presets.shades_classic) : undefined;
+  let started = false;
+  let lastLine = 0;
+  for (;;) {
+    const s = await handle.query(campaignStatusQuery);
+    if (bar) {
+      if (!started) bar.start(s.total, s.completed, { inflight: s.inFlight });
+      bar.update(s.completed, { inflight: s.inFlight });
+      started = true;
+    } else if (!json && Date.now() - lastLine > 5_000) {
+      process.stderr.write(`${statusLine(s)}\n`);
+      lastLine = Date.now();
+    }
+    if (s.state === 'completed' || s.state === 'cancelled') {
+      bar?.stop();
+      return s;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+async function readRecords(store: NatsCampaignStore, campaignId: string): Promise<CallRecord[]> {
+  const all: CallRecord[] = [];
+  for (let seq = 0; ; ) {
+    const r = await store.readAfter(campaignId, seq);
+    all.push(...r.records);
+    if (r.records.length === 0 || r.lastSeq === seq) return all;
+    seq = r.lastSeq;
+  }
+}
+
+const csvCell = (v: unknown) => {
+  const s = v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+};
+
+async function zonesOf(file: string): Promise<{ zones: string[]; staging: StagingResult }> {
+  const zones: string[] = [];
+  const staging = await stageRecipients(file, async (_n, rows) => {
+    for (const r of rows) zones.push(r.recipient.timeZone ?? '');
+  });
+  return { zones, staging };
+}
+
+export function formatForecast(f: Forecast, zone = 'UTC'): string {
+  const at = (iso?: string) => (iso ? DateTime.fromISO(iso, { zone }).toFormat('ccc yyyy-LL-dd HH:mm') : '-');
+  const lines = [
+    `recipients:        ${f.recipients} (${f.notCallable} not callable: no known zone)`,
+    `placement rate:    ${f.effectiveCallsPerHour}/hour`,
+    `first dial:        ${at(f.firstDialAt)}`,
+    `last first dial:   ${at(f.lastFirstDialAt)}`,
+    `all done:          ${at(f.finishAt)} (no retries)  ·  ${at(f.finishWorstCaseAt)} (every retry used)`,
+    `dials per day:     ${f.perDay.map((d) => `${d.date} ${d.dials}`).join(', ')}`,
+    `zones:             ${f.zones.map((z) => `${z.zone} ${z.recipients}`).join(', ')}`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+export function campaignCommands(program: Command): void {
+  const conn = (c: Command) =>
+    c
+      .addOption(new Option('--temporal <address>', 'Temporal frontend (default DIALFLOW_TEMPORAL_ADDRESS or 127.0.0.1:7233)'))
+      .addOption(new Option('--nats <url>', 'NATS server (default DIALFLOW_NATS_SERVERS or nats://127.0.0.1:4222)'))
+      .addOption(new Option('--task-queue <queue>', 'task queue of the workers (default DIALFLOW_TASK_QUEUE)'));
+  const campaign = program.command('campaign').description('run outbound campaigns: start, follow, control, report and forecast');
+
+  conn(
+    campaign
+      .command('start')
+      .description('stage the recipients and start a campaign')
+      .requiredOption('--flow <file>', 'flow document (JSON or YAML)')
+      .requiredOption('--recipients <file>', 'CSV or NDJSON: id, phone, optional timeZone, any attributes; persona for the simulator')
+      .option('--id <campaignId>', 'campaign id (default: the flow id and the time)')
+      .addOption(new Option('--speed <n/period>', 'calling speed, e.g. 100/minute (default: the flow’s callingSpeed, else 60/minute)').argParser(speedOption))
+      .addOption(new Option('--max-concurrent <n>', 'at most this many calls at once').default(100).argParser(positiveInt('--max-concurrent')))
+      .addOption(new Option('--contact-cap <n/days>', 'at most N calls per recipient within D days, across campaigns, e.g. 3/30d').argParser(contactCapOption))
+      .option('--follow', 'follow progress until the campaign ends', false)
+      .option('--json', 'print JSON (with --follow: the final report with counts by outcome)', false),
+  ).action(async (o: Conn & { flow: string; recipients: string; id?: string; speed?: CallingSpeed; maxConcurrent: number; contactCap?: { max: number; windowDays: number }; follow: boolean; json: boolean }) => {
+    const flow = requireValidFlow(o.flow);
+    if (!flow.start) throw new CliError(`${o.flow} is an inbound flow: campaigns call out (it needs a startOutgoingCall as its start)`, 1);
+    if (!existsSync(o.recipients)) throw new CliError(`cannot read ${o.recipients}`, 2);
+    const campaignId = o.id ?? `${flow.id}-${DateTime.utc().toFormat('yyyyMMddHHmmss')}`.replace(/[^A-Za-z0-9_-]/g, '-');
+    if (!CAMPAIGN_ID.test(campaignId)) throw new CliError(`campaign id "${campaignId}": letters, digits, "-" and "_", at most 64`, 1);
+    const speed = o.speed ?? flowSpeed(flow) ?? { calls: 60, per: 'minute' as const };
+    const config = configFor(o);
+    const staging = await withNats(config, async (nc) => {
+      const store = await NatsCampaignStore.open(nc);
+      const s = await stageRecipients(o.recipients, (n, rows) => store.putPage(campaignId, n, rows), { format: formatOf(o.recipients) });
+      await store.putMeta({ campaignId, staging: s, createdAt: new Date().toISOString() });
+      return s;
+    });
+    reportProblems(o.recipients, staging);
+    if (staging.accepted === 0) throw new CliError(`${o.recipients}: no valid recipient (${staging.rejectedTotal} rows skipped)`, 1);
+    const final = await withTemporal(config, async (client) => {
+      const handle = await startCampaign(client, config.temporal.taskQueue, {
+        campaignId,
+        flow,
+        pages: staging.pages,
+        total: staging.accepted,
+        speed,
+        maxConcurrent: o.maxConcurrent,
+        callTaskQueue: config.temporal.taskQueue,
+        ...(o.contactCap ? { contactCap: o.contactCap } : {}),
+      });
+      process.stderr.write(`campaign ${campaignId}: ${staging.accepted} recipients (${staging.rejectedTotal} rows skipped), ${formatSpeed(speed)}, at most ${o.maxConcurrent} at once\n`);
+      return o.follow ? follow(handle, o.json) : undefined;
+    });
+    if (final) process.stdout.write(o.json ? `${JSON.stringify({ ...final, rejectedRows: staging.rejectedTotal }, null, 2)}\n` : `${statusLine(final)}\n`);
+    else process.stdout.write(o.json ? `${JSON.stringify({ campaignId, recipients: staging.accepted, rejectedRows: staging.rejectedTotal })}\n` : `${campaignId}\n`);
+  });
+
+  const handleFor = (client: Client, id: string) => client.workflow.getHandle<typeof campaignWorkflow>(campaignWorkflowId(id));
+  const notFound = (id: string) => (err: unknown) => {
+    if (err instanceof WorkflowNotFoundError) throw new CliError(`no campaign "${id}"`, 1);
+    if (err instanceof WorkflowUpdateFailedError) throw new CliError(`campaign ${id}: ${err.cause?.message ?? err.message}`, 1);
+    throw err;
+  };
+
+  conn(campaign.command('status').description('counts by outcome, in flight, remaining, ETA').argument('<campaignId>').option('--json', 'print JSON', false)).action(async (id: string, o: Conn & { json: boolean }) => {
+    const s = await withTemporal(configFor(o), (client) => handleFor(client, id).query(campaignStatusQuery).catch(notFound(id)));
+    process.stdout.write(o.json ? `${JSON.stringify(s, null, 2)}\n` : `${statusLine(s)}\n`);
+  });
+
+  for (const [name, update, what] of [
+    ['pause', pauseCampaignUpdate, 'stop placing calls; calls waiting for their slot are withdrawn'],
+    ['resume', resumeCampaignUpdate, 'continue a paused campaign'],
+    ['cancel', cancelCampaignUpdate, 'stop for good; calls in progress finish'],
+  ] as const) {
+    conn(campaign.command(name).description(what).argument('<campaignId>')).action(async (id: string, o: Conn) => {
+      const r = await withTemporal(configFor(o), (client) => handleFor(client, id).executeUpdate(update).catch(notFound(id)));
+      process.stdout.write(`${id}: ${r.state}${r.withdrawn !== undefined ? ` (${r.withdrawn} waiting calls withdrawn)` : ''}\n`);
+    });
+  }
+
+  conn(
+    campaign
+      .command('report')
+      .description('per recipient: outcome, attempts, duration, responses (masked per reporting), data payload')
+      .argument('<campaignId>')
+      .option('--csv', 'CSV (default)', false)
+      .option('--json', 'JSON', false),
+  ).action(async (id: string, o: Conn & { csv: boolean; json: boolean }) => {
+    const { records, meta } = await withNats(configFor(o), async (nc) => {
+      const store = await NatsCampaignStore.open(nc);
+      return { records: await readRecords(store, id), meta: await store.getMeta(id) };
+    });
+    if (!meta && records.length === 0) throw new CliError(`no campaign "${id}"`, 1);
+    records.sort((a, b) => a.row - b.row);
+    if (o.json) {
+      const byOutcome: Record<string, number> = {};
+      for (const r of records) byOutcome[r.outcome] = (byOutcome[r.outcome] ?? 0) + 1;
+      process.stdout.write(`${JSON.stringify({ campaignId: id, calls: records.length, byOutcome, recipients: records, rejectedRows: meta?.staging.rejected ?? [] }, null, 2)}\n`);
+      return;
+    }
+    const lines = ['row,recipientId,outcome,attempts,durationSeconds,responses,dataPayload,error'];
+    for (const r of records) {
+      const responses = r.responses.map((t) => `${t.element}:${t.branch}${t.input !== undefined ? `(${t.input})` : ''}`).join(' ');
+      lines.push([r.row, r.recipientId, r.outcome, r.dials, (r.durationMs / 1000).toFixed(1), responses, r.dataPayload ?? '', r.error ?? ''].map(csvCell).join(','));
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+  });
+
+  campaign
+    .command('forecast')
+    .description('estimate when a campaign would finish: speed, concurrency, windows in each recipient’s zone, retries')
+    .requiredOption('--flow <file>', 'flow document')
+    .requiredOption('--recipients <file>', 'CSV or NDJSON')
+    .addOption(new Option('--speed <n/period>', 'calling speed (default: the flow’s, else 60/minute)').argParser(speedOption))
+    .addOption(new Option('--max-concurrent <n>', 'at most this many calls at once').default(100).argParser(positiveInt('--max-concurrent')))
+    .addOption(new Option('--avg-call-seconds <n>', 'average call length').default(60).argParser(positiveInt('--avg-call-seconds')))
+    .option('--start <iso>', 'campaign start (default: now)')
+    .option('--zone <iana>', 'show times in this zone', 'UTC')
+    .option('--json', 'print JSON', false)
+    .action(async (o: { flow: string; recipients: string; speed?: CallingSpeed; maxConcurrent: number; avgCallSeconds: number; start?: string; zone: string; json: boolean }) => {
+      const flow = requireValidFlow(o.flow);
+      if (!existsSync(o.recipients)) throw new CliError(`cannot read ${o.recipients}`, 2);
+      const start = o.start ? Date.parse(o.start) : Date.now();
+      if (Number.isNaN(start)) throw new CliError(`--start "${o.start ?? ''}" is not an ISO date-time`, 1);
+      const { zones, staging } = await zonesOf(o.recipients);
+      reportProblems(o.recipients, staging);
+      const f = forecastCampaign(flow, zones, { speed: o.speed ?? flowSpeed(flow) ?? { calls: 60, per: 'minute' }, maxConcurrent: o.maxConcurrent, start, avgCallSeconds: o.avgCallSeconds });
+      process.stdout.write(o.json ? `${JSON.stringify(f, null, 2)}\n` : formatForecast(f, o.zone));
+    });
+
+  const dnc = program.command('dnc').description('the do-not-call list (NATS KV), checked at every campaign dial');
+  const phones = async (args: string[], file?: string): Promise<string[]> => {
+    const out = [...args];
+    if (file) for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) if (/\d/.test(line)) out.push((line.split(',')[0] ?? '').trim());
+    return out;
+  };
+  for (const [name, blocked] of [
+    ['add', true],
+    ['remove', false],
+  ] as const) {
+    conn(dnc.command(name).description(`${blocked ? 'block' : 'unblock'} numbers`).argument('[phones...]').option('--file <file>', 'one number per line (or CSV with the number first)')).action(async (args: string[], o: Conn & { file?: string }) => {
+      const list = await phones(args, o.file);
+      if (list.length === 0) throw new CliError('no numbers given', 1);
+      await withNats(configFor(o), async (nc) => {
+        const store = await NatsCampaignStore.open(nc);
+        for (const p of list) await store.setDoNotCall(p, blocked);
+      });
+      process.stdout.write(`${list.length} number(s) ${blocked ? 'added to' : 'removed from'} the do-not-call list\n`);
+    });
+  }
+  conn(dnc.command('check').description('is a number blocked? exit 0 if blocked, 3 if not').argument('<phone>')).action(async (phone: string, o: Conn) => {
+    const blocked = await withNats(configFor(o), async (nc) => (await NatsCampaignStore.open(nc)).isDoNotCall(phone));
+    process.stdout.write(`${phone}: ${blocked ? 'blocked' : 'not blocked'}\n`);
+    process.exitCode = blocked ? 0 : 3;
+  });
+}
