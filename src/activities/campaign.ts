@@ -61,6 +61,8 @@ export interface DispatchResult {
 }
 
 const PAGE_CACHE = 8;
+/** Concurrent workflow starts per batch: the dev server takes them in parallel. */
+const START_CONCURRENCY = 16;
 
 export function createCampaignActivities(deps: CampaignDeps) {
   const pageCache = new Map<string, PageRow[]>();
@@ -93,12 +95,15 @@ export function createCampaignActivities(deps: CampaignDeps) {
       const rows = await page(input.campaignId, input.page);
       const result: DispatchResult = { ...done, nextRow: input.fromRow, pageDone: false, placed: 0, waiting: [], deferredRows: [], alreadyPlaced: 0, ...(input.lastSlot !== undefined ? { lastSlot: input.lastSlot } : {}) };
       const now = input.now;
+      // Slots first, in row order; then the starts, concurrently. A retried attempt gets the same
+      // input (the same `now` and last slot), so it computes the same slots for the same rows.
+      const planned: Array<{ row: number; entry: PageRow; slot: number }> = [];
       let row = input.fromRow;
       for (; row < rows.length; row++) {
         if (input.only !== undefined && !bitmapHas(input.only, row)) continue;
-        if (result.placed >= input.maxPlace) break;
+        if (planned.length >= input.maxPlace) break;
         const slot = nextSlot(result.lastSlot, input.intervalMs, now);
-        if (slot > now + input.horizonMs && result.placed > 0) break;
+        if (slot > now + input.horizonMs && planned.length > 0) break;
         const entry = rows[row] as PageRow;
         const opens = dialableFrom(input.flow, entry.recipient, slot);
         if (opens !== undefined && opens > slot) {
@@ -106,6 +111,12 @@ export function createCampaignActivities(deps: CampaignDeps) {
           result.nextWindowAt = Math.min(result.nextWindowAt ?? opens, opens);
           continue;
         }
+        result.lastSlot = slot;
+        planned.push({ row, entry, slot });
+      }
+      const queue = [...planned];
+      let started = 0;
+      const startOne = async ({ row: r, entry, slot }: (typeof planned)[number]) => {
         const workflowId = callWorkflowId(input.campaignId, entry.recipient.id);
         const args: CallWorkflowInput = {
           flow: input.flow,
@@ -122,22 +133,23 @@ export function createCampaignActivities(deps: CampaignDeps) {
             // one that completed may not.
             workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-            memo: { slotAt: slot },
             args: [args],
           });
+          result.placed += 1;
+          result.waiting.push([workflowId, r, slot]);
         } catch (err) {
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-          // Placed before: keep its slot in the spacing, never start it twice.
-          const memo = (await deps.client.workflow.getHandle(workflowId).describe()).memo as { slotAt?: number } | undefined;
-          if (memo?.slotAt !== undefined) result.lastSlot = Math.max(result.lastSlot ?? memo.slotAt, memo.slotAt);
+          // Placed by an interrupted attempt of this batch (same slot): never started twice.
           result.alreadyPlaced += 1;
-          continue;
         }
-        result.lastSlot = slot;
-        result.placed += 1;
-        result.waiting.push([workflowId, row, slot]);
-        if (result.placed % 50 === 0) heartbeat(row);
-      }
+        if (++started % 50 === 0) heartbeat(started);
+      };
+      await Promise.all(
+        Array.from({ length: START_CONCURRENCY }, async () => {
+          for (let next = queue.shift(); next; next = queue.shift()) await startOne(next);
+        }),
+      );
+      result.waiting.sort((a, b) => a[2] - b[2]);
       result.nextRow = row;
       result.pageDone = row >= rows.length;
       return result;
