@@ -1,12 +1,12 @@
-// Benchmarks: JSON on stdout, a human summary on stderr. `npm run bench [-- calls]`.
-//   calls: the appointment-reminder flow through the whole stack (Temporal dev server on SQLite WAL,
-//          nats-server, worker, bridge and simulator processes): completed calls/s, history events
-//          per call, worker RSS.
+// Benchmarks: JSON on stdout, a human summary on stderr. `npm run bench [-- calls|campaign]`.
+//   calls (default): everything in one run on one dev server (SQLite WAL): (a) the appointment
+//          reminder through the whole stack, (b) a bare-Temporal baseline with the same activities
+//          and signals, (c) their ratio, (d) event → signal latency under that load, (e) worker
+//          RSS per cached call.
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { startCall, splitPersona } from '../src/client/calls.js';
+import { startCall } from '../src/client/calls.js';
 import { startEphemeralStack } from '../src/dev/ephemeral.js';
-import type { Recipient } from '../src/flow/interpreter.js';
 import { parseFlow } from '../src/flow/validate.js';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
@@ -21,36 +21,89 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-async function benchCalls(calls: number) {
+/** Bucket counts of a Prometheus histogram, from a /metrics text. */
+async function histogram(url: string, name: string): Promise<Array<[le: number, count: number]>> {
+  const text = await (await fetch(url)).text();
+  const out: Array<[number, number]> = [];
+  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} (\\S+)$`, 'gm'))) out.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
+  return out;
+}
+
+/** A quantile from the difference of two cumulative histograms, interpolated inside the bucket. */
+function quantile(before: Array<[number, number]>, after: Array<[number, number]>, q: number): number {
+  const delta = after.map(([le, c], i) => [le, c - (before[i]?.[1] ?? 0)] as [number, number]);
+  const total = delta.at(-1)?.[1] ?? 0;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, count] of delta) {
+    if (count >= rank) return le === Infinity ? prevLe : prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1, count - prevCount);
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
+}
+
+const ANSWER_AND_CONFIRM = { persona: { attempts: ['answered'], keys: ['1'] } };
+/** The activities and signals of that call: dial (ringing, established), say, collect, say, hang up. */
+const BASELINE_STEPS = [2, 1, 1, 1, 1];
+
+async function benchCalls(calls: number, cached: number) {
   const flow = parseFlow(JSON.parse(readFileSync(new URL('../examples/appointment-reminder.json', import.meta.url), 'utf8')));
-  const personas = (JSON.parse(readFileSync(new URL('../examples/demo-recipients.json', import.meta.url), 'utf8')) as Recipient[]).map((r) => splitPersona(r).hints);
-  const s = await startEphemeralStack({ sqlite: true, simLatency: 'instant' });
+  const s = await startEphemeralStack({ sqlite: true, simLatency: 'instant', metrics: true, env: { DIALFLOW_MAX_CACHED_WORKFLOWS: String(cached + calls + 100) } });
+  const taskQueue = s.config.temporal.taskQueue;
+  const bridgeMetrics = s.services.bridge!.metricsUrl!;
+  const workerPid = s.services.worker!.pid;
   try {
     const run = async (campaignId: string, n: number) => {
       const t0 = performance.now();
-      const handles = await Promise.all(
-        Array.from({ length: n }, (_, i) => {
-          const hints = personas[i % personas.length];
-          return startCall(s.client, { flow, campaignId, taskQueue: s.config.temporal.taskQueue, recipient: { id: `r${i}`, phone: `+3859${String(10_000_000 + i)}`, firstName: 'Ana' }, ...(hints ? { hints } : {}) });
-        }),
-      );
+      const handles = await Promise.all(Array.from({ length: n }, (_, i) => startCall(s.client, { flow, campaignId, taskQueue, recipient: { id: `r${i}`, phone: `+3859${String(10_000_000 + i)}`, firstName: 'Ana' }, hints: ANSWER_AND_CONFIRM })));
       const results = await Promise.all(handles.map((h) => h.result()));
       return { seconds: (performance.now() - t0) / 1000, handles, results };
     };
+    const baseline = async (prefix: string, n: number) => {
+      const t0 = performance.now();
+      const handles = await Promise.all(Array.from({ length: n }, (_, i) => s.client.workflow.start('baselineWorkflow', { taskQueue, workflowId: `${prefix}-${i}`, args: [BASELINE_STEPS] })));
+      await Promise.all(handles.map((h) => h.result()));
+      return (performance.now() - t0) / 1000;
+    };
     await run('warmup', 20);
+    await baseline(`warmup-baseline-${Date.now()}`, 20);
+
+    // (a) end to end, with (d) the bridge's event → signal latency under that load.
+    const before = await histogram(bridgeMetrics, 'dialflow_event_to_signal_seconds');
     const { seconds, handles, results } = await run(`bench-${Date.now()}`, calls);
-    const sample = handles.filter((_, i) => i % Math.max(1, Math.floor(calls / 50)) === 0);
+    const after = await histogram(bridgeMetrics, 'dialflow_event_to_signal_seconds');
+    const sample = handles.filter((_, i) => i % Math.max(1, Math.floor(calls / 20)) === 0);
     const lengths = await Promise.all(sample.map(async (h) => (await h.fetchHistory()).events?.length ?? 0));
-    const answeredConfirm = await (async () => {
-      const i = results.findIndex((r) => r.trail.map((t) => t.branch).join(',') === 'answered,played,1,played');
-      return i >= 0 ? ((await handles[i]!.fetchHistory()).events?.length ?? 0) : null;
-    })();
+    const wrong = results.filter((r) => r.trail.map((t) => t.branch).join(',') !== 'answered,played,1,played').length;
+    if (wrong > 0) throw new Error(`${wrong} calls took unexpected branches`);
+
+    // (b) the bare-Temporal baseline, same worker, same server, same number of workflows.
+    const baselineSeconds = await baseline(`baseline-${Date.now()}`, calls);
+
+    // (e) memory per cached call: calls parked in a one-hour pause stay in the worker's cache.
+    const parked = parseFlow({ id: 'parked', version: 1, start: 'call', elements: [{ id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'hold' } }, { id: 'hold', type: 'pause', duration: 'PT1H', next: 'bye' }, { id: 'bye', type: 'hangUp' }] });
+    await new Promise((r) => setTimeout(r, 2000));
+    const rssBefore = rssMb(workerPid);
+    const campaignId = `cached-${Date.now()}`;
+    await Promise.all(Array.from({ length: cached }, (_, i) => startCall(s.client, { flow: parked, campaignId, taskQueue, recipient: { id: `c${i}`, phone: `+3859${String(20_000_000 + i)}` }, hints: { persona: { attempts: ['answered'] } } })));
+    for (let i = 0; i < 600 && (await s.simulatorDials(`call:${campaignId}:`)).length < cached; i++) await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 3000));
+    const rssAfter = rssMb(workerPid);
+    const cacheSize = /^temporal_sticky_cache_size\{[^}]*\} (\S+)$/m.exec(await (await fetch(s.services.worker!.metricsUrl!)).text())?.[1];
+
+    const e2eCallsPerSec = calls / seconds;
+    const baselinePerSec = calls / baselineSeconds;
     return {
       calls,
-      seconds: Number(seconds.toFixed(2)),
-      e2eCallsPerSec: Number((calls / seconds).toFixed(1)),
-      historyEventsPerCall: { mean: Number((lengths.reduce((a, b) => a + b, 0) / lengths.length).toFixed(1)), max: Math.max(...lengths), answeredAndConfirmed: answeredConfirm },
-      workerRssMb: Number(rssMb(s.services.worker!.pid).toFixed(1)),
+      e2eCallsPerSec: Number(e2eCallsPerSec.toFixed(1)),
+      baselinePerSec: Number(baselinePerSec.toFixed(1)),
+      ratio: Number((e2eCallsPerSec / baselinePerSec).toFixed(2)),
+      eventToSignalMs: { p50: Number((quantile(before, after, 0.5) * 1000).toFixed(1)), p99: Number((quantile(before, after, 0.99) * 1000).toFixed(1)), events: (after.at(-1)?.[1] ?? 0) - (before.at(-1)?.[1] ?? 0) },
+      workerRssMbPerCachedCall: Number(((rssAfter - rssBefore) / cached).toFixed(3)),
+      cachedCalls: { calls: cached, stickyCacheSize: cacheSize ? Number(cacheSize) : null, rssMbBefore: Number(rssBefore.toFixed(1)), rssMbAfter: Number(rssAfter.toFixed(1)) },
+      historyEventsPerCall: { answeredAndConfirmed: Math.max(...lengths) },
     };
   } finally {
     await s.stop();
@@ -121,9 +174,15 @@ async function benchCampaign(n: number) {
 const which = process.argv[2] ?? 'calls';
 const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memGb: Math.round(totalmem() / 2 ** 30), node: process.version };
 if (which === 'calls') {
-  const n = Number(process.env.BENCH_CALLS ?? 300);
-  const r = await benchCalls(n);
-  process.stderr.write(`calls: ${r.calls} in ${r.seconds} s = ${r.e2eCallsPerSec} calls/s; history events per call mean ${r.historyEventsPerCall.mean} (answered+confirm ${r.historyEventsPerCall.answeredAndConfirmed}); worker RSS ${r.workerRssMb} MB\n`);
+  const r = await benchCalls(Number(process.env.BENCH_CALLS ?? 400), Number(process.env.BENCH_CACHED ?? 1000));
+  process.stderr.write(
+    [
+      `end to end:  ${r.e2eCallsPerSec} calls/s (${r.calls} answered-and-confirmed calls, ${r.historyEventsPerCall.answeredAndConfirmed} history events each)`,
+      `baseline:    ${r.baselinePerSec} workflows/s (bare Temporal, same activities and signals)  → ratio ${r.ratio}`,
+      `event→signal p50 ${r.eventToSignalMs.p50} ms, p99 ${r.eventToSignalMs.p99} ms over ${r.eventToSignalMs.events} events`,
+      `worker RSS:  ${r.workerRssMbPerCachedCall} MB per cached call (${r.cachedCalls.calls} parked calls, sticky cache ${r.cachedCalls.stickyCacheSize}, ${r.cachedCalls.rssMbBefore} → ${r.cachedCalls.rssMbAfter} MB)`,
+    ].join('\n') + '\n',
+  );
   process.stdout.write(`${JSON.stringify({ benchmark: 'calls', machine, ...r })}\n`);
 } else if (which === 'campaign') {
   const n = Number(process.env.BENCH_RECIPIENTS ?? 100_000);

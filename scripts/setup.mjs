@@ -138,8 +138,9 @@ function aptInstall(pkg, binary) {
 async function main() {
   ensureNpmDeps();
   await ensureTemporalTools();
-  // 3. nats-server from Debian when missing.
+  // 3. nats-server and Prometheus (with promtool, for the monitoring tests) from Debian when missing.
   aptInstall('nats-server', 'nats-server');
+  aptInstall('prometheus', 'promtool');
 }
 
 main().catch((err) => {

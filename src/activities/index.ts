@@ -70,6 +70,14 @@ function createCallActivities(deps: ActivityDeps) {
       }
     },
 
+    /** Benchmark baseline: signal the calling workflow `signals` times, as events of a call would. */
+    async baselineStep(signals: number): Promise<void> {
+      const client = deps.campaigns?.client;
+      if (!client) throw ApplicationFailure.nonRetryable('baselineStep needs a Temporal client', 'ConfigError');
+      const handle = client.workflow.getHandle(Context.current().info.workflowExecution?.workflowId ?? '');
+      for (let i = 0; i < signals; i++) await handle.signal('baselineEvent', i);
+    },
+
     async loadProfile(recipientId: string): Promise<Record<string, unknown>> {
       return deps.profiles.get(recipientId);
     },

@@ -27,6 +27,8 @@ const envSchema = z.object({
   DIALFLOW_TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   DIALFLOW_TASK_QUEUE: z.string().min(1).default(TASK_QUEUE),
   DIALFLOW_NATS_SERVERS: z.string().min(1).default('nats://127.0.0.1:4222'),
+  /** Copies of streams and buckets: 1 for one nats-server, 3 for a cluster. */
+  DIALFLOW_NATS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   DIALFLOW_PROVIDER: z.string().regex(/^[a-z0-9-]+$/, 'lowercase letters, digits and "-"').default('sim'),
   /** 0 disables the /metrics endpoint. */
   DIALFLOW_METRICS_PORT: port.default(0),
@@ -43,17 +45,20 @@ const envSchema = z.object({
   DIALFLOW_PAYLOAD_KEY_FILE: z.string().optional(),
   /** Comma-separated older keys, still used to decrypt after a rotation. */
   DIALFLOW_PAYLOAD_PREVIOUS_KEYS: z.string().default(''),
+  /** Workflows kept in the worker's cache (0: the SDK's default, sized from memory). */
+  DIALFLOW_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(0),
   DIALFLOW_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 
 export interface Config {
   temporal: { address: string; namespace: string; taskQueue: string };
-  nats: { servers: string[] };
+  nats: { servers: string[]; replicas: number };
   provider: string;
   metrics: { host: string; port: number };
   simulatorLatency: string;
   simulatorChaos: string;
   payload: { key?: string; keyFile?: string; previousKeys: string[] };
+  maxCachedWorkflows: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
 }
 
@@ -65,11 +70,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parsed.data;
   return {
     temporal: { address: e.DIALFLOW_TEMPORAL_ADDRESS, namespace: e.DIALFLOW_TEMPORAL_NAMESPACE, taskQueue: e.DIALFLOW_TASK_QUEUE },
-    nats: { servers: e.DIALFLOW_NATS_SERVERS.split(',').map((s) => s.trim()).filter(Boolean) },
+    nats: { servers: e.DIALFLOW_NATS_SERVERS.split(',').map((s) => s.trim()).filter(Boolean), replicas: e.DIALFLOW_NATS_REPLICAS },
     provider: e.DIALFLOW_PROVIDER,
     metrics: { host: e.DIALFLOW_METRICS_HOST, port: e.DIALFLOW_METRICS_PORT },
     simulatorLatency: e.DIALFLOW_SIM_LATENCY,
     simulatorChaos: e.DIALFLOW_SIM_CHAOS,
+    maxCachedWorkflows: e.DIALFLOW_MAX_CACHED_WORKFLOWS,
     payload: {
       ...(e.DIALFLOW_PAYLOAD_KEY ? { key: e.DIALFLOW_PAYLOAD_KEY } : {}),
       ...(e.DIALFLOW_PAYLOAD_KEY_FILE ? { keyFile: e.DIALFLOW_PAYLOAD_KEY_FILE } : {}),
@@ -86,11 +92,13 @@ export function configEnv(c: Config): Record<string, string> {
     DIALFLOW_TEMPORAL_NAMESPACE: c.temporal.namespace,
     DIALFLOW_TASK_QUEUE: c.temporal.taskQueue,
     DIALFLOW_NATS_SERVERS: c.nats.servers.join(','),
+    DIALFLOW_NATS_REPLICAS: String(c.nats.replicas),
     DIALFLOW_PROVIDER: c.provider,
     DIALFLOW_METRICS_HOST: c.metrics.host,
     DIALFLOW_METRICS_PORT: String(c.metrics.port),
     DIALFLOW_SIM_LATENCY: c.simulatorLatency,
     DIALFLOW_SIM_CHAOS: c.simulatorChaos,
+    DIALFLOW_MAX_CACHED_WORKFLOWS: String(c.maxCachedWorkflows),
     ...(c.payload.key ? { DIALFLOW_PAYLOAD_KEY: c.payload.key } : {}),
     ...(c.payload.keyFile ? { DIALFLOW_PAYLOAD_KEY_FILE: c.payload.keyFile } : {}),
     DIALFLOW_PAYLOAD_PREVIOUS_KEYS: c.payload.previousKeys.join(','),

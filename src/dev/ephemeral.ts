@@ -22,7 +22,8 @@ export interface EphemeralStack {
   stop(): Promise<void>;
 }
 
-export async function startEphemeralStack(opts: { services?: Array<'worker' | 'bridge' | 'simulator'>; simLatency?: string; taskQueue?: string; sqlite?: boolean } = {}): Promise<EphemeralStack> {
+/** `metrics`: every service serves /metrics on a free loopback port (see `services[…].metricsUrl`). */
+export async function startEphemeralStack(opts: { services?: Array<'worker' | 'bridge' | 'simulator'>; simLatency?: string; taskQueue?: string; sqlite?: boolean; metrics?: boolean; env?: Record<string, string> } = {}): Promise<EphemeralStack> {
   const dir = mkdtempSync(join(tmpdir(), 'dialflow-it-'));
   const stack = new Stack(dir);
   try {
@@ -41,7 +42,7 @@ export async function startEphemeralStack(opts: { services?: Array<'worker' | 'b
     const services: EphemeralStack['services'] = {};
     await Promise.all(
       (opts.services ?? ['worker', 'bridge', 'simulator']).map(async (s) => {
-        services[s] = await stack.startService(s, s, env);
+        services[s] = await stack.startService(s, s, { ...env, ...opts.env, ...(opts.metrics ? { DIALFLOW_METRICS_PORT: String(await freePort()) } : {}) });
       }),
     );
     const connection = await Connection.connect({ address: temporal.address });

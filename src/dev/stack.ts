@@ -176,6 +176,19 @@ export class Stack {
     return { address, ...(ui ? { uiUrl: `http://${this.host}:${opts.uiPort ?? opts.port + 1000}` } : {}) };
   }
 
+  /** Debian's Prometheus with a given config, on loopback; ready when /-/ready answers. */
+  async startPrometheus(opts: { port: number; configFile: string; dataDir: string; deadlineMs?: number }): Promise<{ url: string }> {
+    const component = 'prometheus';
+    const bin = toolPaths().prometheus;
+    if (!bin) throw new StackError(component, 'prometheus is not installed', 'run `npm run setup` (installs the Debian package prometheus)');
+    await assertPortFree(this.host, opts.port, component, '--prometheus-port');
+    mkdirSync(opts.dataDir, { recursive: true });
+    const url = `http://${this.host}:${opts.port}`;
+    const child = this.spawnChild('prometheus', bin, [`--config.file=${opts.configFile}`, `--storage.tsdb.path=${opts.dataDir}`, `--web.listen-address=${this.host}:${opts.port}`], {});
+    await this.waitReady(child, component, opts.deadlineMs ?? 30_000, async () => (await fetch(`${url}/-/ready`)).ok, `see ${child.logFile}`);
+    return { url };
+  }
+
   async startNats(opts: { port: number; storeDir: string; portFlag?: string; deadlineMs?: number }): Promise<{ url: string }> {
     const component = 'nats-server';
     const bin = toolPaths().natsServer;

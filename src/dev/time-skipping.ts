@@ -10,6 +10,8 @@ import { MemoryProfileStore } from '../store/profiles.js';
 import { MemoryCampaignStore } from '../store/campaigns.js';
 import { InlineSimulatorProvider } from '../telephony/inline.js';
 import { WORKFLOWS_PATH } from '../workers/flow-worker.js';
+import { workflowMetricSinks } from '../workers/metrics.js';
+import { Registry } from 'prom-client';
 
 export interface TimeSkippingStack {
   env: TestWorkflowEnvironment;
@@ -32,6 +34,7 @@ export async function startTimeSkipping(taskQueue: string): Promise<TimeSkipping
       taskQueue,
       workflowsPath: WORKFLOWS_PATH,
       dataConverter: { payloadCodecs: [codec] },
+      sinks: workflowMetricSinks(new Registry()),
       activities: createActivities({ telephony: provider, sms: provider, profiles: new MemoryProfileStore(), campaigns: { client: env.client, store: campaigns } }),
     });
     return { env, worker, provider, codec, campaigns };

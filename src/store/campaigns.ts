@@ -1,6 +1,7 @@
 // What campaigns keep outside Temporal history: staged recipient pages (NATS object store), call
 // records (JetStream, one subject per campaign: the report and the campaign's completion counts),
 // the do-not-call list and per-recipient contact counts (NATS KV).
+import { storageReplicas } from './replicas.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
@@ -80,7 +81,7 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
     private readonly contacts: KV,
   ) {}
 
-  static async open(nc: NatsConnection, opts: { replicas?: number } = {}): Promise<NatsCampaignStore> {
+  static async open(nc: NatsConnection): Promise<NatsCampaignStore> {
     const jsm = await jetstreamManager(nc);
     const cfg = {
       name: RECORDS_STREAM,
@@ -89,7 +90,7 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
       storage: StorageType.File,
       discard: DiscardPolicy.Old,
       duplicate_window: 10 * 60 * 1000 * 1_000_000,
-      num_replicas: opts.replicas ?? 1,
+      num_replicas: storageReplicas(),
     };
     try {
       await jsm.streams.info(RECORDS_STREAM);
@@ -98,11 +99,11 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
     }
     const kvm = new Kvm(nc);
     return new NatsCampaignStore(
-      await new Objm(nc).create(CAMPAIGN_BUCKET, { description: 'dialflow campaign recipient pages' }),
+      await new Objm(nc).create(CAMPAIGN_BUCKET, { description: 'dialflow campaign recipient pages', replicas: storageReplicas() }),
       jetstream(nc),
       jsm,
-      await kvm.create(DNC_BUCKET, { history: 1 }),
-      await kvm.create(CONTACTS_BUCKET, { history: 1 }),
+      await kvm.create(DNC_BUCKET, { history: 1, replicas: storageReplicas() }),
+      await kvm.create(CONTACTS_BUCKET, { history: 1, replicas: storageReplicas() }),
     );
   }
 

@@ -1,6 +1,7 @@
 // Published flow versions. A version, once published, never changes: publishing different content
 // under an existing version is refused. Calls embed the flow they start with, so publishing a new
 // version never changes calls already running; each call reports the flow id and version it runs.
+import { storageReplicas } from './replicas.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
 import { parseFlow } from '../flow/validate.js';
@@ -34,7 +35,7 @@ export class KvFlowStore implements FlowStore {
   ) {}
   static async open(nc: NatsConnection): Promise<KvFlowStore> {
     const kvm = new Kvm(nc);
-    return new KvFlowStore(await kvm.create(FLOWS_BUCKET, { history: 1 }), await kvm.create(ROUTES_BUCKET, { history: 1 }));
+    return new KvFlowStore(await kvm.create(FLOWS_BUCKET, { history: 1, replicas: storageReplicas() }), await kvm.create(ROUTES_BUCKET, { history: 1, replicas: storageReplicas() }));
   }
 
   async route(number: string): Promise<string | undefined> {

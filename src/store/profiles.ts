@@ -1,4 +1,5 @@
 // Recipient profiles (the CDP stand-in): attributes per recipient, kept in a NATS KV bucket.
+import { storageReplicas } from './replicas.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
 
@@ -17,7 +18,7 @@ export function kvKey(id: string): string {
 export class KvProfileStore implements ProfileStore {
   private constructor(private readonly kv: KV) {}
   static async open(nc: NatsConnection): Promise<KvProfileStore> {
-    return new KvProfileStore(await new Kvm(nc).create(PROFILES_BUCKET, { history: 5 }));
+    return new KvProfileStore(await new Kvm(nc).create(PROFILES_BUCKET, { history: 5, replicas: storageReplicas() }));
   }
   async get(recipientId: string): Promise<Record<string, unknown>> {
     const e = await this.kv.get(kvKey(recipientId));

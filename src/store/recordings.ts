@@ -1,6 +1,7 @@
 // Call and voicemail recordings, kept in a NATS object store (chunked, so hour-long WAVs are fine).
 // The provider stores a recording, then sends CALL_RECORDING_READY with its id; `dialflow
 // recordings list|get` reads them back.
+import { storageReplicas } from './replicas.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 
@@ -35,7 +36,7 @@ export class ObjectRecordingStore implements RecordingStore {
   private constructor(private readonly os: ObjectStore) {}
 
   static async open(nc: NatsConnection): Promise<ObjectRecordingStore> {
-    return new ObjectRecordingStore(await new Objm(nc).create(RECORDINGS_BUCKET, { description: 'dialflow call and voicemail recordings' }));
+    return new ObjectRecordingStore(await new Objm(nc).create(RECORDINGS_BUCKET, { description: 'dialflow call and voicemail recordings', replicas: storageReplicas() }));
   }
 
   async put(meta: RecordingMeta, data: Uint8Array): Promise<void> {

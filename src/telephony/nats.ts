@@ -4,6 +4,7 @@
 //  - events: JetStream stream DIALFLOW_EVENTS on `dialflow.events.{provider}.{TYPE}`, published with
 //    the event id as msg-id so the server drops duplicates inside its window;
 //  - poison events go to DIALFLOW_DEADLETTER on `dialflow.deadletter.events`.
+import { storageReplicas } from '../store/replicas.js';
 import { connect, RequestError, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import type { CommandAck, TelephonyCommand, TelephonyEvent } from './contract.js';
@@ -24,7 +25,7 @@ export async function connectNats(servers: string | string[], name: string): Pro
 }
 
 /** Create or update the streams dialflow needs. Idempotent: every process may call it at start. */
-export async function ensureStreams(nc: NatsConnection, opts: { replicas?: number } = {}): Promise<void> {
+export async function ensureStreams(nc: NatsConnection): Promise<void> {
   const jsm = await jetstreamManager(nc);
   const streams = [
     {
@@ -35,7 +36,7 @@ export async function ensureStreams(nc: NatsConnection, opts: { replicas?: numbe
       discard: DiscardPolicy.Old,
       max_age: 24 * 3600 * 1000 * NANOS_PER_MS,
       duplicate_window: 2 * 60 * 1000 * NANOS_PER_MS,
-      num_replicas: opts.replicas ?? 1,
+      num_replicas: storageReplicas(),
     },
     {
       name: DEADLETTER_STREAM,
@@ -43,7 +44,7 @@ export async function ensureStreams(nc: NatsConnection, opts: { replicas?: numbe
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       max_age: 14 * 24 * 3600 * 1000 * NANOS_PER_MS,
-      num_replicas: opts.replicas ?? 1,
+      num_replicas: storageReplicas(),
     },
   ];
   for (const cfg of streams) {

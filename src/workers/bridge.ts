@@ -4,7 +4,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { telephonyEventSchema, workflowIdOfCallId, type TelephonyEvent } from '../telephony/contract.js';
 import { BRIDGE_CONSUMER, DEADLETTER_SUBJECT, EVENTS_STREAM } from '../telephony/nats.js';
 import { telephonyEventSignal } from '../workflows/messages.js';
@@ -21,6 +21,7 @@ export interface BridgeMetrics {
   redeliveries: Counter;
   deadLetters: Counter<'reason'>;
   latency: Histogram;
+  pending: Gauge;
 }
 
 export function bridgeMetrics(registry: Registry): BridgeMetrics {
@@ -31,9 +32,10 @@ export function bridgeMetrics(registry: Registry): BridgeMetrics {
     latency: new Histogram({
       name: 'dialflow_event_to_signal_seconds',
       help: 'From the event timestamp to Temporal accepting the signal',
-      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      buckets: [0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
+    pending: new Gauge({ name: 'dialflow_bridge_pending_events', help: 'Events in JetStream not yet delivered or not yet acknowledged by the bridge (its lag)', registers: [registry] }),
   };
 }
 
@@ -69,6 +71,14 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
   const js = jetstream(nc);
   const consumer = await js.consumers.get(EVENTS_STREAM, BRIDGE_CONSUMER);
   const messages = await consumer.consume({ max_messages: 512 });
+  // The consumer's backlog is the bridge's lag; every instance reports the same shared number.
+  const lagTimer = setInterval(() => {
+    jsm.consumers
+      .info(EVENTS_STREAM, BRIDGE_CONSUMER)
+      .then((i) => metrics.pending.set(i.num_pending + i.num_ack_pending))
+      .catch(() => undefined);
+  }, 5_000);
+  lagTimer.unref();
 
   // Events of one call are signalled in order; different calls proceed concurrently.
   const chains = new Map<string, Promise<void>>();
@@ -164,6 +174,7 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
 
   return {
     async stop() {
+      clearInterval(lagTimer);
       await messages.close();
       await loop;
       await Promise.allSettled([...chains.values()]);

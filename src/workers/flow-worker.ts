@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { NatsCampaignStore } from '../store/campaigns.js';
+import { Registry } from 'prom-client';
+import { workflowMetricSinks } from './metrics.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createActivities } from '../activities/index.js';
 import { NatsTelephonyProvider } from '../telephony/nats.js';
@@ -18,7 +20,7 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-export async function startFlowWorker(config: Config, nc: NatsConnection): Promise<RunningWorker> {
+export async function startFlowWorker(config: Config, nc: NatsConnection, registry: Registry = new Registry()): Promise<RunningWorker> {
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const provider = new NatsTelephonyProvider(nc, config.provider);
   // Campaign activities place calls: they need a client of their own (with the same codec).
@@ -31,6 +33,8 @@ export async function startFlowWorker(config: Config, nc: NatsConnection): Promi
     taskQueue: config.temporal.taskQueue,
     workflowsPath: WORKFLOWS_PATH,
     dataConverter: dataConverter(config),
+    sinks: workflowMetricSinks(registry),
+    ...(config.maxCachedWorkflows ? { maxCachedWorkflows: config.maxCachedWorkflows } : {}),
     activities: createActivities({ telephony: provider, sms: provider, profiles: await KvProfileStore.open(nc), campaigns }),
   });
   const done = worker.run().finally(async () => {

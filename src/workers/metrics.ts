@@ -1,6 +1,8 @@
 // A /metrics endpoint per worker process (prom-client).
 import { createServer, type Server } from 'node:http';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { InjectedSinks } from '@temporalio/worker';
+import type { DialflowSinks } from '../workflows/sinks.js';
 
 export function createRegistry(process: string): Registry {
   const registry = new Registry();
@@ -9,12 +11,13 @@ export function createRegistry(process: string): Registry {
   return registry;
 }
 
-export async function startMetricsServer(registry: Registry, host: string, port: number): Promise<{ url: string; close: () => Promise<void> }> {
+/** `extra`: another exposition appended to ours (the Temporal SDK's own Prometheus exporter). */
+export async function startMetricsServer(registry: Registry, host: string, port: number, extra?: () => string | undefined): Promise<{ url: string; close: () => Promise<void> }> {
   const server: Server = createServer((req, res) => {
     if (req.url === '/metrics' || req.url?.startsWith('/metrics?')) {
-      registry
-        .metrics()
-        .then((body) => {
+      Promise.all([registry.metrics(), fetchExtra(extra?.())])
+        .then(([ours, theirs]) => {
+          const body = theirs ? `${ours}\n${theirs}` : ours;
           res.writeHead(200, { 'content-type': registry.contentType });
           res.end(body);
         })
@@ -34,4 +37,73 @@ export async function startMetricsServer(registry: Registry, host: string, port:
   const addr = server.address();
   const bound = typeof addr === 'object' && addr ? addr.port : port;
   return { url: `http://${host}:${bound}/metrics`, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/**
+ * The workflow metrics sinks, backed by prom-client. Labels are bounded: flow id, campaign id,
+ * outcome and error code, never phone numbers, call ids or digits. Not called on replay.
+ */
+export function workflowMetricSinks(registry: Registry): InjectedSinks<DialflowSinks> {
+  const started = new Counter({ name: 'dialflow_calls_started_total', help: 'Calls started', labelNames: ['flow', 'campaign', 'direction'], registers: [registry] });
+  const completed = new Counter({ name: 'dialflow_calls_completed_total', help: 'Calls completed, by outcome', labelNames: ['flow', 'campaign', 'direction', 'outcome'], registers: [registry] });
+  const dials = new Counter({ name: 'dialflow_dial_attempts_total', help: 'Dial attempts; reason is `first` or the error code that caused the retry', labelNames: ['flow', 'campaign', 'reason'], registers: [registry] });
+  const progress = new Gauge({ name: 'dialflow_campaign_recipients', help: 'Campaign progress by state of its recipients', labelNames: ['campaign', 'state'], registers: [registry] });
+  const running = new Gauge({ name: 'dialflow_campaign_running', help: '1 while a campaign is running (0 paused, cancelled or completed)', labelNames: ['campaign'], registers: [registry] });
+  const budget = new Gauge({ name: 'dialflow_campaign_calling_speed_per_minute', help: 'Calling speed budget of a campaign', labelNames: ['campaign'], registers: [registry] });
+  const waits = new Counter({ name: 'dialflow_campaign_wait_seconds_total', help: 'Time the dispatcher waited, by reason (speed, concurrency, window)', labelNames: ['campaign', 'kind'], registers: [registry] });
+  const opts = { callDuringReplay: false } as const;
+  const seen = new OnceSet(200_000);
+  return {
+    metrics: {
+      callStarted: {
+        ...opts,
+        fn: (info, flow, campaign, direction) => {
+          if (seen.first(`s:${info.runId}`)) started.inc({ flow, campaign, direction });
+        },
+      },
+      callCompleted: {
+        ...opts,
+        fn: (info, flow, campaign, direction, outcome) => {
+          if (seen.first(`c:${info.runId}`)) completed.inc({ flow, campaign, direction, outcome });
+        },
+      },
+      dialAttempt: {
+        ...opts,
+        fn: (info, flow, campaign, reason, commandId) => {
+          if (seen.first(`d:${info.runId}:${commandId}`)) dials.inc({ flow, campaign, reason });
+        },
+      },
+      campaignProgress: {
+        ...opts,
+        fn: (_info, campaign, s) => {
+          for (const state of ['placed', 'completed', 'inFlight', 'remaining', 'waitingForWindow'] as const) progress.set({ campaign, state }, s[state]);
+          running.set({ campaign }, s.state === 'running' ? 1 : 0);
+          budget.set({ campaign }, s.callsPerMinute);
+        },
+      },
+      campaignWait: { ...opts, fn: (_info, campaign, kind, seconds) => waits.inc({ campaign, kind }, seconds) },
+    },
+  };
+}
+
+async function fetchExtra(url: string | undefined): Promise<string | undefined> {
+  if (!url) return undefined;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    return res.ok ? await res.text() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Remembers the last `capacity` keys: `first(key)` is true the first time a key is seen. */
+class OnceSet {
+  private readonly keys = new Set<string>();
+  constructor(private readonly capacity: number) {}
+  first(key: string): boolean {
+    if (this.keys.has(key)) return false;
+    this.keys.add(key);
+    if (this.keys.size > this.capacity) this.keys.delete(this.keys.values().next().value as string);
+    return true;
+  }
 }

@@ -1,5 +1,6 @@
 // Process entry points of the dialflow services: config once at start, /metrics, a ready message
 // to a supervising parent, and a clean stop on SIGINT/SIGTERM or when the parent goes away.
+import { setStorageReplicas } from '../store/replicas.js';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { Registry } from 'prom-client';
@@ -10,6 +11,7 @@ import { bridgeMetrics, startBridge } from './bridge.js';
 import { startFlowWorker } from './flow-worker.js';
 import { createRegistry, startMetricsServer } from './metrics.js';
 import { parseChaos, parseLatency, startSimulator } from './simulator.js';
+import { freePort } from '../../scripts/lib/net.mjs';
 
 interface Service {
   stop(): Promise<void>;
@@ -19,7 +21,8 @@ interface Service {
 
 export type Role = 'worker' | 'bridge' | 'simulator';
 
-async function startRole(role: Role, config: Config, registry: Registry): Promise<Service> {
+async function startRole(role: Role, config: Config, registry: Registry, exposeTemporalMetrics: (url: string) => void): Promise<Service> {
+  setStorageReplicas(config.nats.replicas);
   const nc = await connectNats(config.nats.servers, `dialflow-${role}`);
   await ensureStreams(nc);
   const closeNats = async () => {
@@ -27,8 +30,15 @@ async function startRole(role: Role, config: Config, registry: Registry): Promis
   };
   switch (role) {
     case 'worker': {
-      Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN') });
-      const w = await startFlowWorker(config, nc);
+      // The SDK's own metrics (task latencies, slots, sticky cache…) on a loopback port, served
+      // together with ours on /metrics.
+      const corePort = config.metrics.port > 0 ? await freePort() : 0;
+      Runtime.install({
+        logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN'),
+        ...(corePort ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${corePort}` } } } } : {}),
+      });
+      if (corePort) exposeTemporalMetrics(`http://127.0.0.1:${corePort}/metrics`);
+      const w = await startFlowWorker(config, nc, registry);
       return {
         done: w.done,
         async stop() {
@@ -65,8 +75,11 @@ async function startRole(role: Role, config: Config, registry: Registry): Promis
 export async function runService(role: Role): Promise<void> {
   const config = loadConfig();
   const registry = createRegistry(role);
-  const metrics = config.metrics.port > 0 ? await startMetricsServer(registry, config.metrics.host, config.metrics.port) : undefined;
-  const service = await startRole(role, config, registry);
+  let temporalMetricsUrl: string | undefined;
+  const metrics = config.metrics.port > 0 ? await startMetricsServer(registry, config.metrics.host, config.metrics.port, () => temporalMetricsUrl) : undefined;
+  const service = await startRole(role, config, registry, (url) => {
+    temporalMetricsUrl = url;
+  });
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;

@@ -5,8 +5,11 @@ import type { Activities } from '../activities/index.js';
 import type { ContactCap } from '../activities/index.js';
 import type { Flow } from '../flow/schema.js';
 import { initialState, step, type ActionRequest, type CallResult, type FlowEvent, type Recipient } from '../flow/interpreter.js';
-import type { TelephonyEvent } from '../telephony/contract.js';
+import { ERROR_CODES, type TelephonyEvent } from '../telephony/contract.js';
+
+const KNOWN_ERROR_CODES = new Set<string>(ERROR_CODES);
 import { callStatusQuery, telephonyEventSignal } from './messages.js';
+import { metrics, type CallDirection } from './sinks.js';
 
 /** Does any placeholder or expression read `profile.…`? */
 function usesProfile(flow: Flow): boolean {
@@ -76,7 +79,7 @@ const SEEN_WINDOW = 512;
 export async function callWorkflow(input: CallWorkflowInput): Promise<CallResult> {
   // Campaign placement is new input: no history without it can take this path, so no patch marker.
   if (input.campaign) return campaignCall(input, input.campaign);
-  return runCall({ flow: input.flow, recipient: input.recipient, ...(input.hints ? { hints: input.hints } : {}), first: async () => ({ type: 'start', at: Date.now() }) });
+  return runCall({ flow: input.flow, recipient: input.recipient, campaignId: input.campaignId, direction: 'outbound', ...(input.hints ? { hints: input.hints } : {}), first: async () => ({ type: 'start', at: Date.now() }) });
 }
 
 /**
@@ -92,8 +95,9 @@ async function campaignCall(input: CallWorkflowInput, placement: CampaignPlaceme
     const gate = await campaignGate({ phone: input.recipient.phone, now: dialFrom, ...(placement.contactCap ? { contactCap: placement.contactCap } : {}) });
     const result: CallResult =
       gate === 'ok'
-        ? await runCall({ flow: input.flow, recipient: input.recipient, ...(input.hints ? { hints: input.hints } : {}), first: async () => ({ type: 'start', at: Date.now() }) })
+        ? await runCall({ flow: input.flow, recipient: input.recipient, campaignId: input.campaignId, direction: 'outbound', ...(input.hints ? { hints: input.hints } : {}), first: async () => ({ type: 'start', at: Date.now() }) })
         : { outcome: gate, dials: 0, trail: [], visited: [], variables: {}, recordings: [], warnings: [] };
+    if (gate !== 'ok') metrics.callCompleted(input.flow.id, input.campaignId, 'outbound', gate);
     await publishCallRecord({
       workflowId: workflowInfo().workflowId,
       record: {
@@ -131,6 +135,8 @@ export async function inboundCallWorkflow(input: InboundCallWorkflowInput): Prom
   return runCall({
     flow: input.flow,
     recipient: { id: input.from, phone: input.from },
+    campaignId: 'inbound',
+    direction: 'inbound',
     first: async (queue) => {
       await condition(() => queue.some((e) => e.type === 'CALL_RECEIVED'), RECEIVED_WAIT_MS);
       const at = queue.findIndex((e) => e.type === 'CALL_RECEIVED');
@@ -141,8 +147,11 @@ export async function inboundCallWorkflow(input: InboundCallWorkflowInput): Prom
   });
 }
 
-async function runCall(o: { flow: Flow; recipient: Recipient; hints?: Record<string, unknown>; first: (queue: TelephonyEvent[]) => Promise<FlowEvent> }): Promise<CallResult> {
+async function runCall(o: { flow: Flow; recipient: Recipient; campaignId: string; direction: CallDirection; hints?: Record<string, unknown>; first: (queue: TelephonyEvent[]) => Promise<FlowEvent> }): Promise<CallResult> {
   const { flow } = o;
+  metrics.callStarted(flow.id, o.campaignId, o.direction);
+  // Why the next dial is a retry: the error code of the last failed attempt (a bounded label).
+  let lastFailure = 'first';
   const info = workflowInfo();
   const queue: TelephonyEvent[] = [];
   const seen = new Set<string>();
@@ -177,6 +186,7 @@ async function runCall(o: { flow: Flow; recipient: Recipient; hints?: Record<str
     for (const cmd of commands) {
       switch (cmd.kind) {
         case 'telephony':
+          if (cmd.command.action === 'dial') metrics.dialAttempt(flow.id, o.campaignId, cmd.command.attempt > 1 ? lastFailure : 'first', cmd.command.commandId);
           await sendTelephonyCommand(cmd.command);
           break;
         case 'action': {
@@ -196,12 +206,14 @@ async function runCall(o: { flow: Flow; recipient: Recipient; hints?: Record<str
           const remaining = Math.max(0, armed.deadline - Date.now());
           const got = queue.length > 0 || (await condition(() => queue.length > 0, remaining));
           const ev = got ? queue.shift() : undefined;
+          if (ev?.type === 'CALL_FAILED') lastFailure = KNOWN_ERROR_CODES.has(ev.properties.errorCode as string) ? (ev.properties.errorCode as string) : 'other';
           following = ev ? { type: 'telephony', event: ev, at: Date.now() } : { type: 'timeout', token: cmd.token, at: Date.now() };
           break;
         }
         case 'finish':
           await condition(allHandlersFinished);
           log.info('call finished', { outcome: cmd.result.outcome, dials: cmd.result.dials });
+          metrics.callCompleted(flow.id, o.campaignId, o.direction, cmd.result.outcome);
           return cmd.result;
       }
     }

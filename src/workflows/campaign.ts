@@ -9,6 +9,7 @@ import type { ContactCap, DispatchResult } from '../activities/index.js';
 import type { CallingSpeed, Flow } from '../flow/schema.js';
 import { formatSpeed, slotIntervalMs } from '../campaign/pacing.js';
 import { bitmapCount, bitmapFrom } from '../campaign/bitmap.js';
+import { metrics } from './sinks.js';
 import { cancelCampaignUpdate, campaignStatusQuery, pauseCampaignUpdate, resumeCampaignUpdate, type CampaignState, type CampaignStatus } from './messages.js';
 
 export interface CampaignWorkflowInput {
@@ -166,9 +167,17 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
     }
   };
 
-  const sleepOrControl = (ms: number) => condition(() => control !== undefined, Math.max(1, Math.ceil(ms)));
+  const sleepOrControl = (ms: number, why: 'speed' | 'concurrency' | 'window') => {
+    metrics.campaignWait(input.campaignId, why, ms / 1000);
+    return condition(() => control !== undefined, Math.max(1, Math.ceil(ms)));
+  };
+  const report = () => {
+    const s = status();
+    metrics.campaignProgress(input.campaignId, { state: s.state, placed: s.placed, completed: s.completed, inFlight: s.inFlight, remaining: s.remaining, waitingForWindow: s.waitingForWindow, callsPerMinute: 60_000 / interval });
+  };
 
   for (;;) {
+    report();
     await applyControl();
     if (p.state === 'paused') {
       await condition(() => p.state !== 'paused' || control !== undefined);
@@ -188,7 +197,7 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
         // Another pass over the rows whose window was closed, once the first of them opens.
         if (p.nextWindowAt !== undefined && p.nextWindowAt > Date.now()) {
           absorb(await collectRecords({ campaignId: input.campaignId, recordsSeq: p.recordsSeq }));
-          await sleepOrControl(Math.min(p.nextWindowAt - Date.now(), 10 * 60_000));
+          await sleepOrControl(Math.min(p.nextWindowAt - Date.now(), 10 * 60_000), 'window');
           continue;
         }
         p.only = p.deferred;
@@ -204,7 +213,7 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
         break;
       }
       absorb(await collectRecords({ campaignId: input.campaignId, recordsSeq: p.recordsSeq }));
-      if (inFlight() > 0) await sleepOrControl(pollMs);
+      if (inFlight() > 0) await sleepOrControl(pollMs, 'concurrency');
       continue;
     }
 
@@ -218,7 +227,7 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
     const allowance = Math.min(MAX_BATCH, input.maxConcurrent - inFlight());
     if (allowance <= 0) {
       absorb(await collectRecords({ campaignId: input.campaignId, recordsSeq: p.recordsSeq }));
-      if (input.maxConcurrent - inFlight() <= 0) await sleepOrControl(pollMs);
+      if (input.maxConcurrent - inFlight() <= 0) await sleepOrControl(pollMs, 'concurrency');
       continue;
     }
     const only = p.only?.[String(p.page)];
@@ -260,11 +269,12 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
     // Sleep until the batch's slots are half used up (the next batch continues the spacing).
     if (r.placed > 0 && p.lastSlot !== undefined) {
       const wake = p.lastSlot - horizon / 2 - Date.now();
-      if (wake > 0) await sleepOrControl(wake);
+      if (wake > 0) await sleepOrControl(wake, 'speed');
     }
   }
 
   p.state = p.state === 'cancelling' ? 'cancelled' : 'completed';
+  report();
   await condition(allHandlersFinished);
   log.info('campaign finished', { campaignId: input.campaignId, state: p.state, completed: p.completed });
   return status();
