@@ -4,22 +4,11 @@
 // first call placed. In any window of one period there are then at most N slots (the seed's "never
 // more than N"), and with a backlog exactly N per period (≥ 0.99 N). The last slot is part of the
 // campaign's durable state, so the spacing survives worker restarts and continue-as-new.
-import { z } from 'zod';
+// No zod here: the campaign workflow imports this module.
 import type { CallingSpeed, Flow, StartOutgoingCall } from '../flow/schema.js';
-import { callingSpeedSchema } from '../flow/schema.js';
 import { nextWindowOpening } from '../flow/window.js';
 
 export const PERIOD_MS = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
-
-/** `100/minute`, `5000/hour`, `1000/day` (also `per minute`, `/min`, `/h`, `/d`). */
-export function parseSpeed(spec: string): CallingSpeed {
-  const m = /^\s*(\d+)\s*(?:\/|per\s+)\s*(minute|min|m|hour|h|day|d)\s*$/i.exec(spec);
-  const unit = m?.[2]?.toLowerCase();
-  const per = unit === undefined ? undefined : unit.startsWith('m') ? 'minute' : unit.startsWith('h') ? 'hour' : 'day';
-  const parsed = callingSpeedSchema.safeParse({ calls: Number(m?.[1]), per });
-  if (!m || !parsed.success) throw new RangeError(`calling speed "${spec}": expected N/minute, N/hour or N/day with N from 1 to 1,000,000`);
-  return parsed.data;
-}
 
 export function formatSpeed(s: CallingSpeed): string {
   return `${s.calls}/${s.per}`;
@@ -45,8 +34,6 @@ function outgoingStarts(flow: Flow): StartOutgoingCall[] {
   const rest = flow.elements.filter((e): e is StartOutgoingCall => e.type === 'startOutgoingCall' && e !== first);
   return [...(first?.type === 'startOutgoingCall' ? [first] : []), ...rest];
 }
-
-export const recipientZoneSchema = z.object({ timeZone: z.string().optional() }).passthrough();
 
 /**
  * When the first dial of this recipient may happen, at or after `at`: the first element's delivery

@@ -4,7 +4,7 @@
 // It is async only because JSONata evaluates asynchronously; it never waits on anything external.
 import { mulberry32 } from './random.js';
 import type { TelephonyCommand, TelephonyEvent, ErrorCode } from '../telephony/contract.js';
-import { callIdFor } from '../telephony/contract.js';
+import { callIdFor } from '../telephony/ids.js';
 import type { Collect, Condition, FlowElement, ForwardCall, HttpRequest, Pause, Play, RecordVoicemail, SendSms, SetVariable, StartIncomingCall, StartOutgoingCall, UpdateProfile, Flow } from './schema.js';
 import { Duration } from 'luxon';
 import { render } from './template.js';

@@ -34,7 +34,8 @@ const destination = z
   );
 const zoneSchema = z.string().refine((z) => z === 'recipient' || IANAZone.isValidZone(z), coded('field.timeZone', 'an IANA time zone such as Europe/Zagreb, or "recipient"'));
 const hhmm = z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'a time of day as HH:mm (00:00–23:59)');
-export const WEEKDAYS = ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'] as const;
+import { WEEKDAYS } from './weekdays.js';
+export { WEEKDAYS };
 const nextString = target.optional();
 const onError = target.optional().describe('where to go when the action fails after its retries; without it the flow continues at `next`');
 /** A JSONata expression over `{ recipient, vars, profile, call }`. */

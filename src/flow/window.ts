@@ -3,7 +3,7 @@
 // spring-forward day moves forward, as luxon does).
 import { DateTime } from 'luxon';
 import type { DeliveryWindow } from './schema.js';
-import { WEEKDAYS } from './schema.js';
+import { WEEKDAYS } from './weekdays.js';
 
 type Weekday = (typeof WEEKDAYS)[number];
 

@@ -27,6 +27,13 @@ export async function startMetricsServer(registry: Registry, host: string, port:
         });
       return;
     }
+    // For memory benchmarks only: a full GC before sampling, when the process runs with --expose-gc.
+    if (req.url === '/debug/gc' && req.method === 'POST' && typeof globalThis.gc === 'function' && process.env.DIALFLOW_DEBUG_GC === '1') {
+      globalThis.gc();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(process.memoryUsage()));
+      return;
+    }
     res.writeHead(req.url === '/healthz' ? 200 : 404);
     res.end(req.url === '/healthz' ? 'ok' : 'not found');
   });

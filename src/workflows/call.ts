@@ -5,7 +5,8 @@ import type { Activities } from '../activities/index.js';
 import type { ContactCap } from '../activities/index.js';
 import type { Flow } from '../flow/schema.js';
 import { initialState, step, type ActionRequest, type CallResult, type FlowEvent, type Recipient } from '../flow/interpreter.js';
-import { ERROR_CODES, type TelephonyEvent } from '../telephony/contract.js';
+import type { TelephonyEvent } from '../telephony/contract.js';
+import { ERROR_CODES } from '../telephony/ids.js';
 
 const KNOWN_ERROR_CODES = new Set<string>(ERROR_CODES);
 import { callStatusQuery, telephonyEventSignal } from './messages.js';
