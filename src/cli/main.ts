@@ -3,7 +3,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { PROJECT_ROOT } from '../config/tools.js';
-import { ConfigError, configEnv, dataConverter, ensureDevPayloadKey, loadConfig } from '../config/index.js';
+import { ConfigError, configEnv, dataConverter, ensureDevPayloadKey, loadConfig, payloadCodec } from '../config/index.js';
+import { startCodecServer } from '../codec/server.js';
 import { Stack, StackError, assertPortFree } from '../dev/stack.js';
 import { runDemo } from '../dev/demo.js';
 import { formatSummary } from '../flow/summary.js';
@@ -34,6 +35,7 @@ interface DevOptions {
   temporalUiPort: number;
   natsPort: number;
   metricsPort: number;
+  codecPort: number;
   flow: string;
   recipients: string;
 }
@@ -56,15 +58,20 @@ async function dev(o: DevOptions): Promise<number> {
   try {
     const metricsPorts = { worker: o.metricsPort, bridge: o.metricsPort + 1, simulator: o.metricsPort + 2 };
     for (const [role, port] of Object.entries(metricsPorts)) await assertPortFree(host, port, `${role} /metrics`, '--metrics-port');
+    await assertPortFree(host, o.codecPort, 'codec server', '--codec-port');
+    // Without a configured key, dev generates one under the data dir (kept across restarts: history stays readable).
+    const keyEnv = process.env.DIALFLOW_PAYLOAD_KEY || process.env.DIALFLOW_PAYLOAD_KEY_FILE ? {} : { DIALFLOW_PAYLOAD_KEY_FILE: ensureDevPayloadKey(join(dataDir, 'payload.key')) };
+    // The Web UI decodes encrypted payloads through this codec server (loopback only).
+    const uiUrl = `http://${host}:${o.temporalUiPort}`;
+    const codecServer = await startCodecServer({ codec: payloadCodec(loadConfig({ ...process.env, ...keyEnv })), host, port: o.codecPort, origins: [uiUrl, `http://localhost:${o.temporalUiPort}`] });
+    stack.onStop(() => codecServer.close());
     say(`starting Temporal dev server on ${host}:${o.temporalPort} (SQLite ${join(dataDir, 'temporal.db')}) …`);
-    const temporal = await stack.startTemporal({ port: o.temporalPort, uiPort: o.temporalUiPort, ui: true, dbFile: join(dataDir, 'temporal.db') });
+    const temporal = await stack.startTemporal({ port: o.temporalPort, uiPort: o.temporalUiPort, ui: true, uiCodecEndpoint: codecServer.url, dbFile: join(dataDir, 'temporal.db') });
     say(`starting nats-server with JetStream on ${host}:${o.natsPort} …`);
     const nats = await stack.startNats({ port: o.natsPort, storeDir: join(dataDir, 'nats') });
     const nc = await connectNats(nats.url, 'dialflow-dev');
     await ensureStreams(nc);
     await nc.close();
-    // Without a configured key, dev generates one under the data dir (kept across restarts: history stays readable).
-    const keyEnv = process.env.DIALFLOW_PAYLOAD_KEY || process.env.DIALFLOW_PAYLOAD_KEY_FILE ? {} : { DIALFLOW_PAYLOAD_KEY_FILE: ensureDevPayloadKey(join(dataDir, 'payload.key')) };
     const config = loadConfig({ ...process.env, ...keyEnv, DIALFLOW_TEMPORAL_ADDRESS: temporal.address, DIALFLOW_NATS_SERVERS: nats.url, DIALFLOW_METRICS_HOST: host });
     const env = configEnv(config);
     say('starting the flow worker, the event bridge and the telephony simulator …');
@@ -117,6 +124,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--temporal-ui-port <port>', 'Temporal Web UI port').default(8233).argParser(portOption))
     .addOption(new Option('--nats-port <port>', 'nats-server client port').default(4222).argParser(portOption))
     .addOption(new Option('--metrics-port <port>', '/metrics of the worker; the bridge and simulator use the next two ports').default(9464).argParser(portOption))
+    .addOption(new Option('--codec-port <port>', 'codec server the Web UI uses to decrypt payloads').default(8234).argParser(portOption))
     .option('--flow <file>', 'flow of the demo', join(PROJECT_ROOT, 'examples', 'appointment-reminder.json'))
     .option('--recipients <file>', 'recipients of the demo (JSON array)', join(PROJECT_ROOT, 'examples', 'demo-recipients.json'))
     .action(async (opts: DevOptions) => {
@@ -209,6 +217,18 @@ export function buildProgram(): Command {
     });
 
   campaignCommands(program);
+
+  program
+    .command('codec-server')
+    .description('serve the payload codec to the Temporal Web UI and CLI (decrypts: keep it on loopback or behind auth)')
+    .addOption(new Option('--host <host>', 'listen address').default('127.0.0.1'))
+    .addOption(new Option('--port <port>', 'listen port').default(8888).argParser(portOption))
+    .option('--origin <url...>', 'Web UI origins allowed by CORS', ['http://127.0.0.1:8233', 'http://localhost:8233'])
+    .action(async (o: { host: string; port: number; origin: string[] }) => {
+      const server = await startCodecServer({ codec: payloadCodec(loadConfig()), host: o.host, port: o.port, origins: o.origin });
+      process.stderr.write(`codec server on ${server.url} (Web UI: --ui-codec-endpoint ${server.url}; CLI: temporal workflow show --codec-endpoint ${server.url})\n`);
+      await new Promise<never>(() => undefined);
+    });
 
   const recordings = program.command('recordings').description('list and fetch call and voicemail recordings (stored in a NATS object store)');
   recordings

@@ -65,6 +65,8 @@ export interface TemporalOptions {
   /** SQLite file; omitted → in-memory. */
   dbFile?: string;
   ui?: boolean;
+  /** Codec server the Web UI uses to show encrypted payloads decoded. */
+  uiCodecEndpoint?: string;
   namespace?: string;
   deadlineMs?: number;
 }
@@ -154,7 +156,7 @@ export class Stack {
     const args = ['server', 'start-dev', '--ip', this.host, '--port', String(opts.port), '--http-port', String(await freePort(this.host)), '--metrics-port', String(await freePort(this.host))];
     args.push('--namespace', opts.namespace ?? 'default', '--log-level', 'warn', '--log-format', 'pretty');
     if (opts.dbFile) args.push('--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
-    if (ui) args.push('--ui-port', String(opts.uiPort ?? opts.port + 1000));
+    if (ui) args.push('--ui-port', String(opts.uiPort ?? opts.port + 1000), ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []));
     else args.push('--headless');
     const child = this.spawnChild('temporal', bin, args, { pidFile });
     const address = `${this.host}:${opts.port}`;
@@ -242,6 +244,12 @@ export class Stack {
     );
   }
 
+  private readonly stopHooks: Array<() => Promise<void>> = [];
+  /** Something in this process to close with the stack (e.g. an HTTP server), after the children. */
+  onStop(hook: () => Promise<void>): void {
+    this.stopHooks.push(hook);
+  }
+
   /** Stop every child, newest first: SIGTERM, then SIGKILL after a grace period. */
   async stop(graceMs = 8_000): Promise<void> {
     if (this.stopping) return;
@@ -258,5 +266,6 @@ export class Stack {
       if (c.pidFile) rmSync(c.pidFile, { force: true });
     }
     this.children.length = 0;
+    await Promise.allSettled(this.stopHooks.map((h) => h()));
   }
 }
