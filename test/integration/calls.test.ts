@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import { KvProfileStore } from '../../src/store/profiles.js';
 import { CLI_BIN } from '../../src/dev/stack.js';
 import { decodeHistory } from '../../src/codec/encryption.js';
 import { payloadCodec } from '../../src/config/index.js';
@@ -266,5 +268,75 @@ describe('masking in workflow history', () => {
     // With the key, the DTMF signal is readable: the test would notice digits stored elsewhere.
     const decoded = payloadsOf(await decodeHistory(raw.history, payloadCodec(t.config)));
     expect(decoded.filter((p) => Buffer.from(p.data ?? new Uint8Array()).toString('utf8').includes('"dtmf":"4321"'))).not.toHaveLength(0);
+  }, 60_000);
+});
+
+describe('the other elements on the real stack', () => {
+  it('inbound order status: masked account, HTTP lookup, condition, forward to the profile’s manager (busy), sorry', async () => {
+    // The order service the flow calls (the example's URL, pointed at a local server).
+    const requests: string[] = [];
+    const server = createServer((req, res) => {
+      requests.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'shipped', eta: 'Friday' }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    const nc = await connectNats(t.natsUrl, 'it-elements');
+    try {
+      const text = readFileSync(new URL('../../examples/inbound-order-status.yaml', import.meta.url), 'utf8').replace('https://orders.example.com', `http://127.0.0.1:${port}`).replace('"+14155550123"', '"+14155550124"');
+      const parsed = parseFlowText(text, 'order-status.yaml');
+      if (!parsed.ok) throw new Error(parsed.message);
+      await (await KvFlowStore.open(nc)).publish(parseFlow({ ...(parsed.doc as object), id: 'order-status-it' }));
+      const caller = '+385915550888';
+      await (await KvProfileStore.open(nc)).update(caller, { accountManager: '+385915559000' });
+      const persona = { keys: ['12345678#', '0'], forward: 'busy' };
+      const callId = (await nc.request(simulatorCallInSubject(t.config.provider), JSON.stringify({ from: caller, to: '+14155550124', persona }), { timeout: 2000 })).json<{ callId: string }>().callId;
+      const handle = t.client.workflow.getHandle(`inbound:${callId}`);
+      let result: CallResult | undefined;
+      for (let i = 0; i < 100 && !result; i++) {
+        result = await handle.result().catch((err: unknown) => {
+          if (err instanceof WorkflowNotFoundError) return undefined;
+          throw err;
+        });
+        if (!result) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(result?.trail.map((x) => `${x.element}:${x.branch}${x.input !== undefined ? `(${x.input})` : ''}`)).toEqual(['incoming:next', 'welcome:played', 'account:noMatch(xxxx)', 'lookup:next', 'found:conditions[0]', 'read-status:played', 'more:0(0)', 'agent:busy', 'sorry:played']);
+      expect(result?.variables).toMatchObject({ status: 'shipped', eta: 'Friday' });
+      expect(result?.variables.account).not.toContain('1234');
+      expect(requests).toEqual(['/api/orders?account=12345678']);
+      expect(JSON.stringify(result)).not.toContain('12345678');
+    } finally {
+      await nc.close();
+      server.close();
+    }
+  }, 60_000);
+
+  it('outbound: updateProfile, setVariable, condition and sendSms after a choice', async () => {
+    const actions = parseFlow({
+      id: 'actions', version: 1, start: 'call',
+      elements: [
+        { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'ask' } },
+        { id: 'ask', type: 'collect', maxDigits: 1, saveTo: 'choice', responses: { '1': 'save' }, next: { noMatch: 'bye' } },
+        { id: 'save', type: 'updateProfile', attributes: { optedIn: 'vars.choice = "1"' }, next: 'count' },
+        { id: 'count', type: 'setVariable', variable: 'visits', value: '($exists(profile.visits) ? profile.visits : 0) + 1', next: 'which' },
+        { id: 'which', type: 'condition', conditions: [{ if: 'vars.visits > 1', next: 'sms-again' }], else: 'sms' },
+        { id: 'sms', type: 'sendSms', text: 'Welcome {{recipient.firstName}}, you are in.', next: 'bye' },
+        { id: 'sms-again', type: 'sendSms', text: 'Welcome back {{recipient.firstName}}.', next: 'bye' },
+        { id: 'bye', type: 'hangUp' },
+      ],
+    });
+    const nc = await connectNats(t.natsUrl, 'it-actions');
+    try {
+      await (await KvProfileStore.open(nc)).update('act1', { visits: 3 });
+      const handle = await startCall(t.client, { flow: actions, campaignId: `act-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'act1', phone: '+385915556001', firstName: 'Ana' }, hints: { persona: { keys: ['1'] } } });
+      const result = await handle.result();
+      expect(result.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['call:answered', 'ask:1', 'save:next', 'count:next', 'which:conditions[0]', 'sms-again:next']);
+      expect(result.variables).toMatchObject({ choice: '1', visits: 4 });
+      expect(await (await KvProfileStore.open(nc)).get('act1')).toMatchObject({ optedIn: true, visits: 3 });
+      const stats = (await nc.request(simulatorStatsSubject(t.config.provider), '', { timeout: 2000 })).json<{ sms: number }>();
+      expect(stats.sms).toBeGreaterThanOrEqual(1);
+    } finally {
+      await nc.close();
+    }
   }, 60_000);
 });

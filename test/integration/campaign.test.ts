@@ -123,6 +123,9 @@ describe('campaigns through the CLI', () => {
     const dials = await t.simulatorDials('call:crash:');
     expect(dials).toHaveLength(n);
     expect(dials.every(([, k]) => k === 1)).toBe(true);
+    // The calling speed held across the crash: never more than 50 slots in any second.
+    const slots = recs.map((x) => x.slotAt).sort((a, b) => a - b);
+    for (let i = 0; i + 50 < slots.length; i++) expect(slots[i + 50]! - slots[i]!).toBeGreaterThanOrEqual(1000);
   }, 300_000);
 
   it('a malformed recipients file gives row-level errors and no crash; pause, resume and cancel work from the CLI', async () => {
