@@ -8,6 +8,17 @@ import { parseFlow } from '../../src/flow/validate.js';
 import type { MemoryCampaignStore } from '../../src/store/campaigns.js';
 import type { PageRow } from '../../src/campaign/recipients.js';
 import { campaignStatusQuery, pauseCampaignUpdate, resumeCampaignUpdate } from '../../src/workflows/messages.js';
+import { writeFileSync } from 'node:fs';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { decodeHistory, type EncryptionCodec } from '../../src/codec/encryption.js';
+
+// `DIALFLOW_RECORD_HISTORIES=1` re-records the campaign histories in test/histories/ (stored decoded).
+const RECORD = process.env.DIALFLOW_RECORD_HISTORIES === '1';
+async function record(name: string, handle: { workflowId: string; fetchHistory: () => Promise<Parameters<typeof historyToJSON>[0]> }): Promise<void> {
+  if (!RECORD) return;
+  const history = await decodeHistory(await handle.fetchHistory(), codec);
+  writeFileSync(new URL(`../histories/${name}.json`, import.meta.url), `{"workflowId":${JSON.stringify(handle.workflowId)},"history":${historyToJSON(history)}}\n`);
+}
 
 const TASK_QUEUE = 'campaign-ts';
 const DAY = 86_400_000;
@@ -15,10 +26,11 @@ let env: TestWorkflowEnvironment;
 let worker: Worker;
 let running: Promise<void>;
 let store: MemoryCampaignStore;
+let codec: EncryptionCodec;
 
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  ({ env, worker, campaigns: store } = await startTimeSkipping(TASK_QUEUE));
+  ({ env, worker, campaigns: store, codec } = await startTimeSkipping(TASK_QUEUE));
   running = worker.run();
 });
 afterAll(async () => {
@@ -98,5 +110,7 @@ describe('campaign calling speed on the time-skipping server', () => {
     expect(records).toHaveLength(total);
     const slots = slotsOf(campaignId);
     for (let i = 0; i + 10 < slots.length; i++) expect(slots[i + 10]! - slots[i]!).toBeGreaterThanOrEqual(3_600_000);
+    await record('campaign-v1-pause-resume', handle);
+    await record('call-v1-campaign-placed', env.client.workflow.getHandle('call:pause:r59'));
   }, 240_000);
 });
