@@ -147,4 +147,25 @@ describe('campaigns through the CLI', () => {
     expect(none.status).toBe(2);
     expect(cli('campaign', 'status', 'no-such').stderr).toMatch(/no campaign "no-such"/);
   }, 120_000);
+
+  it('compliance stores on NATS KV: the do-not-call list and the contact cap (atomic under concurrency)', async () => {
+    const nc = await connectNats(t.natsUrl, 'it-compliance');
+    try {
+      const store = await NatsCampaignStore.open(nc);
+      const p = '+385915558888';
+      expect(await store.isDoNotCall(p)).toBe(false);
+      await store.setDoNotCall('+385 91 555 8888', true);
+      expect(await store.isDoNotCall(p)).toBe(true);
+      await store.setDoNotCall(p, false);
+      expect(await store.isDoNotCall(p)).toBe(false);
+      // Ten concurrent claims against a cap of 3: exactly 3 succeed.
+      const now = Date.now();
+      const claims = await Promise.all(Array.from({ length: 10 }, () => store.claimContact(p, 3, 86_400_000, now)));
+      expect(claims.filter(Boolean)).toHaveLength(3);
+      // A day later the window has moved on.
+      expect(await store.claimContact(p, 3, 86_400_000, now + 86_400_001)).toBe(true);
+    } finally {
+      await nc.close();
+    }
+  }, 60_000);
 });

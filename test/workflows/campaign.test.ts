@@ -113,4 +113,15 @@ describe('campaign calling speed on the time-skipping server', () => {
     await record('campaign-v1-pause-resume', handle);
     await record('call-v1-campaign-placed', env.client.workflow.getHandle('call:pause:r59'));
   }, 240_000);
+
+  it('a contact cap across campaigns: the second campaign within the window does not call the same numbers', async () => {
+    const cap = { max: 1, windowDays: 30 };
+    const first = await stage('cap-a', 5);
+    // Same numbers under other ids: the cap counts per phone number, across campaigns.
+    await store.putPage('cap-b', 0, (await store.getPage('cap-a', 0)).map((r) => ({ ...r, recipient: { ...r.recipient, id: `b-${r.recipient.id}` } })));
+    const a = await (await startCampaign(env.client, TASK_QUEUE, { campaignId: 'cap-a', flow, pages: first, total: 5, speed: { calls: 60, per: 'minute' }, maxConcurrent: 10, callTaskQueue: TASK_QUEUE, contactCap: cap })).result();
+    expect(a.byOutcome).toEqual({ answered: 5 });
+    const b = await (await startCampaign(env.client, TASK_QUEUE, { campaignId: 'cap-b', flow, pages: 1, total: 5, speed: { calls: 60, per: 'minute' }, maxConcurrent: 10, callTaskQueue: TASK_QUEUE, contactCap: cap })).result();
+    expect(b.byOutcome).toEqual({ contactCapped: 5 });
+  }, 120_000);
 });
