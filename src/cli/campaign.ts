@@ -4,10 +4,8 @@ import { createInterface } from 'node:readline';
 import { Option, type Command } from 'commander';
 import { DateTime } from 'luxon';
 import { SingleBar, Presets } from 'cli-progress';
-import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { dataConverter, loadConfig, type Config } from '../config/index.js';
-import { connectNats } from '../telephony/nats.js';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { loadConfig, type Config } from '../config/index.js';
 import { NatsCampaignStore, type CallRecord } from '../store/campaigns.js';
 import { formatOf, stageRecipients, type StagingResult } from '../campaign/recipients.js';
 import { flowSpeed, formatSpeed } from '../campaign/pacing.js';
@@ -17,6 +15,7 @@ import { CAMPAIGN_ID, startCampaign } from '../client/campaigns.js';
 import type { campaignWorkflow } from '../workflows/index.js';
 import { campaignStatusQuery, campaignWorkflowId, cancelCampaignUpdate, pauseCampaignUpdate, resumeCampaignUpdate, type CampaignStatus } from '../workflows/messages.js';
 import { CliError } from './errors.js';
+import { withNats, withTemporal } from './connections.js';
 import { requireValidFlow } from './validate.js';
 import type { CallingSpeed } from '../flow/schema.js';
 
@@ -34,28 +33,6 @@ function configFor(o: Conn): Config {
     ...(o.nats ? { DIALFLOW_NATS_SERVERS: o.nats } : {}),
     ...(o.taskQueue ? { DIALFLOW_TASK_QUEUE: o.taskQueue } : {}),
   });
-}
-
-async function withTemporal<T>(config: Config, f: (client: Client) => Promise<T>): Promise<T> {
-  const connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '5s' }).catch((err: unknown) => {
-    throw new CliError(`cannot reach Temporal at ${config.temporal.address}: ${(err as Error).message} (start the stack with \`npm start\` or pass --temporal)`, 1, { cause: err });
-  });
-  try {
-    return await f(new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverter(config) }));
-  } finally {
-    await connection.close();
-  }
-}
-
-async function withNats<T>(config: Config, f: (nc: NatsConnection) => Promise<T>): Promise<T> {
-  const nc = await connectNats(config.nats.servers, 'dialflow-cli').catch((err: unknown) => {
-    throw new CliError(`cannot reach NATS at ${config.nats.servers.join(',')}: ${(err as Error).message} (start the stack with \`npm start\` or pass --nats)`, 1, { cause: err });
-  });
-  try {
-    return await f(nc);
-  } finally {
-    await nc.close();
-  }
 }
 
 function speedOption(v: string): CallingSpeed {
@@ -182,7 +159,7 @@ export function campaignCommands(program: Command): void {
     if (!CAMPAIGN_ID.test(campaignId)) throw new CliError(`campaign id "${campaignId}": letters, digits, "-" and "_", at most 64`, 1);
     const speed = o.speed ?? flowSpeed(flow) ?? { calls: 60, per: 'minute' as const };
     const config = configFor(o);
-    const staging = await withNats(config, async (nc) => {
+    const staging = await withNats(config.nats.servers, async (nc) => {
       const store = await NatsCampaignStore.open(nc);
       const s = await stageRecipients(o.recipients, (n, rows) => store.putPage(campaignId, n, rows), { format: formatOf(o.recipients) });
       await store.putMeta({ campaignId, staging: s, createdAt: new Date().toISOString() });
@@ -239,7 +216,7 @@ export function campaignCommands(program: Command): void {
       .option('--csv', 'CSV (default)', false)
       .option('--json', 'JSON', false),
   ).action(async (id: string, o: Conn & { csv: boolean; json: boolean }) => {
-    const { records, meta } = await withNats(configFor(o), async (nc) => {
+    const { records, meta } = await withNats(configFor(o).nats.servers, async (nc) => {
       const store = await NatsCampaignStore.open(nc);
       return { records: await readRecords(store, id), meta: await store.getMeta(id) };
     });
@@ -294,7 +271,7 @@ export function campaignCommands(program: Command): void {
     conn(dnc.command(name).description(`${blocked ? 'block' : 'unblock'} numbers`).argument('[phones...]').option('--file <file>', 'one number per line (or CSV with the number first)')).action(async (args: string[], o: Conn & { file?: string }) => {
       const list = await phones(args, o.file);
       if (list.length === 0) throw new CliError('no numbers given', 1);
-      await withNats(configFor(o), async (nc) => {
+      await withNats(configFor(o).nats.servers, async (nc) => {
         const store = await NatsCampaignStore.open(nc);
         for (const p of list) await store.setDoNotCall(p, blocked);
       });
@@ -302,7 +279,7 @@ export function campaignCommands(program: Command): void {
     });
   }
   conn(dnc.command('check').description('is a number blocked? exit 0 if blocked, 3 if not').argument('<phone>')).action(async (phone: string, o: Conn) => {
-    const blocked = await withNats(configFor(o), async (nc) => (await NatsCampaignStore.open(nc)).isDoNotCall(phone));
+    const blocked = await withNats(configFor(o).nats.servers, async (nc) => (await NatsCampaignStore.open(nc)).isDoNotCall(phone));
     process.stdout.write(`${phone}: ${blocked ? 'blocked' : 'not blocked'}\n`);
     process.exitCode = blocked ? 0 : 3;
   });

@@ -13,11 +13,11 @@ import { connectNats, ensureStreams } from '../telephony/nats.js';
 import { runService } from '../workers/service.js';
 import { graphCommand, loadAndValidate, validateCommand } from './validate.js';
 import { CliError } from './errors.js';
+import { withNats } from './connections.js';
 import { formatTranscript, simulate } from './simulate.js';
 import { campaignCommands } from './campaign.js';
 import { FlowVersionConflictError, KvFlowStore } from '../store/flows.js';
 import { ObjectRecordingStore } from '../store/recordings.js';
-import type { NatsConnection } from '@nats-io/transport-node';
 import { writeFileSync } from 'node:fs';
 
 
@@ -170,16 +170,6 @@ export function buildProgram(): Command {
     });
   const flows = program.command('flows').description('publish and inspect flow versions (stored in NATS KV)');
   const natsOption = () => new Option('--nats <url>', 'NATS server').default(process.env.DIALFLOW_NATS_SERVERS ?? 'nats://127.0.0.1:4222');
-  const withNats = async <T>(url: string, f: (nc: NatsConnection) => Promise<T>): Promise<T> => {
-    const nc = await connectNats(url, 'dialflow-cli').catch((err: unknown) => {
-      throw new CliError(`cannot reach NATS at ${url}: ${(err as Error).message} (start the stack with \`npm start\` or pass --nats)`, 1, { cause: err });
-    });
-    try {
-      return await f(nc);
-    } finally {
-      await nc.close();
-    }
-  };
   const withStore = <T>(url: string, f: (store: KvFlowStore) => Promise<T>): Promise<T> => withNats(url, async (nc) => f(await KvFlowStore.open(nc)));
   flows
     .command('publish')
