@@ -6,7 +6,7 @@ import { DateTime } from 'luxon';
 import { SingleBar, Presets } from 'cli-progress';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { loadConfig, type Config } from '../config/index.js';
-import { NatsCampaignStore, type CallRecord } from '../store/campaigns.js';
+import { NatsCampaignStore, readAllRecords } from '../store/campaigns.js';
 import { formatOf, stageRecipients, type StagingResult } from '../campaign/recipients.js';
 import { flowSpeed, formatSpeed } from '../campaign/pacing.js';
 import { parseSpeed } from '../campaign/speed.js';
@@ -91,16 +91,6 @@ async function follow(handle: WorkflowHandle<typeof campaignWorkflow>, json: boo
       return s;
     }
     await new Promise((r) => setTimeout(r, 1000));
-  }
-}
-
-async function readRecords(store: NatsCampaignStore, campaignId: string): Promise<CallRecord[]> {
-  const all: CallRecord[] = [];
-  for (let seq = 0; ; ) {
-    const r = await store.readAfter(campaignId, seq);
-    all.push(...r.records);
-    if (r.records.length === 0 || r.lastSeq === seq) return all;
-    seq = r.lastSeq;
   }
 }
 
@@ -218,7 +208,7 @@ export function campaignCommands(program: Command): void {
   ).action(async (id: string, o: Conn & { csv: boolean; json: boolean }) => {
     const { records, meta } = await withNats(configFor(o).nats.servers, async (nc) => {
       const store = await NatsCampaignStore.open(nc);
-      return { records: await readRecords(store, id), meta: await store.getMeta(id) };
+      return { records: await readAllRecords(store, id), meta: await store.getMeta(id) };
     });
     if (!meta && records.length === 0) throw new CliError(`no campaign "${id}"`, 1);
     records.sort((a, b) => a.row - b.row);

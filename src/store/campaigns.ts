@@ -58,6 +58,17 @@ export interface RecordStore {
   readAfter(campaignId: string, afterSeq: number, max?: number): Promise<RecordsRead>;
 }
 
+/** Every record of a campaign so far, in stream order (the report). */
+export async function readAllRecords(store: RecordStore, campaignId: string): Promise<CallRecord[]> {
+  const all: CallRecord[] = [];
+  for (let seq = 0; ; ) {
+    const r = await store.readAfter(campaignId, seq);
+    if (r.records.length === 0) return all;
+    all.push(...r.records);
+    seq = r.lastSeq;
+  }
+}
+
 export interface ComplianceStore {
   isDoNotCall(phone: string): Promise<boolean>;
   setDoNotCall(phone: string, blocked: boolean): Promise<void>;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CLI_BIN } from '../../src/dev/stack.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/dev/ephemeral.js';
 import { connectNats } from '../../src/telephony/nats.js';
-import { NatsCampaignStore, type CallRecord } from '../../src/store/campaigns.js';
+import { NatsCampaignStore, readAllRecords, type CallRecord } from '../../src/store/campaigns.js';
 import type { CampaignStatus } from '../../src/workflows/messages.js';
 
 const FLOW = new URL('../../examples/appointment-reminder.json', import.meta.url).pathname;
@@ -54,14 +54,7 @@ function recipientsCsv(name: string, n: number, offset = 0): string {
 async function records(campaignId: string): Promise<CallRecord[]> {
   const nc = await connectNats(t.natsUrl, 'it-records');
   try {
-    const store = await NatsCampaignStore.open(nc);
-    const all: CallRecord[] = [];
-    for (let seq = 0; ; ) {
-      const r = await store.readAfter(campaignId, seq);
-      if (r.records.length === 0) return all;
-      all.push(...r.records);
-      seq = r.lastSeq;
-    }
+    return await readAllRecords(await NatsCampaignStore.open(nc), campaignId);
   } finally {
     await nc.close();
   }
