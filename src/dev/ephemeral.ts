@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { configEnv, dataConverter, ensureDevPayloadKey, loadConfig, type Config } from '../config/index.js';
 import { Stack, freePort } from './stack.js';
 import { connectNats, ensureStreams } from '../telephony/nats.js';
-import { simulatorStatsSubject } from '../workers/simulator.js';
+import { simulatorStatsSubject, type SimulatorStatsReply } from '../workers/simulator.js';
 
 export interface EphemeralStack {
   stack: Stack;
@@ -17,6 +17,8 @@ export interface EphemeralStack {
   natsUrl: string;
   dataDir: string;
   services: Record<string, { pid: number; metricsUrl?: string }>;
+  /** The simulator's counters (dials per call id, SMS, chaos). */
+  simulatorStats(): Promise<SimulatorStatsReply>;
   /** Dials the simulator placed per call id, for call ids starting with `prefix`. */
   simulatorDials(prefix: string): Promise<Array<[callId: string, dials: number]>>;
   stop(): Promise<void>;
@@ -47,6 +49,14 @@ export async function startEphemeralStack(opts: { services?: Array<'worker' | 'b
     );
     const connection = await Connection.connect({ address: temporal.address });
     const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverter(config) });
+    const simulatorStats = async (): Promise<SimulatorStatsReply> => {
+      const nc = await connectNats(nats.url, 'ephemeral-stats');
+      try {
+        return (await nc.request(simulatorStatsSubject(config.provider), '', { timeout: 2000 })).json<SimulatorStatsReply>();
+      } finally {
+        await nc.close();
+      }
+    };
     return {
       stack,
       config,
@@ -56,14 +66,9 @@ export async function startEphemeralStack(opts: { services?: Array<'worker' | 'b
       natsUrl: nats.url,
       dataDir: dir,
       services,
+      simulatorStats,
       async simulatorDials(prefix) {
-        const nc = await connectNats(nats.url, 'ephemeral-stats');
-        try {
-          const stats = (await nc.request(simulatorStatsSubject(config.provider), '', { timeout: 2000 })).json<{ dialsByCall: Record<string, number> }>();
-          return Object.entries(stats.dialsByCall).filter(([k]) => k.startsWith(prefix));
-        } finally {
-          await nc.close();
-        }
+        return Object.entries((await simulatorStats()).dialsByCall).filter(([k]) => k.startsWith(prefix));
       },
       async stop() {
         await connection.close();

@@ -11,6 +11,15 @@ import type { TelephonyEvent } from '../telephony/contract.js';
 import { ObjectRecordingStore, synthesizeWav, type RecordingMeta } from '../store/recordings.js';
 
 export const simulatorStatsSubject = (provider: string) => `dialflow.sim.${provider}.stats`;
+/** The reply on the stats subject. */
+export interface SimulatorStatsReply {
+  sms: number;
+  dials: number;
+  commands: number;
+  events: number;
+  dialsByCall: Record<string, number>;
+  chaos: { duplicate: number; reorder: number; redeliver: number };
+}
 /** Request `{ from, to, persona }`: a simulated person calls `to`; replies `{ callId }`. */
 export const simulatorCallInSubject = (provider: string) => `dialflow.sim.${provider}.call-in`;
 
@@ -138,7 +147,8 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
   });
   const statsSub = nc.subscribe(simulatorStatsSubject(provider), {
     callback: (_err, msg) => {
-      msg.respond(JSON.stringify({ sms: smsCount, dials: engine.stats.dials, commands: engine.stats.commands, events: engine.stats.events, dialsByCall: Object.fromEntries(engine.stats.dialsByCall), chaos: chaosCounts }));
+      const reply: SimulatorStatsReply = { sms: smsCount, dials: engine.stats.dials, commands: engine.stats.commands, events: engine.stats.events, dialsByCall: Object.fromEntries(engine.stats.dialsByCall), chaos: chaosCounts };
+      msg.respond(JSON.stringify(reply));
     },
   });
   const sweeper = setInterval(() => engine.forgetFinished(60_000), 30_000);

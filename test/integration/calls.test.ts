@@ -12,7 +12,8 @@ import { startCall } from '../../src/client/calls.js';
 import { parseFlow } from '../../src/flow/validate.js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connectNats, DEADLETTER_STREAM } from '../../src/telephony/nats.js';
-import { simulatorCallInSubject, simulatorStatsSubject } from '../../src/workers/simulator.js';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { simulatorCallInSubject } from '../../src/workers/simulator.js';
 import { parseFlowText } from '../../src/flow/document.js';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { CallResult } from '../../src/flow/interpreter.js';
@@ -54,7 +55,7 @@ describe('one call end to end on Temporal + NATS JetStream + simulator', () => {
     await t.stack.kill('simulator', 'SIGTERM');
     await t.stack.startService('simulator-chaos', 'simulator', { ...t.env, DIALFLOW_SIM_CHAOS: JSON.stringify({ duplicate: 0.5, reorder: 0.5, redeliver: 0.3, redeliverAfterMs: 30, seed: 7 }) });
     await runMatrix(`chaos-${Date.now()}`);
-    const chaos = await simulatorChaos();
+    const { chaos } = await t.simulatorStats();
     expect(chaos.duplicate).toBeGreaterThan(5);
     expect(chaos.reorder).toBeGreaterThan(5);
     expect(chaos.redeliver).toBeGreaterThan(5);
@@ -78,15 +79,6 @@ async function runMatrix(campaignId: string): Promise<void> {
   const ours = await t.simulatorDials(`call:${campaignId}:`);
   expect(ours).toHaveLength(20);
   expect(ours.every(([, n]) => n === 1)).toBe(true);
-}
-
-async function simulatorChaos(): Promise<{ duplicate: number; reorder: number; redeliver: number }> {
-  const nc = await connectNats(t.natsUrl, 'it-chaos');
-  try {
-    return (await nc.request(simulatorStatsSubject(t.config.provider), '', { timeout: 2000 })).json<{ chaos: { duplicate: number; reorder: number; redeliver: number } }>().chaos;
-  } finally {
-    await nc.close();
-  }
 }
 
 describe('the bridge and bad events', () => {
@@ -157,6 +149,25 @@ describe('flow versions', () => {
   }, 60_000);
 });
 
+/** A simulated person calls `to`; returns the provider's call id. */
+async function simulateCallIn(nc: NatsConnection, from: string, to: string, persona: unknown): Promise<string> {
+  return (await nc.request(simulatorCallInSubject(t.config.provider), JSON.stringify({ from, to, persona }), { timeout: 2000 })).json<{ callId: string }>().callId;
+}
+
+/** The result of the inbound workflow of a call, once the bridge has started it and it has ended. */
+async function inboundResult(callId: string): Promise<CallResult | undefined> {
+  const handle = t.client.workflow.getHandle(`inbound:${callId}`);
+  for (let i = 0; i < 100; i++) {
+    const result = await handle.result().catch((err: unknown) => {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    });
+    if (result) return result as CallResult;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return undefined;
+}
+
 describe('inbound calls', () => {
   it('CALL_RECEIVED for a published number starts the inbound workflow; unknown numbers are rejected', async () => {
     const nc = await connectNats(t.natsUrl, 'it-inbound');
@@ -165,18 +176,10 @@ describe('inbound calls', () => {
     const parsed = parseFlowText(text, 'inbound-language-menu.yaml');
     if (!parsed.ok) throw new Error(parsed.message);
     await store.publish(parseFlow(parsed.doc));
-    const callIn = async (to: string, persona: unknown) => (await nc.request(simulatorCallInSubject(t.config.provider), JSON.stringify({ from: '+385915550777', to, persona }), { timeout: 2000 })).json<{ callId: string }>().callId;
+    const callIn = (to: string, persona: unknown) => simulateCallIn(nc, '+385915550777', to, persona);
 
     const callId = await callIn('+14155550111', { keys: ['2'] });
-    const handle = t.client.workflow.getHandle(`inbound:${callId}`);
-    let result: CallResult | undefined;
-    for (let i = 0; i < 100 && !result; i++) {
-      result = await handle.result().catch((err: unknown) => {
-        if (err instanceof WorkflowNotFoundError) return undefined;
-        throw err;
-      });
-      if (!result) await new Promise((r) => setTimeout(r, 100));
-    }
+    const result = await inboundResult(callId);
     expect(result?.outcome).toBe('inbound');
     expect(result?.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['incoming:next', 'menu:played', 'choose:2', 'spanish:played']);
 
@@ -290,16 +293,8 @@ describe('the other elements on the real stack', () => {
       const caller = '+385915550888';
       await (await KvProfileStore.open(nc)).update(caller, { accountManager: '+385915559000' });
       const persona = { keys: ['12345678#', '0'], forward: 'busy' };
-      const callId = (await nc.request(simulatorCallInSubject(t.config.provider), JSON.stringify({ from: caller, to: '+14155550124', persona }), { timeout: 2000 })).json<{ callId: string }>().callId;
-      const handle = t.client.workflow.getHandle(`inbound:${callId}`);
-      let result: CallResult | undefined;
-      for (let i = 0; i < 100 && !result; i++) {
-        result = await handle.result().catch((err: unknown) => {
-          if (err instanceof WorkflowNotFoundError) return undefined;
-          throw err;
-        });
-        if (!result) await new Promise((r) => setTimeout(r, 100));
-      }
+      const callId = await simulateCallIn(nc, caller, '+14155550124', persona);
+      const result = await inboundResult(callId);
       expect(result?.trail.map((x) => `${x.element}:${x.branch}${x.input !== undefined ? `(${x.input})` : ''}`)).toEqual(['incoming:next', 'welcome:played', 'account:noMatch(xxxx)', 'lookup:next', 'found:conditions[0]', 'read-status:played', 'more:0(0)', 'agent:busy', 'sorry:played']);
       expect(result?.variables).toMatchObject({ status: 'shipped', eta: 'Friday' });
       expect(result?.variables.account).not.toContain('1234');
@@ -333,7 +328,7 @@ describe('the other elements on the real stack', () => {
       expect(result.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['call:answered', 'ask:1', 'save:next', 'count:next', 'which:conditions[0]', 'sms-again:next']);
       expect(result.variables).toMatchObject({ choice: '1', visits: 4 });
       expect(await (await KvProfileStore.open(nc)).get('act1')).toMatchObject({ optedIn: true, visits: 3 });
-      const stats = (await nc.request(simulatorStatsSubject(t.config.provider), '', { timeout: 2000 })).json<{ sms: number }>();
+      const stats = await t.simulatorStats();
       expect(stats.sms).toBeGreaterThanOrEqual(1);
     } finally {
       await nc.close();
