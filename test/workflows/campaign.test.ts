@@ -8,17 +8,8 @@ import { parseFlow } from '../../src/flow/validate.js';
 import type { MemoryCampaignStore } from '../../src/store/campaigns.js';
 import type { PageRow } from '../../src/campaign/recipients.js';
 import { campaignStatusQuery, pauseCampaignUpdate, resumeCampaignUpdate } from '../../src/workflows/messages.js';
-import { writeFileSync } from 'node:fs';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import { decodeHistory, type EncryptionCodec } from '../../src/codec/encryption.js';
-
-// `DIALFLOW_RECORD_HISTORIES=1` re-records the campaign histories in test/histories/ (stored decoded).
-const RECORD = process.env.DIALFLOW_RECORD_HISTORIES === '1';
-async function record(name: string, handle: { workflowId: string; fetchHistory: () => Promise<Parameters<typeof historyToJSON>[0]> }): Promise<void> {
-  if (!RECORD) return;
-  const history = await decodeHistory(await handle.fetchHistory(), codec);
-  writeFileSync(new URL(`../histories/${name}.json`, import.meta.url), `{"workflowId":${JSON.stringify(handle.workflowId)},"history":${historyToJSON(history)}}\n`);
-}
+import type { EncryptionCodec } from '../../src/codec/encryption.js';
+import { recordHistory } from '../helpers/histories.js';
 
 const TASK_QUEUE = 'campaign-ts';
 const DAY = 86_400_000;
@@ -110,8 +101,8 @@ describe('campaign calling speed on the time-skipping server', () => {
     expect(records).toHaveLength(total);
     const slots = slotsOf(campaignId);
     for (let i = 0; i + 10 < slots.length; i++) expect(slots[i + 10]! - slots[i]!).toBeGreaterThanOrEqual(3_600_000);
-    await record('campaign-v1-pause-resume', handle);
-    await record('call-v1-campaign-placed', env.client.workflow.getHandle('call:pause:r59'));
+    await recordHistory('campaign-v1-pause-resume', handle, codec);
+    await recordHistory('call-v1-campaign-placed', env.client.workflow.getHandle('call:pause:r59'), codec);
   }, 240_000);
 
   it('a contact cap across campaigns: the second campaign within the window does not call the same numbers', async () => {

@@ -7,17 +7,8 @@ import { parseFlow } from '../../src/flow/validate.js';
 import type { InlineSimulatorProvider } from '../../src/telephony/inline.js';
 import { startTimeSkipping } from '../../src/dev/time-skipping.js';
 import { inboundWorkflowId } from '../../src/telephony/contract.js';
-import { decodeHistory, type EncryptionCodec } from '../../src/codec/encryption.js';
-import { writeFileSync } from 'node:fs';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-
-// `DIALFLOW_RECORD_HISTORIES=1 npx vitest run test/workflows` re-records test/histories/ for a release.
-const RECORD = process.env.DIALFLOW_RECORD_HISTORIES === '1';
-// Histories are stored decoded (test data, no secrets), so they replay without a key.
-// Call ids embed the workflow id, so a replay must run under the recorded id: it is stored with the history.
-function recordHistory(name: string, workflowId: string, history: Parameters<typeof historyToJSON>[0]): void {
-  writeFileSync(new URL(`../histories/${name}.json`, import.meta.url), `{"workflowId":${JSON.stringify(workflowId)},"history":${historyToJSON(history)}}\n`);
-}
+import type { EncryptionCodec } from '../../src/codec/encryption.js';
+import { recordHistory } from '../helpers/histories.js';
 
 const TASK_QUEUE = 'time-skipping';
 let env: TestWorkflowEnvironment;
@@ -67,7 +58,7 @@ describe('time-skipping', () => {
     expect(result.trail.map((t) => `${t.element}:${t.branch}`)).toEqual(['first:noAnswer', 'wait:next', 'second:answered', 'menu:played', 'ask:1', 'thanks:played']);
     expect(skipped).toBeGreaterThanOrEqual(3 * DAY);
     expect(Date.now() - wall).toBeLessThan(60_000);
-    if (RECORD) recordHistory('call-v1-callback', handle.workflowId, await decodeHistory(await handle.fetchHistory(), codec));
+    await recordHistory('call-v1-callback', handle, codec);
   });
 
   it('busy with 3 retries of 60–120 minutes: four dials spread over hours', async () => {
@@ -90,7 +81,7 @@ describe('time-skipping', () => {
     expect(skipped).toBeGreaterThanOrEqual(3 * 60 * 60_000);
     expect(skipped).toBeLessThan(3 * 120 * 60_000 + 60_000);
     expect(provider.engine.stats.dialsByCall.get('call:ts:r2~4')).toBe(1);
-    if (RECORD) recordHistory('call-v1-busy-retries', handle.workflowId, await decodeHistory(await handle.fetchHistory(), codec));
+    await recordHistory('call-v1-busy-retries', handle, codec);
   });
 
   it('an inbound call: the menu, a choice, a voicemail recording stored by the provider', async () => {
@@ -111,7 +102,7 @@ describe('time-skipping', () => {
     const stored = await provider.recordings.list({ callId: 'ts-in-1' });
     expect(stored).toEqual([expect.objectContaining({ name: 'msg', durationMs: 9000, size: 44 + 9 * 16000 })]);
     expect(result.recordings[0]?.recordingId).toBe(stored[0]?.id);
-    if (RECORD) recordHistory('inbound-v1-voicemail', handle.workflowId, await decodeHistory(await handle.fetchHistory(), codec));
+    await recordHistory('inbound-v1-voicemail', handle, codec);
   });
 
   it('a second start of the same recipient in a campaign is refused', async () => {
