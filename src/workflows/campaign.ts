@@ -74,6 +74,10 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
   let lastWithdrawn = 0;
 
   const inFlight = () => p.placed - p.completed;
+  /** Rows of a page for the next pass. */
+  const deferRows = (page: number, rows: number[]) => {
+    p.deferred[String(page)] = bitmapFrom(rows, p.deferred[String(page)] ?? '');
+  };
   const status = (): CampaignStatus => {
     const waitingForWindow = Object.values(p.deferred).reduce((n, b) => n + bitmapCount(b), 0);
     const remaining = Math.max(0, input.total - p.placed);
@@ -143,7 +147,7 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
     const gone = p.waiting.filter(([id]) => ids.has(id));
     p.placed -= gone.length;
     if (requeue) {
-      for (const [, page, row] of gone) p.deferred[String(page)] = bitmapFrom([row], p.deferred[String(page)] ?? '');
+      for (const [, page, row] of gone) deferRows(page, [row]);
       if (gone.length > 0) p.nextWindowAt = Math.min(p.nextWindowAt ?? now, now);
     }
     // The spacing continues from the last call that really goes out.
@@ -257,7 +261,7 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
     const now = Date.now();
     p.waiting = [...p.waiting.filter(([, , , slot]) => slot > now), ...r.waiting.map(([id, row, slot]): [string, number, number, number] => [id, p.page, row, slot])];
     if (r.deferredRows.length > 0) {
-      p.deferred[String(p.page)] = bitmapFrom(r.deferredRows, p.deferred[String(p.page)] ?? '');
+      deferRows(p.page, r.deferredRows);
       if (r.nextWindowAt !== undefined) p.nextWindowAt = Math.min(p.nextWindowAt ?? r.nextWindowAt, r.nextWindowAt);
     }
     if (r.pageDone) {
