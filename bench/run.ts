@@ -113,9 +113,9 @@ async function benchCalls(calls: number, cached: number) {
     // (e) memory per cached call: busy calls waiting an hour for their retry stay in the worker's cache.
     const parked = parseFlow({ id: 'parked', version: 1, start: 'call', elements: [{ id: 'call', type: 'startOutgoingCall', from: '+14155550100', retry: { minMinutes: 60, maxMinutes: 60, count: 1 }, next: { busy: null } }] });
     const gc = async () => {
-      await fetch(s.services.worker!.metricsUrl!.replace('/metrics', '/debug/gc'), { method: 'POST' });
+      const { heapUsed } = (await (await fetch(s.services.worker!.metricsUrl!.replace('/metrics', '/debug/gc'), { method: 'POST' })).json()) as { heapUsed: number };
       await new Promise((r) => setTimeout(r, 500));
-      return { rss: rssMb(workerPid), heapMb: (((await (await fetch(s.services.worker!.metricsUrl!.replace('/metrics', '/debug/gc'), { method: 'POST' })).json()) as { heapUsed: number }).heapUsed) / 2 ** 20 };
+      return { rss: rssMb(workerPid), heapMb: heapUsed / 2 ** 20 };
     };
     await new Promise((r) => setTimeout(r, 2000));
     const memBefore = await gc();
