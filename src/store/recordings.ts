@@ -80,13 +80,16 @@ export class MemoryRecordingStore implements RecordingStore {
   }
 }
 
+/** Simulated recordings longer than this are stored truncated (the announced duration stays). */
+const MAX_SYNTH_MS = 10 * 60_000;
+
 /**
- * A valid WAV (8 kHz, 16-bit mono PCM) of the given length: a quiet 440 Hz tone, so a fetched
- * simulator recording plays and has the duration the event announced.
+ * A valid WAV (8 kHz, 16-bit mono PCM) of the given length (at most ten minutes): a quiet 440 Hz
+ * tone, so a fetched simulator recording plays and has the duration the event announced.
  */
 export function synthesizeWav(durationMs: number): Uint8Array {
   const rate = 8000;
-  const samples = Math.max(0, Math.round((durationMs / 1000) * rate));
+  const samples = Math.max(0, Math.round((Math.min(durationMs, MAX_SYNTH_MS) / 1000) * rate));
   const buf = Buffer.alloc(44 + samples * 2);
   buf.write('RIFF', 0, 'ascii');
   buf.writeUInt32LE(36 + samples * 2, 4);

@@ -24,7 +24,7 @@ export class InlineSimulatorProvider implements TelephonyProvider, SmsSender {
     const workflowId = workflowIdOfCallId(command.callId);
     if (!workflowId) throw new Error(`unroutable call id ${command.callId}`);
     for (const p of this.engine.plan(command)) {
-      if (p.recording) await this.recordings.put(p.recording, synthesizeWav(Math.min(p.recording.durationMs, 60_000)));
+      if (p.recording) await this.recordings.put(p.recording, synthesizeWav(p.recording.durationMs));
       try {
         await this.client().workflow.getHandle(workflowId).signal(telephonyEventSignal, p.event);
       } catch (err) {

@@ -43,9 +43,6 @@ export interface RunningSimulator {
   stop(): Promise<void>;
 }
 
-/** Simulated recordings longer than this are stored truncated (the announced duration stays). */
-const MAX_SYNTH_MS = 10 * 60_000;
-
 export async function startSimulator(opts: { nc: NatsConnection; provider: string; latency: SimulatorLatency; chaos?: Chaos; registry?: Registry; log?: (m: string) => void }): Promise<RunningSimulator> {
   const { nc, provider } = opts;
   const log = opts.log ?? ((m: string) => console.error(`simulator: ${m}`));
@@ -65,7 +62,7 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
   function publishInOrder(callId: string, ev: TelephonyEvent, msgId: string = ev.id, recording?: RecordingMeta): void {
     const next = (publishChains.get(callId) ?? Promise.resolve()).then(async () => {
       try {
-        if (recording) await recordings.put(recording, synthesizeWav(Math.min(recording.durationMs, MAX_SYNTH_MS)));
+        if (recording) await recordings.put(recording, synthesizeWav(recording.durationMs));
         await publishEvent(js, provider, ev, msgId);
       } catch (err) {
         log(`publish ${ev.type} for ${callId} failed: ${(err as Error).message}`);
