@@ -7,8 +7,8 @@ import type { HttpResponseData } from '../flow/interpreter.js';
 import { createCampaignActivities, type CampaignDeps } from './campaign.js';
 
 export interface ActivityDeps {
-  /** Campaign stores and the Temporal client that places calls; absent where no campaign runs. */
-  campaigns?: CampaignDeps;
+  /** Campaign stores and the Temporal client that places calls (and signals the benchmark baseline). */
+  campaigns: CampaignDeps;
   telephony: TelephonyProvider;
   sms: SmsSender;
   profiles: ProfileStore;
@@ -47,15 +47,7 @@ async function readBody(res: Response): Promise<unknown> {
 }
 
 export function createActivities(deps: ActivityDeps) {
-  return { ...createCallActivities(deps), ...createCampaignActivities(deps.campaigns ?? missingCampaignDeps()) };
-}
-
-/** A worker without campaign stores fails campaign activities with a clear, permanent error. */
-function missingCampaignDeps(): CampaignDeps {
-  const fail = (): never => {
-    throw ApplicationFailure.nonRetryable('this worker has no campaign stores (start it with NATS)', 'ConfigError');
-  };
-  return { client: new Proxy({}, { get: fail }) as CampaignDeps['client'], store: new Proxy({}, { get: () => fail }) as CampaignDeps['store'] };
+  return { ...createCallActivities(deps), ...createCampaignActivities(deps.campaigns) };
 }
 
 function createCallActivities(deps: ActivityDeps) {
@@ -72,9 +64,7 @@ function createCallActivities(deps: ActivityDeps) {
 
     /** Benchmark baseline: signal the calling workflow `signals` times, as events of a call would. */
     async baselineStep(signals: number): Promise<void> {
-      const client = deps.campaigns?.client;
-      if (!client) throw ApplicationFailure.nonRetryable('baselineStep needs a Temporal client', 'ConfigError');
-      const handle = client.workflow.getHandle(Context.current().info.workflowExecution?.workflowId ?? '');
+      const handle = deps.campaigns.client.workflow.getHandle(Context.current().info.workflowExecution?.workflowId ?? '');
       for (let i = 0; i < signals; i++) await handle.signal('baselineEvent', i);
     },
 
