@@ -118,29 +118,58 @@ async function ensureTemporalTools() {
   writeFileSync(STAMP, want);
 }
 
-function aptInstall(pkg, binary) {
-  if (which(binary)) return;
-  const fix = `install it yourself (\`apt-get install ${pkg}\`) or put ${binary} on PATH`;
-  if (!which('apt-get')) throw new SetupError(pkg, `${binary} is not on PATH and apt-get is not available`, fix);
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new SetupError(pkg, `${binary} is not on PATH and installing it needs root`, `run \`sudo apt-get install ${pkg}\``);
-  say(`installing ${pkg} from Debian …`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const install = () => spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg], { encoding: 'utf8', env });
-  let res = install();
-  if (res.status !== 0) {
-    // A fresh machine has no package lists yet.
-    spawnSync('apt-get', ['update', '-qq'], { encoding: 'utf8', env });
-    res = install();
+/** Is a Debian package (or its binary) already there? Libraries without a binary are asked of dpkg. */
+function present({ pkg, binary }) {
+  if (binary) return Boolean(which(binary));
+  return spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' }).stdout?.includes('install ok installed') ?? false;
+}
+
+/** Install the Debian packages that are missing, in one apt-get run. */
+function aptInstall(wanted) {
+  const missing = wanted.filter((w) => !present(w));
+  if (missing.length === 0) return;
+  const pkgs = missing.map((m) => m.pkg);
+  const fix = `install them yourself (\`apt-get install ${pkgs.join(' ')}\`)`;
+  if (!which('apt-get')) throw new SetupError(pkgs.join(', '), 'missing, and apt-get is not available', fix);
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new SetupError(pkgs.join(', '), 'missing, and installing needs root', `run \`sudo apt-get install ${pkgs.join(' ')}\``);
+  say(`installing ${pkgs.join(', ')} from Debian …`);
+  // policy-rc.d exit 101: packages with a service (kamailio) must not start a system-wide daemon
+  // listening on every interface; dialflow starts its own on loopback when it needs one.
+  const policy = '/usr/sbin/policy-rc.d';
+  const ownPolicy = !existsSync(policy);
+  if (ownPolicy) writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  try {
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const install = () => spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], { encoding: 'utf8', env });
+    let res = install();
+    if (res.status !== 0) {
+      // A fresh machine has no package lists yet.
+      spawnSync('apt-get', ['update', '-qq'], { encoding: 'utf8', env });
+      res = install();
+    }
+    const still = missing.filter((w) => !present(w)).map((w) => w.pkg);
+    if (res.status !== 0 || still.length > 0) throw new SetupError(pkgs.join(', '), `apt-get install failed: ${(res.stderr ?? '').trim().split('\n').slice(-2).join(' | ')}`, fix);
+  } finally {
+    if (ownPolicy) rmSync(policy, { force: true });
   }
-  if (res.status !== 0 || !which(binary)) throw new SetupError(pkg, `apt-get install ${pkg} failed: ${(res.stderr ?? '').trim().split('\n').slice(-2).join(' | ')}`, fix);
 }
 
 async function main() {
   ensureNpmDeps();
   await ensureTemporalTools();
-  // 3. nats-server and Prometheus (with promtool, for the monitoring tests) from Debian when missing.
-  aptInstall('nats-server', 'nats-server');
-  aptInstall('prometheus', 'promtool');
+  // 3. From Debian when missing: nats-server; Prometheus (with promtool, for the monitoring tests);
+  //    the SIP provider's user agents (baresip), a SIP registrar/proxy (kamailio) and scripted SIP
+  //    endpoints for tests (sipp); TTS (espeak-ng) and audio conversion (sox, with MP3 support).
+  aptInstall([
+    { pkg: 'nats-server', binary: 'nats-server' },
+    { pkg: 'prometheus', binary: 'promtool' },
+    { pkg: 'baresip-core', binary: 'baresip' },
+    { pkg: 'kamailio', binary: 'kamailio' },
+    { pkg: 'sip-tester', binary: 'sipp' },
+    { pkg: 'sox', binary: 'sox' },
+    { pkg: 'libsox-fmt-mp3' },
+    { pkg: 'espeak-ng', binary: 'espeak-ng' },
+  ]);
 }
 
 main().catch((err) => {

@@ -5,7 +5,6 @@ import { Option, type Command } from 'commander';
 import { DateTime } from 'luxon';
 import { SingleBar, Presets } from 'cli-progress';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { loadConfig, type Config } from '../config/index.js';
 import { NatsCampaignStore, readAllRecords } from '../store/campaigns.js';
 import { formatOf, stageRecipients, type StagingResult } from '../campaign/recipients.js';
 import { flowSpeed, formatSpeed } from '../campaign/pacing.js';
@@ -15,25 +14,10 @@ import { CAMPAIGN_ID, startCampaign } from '../client/campaigns.js';
 import type { campaignWorkflow } from '../workflows/index.js';
 import { campaignStatusQuery, campaignWorkflowId, cancelCampaignUpdate, pauseCampaignUpdate, resumeCampaignUpdate, type CampaignStatus } from '../workflows/messages.js';
 import { CliError } from './errors.js';
-import { withNats, withTemporal } from './connections.js';
+import { configFor, conn, withNats, withTemporal, type Conn } from './connections.js';
 import { requireValidFlow } from './validate.js';
 import type { CallingSpeed } from '../flow/schema.js';
 
-interface Conn {
-  temporal?: string;
-  nats?: string;
-  taskQueue?: string;
-}
-
-/** Environment config, with the command's flags on top. */
-function configFor(o: Conn): Config {
-  return loadConfig({
-    ...process.env,
-    ...(o.temporal ? { DIALFLOW_TEMPORAL_ADDRESS: o.temporal } : {}),
-    ...(o.nats ? { DIALFLOW_NATS_SERVERS: o.nats } : {}),
-    ...(o.taskQueue ? { DIALFLOW_TASK_QUEUE: o.taskQueue } : {}),
-  });
-}
 
 function speedOption(v: string): CallingSpeed {
   try {
@@ -122,11 +106,6 @@ export function formatForecast(f: Forecast, zone = 'UTC'): string {
 }
 
 export function campaignCommands(program: Command): void {
-  const conn = (c: Command) =>
-    c
-      .addOption(new Option('--temporal <address>', 'Temporal frontend (default DIALFLOW_TEMPORAL_ADDRESS or 127.0.0.1:7233)'))
-      .addOption(new Option('--nats <url>', 'NATS server (default DIALFLOW_NATS_SERVERS or nats://127.0.0.1:4222)'))
-      .addOption(new Option('--task-queue <queue>', 'task queue of the workers (default DIALFLOW_TASK_QUEUE)'));
   const campaign = program.command('campaign').description('run outbound campaigns: start, follow, control, report and forecast');
 
   conn(

@@ -2,7 +2,8 @@
 // an unreachable server reported as one line with the fix.
 import { Client, Connection } from '@temporalio/client';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { dataConverter, type Config } from '../config/index.js';
+import { Option, type Command } from 'commander';
+import { dataConverter, loadConfig, type Config } from '../config/index.js';
 import { connectNats } from '../telephony/nats.js';
 import { CliError } from './errors.js';
 
@@ -27,4 +28,27 @@ export async function withTemporal<T>(config: Config, f: (client: Client) => Pro
   } finally {
     await connection.close();
   }
+}
+
+/** Connection flags shared by the commands that talk to a running stack. */
+export interface Conn {
+  temporal?: string;
+  nats?: string;
+  taskQueue?: string;
+}
+
+export const conn = (c: Command): Command =>
+  c
+    .addOption(new Option('--temporal <address>', 'Temporal frontend (default DIALFLOW_TEMPORAL_ADDRESS or 127.0.0.1:7233)'))
+    .addOption(new Option('--nats <url>', 'NATS server (default DIALFLOW_NATS_SERVERS or nats://127.0.0.1:4222)'))
+    .addOption(new Option('--task-queue <queue>', 'task queue of the workers (default DIALFLOW_TASK_QUEUE)'));
+
+/** Environment config, with the command's flags on top. */
+export function configFor(o: Conn): Config {
+  return loadConfig({
+    ...process.env,
+    ...(o.temporal ? { DIALFLOW_TEMPORAL_ADDRESS: o.temporal } : {}),
+    ...(o.nats ? { DIALFLOW_NATS_SERVERS: o.nats } : {}),
+    ...(o.taskQueue ? { DIALFLOW_TASK_QUEUE: o.taskQueue } : {}),
+  });
 }

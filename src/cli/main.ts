@@ -3,23 +3,32 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { PROJECT_ROOT } from '../config/tools.js';
-import { ConfigError, configEnv, dataConverter, ensureDevPayloadKey, loadConfig, payloadCodec } from '../config/index.js';
+import { ConfigError, configEnv, dataConverter, ensureDevPayloadKey, ensureSecretFile, loadConfig, payloadCodec, PROVIDER_KINDS, type ProviderKind } from '../config/index.js';
 import { startCodecServer } from '../codec/server.js';
 import { Stack, StackError, assertPortFree } from '../dev/stack.js';
 import { runDemo } from '../dev/demo.js';
 import { formatSummary } from '../flow/summary.js';
 import { FlowValidationError } from '../flow/validate.js';
 import { connectNats, ensureStreams } from '../telephony/nats.js';
-import { runService } from '../workers/service.js';
-import { graphCommand, loadAndValidate, validateCommand } from './validate.js';
+import { PROVIDER_ROLES, runService } from '../workers/service.js';
+import { startKamailio } from '../dev/kamailio.js';
+import { graphCommand, loadAndValidate, providerFor, validateCommand } from './validate.js';
+import { placeCall, type CallOptions } from './call.js';
+import { PROVIDERS } from '../telephony/capabilities.js';
 import { CliError } from './errors.js';
-import { withNats } from './connections.js';
+import { conn, withNats } from './connections.js';
 import { formatTranscript, simulate } from './simulate.js';
 import { campaignCommands } from './campaign.js';
 import { FlowVersionConflictError, KvFlowStore } from '../store/flows.js';
 import { ObjectRecordingStore } from '../store/recordings.js';
 import { writeFileSync } from 'node:fs';
 
+
+function positiveSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('a number of seconds above 0');
+  return n;
+}
 
 function portOption(value: string): number {
   const n = Number(value);
@@ -38,6 +47,44 @@ interface DevOptions {
   codecPort: number;
   flow: string;
   recipients: string;
+  provider: ProviderKind;
+  sipTrunk?: string;
+  sipPort: number;
+  webhookPort: number;
+}
+
+/** The provider's own settings for `dialflow dev`: a local registrar for SIP, webhook credentials for Infobip. */
+async function providerSetup(o: DevOptions, stack: Stack, dataDir: string, host: string, say: (m: string) => void): Promise<{ env: Record<string, string>; banner: string[] }> {
+  switch (o.provider) {
+    case 'simulator':
+      return { env: {}, banner: [] };
+    case 'sip': {
+      if (o.sipTrunk) return { env: { DIALFLOW_SIP_TRUNK: o.sipTrunk }, banner: [`SIP:          calls go out through the trunk ${o.sipTrunk}`, `              dialflow call examples/appointment-reminder.json --to +14155550123`] };
+      await assertPortFree(host, o.sipPort, 'kamailio (SIP registrar)', '--sip-port');
+      say(`starting a local SIP registrar (kamailio) on udp:${host}:${o.sipPort} …`);
+      const registrar = await startKamailio({ dir: join(dataDir, 'kamailio'), host, port: o.sipPort });
+      stack.onStop(() => registrar.stop());
+      return {
+        env: { DIALFLOW_SIP_TRUNK: registrar.uri },
+        banner: [
+          `SIP:          registrar ${registrar.uri} (loopback, no passwords): register a softphone as sip:1001@${host}:${o.sipPort}, then`,
+          `              dialflow call examples/appointment-reminder.json --to sip:1001@${host}:${o.sipPort}`,
+        ],
+      };
+    }
+    case 'infobip': {
+      const user = process.env.DIALFLOW_WEBHOOK_USER ?? 'infobip';
+      const password = process.env.DIALFLOW_WEBHOOK_PASSWORD ?? ensureSecretFile(join(dataDir, 'webhook.password'));
+      return {
+        env: { DIALFLOW_WEBHOOK_USER: user, DIALFLOW_WEBHOOK_PASSWORD: password, DIALFLOW_WEBHOOK_PORT: String(o.webhookPort), DIALFLOW_WEBHOOK_HOST: host },
+        banner: [
+          `Infobip:      API ${process.env.DIALFLOW_INFOBIP_BASE_URL ?? '(DIALFLOW_INFOBIP_BASE_URL is not set)'}`,
+          `Webhooks:     http://${host}:${o.webhookPort}/webhooks/infobip, HTTP Basic user "${user}", password in ${process.env.DIALFLOW_WEBHOOK_PASSWORD ? 'DIALFLOW_WEBHOOK_PASSWORD' : join(dataDir, 'webhook.password')}`,
+          `              (subscribe it to VOICE_VIDEO events through a public HTTPS tunnel or reverse proxy)`,
+        ],
+      };
+    }
+  }
 }
 
 async function dev(o: DevOptions): Promise<number> {
@@ -56,7 +103,10 @@ async function dev(o: DevOptions): Promise<number> {
   process.on('SIGHUP', onSignal);
   const say = (m: string) => process.stderr.write(`${m}\n`);
   try {
-    const metricsPorts = { worker: o.metricsPort, bridge: o.metricsPort + 1, simulator: o.metricsPort + 2 };
+    if (o.demo && o.provider !== 'simulator') throw new CliError('the demo calls simulated personas: run it with the simulator (drop --provider), or place real calls with `dialflow call`', 2);
+    const providerRoles = PROVIDER_ROLES[o.provider];
+    const metricsPorts: Record<string, number> = { worker: o.metricsPort, bridge: o.metricsPort + 1 };
+    providerRoles.forEach((role, i) => (metricsPorts[role] = o.metricsPort + 2 + i));
     for (const [role, port] of Object.entries(metricsPorts)) await assertPortFree(host, port, `${role} /metrics`, '--metrics-port');
     await assertPortFree(host, o.codecPort, 'codec server', '--codec-port');
     // Without a configured key, dev generates one under the data dir (kept across restarts: history stays readable).
@@ -72,17 +122,16 @@ async function dev(o: DevOptions): Promise<number> {
     const nc = await connectNats(nats.url, 'dialflow-dev');
     await ensureStreams(nc);
     await nc.close();
-    const config = loadConfig({ ...process.env, ...keyEnv, DIALFLOW_TEMPORAL_ADDRESS: temporal.address, DIALFLOW_NATS_SERVERS: nats.url, DIALFLOW_METRICS_HOST: host });
+    const provider = await providerSetup(o, stack, dataDir, host, say);
+    const config = loadConfig({ ...process.env, ...keyEnv, ...provider.env, DIALFLOW_PROVIDER: o.provider, DIALFLOW_TEMPORAL_ADDRESS: temporal.address, DIALFLOW_NATS_SERVERS: nats.url, DIALFLOW_METRICS_HOST: host });
     const env = configEnv(config);
-    say('starting the flow worker, the event bridge and the telephony simulator …');
-    const [worker, bridge, simulator] = await Promise.all([
-      stack.startService('worker', 'worker', { ...env, DIALFLOW_METRICS_PORT: String(metricsPorts.worker) }),
-      stack.startService('bridge', 'bridge', { ...env, DIALFLOW_METRICS_PORT: String(metricsPorts.bridge) }),
-      stack.startService('simulator', 'simulator', { ...env, DIALFLOW_METRICS_PORT: String(metricsPorts.simulator) }),
-    ]);
+    const roles = ['worker', 'bridge', ...providerRoles];
+    say(`starting ${roles.join(', ')} …`);
+    const started = await Promise.all(roles.map(async (role) => [role, await stack.startService(role, role, { ...env, DIALFLOW_METRICS_PORT: String(metricsPorts[role]) })] as const));
     const links = [
       `Temporal UI:  ${temporal.uiUrl ?? '(headless)'}`,
-      `Metrics:      ${worker.metricsUrl ?? '-'} (worker)  ${bridge.metricsUrl ?? '-'} (bridge)  ${simulator.metricsUrl ?? '-'} (simulator)`,
+      `Metrics:      ${started.map(([role, s]) => `${s.metricsUrl ?? '-'} (${role})`).join('  ')}`,
+      ...provider.banner,
       `Logs:         ${stack.logDir}`,
     ].join('\n');
     say(`dialflow is up.\n${links}`);
@@ -127,6 +176,10 @@ export function buildProgram(): Command {
     .addOption(new Option('--codec-port <port>', 'codec server the Web UI uses to decrypt payloads').default(8234).argParser(portOption))
     .option('--flow <file>', 'flow of the demo', join(PROJECT_ROOT, 'examples', 'appointment-reminder.json'))
     .option('--recipients <file>', 'recipients of the demo (JSON array)', join(PROJECT_ROOT, 'examples', 'demo-recipients.json'))
+    .addOption(new Option('--provider <name>', 'telephony provider: the simulator, real SIP calls, or Infobip').choices(PROVIDER_KINDS).default('simulator'))
+    .option('--sip-trunk <uri>', 'with --provider sip: the trunk or proxy to call through, e.g. sip:127.0.0.1:5060 (default: a local kamailio registrar)')
+    .addOption(new Option('--sip-port <port>', 'with --provider sip and no --sip-trunk: UDP port of the local registrar').default(5080).argParser(portOption))
+    .addOption(new Option('--webhook-port <port>', 'with --provider infobip: port of the webhook ingress').default(8090).argParser(portOption))
     .action(async (opts: DevOptions) => {
       process.exitCode = await dev(opts);
     });
@@ -134,6 +187,9 @@ export function buildProgram(): Command {
     ['worker', 'run the flow worker (call workflows and activities)'],
     ['bridge', 'run the event bridge (JetStream telephony events → workflow signals)'],
     ['simulator', 'run the telephony simulator (scripted personas on NATS)'],
+    ['sip-agents', 'run the SIP provider: a pool of SIP user agents (DIALFLOW_SIP_CHANNELS) behind DIALFLOW_SIP_TRUNK'],
+    ['infobip', 'run the Infobip provider: telephony commands → Infobip Calls API (DIALFLOW_INFOBIP_BASE_URL, DIALFLOW_INFOBIP_API_KEY)'],
+    ['webhooks', 'run the webhook ingress: POST /webhooks/infobip with HTTP Basic auth → telephony events on JetStream'],
   ] as const) {
     program
       .command(role)
@@ -147,8 +203,9 @@ export function buildProgram(): Command {
     .description('validate a flow document')
     .argument('<file>', 'flow document (JSON or YAML)')
     .option('--json', 'print the result as JSON', false)
-    .action((file: string, opts: { json: boolean }) => {
-      process.exitCode = validateCommand(file, opts);
+    .addOption(new Option('--provider <name>', 'warn about what this provider lacks (default DIALFLOW_PROVIDER, else simulator)').choices(PROVIDERS))
+    .action((file: string, opts: { json: boolean; provider?: string }) => {
+      process.exitCode = validateCommand(file, { json: opts.json, provider: providerFor(opts.provider) });
     });
   program
     .command('graph')
@@ -168,6 +225,21 @@ export function buildProgram(): Command {
       const report = await simulate(file, opts);
       process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatTranscript(report));
     });
+  conn(
+    program
+      .command('call')
+      .description('place one call through the running stack (whatever provider it runs) and print its transcript when it ends')
+      .argument('<flow>', 'flow document (JSON or YAML) starting with startOutgoingCall')
+      .requiredOption('--to <destination>', 'an international number (+14155550123) or a SIP URI (sip:1001@127.0.0.1:5080)')
+      .option('--recipient <json>', 'recipient attributes, inline JSON or a file: {"firstName":"Ana","timeZone":"Europe/Zagreb"}')
+      .option('--id <recipientId>', 'recipient id (default: generated); the call is workflow call:cli:{id}, and an id is called once')
+      .addOption(new Option('--timeout <seconds>', 'give up waiting after this long (the call goes on)').default(600).argParser(positiveSeconds))
+      .option('--json', 'print {flow, visited, dials, outcome, variables, trail, recordings, warnings, events} as JSON', false),
+  ).action(async (file: string, opts: Omit<CallOptions, 'timeoutSeconds'> & { timeout: number }) => {
+    const report = await placeCall(file, { ...opts, timeoutSeconds: opts.timeout });
+    process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatTranscript(report));
+    if (report.outcome === 'failed') process.exitCode = 1;
+  });
   const flows = program.command('flows').description('publish and inspect flow versions (stored in NATS KV)');
   const natsOption = () => new Option('--nats <url>', 'NATS server').default(process.env.DIALFLOW_NATS_SERVERS ?? 'nats://127.0.0.1:4222');
   const withStore = <T>(url: string, f: (store: KvFlowStore) => Promise<T>): Promise<T> => withNats(url, async (nc) => f(await KvFlowStore.open(nc)));
@@ -176,12 +248,15 @@ export function buildProgram(): Command {
     .description('validate and publish a flow version; a published version never changes')
     .argument('<file>', 'flow document (JSON or YAML)')
     .addOption(natsOption())
-    .action(async (file: string, opts: { nats: string }) => {
-      const loaded = loadAndValidate(file);
+    .addOption(new Option('--provider <name>', 'warn about what this provider lacks (default DIALFLOW_PROVIDER, else simulator)').choices(PROVIDERS))
+    .action(async (file: string, opts: { nats: string; provider?: string }) => {
+      const provider = providerFor(opts.provider);
+      const loaded = loadAndValidate(file, provider);
       if (loaded.code !== 0 || !('result' in loaded) || !loaded.result.flow) {
-        process.exitCode = validateCommand(file, { json: false });
+        process.exitCode = validateCommand(file, { json: false, provider });
         return;
       }
+      for (const w of loaded.result.issues) process.stderr.write(`warning: ${w.code} ${w.elementId ? `[${w.elementId}] ` : ''}${w.path}: ${w.message}\n`);
       const flow = loaded.result.flow;
       const r = await withStore(opts.nats, (store) => store.publish(flow));
       process.stdout.write(`${r.id} v${r.version}: ${r.created ? 'published' : 'already published (unchanged)'}\n`);

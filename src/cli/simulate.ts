@@ -30,7 +30,8 @@ export interface TranscriptEvent {
   until?: string;
 }
 
-export interface SimulationReport {
+/** What `dialflow simulate --json` and `dialflow call --json` print about one call. */
+export interface CallReport {
   flow: { id: string; version: number };
   visited: string[];
   dials: number;
@@ -41,10 +42,30 @@ export interface SimulationReport {
   trail: CallResult['trail'];
   recordings: CallResult['recordings'];
   warnings: CallResult['warnings'];
-  simulatedSeconds: number;
   /** The recipient's zone (given or derived from the number): the transcript's clock. */
   timeZone: string;
   events: TranscriptEvent[];
+}
+
+export interface SimulationReport extends CallReport {
+  simulatedSeconds: number;
+}
+
+/** The report of a finished call, from its result and its decoded history. */
+export function callReport(flow: Flow, result: CallResult, history: temporal.api.history.v1.IHistory, timeZone: string): CallReport {
+  return {
+    flow: { id: flow.id, version: flow.version },
+    visited: result.visited,
+    dials: result.dials,
+    outcome: result.outcome,
+    ...(result.error ? { error: result.error } : {}),
+    variables: result.variables,
+    trail: result.trail,
+    recordings: result.recordings,
+    warnings: result.warnings,
+    timeZone,
+    events: transcriptFromHistory(flow, history),
+  };
 }
 
 const decode = (p: Payload | null | undefined): unknown => (p ? defaultPayloadConverter.fromPayload(p) : undefined);
@@ -128,7 +149,7 @@ function humanDuration(ms: number): string {
   return parts.join(' ') || '0s';
 }
 
-function parseJsonOption(name: string, text: string | undefined): unknown {
+export function parseJsonOption(name: string, text: string | undefined): unknown {
   if (text === undefined) return undefined;
   const source = text.trim().startsWith('{') || text.trim().startsWith('[') ? text : readFileSync(text, 'utf8');
   try {
@@ -163,26 +184,13 @@ export async function simulate(file: string, opts: { persona?: string; recipient
       return { result, history: await decodeHistory(await handle.fetchHistory(), codec) };
     });
     const simulatedSeconds = Math.round(((await env.currentTimeMs()) - started) / 1000);
-    return {
-      flow: { id: flow.id, version: flow.version },
-      visited: result.visited,
-      dials: result.dials,
-      outcome: result.outcome,
-      ...(result.error ? { error: result.error } : {}),
-      variables: result.variables,
-      trail: result.trail,
-      recordings: result.recordings,
-      warnings: result.warnings,
-      simulatedSeconds,
-      timeZone: recipient.timeZone ?? 'UTC',
-      events: transcriptFromHistory(flow, history),
-    };
+    return { ...callReport(flow, result, history, recipient.timeZone ?? 'UTC'), simulatedSeconds };
   } finally {
     await env.teardown();
   }
 }
 
-export function formatTranscript(r: SimulationReport, zone: string = r.timeZone): string {
+export function formatTranscript(r: CallReport & { simulatedSeconds?: number; elapsedSeconds?: number }, zone: string = r.timeZone): string {
   const lines = [`flow ${r.flow.id} v${r.flow.version}`];
   for (const e of r.events) {
     const fmt = (iso: string) => DateTime.fromISO(iso, { zone }).toFormat('ccc yyyy-LL-dd HH:mm:ss');
@@ -191,7 +199,8 @@ export function formatTranscript(r: SimulationReport, zone: string = r.timeZone)
   }
   lines.push(`visited:   ${r.visited.join(' → ')}`);
   lines.push(`branches:  ${r.trail.map((t) => `${t.element}:${t.branch}${t.input !== undefined ? `(${t.input})` : ''}`).join(', ')}`);
-  lines.push(`outcome:   ${r.outcome} after ${r.dials} dial(s), ${r.simulatedSeconds} s simulated`);
+  const took = r.simulatedSeconds !== undefined ? `${r.simulatedSeconds} s simulated` : `${r.elapsedSeconds ?? 0} s`;
+  lines.push(`outcome:   ${r.outcome} after ${r.dials} dial(s), ${took}`);
   if (r.error) lines.push(`reason:    ${r.error}`);
   lines.push(`variables: ${JSON.stringify(r.variables)}`);
   for (const w of r.warnings) lines.push(`warning:   [${w.element}] ${w.message}`);

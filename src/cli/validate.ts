@@ -7,6 +7,14 @@ import { validateFlow, type ValidationIssue, type ValidationResult } from '../fl
 import { AUDIO_MAX_BYTES, type Flow } from '../flow/schema.js';
 import { CliError } from './errors.js';
 import { toMermaid } from '../flow/mermaid.js';
+import { PROVIDERS, providerIssues, type ProviderName } from '../telephony/capabilities.js';
+
+/** The provider whose capabilities a flow is checked against: `--provider`, else DIALFLOW_PROVIDER, else the simulator. */
+export function providerFor(option: string | undefined, env: Record<string, string | undefined> = process.env): ProviderName {
+  const name = option ?? (env.DIALFLOW_PROVIDER === 'sim' ? 'simulator' : env.DIALFLOW_PROVIDER) ?? 'simulator';
+  if (!(PROVIDERS as readonly string[]).includes(name)) throw new CliError(`provider ${JSON.stringify(name)}: one of ${PROVIDERS.join(', ')}`, 2);
+  return name as ProviderName;
+}
 
 function formatIssue(i: ValidationIssue): string {
   return `${i.severity.padEnd(7)} ${i.code.padEnd(28)} ${i.elementId ? `[${i.elementId}] ` : ''}${i.path}: ${i.message}`;
@@ -30,7 +38,7 @@ function fileIssues(res: ValidationResult, file: string): ValidationIssue[] {
 
 export type LoadedFlow = { code: 0 | 1; result: ValidationResult } | { code: 2; error: string };
 
-export function loadAndValidate(file: string): LoadedFlow {
+export function loadAndValidate(file: string, provider: ProviderName = 'simulator'): LoadedFlow {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -46,11 +54,13 @@ export function loadAndValidate(file: string): LoadedFlow {
     result.ok = false;
     delete result.flow;
   }
+  // What the provider lacks is a warning: the flow is valid, but some branch or option will not happen.
+  if (result.flow) result.issues.push(...providerIssues(result.flow, provider));
   return { code: result.ok ? 0 : 1, result };
 }
 
-export function validateCommand(file: string, opts: { json: boolean }): number {
-  const loaded = loadAndValidate(file);
+export function validateCommand(file: string, opts: { json: boolean; provider?: ProviderName }): number {
+  const loaded = loadAndValidate(file, opts.provider);
   if (loaded.code === 2) {
     if (opts.json) process.stdout.write(`${JSON.stringify({ ok: false, error: loaded.error })}\n`);
     process.stderr.write(`dialflow validate: ${loaded.error}\n`);
@@ -84,12 +94,13 @@ export function graphCommand(file: string): number {
 }
 
 /** The validated flow of a file, or a CliError carrying the validator's errors (exit 1; 2 if unreadable). */
-export function requireValidFlow(file: string): Flow {
-  const loaded = loadAndValidate(file);
+export function requireValidFlow(file: string, provider?: ProviderName): Flow {
+  const loaded = loadAndValidate(file, provider);
   if (loaded.code === 2) throw new CliError(loaded.error, 2);
   if (!loaded.result.flow) {
     const errors = loaded.result.issues.filter((i) => i.severity === 'error').map((i) => `  ${i.code} ${i.elementId ? `[${i.elementId}] ` : ''}${i.path}: ${i.message}`);
     throw new CliError(`${file} is invalid:\n${errors.join('\n')}`, 1);
   }
+  for (const w of loaded.result.issues.filter((i) => i.code.startsWith('provider.'))) process.stderr.write(`warning: ${w.code} ${w.elementId ? `[${w.elementId}] ` : ''}${w.path}: ${w.message}\n`);
   return loaded.result.flow;
 }

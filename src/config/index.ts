@@ -3,7 +3,8 @@
 import { z } from 'zod';
 import { TASK_QUEUE } from '../workflows/messages.js';
 import { chaosSchema } from '../telephony/simulator.js';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { PayloadCodec } from '@temporalio/common';
 import { EncryptionCodec, generateKey, parseKey, readKeyFile } from '../codec/encryption.js';
@@ -29,7 +30,41 @@ const envSchema = z.object({
   DIALFLOW_NATS_SERVERS: z.string().min(1).default('nats://127.0.0.1:4222'),
   /** Copies of streams and buckets: 1 for one nats-server, 3 for a cluster. */
   DIALFLOW_NATS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
-  DIALFLOW_PROVIDER: z.string().regex(/^[a-z0-9-]+$/, 'lowercase letters, digits and "-"').default('sim'),
+  /** Which telephony provider places and receives calls (`sim` is the old name of `simulator`). */
+  DIALFLOW_PROVIDER: z
+    .enum(['simulator', 'sim', 'sip', 'infobip'], { error: 'one of simulator, sip, infobip' })
+    .default('simulator')
+    .transform((v): ProviderKind => (v === 'sim' ? 'simulator' : v)),
+  /** SIP: concurrent channels (one baresip user agent each) — the provider's channel limit. */
+  DIALFLOW_SIP_CHANNELS: z.coerce.number().int().min(1).max(500).default(4),
+  /** SIP: trunk or proxy that outbound calls go through, e.g. `sip:127.0.0.1:5080` or `sip:sip.carrier.example;transport=tcp`. */
+  DIALFLOW_SIP_TRUNK: z
+    .string()
+    .regex(/^sips?:[^\s@]+$/, 'a SIP URI of the trunk or proxy without a user, e.g. sip:127.0.0.1:5080')
+    .optional(),
+  DIALFLOW_SIP_TRUNK_USER: z.string().min(1).optional(),
+  DIALFLOW_SIP_TRUNK_PASSWORD: z.string().min(1).optional(),
+  /** SIP: the address the agents bind SIP and RTP to. */
+  DIALFLOW_SIP_HOST: z.string().min(1).default('127.0.0.1'),
+  /** SIP: how long a dial waits for a free channel before it fails. */
+  DIALFLOW_SIP_DIAL_WAIT_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
+  DIALFLOW_SIP_RING_TIMEOUT_S: z.coerce.number().int().min(5).max(300).default(30),
+  /** SIP: the user the agents register as at the trunk/registrar, to receive inbound calls. */
+  DIALFLOW_SIP_INBOUND_USER: z.string().regex(/^[A-Za-z0-9+._-]+$/).default('dialflow'),
+  /** SIP: working directory of the agents (configs, prompts, recordings in progress). */
+  DIALFLOW_SIP_WORK_DIR: z.string().min(1).optional(),
+  /** Infobip: the account's API base URL, e.g. https://xxxxx.api.infobip.com. */
+  DIALFLOW_INFOBIP_BASE_URL: z.url({ protocol: /^https?$/, error: 'an http(s) URL such as https://xxxxx.api.infobip.com' }).optional(),
+  DIALFLOW_INFOBIP_API_KEY: z.string().min(1).optional(),
+  /** Infobip: API requests per second this process sends at most (the account's rate limit). */
+  DIALFLOW_INFOBIP_RPS: z.coerce.number().min(0.1).max(1000).default(5),
+  DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID: z.string().min(1).optional(),
+  /** Webhook ingress (`dialflow webhooks`). */
+  DIALFLOW_WEBHOOK_HOST: z.string().min(1).default('127.0.0.1'),
+  DIALFLOW_WEBHOOK_PORT: port.default(8090),
+  DIALFLOW_WEBHOOK_USER: z.string().min(1).optional(),
+  DIALFLOW_WEBHOOK_PASSWORD: z.string().min(8, 'at least 8 characters').optional(),
+  DIALFLOW_WEBHOOK_MAX_BYTES: z.coerce.number().int().min(1024).max(10 * 2 ** 20).default(64 * 1024),
   /** 0 disables the /metrics endpoint. */
   DIALFLOW_METRICS_PORT: port.default(0),
   DIALFLOW_METRICS_HOST: z.string().default('127.0.0.1'),
@@ -50,10 +85,41 @@ const envSchema = z.object({
   DIALFLOW_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 
+export const PROVIDER_KINDS = ['simulator', 'sip', 'infobip'] as const;
+export type ProviderKind = (typeof PROVIDER_KINDS)[number];
+
+export interface SipConfig {
+  channels: number;
+  trunk?: string;
+  trunkUser?: string;
+  trunkPassword?: string;
+  host: string;
+  dialWaitMs: number;
+  ringTimeoutSeconds: number;
+  inboundUser: string;
+  workDir?: string;
+}
+export interface InfobipConfig {
+  baseUrl?: string;
+  apiKey?: string;
+  requestsPerSecond: number;
+  callsConfigurationId?: string;
+}
+export interface WebhookConfig {
+  host: string;
+  port: number;
+  user?: string;
+  password?: string;
+  maxBodyBytes: number;
+}
+
 export interface Config {
   temporal: { address: string; namespace: string; taskQueue: string };
   nats: { servers: string[]; replicas: number };
-  provider: string;
+  provider: ProviderKind;
+  sip: SipConfig;
+  infobip: InfobipConfig;
+  webhooks: WebhookConfig;
   metrics: { host: string; port: number };
   simulatorLatency: string;
   simulatorChaos: string;
@@ -68,10 +134,37 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   }
   const e = parsed.data;
+  if (Boolean(e.DIALFLOW_SIP_TRUNK_USER) !== Boolean(e.DIALFLOW_SIP_TRUNK_PASSWORD)) {
+    throw new ConfigError('invalid configuration: DIALFLOW_SIP_TRUNK_USER and DIALFLOW_SIP_TRUNK_PASSWORD go together');
+  }
   return {
     temporal: { address: e.DIALFLOW_TEMPORAL_ADDRESS, namespace: e.DIALFLOW_TEMPORAL_NAMESPACE, taskQueue: e.DIALFLOW_TASK_QUEUE },
     nats: { servers: e.DIALFLOW_NATS_SERVERS.split(',').map((s) => s.trim()).filter(Boolean), replicas: e.DIALFLOW_NATS_REPLICAS },
     provider: e.DIALFLOW_PROVIDER,
+    sip: {
+      channels: e.DIALFLOW_SIP_CHANNELS,
+      ...(e.DIALFLOW_SIP_TRUNK ? { trunk: e.DIALFLOW_SIP_TRUNK } : {}),
+      ...(e.DIALFLOW_SIP_TRUNK_USER ? { trunkUser: e.DIALFLOW_SIP_TRUNK_USER } : {}),
+      ...(e.DIALFLOW_SIP_TRUNK_PASSWORD ? { trunkPassword: e.DIALFLOW_SIP_TRUNK_PASSWORD } : {}),
+      host: e.DIALFLOW_SIP_HOST,
+      dialWaitMs: e.DIALFLOW_SIP_DIAL_WAIT_MS,
+      ringTimeoutSeconds: e.DIALFLOW_SIP_RING_TIMEOUT_S,
+      inboundUser: e.DIALFLOW_SIP_INBOUND_USER,
+      ...(e.DIALFLOW_SIP_WORK_DIR ? { workDir: e.DIALFLOW_SIP_WORK_DIR } : {}),
+    },
+    infobip: {
+      ...(e.DIALFLOW_INFOBIP_BASE_URL ? { baseUrl: e.DIALFLOW_INFOBIP_BASE_URL.replace(/\/+$/, '') } : {}),
+      ...(e.DIALFLOW_INFOBIP_API_KEY ? { apiKey: e.DIALFLOW_INFOBIP_API_KEY } : {}),
+      requestsPerSecond: e.DIALFLOW_INFOBIP_RPS,
+      ...(e.DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID ? { callsConfigurationId: e.DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID } : {}),
+    },
+    webhooks: {
+      host: e.DIALFLOW_WEBHOOK_HOST,
+      port: e.DIALFLOW_WEBHOOK_PORT,
+      ...(e.DIALFLOW_WEBHOOK_USER ? { user: e.DIALFLOW_WEBHOOK_USER } : {}),
+      ...(e.DIALFLOW_WEBHOOK_PASSWORD ? { password: e.DIALFLOW_WEBHOOK_PASSWORD } : {}),
+      maxBodyBytes: e.DIALFLOW_WEBHOOK_MAX_BYTES,
+    },
     metrics: { host: e.DIALFLOW_METRICS_HOST, port: e.DIALFLOW_METRICS_PORT },
     simulatorLatency: e.DIALFLOW_SIM_LATENCY,
     simulatorChaos: e.DIALFLOW_SIM_CHAOS,
@@ -94,6 +187,24 @@ export function configEnv(c: Config): Record<string, string> {
     DIALFLOW_NATS_SERVERS: c.nats.servers.join(','),
     DIALFLOW_NATS_REPLICAS: String(c.nats.replicas),
     DIALFLOW_PROVIDER: c.provider,
+    DIALFLOW_SIP_CHANNELS: String(c.sip.channels),
+    ...(c.sip.trunk ? { DIALFLOW_SIP_TRUNK: c.sip.trunk } : {}),
+    ...(c.sip.trunkUser ? { DIALFLOW_SIP_TRUNK_USER: c.sip.trunkUser } : {}),
+    ...(c.sip.trunkPassword ? { DIALFLOW_SIP_TRUNK_PASSWORD: c.sip.trunkPassword } : {}),
+    DIALFLOW_SIP_HOST: c.sip.host,
+    DIALFLOW_SIP_DIAL_WAIT_MS: String(c.sip.dialWaitMs),
+    DIALFLOW_SIP_RING_TIMEOUT_S: String(c.sip.ringTimeoutSeconds),
+    DIALFLOW_SIP_INBOUND_USER: c.sip.inboundUser,
+    ...(c.sip.workDir ? { DIALFLOW_SIP_WORK_DIR: c.sip.workDir } : {}),
+    ...(c.infobip.baseUrl ? { DIALFLOW_INFOBIP_BASE_URL: c.infobip.baseUrl } : {}),
+    ...(c.infobip.apiKey ? { DIALFLOW_INFOBIP_API_KEY: c.infobip.apiKey } : {}),
+    DIALFLOW_INFOBIP_RPS: String(c.infobip.requestsPerSecond),
+    ...(c.infobip.callsConfigurationId ? { DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID: c.infobip.callsConfigurationId } : {}),
+    DIALFLOW_WEBHOOK_HOST: c.webhooks.host,
+    DIALFLOW_WEBHOOK_PORT: String(c.webhooks.port),
+    ...(c.webhooks.user ? { DIALFLOW_WEBHOOK_USER: c.webhooks.user } : {}),
+    ...(c.webhooks.password ? { DIALFLOW_WEBHOOK_PASSWORD: c.webhooks.password } : {}),
+    DIALFLOW_WEBHOOK_MAX_BYTES: String(c.webhooks.maxBodyBytes),
     DIALFLOW_METRICS_HOST: c.metrics.host,
     DIALFLOW_METRICS_PORT: String(c.metrics.port),
     DIALFLOW_SIM_LATENCY: c.simulatorLatency,
@@ -128,6 +239,15 @@ export function payloadCodec(c: Config): EncryptionCodec {
 /** The data converter for Temporal clients and workers. */
 export function dataConverter(c: Config): { payloadCodecs: PayloadCodec[] } {
   return { payloadCodecs: [payloadCodec(c)] };
+}
+
+/** A random secret kept in a file (0600), created once: `dialflow dev`'s webhook password. */
+export function ensureSecretFile(file: string): string {
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, `${randomBytes(18).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+  }
+  return readFileSync(file, 'utf8').trim();
 }
 
 /** Create the dev key file once (0600); an explicitly configured key wins. */

@@ -14,9 +14,11 @@ export const EVENTS_STREAM = 'DIALFLOW_EVENTS';
 export const DEADLETTER_STREAM = 'DIALFLOW_DEADLETTER';
 export const DEADLETTER_SUBJECT = 'dialflow.deadletter.events';
 export const BRIDGE_CONSUMER = 'dialflow-bridge';
-export const commandSubject = (provider: string) => `dialflow.telephony.${provider}.commands`;
-export const smsSubject = (provider: string) => `dialflow.telephony.${provider}.sms`;
-export const eventSubject = (provider: string, type: string) => `dialflow.events.${provider}.${type}`;
+// The simulator keeps its short subject token `sim` (deployed streams, dashboards and tests use it).
+const subjectToken = (provider: string) => (provider === 'simulator' ? 'sim' : provider);
+export const commandSubject = (provider: string) => `dialflow.telephony.${subjectToken(provider)}.commands`;
+export const smsSubject = (provider: string) => `dialflow.telephony.${subjectToken(provider)}.sms`;
+export const eventSubject = (provider: string, type: string) => `dialflow.events.${subjectToken(provider)}.${type}`;
 
 const NANOS_PER_MS = 1_000_000;
 

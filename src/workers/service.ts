@@ -4,7 +4,7 @@ import { setStorageReplicas } from '../store/replicas.js';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { Registry } from 'prom-client';
-import { dataConverter, loadConfig, type Config } from '../config/index.js';
+import { ConfigError, dataConverter, loadConfig, type Config } from '../config/index.js';
 import { connectNats, ensureStreams, NatsTelephonyProvider } from '../telephony/nats.js';
 import { KvFlowStore } from '../store/flows.js';
 import { bridgeMetrics, startBridge } from './bridge.js';
@@ -19,7 +19,15 @@ interface Service {
   done?: Promise<void>;
 }
 
-export type Role = 'worker' | 'bridge' | 'simulator';
+export type Role = 'worker' | 'bridge' | 'simulator' | 'sip-agents' | 'infobip' | 'webhooks';
+
+/** The provider role each provider kind runs as (the webhook ingress comes with infobip). */
+export const PROVIDER_ROLES = { simulator: ['simulator'], sip: ['sip-agents'], infobip: ['infobip', 'webhooks'] } as const satisfies Record<Config['provider'], readonly Role[]>;
+
+/** A role that serves one provider refuses to start under another: its commands would go unanswered. */
+function requireProvider(config: Config, role: Role, kind: Config['provider']): void {
+  if (config.provider !== kind) throw new ConfigError(`dialflow ${role} serves DIALFLOW_PROVIDER=${kind}, but it is ${config.provider}`);
+}
 
 async function startRole(role: Role, config: Config, registry: Registry, exposeTemporalMetrics: (url: string) => void): Promise<Service> {
   setStorageReplicas(config.nats.replicas);
@@ -61,7 +69,45 @@ async function startRole(role: Role, config: Config, registry: Registry, exposeT
       };
     }
     case 'simulator': {
+      requireProvider(config, role, 'simulator');
       const s = await startSimulator({ nc, provider: config.provider, latency: parseLatency(config.simulatorLatency), chaos: parseChaos(config.simulatorChaos), registry });
+      return {
+        async stop() {
+          await s.stop();
+          await closeNats();
+        },
+      };
+    }
+    case 'sip-agents': {
+      requireProvider(config, role, 'sip');
+      const { startSipAgents } = await import('../telephony/sip/agents.js');
+      const s = await startSipAgents({ nc, options: config.sip, registry });
+      return {
+        async stop() {
+          await s.stop();
+          await closeNats();
+        },
+      };
+    }
+    case 'infobip': {
+      requireProvider(config, role, 'infobip');
+      if (!config.infobip.baseUrl || !config.infobip.apiKey) throw new ConfigError('dialflow infobip needs DIALFLOW_INFOBIP_BASE_URL and DIALFLOW_INFOBIP_API_KEY');
+      const { startInfobipProvider } = await import('../telephony/infobip/provider.js');
+      const s = await startInfobipProvider({ nc, options: { ...config.infobip, baseUrl: config.infobip.baseUrl, apiKey: config.infobip.apiKey }, registry });
+      return {
+        async stop() {
+          await s.stop();
+          await closeNats();
+        },
+      };
+    }
+    case 'webhooks': {
+      requireProvider(config, role, 'infobip');
+      if (!config.webhooks.user || !config.webhooks.password) throw new ConfigError('dialflow webhooks needs DIALFLOW_WEBHOOK_USER and DIALFLOW_WEBHOOK_PASSWORD (HTTP Basic credentials Infobip sends)');
+      if (!config.infobip.baseUrl || !config.infobip.apiKey) throw new ConfigError('dialflow webhooks needs DIALFLOW_INFOBIP_BASE_URL and DIALFLOW_INFOBIP_API_KEY (it downloads recordings)');
+      const { startWebhookServer } = await import('../telephony/infobip/webhooks.js');
+      const s = await startWebhookServer({ nc, options: { ...config.webhooks, user: config.webhooks.user, password: config.webhooks.password, infobip: { ...config.infobip, baseUrl: config.infobip.baseUrl, apiKey: config.infobip.apiKey } }, registry });
+      console.error(`dialflow webhooks: listening on ${s.url}`);
       return {
         async stop() {
           await s.stop();

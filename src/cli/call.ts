@@ -1,0 +1,72 @@
+// `dialflow call FLOW --to NUMBER|SIP-URI [--recipient JSON] [--json]`: one real call through the
+// running stack, with whatever provider it runs (simulator, SIP trunk, Infobip). Waits for the
+// call to finish and prints the same report as `dialflow simulate`, read from the call's history.
+import { randomBytes } from 'node:crypto';
+import { WorkflowFailedError } from '@temporalio/client';
+import { parsePhoneNumberFromString } from 'libphonenumber-js/min';
+import { startCall } from '../client/calls.js';
+import { payloadCodec } from '../config/index.js';
+import { decodeHistory } from '../codec/encryption.js';
+import type { Recipient } from '../flow/interpreter.js';
+import { withTimeZone } from '../flow/zone.js';
+import { CliError } from './errors.js';
+import { configFor, withTemporal, type Conn } from './connections.js';
+import { callReport, parseJsonOption, type CallReport } from './simulate.js';
+import { requireValidFlow } from './validate.js';
+
+/** Campaign id of one-off calls: workflow ids are `call:cli:{recipientId}`. */
+export const CLI_CAMPAIGN = 'cli';
+const SIP_URI = /^sips?:[^@\s]+@[^\s]+$/;
+
+export interface CallOptions extends Conn {
+  to: string;
+  recipient?: string;
+  id?: string;
+  json: boolean;
+  timeoutSeconds: number;
+}
+
+export interface CallCommandReport extends CallReport {
+  workflowId: string;
+  elapsedSeconds: number;
+}
+
+/** An E.164 number (validated with libphonenumber) or a SIP URI; anything else is a usage error. */
+export function parseDestination(to: string): string {
+  if (SIP_URI.test(to)) return to;
+  const phone = parsePhoneNumberFromString(to);
+  if (!to.startsWith('+') || !phone?.isValid()) throw new CliError(`--to ${JSON.stringify(to)}: give an international number such as +14155550123, or a SIP URI such as sip:1001@127.0.0.1:5080`, 2);
+  return phone.number;
+}
+
+export async function placeCall(file: string, o: CallOptions): Promise<CallCommandReport> {
+  const flow = requireValidFlow(file);
+  if (!flow.start) throw new CliError(`${file} is an inbound flow: \`dialflow call\` calls out (it needs a startOutgoingCall as its start)`, 1);
+  const to = parseDestination(o.to);
+  const extra = parseJsonOption('recipient', o.recipient) ?? {};
+  if (typeof extra !== 'object' || Array.isArray(extra)) throw new CliError('--recipient must be a JSON object, e.g. {"firstName":"Ana","timeZone":"Europe/Zagreb"}', 2);
+  const id = o.id ?? `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new CliError(`--id ${JSON.stringify(id)}: letters, digits, ".", "-" and "_", at most 64`, 2);
+  // A SIP URI has no country: without a timeZone a `recipient` window cannot be placed (notCalled says so).
+  const recipient: Recipient = withTimeZone({ ...(extra as Partial<Recipient>), id, phone: to });
+  const config = configFor(o);
+  const started = Date.now();
+  return withTemporal(config, async (client) => {
+    const handle = await startCall(client, { flow, recipient, campaignId: CLI_CAMPAIGN, taskQueue: config.temporal.taskQueue });
+    process.stderr.write(`calling ${to} with ${flow.id} v${flow.version} (workflow ${handle.workflowId}) …\n`);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new CliError(`the call did not finish within ${o.timeoutSeconds} s; it goes on — see workflow ${handle.workflowId}`, 1)), o.timeoutSeconds * 1000);
+    });
+    try {
+      const result = await Promise.race([handle.result(), timedOut]);
+      const history = await decodeHistory(await handle.fetchHistory(), payloadCodec(config));
+      return { ...callReport(flow, result, history, recipient.timeZone ?? 'UTC'), workflowId: handle.workflowId, elapsedSeconds: Math.round((Date.now() - started) / 100) / 10 };
+    } catch (err) {
+      if (err instanceof WorkflowFailedError) throw new CliError(`the call workflow ${handle.workflowId} failed: ${err.cause?.message ?? err.message}`, 1, { cause: err });
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  });
+}
