@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/min';
-import { startCall } from '../client/calls.js';
+import { splitPersona, startCall } from '../client/calls.js';
 import { payloadCodec } from '../config/index.js';
 import { decodeHistory } from '../codec/encryption.js';
 import type { Recipient } from '../flow/interpreter.js';
@@ -12,7 +12,7 @@ import { withTimeZone } from '../flow/zone.js';
 import { CliError } from './errors.js';
 import { configFor, withTemporal, type Conn } from './connections.js';
 import { callReport, parseJsonOption, type CallReport } from './simulate.js';
-import { requireValidFlow } from './validate.js';
+import { providerFor, requireValidFlow } from './validate.js';
 
 /** Campaign id of one-off calls: workflow ids are `call:cli:{recipientId}`. */
 export const CLI_CAMPAIGN = 'cli';
@@ -40,7 +40,7 @@ export function parseDestination(to: string): string {
 }
 
 export async function placeCall(file: string, o: CallOptions): Promise<CallCommandReport> {
-  const flow = requireValidFlow(file);
+  const flow = requireValidFlow(file, providerFor(undefined));
   if (!flow.start) throw new CliError(`${file} is an inbound flow: \`dialflow call\` calls out (it needs a startOutgoingCall as its start)`, 1);
   const to = parseDestination(o.to);
   const extra = parseJsonOption('recipient', o.recipient) ?? {};
@@ -48,11 +48,13 @@ export async function placeCall(file: string, o: CallOptions): Promise<CallComma
   const id = o.id ?? `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new CliError(`--id ${JSON.stringify(id)}: letters, digits, ".", "-" and "_", at most 64`, 2);
   // A SIP URI has no country: without a timeZone a `recipient` window cannot be placed (notCalled says so).
-  const recipient: Recipient = withTimeZone({ ...(extra as Partial<Recipient>), id, phone: to });
+  // A `persona` in --recipient is a hint for the simulator (as in a campaign's recipients file).
+  const { recipient: given, hints } = splitPersona({ ...(extra as Partial<Recipient>), id, phone: to });
+  const recipient: Recipient = withTimeZone(given);
   const config = configFor(o);
   const started = Date.now();
   return withTemporal(config, async (client) => {
-    const handle = await startCall(client, { flow, recipient, campaignId: CLI_CAMPAIGN, taskQueue: config.temporal.taskQueue });
+    const handle = await startCall(client, { flow, recipient, campaignId: CLI_CAMPAIGN, taskQueue: config.temporal.taskQueue, ...(hints ? { hints } : {}) });
     process.stderr.write(`calling ${to} with ${flow.id} v${flow.version} (workflow ${handle.workflowId}) …\n`);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
