@@ -10,7 +10,8 @@ import { decodeHistory } from '../codec/encryption.js';
 import type { Recipient } from '../flow/interpreter.js';
 import { withTimeZone } from '../flow/zone.js';
 import { CliError } from './errors.js';
-import { configFor, withTemporal, type Conn } from './connections.js';
+import { configFor, withNats, withTemporal, type Conn } from './connections.js';
+import { uploadFlowAudio } from '../store/assets.js';
 import { callReport, parseJsonOption, type CallReport } from './simulate.js';
 import { providerFor, requireValidFlow } from './validate.js';
 
@@ -52,6 +53,7 @@ export async function placeCall(file: string, o: CallOptions): Promise<CallComma
   const { recipient: given, hints } = splitPersona({ ...(extra as Partial<Recipient>), id, phone: to });
   const recipient: Recipient = withTimeZone(given);
   const config = configFor(o);
+  await withNats(config.nats.servers, (nc) => uploadFlowAudio(nc, flow, file));
   const started = Date.now();
   return withTemporal(config, async (client) => {
     const handle = await startCall(client, { flow, recipient, campaignId: CLI_CAMPAIGN, taskQueue: config.temporal.taskQueue, ...(hints ? { hints } : {}) });

@@ -21,6 +21,7 @@ import { formatTranscript, simulate } from './simulate.js';
 import { campaignCommands } from './campaign.js';
 import { FlowVersionConflictError, KvFlowStore } from '../store/flows.js';
 import { ObjectRecordingStore } from '../store/recordings.js';
+import { uploadFlowAudio } from '../store/assets.js';
 import { writeFileSync } from 'node:fs';
 
 
@@ -258,7 +259,12 @@ export function buildProgram(): Command {
       }
       for (const w of loaded.result.issues) process.stderr.write(`warning: ${w.code} ${w.elementId ? `[${w.elementId}] ` : ''}${w.path}: ${w.message}\n`);
       const flow = loaded.result.flow;
-      const r = await withStore(opts.nats, (store) => store.publish(flow));
+      const r = await withNats(opts.nats, async (nc) => {
+        // The audio files it plays go first, so no call of the new version misses one.
+        const uploaded = await uploadFlowAudio(nc, flow, file);
+        if (uploaded.length > 0) process.stderr.write(`uploaded ${uploaded.join(', ')}\n`);
+        return (await KvFlowStore.open(nc)).publish(flow);
+      });
       process.stdout.write(`${r.id} v${r.version}: ${r.created ? 'published' : 'already published (unchanged)'}\n`);
     });
   flows
