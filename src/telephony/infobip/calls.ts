@@ -1,0 +1,123 @@
+// What the Infobip adapter remembers about calls, in a NATS KV bucket shared by every provider and
+// webhook instance: our call id ↔ Infobip's call id, the claim that makes a dial or an action happen
+// once per command id (create-if-absent before the API request), forward dialogs, pending
+// voicemail recordings and where a recorded voicemail lives at Infobip (to play it back).
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Kvm, type KV } from '@nats-io/kv';
+import { storageReplicas } from '../../store/replicas.js';
+
+export const INFOBIP_CALLS_BUCKET = 'dialflow_infobip_calls';
+/** Long enough for the longest call (validity period 48 h + call time) and its late events. */
+const TTL_MS = 4 * 24 * 3600_000;
+
+export type Claim<T> = { claimed: true; revision: number } | { claimed: false; existing: T };
+
+export interface DialRecord {
+  state: 'creating' | 'created' | 'failed';
+  commandId: string;
+  infobipId?: string;
+  error?: string;
+  at: string;
+}
+export interface CommandRecord {
+  state: 'sending' | 'sent' | 'failed';
+  error?: string;
+}
+export interface InfobipIdRecord {
+  /** Our call id (the leg id for a forward's second leg). */
+  callId: string;
+  /** The command that created it (dial or forward). */
+  commandId?: string;
+}
+export interface PendingRecording {
+  commandId: string;
+  name: string;
+}
+
+// KV keys allow [-/_=.a-zA-Z0-9]; our call ids contain ':' and '~', so ids are base64url-encoded.
+const enc = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
+
+export class InfobipCallMap {
+  private constructor(private readonly kv: KV) {}
+
+  static async open(nc: NatsConnection): Promise<InfobipCallMap> {
+    return new InfobipCallMap(await new Kvm(nc).create(INFOBIP_CALLS_BUCKET, { history: 1, replicas: storageReplicas(), ttl: TTL_MS }));
+  }
+
+  private async getJson<T>(key: string): Promise<T | undefined> {
+    const e = await this.kv.get(key);
+    return e && e.operation === 'PUT' ? (e.json<T>() as T) : undefined;
+  }
+
+  /** Create-if-absent: exactly one of several concurrent claimants gets `claimed: true`. */
+  private async claim<T>(key: string, value: T): Promise<Claim<T>> {
+    try {
+      return { claimed: true, revision: await this.kv.create(key, JSON.stringify(value)) };
+    } catch (err) {
+      // `create` fails when the key exists (wrong last sequence); anything else is rethrown.
+      const existing = await this.getJson<T>(key);
+      if (existing === undefined) throw err;
+      return { claimed: false, existing };
+    }
+  }
+
+  claimDial(callId: string, commandId: string): Promise<Claim<DialRecord>> {
+    return this.claim<DialRecord>(`o.${enc(callId)}`, { state: 'creating', commandId, at: new Date().toISOString() });
+  }
+  async setDial(callId: string, rec: DialRecord): Promise<void> {
+    await this.kv.put(`o.${enc(callId)}`, JSON.stringify(rec));
+  }
+  dial(callId: string): Promise<DialRecord | undefined> {
+    return this.getJson<DialRecord>(`o.${enc(callId)}`);
+  }
+
+  claimCommand(commandId: string): Promise<Claim<CommandRecord>> {
+    return this.claim<CommandRecord>(`c.${enc(commandId)}`, { state: 'sending' });
+  }
+  async setCommand(commandId: string, rec: CommandRecord): Promise<void> {
+    await this.kv.put(`c.${enc(commandId)}`, JSON.stringify(rec));
+  }
+  /** Forget a claim so a redelivery may try again (the request provably did not happen). */
+  async releaseCommand(commandId: string): Promise<void> {
+    await this.kv.delete(`c.${enc(commandId)}`);
+  }
+
+  /** Our call id → Infobip's, and back. */
+  async link(callId: string, infobipId: string, commandId?: string): Promise<void> {
+    await this.kv.put(`i.${enc(infobipId)}`, JSON.stringify({ callId, ...(commandId ? { commandId } : {}) } satisfies InfobipIdRecord));
+    await this.kv.put(`b.${enc(callId)}`, infobipId);
+  }
+  byInfobipId(infobipId: string): Promise<InfobipIdRecord | undefined> {
+    return this.getJson<InfobipIdRecord>(`i.${enc(infobipId)}`);
+  }
+  async infobipIdOf(callId: string): Promise<string | undefined> {
+    const e = await this.kv.get(`b.${enc(callId)}`);
+    return e && e.operation === 'PUT' ? e.string() : undefined;
+  }
+
+  async linkDialog(dialogId: string, legCallId: string, commandId: string): Promise<void> {
+    await this.kv.put(`d.${enc(dialogId)}`, JSON.stringify({ callId: legCallId, commandId } satisfies InfobipIdRecord));
+  }
+  byDialogId(dialogId: string): Promise<InfobipIdRecord | undefined> {
+    return this.getJson<InfobipIdRecord>(`d.${enc(dialogId)}`);
+  }
+
+  async setPendingRecording(callId: string, rec: PendingRecording): Promise<void> {
+    await this.kv.put(`r.${enc(callId)}`, JSON.stringify(rec));
+  }
+  pendingRecording(callId: string): Promise<PendingRecording | undefined> {
+    return this.getJson<PendingRecording>(`r.${enc(callId)}`);
+  }
+  async clearPendingRecording(callId: string): Promise<void> {
+    await this.kv.delete(`r.${enc(callId)}`);
+  }
+
+  /** A stored voicemail by its element name → the Infobip file id, so `play.audio.voicemail` works. */
+  async setRecordingFile(name: string, fileId: string): Promise<void> {
+    await this.kv.put(`f.${enc(name)}`, fileId);
+  }
+  async recordingFile(name: string): Promise<string | undefined> {
+    const e = await this.kv.get(`f.${enc(name)}`);
+    return e && e.operation === 'PUT' ? e.string() : undefined;
+  }
+}

@@ -1,0 +1,286 @@
+// The Infobip provider end to end: real Temporal + NATS + the dialflow worker and bridge, the
+// Infobip provider and webhook ingress, and a fake Infobip Calls API that validates requests as
+// strictly as the official models and posts Basic-authenticated webhooks (with chaos on demand).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { Registry } from 'prom-client';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { startEphemeralStack, type EphemeralStack } from '../../src/dev/ephemeral.js';
+import { freePort } from '../../src/dev/stack.js';
+import { startCall } from '../../src/client/calls.js';
+import { parseFlow } from '../../src/flow/validate.js';
+import { parseFlowText } from '../../src/flow/document.js';
+import type { CallResult } from '../../src/flow/interpreter.js';
+import type { Flow } from '../../src/flow/schema.js';
+import { connectNats, EVENTS_STREAM } from '../../src/telephony/nats.js';
+import { KvFlowStore } from '../../src/store/flows.js';
+import { ObjectRecordingStore } from '../../src/store/recordings.js';
+import { startInfobipProvider, type RunningInfobipProvider } from '../../src/telephony/infobip/provider.js';
+import { startWebhookServer, type RunningWebhookServer } from '../../src/telephony/infobip/webhooks.js';
+import { startFakeInfobip, type CalleeScript, type FakeInfobip, type FakeInfobipChaos } from '../fake-infobip/server.js';
+
+const API_KEY = 'it-api-key';
+const USER = 'infobip-hooks';
+const PASSWORD = 'it-webhook-password';
+
+const reminder = parseFlow(JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')));
+const collectFlow = parseFlow({
+  id: 'ib-collect', version: 1, start: 'call',
+  elements: [
+    { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'ask' } },
+    { id: 'ask', type: 'collect', maxDigits: 4, waitSeconds: 5, saveTo: 'pin', responses: { '12': 'ok' }, next: { noMatch: 'end' } },
+    { id: 'ok', type: 'play', tts: { text: 'Thanks.', language: 'en-US', voice: 'male' }, next: { played: 'end' } },
+    { id: 'end', type: 'hangUp' },
+  ],
+});
+const forwardFlow = parseFlow({
+  id: 'ib-forward', version: 1, start: 'call',
+  elements: [
+    { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'fwd' } },
+    { id: 'fwd', type: 'forwardCall', from: '+14155550100', to: '{{recipient.agent}}', ringSeconds: 10, next: { forwarded: 'end', busy: 'sorry', noAnswer: 'sorry', notForwarded: 'sorry' } },
+    { id: 'sorry', type: 'play', tts: { text: 'Nobody is free.' }, next: { played: 'end' } },
+    { id: 'end', type: 'hangUp' },
+  ],
+});
+const recordingFlow = parseFlow({
+  id: 'ib-rec', version: 1, start: 'call',
+  elements: [
+    { id: 'call', type: 'startOutgoingCall', from: '+14155550100', recordCall: true, next: { answered: 'vm' } },
+    { id: 'vm', type: 'recordVoicemail', name: 'feedback-{{recipient.id}}', maxDurationSeconds: 30, maxSilenceSeconds: 2, beep: true, next: { recorded: 'end' } },
+    { id: 'end', type: 'hangUp' },
+  ],
+});
+
+const wholeCallFlow = parseFlow({
+  id: 'ib-whole-call', version: 1, start: 'call',
+  elements: [
+    { id: 'call', type: 'startOutgoingCall', from: '+14155550100', recordCall: true, next: { answered: 'hello' } },
+    { id: 'hello', type: 'play', tts: { text: 'This call is recorded.' }, next: { played: 'end' } },
+    { id: 'end', type: 'hangUp' },
+  ],
+});
+
+// number → what the callee does (the fake looks numbers up with or without '+').
+const CALLEES: Record<string, CalleeScript> = {
+  '385915550001': { answer: 'human', keys: ['1'] },
+  '385915550002': { answer: 'machine', speakSeconds: 4 },
+  '385915550003': { answer: 'busy' },
+  '385915550004': { answer: 'noAnswer' },
+  '385915550005': { answer: 'human', keys: ['12#'] },
+  '385915550006': { answer: 'human' },
+  '385915550007': { answer: 'human' },
+  '385915550008': { answer: 'human', speakSeconds: 3 },
+  '385915550009': { answer: 'human', keys: ['2'], pressDuringPrompt: true },
+  '385915550010': { answer: 'rejected' },
+  '385915559001': { answer: 'human' }, // agent who answers
+  '385915559002': { answer: 'busy' }, // agent who is busy
+};
+
+interface Case {
+  name: string;
+  flow: Flow;
+  phone: string;
+  extra?: Record<string, unknown>;
+  trail: string[];
+  outcome: string;
+  vars?: Record<string, unknown>;
+}
+const CASES: Case[] = [
+  { name: 'reminder confirmed with 1', flow: reminder, phone: '+385915550001', trail: ['call:answered', 'menu:played', 'ask:1', 'confirmed:played'], outcome: 'answered', vars: { choice: '1' } },
+  { name: 'reminder: a key cuts the prompt', flow: reminder, phone: '+385915550009', trail: ['call:answered', 'menu:played', 'ask:2', 'cancelled:played'], outcome: 'answered', vars: { choice: '2' } },
+  { name: 'reminder to an answering machine', flow: reminder, phone: '+385915550002', trail: ['call:voicemail', 'leave-message:played'], outcome: 'voicemail' },
+  { name: 'reminder busy', flow: reminder, phone: '+385915550003', trail: ['call:busy'], outcome: 'busy' },
+  { name: 'reminder not answered', flow: reminder, phone: '+385915550004', trail: ['call:noAnswer'], outcome: 'noAnswer' },
+  { name: 'reminder rejected', flow: reminder, phone: '+385915550010', trail: ['call:declined'], outcome: 'declined' },
+  { name: 'collect two digits and #', flow: collectFlow, phone: '+385915550005', trail: ['call:answered', 'ask:12', 'ok:played'], outcome: 'answered', vars: { pin: '12' } },
+  { name: 'forward answered', flow: forwardFlow, phone: '+385915550006', extra: { agent: '+385915559001' }, trail: ['call:answered', 'fwd:forwarded'], outcome: 'answered' },
+  { name: 'forward busy', flow: forwardFlow, phone: '+385915550007', extra: { agent: '+385915559002' }, trail: ['call:answered', 'fwd:busy', 'sorry:played'], outcome: 'answered' },
+];
+
+let t: EphemeralStack;
+let nc: NatsConnection;
+let fake: FakeInfobip | undefined;
+let provider: RunningInfobipProvider | undefined;
+let webhooks: RunningWebhookServer | undefined;
+let registry: Registry;
+const measured: Record<string, unknown> = {};
+
+/** The fake, our provider and our webhook ingress, wired to each other. */
+async function startInfobipSide(chaos?: FakeInfobipChaos): Promise<void> {
+  await stopInfobipSide();
+  registry = new Registry();
+  const port = await freePort();
+  fake = await startFakeInfobip({ apiKey: API_KEY, webhookUrl: `http://127.0.0.1:${port}/webhooks/infobip`, webhookUser: USER, webhookPassword: PASSWORD, callees: CALLEES, timeScale: 0.01, ...(chaos ? { chaos } : {}) });
+  const infobip = { baseUrl: fake.baseUrl, apiKey: API_KEY, requestsPerSecond: 50, callsConfigurationId: 'it-calls-configuration' };
+  webhooks = await startWebhookServer({ nc, options: { host: '127.0.0.1', port, user: USER, password: PASSWORD, maxBodyBytes: 65536, infobip }, registry, log: () => {} });
+  provider = await startInfobipProvider({ nc, options: infobip, registry, log: () => {} });
+}
+async function stopInfobipSide(): Promise<void> {
+  await provider?.stop();
+  await webhooks?.stop();
+  await fake?.stop();
+  provider = undefined;
+  webhooks = undefined;
+  fake = undefined;
+}
+
+beforeAll(async () => {
+  t = await startEphemeralStack({ services: ['worker', 'bridge'], env: { DIALFLOW_PROVIDER: 'infobip' } });
+  nc = await connectNats(t.natsUrl, 'it-infobip');
+  await startInfobipSide();
+});
+afterAll(async () => {
+  await stopInfobipSide();
+  await nc?.close();
+  await t?.stop();
+});
+
+async function runCase(c: Case, campaignId: string, i: number): Promise<{ c: Case; result: CallResult; workflowId: string }> {
+  const handle = await startCall(t.client, { flow: c.flow, campaignId, taskQueue: t.config.temporal.taskQueue, recipient: { id: `r${i}`, phone: c.phone, firstName: 'Ana', ...c.extra } });
+  return { c, result: await handle.result(), workflowId: handle.workflowId };
+}
+
+async function runAll(campaignId: string): Promise<void> {
+  const done = await Promise.all(CASES.map((c, i) => runCase(c, campaignId, i)));
+  for (const { c, result, workflowId } of done) {
+    expect({ name: c.name, trail: result.trail.map((x) => `${x.element}:${x.branch}`), outcome: result.outcome }).toEqual({ name: c.name, trail: c.trail, outcome: c.outcome });
+    expect(result.dials, c.name).toBe(1);
+    if (c.vars) expect(result.variables, c.name).toMatchObject(c.vars);
+    // Exactly one call created at Infobip for this call id, whatever was redelivered.
+    expect(fake!.callsCreated.byExternalId[`${workflowId}~1`], c.name).toBe(1);
+  }
+}
+
+describe('Infobip provider against the fake Calls API', () => {
+  it('reminder, collect, machine detection, failures and forward take the right branches, one call each', async () => {
+    // Call set-up time: dial command on NATS → our CALL_ESTABLISHED on JetStream.
+    const dialAt = new Map<string, number>();
+    const setup: number[] = [];
+    const cmdSub = nc.subscribe('dialflow.telephony.infobip.commands', {
+      callback: (_e, m) => {
+        const cmd = m.json<{ action: string; callId: string }>();
+        if (cmd.action === 'dial') dialAt.set(cmd.callId, Date.now());
+      },
+    });
+    const evSub = nc.subscribe('dialflow.events.infobip.CALL_ESTABLISHED', {
+      callback: (_e, m) => {
+        const at = dialAt.get(m.json<{ callId: string }>().callId);
+        if (at !== undefined) setup.push(Date.now() - at);
+      },
+    });
+    const t0 = Date.now();
+    await runAll(`ib-${Date.now()}`);
+    cmdSub.unsubscribe();
+    evSub.unsubscribe();
+    setup.sort((a, b) => a - b);
+    measured.calls = CASES.length;
+    measured.wallMs = Date.now() - t0;
+    measured.callSetupMs = { p50: setup[Math.floor(setup.length / 2)], max: setup[setup.length - 1], note: 'fake ring 20 ms + answer 40 ms included' };
+    const text = await registry.metrics();
+    const sum = Number(/dialflow_infobip_webhook_seconds_sum (\S+)/.exec(text)?.[1]);
+    const count = Number(/dialflow_infobip_webhook_seconds_count (\S+)/.exec(text)?.[1]);
+    measured.webhookToJetStreamAckMs = { mean: Math.round((sum / count) * 1000 * 100) / 100, webhooks: count };
+    // Every API request the fake saw passed its strict model validation.
+    expect(fake!.requests.filter((r) => r.status === 400)).toEqual([]);
+  }, 120_000);
+
+  it('inbound: CALL_RECEIVED starts the inbound flow, which answers through the API', async () => {
+    const store = await KvFlowStore.open(nc);
+    const parsed = parseFlowText(readFileSync(new URL('../../examples/inbound-language-menu.yaml', import.meta.url), 'utf8'), 'inbound-language-menu.yaml');
+    if (!parsed.ok) throw new Error(parsed.message);
+    await store.publish(parseFlow(parsed.doc));
+    const callId = fake!.simulateInbound({ from: '385915550777', to: '+14155550111', script: { answer: 'human', keys: ['2'] } });
+    const handle = t.client.workflow.getHandle(`inbound:${callId}`);
+    let result: CallResult | undefined;
+    for (let i = 0; i < 100 && !result; i++) {
+      result = (await handle.result().catch((err: unknown) => {
+        if (err instanceof WorkflowNotFoundError) return undefined;
+        throw err;
+      })) as CallResult | undefined;
+      if (!result) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(result?.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['incoming:next', 'menu:played', 'choose:2', 'spanish:played']);
+  }, 60_000);
+
+  it('a voicemail and the whole call are downloaded into our store before the flow hears of them', async () => {
+    const { result, workflowId } = await runCase({ name: 'rec', flow: recordingFlow, phone: '+385915550008', trail: [], outcome: 'answered' }, `ib-rec-${Date.now()}`, 1);
+    expect(result.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['call:answered', 'vm:recorded']);
+    expect(result.recordings[0]).toMatchObject({ name: 'feedback-r1' });
+    const store = await ObjectRecordingStore.open(nc);
+    // The voicemail is stored before CALL_RECORDING_READY is published: it is there at once.
+    const vm = await store.get(result.recordings[0]!.recordingId);
+    expect(vm?.meta).toMatchObject({ name: 'feedback-r1', contentType: 'audio/wav', durationMs: 5000 });
+    // 3 s spoken + 2 s of silence (maxSilence), 8 kHz 16-bit mono.
+    expect(vm?.data.byteLength).toBe(44 + 5 * 8000 * 2);
+    expect(Buffer.from(vm!.data.subarray(0, 4)).toString('ascii')).toBe('RIFF');
+    let listed: Awaited<ReturnType<typeof store.list>> = [];
+    for (let i = 0; i < 50 && listed.length < 2; i++) {
+      listed = await store.list({ workflowId });
+      if (listed.length < 2) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(listed.map((r) => r.name).sort()).toEqual(['call', 'feedback-r1']);
+    expect(listed.find((r) => r.name === 'call')?.id).toBe(`${workflowId}~1:call`);
+  }, 60_000);
+
+  it('a dial delivered twice at once creates one call; a command for an unknown call ends it', async () => {
+    const callId = `call:dup-${Date.now()}:r1~1`;
+    const dial = JSON.stringify({ action: 'dial', callId, commandId: `${callId}#c1`, elementId: 'call', from: '+14155550100', to: '+385915550006', attempt: 1, dialIndex: 1, recordCall: false, machineDetection: false });
+    const acks = await Promise.all([0, 1, 2].map(() => nc.request('dialflow.telephony.infobip.commands', dial, { timeout: 5000 }).then((m) => m.json<{ ok: boolean }>())));
+    expect(acks).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
+    expect(fake!.callsCreated.byExternalId[callId]).toBe(1);
+    const hangup = JSON.stringify({ action: 'hangup', callId, commandId: `${callId}#c2`, elementId: 'end' });
+    expect((await nc.request('dialflow.telephony.infobip.commands', hangup, { timeout: 5000 })).json()).toEqual({ ok: true });
+
+    const lost = 'call:nobody:r9~1';
+    const got = new Promise<{ type: string; properties: Record<string, unknown> }>((resolve) => {
+      const sub = nc.subscribe(`dialflow.events.infobip.CALL_FINISHED`, {
+        callback: (_e, m) => {
+          const ev = m.json<{ callId: string; type: string; properties: Record<string, unknown> }>();
+          if (ev.callId !== lost) return;
+          sub.unsubscribe();
+          resolve(ev);
+        },
+      });
+    });
+    const say = JSON.stringify({ action: 'say', callId: lost, commandId: `${lost}#c3`, elementId: 'menu', text: 'Hi', language: 'en', voice: 'female', speechRate: 1, pauseMs: 0, interruptible: false });
+    expect((await nc.request('dialflow.telephony.infobip.commands', say, { timeout: 5000 })).json()).toEqual({ ok: true });
+    expect((await got).properties).toMatchObject({ errorCode: 'INTERNAL_ERROR', hangupSource: 'PLATFORM' });
+  });
+
+  it('webhooks with no or wrong credentials → 401 and nothing published', async () => {
+    const jsm = await jetstreamManager(nc);
+    const count = async () => (await jsm.streams.info(EVENTS_STREAM, { subjects_filter: 'dialflow.events.infobip.>' })).state.messages;
+    const before = await count();
+    const body = JSON.stringify({ type: 'CALL_FINISHED', callId: 'x', properties: { callLog: { callId: 'x', externalId: 'call:forged:r1~1', errorCode: { id: 1, name: 'NORMAL_HANGUP', description: '' } } } });
+    for (const authz of [undefined, `Basic ${Buffer.from(`${USER}:nope`).toString('base64')}`]) {
+      const res = await fetch(webhooks!.url, { method: 'POST', headers: { 'Content-Type': 'application/json', ...(authz ? { Authorization: authz } : {}) }, body });
+      expect(res.status).toBe(401);
+    }
+    expect(await count()).toBe(before);
+  });
+
+  it('chaos (duplicate and reordered webhooks, late recordings, 429s) gives the same results, one call each', async () => {
+    await startInfobipSide({ duplicate: 0.3, reorder: 0.3, lateRecordingMs: 150, rateLimitEvery: 7, seed: 11 });
+    await runAll(`ib-chaos-${Date.now()}`);
+    // A late CALL_RECORDING_READY (after the call ended) for the whole-call recording: stored all the same.
+    // (A voicemail's READY held until the call ends cannot complete recordVoicemail while the call
+    // lasts: that path is covered without this chaos above.)
+    const { result, workflowId } = await runCase({ name: 'rec', flow: wholeCallFlow, phone: '+385915550008', trail: [], outcome: 'answered' }, `ib-chaos-rec-${Date.now()}`, 1);
+    expect(result.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['call:answered', 'hello:played']);
+    const store = await ObjectRecordingStore.open(nc);
+    let listed: Awaited<ReturnType<typeof store.list>> = [];
+    for (let i = 0; i < 50 && listed.length < 1; i++) {
+      listed = await store.list({ workflowId });
+      if (listed.length < 1) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(listed.map((r) => [r.id, r.name])).toEqual([[`${workflowId}~1:call`, 'call']]);
+    const deliveries = fake!.webhookDeliveries;
+    expect(deliveries.filter((d) => d.chaos === 'duplicate').length).toBeGreaterThan(3);
+    expect(deliveries.filter((d) => d.chaos === 'reorder').length).toBeGreaterThan(3);
+    expect(fake!.requests.filter((r) => r.status === 429).length).toBeGreaterThan(3);
+    expect(await registry.metrics()).toMatch(/dialflow_infobip_retries_total\{[^}]*reason="429"\} [1-9]/);
+    console.log(JSON.stringify({ infobip: measured }));
+  }, 180_000);
+});

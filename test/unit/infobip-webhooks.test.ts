@@ -1,0 +1,150 @@
+// The webhook ingress against a real nats-server: authentication, limits, validation and dedupe,
+// checked on the JetStream stream itself (nothing may be published for a refused request).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'node:http';
+import { Registry } from 'prom-client';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Stack, freePort } from '../../src/dev/stack.js';
+import { connectNats, ensureStreams, EVENTS_STREAM } from '../../src/telephony/nats.js';
+import { startWebhookServer, basicAuthMatches, type RunningWebhookServer } from '../../src/telephony/infobip/webhooks.js';
+import { InfobipConfigError } from '../../src/telephony/infobip/options.js';
+import { webhookEventId } from '../../src/telephony/infobip/events.js';
+import type { TelephonyEvent } from '../../src/telephony/contract.js';
+
+const USER = 'infobip';
+const PASSWORD = 'correct horse battery';
+const auth = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
+const GOOD = auth(USER, PASSWORD);
+
+let dir: string;
+let stack: Stack;
+let nc: NatsConnection;
+let jsm: JetStreamManager;
+let server: RunningWebhookServer;
+const registry = new Registry();
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'dialflow-ib-wh-'));
+  stack = new Stack(dir);
+  const nats = await stack.startNats({ port: await freePort(), storeDir: join(dir, 'nats') });
+  nc = await connectNats(nats.url, 'infobip-webhooks-test');
+  await ensureStreams(nc);
+  jsm = await jetstreamManager(nc);
+  server = await startWebhookServer({ nc, options: { host: '127.0.0.1', port: 0, user: USER, password: PASSWORD, maxBodyBytes: 4096 }, registry, log: () => {}, resolveWaitMs: 200 });
+});
+afterAll(async () => {
+  await server?.stop();
+  await nc?.close();
+  await stack?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const published = async () => (await jsm.streams.info(EVENTS_STREAM, { subjects_filter: 'dialflow.events.infobip.>' })).state.messages;
+
+function post(body: string | Buffer, headers: Record<string, string> = {}, path = '/webhooks/infobip', method = 'POST'): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  const u = new URL(server.url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path, method, headers: { 'Content-Type': 'application/json', ...headers } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const ringing = (callId: string) =>
+  JSON.stringify({
+    type: 'CALL_RINGING', callId: 'ib-77', conferenceId: null, dialogId: null, timestamp: '2025-03-01T10:00:00.000Z', callsConfigurationId: 'cfg',
+    properties: { call: { id: 'ib-77', endpoint: { type: 'PHONE', phoneNumber: '385911234567' }, direction: 'OUTBOUND', state: 'RINGING', customData: { callId, dialCommandId: 'cmd-1' }, externalId: callId } },
+  });
+
+describe('webhook ingress', () => {
+  it('refuses to start without credentials', async () => {
+    await expect(startWebhookServer({ nc, options: { host: '127.0.0.1', port: 0, maxBodyBytes: 1024 } })).rejects.toBeInstanceOf(InfobipConfigError);
+    await expect(startWebhookServer({ nc, options: { host: '127.0.0.1', port: 0, user: 'u', maxBodyBytes: 1024 } })).rejects.toBeInstanceOf(InfobipConfigError);
+  });
+
+  it('listens on loopback', () => {
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/webhooks\/infobip$/);
+  });
+
+  it('constant-time Basic check accepts only the exact pair', () => {
+    expect(basicAuthMatches(GOOD, USER, PASSWORD)).toBe(true);
+    expect(basicAuthMatches(auth(USER, `${PASSWORD}x`), USER, PASSWORD)).toBe(false);
+    expect(basicAuthMatches(auth('', ''), '', '')).toBe(false);
+    expect(basicAuthMatches(undefined, USER, PASSWORD)).toBe(false);
+    expect(basicAuthMatches(`Bearer ${PASSWORD}`, USER, PASSWORD)).toBe(false);
+  });
+
+  it('no or wrong credentials → 401, and nothing is published', async () => {
+    const before = await published();
+    const body = ringing('call:auth:r1~1');
+    for (const headers of [{} as Record<string, string>, { Authorization: auth(USER, 'wrong') }, { Authorization: auth('someone', PASSWORD) }, { Authorization: 'Basic !!!' }, { Authorization: `App ${PASSWORD}` }]) {
+      const res = await post(body, headers);
+      expect(res.status).toBe(401);
+      expect(res.headers['www-authenticate']).toMatch(/^Basic /);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await published()).toBe(before);
+  });
+
+  it('a body over the limit → 413 (declared or streamed), nothing published', async () => {
+    const before = await published();
+    const big = JSON.stringify({ type: 'CALL_RINGING', pad: 'x'.repeat(5000) });
+    expect((await post(big, { Authorization: GOOD })).status).toBe(413);
+    expect((await post(big, { Authorization: GOOD, 'Transfer-Encoding': 'chunked' })).status).toBe(413);
+    expect(await published()).toBe(before);
+  });
+
+  it('bad JSON, a bad envelope or bad properties → 400, nothing published', async () => {
+    const before = await published();
+    expect((await post('{not json', { Authorization: GOOD })).status).toBe(400);
+    expect((await post(JSON.stringify({ callId: 'x' }), { Authorization: GOOD })).status).toBe(400);
+    expect((await post(JSON.stringify([1, 2]), { Authorization: GOOD })).status).toBe(400);
+    const bad = await post(JSON.stringify({ type: 'DTMF_CAPTURED', callId: 'ib-1', properties: { dtmf: 5, customData: { callId: 'a~1' } } }), { Authorization: GOOD });
+    expect(bad.status).toBe(400);
+    expect(bad.body).toContain('properties.dtmf');
+    expect(await published()).toBe(before);
+  });
+
+  it('other paths and methods are refused', async () => {
+    expect((await post('{}', { Authorization: GOOD }, '/other')).status).toBe(404);
+    expect((await post('', { Authorization: GOOD }, '/webhooks/infobip', 'GET')).status).toBe(405);
+  });
+
+  it('maps and publishes once; a redelivered body is deduplicated by its hash', async () => {
+    const before = await published();
+    const body = ringing('call:dedupe:r1~1');
+    const a = await post(body, { Authorization: GOOD });
+    const b = await post(body, { Authorization: GOOD });
+    expect([a.status, b.status]).toEqual([204, 204]);
+    expect(await published()).toBe(before + 1);
+    const stored = await jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: 'dialflow.events.infobip.CALL_RINGING' });
+    const ev = stored!.json<TelephonyEvent>();
+    expect(ev).toEqual({ id: webhookEventId(body), type: 'CALL_RINGING', callId: 'call:dedupe:r1~1', timestamp: '2025-03-01T10:00:00.000Z', properties: { commandId: 'cmd-1', infobipCallId: 'ib-77' } });
+    expect(stored!.header?.get('Nats-Msg-Id')).toBe(webhookEventId(body));
+  });
+
+  it('an unknown event type is answered 2xx, counted, and not published', async () => {
+    const before = await published();
+    expect((await post(JSON.stringify({ type: 'SOMETHING_NEW', callId: 'ib-1', properties: {} }), { Authorization: GOOD })).status).toBe(204);
+    expect((await post(JSON.stringify({ type: 'CALL_PRE_ESTABLISHED', callId: 'ib-1', properties: {} }), { Authorization: GOOD })).status).toBe(204);
+    expect(await published()).toBe(before);
+    const text = await registry.metrics();
+    expect(text).toMatch(/dialflow_infobip_webhooks_total\{type="unknown",status="204"\} 1/);
+    expect(text).toMatch(/dialflow_infobip_webhooks_total\{type="-",status="401"\} 5/);
+  });
+
+  it('an event of a call nobody knows → 503 so Infobip retries later', async () => {
+    const body = JSON.stringify({ type: 'SAY_FINISHED', callId: 'ib-nobody', properties: { duration: 1, playedCompletely: true } });
+    const res = await post(body, { Authorization: GOOD });
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBe('5');
+  });
+});
