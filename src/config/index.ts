@@ -58,7 +58,10 @@ const envSchema = z.object({
   DIALFLOW_INFOBIP_API_KEY: z.string().min(1).optional(),
   /** Infobip: API requests per second this process sends at most (the account's rate limit). */
   DIALFLOW_INFOBIP_RPS: z.coerce.number().min(0.1).max(1000).default(5),
+  /** Infobip: the calls configuration every created call names (its subscription delivers our webhooks). */
   DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID: z.string().min(1).optional(),
+  /** Infobip: the SIP trunk that `sip:` destinations go through. */
+  DIALFLOW_INFOBIP_SIP_TRUNK_ID: z.string().min(1).optional(),
   /** Webhook ingress (`dialflow webhooks`). */
   DIALFLOW_WEBHOOK_HOST: z.string().min(1).default('127.0.0.1'),
   DIALFLOW_WEBHOOK_PORT: port.default(8090),
@@ -104,6 +107,7 @@ export interface InfobipConfig {
   apiKey?: string;
   requestsPerSecond: number;
   callsConfigurationId?: string;
+  sipTrunkId?: string;
 }
 export interface WebhookConfig {
   host: string;
@@ -157,6 +161,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ...(e.DIALFLOW_INFOBIP_API_KEY ? { apiKey: e.DIALFLOW_INFOBIP_API_KEY } : {}),
       requestsPerSecond: e.DIALFLOW_INFOBIP_RPS,
       ...(e.DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID ? { callsConfigurationId: e.DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID } : {}),
+      ...(e.DIALFLOW_INFOBIP_SIP_TRUNK_ID ? { sipTrunkId: e.DIALFLOW_INFOBIP_SIP_TRUNK_ID } : {}),
     },
     webhooks: {
       host: e.DIALFLOW_WEBHOOK_HOST,
@@ -200,6 +205,7 @@ export function configEnv(c: Config): Record<string, string> {
     ...(c.infobip.apiKey ? { DIALFLOW_INFOBIP_API_KEY: c.infobip.apiKey } : {}),
     DIALFLOW_INFOBIP_RPS: String(c.infobip.requestsPerSecond),
     ...(c.infobip.callsConfigurationId ? { DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID: c.infobip.callsConfigurationId } : {}),
+    ...(c.infobip.sipTrunkId ? { DIALFLOW_INFOBIP_SIP_TRUNK_ID: c.infobip.sipTrunkId } : {}),
     DIALFLOW_WEBHOOK_HOST: c.webhooks.host,
     DIALFLOW_WEBHOOK_PORT: String(c.webhooks.port),
     ...(c.webhooks.user ? { DIALFLOW_WEBHOOK_USER: c.webhooks.user } : {}),

@@ -25,7 +25,7 @@ export interface EphemeralStack {
 }
 
 /** `metrics`: every service serves /metrics on a free loopback port (see `services[…].metricsUrl`). */
-export async function startEphemeralStack(opts: { services?: Array<'worker' | 'bridge' | 'simulator'>; simLatency?: string; taskQueue?: string; sqlite?: boolean; metrics?: boolean; env?: Record<string, string> } = {}): Promise<EphemeralStack> {
+export async function startEphemeralStack(opts: { services?: Array<'worker' | 'bridge' | 'simulator' | 'sip-agents' | 'infobip' | 'webhooks'>; simLatency?: string; taskQueue?: string; sqlite?: boolean; metrics?: boolean; env?: Record<string, string> } = {}): Promise<EphemeralStack> {
   const dir = mkdtempSync(join(tmpdir(), 'dialflow-it-'));
   const stack = new Stack(dir);
   try {
@@ -34,6 +34,7 @@ export async function startEphemeralStack(opts: { services?: Array<'worker' | 'b
     await ensureStreams(nc);
     await nc.close();
     const config = loadConfig({
+      ...opts.env,
       DIALFLOW_TEMPORAL_ADDRESS: temporal.address,
       DIALFLOW_NATS_SERVERS: nats.url,
       DIALFLOW_SIM_LATENCY: opts.simLatency ?? 'instant',

@@ -91,7 +91,7 @@ async function startRole(role: Role, config: Config, registry: Registry, exposeT
     }
     case 'infobip': {
       requireProvider(config, role, 'infobip');
-      if (!config.infobip.baseUrl || !config.infobip.apiKey) throw new ConfigError('dialflow infobip needs DIALFLOW_INFOBIP_BASE_URL and DIALFLOW_INFOBIP_API_KEY');
+      if (!config.infobip.baseUrl || !config.infobip.apiKey || !config.infobip.callsConfigurationId) throw new ConfigError('dialflow infobip needs DIALFLOW_INFOBIP_BASE_URL, DIALFLOW_INFOBIP_API_KEY and DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID');
       const { startInfobipProvider } = await import('../telephony/infobip/provider.js');
       const s = await startInfobipProvider({ nc, options: { ...config.infobip, baseUrl: config.infobip.baseUrl, apiKey: config.infobip.apiKey }, registry });
       return {
