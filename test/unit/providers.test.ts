@@ -129,3 +129,23 @@ describe('dialflow validate --provider / dialflow call', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });
+
+describe('error code tables in docs/providers.md', () => {
+  const doc = readFileSync(join(PROJECT_ROOT, 'docs', 'providers.md'), 'utf8');
+  it('every SIP row, as mapped', async () => {
+    const { SIP_CODE_TABLE, mapSipFailure } = await import('../../src/telephony/sip/sip-codes.js');
+    for (const r of SIP_CODE_TABLE) {
+      expect(doc).toContain(`| ${r.match} | ${r.errorCode} | ${r.note} |`);
+      // The docs row says what the mapping does.
+      const probe = typeof r.match === 'number' ? r.match : /^\dxx$/.test(r.match) ? `${r.match[0]}99 Something` : r.match;
+      expect(mapSipFailure(probe).errorCode, String(r.match)).toBe(r.errorCode);
+    }
+  });
+  it('every Infobip error name, as mapped', async () => {
+    const { INFOBIP_ERROR_CODE_MAP, mapErrorCode } = await import('../../src/telephony/infobip/events.js');
+    for (const [name, code] of Object.entries(INFOBIP_ERROR_CODE_MAP)) {
+      expect(doc).toContain(`| ${name} | ${code} |`);
+      expect(mapErrorCode(name, 'INTERNAL_ERROR')).toBe(code);
+    }
+  });
+});
