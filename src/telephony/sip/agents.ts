@@ -1,0 +1,843 @@
+// The SIP provider: a pool of baresip user agents, one per channel, driven over ctrl_tcp. It takes
+// telephony commands from NATS exactly like the simulator (request/reply ack, idempotent by
+// commandId) and publishes events of the contract on JetStream.
+//
+// How the SIP provider works (copied into docs/providers.md):
+// - Channels. `channels` baresip processes, each holding at most one call (`call_max_calls 1`),
+//   because baresip's commands act on an agent's current call. The pool is the concurrency limit:
+//   a dial while every channel is busy waits (FIFO) up to `dialWaitMs`, then fails with
+//   CALL_FAILED INTERNAL_ERROR / PLATFORM (reason "all N SIP channels busy"), which the flow
+//   treats as an unidentified error and retries within the validity period.
+// - Outbound. `sip:{E.164}@{trunk host:port}` (a `sip:` destination is dialled as is). The caller
+//   id is the From user: the agent gets one extra account per caller id (`uanew <sip:{from}@{trunk}>`,
+//   not registering, with the trunk credentials for digest auth) and dials through it. A ring timeout
+//   (`ringTimeoutSeconds`) cancels the call → NO_ANSWER. Final responses map through sip-codes.ts.
+// - Prompts. say renders speech (espeak-ng → 8 kHz mono), play fetches the URL; the agent's audio
+//   source is switched to the prompt file (`ausrc aufile,…`) and SAY_FINISHED / PLAY_FINISHED is sent
+//   after the prompt's known length; then the source goes back to silence. An interruptible prompt
+//   stops at the first RFC 2833 key, which is reported in `dtmf` and not collected again. Keys
+//   pressed while nothing collects (during a non-interruptible prompt) are kept as type-ahead for
+//   the next captureDtmf.
+// - Recordings. sndfile writes what each agent receives (`…-dec.wav`) and sends (`…-enc.wav`) per
+//   call. A voicemail is the received audio from the record start (after the optional beep) until
+//   max duration, max silence (trailing silence of the received audio, polled every 250 ms), an
+//   escape digit, or hang-up (then it is still stored and reported before CALL_FINISHED). The whole
+//   call (`recordCall`) is received + sent mixed, stored after the call ended.
+// - forwardCall is a blind transfer: REFER to the destination (`transfer <uri>` in baresip). The
+//   callee's phone places the second call; its NOTIFY (sipfrag) tells the outcome: success ends our
+//   call and reports CALL_ESTABLISHED on the leg (forwarded), a failure (`CALL_TRANSFER_FAILED
+//   486 Busy Here` …) maps through sip-codes.ts onto busy / declined / noAnswer / notForwarded, and
+//   no final outcome within ringSeconds + 5 s → NO_ANSWER. Works where the remote end supports REFER
+//   (desk phones, softphones, baresip, most PBXs); carrier trunks often refuse REFER → notForwarded.
+// - Inbound. Each agent registers as `inboundUser` at the trunk/registrar, plus one account per
+//   `inboundNumbers` entry. The registrar forks an INVITE to every registered agent; a busy agent
+//   answers 486 by itself, the first free one to see it claims it (the others reject their fork)
+//   and publishes CALL_RECEIVED {from, to} with a fresh callId `sip-in-…`; `to` is the user of the
+//   account the INVITE reached (baresip 1.0 does not expose the To header).
+// - Machine detection is not supported (baresip has none): when a dial asks for it, the provider
+//   answers MACHINE_DETECTION_FINISHED {detectionResult: 'UNKNOWN'} right after CALL_ESTABLISHED,
+//   so the flow takes `answered` at once instead of waiting out its detection timeout.
+// - Crashes. The agents run under a parent-death signal, so kill -9 of the service kills them; the
+//   remote ends see the calls drop (RTP stops, BYE/timeouts). A restarted service knows no calls:
+//   a command for an unknown call gets CALL_FINISHED INTERNAL_ERROR / PLATFORM, like the simulator.
+//   One sip-agents process per trunk user: calls live in the process that placed them.
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { z } from 'zod';
+import type { TelephonyCommand, TelephonyEvent, TelephonyEventType } from '../contract.js';
+import type { ErrorCode } from '../ids.js';
+import { commandSubject, publishEvent } from '../nats.js';
+import { ObjectRecordingStore, type RecordingMeta, type RecordingStore } from '../../store/recordings.js';
+import { BaresipAgent, type BaresipEvent } from './baresip.js';
+import { mapSipFailure, responseLabel } from './sip-codes.js';
+import { Prompts, SILENCE_MS, type PromptFile } from './prompts.js';
+import { analyseSpeech, encodeWav, parseWav, toMono, TELEPHONY_RATE } from './wav.js';
+
+export interface SipAgentsOptions {
+  /** Number of baresip agents = concurrent calls. */
+  channels: number;
+  /** Proxy or carrier trunk, e.g. `sip:127.0.0.1:5080`. Without it only `sip:` destinations can be dialled. */
+  trunk?: string;
+  trunkUser?: string;
+  trunkPassword?: string;
+  /** Loopback (or the service's) address the agents bind to. */
+  host: string;
+  /** How long a dial waits for a free channel. */
+  dialWaitMs: number;
+  ringTimeoutSeconds: number;
+  /** AOR user the agents register as, for inbound calls. */
+  inboundUser: string;
+  /** Numbers the agents also register, so an INVITE to one shows that number as `to`. */
+  inboundNumbers?: string[];
+  workDir?: string;
+  /** Log every command and event. */
+  debug?: boolean;
+  /** NATS subject segment (config.provider). */
+  provider?: string;
+}
+
+export interface RunningSipAgents {
+  /** pid and resident memory of each agent. */
+  agents(): Array<{ name: string; pid: number; rssBytes: number; busy: boolean }>;
+  stop(): Promise<void>;
+}
+
+export class SipProviderError extends Error {
+  override readonly name = 'SipProviderError';
+}
+
+// --- commands at the edge --------------------------------------------------------------------
+const base = { callId: z.string().min(1).max(300), commandId: z.string().min(1).max(300), elementId: z.string().default('') };
+const commandSchema = z.discriminatedUnion('action', [
+  z.object({ ...base, action: z.literal('dial'), from: z.string().default(''), to: z.string().min(1), attempt: z.number().default(1), dialIndex: z.number().default(1), recordCall: z.boolean().default(false), machineDetection: z.boolean().default(false), hints: z.record(z.string(), z.unknown()).optional() }).passthrough(),
+  z.object({ ...base, action: z.literal('answer') }).passthrough(),
+  z.object({ ...base, action: z.literal('say'), text: z.string(), language: z.string().default('en'), voice: z.string().default('female'), speechRate: z.number().positive().default(1), pauseMs: z.number().min(0).default(0), interruptible: z.boolean().default(false) }).passthrough(),
+  z.object({ ...base, action: z.literal('play'), url: z.string().min(1), pauseMs: z.number().min(0).default(0), interruptible: z.boolean().default(false) }).passthrough(),
+  z.object({ ...base, action: z.literal('captureDtmf'), maxDigits: z.number().int().min(1), terminator: z.literal('#').default('#'), firstDigitTimeoutMs: z.number().min(0), interDigitTimeoutMs: z.number().min(0) }).passthrough(),
+  z.object({ ...base, action: z.literal('forward'), legCallId: z.string().min(1), from: z.string().default(''), to: z.string().min(1), ringSeconds: z.number().min(1).default(30) }).passthrough(),
+  z.object({ ...base, action: z.literal('record'), name: z.string(), maxDurationMs: z.number().min(0), maxSilenceMs: z.number().min(0), escapeDigits: z.string().default(''), beep: z.boolean().default(false) }).passthrough(),
+  z.object({ ...base, action: z.literal('hangup') }).passthrough(),
+]);
+type Cmd = z.infer<typeof commandSchema>;
+type CmdOf<A extends Cmd['action']> = Extract<Cmd, { action: A }>;
+
+// --- state -----------------------------------------------------------------------------------
+interface Prompt {
+  commandId: string;
+  type: 'SAY_FINISHED' | 'PLAY_FINISHED';
+  interruptible: boolean;
+  timer?: NodeJS.Timeout;
+}
+interface Capture {
+  cmd: CmdOf<'captureDtmf'>;
+  digits: string;
+  timer?: NodeJS.Timeout;
+}
+interface Recording {
+  cmd: CmdOf<'record'>;
+  /** Received samples already in the dump when the recording started. */
+  fromSample?: number;
+  startedAt?: number;
+  poll?: NodeJS.Timeout;
+  done: boolean;
+}
+interface Forward {
+  cmd: CmdOf<'forward'>;
+  timer: NodeJS.Timeout;
+}
+
+interface Call {
+  callId: string;
+  direction: 'outbound' | 'inbound';
+  channel?: Channel;
+  sipId?: string;
+  commands: Set<string>;
+  dialCommandId?: string;
+  recordCall: boolean;
+  machineDetection?: boolean;
+  dialAt: number;
+  established: boolean;
+  finished: boolean;
+  finishedAt?: number;
+  hangupBy?: 'API' | 'PLATFORM' | 'RING_TIMEOUT' | 'TRANSFER';
+  hangupCommandId?: string;
+  ringTimer?: NodeJS.Timeout;
+  silenceTimer?: NodeJS.Timeout;
+  prompt?: Prompt;
+  capture?: Capture;
+  recording?: Recording;
+  forward?: Forward;
+  typeAhead: string;
+  /** A call waiting for a free channel. */
+  waiter?: { resolve: (c: Channel) => void; timer: NodeJS.Timeout };
+}
+
+interface Channel {
+  index: number;
+  agent: BaresipAgent;
+  call?: Call;
+  /** Caller-id accounts this agent already has. */
+  fromAors: Set<string>;
+}
+
+/** Host:port of a trunk URI such as `sip:127.0.0.1:5080` or `sip:proxy.example.com;transport=tcp`. */
+function trunkHostPort(trunk: string): string {
+  return trunk.replace(/^sips?:/i, '').replace(/^[^@]*@/, '').replace(/;.*$/, '');
+}
+
+/** The user part we put in a From or a request URI: `+4915…`, `alice`, … */
+function sipUser(s: string): string {
+  const m = /^sips?:([^@;]+)@/i.exec(s);
+  const user = m?.[1] ?? s;
+  return user.replace(/[^A-Za-z0-9+*#._!~-]/g, '');
+}
+
+export async function startSipAgents(opts: { nc: NatsConnection; options: SipAgentsOptions; registry?: Registry; log?: (m: string) => void; recordings?: RecordingStore }): Promise<RunningSipAgents> {
+  const { nc, options } = opts;
+  const provider = options.provider ?? 'sip';
+  const log = opts.log ?? ((m: string) => console.error(`sip-agents: ${m}`));
+  const js: JetStreamClient = jetstream(nc);
+  const recordings: RecordingStore = opts.recordings ?? (await ObjectRecordingStore.open(nc));
+  const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), 'dialflow-sip-'));
+  mkdirSync(workDir, { recursive: true });
+  const prompts = new Prompts(join(workDir, 'prompts'));
+  const silenceWav = prompts.silence();
+  const bootId = randomBytes(4).toString('hex');
+  const trunk = options.trunk ? trunkHostPort(options.trunk) : undefined;
+  const registrar = trunk ?? options.host;
+
+  // --- metrics
+  const reg = opts.registry ? [opts.registry] : [];
+  const channelsGauge = new Gauge({ name: 'dialflow_sip_channels', help: 'SIP channels (baresip agents) by state', labelNames: ['state'], registers: reg });
+  const waitingGauge = new Gauge({ name: 'dialflow_sip_dials_waiting', help: 'Dials waiting for a free SIP channel', registers: reg });
+  const dialsCounter = new Counter({ name: 'dialflow_sip_dials_total', help: 'Dials by SIP final response (200, 486, 603, timeout …)', labelNames: ['response'], registers: reg });
+  const setupHistogram = new Histogram({ name: 'dialflow_sip_call_setup_seconds', help: 'Dial command to CALL_ESTABLISHED', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers: reg });
+  const dtmfHistogram = new Histogram({ name: 'dialflow_sip_dtmf_to_event_seconds', help: 'RFC 2833 key at the agent to the published DTMF event', buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1], registers: reg });
+
+  const calls = new Map<string, Call>();
+  const inboundBySipId = new Map<string, string>();
+  const channels: Channel[] = [];
+  const waiting: Call[] = [];
+  let stopping = false;
+  let seq = 0;
+
+  function updateGauges(): void {
+    const busy = channels.filter((c) => c.call).length;
+    channelsGauge.set({ state: 'busy' }, busy);
+    channelsGauge.set({ state: 'free' }, channels.length - busy);
+    waitingGauge.set(waiting.length);
+  }
+
+  // --- events out: per call in order, retried until JetStream accepted them
+  const chains = new Map<string, Promise<void>>();
+  function emit(callId: string, type: TelephonyEventType, properties: Record<string, unknown>, before?: () => Promise<void>): void {
+    const ev: TelephonyEvent = { id: `${callId}:${bootId}-${++seq}:${type}`, type, callId, timestamp: new Date().toISOString(), properties };
+    if (options.debug) log(`${new Date().toISOString().slice(17, 23)} ${callId}: → ${type} ${JSON.stringify(properties)}`);
+    const next = (chains.get(callId) ?? Promise.resolve()).then(async () => {
+      if (before) {
+        try {
+          await before();
+        } catch (err) {
+          log(`preparing ${type} for ${callId} failed: ${(err as Error).message}`);
+        }
+      }
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await publishEvent(js, provider, ev);
+          return;
+        } catch (err) {
+          if (attempt >= 30) return log(`giving up publishing ${type} for ${callId}: ${(err as Error).message}`);
+          await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+        }
+      }
+    });
+    chains.set(callId, next);
+    void next.finally(() => {
+      if (chains.get(callId) === next) chains.delete(callId);
+    });
+  }
+
+  // --- channels
+  async function startChannel(index: number): Promise<Channel> {
+    const auth = options.trunkUser ? `;auth_user=${options.trunkUser}${options.trunkPassword ? `;auth_pass=${options.trunkPassword}` : ''}` : '';
+    const regint = trunk ? 'regint=60' : 'regint=0';
+    const accounts = [options.inboundUser, ...(options.inboundNumbers ?? [])].map((u) => `<sip:${sipUser(u)}@${registrar}>;${regint}${auth};answermode=manual`);
+    const agent = await BaresipAgent.start({ name: `agent-${index}`, dir: join(workDir, `agent-${index}`), host: options.host, accounts, silenceWav, recordAudio: true, log });
+    const ch: Channel = { index, agent, fromAors: new Set() };
+    agent.on('event', (ev: BaresipEvent) => onAgentEvent(ch, ev));
+    agent.on('exit', (code: number | null) => void onAgentExit(ch, code));
+    return ch;
+  }
+
+  async function onAgentExit(ch: Channel, code: number | null): Promise<void> {
+    if (stopping) return;
+    log(`agent-${ch.index} exited (${code}); restarting it`);
+    const call = ch.call;
+    if (call && !call.finished) finishCall(call, call.established ? 'CALL_FINISHED' : 'CALL_FAILED', 'INTERNAL_ERROR', 'PLATFORM', { reason: 'the SIP agent of this call died' });
+    ch.call = undefined;
+    for (let attempt = 0; !stopping; attempt++) {
+      try {
+        const fresh = await startChannel(ch.index);
+        channels[ch.index] = fresh;
+        updateGauges();
+        releaseTo(fresh);
+        return;
+      } catch (err) {
+        log(`agent-${ch.index} restart failed: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** attempt)));
+      }
+    }
+  }
+
+  function freeChannel(): Channel | undefined {
+    return channels.find((c) => !c.call && c.agent.alive);
+  }
+
+  /** Give a freed channel to the oldest waiting dial. */
+  function releaseTo(ch: Channel): void {
+    const next = waiting.shift();
+    updateGauges();
+    if (!next?.waiter) return;
+    clearTimeout(next.waiter.timer);
+    const w = next.waiter;
+    delete next.waiter;
+    ch.call = next;
+    next.channel = ch;
+    updateGauges();
+    w.resolve(ch);
+  }
+
+  function acquire(call: Call): Promise<Channel | undefined> {
+    const ch = freeChannel();
+    if (ch) {
+      ch.call = call;
+      call.channel = ch;
+      updateGauges();
+      return Promise.resolve(ch);
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const at = waiting.indexOf(call);
+        if (at >= 0) waiting.splice(at, 1);
+        delete call.waiter;
+        updateGauges();
+        resolve(undefined);
+      }, options.dialWaitMs);
+      call.waiter = { resolve, timer };
+      waiting.push(call);
+      updateGauges();
+    });
+  }
+
+  // --- call lifecycle
+  function clearTimers(call: Call): void {
+    for (const t of [call.ringTimer, call.silenceTimer, call.prompt?.timer, call.capture?.timer, call.recording?.poll, call.forward?.timer]) if (t) clearTimeout(t);
+  }
+
+  function finishCall(call: Call, type: 'CALL_FINISHED' | 'CALL_FAILED', errorCode: ErrorCode, hangupSource: 'ENDPOINT' | 'API' | 'PLATFORM', extra: Record<string, unknown> = {}): void {
+    if (call.finished) return;
+    call.finished = true;
+    call.finishedAt = Date.now();
+    clearTimers(call);
+    const ch = call.channel;
+    // A voicemail being recorded when the caller hangs up is still stored and reported first.
+    if (call.recording && !call.recording.done && ch) finishRecording(call, ch, 'hangup');
+    if (call.forward) {
+      emit(call.forward.cmd.legCallId, 'CALL_FAILED', { commandId: call.forward.cmd.commandId, errorCode: 'NORMAL_HANGUP', hangupSource: 'ENDPOINT', reason: 'the call ended before the transfer completed' });
+      delete call.forward;
+    }
+    const commandId = type === 'CALL_FINISHED' && hangupSource === 'API' ? call.hangupCommandId : type === 'CALL_FAILED' ? call.dialCommandId : undefined;
+    emit(call.callId, type, { ...(commandId ? { commandId } : {}), errorCode, hangupSource, ...extra });
+    if (ch && call.established && call.recordCall) emit(call.callId, 'CALL_RECORDING_READY', { recordingId: `${call.callId}:call`, name: 'call' }, () => storeCallRecording(call, ch));
+    if (ch) {
+      // sndfile closes its files when the call's audio stops; clean up after we read them.
+      setTimeout(() => {
+        if (ch.call === call) {
+          ch.call = undefined;
+          if (!call.recordCall) clearDumps(ch);
+          releaseTo(ch);
+        }
+      }, 300);
+    }
+  }
+
+  function onAgentEvent(ch: Channel, ev: BaresipEvent): void {
+    if (ev.type === 'CALL_INCOMING') return onIncoming(ch, ev);
+    const call = ch.call;
+    if (!call || call.finished) return;
+    if (ev.id && call.sipId && ev.id !== call.sipId) return; // a forked INVITE this agent refused
+    if (ev.id && !call.sipId && ev.class === 'call') call.sipId = ev.id;
+    const param = ev.param ?? '';
+    switch (ev.type) {
+      case 'CALL_RINGING':
+      case 'CALL_PROGRESS':
+        if (call.direction === 'outbound' && !call.established) emit(call.callId, 'CALL_RINGING', { commandId: call.dialCommandId });
+        return;
+      case 'CALL_ESTABLISHED':
+        if (call.established) return;
+        call.established = true;
+        if (call.ringTimer) clearTimeout(call.ringTimer);
+        if (call.direction === 'outbound') {
+          dialsCounter.inc({ response: '200' });
+          setupHistogram.observe((Date.now() - call.dialAt) / 1000);
+        }
+        armSilence(call, ch);
+        emit(call.callId, 'CALL_ESTABLISHED', { commandId: call.direction === 'outbound' ? call.dialCommandId : [...call.commands].pop() });
+        // No detector: answer the question at once rather than leave the flow waiting in silence
+        // for its detection timeout. Anything but MACHINE takes the answered branch.
+        if (call.machineDetection) emit(call.callId, 'MACHINE_DETECTION_FINISHED', { commandId: call.dialCommandId, detectionResult: 'UNKNOWN', reason: 'machine detection is not supported by the SIP provider' });
+        return;
+      case 'CALL_DTMF_START':
+        onDigit(call, ch, param.trim().charAt(0));
+        return;
+      case 'CALL_TRANSFER_FAILED':
+        onTransferFailed(call, param);
+        return;
+      case 'CALL_CLOSED':
+        onClosed(call, param);
+        return;
+      default:
+        return;
+    }
+  }
+
+  function onClosed(call: Call, reason: string): void {
+    if (call.forward && /transfer/i.test(reason)) {
+      const f = call.forward;
+      clearTimeout(f.timer);
+      delete call.forward;
+      emit(f.cmd.legCallId, 'CALL_ESTABLISHED', { commandId: f.cmd.commandId });
+      call.hangupBy = 'TRANSFER';
+    }
+    if (!call.established) {
+      if (call.direction === 'inbound') return finishCall(call, 'CALL_FINISHED', 'NORMAL_HANGUP', 'ENDPOINT', { reason });
+      if (call.hangupBy === 'RING_TIMEOUT') {
+        dialsCounter.inc({ response: 'ring-timeout' });
+        return finishCall(call, 'CALL_FAILED', 'NO_ANSWER', 'PLATFORM', { reason: `no answer within ${options.ringTimeoutSeconds} s` });
+      }
+      if (call.hangupBy === 'API') return finishCall(call, 'CALL_FINISHED', 'NORMAL_HANGUP', 'API', { reason });
+      const mapped = mapSipFailure(reason);
+      dialsCounter.inc({ response: responseLabel(reason) });
+      return finishCall(call, 'CALL_FAILED', mapped.errorCode, mapped.status ? 'ENDPOINT' : 'PLATFORM', { reason, ...(mapped.status ? { sipStatus: mapped.status } : {}) });
+    }
+    if (call.hangupBy === 'API' || call.hangupBy === 'TRANSFER') return finishCall(call, 'CALL_FINISHED', 'NORMAL_HANGUP', 'API', { reason });
+    if (call.hangupBy === 'PLATFORM') return finishCall(call, 'CALL_FINISHED', 'INTERNAL_ERROR', 'PLATFORM', { reason });
+    // The far end hung up (BYE), or the media/session timed out.
+    if (/timed out/i.test(reason)) return finishCall(call, 'CALL_FINISHED', 'NETWORK_ERROR', 'PLATFORM', { reason });
+    finishCall(call, 'CALL_FINISHED', 'NORMAL_HANGUP', 'ENDPOINT', { reason });
+  }
+
+  function onIncoming(ch: Channel, ev: BaresipEvent): void {
+    const sipId = ev.id ?? '';
+    if (ch.call || stopping || inboundBySipId.has(sipId)) {
+      // Another agent took this forked INVITE, or this one is reserved for a dial: refuse our fork.
+      if (!ch.call?.sipId || ch.call.sipId === sipId || inboundBySipId.has(sipId)) void ch.agent.command('hangup').catch(() => undefined);
+      return;
+    }
+    const callId = `sip-in-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+    inboundBySipId.set(sipId, callId);
+    setTimeout(() => inboundBySipId.delete(sipId), 120_000).unref();
+    const call: Call = { callId, direction: 'inbound', channel: ch, sipId, commands: new Set(), recordCall: false, dialAt: Date.now(), established: false, finished: false, typeAhead: '' };
+    ch.call = call;
+    calls.set(callId, call);
+    updateGauges();
+    const from = sipUser(ev.peeruri ?? '');
+    const to = sipUser(ev.accountaor ?? options.inboundUser);
+    emit(callId, 'CALL_RECEIVED', { from, to, ...(ev.peerdisplayname ? { displayName: ev.peerdisplayname } : {}) });
+  }
+
+  // --- audio source
+  /** Send silence, re-armed before the silence file runs out (aufile ends the call at EOF). */
+  function armSilence(call: Call, ch: Channel): void {
+    if (call.silenceTimer) clearTimeout(call.silenceTimer);
+    void ch.agent.command('ausrc', `aufile,${silenceWav}`).catch((err: Error) => log(`${call.callId}: silence: ${err.message}`));
+    call.silenceTimer = setTimeout(() => {
+      if (!call.finished && !call.prompt) armSilence(call, ch);
+    }, SILENCE_MS - 10_000);
+  }
+
+  async function playFile(call: Call, ch: Channel, file: PromptFile, prompt: Prompt): Promise<void> {
+    if (call.prompt?.timer) clearTimeout(call.prompt.timer);
+    call.prompt = prompt;
+    if (call.silenceTimer) clearTimeout(call.silenceTimer);
+    await ch.agent.command('ausrc', `aufile,${file.path}`);
+    prompt.timer = setTimeout(() => {
+      if (call.prompt !== prompt || call.finished) return;
+      delete call.prompt;
+      armSilence(call, ch);
+      emit(call.callId, prompt.type, { commandId: prompt.commandId });
+    }, file.durationMs);
+  }
+
+  // --- DTMF
+  function onDigit(call: Call, ch: Channel, digit: string): void {
+    if (!/^[0-9*#A-D]$/.test(digit)) return;
+    const at = Date.now();
+    if (options.debug) log(`${call.callId}: key ${digit} at ${at}`);
+    if (call.recording && !call.recording.done && call.recording.startedAt !== undefined && call.recording.cmd.escapeDigits.includes(digit)) {
+      finishRecording(call, ch, 'escape');
+      return;
+    }
+    if (call.prompt?.interruptible) {
+      const p = call.prompt;
+      if (p.timer) clearTimeout(p.timer);
+      delete call.prompt;
+      armSilence(call, ch);
+      emit(call.callId, p.type, { commandId: p.commandId, interrupted: true, dtmf: digit === '#' ? '' : digit });
+      dtmfHistogram.observe((Date.now() - at) / 1000);
+      return;
+    }
+    if (call.capture) {
+      captureDigit(call, digit);
+      dtmfHistogram.observe((Date.now() - at) / 1000);
+      return;
+    }
+    if (!call.recording) call.typeAhead = (call.typeAhead + digit).slice(-32);
+  }
+
+  function captureDigit(call: Call, digit: string): void {
+    const cap = call.capture;
+    if (!cap) return;
+    if (cap.timer) clearTimeout(cap.timer);
+    if (digit === '#') return endCapture(call, 'terminator');
+    cap.digits += digit;
+    if (cap.digits.length >= cap.cmd.maxDigits) return endCapture(call, 'maxDigits');
+    cap.timer = setTimeout(() => endCapture(call, 'timeout'), cap.cmd.interDigitTimeoutMs);
+  }
+
+  function endCapture(call: Call, reason: 'maxDigits' | 'terminator' | 'timeout'): void {
+    const cap = call.capture;
+    if (!cap) return;
+    if (cap.timer) clearTimeout(cap.timer);
+    delete call.capture;
+    emit(call.callId, 'DTMF_CAPTURED', { commandId: cap.cmd.commandId, dtmf: cap.digits, reason });
+  }
+
+  // --- recordings
+  function dumpFile(ch: Channel, kind: 'dec' | 'enc'): string | undefined {
+    const dir = ch.agent.sndPath;
+    if (!dir || !existsSync(dir)) return undefined;
+    const files = readdirSync(dir)
+      .filter((f) => f.endsWith(`-${kind}.wav`))
+      .map((f) => ({ f: join(dir, f), t: statSync(join(dir, f)).mtimeMs }))
+      .sort((a, b) => b.t - a.t);
+    return files[0]?.f;
+  }
+
+  function clearDumps(ch: Channel): void {
+    const dir = ch.agent.sndPath;
+    if (!dir || !existsSync(dir)) return;
+    for (const f of readdirSync(dir)) rmSync(join(dir, f), { force: true });
+  }
+
+  /** Received samples from `fromSample` on (the dump may still be growing; its header sizes are not final). */
+  function readDump(path: string | undefined, fromSample = 0): Int16Array {
+    if (!path) return new Int16Array(0);
+    let fd: number | undefined;
+    try {
+      fd = openSync(path, 'r');
+      const size = statSync(path).size;
+      const head = Buffer.alloc(Math.min(size, 4096));
+      readSync(fd, head, 0, head.length, 0);
+      const dataAt = head.indexOf('data');
+      if (dataAt < 0) return new Int16Array(0);
+      const start = dataAt + 8 + fromSample * 2;
+      const len = Math.max(0, size - start) & ~1;
+      const buf = Buffer.alloc(len);
+      if (len > 0) readSync(fd, buf, 0, len, start);
+      return new Int16Array(buf.buffer, buf.byteOffset, len / 2).slice();
+    } catch (err) {
+      log(`reading ${path}: ${(err as Error).message}`);
+      return new Int16Array(0);
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
+
+  function startRecording(call: Call, ch: Channel): void {
+    const rec = call.recording;
+    if (!rec || rec.done || call.finished) return;
+    const dec = dumpFile(ch, 'dec');
+    rec.fromSample = readDump(dec).length;
+    rec.startedAt = Date.now();
+    const tick = () => {
+      if (rec.done || call.finished) return;
+      const elapsed = Date.now() - (rec.startedAt ?? Date.now());
+      if (elapsed >= rec.cmd.maxDurationMs) return finishRecording(call, ch, 'maxDuration');
+      if (rec.cmd.maxSilenceMs > 0) {
+        const samples = readDump(dumpFile(ch, 'dec'), rec.fromSample);
+        const a = analyseSpeech(samples, TELEPHONY_RATE);
+        if (a.durationMs >= rec.cmd.maxSilenceMs && a.trailingSilenceMs >= rec.cmd.maxSilenceMs) return finishRecording(call, ch, 'silence');
+      }
+      rec.poll = setTimeout(tick, 250);
+    };
+    rec.poll = setTimeout(tick, 250);
+  }
+
+  function finishRecording(call: Call, ch: Channel, why: string): void {
+    const rec = call.recording;
+    if (!rec || rec.done) return;
+    rec.done = true;
+    if (rec.poll) clearTimeout(rec.poll);
+    const samples = rec.startedAt === undefined ? new Int16Array(0) : readDump(dumpFile(ch, 'dec'), rec.fromSample);
+    const durationMs = Math.round((samples.length / TELEPHONY_RATE) * 1000);
+    const recordingId = `${call.callId}:${rec.cmd.commandId}`;
+    const meta: RecordingMeta = { id: recordingId, callId: call.callId, name: rec.cmd.name, durationMs, contentType: 'audio/wav' };
+    delete call.recording;
+    emit(call.callId, 'CALL_RECORDING_READY', { commandId: rec.cmd.commandId, recordingId, name: rec.cmd.name, durationMs, stoppedBy: why }, () => recordings.put(meta, encodeWav(samples, TELEPHONY_RATE)));
+  }
+
+  /** The whole call: what the agent received and sent, mixed into one mono track. */
+  async function storeCallRecording(call: Call, ch: Channel): Promise<void> {
+    await new Promise((r) => setTimeout(r, 200));
+    const rx = readWav(dumpFile(ch, 'dec'));
+    const tx = readWav(dumpFile(ch, 'enc'));
+    const n = Math.max(rx.length, tx.length);
+    const mixed = new Int16Array(n);
+    for (let i = 0; i < n; i++) mixed[i] = Math.max(-32768, Math.min(32767, (rx[i] ?? 0) + (tx[i] ?? 0)));
+    const durationMs = Math.round((n / TELEPHONY_RATE) * 1000);
+    await recordings.put({ id: `${call.callId}:call`, callId: call.callId, name: 'call', durationMs, contentType: 'audio/wav' }, encodeWav(mixed, TELEPHONY_RATE));
+    if (ch.call !== call || call.finished) clearDumps(ch);
+  }
+
+  function readWav(path: string | undefined): Int16Array {
+    if (!path) return new Int16Array(0);
+    try {
+      return toMono(parseWav(new Uint8Array(readDumpBytes(path))));
+    } catch (err) {
+      log(`reading ${path}: ${(err as Error).message}`);
+      return readDump(path);
+    }
+  }
+  function readDumpBytes(path: string): Buffer {
+    const fd = openSync(path, 'r');
+    try {
+      const size = statSync(path).size;
+      const buf = Buffer.alloc(size);
+      readSync(fd, buf, 0, size, 0);
+      return buf;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  // --- forward (REFER)
+  function onTransferFailed(call: Call, reason: string): void {
+    const f = call.forward;
+    if (!f) return;
+    clearTimeout(f.timer);
+    delete call.forward;
+    const mapped = mapSipFailure(reason);
+    emit(f.cmd.legCallId, 'CALL_FAILED', { commandId: f.cmd.commandId, errorCode: mapped.errorCode, hangupSource: 'ENDPOINT', reason });
+    // baresip put our call on hold for the transfer: take it back.
+    const ch = call.channel;
+    if (ch) void ch.agent.command('resume').catch(() => undefined);
+  }
+
+  function destinationUri(to: string): string | undefined {
+    if (/^sips?:/i.test(to)) return to;
+    if (!trunk) return undefined;
+    return `sip:${sipUser(to)}@${trunk}`;
+  }
+
+  // --- commands
+  async function onDial(cmd: CmdOf<'dial'>): Promise<void> {
+    const uri = destinationUri(cmd.to);
+    const call: Call = { callId: cmd.callId, direction: 'outbound', commands: new Set([cmd.commandId]), dialCommandId: cmd.commandId, recordCall: cmd.recordCall, machineDetection: cmd.machineDetection, dialAt: Date.now(), established: false, finished: false, typeAhead: '' };
+    calls.set(cmd.callId, call);
+    if (!uri) return finishCall(call, 'CALL_FAILED', 'INTERNAL_ERROR', 'PLATFORM', { reason: `"${cmd.to}" is not a sip: URI and no SIP trunk is configured` });
+    const ch = await acquire(call);
+    if (!ch) return finishCall(call, 'CALL_FAILED', 'INTERNAL_ERROR', 'PLATFORM', { reason: `all ${options.channels} SIP channels stayed busy for ${Math.round(options.dialWaitMs / 1000)} s` });
+    if (call.finished) return; // hung up while waiting
+    call.dialAt = Date.now();
+    clearDumps(ch);
+    try {
+      const fromUser = sipUser(cmd.from) || options.inboundUser;
+      const aor = `sip:${fromUser}@${registrar}`;
+      if (!ch.fromAors.has(aor)) {
+        const auth = options.trunkUser ? `;auth_user=${options.trunkUser}${options.trunkPassword ? `;auth_pass=${options.trunkPassword}` : ''}` : '';
+        await ch.agent.command('uanew', `<${aor}>;regint=0${auth};answermode=manual`);
+        ch.fromAors.add(aor);
+      }
+      await ch.agent.command('uafind', aor);
+      call.ringTimer = setTimeout(() => {
+        if (call.established || call.finished) return;
+        call.hangupBy = 'RING_TIMEOUT';
+        void ch.agent.command('hangup').catch(() => undefined);
+        // If baresip never reports the close, fail the dial anyway.
+        setTimeout(() => {
+          if (!call.finished) {
+            dialsCounter.inc({ response: 'ring-timeout' });
+            finishCall(call, 'CALL_FAILED', 'NO_ANSWER', 'PLATFORM', { reason: `no answer within ${options.ringTimeoutSeconds} s` });
+          }
+        }, 3000);
+      }, options.ringTimeoutSeconds * 1000);
+      await ch.agent.command('dial', uri);
+    } catch (err) {
+      log(`${cmd.callId}: dial ${uri} failed: ${(err as Error).message}`);
+      dialsCounter.inc({ response: 'error' });
+      finishCall(call, 'CALL_FAILED', 'INTERNAL_ERROR', 'PLATFORM', { reason: (err as Error).message });
+    }
+  }
+
+  async function onCallCommand(cmd: Exclude<Cmd, CmdOf<'dial'>>, call: Call): Promise<void> {
+    const ch = call.channel;
+    if (!ch) {
+      // Still waiting for a channel: only a hang-up makes sense.
+      if (cmd.action === 'hangup') {
+        if (call.waiter) {
+          clearTimeout(call.waiter.timer);
+          const at = waiting.indexOf(call);
+          if (at >= 0) waiting.splice(at, 1);
+          delete call.waiter;
+          updateGauges();
+        }
+        call.hangupCommandId = cmd.commandId;
+        finishCall(call, 'CALL_FINISHED', 'NORMAL_HANGUP', 'API');
+      }
+      return;
+    }
+    switch (cmd.action) {
+      case 'hangup':
+        call.hangupBy = 'API';
+        call.hangupCommandId = cmd.commandId;
+        await ch.agent.command('hangup').catch((err: Error) => log(`${call.callId}: hangup: ${err.message}`));
+        setTimeout(() => finishCall(call, 'CALL_FINISHED', 'NORMAL_HANGUP', 'API'), 3000);
+        return;
+      case 'answer':
+        if (call.direction !== 'inbound' || call.established) return;
+        await ch.agent.command('accept');
+        return;
+      case 'say':
+      case 'play': {
+        const body = cmd.action === 'say' ? await prompts.speech(cmd) : await prompts.audio(cmd.url);
+        if (call.finished) return;
+        const file = prompts.prompt(body, cmd.pauseMs);
+        await playFile(call, ch, file, { commandId: cmd.commandId, type: cmd.action === 'say' ? 'SAY_FINISHED' : 'PLAY_FINISHED', interruptible: cmd.interruptible });
+        return;
+      }
+      case 'captureDtmf': {
+        if (call.capture) endCapture(call, 'timeout');
+        const cap: Capture = { cmd, digits: '' };
+        call.capture = cap;
+        const ahead = call.typeAhead;
+        call.typeAhead = '';
+        for (const d of ahead) if (call.capture === cap) captureDigit(call, d);
+        if (call.capture === cap && !cap.timer) cap.timer = setTimeout(() => endCapture(call, 'timeout'), cmd.firstDigitTimeoutMs);
+        return;
+      }
+      case 'record': {
+        const rec: Recording = { cmd, done: false };
+        call.recording = rec;
+        if (cmd.beep) {
+          const beep = prompts.beep();
+          await playFile(call, ch, beep, { commandId: `${cmd.commandId}:beep`, type: 'PLAY_FINISHED', interruptible: false });
+          // The beep's own PLAY_FINISHED is not a flow event: start recording when it ends instead.
+          if (call.prompt?.timer) clearTimeout(call.prompt.timer);
+          const p = call.prompt;
+          setTimeout(() => {
+            if (call.prompt === p) delete call.prompt;
+            if (!call.finished) armSilence(call, ch);
+            startRecording(call, ch);
+          }, beep.durationMs);
+        } else startRecording(call, ch);
+        return;
+      }
+      case 'forward': {
+        const uri = destinationUri(cmd.to);
+        if (!uri) {
+          emit(cmd.legCallId, 'CALL_FAILED', { commandId: cmd.commandId, errorCode: 'UNREACHABLE', hangupSource: 'PLATFORM', reason: `"${cmd.to}" is not a sip: URI and no SIP trunk is configured` });
+          return;
+        }
+        const timer = setTimeout(() => {
+          if (call.forward?.cmd !== cmd) return;
+          delete call.forward;
+          emit(cmd.legCallId, 'CALL_FAILED', { commandId: cmd.commandId, errorCode: 'NO_ANSWER', hangupSource: 'PLATFORM', reason: `no transfer outcome within ${cmd.ringSeconds + 5} s` });
+          void ch.agent.command('resume').catch(() => undefined);
+        }, (cmd.ringSeconds + 5) * 1000);
+        call.forward = { cmd, timer };
+        try {
+          await ch.agent.command('transfer', uri);
+        } catch (err) {
+          clearTimeout(timer);
+          delete call.forward;
+          emit(cmd.legCallId, 'CALL_FAILED', { commandId: cmd.commandId, errorCode: 'INTERNAL_ERROR', hangupSource: 'PLATFORM', reason: (err as Error).message });
+        }
+        return;
+      }
+    }
+  }
+
+  function handle(cmd: Cmd): void {
+    const call = calls.get(cmd.callId);
+    if (options.debug) log(`${new Date().toISOString().slice(17, 23)} ${cmd.callId}: ${cmd.action} ${cmd.commandId}`);
+    if (cmd.action === 'dial') {
+      // A redelivered dial, or a second dial for a call id already placed: nothing new.
+      if (call) return;
+      void onDial(cmd).catch((err: Error) => log(`${cmd.callId}: ${err.message}`));
+      return;
+    }
+    if (!call) {
+      // A call this process never placed (e.g. it restarted): the call is lost.
+      emit(cmd.callId, 'CALL_FINISHED', { commandId: cmd.commandId, errorCode: 'INTERNAL_ERROR', hangupSource: 'PLATFORM', reason: 'the SIP provider holds no such call (restarted?)' });
+      return;
+    }
+    if (call.commands.has(cmd.commandId) || call.finished) return;
+    call.commands.add(cmd.commandId);
+    void onCallCommand(cmd, call).catch((err: Error) => {
+      log(`${cmd.callId}: ${cmd.action} failed: ${err.message}`);
+      // A prompt we could not render or play: end the call rather than leave the flow waiting.
+      if (!call.finished && call.channel) {
+        call.hangupBy = 'PLATFORM';
+        void call.channel.agent.command('hangup').catch(() => undefined);
+        setTimeout(() => finishCall(call, 'CALL_FINISHED', 'INTERNAL_ERROR', 'PLATFORM', { reason: err.message }), 2000);
+      }
+    });
+  }
+
+  // --- start
+  const started = await Promise.allSettled(Array.from({ length: options.channels }, (_, i) => startChannel(i)));
+  for (const s of started) if (s.status === 'fulfilled') channels.push(s.value);
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await Promise.allSettled(channels.map((c) => c.agent.stop()));
+    throw new SipProviderError(`cannot start the SIP agents: ${(failed.reason as Error).message}`);
+  }
+  channels.sort((a, b) => a.index - b.index);
+  updateGauges();
+
+  const sub: Subscription = nc.subscribe(commandSubject(provider), {
+    queue: `dialflow-sip-${provider}`,
+    callback: (err, msg) => {
+      if (err) return log(`subscription error: ${err.message}`);
+      let cmd: Cmd;
+      try {
+        const parsed = commandSchema.safeParse(msg.json<TelephonyCommand>());
+        if (!parsed.success) throw new SipProviderError(`not a telephony command: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+        cmd = parsed.data;
+        if (cmd.action === 'dial' && !destinationUri(cmd.to)) throw new SipProviderError(`cannot dial "${cmd.to}": no SIP trunk is configured (DIALFLOW_SIP_TRUNK), only sip: URIs can be dialled`);
+      } catch (e) {
+        msg.respond(JSON.stringify({ ok: false, error: (e as Error).message }));
+        return;
+      }
+      msg.respond(JSON.stringify({ ok: true }));
+      if (stopping) return;
+      handle(cmd);
+    },
+  });
+
+  // Forget finished calls after a grace period that covers redelivered commands.
+  const sweeper = setInterval(() => {
+    const now = Date.now();
+    for (const [id, c] of calls) if (c.finished && now - (c.finishedAt ?? now) > 10 * 60_000) calls.delete(id);
+  }, 60_000);
+  sweeper.unref();
+
+  return {
+    agents: () => channels.map((c) => ({ name: c.agent.name, pid: c.agent.pid, rssBytes: c.agent.rssBytes(), busy: Boolean(c.call) })),
+    async stop() {
+      stopping = true;
+      clearInterval(sweeper);
+      sub.unsubscribe();
+      for (const w of waiting.splice(0)) {
+        if (w.waiter) clearTimeout(w.waiter.timer);
+        finishCall(w, 'CALL_FAILED', 'INTERNAL_ERROR', 'PLATFORM', { reason: 'the SIP provider stopped' });
+      }
+      // Calls in progress end now: tell their workflows instead of leaving them waiting.
+      for (const c of calls.values()) {
+        if (c.finished) continue;
+        c.hangupBy = 'PLATFORM';
+        if (c.channel) await c.channel.agent.command('hangup', '', 1000).catch(() => undefined);
+        finishCall(c, c.established ? 'CALL_FINISHED' : 'CALL_FAILED', 'INTERNAL_ERROR', 'PLATFORM', { reason: 'the SIP provider stopped' });
+      }
+      await Promise.allSettled([...chains.values()]);
+      await Promise.allSettled(channels.map((c) => c.agent.stop()));
+      if (!options.workDir) rmSync(workDir, { recursive: true, force: true });
+    },
+  };
+}
