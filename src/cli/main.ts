@@ -63,13 +63,15 @@ async function providerSetup(o: DevOptions, stack: Stack, dataDir: string, host:
       if (o.sipTrunk) return { env: { DIALFLOW_SIP_TRUNK: o.sipTrunk }, banner: [`SIP:          calls go out through the trunk ${o.sipTrunk}`, `              dialflow call examples/appointment-reminder.json --to +14155550123`] };
       await assertPortFree(host, o.sipPort, 'kamailio (SIP registrar)', '--sip-port');
       say(`starting a local SIP registrar (kamailio) on udp:${host}:${o.sipPort} …`);
-      const registrar = await startKamailio({ dir: join(dataDir, 'kamailio'), host, port: o.sipPort });
+      const sip = loadConfig(process.env).sip;
+      const registrar = await startKamailio({ dir: join(dataDir, 'kamailio'), host, port: o.sipPort, inboundUser: sip.inboundUser, inboundNumbers: sip.inboundNumbers });
       stack.onStop(() => registrar.stop());
       return {
         env: { DIALFLOW_SIP_TRUNK: registrar.uri },
         banner: [
           `SIP:          registrar ${registrar.uri} (loopback, no passwords): register a softphone as sip:1001@${host}:${o.sipPort}, then`,
           `              dialflow call examples/appointment-reminder.json --to sip:1001@${host}:${o.sipPort}`,
+          ...(sip.inboundNumbers.length > 0 ? [`              inbound: call ${sip.inboundNumbers.map((n) => `sip:${n}@${host}:${o.sipPort}`).join(', ')} from the softphone`] : []),
         ],
       };
     }

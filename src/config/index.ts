@@ -51,6 +51,11 @@ const envSchema = z.object({
   DIALFLOW_SIP_RING_TIMEOUT_S: z.coerce.number().int().min(5).max(300).default(30),
   /** SIP: the user the agents register as at the trunk/registrar, to receive inbound calls. */
   DIALFLOW_SIP_INBOUND_USER: z.string().regex(/^[A-Za-z0-9+._-]+$/).default('dialflow'),
+  /** SIP: numbers (E.164, comma-separated) the agents answer for; an INVITE to one runs the flow published for it. */
+  DIALFLOW_SIP_INBOUND_NUMBERS: z
+    .string()
+    .default('')
+    .refine((v) => v.split(',').every((n) => n.trim() === '' || /^\+?[0-9]{3,15}$/.test(n.trim())), 'comma-separated phone numbers such as +14155550100'),
   /** SIP: working directory of the agents (configs, prompts, recordings in progress). */
   DIALFLOW_SIP_WORK_DIR: z.string().min(1).optional(),
   /** Infobip: the account's API base URL, e.g. https://xxxxx.api.infobip.com. */
@@ -100,6 +105,7 @@ export interface SipConfig {
   dialWaitMs: number;
   ringTimeoutSeconds: number;
   inboundUser: string;
+  inboundNumbers: string[];
   workDir?: string;
 }
 export interface InfobipConfig {
@@ -154,6 +160,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       dialWaitMs: e.DIALFLOW_SIP_DIAL_WAIT_MS,
       ringTimeoutSeconds: e.DIALFLOW_SIP_RING_TIMEOUT_S,
       inboundUser: e.DIALFLOW_SIP_INBOUND_USER,
+      inboundNumbers: e.DIALFLOW_SIP_INBOUND_NUMBERS.split(',').map((n) => n.trim()).filter(Boolean),
       ...(e.DIALFLOW_SIP_WORK_DIR ? { workDir: e.DIALFLOW_SIP_WORK_DIR } : {}),
     },
     infobip: {
@@ -200,6 +207,7 @@ export function configEnv(c: Config): Record<string, string> {
     DIALFLOW_SIP_DIAL_WAIT_MS: String(c.sip.dialWaitMs),
     DIALFLOW_SIP_RING_TIMEOUT_S: String(c.sip.ringTimeoutSeconds),
     DIALFLOW_SIP_INBOUND_USER: c.sip.inboundUser,
+    DIALFLOW_SIP_INBOUND_NUMBERS: c.sip.inboundNumbers.join(','),
     ...(c.sip.workDir ? { DIALFLOW_SIP_WORK_DIR: c.sip.workDir } : {}),
     ...(c.infobip.baseUrl ? { DIALFLOW_INFOBIP_BASE_URL: c.infobip.baseUrl } : {}),
     ...(c.infobip.apiKey ? { DIALFLOW_INFOBIP_API_KEY: c.infobip.apiKey } : {}),
