@@ -15,6 +15,8 @@ export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', imp
 
 export interface RunningWorker {
   worker: Worker;
+  /** The client connection to Temporal (readiness checks use it). */
+  connection: Connection;
   /** Resolves when the worker has stopped. */
   done: Promise<void>;
   stop(): Promise<void>;
@@ -43,6 +45,7 @@ export async function startFlowWorker(config: Config, nc: NatsConnection, regist
   });
   return {
     worker,
+    connection: clientConnection,
     done,
     async stop() {
       if (worker.getState() === 'RUNNING') worker.shutdown();

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { InjectedSinks } from '@temporalio/worker';
 import type { DialflowSinks } from '../workflows/sinks.js';
+import type { Readiness } from './health.js';
 
 export function createRegistry(process: string): Registry {
   const registry = new Registry();
@@ -11,8 +12,11 @@ export function createRegistry(process: string): Registry {
   return registry;
 }
 
-/** `extra`: another exposition appended to ours (the Temporal SDK's own Prometheus exporter). */
-export async function startMetricsServer(registry: Registry, host: string, port: number, extra?: () => string | undefined): Promise<{ url: string; close: () => Promise<void> }> {
+/**
+ * `/metrics`, `/livez` (also `/healthz`) and `/readyz` of one process. `extra`: another exposition
+ * appended to ours (the Temporal SDK's own Prometheus exporter).
+ */
+export async function startMetricsServer(registry: Registry, host: string, port: number, extra?: () => string | undefined, readiness?: Readiness): Promise<{ url: string; close: () => Promise<void> }> {
   const server: Server = createServer((req, res) => {
     if (req.url === '/metrics' || req.url?.startsWith('/metrics?')) {
       Promise.all([registry.metrics(), fetchExtra(extra?.())])
@@ -34,8 +38,16 @@ export async function startMetricsServer(registry: Registry, host: string, port:
       res.end(JSON.stringify(process.memoryUsage()));
       return;
     }
-    res.writeHead(req.url === '/healthz' ? 200 : 404);
-    res.end(req.url === '/healthz' ? 'ok' : 'not found');
+    if (req.url === '/readyz') {
+      void (readiness?.report() ?? Promise.resolve({ ready: true, checks: {} })).then((r) => {
+        res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(r));
+      });
+      return;
+    }
+    const live = req.url === '/livez' || req.url === '/healthz';
+    res.writeHead(live ? 200 : 404);
+    res.end(live ? 'ok' : 'not found');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

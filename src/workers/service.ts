@@ -10,6 +10,7 @@ import { KvFlowStore } from '../store/flows.js';
 import { bridgeMetrics, startBridge } from './bridge.js';
 import { startFlowWorker } from './flow-worker.js';
 import { createRegistry, startMetricsServer } from './metrics.js';
+import { natsReadiness, Readiness, temporalReadiness } from './health.js';
 import { parseChaos, parseLatency, startSimulator } from './simulator.js';
 import { freePort } from '../../scripts/lib/net.mjs';
 
@@ -29,9 +30,10 @@ function requireProvider(config: Config, role: Role, kind: Config['provider']): 
   if (config.provider !== kind) throw new ConfigError(`dialflow ${role} serves DIALFLOW_PROVIDER=${kind}, but it is ${config.provider}`);
 }
 
-async function startRole(role: Role, config: Config, registry: Registry, exposeTemporalMetrics: (url: string) => void): Promise<Service> {
+async function startRole(role: Role, config: Config, registry: Registry, exposeTemporalMetrics: (url: string) => void, readiness: Readiness): Promise<Service> {
   setStorageReplicas(config.nats.replicas);
   const nc = await connectNats(config.nats.servers, `dialflow-${role}`);
+  readiness.add(natsReadiness(nc));
   await ensureStreams(nc);
   const closeNats = async () => {
     await nc.drain().catch(() => undefined);
@@ -47,6 +49,7 @@ async function startRole(role: Role, config: Config, registry: Registry, exposeT
       });
       if (corePort) exposeTemporalMetrics(`http://127.0.0.1:${corePort}/metrics`);
       const w = await startFlowWorker(config, nc, registry);
+      readiness.add(temporalReadiness(w.connection));
       return {
         done: w.done,
         async stop() {
@@ -57,6 +60,7 @@ async function startRole(role: Role, config: Config, registry: Registry, exposeT
     }
     case 'bridge': {
       const connection = await Connection.connect({ address: config.temporal.address });
+      readiness.add(temporalReadiness(connection));
       const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverter(config) });
       const inbound = { flows: await KvFlowStore.open(nc), provider: new NatsTelephonyProvider(nc, config.provider), taskQueue: config.temporal.taskQueue };
       const b = await startBridge({ nc, client, metrics: bridgeMetrics(registry), inbound });
@@ -122,10 +126,18 @@ export async function runService(role: Role): Promise<void> {
   const config = loadConfig();
   const registry = createRegistry(role);
   let temporalMetricsUrl: string | undefined;
-  const metrics = config.metrics.port > 0 ? await startMetricsServer(registry, config.metrics.host, config.metrics.port, () => temporalMetricsUrl) : undefined;
-  const service = await startRole(role, config, registry, (url) => {
-    temporalMetricsUrl = url;
-  });
+  // Not ready until the role has added its checks (NATS, and Temporal where it uses it).
+  const readiness = new Readiness();
+  const metrics = config.metrics.port > 0 ? await startMetricsServer(registry, config.metrics.host, config.metrics.port, () => temporalMetricsUrl, readiness) : undefined;
+  const service = await startRole(
+    role,
+    config,
+    registry,
+    (url) => {
+      temporalMetricsUrl = url;
+    },
+    readiness,
+  );
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
