@@ -11,10 +11,19 @@ import { telephonyEventSignal } from '../workflows/messages.js';
 import type { FlowStore } from '../store/flows.js';
 import type { TelephonyProvider } from '../telephony/provider.js';
 import { startInboundCall } from '../client/calls.js';
+import { LRUCache } from 'lru-cache';
 
 export const BRIDGE_MAX_DELIVER = 10;
 const ACK_WAIT_MS = 30_000;
 const MAX_IN_FLIGHT = 256;
+/** An event larger than this is dead-lettered, never signalled: events are small; a big one is a bug or an attack. */
+export const MAX_EVENT_BYTES = 64 * 1024;
+/**
+ * What one call may receive in signals through this bridge: enough for hours of IVR, far below
+ * Temporal's history limits (50 MB, 50k events), so a flood at one call cannot kill it.
+ */
+export const MAX_EVENTS_PER_CALL = 2_000;
+export const MAX_EVENT_BYTES_PER_CALL = 8 * 2 ** 20;
 
 export interface BridgeMetrics {
   events: Counter<'type' | 'result'>;
@@ -90,6 +99,8 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
 
   // Events of one call are signalled in order; different calls proceed concurrently.
   const chains = new Map<string, Promise<void>>();
+  // What each recent call has received (bounded: the oldest calls are forgotten first).
+  const perCall = new LRUCache<string, { events: number; bytes: number }>({ max: 200_000 });
   let inFlight = 0;
   let wake: (() => void) | undefined;
 
@@ -97,7 +108,9 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
     metrics.deadLetters.inc({ reason });
     log(`dead-lettered event (${reason}): ${detail}`);
     try {
-      await js.publish(DEADLETTER_SUBJECT, JSON.stringify({ reason, detail, subject: m.subject, deliveryCount: m.info.deliveryCount, data: m.string() }));
+      // An oversized event is kept in part: the dead-letter stream must not take what the bridge refused.
+      const data = m.data.length > MAX_EVENT_BYTES ? `${m.string().slice(0, 1024)}…` : m.string();
+      await js.publish(DEADLETTER_SUBJECT, JSON.stringify({ reason, detail, subject: m.subject, deliveryCount: m.info.deliveryCount, bytes: m.data.length, data }));
     } finally {
       // Plain +TERM: servers before 2.11 ignore a term that carries a reason.
       m.term();
@@ -127,8 +140,13 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
         metrics.events.inc({ type: ev.type, result: r });
         return;
       }
+      const seen = perCall.get(workflowId) ?? { events: 0, bytes: 0 };
+      if (seen.events >= MAX_EVENTS_PER_CALL || seen.bytes + m.data.length > MAX_EVENT_BYTES_PER_CALL) {
+        return deadLetter(m, 'callFlooded', `${ev.id}: ${workflowId} already received ${seen.events} events (${seen.bytes} bytes)`);
+      }
       const sent = performance.now();
       await client.workflow.getHandle(workflowId).signal(telephonyEventSignal, ev);
+      perCall.set(workflowId, { events: seen.events + 1, bytes: seen.bytes + m.data.length });
       metrics.signalRpc.observe((performance.now() - sent) / 1000);
       m.ack();
       metrics.events.inc({ type: ev.type, result: 'signalled' });
@@ -136,10 +154,24 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
       if (Number.isFinite(ts)) metrics.latency.observe(Math.max(0, Date.now() - ts) / 1000);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
-        // The call already finished (a late or duplicate event) or never existed: nothing to do.
-        m.ack();
-        metrics.events.inc({ type: ev.type, result: 'noWorkflow' });
-        return;
+        // A late or duplicate event of a call that already finished: nothing to do. An event for a
+        // call that never existed is kept with the reason (a misrouted provider, or an injection).
+        let exists: boolean;
+        try {
+          exists = await workflowExists(workflowId);
+        } catch (describeErr) {
+          // Temporal did not answer the question: try the event again later, like a failed signal.
+          metrics.events.inc({ type: ev.type, result: 'retry' });
+          log(`could not check ${workflowId}: ${(describeErr as Error).message}`);
+          m.nak(Math.min(10_000, 250 * 2 ** m.info.deliveryCount));
+          return;
+        }
+        if (exists) {
+          m.ack();
+          metrics.events.inc({ type: ev.type, result: 'callFinished' });
+          return;
+        }
+        return deadLetter(m, 'unknownCall', `${ev.id}: no call workflow ${workflowId}`);
       }
       if (m.info.deliveryCount >= BRIDGE_MAX_DELIVER) return deadLetter(m, 'signalFailed', `${ev.id}: ${(err as Error).message}`);
       metrics.events.inc({ type: ev.type, result: 'retry' });
@@ -147,7 +179,18 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
     }
   }
 
+  async function workflowExists(workflowId: string): Promise<boolean> {
+    try {
+      await client.workflow.getHandle(workflowId).describe();
+      return true;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
+  }
+
   function handle(m: JsMsg): Promise<void> {
+    if (m.data.length > MAX_EVENT_BYTES) return deadLetter(m, 'tooLarge', `${m.subject}: ${m.data.length} bytes (at most ${MAX_EVENT_BYTES})`);
     let raw: unknown;
     try {
       raw = JSON.parse(m.string());

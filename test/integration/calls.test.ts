@@ -85,19 +85,29 @@ describe('the bridge and bad events', () => {
   it('dead-letters malformed and unroutable events, acks them, and keeps delivering', async () => {
     const nc = await connectNats(t.natsUrl, 'it-poison');
     const jsm = await jetstreamManager(nc);
-    const before = (await jsm.streams.info(DEADLETTER_STREAM)).state.messages;
+    const before = (await jsm.streams.info(DEADLETTER_STREAM)).state.last_seq;
     const js = jsm.jetstream();
     await js.publish('dialflow.events.sim.CALL_RINGING', 'not json');
     await js.publish('dialflow.events.sim.CALL_RINGING', JSON.stringify({ id: 'x1', type: 'NOPE', callId: 'a~1', timestamp: 'now' }));
     await js.publish('dialflow.events.sim.CALL_RINGING', JSON.stringify({ id: 'x2', type: 'CALL_RINGING', callId: '~7', timestamp: 'now', properties: {} }));
-    // An event for a workflow that does not exist is not poison: it is acked and counted.
+    // An event for a call that never existed is kept with its reason (a misrouted provider or an injection).
     await js.publish('dialflow.events.sim.CALL_RINGING', JSON.stringify({ id: 'x3', type: 'CALL_RINGING', callId: 'call:none:r1~1', timestamp: 'now', properties: {} }));
+    // An event over the size limit is never parsed or signalled.
+    await js.publish('dialflow.events.sim.CALL_RINGING', JSON.stringify({ id: 'x4', type: 'CALL_RINGING', callId: 'call:none:r2~1', timestamp: 'now', properties: { junk: 'x'.repeat(70_000) } }));
     let after = before;
-    for (let i = 0; i < 50 && after < before + 3; i++) {
+    for (let i = 0; i < 50 && after < before + 5; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      after = (await jsm.streams.info(DEADLETTER_STREAM)).state.messages;
+      after = (await jsm.streams.info(DEADLETTER_STREAM)).state.last_seq;
     }
-    expect(after - before).toBe(3);
+    expect(after - before).toBe(5);
+    const reasons: string[] = [];
+    for (let seq = before + 1; seq <= after; seq++) {
+      const stored = await jsm.streams.getMessage(DEADLETTER_STREAM, { seq });
+      const letter = stored?.json<{ reason: string; bytes: number; data: string }>();
+      if (letter) reasons.push(letter.reason);
+      if (letter?.reason === 'tooLarge') expect(letter.data.length).toBeLessThan(2000);
+    }
+    expect(reasons.sort()).toEqual(['invalidEvent', 'malformedJson', 'tooLarge', 'unknownCall', 'unroutable']);
     // Nothing is left unacknowledged, and calls still complete afterwards.
     const handle = await startCall(t.client, { flow, campaignId: `after-poison-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'p1', phone: '+385915559999' }, hints: { persona: { attempts: ['busy'] } } });
     expect((await handle.result()).outcome).toBe('busy');
@@ -110,6 +120,42 @@ describe('the bridge and bad events', () => {
     expect(pending).toBe(0);
     await nc.close();
   }, 60_000);
+});
+
+describe('the bridge and a flood of events at one call', () => {
+  it('stops signalling a call past its share and dead-letters the rest; the call lives on', async () => {
+    // Busy, then a 30-minute retry back-off: the workflow sleeps while the flood arrives.
+    const sleeping = parseFlow({
+      id: 'busy-then-retry',
+      version: 1,
+      start: 'call',
+      elements: [
+        { id: 'call', type: 'startOutgoingCall', from: '+14155550100', retry: { minMinutes: 30, maxMinutes: 30, count: 1 }, next: { answered: 'end', busy: 'end' } },
+        { id: 'end', type: 'hangUp' },
+      ],
+    });
+    const handle = await startCall(t.client, { flow: sleeping, campaignId: `flood-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'f1', phone: '+385915558888' }, hints: { persona: { attempts: ['busy'] } } });
+    const callId = `${handle.workflowId}~1`;
+    for (let i = 0; i < 100 && (await handle.query(callStatusQuery)).dials < 1; i++) await new Promise((r) => setTimeout(r, 100));
+    const nc = await connectNats(t.natsUrl, 'it-flood');
+    const jsm = await jetstreamManager(nc);
+    const js = jsm.jetstream();
+    const before = (await jsm.streams.info(DEADLETTER_STREAM)).state.last_seq;
+    // 300 events of 30 KB: 8 MB per call pass, the rest is dead-lettered.
+    const junk = 'x'.repeat(30_000);
+    for (let i = 0; i < 300; i++) await js.publish('dialflow.events.sim.CALL_RINGING', JSON.stringify({ id: `flood-${i}`, type: 'CALL_RINGING', callId, timestamp: new Date().toISOString(), properties: { junk } }));
+    let flooded = 0;
+    for (let i = 0; i < 300 && flooded < 20; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      flooded = (await jsm.streams.info(DEADLETTER_STREAM)).state.last_seq - before;
+    }
+    expect(flooded).toBeGreaterThanOrEqual(20);
+    const desc = await handle.describe();
+    expect(desc.status.name).toBe('RUNNING');
+    expect(desc.raw.workflowExecutionInfo?.historySizeBytes?.toNumber() ?? 0).toBeLessThan(10 * 2 ** 20);
+    await handle.terminate('flood test done');
+    await nc.close();
+  }, 120_000);
 });
 
 describe('flow versions', () => {
