@@ -8,6 +8,7 @@ import { storageReplicas } from '../store/replicas.js';
 import { connect, RequestError, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import type { CommandAck, TelephonyCommand, TelephonyEvent } from './contract.js';
+import { sealEvent } from './event-seal.js';
 import { InvalidCommandError, ProviderUnavailableError, type SmsMessage, type SmsSender, type TelephonyProvider } from './provider.js';
 
 export const EVENTS_STREAM = 'DIALFLOW_EVENTS';
@@ -89,7 +90,10 @@ export class NatsTelephonyProvider implements TelephonyProvider, SmsSender {
   }
 }
 
-/** Publish an event; JetStream dedupes on `msgId` (the event id unless a deliberate copy). */
+/**
+ * Publish an event; JetStream dedupes on `msgId` (the event id unless a deliberate copy). Its
+ * properties are sealed with the payload key where the process has one (see event-seal.ts).
+ */
 export async function publishEvent(js: JetStreamClient, provider: string, event: TelephonyEvent, msgId: string = event.id): Promise<void> {
-  await js.publish(eventSubject(provider, event.type), JSON.stringify(event), { msgID: msgId });
+  await js.publish(eventSubject(provider, event.type), JSON.stringify(await sealEvent(event)), { msgID: msgId });
 }

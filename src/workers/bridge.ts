@@ -12,6 +12,7 @@ import type { FlowStore } from '../store/flows.js';
 import type { TelephonyProvider } from '../telephony/provider.js';
 import { startInboundCall } from '../client/calls.js';
 import { LRUCache } from 'lru-cache';
+import { openEvent, SealedEventError } from '../telephony/event-seal.js';
 
 export const BRIDGE_MAX_DELIVER = 10;
 const ACK_WAIT_MS = 30_000;
@@ -199,11 +200,20 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
     }
     const parsed = telephonyEventSchema.safeParse(raw);
     if (!parsed.success) return deadLetter(m, 'invalidEvent', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
-    const ev = parsed.data;
-    const workflowId = workflowIdOfCallId(ev.callId);
-    if (!workflowId) return deadLetter(m, 'unroutable', `callId ${ev.callId}`);
+    const sealed = parsed.data;
+    const workflowId = workflowIdOfCallId(sealed.callId);
+    if (!workflowId) return deadLetter(m, 'unroutable', `callId ${sealed.callId}`);
     const prev = chains.get(workflowId) ?? Promise.resolve();
-    const next = prev.then(() => deliver(m, ev, workflowId));
+    const next = prev.then(async () => {
+      let ev: TelephonyEvent;
+      try {
+        ev = await openEvent(sealed);
+      } catch (err) {
+        if (!(err instanceof SealedEventError)) throw err;
+        return deadLetter(m, 'unreadable', err.message);
+      }
+      return deliver(m, ev, workflowId);
+    });
     chains.set(workflowId, next);
     void next.finally(() => {
       if (chains.get(workflowId) === next) chains.delete(workflowId);

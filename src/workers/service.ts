@@ -4,7 +4,9 @@ import { setStorageReplicas } from '../store/replicas.js';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { Registry } from 'prom-client';
-import { ConfigError, dataConverter, loadConfig, type Config } from '../config/index.js';
+import { ConfigError, dataConverter, loadConfig, payloadCodec, type Config } from '../config/index.js';
+import { setEventCodec } from '../telephony/event-seal.js';
+import type { EncryptionCodec } from '../codec/encryption.js';
 import { connectNats, ensureStreams, NatsTelephonyProvider } from '../telephony/nats.js';
 import { KvFlowStore } from '../store/flows.js';
 import { bridgeMetrics, startBridge } from './bridge.js';
@@ -122,8 +124,19 @@ async function startRole(role: Role, config: Config, registry: Registry, exposeT
   }
 }
 
+/** The payload codec where a key is configured: services without one (a bare simulator) publish events unsealed. */
+function eventCodec(config: Config): EncryptionCodec | undefined {
+  try {
+    return payloadCodec(config);
+  } catch (err) {
+    if (err instanceof ConfigError && !config.payload.key && !config.payload.keyFile) return undefined;
+    throw err;
+  }
+}
+
 export async function runService(role: Role): Promise<void> {
   const config = loadConfig();
+  setEventCodec(eventCodec(config));
   const registry = createRegistry(role);
   let temporalMetricsUrl: string | undefined;
   // Not ready until the role has added its checks (NATS, and Temporal where it uses it).

@@ -1,6 +1,6 @@
 // Real Temporal dev server + nats-server + the dialflow worker, bridge and simulator processes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -317,6 +317,29 @@ describe('masking in workflow history', () => {
     // With the key, the DTMF signal is readable: the test would notice digits stored elsewhere.
     const decoded = payloadsOf(await decodeHistory(raw.history, payloadCodec(t.config)));
     expect(decoded.filter((p) => Buffer.from(p.data ?? new Uint8Array()).toString('utf8').includes('"dtmf":"4321"'))).not.toHaveLength(0);
+
+    // Nor in the JetStream files on disk (events are kept for a day, dead letters for two weeks):
+    // the provider sealed the event's properties; the DTMF event is there, its digits are not.
+    const nc = await connectNats(t.natsUrl, 'it-mask');
+    const jsm = await jetstreamManager(nc);
+    const events = await jsm.streams.info('DIALFLOW_EVENTS');
+    let sealedDtmf = 0;
+    for (let seq = events.state.first_seq; seq <= events.state.last_seq; seq++) {
+      const m = await jsm.streams.getMessage('DIALFLOW_EVENTS', { seq }).catch(() => null);
+      // Other tests put poison in the stream on purpose; only this call's events matter here.
+      if (!m?.string().includes(handle.workflowId)) continue;
+      const ev = m.json<{ type: string; callId: string; properties: Record<string, unknown> }>();
+      if (ev.type === 'DTMF_CAPTURED' && ev.callId.startsWith(handle.workflowId)) {
+        sealedDtmf += 1;
+        expect(Object.keys(ev.properties)).toEqual(['$sealed']);
+      }
+    }
+    expect(sealedDtmf).toBe(1);
+    await nc.flush();
+    await nc.close();
+    const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? files(join(dir, d.name)) : [join(dir, d.name)]));
+    const onDisk = files(join(t.dataDir, 'nats')).filter((f) => readFileSync(f).includes('4321'));
+    expect(onDisk).toEqual([]);
   }, 60_000);
 });
 
