@@ -6,7 +6,7 @@ import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg } fro
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { telephonyEventSchema, workflowIdOfCallId, type TelephonyEvent } from '../telephony/contract.js';
-import { BRIDGE_CONSUMER, DEADLETTER_SUBJECT, EVENTS_STREAM } from '../telephony/nats.js';
+import { BRIDGE_CONSUMER, DEADLETTER_SUBJECT, EVENTS_STREAM, eventSubject } from '../telephony/nats.js';
 import { telephonyEventSignal } from '../workflows/messages.js';
 import type { FlowStore } from '../store/flows.js';
 import type { TelephonyProvider } from '../telephony/provider.js';
@@ -68,8 +68,14 @@ export interface InboundRouting {
   taskQueue: string;
 }
 
-export async function startBridge(opts: { nc: NatsConnection; client: Client; metrics: BridgeMetrics; inbound?: InboundRouting; log?: (msg: string) => void }): Promise<RunningBridge> {
+/**
+ * `provider`: the provider this deployment places calls through. Events on another provider's
+ * subjects are dead-lettered: a process allowed to publish as one provider cannot steer the calls
+ * of another (say, inject a DTMF_CAPTURED into a SIP call through the simulator's subjects).
+ */
+export async function startBridge(opts: { nc: NatsConnection; client: Client; metrics: BridgeMetrics; inbound?: InboundRouting; provider?: string; log?: (msg: string) => void }): Promise<RunningBridge> {
   const { nc, client, metrics, inbound } = opts;
+  const ownSubjects = opts.provider ? eventSubject(opts.provider, '') : undefined;
   const log = opts.log ?? ((m: string) => console.error(`bridge: ${m}`));
   const jsm = await jetstreamManager(nc);
   const consumerConfig = {
@@ -192,6 +198,7 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
 
   function handle(m: JsMsg): Promise<void> {
     if (m.data.length > MAX_EVENT_BYTES) return deadLetter(m, 'tooLarge', `${m.subject}: ${m.data.length} bytes (at most ${MAX_EVENT_BYTES})`);
+    if (ownSubjects && !m.subject.startsWith(ownSubjects)) return deadLetter(m, 'wrongProvider', `${m.subject}: this deployment's calls go through ${opts.provider}`);
     let raw: unknown;
     try {
       raw = JSON.parse(m.string());

@@ -65,7 +65,7 @@ async function startRole(role: Role, config: Config, registry: Registry, exposeT
       readiness.add(temporalReadiness(connection));
       const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverter(config) });
       const inbound = { flows: await KvFlowStore.open(nc), provider: new NatsTelephonyProvider(nc, config.provider), taskQueue: config.temporal.taskQueue };
-      const b = await startBridge({ nc, client, metrics: bridgeMetrics(registry), inbound });
+      const b = await startBridge({ nc, client, metrics: bridgeMetrics(registry), inbound, provider: config.provider });
       return {
         async stop() {
           await b.stop();
