@@ -1,5 +1,5 @@
 // Campaign activities: place a batch of calls at their slots, withdraw calls that still wait for
-// their slot, and the compliance gate and call record of each campaign call.
+// their slot, the compliance gate of every outbound call, and the call record of each campaign call.
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
@@ -193,7 +193,10 @@ export function createCampaignActivities(deps: CampaignDeps) {
       return withdrawn;
     },
 
-    /** Do-not-call and contact cap, checked at dial time (a number added after launch still blocks). */
+    /**
+     * Do-not-call and contact cap, checked at dial time (a number added after launch still
+     * blocks): before the first dial of every outbound call, campaign or not.
+     */
     async campaignGate(input: { phone: string; contactCap?: ContactCap; now: number }): Promise<'ok' | 'doNotCall' | 'contactCapped'> {
       if (await deps.store.isDoNotCall(input.phone)) return 'doNotCall';
       if (input.contactCap) {

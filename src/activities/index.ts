@@ -5,6 +5,7 @@ import { InvalidCommandError, type SmsMessage, type SmsSender, type TelephonyPro
 import type { ProfileStore } from '../store/profiles.js';
 import type { HttpResponseData } from '../flow/interpreter.js';
 import { createCampaignActivities, type CampaignDeps } from './campaign.js';
+import { guardedRequest, httpPolicyFromEnv, isPermanentHttpError, type HttpPolicy } from './http.js';
 
 export interface ActivityDeps {
   /** Campaign stores and the Temporal client that places calls (and signals the benchmark baseline). */
@@ -12,8 +13,8 @@ export interface ActivityDeps {
   telephony: TelephonyProvider;
   sms: SmsSender;
   profiles: ProfileStore;
-  /** Injected for tests; the global fetch otherwise. */
-  fetch?: typeof fetch;
+  /** What httpRequest may reach; from DIALFLOW_HTTP_ALLOW unless a test injects one. */
+  http?: HttpPolicy;
 }
 
 /** What a non-IVR action reports back to the flow. */
@@ -32,18 +33,23 @@ export interface HttpRequestInput {
   retries: number;
 }
 
-const RESPONSE_BODY_LIMIT = 256 * 1024;
-
-async function readBody(res: Response): Promise<unknown> {
-  const text = (await res.text()).slice(0, RESPONSE_BODY_LIMIT);
-  if ((res.headers.get('content-type') ?? '').includes('json')) {
+function decodeBody(text: string, contentType: string | undefined): unknown {
+  if ((contentType ?? '').includes('json')) {
     try {
       return JSON.parse(text) as unknown;
-    } catch {
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+      // A JSON content type with a body that is not JSON: the flow still sees the text.
       return text;
     }
   }
   return text;
+}
+
+/** Network failures worth another attempt: a timeout, a reset, a refused connection, DNS. */
+function transientMessage(err: unknown, timeoutMs: number): string {
+  if (err instanceof Error && (err.name === 'TimeoutError' || (err.name === 'AbortError' && err.cause instanceof Error && err.cause.name === 'TimeoutError'))) return `timed out after ${timeoutMs} ms`;
+  return err instanceof Error ? err.message : String(err);
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -51,7 +57,8 @@ export function createActivities(deps: ActivityDeps) {
 }
 
 function createCallActivities(deps: ActivityDeps) {
-  const doFetch = deps.fetch ?? fetch;
+  // Read once per worker: a bad allowlist stops the worker at start, not the first call.
+  const policy = deps.http ?? httpPolicyFromEnv();
   return {
     async sendTelephonyCommand(command: TelephonyCommand): Promise<void> {
       try {
@@ -88,10 +95,15 @@ function createCallActivities(deps: ActivityDeps) {
 
     /**
      * One HTTP request with the element's own timeout and retries (on network errors and 5xx),
-     * heartbeating between attempts. Any HTTP response is returned as data; `ok` is status < 400.
+     * heartbeating between attempts. Any HTTP response is returned as data; `ok` is status < 400,
+     * and a 4xx is not retried. A blocked address, a body over the limit, too many redirects or a
+     * bad URL fail at once as non-retryable: no attempt could succeed.
      */
     async httpRequest(req: HttpRequestInput): Promise<ActionOutcome<HttpResponseData>> {
       const isJson = req.body !== undefined && typeof req.body !== 'string';
+      const body = req.body !== undefined && req.method !== 'GET' ? (isJson ? JSON.stringify(req.body) : String(req.body)) : undefined;
+      const headers = { ...(isJson ? { 'content-type': 'application/json' } : {}), ...req.headers };
+      const cancelled = Context.current().cancellationSignal;
       let lastError = 'no attempt';
       for (let attempt = 0; attempt <= req.retries; attempt++) {
         if (attempt > 0) {
@@ -99,20 +111,17 @@ function createCallActivities(deps: ActivityDeps) {
           await Context.current().sleep(Math.min(5_000, 250 * 2 ** attempt));
         }
         try {
-          const res = await doFetch(req.url, {
-            method: req.method,
-            headers: { ...(isJson ? { 'content-type': 'application/json' } : {}), ...req.headers },
-            ...(req.body !== undefined && req.method !== 'GET' ? { body: isJson ? JSON.stringify(req.body) : String(req.body) } : {}),
-            signal: AbortSignal.timeout(req.timeoutMs),
-          });
-          const data: HttpResponseData = { status: res.status, body: await readBody(res), headers: Object.fromEntries(res.headers.entries()) };
+          const res = await guardedRequest({ method: req.method, url: req.url, headers, ...(body !== undefined ? { body } : {}), signal: AbortSignal.any([AbortSignal.timeout(req.timeoutMs), cancelled]) }, policy);
+          const data: HttpResponseData = { status: res.status, body: decodeBody(res.text, res.headers['content-type']), headers: res.headers };
           if (res.status >= 500 && attempt < req.retries) {
             lastError = `HTTP ${res.status}`;
             continue;
           }
           return res.status < 400 ? { ok: true, data } : { ok: false, data, error: `HTTP ${res.status} from ${req.method} ${new URL(req.url).host}` };
         } catch (err) {
-          lastError = (err as Error).name === 'TimeoutError' ? `timed out after ${req.timeoutMs} ms` : (err as Error).message;
+          if (isPermanentHttpError(err)) throw ApplicationFailure.nonRetryable(`${req.method} ${req.url}: ${err.message}`, err.name);
+          if (cancelled.aborted) throw err;
+          lastError = transientMessage(err, req.timeoutMs);
         }
       }
       return { ok: false, error: `${req.method} ${req.url}: ${lastError}` };

@@ -1,6 +1,6 @@
 // callWorkflow: one outbound call, a thin durable shell around the pure interpreter.
 // It turns interpreter commands into an activity (telephony), timers (sleep) and signal waits.
-import { proxyActivities, condition, sleep, setHandler, workflowInfo, allHandlersFinished, log, ActivityFailure, CancellationScope } from '@temporalio/workflow';
+import { proxyActivities, condition, sleep, setHandler, workflowInfo, allHandlersFinished, log, ActivityFailure, CancellationScope, patched } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { ContactCap } from '../activities/index.js';
 import type { Flow } from '../flow/schema.js';
@@ -26,6 +26,8 @@ export interface CallWorkflowInput {
   hints?: Record<string, unknown>;
   /** Set when a campaign placed the call: its dial slot and compliance settings. */
   campaign?: CampaignPlacement;
+  /** A contact cap for a call outside campaigns (a campaign's own is in `campaign`). */
+  contactCap?: ContactCap;
 }
 
 export interface CampaignPlacement {
@@ -80,7 +82,9 @@ const SEEN_WINDOW = 512;
 export async function callWorkflow(input: CallWorkflowInput): Promise<CallResult> {
   // Campaign placement is new input: no history without it can take this path, so no patch marker.
   if (input.campaign) return campaignCall(input, input.campaign);
-  return runCall({ flow: input.flow, recipient: input.recipient, campaignId: input.campaignId, direction: 'outbound', ...(input.hints ? { hints: input.hints } : {}), first: async () => ({ type: 'start', at: Date.now() }) });
+  // Any other start (CLI, API, a plain start by hand) passes the same gate, at its first dial.
+  const gate = { ...(input.contactCap ? { contactCap: input.contactCap } : {}) };
+  return runCall({ flow: input.flow, recipient: input.recipient, campaignId: input.campaignId, direction: 'outbound', ...(input.hints ? { hints: input.hints } : {}), gate, first: async () => ({ type: 'start', at: Date.now() }) });
 }
 
 /**
@@ -148,7 +152,7 @@ export async function inboundCallWorkflow(input: InboundCallWorkflowInput): Prom
   });
 }
 
-async function runCall(o: { flow: Flow; recipient: Recipient; campaignId: string; direction: CallDirection; hints?: Record<string, unknown>; first: (queue: TelephonyEvent[]) => Promise<FlowEvent> }): Promise<CallResult> {
+async function runCall(o: { flow: Flow; recipient: Recipient; campaignId: string; direction: CallDirection; hints?: Record<string, unknown>; gate?: { contactCap?: ContactCap }; first: (queue: TelephonyEvent[]) => Promise<FlowEvent> }): Promise<CallResult> {
   const { flow } = o;
   metrics.callStarted(flow.id, o.campaignId, o.direction);
   // Why the next dial is a retry: the error code of the last failed attempt (a bounded label).
@@ -187,6 +191,16 @@ async function runCall(o: { flow: Flow; recipient: Recipient; campaignId: string
     for (const cmd of commands) {
       switch (cmd.kind) {
         case 'telephony':
+          // Do-not-call and the contact cap, checked when the first dial is due (after any wait
+          // for the delivery window), as for campaign calls. Histories from before the gate replay without it.
+          if (o.gate && cmd.command.action === 'dial' && cmd.command.dialIndex === 1 && patched('dnc-gate-all-calls')) {
+            const gate = await campaignGate({ phone: cmd.command.to, now: Date.now(), ...o.gate });
+            if (gate !== 'ok') {
+              log.info('call not dialled', { outcome: gate });
+              metrics.callCompleted(flow.id, o.campaignId, o.direction, gate);
+              return { outcome: gate, dials: 0, trail: [], visited: [], variables: {}, recordings: [], warnings: [] };
+            }
+          }
           if (cmd.command.action === 'dial') metrics.dialAttempt(flow.id, o.campaignId, cmd.command.attempt > 1 ? lastFailure : 'first', cmd.command.commandId);
           await sendTelephonyCommand(cmd.command);
           break;

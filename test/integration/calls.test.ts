@@ -39,7 +39,7 @@ const cases: Array<{ persona: Record<string, unknown>; trail: string[]; outcome:
 
 let t: EphemeralStack;
 beforeAll(async () => {
-  t = await startEphemeralStack();
+  t = await startEphemeralStack({ env: { DIALFLOW_HTTP_ALLOW: '127.0.0.1' } });
 });
 afterAll(async () => {
   await t?.stop();
