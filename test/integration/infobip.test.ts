@@ -62,6 +62,17 @@ const wholeCallFlow = parseFlow({
   ],
 });
 
+// A prompt whose file Infobip cannot play: the fake answers the play request, then sends ERROR.
+const badAudioFlow = parseFlow({
+  id: 'ib-bad-audio', version: 1, start: 'call',
+  elements: [
+    { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'bad' } },
+    { id: 'bad', type: 'play', audio: { url: 'https://audio.invalid/prompt.wav' }, next: { played: 'ok' } },
+    { id: 'ok', type: 'play', tts: { text: 'Sorry about that.' }, next: { played: 'end' } },
+    { id: 'end', type: 'hangUp' },
+  ],
+});
+
 // number → what the callee does (the fake looks numbers up with or without '+').
 const CALLEES: Record<string, CalleeScript> = {
   '385915550001': { answer: 'human', keys: ['1'] },
@@ -249,6 +260,28 @@ describe('Infobip provider against the fake Calls API', () => {
     expect((await got).properties).toMatchObject({ errorCode: 'INTERNAL_ERROR', hangupSource: 'PLATFORM' });
   });
 
+  it('a prompt Infobip cannot play (ERROR event) moves the flow on at once instead of after the prompt timeout', async () => {
+    const t0 = Date.now();
+    const { result } = await runCase({ name: 'bad audio', flow: badAudioFlow, phone: '+385915550007', trail: [], outcome: 'answered' }, `ib-bad-${Date.now()}`, 1);
+    expect(result.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['call:answered', 'bad:played', 'ok:played']);
+    expect(fake!.events.some((e) => e.type === 'ERROR')).toBe(true);
+    // Without the mapping the flow waits the prompt's slack (2 minutes) and ends the call.
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  }, 30_000);
+
+  it("a play's pause before the first play is honoured before the request", async () => {
+    const callId = `call:pause-${Date.now()}:r1~1`;
+    const req = (o: Record<string, unknown>) => nc.request('dialflow.telephony.infobip.commands', JSON.stringify({ callId, elementId: 'e', ...o }), { timeout: 5000 }).then((m) => m.json<{ ok: boolean }>());
+    expect(await req({ action: 'dial', commandId: `${callId}#c1`, from: '+14155550100', to: '+385915550006', attempt: 1, dialIndex: 1, recordCall: false, machineDetection: false })).toEqual({ ok: true });
+    const infobipId = await provider!.calls.infobipIdOf(callId);
+    await fake!.waitForEvent((e) => e.type === 'CALL_ESTABLISHED' && e.callId === infobipId);
+    const t0 = Date.now();
+    expect(await req({ action: 'say', commandId: `${callId}#c2`, text: 'Hello', language: 'en', voice: 'female', speechRate: 1, pauseMs: 600, interruptible: false })).toEqual({ ok: true });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(590);
+    expect(fake!.requests.filter((r) => r.path === `/calls/1/calls/${infobipId}/say`)).toHaveLength(1);
+    await req({ action: 'hangup', commandId: `${callId}#c3` });
+  });
+
   it('webhooks with no or wrong credentials → 401 and nothing published', async () => {
     const jsm = await jetstreamManager(nc);
     const count = async () => (await jsm.streams.info(EVENTS_STREAM, { subjects_filter: 'dialflow.events.infobip.>' })).state.messages;
@@ -278,7 +311,9 @@ describe('Infobip provider against the fake Calls API', () => {
     expect(listed.map((r) => [r.id, r.name])).toEqual([[`${workflowId}~1:call`, 'call']]);
     const deliveries = fake!.webhookDeliveries;
     expect(deliveries.filter((d) => d.chaos === 'duplicate').length).toBeGreaterThan(3);
-    expect(deliveries.filter((d) => d.chaos === 'reorder').length).toBeGreaterThan(3);
+    // A held event is swapped only when the call's next event comes within 200 ms (else it goes
+    // alone, untagged); how many pairs form depends on timing, so one pair (2 deliveries) is the bar.
+    expect(deliveries.filter((d) => d.chaos === 'reorder').length).toBeGreaterThanOrEqual(2);
     expect(fake!.requests.filter((r) => r.status === 429).length).toBeGreaterThan(3);
     expect(await registry.metrics()).toMatch(/dialflow_infobip_retries_total\{[^}]*reason="429"\} [1-9]/);
     console.log(JSON.stringify({ infobip: measured }));

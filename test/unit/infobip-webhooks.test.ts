@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { Registry } from 'prom-client';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -13,6 +14,7 @@ import { connectNats, ensureStreams, EVENTS_STREAM } from '../../src/telephony/n
 import { startWebhookServer, basicAuthMatches, type RunningWebhookServer } from '../../src/telephony/infobip/webhooks.js';
 import { InfobipConfigError } from '../../src/telephony/infobip/options.js';
 import { webhookEventId } from '../../src/telephony/infobip/events.js';
+import { InfobipCallMap } from '../../src/telephony/infobip/calls.js';
 import type { TelephonyEvent } from '../../src/telephony/contract.js';
 
 const USER = 'infobip';
@@ -102,6 +104,50 @@ describe('webhook ingress', () => {
     expect(await published()).toBe(before);
   });
 
+  it('an anonymous endless body is not drained on a kept-alive connection: 401, then the connection closes', async () => {
+    const before = await published();
+    const u = new URL(server.url);
+    const sock = connect(Number(u.port), u.hostname);
+    let answer = '';
+    sock.on('data', (c: Buffer) => (answer += c.toString()));
+    const closed = new Promise<number>((resolve) => sock.on('close', () => resolve(Date.now())));
+    sock.on('error', () => {});
+    sock.write('POST /webhooks/infobip HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
+    // Keep streaming far past the body limit, as an attacker would.
+    const pump = setInterval(() => sock.writable && sock.write(`400\r\n${'x'.repeat(0x400)}\r\n`), 5);
+    const t0 = Date.now();
+    const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 2000))]);
+    clearInterval(pump);
+    sock.destroy();
+    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    expect(at).toBeGreaterThan(0);
+    expect(at - t0).toBeLessThan(2000);
+    expect(await published()).toBe(before);
+  });
+
+  it('a body whose Content-Length lies (larger than sent) or that stalls is cut off by the request timeout', async () => {
+    const s = await startWebhookServer({ nc, options: { host: '127.0.0.1', port: 0, user: USER, password: PASSWORD, maxBodyBytes: 4096, headersTimeoutMs: 300, requestTimeoutMs: 600 }, log: () => {} });
+    try {
+      const u = new URL(s.url);
+      const open = (text: string) => {
+        const sock = connect(Number(u.port), u.hostname);
+        sock.on('error', () => {});
+        sock.resume(); // read the 408, so the server's FIN is seen
+        sock.write(text);
+        const t0 = Date.now();
+        return Promise.race([new Promise<number>((r) => sock.on('close', () => r(Date.now() - t0))), new Promise<number>((r) => setTimeout(() => r(Infinity), 3000))]).finally(() => sock.destroy());
+      };
+      // Slow-loris: headers that never end.
+      const headers = open('POST /webhooks/infobip HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n');
+      // Authenticated, Content-Length 100, 10 bytes sent, then nothing.
+      const body = open(`POST /webhooks/infobip HTTP/1.1\r\nHost: x\r\nAuthorization: ${GOOD}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"type":"C`);
+      expect(await headers).toBeLessThan(2500);
+      expect(await body).toBeLessThan(2500);
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('bad JSON, a bad envelope or bad properties → 400, nothing published', async () => {
     const before = await published();
     expect((await post('{not json', { Authorization: GOOD })).status).toBe(400);
@@ -131,6 +177,16 @@ describe('webhook ingress', () => {
     expect(stored!.header?.get('Nats-Msg-Id')).toBe(webhookEventId(body));
   });
 
+  it('a call whose create answer was lost is linked from its own events, so later commands reach it', async () => {
+    const callId = 'call:lost-answer:r1~1';
+    const calls = await InfobipCallMap.open(nc);
+    expect(await calls.infobipIdOf(callId)).toBeUndefined();
+    const body = ringing(callId).replace(/CALL_RINGING/g, 'CALL_ESTABLISHED');
+    expect((await post(body, { Authorization: GOOD })).status).toBe(204);
+    expect(await calls.infobipIdOf(callId)).toBe('ib-77');
+    expect(await calls.byInfobipId('ib-77')).toEqual({ callId, commandId: 'cmd-1' });
+  });
+
   it('an unknown event type is answered 2xx, counted, and not published', async () => {
     const before = await published();
     expect((await post(JSON.stringify({ type: 'SOMETHING_NEW', callId: 'ib-1', properties: {} }), { Authorization: GOOD })).status).toBe(204);
@@ -138,7 +194,7 @@ describe('webhook ingress', () => {
     expect(await published()).toBe(before);
     const text = await registry.metrics();
     expect(text).toMatch(/dialflow_infobip_webhooks_total\{type="unknown",status="204"\} 1/);
-    expect(text).toMatch(/dialflow_infobip_webhooks_total\{type="-",status="401"\} 5/);
+    expect(text).toMatch(/dialflow_infobip_webhooks_total\{type="-",status="401"\} 6/);
   });
 
   it('an event of a call nobody knows → 503 so Infobip retries later', async () => {

@@ -8,7 +8,8 @@ import { ERROR_CODES } from '../../src/telephony/contract.js';
 import { INFOBIP_ERROR_CODE_MAP, mapErrorCode, mapInfobipEvent, webhookEventId, InvalidWebhookError, infobipEnvelopeSchema, type CallResolver } from '../../src/telephony/infobip/events.js';
 import { backoffMs, endpointFor, InfobipClient, InfobipRequestError, InfobipUnavailableError, retryAfterMs, TokenBucket } from '../../src/telephony/infobip/client.js';
 import { commandSchema, infobipLanguage } from '../../src/telephony/infobip/provider.js';
-import type { InfobipIdRecord, PendingRecording } from '../../src/telephony/infobip/calls.js';
+import { InfobipCallMap, type InfobipIdRecord, type MediaAction, type PendingRecording } from '../../src/telephony/infobip/calls.js';
+import type { KV, KvEntry } from '@nats-io/kv';
 
 // Infobip's CallsErrorCode values (infobip-api-java-client) and the code each must become.
 const EXPECTED: Array<[string, string]> = [
@@ -31,6 +32,7 @@ class MemResolver implements CallResolver {
   ids = new Map<string, InfobipIdRecord>();
   dialogs = new Map<string, InfobipIdRecord>();
   pending = new Map<string, PendingRecording>();
+  media = new Map<string, MediaAction>();
   async byInfobipId(id: string) {
     return this.ids.get(id);
   }
@@ -39,6 +41,9 @@ class MemResolver implements CallResolver {
   }
   async pendingRecording(callId: string) {
     return this.pending.get(callId);
+  }
+  async lastMediaAction(callId: string) {
+    return this.media.get(callId);
   }
 }
 
@@ -140,9 +145,29 @@ describe('Infobip events → our envelope', () => {
   it('unknown types, ignored types, ERROR and malformed properties', async () => {
     expect(await map('SOMETHING_NEW', {})).toEqual({ kind: 'unknownType' });
     expect((await map('CALL_PRE_ESTABLISHED', { call: call() })).kind).toBe('ignored');
+    // An ERROR nobody can tie to a command (unknown call, no prompt recorded) is only logged.
     expect((await map('ERROR', { actionType: 'PLAY', errorCode: 'FILE_CAN_NOT_BE_PLAYED', errorDetails: 'bad file' })).kind).toBe('error');
     await expect(map('DTMF_CAPTURED', { dtmf: 5 })).rejects.toBeInstanceOf(InvalidWebhookError);
     await expect(map('CALL_FAILED', { callLog: { errorCode: 'BUSY' } })).rejects.toBeInstanceOf(InvalidWebhookError);
+  });
+
+  it('ERROR of a prompt or capture becomes the outcome the flow waits for, on the last command of that kind', async () => {
+    const r = new MemResolver();
+    r.ids.set('ib-1', { callId: OUR, commandId: 'c-dial' });
+    r.media.set(OUR, { action: 'play', commandId: 'c-play' });
+    const play = await map('ERROR', { actionType: 'PLAY', errorCode: 'FILE_CAN_NOT_BE_PLAYED', errorDetails: 'Unable to play file' }, r);
+    expect(play).toMatchObject({ kind: 'events', warning: expect.stringContaining('FILE_CAN_NOT_BE_PLAYED') });
+    if (play.kind !== 'events') throw new Error('expected events');
+    expect(play.events).toEqual([{ id: 'h1', type: 'PLAY_FINISHED', callId: OUR, timestamp: '2025-01-01T10:00:00.000Z', properties: { commandId: 'c-play', failed: true, infobipErrorCode: 'FILE_CAN_NOT_BE_PLAYED', infobipCallId: 'ib-1' } }]);
+    r.media.set(OUR, { action: 'say', commandId: 'c-say' });
+    expect((await only(map('ERROR', { actionType: 'SAY', errorCode: 'TTS_FAILED' }, r))).properties).toMatchObject({ commandId: 'c-say', failed: true });
+    expect((await only(map('ERROR', { actionType: 'SAY' }, r))).type).toBe('SAY_FINISHED');
+    r.media.set(OUR, { action: 'captureDtmf', commandId: 'c-dtmf' });
+    expect(await only(map('ERROR', { actionType: 'CAPTURE_DTMF', errorCode: 'X' }, r))).toMatchObject({ type: 'DTMF_CAPTURED', properties: { commandId: 'c-dtmf', dtmf: '', reason: 'error', failed: true } });
+    // The last command is of another kind (the failing one is long done): nothing is invented.
+    expect((await map('ERROR', { actionType: 'PLAY', errorCode: 'X' }, r)).kind).toBe('error');
+    // Actions a flow never waits on are only logged.
+    expect((await map('ERROR', { actionType: 'SEND_DTMF', errorCode: 'X' }, r)).kind).toBe('error');
   });
 
   it('the event id is a hash of the raw body', () => {
@@ -171,6 +196,38 @@ describe('commands → request parts', () => {
   });
 });
 
+describe('claims in the shared KV', () => {
+  /** A bucket whose `create` stores the value and then loses the answer (a timeout) once. */
+  function lossyKv(): KV {
+    const store = new Map<string, { value: string; revision: number }>();
+    let rev = 0;
+    let lose = true;
+    const entry = (key: string, v: { value: string; revision: number }) => ({ key, revision: v.revision, operation: 'PUT', string: () => v.value, json: () => JSON.parse(v.value) as unknown }) as unknown as KvEntry;
+    return {
+      async create(key: string, value: string) {
+        if (store.has(key)) throw new Error('wrong last sequence: 1');
+        store.set(key, { value, revision: ++rev });
+        if (lose) {
+          lose = false;
+          throw new Error('TIMEOUT');
+        }
+        return rev;
+      },
+      async get(key: string) {
+        const v = store.get(key);
+        return v ? entry(key, v) : null;
+      },
+    } as unknown as KV;
+  }
+
+  it('a claim whose create answer was lost is still ours; a second claimant is refused', async () => {
+    const calls = InfobipCallMap.fromKv(lossyKv());
+    expect(await calls.claimDial(OUR, 'c-dial')).toMatchObject({ claimed: true });
+    expect(await calls.claimDial(OUR, 'c-dial')).toMatchObject({ claimed: false, existing: { state: 'creating', commandId: 'c-dial' } });
+    expect(await calls.claimCommand('c-say')).toMatchObject({ claimed: true });
+  });
+});
+
 describe('pacing and back-off', () => {
   it('the token bucket spaces reservations by 1/rate, and a Retry-After pushes them back', () => {
     let now = 1000;
@@ -185,7 +242,7 @@ describe('pacing and back-off', () => {
     expect(retryAfterMs('2')).toBe(2000);
     expect(retryAfterMs(new Date(10_000).toUTCString(), 4000)).toBe(6000);
     expect(retryAfterMs(null)).toBeUndefined();
-    const policy = { attempts: 5, baseMs: 100, maxMs: 1000 };
+    const policy = { attempts: 5, baseMs: 100, maxMs: 1000, maxRetryAfterMs: 1000 };
     expect(backoffMs(3, policy, () => 1)).toBe(800);
     expect(backoffMs(10, policy, () => 1)).toBe(1000);
     expect(backoffMs(10, policy, () => 0)).toBe(0);
@@ -267,6 +324,46 @@ describe('the API client against a local server', () => {
     expect(amb).toBeInstanceOf(InfobipUnavailableError);
     expect((amb as InfobipUnavailableError).ambiguous).toBe(true);
     expect(n).toBe(2);
+  });
+
+  it('a Retry-After beyond the bound fails at once instead of stalling every request', async () => {
+    let n = 0;
+    const url = await serve((_req, _body, res) => {
+      n += 1;
+      json(res, 429, { requestError: { serviceException: { messageId: 'TOO_MANY_REQUESTS', text: 'quota' } } }, { 'Retry-After': '3600' });
+    });
+    const client = new InfobipClient({ baseUrl: url, apiKey: 'k', requestsPerSecond: 100, retry: { baseMs: 1, maxMs: 5, maxRetryAfterMs: 2000 } });
+    const t0 = Date.now();
+    const err = await client.createCall({ endpoint: { type: 'PHONE', phoneNumber: '385911234567' }, from: '1', callsConfigurationId: 'cfg' }).catch((e: unknown) => e);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(err).toBeInstanceOf(InfobipUnavailableError);
+    // A 429 was not processed: no call exists, the dial may be retried.
+    expect((err as InfobipUnavailableError).ambiguous).toBe(false);
+    expect(n).toBe(1);
+    // The bucket was not pushed an hour back either.
+    expect(client.bucket.reserve()).toBeLessThan(100);
+  });
+
+  it('a 2xx to create call whose body cannot be read is ambiguous (the call may exist), not a plain error', async () => {
+    const url = await serve((_req, _body, res) => {
+      res.writeHead(201, { 'Content-Type': 'application/json' });
+      res.end('{"id": "ib-1", "sta');
+    });
+    const client = new InfobipClient({ baseUrl: url, apiKey: 'k', requestsPerSecond: 100 });
+    const err = await client.createCall({ endpoint: { type: 'PHONE', phoneNumber: '385911234567' }, from: '1', callsConfigurationId: 'cfg' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InfobipUnavailableError);
+    expect((err as InfobipUnavailableError).ambiguous).toBe(true);
+  });
+
+  it('never puts the API key in an error message', async () => {
+    const url = await serve((req, _body, res) => json(res, 400, { requestError: { serviceException: { messageId: 'BAD_REQUEST', text: `bad request from ${req.headers.authorization ?? ''}`.slice(0, 12) } } }));
+    const client = new InfobipClient({ baseUrl: url, apiKey: 'super-secret-key', requestsPerSecond: 100 });
+    const err = (await client.say('c1', { text: 'x', language: 'en' }).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(InfobipRequestError);
+    expect(`${err.message} ${JSON.stringify(err)}`).not.toContain('super-secret-key');
+    const refused = (await new InfobipClient({ baseUrl: 'http://127.0.0.1:1', apiKey: 'super-secret-key', requestsPerSecond: 100, retry: { attempts: 1 } }).getCall('x').catch((e: unknown) => e)) as Error;
+    expect(refused).toBeInstanceOf(InfobipUnavailableError);
+    expect(refused.message).not.toContain('super-secret-key');
   });
 
   it('gives up after the configured attempts with a named error', async () => {

@@ -3,6 +3,7 @@
 // once per command id (create-if-absent before the API request), forward dialogs, pending
 // voicemail recordings and where a recorded voicemail lives at Infobip (to play it back).
 import type { NatsConnection } from '@nats-io/transport-node';
+import { randomUUID } from 'node:crypto';
 import { Kvm, type KV } from '@nats-io/kv';
 import { storageReplicas } from '../../store/replicas.js';
 
@@ -33,6 +34,14 @@ export interface PendingRecording {
   commandId: string;
   name: string;
 }
+/**
+ * The last prompt or capture sent on a call. Infobip's ERROR event names only the call and the
+ * action type (model CallsErrorProperties has no customData), so this is how it finds the command.
+ */
+export interface MediaAction {
+  action: 'say' | 'play' | 'captureDtmf';
+  commandId: string;
+}
 
 // KV keys allow [-/_=.a-zA-Z0-9]; our call ids contain ':' and '~', so ids are base64url-encoded.
 const enc = (s: string) => Buffer.from(s, 'utf8').toString('base64url');
@@ -41,7 +50,12 @@ export class InfobipCallMap {
   private constructor(private readonly kv: KV) {}
 
   static async open(nc: NatsConnection): Promise<InfobipCallMap> {
-    return new InfobipCallMap(await new Kvm(nc).create(INFOBIP_CALLS_BUCKET, { history: 1, replicas: storageReplicas(), ttl: TTL_MS }));
+    return InfobipCallMap.fromKv(await new Kvm(nc).create(INFOBIP_CALLS_BUCKET, { history: 1, replicas: storageReplicas(), ttl: TTL_MS }));
+  }
+
+  /** Over an opened bucket (tests give a KV whose answers get lost). */
+  static fromKv(kv: KV): InfobipCallMap {
+    return new InfobipCallMap(kv);
   }
 
   private async getJson<T>(key: string): Promise<T | undefined> {
@@ -49,14 +63,21 @@ export class InfobipCallMap {
     return e && e.operation === 'PUT' ? (e.json<T>() as T) : undefined;
   }
 
-  /** Create-if-absent: exactly one of several concurrent claimants gets `claimed: true`. */
-  private async claim<T>(key: string, value: T): Promise<Claim<T>> {
+  /**
+   * Create-if-absent: exactly one of several concurrent claimants gets `claimed: true`. Each attempt
+   * writes a fresh token, so when `create` fails (the key exists — or the server's answer was lost
+   * after it stored ours, e.g. a timeout) the record tells whose claim it is. Without it, a lost
+   * answer would read our own claim as someone else's, and the dial would never be placed.
+   */
+  private async claim<T extends object>(key: string, value: T): Promise<Claim<T>> {
+    const claimToken = randomUUID();
     try {
-      return { claimed: true, revision: await this.kv.create(key, JSON.stringify(value)) };
+      return { claimed: true, revision: await this.kv.create(key, JSON.stringify({ ...value, claimToken })) };
     } catch (err) {
-      // `create` fails when the key exists (wrong last sequence); anything else is rethrown.
-      const existing = await this.getJson<T>(key);
-      if (existing === undefined) throw err;
+      const e = await this.kv.get(key);
+      if (!e || e.operation !== 'PUT') throw err;
+      const existing = e.json<T & { claimToken?: string }>();
+      if (existing.claimToken === claimToken) return { claimed: true, revision: e.revision };
       return { claimed: false, existing };
     }
   }
@@ -110,6 +131,13 @@ export class InfobipCallMap {
   }
   async clearPendingRecording(callId: string): Promise<void> {
     await this.kv.delete(`r.${enc(callId)}`);
+  }
+
+  async setLastMediaAction(callId: string, rec: MediaAction): Promise<void> {
+    await this.kv.put(`a.${enc(callId)}`, JSON.stringify(rec));
+  }
+  lastMediaAction(callId: string): Promise<MediaAction | undefined> {
+    return this.getJson<MediaAction>(`a.${enc(callId)}`);
   }
 
   /** A stored voicemail by its element name → the Infobip file id, so `play.audio.voicemail` works. */

@@ -159,8 +159,13 @@ export interface RetryPolicy {
   attempts: number;
   baseMs: number;
   maxMs: number;
+  /**
+   * The longest Retry-After we wait for. A server asking for more (a quota reset in an hour) makes
+   * the request fail now instead of stalling every request of the process behind the shared bucket.
+   */
+  maxRetryAfterMs: number;
 }
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseMs: 250, maxMs: 15_000 };
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseMs: 250, maxMs: 15_000, maxRetryAfterMs: 30_000 };
 
 export interface InfobipClientOptions {
   baseUrl: string;
@@ -282,16 +287,17 @@ export class InfobipClient {
         continue;
       }
       this.requests?.inc({ endpoint, status: String(res.status) });
-      if (res.ok) {
-        if (o.binary) return { data: new Uint8Array(await res.arrayBuffer()), contentType: res.headers.get('content-type') ?? 'application/octet-stream' } as T;
-        const text = await res.text();
-        return (text ? JSON.parse(text) : {}) as T;
-      }
+      if (res.ok) return this.success<T>(res, endpoint, o);
       const body = await readBody(res);
       if (res.status === 429 || res.status >= 500) {
         // A 429 was not processed; of the 5xx only 503 says so. Others may have created a call.
         if (!o.idempotent && res.status !== 429 && res.status !== 503) throw new InfobipUnavailableError(`${endpoint} answered ${res.status} (the request may have been processed)`, endpoint, true);
         const after = retryAfterMs(res.headers.get('retry-after'));
+        if (after !== undefined && after > this.retry.maxRetryAfterMs) {
+          // Waiting that long would hold this command (and, through the bucket, every other one)
+          // far past the requester's timeout; fail now: 429/503 say nothing was processed.
+          throw new InfobipUnavailableError(`${endpoint} answered ${res.status} with Retry-After ${Math.round(after / 1000)} s (more than ${Math.round(this.retry.maxRetryAfterMs / 1000)} s)`, endpoint, false);
+        }
         if (res.status === 429 && after !== undefined) this.bucket.pauseUntil(Date.now() + after);
         this.retries?.inc({ endpoint, reason: String(res.status) });
         lastError = new Error(`${endpoint} answered ${res.status}`);
@@ -303,6 +309,22 @@ export class InfobipClient {
     // Non-idempotent requests only get here through answers that say "not processed" (429, 503,
     // connection refused), so nothing was created.
     throw new InfobipUnavailableError(`${endpoint} failed after ${this.retry.attempts} attempts: ${lastError?.message ?? 'unknown error'}`, endpoint, false, lastError ? { cause: lastError } : undefined);
+  }
+
+  /**
+   * A 2xx answer's body. If it cannot be read (connection cut, not JSON) the request was processed
+   * all the same: for a created call that is the ambiguous case, never a plain error that would
+   * make the caller believe nothing happened.
+   */
+  private async success<T>(res: Response, endpoint: string, o: RequestOptions): Promise<T> {
+    try {
+      if (o.binary) return { data: new Uint8Array(await res.arrayBuffer()), contentType: res.headers.get('content-type') ?? 'application/octet-stream' } as T;
+      const text = await res.text();
+      return (text ? JSON.parse(text) : {}) as T;
+    } catch (err) {
+      if (!(err instanceof SyntaxError) && !(err instanceof TypeError) && !(err instanceof DOMException)) throw err;
+      throw new InfobipUnavailableError(`${endpoint} answered ${res.status} with an unreadable body (${err.name})`, endpoint, true, { cause: err });
+    }
   }
 }
 

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { ErrorCode, HangupSource, TelephonyEvent, TelephonyEventType } from '../contract.js';
-import type { InfobipIdRecord, PendingRecording } from './calls.js';
+import type { InfobipIdRecord, MediaAction, PendingRecording } from './calls.js';
 
 /**
  * Infobip error code names (model CallsErrorCode) → ours. Exported for docs/providers.md; every
@@ -99,6 +99,7 @@ export interface CallResolver {
   byInfobipId(infobipId: string): Promise<InfobipIdRecord | undefined>;
   byDialogId(dialogId: string): Promise<InfobipIdRecord | undefined>;
   pendingRecording(callId: string): Promise<PendingRecording | undefined>;
+  lastMediaAction(callId: string): Promise<MediaAction | undefined>;
 }
 
 export interface RecordingToFetch {
@@ -114,7 +115,20 @@ export interface RecordingToFetch {
 }
 
 export type MappedWebhook =
-  | { kind: 'events'; events: TelephonyEvent[]; recordings: RecordingToFetch[]; /** Inbound: remember Infobip's id as ours. */ identity?: string }
+  | {
+      kind: 'events';
+      events: TelephonyEvent[];
+      recordings: RecordingToFetch[];
+      /** Inbound: remember Infobip's id as ours. */
+      identity?: string;
+      /**
+       * Our call id ↔ Infobip's, learnt from the call's own customData: the way a call whose create
+       * request timed out (its id never came back) still gets its later commands.
+       */
+      link?: { callId: string; infobipId: string; commandId?: string };
+      /** Worth an operator's eye (an ERROR event turned into an outcome). */
+      warning?: string;
+    }
   | { kind: 'ignored'; reason: string }
   | { kind: 'unknownType' }
   | { kind: 'unresolved'; infobipId: string | undefined }
@@ -175,7 +189,10 @@ export async function mapInfobipEvent(env: InfobipEnvelope, eventId: string, res
       const { call } = parseProps(propertySchemas.call, env);
       const r = await resolve(call.customData, call.externalId, call.direction, call.dialogId ?? env.dialogId);
       if (!r) return unresolved();
-      return one(env.type, r.callId, r.commandId ? { commandId: r.commandId } : {});
+      const mapped = one(env.type, r.callId, r.commandId ? { commandId: r.commandId } : {});
+      const fromData = ours(call.customData, call.externalId);
+      if (mapped.kind === 'events' && fromData && infobipId && call.direction !== 'INBOUND') mapped.link = { callId: fromData, infobipId, ...(r.commandId ? { commandId: r.commandId } : {}) };
+      return mapped;
     }
     case 'CALL_FAILED':
     case 'CALL_FINISHED': {
@@ -249,8 +266,25 @@ export async function mapInfobipEvent(env: InfobipEnvelope, eventId: string, res
       return one('CALL_FAILED', leg.callId, { ...(leg.commandId ? { commandId: leg.commandId } : {}), errorCode: mapErrorCode(p.errorCode?.name, 'INTERNAL_ERROR'), hangupSource: source, ...(p.errorCode ? { infobipErrorCode: p.errorCode.name } : {}) });
     }
     case 'ERROR': {
+      // A prompt or capture that failed (an unplayable file, a TTS error) never sends its
+      // *_FINISHED / DTMF_CAPTURED: without an outcome the flow would sit out the prompt's timeout
+      // (minutes) and then end the call. It becomes the outcome the flow waits for, flagged
+      // `failed`: a prompt counts as played (the flow goes on, as the seed's "played" branch), a
+      // capture as nothing pressed (noMatch). The event carries no customData, so the command is the
+      // call's last prompt or capture of the failing kind, as the provider recorded it.
       const p = parseProps(propertySchemas.error, env);
-      return { kind: 'error', message: `${p.actionType ?? 'action'} failed on call ${infobipId ?? '?'}: ${p.errorCode ?? ''} ${p.errorDetails ?? ''}`.trim() };
+      const message = `${p.actionType ?? 'action'} failed on call ${infobipId ?? '?'}: ${p.errorCode ?? ''} ${p.errorDetails ?? ''}`.trim();
+      const action = p.actionType === 'SAY' ? 'say' : p.actionType === 'PLAY' ? 'play' : p.actionType === 'CAPTURE_DTMF' ? 'captureDtmf' : undefined;
+      if (!action || !infobipId) return { kind: 'error', message };
+      const r = await resolve(undefined, undefined, undefined, undefined);
+      const last = r ? await resolver.lastMediaAction(r.callId) : undefined;
+      if (!r || !last || last.action !== action) return { kind: 'error', message };
+      const failure = { commandId: last.commandId, failed: true, ...(p.errorCode ? { infobipErrorCode: p.errorCode } : {}) };
+      const ev =
+        action === 'captureDtmf'
+          ? make('DTMF_CAPTURED', r.callId, { ...failure, dtmf: '', reason: 'error' })
+          : make(action === 'say' ? 'SAY_FINISHED' : 'PLAY_FINISHED', r.callId, failure);
+      return { kind: 'events', events: [ev], recordings: [], warning: message };
     }
     default:
       return IGNORED_TYPES.has(env.type) ? { kind: 'ignored', reason: `${env.type} is not used by flows` } : { kind: 'unknownType' };

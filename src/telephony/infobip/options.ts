@@ -23,6 +23,10 @@ export interface WebhookOptions {
   password?: string | undefined;
   /** Larger bodies are refused with 413 before they are read whole. */
   maxBodyBytes: number;
+  /** A client must send its headers within this time (slow-loris guard). Default 10 s. */
+  headersTimeoutMs?: number | undefined;
+  /** …and the whole request within this time. Default 30 s. */
+  requestTimeoutMs?: number | undefined;
   /** The API settings, to download recorded files (CALL_RECORDING_READY). */
   infobip?: InfobipOptions | undefined;
 }

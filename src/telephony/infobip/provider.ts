@@ -42,6 +42,10 @@ export const commandSchema = z.discriminatedUnion('action', [
   z.looseObject({ ...base, action: z.literal('hangup') }),
 ]);
 
+/** The seed's longest pause before a prompt. */
+const MAX_PAUSE_MS = 5_000;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 /** A command we cannot carry out as asked (bad destination, missing setting): not retryable. */
 export class UnsupportedCommandError extends Error {
   override readonly name = 'UnsupportedCommandError';
@@ -147,6 +151,12 @@ export async function startInfobipProvider(opts: { nc: NatsConnection; options: 
   }
 
   async function send(cmd: Exclude<TelephonyCommand, { action: 'dial' }>, id: string): Promise<void> {
+    // Remembered before the request: an ERROR webhook names only the call and the action type.
+    if (cmd.action === 'say' || cmd.action === 'play' || cmd.action === 'captureDtmf') await calls.setLastMediaAction(cmd.callId, { action: cmd.action, commandId: cmd.commandId });
+    // The Play element's pause before the first play (0–5 s in the seed): Infobip's say/play have no
+    // such field, so the request itself waits. The reply waits too, so a pause near the requester's
+    // timeout may make it redeliver; the claim answers that redelivery without a second prompt.
+    if ((cmd.action === 'say' || cmd.action === 'play') && cmd.pauseMs > 0) await sleep(Math.min(cmd.pauseMs, MAX_PAUSE_MS));
     switch (cmd.action) {
       case 'say': {
         const gender = /^male/i.test(cmd.voice) ? 'MALE' : /^female/i.test(cmd.voice) ? 'FEMALE' : undefined;

@@ -136,8 +136,10 @@ export async function startWebhookServer(opts: {
     if (path !== WEBHOOK_PATH) return reply(404, '-', { error: 'not found' });
     if (req.method !== 'POST') return reply(405, '-', { error: 'POST only' }, { Allow: 'POST' });
     if (!basicAuthMatches(req.headers.authorization, user as string, password as string)) {
+      // Nothing of the body is kept, and the connection is closed after the answer: on a kept-alive
+      // connection an anonymous client could otherwise stream an endless body into the drain.
       req.resume();
-      return reply(401, '-', { error: 'unauthorized' }, { 'WWW-Authenticate': 'Basic realm="dialflow webhooks", charset="UTF-8"' });
+      return reply(401, '-', { error: 'unauthorized' }, { 'WWW-Authenticate': 'Basic realm="dialflow webhooks", charset="UTF-8"', Connection: 'close' });
     }
     const declared = Number(req.headers['content-length'] ?? NaN);
     if (Number.isFinite(declared) && declared > options.maxBodyBytes) {
@@ -183,7 +185,10 @@ export async function startWebhookServer(opts: {
         log(`${type} for unknown call ${mapped.infobipId ?? '?'}: asking Infobip to retry`);
         return reply(503, type, { error: 'unknown call' }, { 'Retry-After': '5' });
       case 'events': {
+        if (mapped.warning) log(`ERROR event: ${mapped.warning}`);
         if (mapped.identity) await calls.link(mapped.identity, mapped.identity);
+        // Before the flow hears of the call, so its next command finds the Infobip id.
+        if (mapped.link && (await calls.infobipIdOf(mapped.link.callId)) === undefined) await calls.link(mapped.link.callId, mapped.link.infobipId, mapped.link.commandId);
         // The audio is in our store before anyone hears of it.
         for (const r of mapped.recordings) await fetchRecording(r);
         for (const ev of mapped.events) await publishEvent(js, INFOBIP_PROVIDER, ev, ev.id);
@@ -192,7 +197,16 @@ export async function startWebhookServer(opts: {
     }
   }
 
-  const server = createServer((req, res) => {
+  const headersTimeout = options.headersTimeoutMs ?? 10_000;
+  const requestTimeout = Math.max(options.requestTimeoutMs ?? 30_000, headersTimeout);
+  const server = createServer({
+    headersTimeout,
+    requestTimeout,
+    // Node checks those two timeouts only every `connectionsCheckingInterval` (30 s by default), so a
+    // slow-loris client would hold its connection up to a minute; check often enough to bound it.
+    connectionsCheckingInterval: Math.min(1000, headersTimeout),
+    keepAliveTimeout: 5_000,
+  }, (req, res) => {
     const started = process.hrtime.bigint();
     handle(req, res)
       .then(({ status, type }) => {
@@ -209,8 +223,6 @@ export async function startWebhookServer(opts: {
         } else res.end();
       });
   });
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
