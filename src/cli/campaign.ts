@@ -1,4 +1,4 @@
-// `dialflow campaign start|status|pause|resume|cancel|report|forecast` and `dialflow dnc …`.
+// `dialflow campaign start|check|status|pause|resume|cancel|report|forecast` and `dialflow dnc …`.
 import { createReadStream, existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Option, type Command } from 'commander';
@@ -6,7 +6,8 @@ import { DateTime } from 'luxon';
 import { SingleBar, Presets } from 'cli-progress';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { NatsCampaignStore, readAllRecords } from '../store/campaigns.js';
-import { formatOf, stageRecipients, type StagingResult } from '../campaign/recipients.js';
+import { formatOf, RecipientsFileError, stageRecipients, stagingSummary, type StagingResult, type StagingSummary } from '../campaign/recipients.js';
+import { reportCsv } from '../campaign/report.js';
 import { flowSpeed, formatSpeed } from '../campaign/pacing.js';
 import { parseSpeed } from '../campaign/speed.js';
 import { forecastCampaign, type Forecast } from '../campaign/forecast.js';
@@ -47,6 +48,24 @@ function reportProblems(file: string, s: StagingResult): void {
   if (s.rejectedTotal > 20) process.stderr.write(`${file}: … ${s.rejectedTotal - 20} more rows skipped (see \`dialflow campaign report\`)\n`);
 }
 
+/** `20000 rows: 19999 valid, 0 duplicates, 1 invalid (row.malformed 1)`. */
+function summaryLine(s: StagingSummary): string {
+  const codes = Object.entries(s.byCode)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  return `${s.rows} rows: ${s.valid} valid, ${s.duplicates} duplicate${s.duplicates === 1 ? '' : 's'}, ${s.invalid} invalid${codes ? ` (${codes})` : ''}`;
+}
+
+/** A recipients file that cannot be read at all is exit 2, like an unreadable flow. */
+async function staged<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof RecipientsFileError) throw new CliError(err.message, 2);
+    throw err;
+  }
+}
+
 function statusLine(s: CampaignStatus): string {
   const outcomes = Object.entries(s.byOutcome)
     .sort((a, b) => b[1] - a[1])
@@ -77,11 +96,6 @@ async function follow(handle: WorkflowHandle<typeof campaignWorkflow>, json: boo
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
-
-const csvCell = (v: unknown) => {
-  const s = v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-};
 
 async function zonesOf(file: string): Promise<{ zones: string[]; staging: StagingResult }> {
   const zones: string[] = [];
@@ -130,11 +144,12 @@ export function campaignCommands(program: Command): void {
     const config = configFor(o);
     const staging = await withNats(config.nats.servers, async (nc) => {
       const store = await NatsCampaignStore.open(nc);
-      const s = await stageRecipients(o.recipients, (n, rows) => store.putPage(campaignId, n, rows), { format: formatOf(o.recipients) });
+      const s = await staged(() => stageRecipients(o.recipients, (n, rows) => store.putPage(campaignId, n, rows), { format: formatOf(o.recipients) }));
       await store.putMeta({ campaignId, staging: s, createdAt: new Date().toISOString() });
       return s;
     });
     reportProblems(o.recipients, staging);
+    process.stderr.write(`${o.recipients}: ${summaryLine(stagingSummary(staging))}\n`);
     if (staging.accepted === 0) throw new CliError(`${o.recipients}: no valid recipient (${staging.rejectedTotal} rows skipped)`, 1);
     const final = await withTemporal(config, async (client) => {
       const handle = await startCampaign(client, config.temporal.taskQueue, {
@@ -197,13 +212,25 @@ export function campaignCommands(program: Command): void {
       process.stdout.write(`${JSON.stringify({ campaignId: id, calls: records.length, byOutcome, recipients: records, rejectedRows: meta?.staging.rejected ?? [] }, null, 2)}\n`);
       return;
     }
-    const lines = ['row,recipientId,outcome,attempts,durationSeconds,responses,dataPayload,error'];
-    for (const r of records) {
-      const responses = r.responses.map((t) => `${t.element}:${t.branch}${t.input !== undefined ? `(${t.input})` : ''}`).join(' ');
-      lines.push([r.row, r.recipientId, r.outcome, r.dials, (r.durationMs / 1000).toFixed(1), responses, r.dataPayload ?? '', r.error ?? ''].map(csvCell).join(','));
-    }
-    process.stdout.write(`${lines.join('\n')}\n`);
+    process.stdout.write(reportCsv(records));
   });
+
+  campaign
+    .command('check')
+    .description('stage the recipients as a dry run (nothing is written): rows, valid, duplicates, invalid by code')
+    .requiredOption('--recipients <file>', 'CSV or NDJSON')
+    .option('--json', 'print JSON: {rows, valid, duplicates, invalid, byCode, problems}', false)
+    .action(async (o: { recipients: string; json: boolean }) => {
+      if (!existsSync(o.recipients)) throw new CliError(`cannot read ${o.recipients}`, 2);
+      // Same reader and checks as `campaign start`, with pages thrown away instead of stored.
+      const staging = await staged(() => stageRecipients(o.recipients, async () => undefined, { format: formatOf(o.recipients) }));
+      const summary = stagingSummary(staging);
+      if (o.json) process.stdout.write(`${JSON.stringify({ ...summary, problems: staging.rejected }, null, 2)}\n`);
+      else {
+        reportProblems(o.recipients, staging);
+        process.stdout.write(`${o.recipients}: ${summaryLine(summary)}\n`);
+      }
+    });
 
   campaign
     .command('forecast')
@@ -221,13 +248,13 @@ export function campaignCommands(program: Command): void {
       if (!existsSync(o.recipients)) throw new CliError(`cannot read ${o.recipients}`, 2);
       const start = o.start ? Date.parse(o.start) : Date.now();
       if (Number.isNaN(start)) throw new CliError(`--start "${o.start ?? ''}" is not an ISO date-time`, 1);
-      const { zones, staging } = await zonesOf(o.recipients);
+      const { zones, staging } = await staged(() => zonesOf(o.recipients));
       reportProblems(o.recipients, staging);
       const f = forecastCampaign(flow, zones, { speed: o.speed ?? flowSpeed(flow) ?? { calls: 60, per: 'minute' }, maxConcurrent: o.maxConcurrent, start, avgCallSeconds: o.avgCallSeconds });
       process.stdout.write(o.json ? `${JSON.stringify(f, null, 2)}\n` : formatForecast(f, o.zone));
     });
 
-  const dnc = program.command('dnc').description('the do-not-call list (NATS KV), checked at every campaign dial');
+  const dnc = program.command('dnc').description('the do-not-call list (NATS KV), checked before every outbound call');
   const phones = async (args: string[], file?: string): Promise<string[]> => {
     const out = [...args];
     if (file) for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) if (/\d/.test(line)) out.push((line.split(',')[0] ?? '').trim());

@@ -39,13 +39,16 @@ function fileIssues(res: ValidationResult, file: string): ValidationIssue[] {
 export type LoadedFlow = { code: 0 | 1; result: ValidationResult } | { code: 2; error: string };
 
 export function loadAndValidate(file: string, provider: ProviderName = 'simulator'): LoadedFlow {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    // Bytes, not text: invalid UTF-8 is reported (document.encoding) instead of read as U+FFFD.
+    bytes = readFileSync(file);
   } catch (err) {
     return { code: 2, error: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
   }
-  const parsed = parseFlowText(text, file);
+  const parsed = parseFlowText(bytes, file);
+  // A document over a limit (size, nesting, encoding) is invalid with a validator code, not unparsable.
+  if (!parsed.ok && parsed.issues) return { code: 1, result: { ok: false, issues: parsed.issues } };
   if (!parsed.ok) return { code: 2, error: `${file}:${parsed.line}:${parsed.column}: ${parsed.message}` };
   const result = validateFlow(parsed.doc);
   const extra = fileIssues(result, file);

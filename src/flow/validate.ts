@@ -7,6 +7,7 @@ import { flowSchema, IN_SESSION_ACTIONS, IVR_TYPES, RECOMMENDED_MAX_RETRIES, typ
 import { branchesOf } from './graph.js';
 import { expressionProblem } from './expressions.js';
 import { placeholders } from './template.js';
+import { documentLimitIssues } from './document.js';
 
 export type Severity = 'error' | 'warning';
 export interface ValidationIssue {
@@ -130,6 +131,10 @@ function templatesOf(el: FlowElement): Array<{ path: string; text: string }> {
 }
 
 export function validateFlow(doc: unknown): ValidationResult {
+  // Bounded first: the schema and every later walk recurse, and an oversized flow fails only when
+  // it is sent to Temporal, after recipients were staged.
+  const limits = documentLimitIssues(doc);
+  if (limits.length > 0) return { ok: false, issues: limits };
   const parsed = flowSchema.safeParse(doc);
   if (!parsed.success) return { ok: false, issues: schemaIssues(doc, parsed.error) };
   const flow = parsed.data;

@@ -92,7 +92,8 @@ describe('recipients files', () => {
     const f = file('broken.csv', 'id,phone\na,+385915550001\nb,"+3859155\n');
     const { result, rows } = await collect(f);
     expect(rows.map((r) => r.recipient.id)).toEqual(['a']);
-    expect(result.rejected.some((p) => p.code === 'row.malformed')).toBe(true);
+    expect(result.rejected.map((p) => [p.row, p.code])).toEqual([[3, 'row.malformed']]);
+    expect(result).toMatchObject({ rows: 2, accepted: 1, invalid: 1 });
   });
 });
 

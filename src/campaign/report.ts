@@ -1,0 +1,28 @@
+// The campaign report as CSV, for spreadsheets. Cells carry what recipients files and flows put
+// there (ids, names rendered into the data payload), so every cell that a spreadsheet would read as
+// a formula (=, +, -, @, tab, CR, and their full-width forms) is prefixed with a single quote —
+// the OWASP advice against CSV injection.
+import { stringify } from 'csv-stringify/sync';
+import type { CallRecord } from '../store/campaigns.js';
+
+export const REPORT_COLUMNS = ['row', 'recipientId', 'outcome', 'attempts', 'durationSeconds', 'responses'] as const;
+
+/**
+ * One line per call. Each key of the tracking data payload gets its own `dataPayload.<key>` column
+ * (a JSON blob in one cell is of no use in a spreadsheet); `error` comes last.
+ */
+export function reportCsv(records: CallRecord[]): string {
+  const payloadKeys = [...new Set(records.flatMap((r) => Object.keys(r.dataPayload ?? {})))].sort();
+  const header = [...REPORT_COLUMNS, ...payloadKeys.map((k) => `dataPayload.${k}`), 'error'];
+  const rows = records.map((r) => [
+    r.row,
+    r.recipientId,
+    r.outcome,
+    r.dials,
+    (r.durationMs / 1000).toFixed(1),
+    r.responses.map((t) => `${t.element}:${t.branch}${t.input !== undefined ? `(${t.input})` : ''}`).join(' '),
+    ...payloadKeys.map((k) => r.dataPayload?.[k] ?? ''),
+    r.error ?? '',
+  ]);
+  return stringify([header, ...rows], { escape_formulas: true, record_delimiter: 'unix' });
+}
