@@ -8,6 +8,7 @@ import { splitPersona, startCall } from '../client/calls.js';
 import { payloadCodec } from '../config/index.js';
 import { decodeHistory } from '../codec/encryption.js';
 import type { Recipient } from '../flow/interpreter.js';
+import type { ContactCap } from '../activities/index.js';
 import { withTimeZone } from '../flow/zone.js';
 import { CliError } from './errors.js';
 import { configFor, withNats, withTemporal, type Conn } from './connections.js';
@@ -25,6 +26,7 @@ export interface CallOptions extends Conn {
   id?: string;
   json: boolean;
   timeoutSeconds: number;
+  contactCap?: ContactCap;
 }
 
 export interface CallCommandReport extends CallReport {
@@ -56,7 +58,7 @@ export async function placeCall(file: string, o: CallOptions): Promise<CallComma
   await withNats(config.nats.servers, (nc) => uploadFlowAudio(nc, flow, file));
   const started = Date.now();
   return withTemporal(config, async (client) => {
-    const handle = await startCall(client, { flow, recipient, campaignId: CLI_CAMPAIGN, taskQueue: config.temporal.taskQueue, ...(hints ? { hints } : {}) });
+    const handle = await startCall(client, { flow, recipient, campaignId: CLI_CAMPAIGN, taskQueue: config.temporal.taskQueue, ...(hints ? { hints } : {}), ...(o.contactCap ? { contactCap: o.contactCap } : {}) });
     process.stderr.write(`calling ${to} with ${flow.id} v${flow.version} (workflow ${handle.workflowId}) …\n`);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {

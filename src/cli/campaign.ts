@@ -37,7 +37,7 @@ function positiveInt(name: string) {
 }
 
 /** `3/30d`: at most 3 contacts per recipient in 30 days, across campaigns. */
-function contactCapOption(v: string): { max: number; windowDays: number } {
+export function contactCapOption(v: string): { max: number; windowDays: number } {
   const m = /^(\d+)\s*\/\s*(\d+)\s*d(ays?)?$/.exec(v.trim());
   if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new CliError(`contact cap "${v}": expected N/Dd, e.g. 3/30d`, 1);
   return { max: Number(m[1]), windowDays: Number(m[2]) };

@@ -18,7 +18,7 @@ import { PROVIDERS } from '../telephony/capabilities.js';
 import { CliError } from './errors.js';
 import { conn, withNats } from './connections.js';
 import { formatTranscript, simulate } from './simulate.js';
-import { campaignCommands } from './campaign.js';
+import { campaignCommands, contactCapOption } from './campaign.js';
 import { FlowVersionConflictError, KvFlowStore } from '../store/flows.js';
 import { ObjectRecordingStore } from '../store/recordings.js';
 import { uploadFlowAudio } from '../store/assets.js';
@@ -237,6 +237,7 @@ export function buildProgram(): Command {
       .option('--recipient <json>', 'recipient attributes, inline JSON or a file: {"firstName":"Ana","timeZone":"Europe/Zagreb"}')
       .option('--id <recipientId>', 'recipient id (default: generated); the call is workflow call:cli:{id}, and an id is called once')
       .addOption(new Option('--timeout <seconds>', 'give up waiting after this long (the call goes on)').default(600).argParser(positiveSeconds))
+      .addOption(new Option('--contact-cap <n/days>', 'skip the call if the number was called N times within D days (across campaigns), e.g. 3/30d').argParser(contactCapOption))
       .option('--json', 'print {flow, visited, dials, outcome, variables, trail, recordings, warnings, events} as JSON', false),
   ).action(async (file: string, opts: Omit<CallOptions, 'timeoutSeconds'> & { timeout: number }) => {
     const report = await placeCall(file, { ...opts, timeoutSeconds: opts.timeout });

@@ -3,6 +3,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Flow } from '../flow/schema.js';
 import type { Recipient } from '../flow/interpreter.js';
+import type { ContactCap } from '../activities/index.js';
 import { withTimeZone } from '../flow/zone.js';
 import type { TelephonyEvent } from '../telephony/contract.js';
 import type { callWorkflow, inboundCallWorkflow } from '../workflows/index.js';
@@ -14,6 +15,8 @@ export interface StartCallOptions {
   campaignId: string;
   taskQueue: string;
   hints?: Record<string, unknown>;
+  /** At most `max` calls to this number within `windowDays`, across campaigns and one-off calls. */
+  contactCap?: ContactCap;
 }
 
 /**
@@ -28,7 +31,7 @@ export async function startCall(client: Client, o: StartCallOptions): Promise<Wo
     workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
     // The zone is resolved here, at the edge, so the workflow carries it and never re-derives it.
-    args: [{ flow: o.flow, recipient: withTimeZone(o.recipient), campaignId: o.campaignId, ...(o.hints ? { hints: o.hints } : {}) }],
+    args: [{ flow: o.flow, recipient: withTimeZone(o.recipient), campaignId: o.campaignId, ...(o.hints ? { hints: o.hints } : {}), ...(o.contactCap ? { contactCap: o.contactCap } : {}) }],
   });
 }
 
