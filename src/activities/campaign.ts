@@ -1,13 +1,14 @@
 // Campaign activities: place a batch of calls at their slots, withdraw calls that still wait for
 // their slot, the compliance gate of every outbound call, and the call record of each campaign call.
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { ServiceError, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import type { Flow } from '../flow/schema.js';
 import { dialableFrom, nextSlot } from '../campaign/pacing.js';
 import { bitmapHas } from '../campaign/bitmap.js';
 import type { PageRow } from '../campaign/recipients.js';
-import type { CallRecord, ComplianceStore, PageStore, RecordStore } from '../store/campaigns.js';
+import { readAllRecords, type CallRecord, type ComplianceStore, type PageStore, type RecordStore } from '../store/campaigns.js';
 import { callWorkflowId } from '../workflows/messages.js';
 import type { CallWorkflowInput } from '../workflows/call.js';
 
@@ -60,6 +61,25 @@ export interface DispatchResult {
   recordsSeq: number;
 }
 
+/** What a campaign's call workflow carries in its memo: enough to write its record if it never can. */
+export interface CallMemo {
+  campaignId: string;
+  recipientId: string;
+  row: number;
+  slotAt: number;
+}
+
+/** A call workflow that closed this way ran none of its own code to the end: it wrote no record. */
+const ABNORMAL_CLOSE: Record<string, string> = { TERMINATED: 'terminated', TIMED_OUT: 'timed out', FAILED: 'failed' };
+/** Closed calls are looked for at most this often per campaign (each collect would be too often). */
+const SWEEP_EVERY_MS = 10_000;
+/**
+ * A record written for a call closed this recently is deduplicated by the records stream (its
+ * window is 10 minutes) against one the call wrote itself; an older one is checked against the
+ * campaign's records first.
+ */
+const DEDUPE_TRUSTED_MS = 8 * 60_000;
+
 const PAGE_CACHE = 8;
 /** Concurrent workflow starts per batch: the dev server takes them in parallel. */
 const START_CONCURRENCY = 16;
@@ -76,8 +96,84 @@ export function createCampaignActivities(deps: CampaignDeps) {
     return rows;
   }
 
+  // Call workflows terminated or timed out run no code of their own, so no record would ever come
+  // and their campaign would wait for them for ever: the collector writes one for them.
+  const lastSweep = new Map<string, number>();
+  /** Abnormally closed calls known to have their record, per campaign (few: only those). */
+  const settled = new Map<string, Set<string>>();
+
+  async function memoOf(info: WorkflowExecutionInfo): Promise<CallMemo | undefined> {
+    const memo = info.memo?.call as CallMemo | undefined;
+    if (memo) return memo;
+    // Calls placed before the memo existed: their input says the same.
+    const history = await deps.client.workflow.getHandle(info.workflowId, info.runId).fetchHistory();
+    const payloads = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads;
+    const [input] = (await decodeArrayFromPayloads(deps.client.options.loadedDataConverter, payloads)) as Array<CallWorkflowInput | undefined>;
+    if (!input?.campaign) return undefined;
+    return { campaignId: input.campaignId, recipientId: input.recipient.id, row: input.campaign.row, slotAt: input.campaign.slotAt };
+  }
+
+  /** Write the records of this campaign's calls that closed without one. Returns how many. */
+  async function sweepClosedCalls(campaignId: string): Promise<number> {
+    const now = Date.now();
+    if ((lastSweep.get(campaignId) ?? 0) > now - SWEEP_EVERY_MS) return 0;
+    lastSweep.set(campaignId, now);
+    const prefix = callWorkflowId(campaignId, '');
+    // Campaign ids are plain names; one that cannot be quoted safely is not swept.
+    if (/["\\]/.test(prefix)) return 0;
+    const query = `WorkflowType = "callWorkflow" AND WorkflowId STARTS_WITH "${prefix}" AND ExecutionStatus IN ("Terminated", "TimedOut", "Failed")`;
+    const known = settled.get(campaignId) ?? new Set<string>();
+    settled.set(campaignId, known);
+    const found: WorkflowExecutionInfo[] = [];
+    try {
+      for await (const info of deps.client.workflow.list({ query })) if (!known.has(info.workflowId)) found.push(info);
+    } catch (err) {
+      // A server without advanced visibility (the time-skipping test server) cannot list: the
+      // campaign then counts only the records calls write themselves, as before.
+      if (err instanceof ServiceError) return 0;
+      throw err;
+    }
+    if (found.length === 0) return 0;
+    // Only calls whose latest run closed this way (an id may have been placed again since).
+    const closed: Array<{ info: WorkflowExecutionInfo; memo: CallMemo }> = [];
+    for (const info of found) {
+      const latest = await deps.client.workflow.getHandle(info.workflowId).describe();
+      if (latest.runId !== info.runId) continue;
+      const memo = await memoOf(info);
+      if (memo) closed.push({ info, memo });
+    }
+    let recorded: Set<string> | undefined;
+    if (closed.some(({ info }) => (info.closeTime?.getTime() ?? 0) < now - DEDUPE_TRUSTED_MS)) {
+      recorded = new Set((await readAllRecords(deps.store, campaignId)).map((r) => r.recipientId));
+    }
+    let written = 0;
+    for (const { info, memo } of closed) {
+      if (!recorded?.has(memo.recipientId)) {
+        const how = ABNORMAL_CLOSE[info.status.name] ?? info.status.name.toLowerCase();
+        const record: CallRecord = {
+          campaignId,
+          recipientId: memo.recipientId,
+          row: memo.row,
+          outcome: 'failed',
+          dials: 0,
+          durationMs: 0,
+          slotAt: memo.slotAt,
+          endedAt: info.closeTime?.getTime() ?? now,
+          responses: [],
+          error: `the call workflow ${how}`,
+        };
+        // The call's own dedupe id: a record the call wrote itself before closing wins.
+        await deps.store.publish(record, info.workflowId);
+        written += 1;
+      }
+      known.add(info.workflowId);
+    }
+    return written;
+  }
+
   /** Completions since `afterSeq`, counted by outcome. */
   async function collect(campaignId: string, afterSeq: number): Promise<Pick<DispatchResult, 'completed' | 'byOutcome' | 'recordsSeq'>> {
+    await sweepClosedCalls(campaignId);
     const read = await deps.store.readAfter(campaignId, afterSeq);
     const byOutcome: Record<string, number> = {};
     for (const r of read.records) byOutcome[r.outcome] = (byOutcome[r.outcome] ?? 0) + 1;
@@ -134,6 +230,7 @@ export function createCampaignActivities(deps: CampaignDeps) {
             workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
             args: [args],
+            memo: { call: { campaignId: input.campaignId, recipientId: entry.recipient.id, row: entry.row, slotAt: slot } satisfies CallMemo },
           });
           result.placed += 1;
           result.waiting.push([workflowId, r, slot]);

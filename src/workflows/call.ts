@@ -1,10 +1,11 @@
 // callWorkflow: one outbound call, a thin durable shell around the pure interpreter.
 // It turns interpreter commands into an activity (telephony), timers (sleep) and signal waits.
-import { proxyActivities, condition, sleep, setHandler, workflowInfo, allHandlersFinished, log, ActivityFailure, CancellationScope, patched } from '@temporalio/workflow';
+import { proxyActivities, condition, sleep, setHandler, workflowInfo, allHandlersFinished, log, ActivityFailure, ApplicationFailure, CancellationScope, TemporalFailure, patched } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { ContactCap } from '../activities/index.js';
 import type { Flow } from '../flow/schema.js';
-import { initialState, step, type ActionRequest, type CallResult, type FlowEvent, type Recipient } from '../flow/interpreter.js';
+import { initialState, step, type ActionRequest, type CallResult, type FlowEvent, type Recipient, type TrailEntry } from '../flow/interpreter.js';
+import { startExpressionBudget } from '../flow/expressions.js';
 import type { TelephonyEvent } from '../telephony/contract.js';
 import { ERROR_CODES } from '../telephony/ids.js';
 
@@ -97,30 +98,61 @@ async function campaignCall(input: CallWorkflowInput, placement: CampaignPlaceme
   if (wait > 0) await sleep(wait);
   return CancellationScope.nonCancellable(async () => {
     const dialFrom = Date.now();
-    const gate = await campaignGate({ phone: input.recipient.phone, now: dialFrom, ...(placement.contactCap ? { contactCap: placement.contactCap } : {}) });
-    const result: CallResult =
-      gate === 'ok'
-        ? await runCall({ flow: input.flow, recipient: input.recipient, campaignId: input.campaignId, direction: 'outbound', ...(input.hints ? { hints: input.hints } : {}), first: async () => ({ type: 'start', at: Date.now() }) })
-        : { outcome: gate, dials: 0, trail: [], visited: [], variables: {}, recordings: [], warnings: [] };
-    if (gate !== 'ok') metrics.callCompleted(input.flow.id, input.campaignId, 'outbound', gate);
-    await publishCallRecord({
-      workflowId: workflowInfo().workflowId,
-      record: {
-        campaignId: input.campaignId,
-        recipientId: input.recipient.id,
-        row: placement.row,
-        outcome: result.outcome,
-        dials: result.dials,
-        durationMs: result.dials > 0 ? Date.now() - dialFrom : 0,
-        slotAt: placement.slotAt,
-        endedAt: Date.now(),
-        responses: result.trail,
-        ...(result.dataPayload ? { dataPayload: result.dataPayload } : {}),
-        ...(result.error ? { error: result.error } : {}),
-      },
-    });
+    // What the call got to, for the record of a call that fails on the way.
+    const progress: CallProgress = { dials: 0, trail: [] };
+    const record = (result: Pick<CallResult, 'outcome' | 'dials' | 'trail' | 'dataPayload' | 'error'>) =>
+      publishCallRecord({
+        workflowId: workflowInfo().workflowId,
+        record: {
+          campaignId: input.campaignId,
+          recipientId: input.recipient.id,
+          row: placement.row,
+          outcome: result.outcome,
+          dials: result.dials,
+          durationMs: result.dials > 0 ? Date.now() - dialFrom : 0,
+          slotAt: placement.slotAt,
+          endedAt: Date.now(),
+          responses: result.trail,
+          ...(result.dataPayload ? { dataPayload: result.dataPayload } : {}),
+          ...(result.error ? { error: result.error } : {}),
+        },
+      });
+    let result: CallResult;
+    try {
+      const gate = await campaignGate({ phone: input.recipient.phone, now: dialFrom, ...(placement.contactCap ? { contactCap: placement.contactCap } : {}) });
+      result =
+        gate === 'ok'
+          ? await runCall({ flow: input.flow, recipient: input.recipient, campaignId: input.campaignId, direction: 'outbound', ...(input.hints ? { hints: input.hints } : {}), progress, first: async () => ({ type: 'start', at: Date.now() }) })
+          : { outcome: gate, dials: 0, trail: [], visited: [], variables: {}, recordings: [], warnings: [] };
+      if (gate !== 'ok') metrics.callCompleted(input.flow.id, input.campaignId, 'outbound', gate);
+    } catch (err) {
+      // A call that fails still counts for its campaign: without its record the campaign would
+      // wait for it forever. Histories of calls that failed before this replay without the record.
+      if (!patched('record-failed-calls')) throw err;
+      const reason = failureReason(err);
+      log.warn('call failed', { reason });
+      metrics.callCompleted(input.flow.id, input.campaignId, 'outbound', 'failed');
+      await record({ outcome: 'failed', dials: progress.dials, trail: progress.trail, error: reason });
+      // A Temporal failure fails the workflow; anything else would only fail the workflow task
+      // and be retried for ever, so it becomes a failure too (the record is already written).
+      if (err instanceof TemporalFailure) throw err;
+      throw ApplicationFailure.nonRetryable(reason, 'CallFailed');
+    }
+    await record(result);
     return result;
   });
+}
+
+/** A failure as one line for the call record: the activity's own error rather than its wrapper. */
+function failureReason(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return `${err.activityType ?? 'activity'}: ${err.cause.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** How far a call got: kept up to date by `runCall` after every interpreter step. */
+interface CallProgress {
+  dials: number;
+  trail: TrailEntry[];
 }
 
 export interface InboundCallWorkflowInput {
@@ -152,7 +184,7 @@ export async function inboundCallWorkflow(input: InboundCallWorkflowInput): Prom
   });
 }
 
-async function runCall(o: { flow: Flow; recipient: Recipient; campaignId: string; direction: CallDirection; hints?: Record<string, unknown>; gate?: { contactCap?: ContactCap }; first: (queue: TelephonyEvent[]) => Promise<FlowEvent> }): Promise<CallResult> {
+async function runCall(o: { flow: Flow; recipient: Recipient; campaignId: string; direction: CallDirection; hints?: Record<string, unknown>; gate?: { contactCap?: ContactCap }; progress?: CallProgress; first: (queue: TelephonyEvent[]) => Promise<FlowEvent> }): Promise<CallResult> {
   const { flow } = o;
   metrics.callStarted(flow.id, o.campaignId, o.direction);
   // Why the next dial is a retry: the error code of the last failed attempt (a bounded label).
@@ -185,8 +217,15 @@ async function runCall(o: { flow: Flow; recipient: Recipient; campaignId: string
   let event: FlowEvent = await o.first(queue);
   let armed: { token: number; deadline: number } | undefined;
   for (;;) {
+    // The expressions of one step share a step budget: however many elements a flow visits
+    // between two waits, the activation stays far inside the worker's deadlock timeout.
+    startExpressionBudget();
     const { state: next, commands } = await step(flow, state, event);
     state = next;
+    if (o.progress) {
+      o.progress.dials = state.dials;
+      o.progress.trail = state.trail;
+    }
     let following: FlowEvent | undefined;
     for (const cmd of commands) {
       switch (cmd.kind) {
