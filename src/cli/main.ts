@@ -5,11 +5,13 @@ import { Client, Connection } from '@temporalio/client';
 import { PROJECT_ROOT } from '../config/tools.js';
 import { ConfigError, configEnv, dataConverter, ensureDevPayloadKey, ensureSecretFile, loadConfig, payloadCodec, PROVIDER_KINDS, type ProviderKind } from '../config/index.js';
 import { startCodecServer } from '../codec/server.js';
+import { CODEC_TOKEN_FILE, codecToken, resolveCodecToken } from '../codec/token.js';
 import { Stack, StackError, assertPortFree } from '../dev/stack.js';
 import { runDemo } from '../dev/demo.js';
 import { formatSummary } from '../flow/summary.js';
 import { FlowValidationError } from '../flow/validate.js';
 import { connectNats, ensureStreams } from '../telephony/nats.js';
+import { DEV_NATS_AUTH_DIR } from '../telephony/nats-auth.js';
 import { PROVIDER_ROLES, runService } from '../workers/service.js';
 import { startKamailio } from '../dev/kamailio.js';
 import { graphCommand, loadAndValidate, providerFor, validateCommand } from './validate.js';
@@ -114,27 +116,34 @@ async function dev(o: DevOptions): Promise<number> {
     await assertPortFree(host, o.codecPort, 'codec server', '--codec-port');
     // Without a configured key, dev generates one under the data dir (kept across restarts: history stays readable).
     const keyEnv = process.env.DIALFLOW_PAYLOAD_KEY || process.env.DIALFLOW_PAYLOAD_KEY_FILE ? {} : { DIALFLOW_PAYLOAD_KEY_FILE: ensureDevPayloadKey(join(dataDir, 'payload.key')) };
-    // The Web UI decodes encrypted payloads through this codec server (loopback only).
+    // The Web UI decodes encrypted payloads through this codec server (loopback; the UI cannot send a
+    // header, so its endpoint carries the token of the data dir as a path prefix).
     const uiUrl = `http://${host}:${o.temporalUiPort}`;
-    const codecServer = await startCodecServer({ codec: payloadCodec(loadConfig({ ...process.env, ...keyEnv })), host, port: o.codecPort, origins: [uiUrl, `http://localhost:${o.temporalUiPort}`] });
+    const codecServer = await startCodecServer({ codec: payloadCodec(loadConfig({ ...process.env, ...keyEnv })), host, port: o.codecPort, origins: [uiUrl, `http://localhost:${o.temporalUiPort}`], token: codecToken(dataDir) });
     stack.onStop(() => codecServer.close());
     say(`starting Temporal dev server on ${host}:${o.temporalPort} (SQLite ${join(dataDir, 'temporal.db')}) …`);
-    const temporal = await stack.startTemporal({ port: o.temporalPort, uiPort: o.temporalUiPort, ui: true, uiCodecEndpoint: codecServer.url, dbFile: join(dataDir, 'temporal.db') });
+    const temporal = await stack.startTemporal({ port: o.temporalPort, uiPort: o.temporalUiPort, ui: true, uiCodecEndpoint: codecServer.uiEndpoint, dbFile: join(dataDir, 'temporal.db') });
     say(`starting nats-server with JetStream on ${host}:${o.natsPort} …`);
+    // With authentication: an nkey per service under <data dir>/nats-auth (0600, created once); this
+    // process sets up the streams as `admin`, each service connects as its own identity.
     const nats = await stack.startNats({ port: o.natsPort, storeDir: join(dataDir, 'nats') });
+    const natsAuthDir = nats.auth?.dir ?? join(dataDir, 'nats-auth');
     const nc = await connectNats(nats.url, 'dialflow-dev');
     await ensureStreams(nc);
     await nc.close();
     const provider = await providerSetup(o, stack, dataDir, host, say);
     const config = loadConfig({ ...process.env, ...keyEnv, ...provider.env, DIALFLOW_PROVIDER: o.provider, DIALFLOW_TEMPORAL_ADDRESS: temporal.address, DIALFLOW_NATS_SERVERS: nats.url, DIALFLOW_METRICS_HOST: host });
-    const env = configEnv(config);
+    // NATS credentials of the caller's shell are for some other server: the services get dev's own.
+    const env = configEnv({ ...config, nats: { servers: config.nats.servers, replicas: config.nats.replicas } });
     const roles = ['worker', 'bridge', ...providerRoles];
     say(`starting ${roles.join(', ')} …`);
-    const started = await Promise.all(roles.map(async (role) => [role, await stack.startService(role, role, { ...env, DIALFLOW_METRICS_PORT: String(metricsPorts[role]) })] as const));
+    const started = await Promise.all(roles.map(async (role) => [role, await stack.startService(role, role, { ...env, ...nats.env(role), DIALFLOW_METRICS_PORT: String(metricsPorts[role]) })] as const));
     const links = [
       `Temporal UI:  ${temporal.uiUrl ?? '(headless)'}`,
       `Metrics:      ${started.map(([role, s]) => `${s.metricsUrl ?? '-'} (${role})`).join('  ')}`,
+      `Codec server: ${codecServer.url} (temporal workflow show --codec-endpoint ${codecServer.url} --codec-auth "Bearer $(cat ${join(dataDir, CODEC_TOKEN_FILE)})")`,
       ...provider.banner,
+      `NATS:         ${nats.url}, nkeys in ${natsAuthDir} (0600)${resolve(natsAuthDir) === resolve(DEV_NATS_AUTH_DIR) ? '' : `; for the CLI: export DIALFLOW_NATS_NKEY_SEED_FILE=${join(natsAuthDir, 'cli.nk')}`}`,
       `Logs:         ${stack.logDir}`,
     ].join('\n');
     say(`dialflow is up.\n${links}`);
@@ -294,13 +303,16 @@ export function buildProgram(): Command {
 
   program
     .command('codec-server')
-    .description('serve the payload codec to the Temporal Web UI and CLI (decrypts: keep it on loopback or behind auth)')
+    .description('serve the payload codec to the Temporal Web UI and CLI; every caller needs the token (DIALFLOW_CODEC_TOKEN or --token-file)')
     .addOption(new Option('--host <host>', 'listen address').default('127.0.0.1'))
     .addOption(new Option('--port <port>', 'listen port').default(8888).argParser(portOption))
-    .option('--origin <url...>', 'Web UI origins allowed by CORS', ['http://127.0.0.1:8233', 'http://localhost:8233'])
-    .action(async (o: { host: string; port: number; origin: string[] }) => {
-      const server = await startCodecServer({ codec: payloadCodec(loadConfig()), host: o.host, port: o.port, origins: o.origin });
-      process.stderr.write(`codec server on ${server.url} (Web UI: --ui-codec-endpoint ${server.url}; CLI: temporal workflow show --codec-endpoint ${server.url})\n`);
+    .option('--origin <url...>', 'Web UI origins allowed by CORS; requests from any other origin are refused', ['http://127.0.0.1:8233', 'http://localhost:8233'])
+    .option('--allowed-host <name...>', "names clients reach it by besides the listen address (a reverse proxy's host); other Host headers are refused", [])
+    .option('--token-file <file>', 'file holding the token, created with a random one if missing (DIALFLOW_CODEC_TOKEN wins)', join(PROJECT_ROOT, '.data', CODEC_TOKEN_FILE))
+    .action(async (o: { host: string; port: number; origin: string[]; allowedHost: string[]; tokenFile: string }) => {
+      const { token, source } = resolveCodecToken({ file: o.tokenFile });
+      const server = await startCodecServer({ codec: payloadCodec(loadConfig()), host: o.host, port: o.port, origins: o.origin, hosts: o.allowedHost, token });
+      process.stderr.write(`codec server on ${server.url}, token from ${source}\n  Web UI: --ui-codec-endpoint ${server.url}/token/<token>\n  CLI:    temporal workflow show --codec-endpoint ${server.url} --codec-auth "Bearer <token>"\n`);
       await new Promise<never>(() => undefined);
     });
 

@@ -21,8 +21,23 @@ export class PayloadKeyError extends Error {
   override readonly name = 'PayloadKeyError';
 }
 
+/**
+ * A payload that is not encrypted reached a process that has the key. A ValueError, so a worker
+ * fails the workflow task with this message (retried, never run) instead of running a workflow
+ * that someone started with plain JSON — e.g. `temporal workflow start --input` without our
+ * codec, which would bypass every check the dialflow client makes before a call.
+ */
+export class PlainPayloadError extends ValueError {
+  override readonly name = 'PlainPayloadError';
+}
+
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | null | undefined) => (b ? new TextDecoder().decode(b) : undefined);
+
+/** Whether a payload is in our encrypted wire format (its metadata says so; the data is not checked). */
+export function isEncrypted(payload: Payload): boolean {
+  return text(payload.metadata?.[METADATA_ENCODING_KEY]) === ENCRYPTED_ENCODING;
+}
 
 /** A key's id: derived from the key itself, so no registry of ids is needed and rotation is safe. */
 export function keyId(key: Uint8Array): string {
@@ -66,6 +81,11 @@ export class EncryptionCodec implements PayloadCodec {
     return this.currentId;
   }
 
+  /** Every key id this codec decrypts: the current key first, then the previous ones. */
+  get keyIds(): string[] {
+    return [...this.keys.keys()];
+  }
+
   async encode(payloads: Payload[]): Promise<Payload[]> {
     const key = this.keys.get(this.currentId) as Uint8Array;
     return payloads.map((payload) => {
@@ -79,8 +99,14 @@ export class EncryptionCodec implements PayloadCodec {
 
   async decode(payloads: Payload[]): Promise<Payload[]> {
     return payloads.map((payload) => {
-      // Plain payloads (histories from before encryption) pass through.
-      if (text(payload.metadata?.[METADATA_ENCODING_KEY]) !== ENCRYPTED_ENCODING) return payload;
+      // Temporal runs codecs on inputs, results, signals, queries, memos and failure details, but
+      // not on headers or search attributes, so everything that reaches here was meant to be
+      // encrypted by a dialflow client or worker. Anything else was written without the key.
+      if (!isEncrypted(payload)) {
+        throw new PlainPayloadError(
+          `refusing an unencrypted payload (encoding ${JSON.stringify(text(payload.metadata?.[METADATA_ENCODING_KEY]) ?? '')}): this process only accepts payloads encrypted with the payload key ${this.currentId}; start workflows and send signals with the dialflow CLI or a client that has the key`,
+        );
+      }
       const id = text(payload.metadata?.[KEY_ID_METADATA]) ?? '';
       const key = this.keys.get(id);
       if (!key) throw new ValueError(`payload encrypted with key ${id}, which this process does not have (set DIALFLOW_PAYLOAD_KEY, or list it in DIALFLOW_PAYLOAD_PREVIOUS_KEYS)`);
@@ -88,7 +114,13 @@ export class EncryptionCodec implements PayloadCodec {
       if (data.length < NONCE_BYTES + TAG_BYTES) throw new ValueError('encrypted payload too short');
       const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, NONCE_BYTES));
       decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
-      const plain = Buffer.concat([decipher.update(data.subarray(NONCE_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+      let plain: Buffer;
+      try {
+        plain = Buffer.concat([decipher.update(data.subarray(NONCE_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+      } catch (err) {
+        // GCM's tag check: the data was altered or encrypted with another key under the same id.
+        throw new ValueError(`payload encrypted with key ${id} fails authentication (altered, or not encrypted with this key)`, err);
+      }
       return temporal.api.common.v1.Payload.decode(plain);
     });
   }
@@ -97,6 +129,8 @@ export class EncryptionCodec implements PayloadCodec {
 /**
  * Decode every payload in a fetched history in place (histories come back from the server as
  * stored, i.e. encrypted). Payload lists sit at varying depths (`input`, `result`, `details`, …).
+ * This is for reading: plain payloads (written without the key, and refused by the workers) are
+ * left as they are, so a report can still show what such a history holds.
  */
 export async function decodeHistory<T>(history: T, codec: PayloadCodec): Promise<T> {
   const visit = async (node: unknown): Promise<void> => {
@@ -107,10 +141,18 @@ export async function decodeHistory<T>(history: T, codec: PayloadCodec): Promise
     }
     const obj = node as Record<string, unknown>;
     for (const [k, v] of Object.entries(obj)) {
-      if (k === 'payloads' && Array.isArray(v) && v.every((p) => p && typeof p === 'object' && 'metadata' in p)) obj[k] = await codec.decode(v as Payload[]);
+      if (k === 'payloads' && Array.isArray(v) && v.every((p) => p && typeof p === 'object' && 'metadata' in p)) obj[k] = await decodeReadable(v as Payload[], codec);
       else await visit(v);
     }
   };
   await visit(history);
   return history;
+}
+
+/** Decode the encrypted payloads of a list and keep the plain ones: for showing, never for running. */
+export async function decodeReadable(payloads: Payload[], codec: PayloadCodec): Promise<Payload[]> {
+  const encrypted = payloads.filter(isEncrypted);
+  const decoded = encrypted.length > 0 ? await codec.decode(encrypted) : [];
+  let next = 0;
+  return payloads.map((p) => (isEncrypted(p) ? (decoded[next++] ?? p) : p));
 }

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import type { PayloadCodec } from '@temporalio/common';
 import { EncryptionCodec, generateKey, parseKey, readKeyFile } from '../codec/encryption.js';
 import { PROJECT_ROOT } from './tools.js';
+import { NatsAuthError, natsAuthEnv, natsAuthEnvShape, natsAuthFrom, type NatsAuth } from '../telephony/nats-auth.js';
 
 function safeJson(v: string): unknown {
   try {
@@ -30,6 +31,8 @@ const envSchema = z.object({
   DIALFLOW_NATS_SERVERS: z.string().min(1).default('nats://127.0.0.1:4222'),
   /** Copies of streams and buckets: 1 for one nats-server, 3 for a cluster. */
   DIALFLOW_NATS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+  /** This process's NATS identity and TLS: DIALFLOW_NATS_USER/PASSWORD, _NKEY_SEED_FILE or _CREDS, _INBOX_PREFIX, _TLS_CA/CERT/KEY (telephony/nats-auth.ts). */
+  ...natsAuthEnvShape,
   /** Which telephony provider places and receives calls (`sim` is the old name of `simulator`). */
   DIALFLOW_PROVIDER: z
     .enum(['simulator', 'sim', 'sip', 'infobip'], { error: 'one of simulator, sip, infobip' })
@@ -125,7 +128,8 @@ export interface WebhookConfig {
 
 export interface Config {
   temporal: { address: string; namespace: string; taskQueue: string };
-  nats: { servers: string[]; replicas: number };
+  /** `auth` absent: connectNats falls back to dev's operator credentials (telephony/nats-auth.ts). */
+  nats: { servers: string[]; replicas: number; auth?: NatsAuth };
   provider: ProviderKind;
   sip: SipConfig;
   infobip: InfobipConfig;
@@ -147,9 +151,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (Boolean(e.DIALFLOW_SIP_TRUNK_USER) !== Boolean(e.DIALFLOW_SIP_TRUNK_PASSWORD)) {
     throw new ConfigError('invalid configuration: DIALFLOW_SIP_TRUNK_USER and DIALFLOW_SIP_TRUNK_PASSWORD go together');
   }
+  let natsAuth: NatsAuth | undefined;
+  try {
+    natsAuth = natsAuthFrom(e);
+  } catch (err) {
+    if (!(err instanceof NatsAuthError)) throw err;
+    throw new ConfigError(`invalid configuration: ${err.message}`, { cause: err });
+  }
   return {
     temporal: { address: e.DIALFLOW_TEMPORAL_ADDRESS, namespace: e.DIALFLOW_TEMPORAL_NAMESPACE, taskQueue: e.DIALFLOW_TASK_QUEUE },
-    nats: { servers: e.DIALFLOW_NATS_SERVERS.split(',').map((s) => s.trim()).filter(Boolean), replicas: e.DIALFLOW_NATS_REPLICAS },
+    nats: { servers: e.DIALFLOW_NATS_SERVERS.split(',').map((s) => s.trim()).filter(Boolean), replicas: e.DIALFLOW_NATS_REPLICAS, ...(natsAuth ? { auth: natsAuth } : {}) },
     provider: e.DIALFLOW_PROVIDER,
     sip: {
       channels: e.DIALFLOW_SIP_CHANNELS,
@@ -198,6 +209,7 @@ export function configEnv(c: Config): Record<string, string> {
     DIALFLOW_TASK_QUEUE: c.temporal.taskQueue,
     DIALFLOW_NATS_SERVERS: c.nats.servers.join(','),
     DIALFLOW_NATS_REPLICAS: String(c.nats.replicas),
+    ...natsAuthEnv(c.nats.auth),
     DIALFLOW_PROVIDER: c.provider,
     DIALFLOW_SIP_CHANNELS: String(c.sip.channels),
     ...(c.sip.trunk ? { DIALFLOW_SIP_TRUNK: c.sip.trunk } : {}),

@@ -4,8 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { configEnv, dataConverter, ensureDevPayloadKey, loadConfig, type Config } from '../config/index.js';
-import { Stack, freePort } from './stack.js';
+import { Stack, freePort, type StartedNats } from './stack.js';
 import { connectNats, ensureStreams } from '../telephony/nats.js';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { natsAuthEnv } from '../telephony/nats-auth.js';
 import { simulatorStatsSubject, type SimulatorStatsReply } from '../workers/simulator.js';
 
 export interface EphemeralStack {
@@ -14,7 +16,14 @@ export interface EphemeralStack {
   env: Record<string, string>;
   client: Client;
   connection: Connection;
+  /**
+   * The server's URL. NATS requires credentials: in this process, connectNats(natsUrl, …) connects
+   * as the stack's `admin` identity (registered by startNats); `nats.env(role)` gives a service's own.
+   */
   natsUrl: string;
+  nats: StartedNats;
+  /** A connection as `admin` (stream setup, injecting events in drills). */
+  natsConnect(name: string): Promise<NatsConnection>;
   dataDir: string;
   services: Record<string, { pid: number; metricsUrl?: string }>;
   /** The simulator's counters (dials per call id, SMS, chaos). */
@@ -41,11 +50,14 @@ export async function startEphemeralStack(opts: { services?: Array<'worker' | 'b
       DIALFLOW_TASK_QUEUE: opts.taskQueue ?? 'it-calls',
       DIALFLOW_PAYLOAD_KEY_FILE: ensureDevPayloadKey(join(dir, 'payload.key')),
     });
-    const env = configEnv(config);
+    // A service or CLI that a test starts with `env` connects as `admin` (tests restart services with
+    // it); the stack's own services get their identity below, and `nats.env(role)` gives it to others.
+    const env = { ...configEnv(config), ...natsAuthEnv(nats.auth?.identities.admin) };
     const services: EphemeralStack['services'] = {};
     await Promise.all(
       (opts.services ?? ['worker', 'bridge', 'simulator']).map(async (s) => {
-        services[s] = await stack.startService(s, s, { ...env, ...opts.env, ...(opts.metrics ? { DIALFLOW_METRICS_PORT: String(await freePort()) } : {}) });
+        // Each service connects as its own NATS identity, as in `dialflow dev` and deploy/.
+        services[s] = await stack.startService(s, s, { ...env, ...opts.env, ...nats.env(s), ...(opts.metrics ? { DIALFLOW_METRICS_PORT: String(await freePort()) } : {}) });
       }),
     );
     const connection = await Connection.connect({ address: temporal.address });
@@ -65,6 +77,8 @@ export async function startEphemeralStack(opts: { services?: Array<'worker' | 'b
       client,
       connection,
       natsUrl: nats.url,
+      nats,
+      natsConnect: (name) => connectNats(nats.url, name),
       dataDir: dir,
       services,
       simulatorStats,

@@ -9,6 +9,15 @@ import { Connection } from '@temporalio/client';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { PROJECT_ROOT, toolPaths } from '../config/tools.js';
+import { devNatsEnv, ensureDevNatsAuth, natsAuthEnv, natsConnectOptions, registerNatsAuth, renderServerConfig, unregisterNatsAuth, type DevNatsAuth, type NatsAuth, type ServerTls } from '../telephony/nats-auth.js';
+
+export interface StartedNats {
+  url: string;
+  /** The generated credentials (absent with `auth: false`). */
+  auth?: DevNatsAuth;
+  /** DIALFLOW_NATS_* for a service role (`worker`, `bridge`, `simulator`…): its own identity. */
+  env(role: string): Record<string, string>;
+}
 
 export class StackError extends Error {
   override readonly name = 'StackError';
@@ -191,21 +200,43 @@ export class Stack {
     return { url };
   }
 
-  async startNats(opts: { port: number; storeDir: string; portFlag?: string; deadlineMs?: number }): Promise<{ url: string }> {
+  /**
+   * nats-server with JetStream on loopback. Authentication is on unless `auth: false`: an nkey per
+   * identity under `<dataDir>/nats-auth` (created once, 0600), the server config regenerated from
+   * them (`-c`), and the `admin` identity registered for this process's connections to the URL.
+   * `tls`: the server's certificate (clients then need DIALFLOW_NATS_TLS_CA).
+   */
+  async startNats(opts: { port: number; storeDir: string; portFlag?: string; deadlineMs?: number; auth?: boolean; tls?: ServerTls & { clientCaFile?: string } }): Promise<StartedNats> {
     const component = 'nats-server';
     const bin = toolPaths().natsServer;
     if (!bin) throw new StackError(component, 'nats-server is not installed', 'run `npm run setup` (installs the Debian package nats-server)');
     const pidFile = await this.reapStale('nats');
     await assertPortFree(this.host, opts.port, component, opts.portFlag ?? '--nats-port');
     mkdirSync(opts.storeDir, { recursive: true });
-    const child = this.spawnChild('nats', bin, ['-a', this.host, '-p', String(opts.port), '-js', '-sd', opts.storeDir, '-n', 'dialflow-dev'], { pidFile });
+    const clientTls = opts.tls?.clientCaFile ? { caFile: opts.tls.clientCaFile } : undefined;
+    const serverTls = opts.tls ? { certFile: opts.tls.certFile, keyFile: opts.tls.keyFile, ...(opts.tls.caFile ? { caFile: opts.tls.caFile } : {}) } : undefined;
+    const auth = opts.auth === false ? undefined : ensureDevNatsAuth(join(this.dataDir, 'nats-auth'), { ...(serverTls ? { tls: serverTls } : {}), ...(clientTls ? { clientTls } : {}) });
+    let configArgs: string[] = [];
+    if (auth) configArgs = ['-c', auth.configFile];
+    else if (serverTls) {
+      const configFile = join(this.runDir, 'nats-tls.conf');
+      writeFileSync(configFile, renderServerConfig({ tls: serverTls }), { mode: 0o600 });
+      configArgs = ['-c', configFile];
+    }
+    // Flags after -c win over the file: address, port and store stay as dialflow chose them.
+    const child = this.spawnChild('nats', bin, [...configArgs, '-a', this.host, '-p', String(opts.port), '-js', '-sd', opts.storeDir, '-n', 'dialflow-dev'], { pidFile });
     const url = `nats://${this.host}:${opts.port}`;
+    const admin: NatsAuth | undefined = auth ? auth.identities.admin : clientTls ? { tls: clientTls } : undefined;
+    if (admin) {
+      registerNatsAuth(url, admin);
+      this.onStop(async () => unregisterNatsAuth(url));
+    }
     await this.waitReady(
       child,
       component,
       opts.deadlineMs ?? 20_000,
       async () => {
-        const nc = await connect({ servers: url, reconnect: false, timeout: 1000 });
+        const nc = await connect({ servers: url, reconnect: false, timeout: 1000, ...natsConnectOptions(admin) });
         try {
           await (await jetstreamManager(nc)).getAccountInfo();
           return true;
@@ -215,7 +246,11 @@ export class Stack {
       },
       `see ${child.logFile}`,
     );
-    return { url };
+    return {
+      url,
+      ...(auth ? { auth } : {}),
+      env: (role) => (auth ? devNatsEnv(auth, role) : natsAuthEnv(admin)),
+    };
   }
 
   /** Start a dialflow service (`dialflow worker|bridge|simulator`) and wait for it to report ready. */

@@ -9,6 +9,7 @@ import { connect, RequestError, type NatsConnection } from '@nats-io/transport-n
 import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import type { CommandAck, TelephonyCommand, TelephonyEvent } from './contract.js';
 import { sealEvent } from './event-seal.js';
+import { defaultNatsAuth, natsConnectOptions, type NatsSettings } from './nats-auth.js';
 import { InvalidCommandError, ProviderUnavailableError, type SmsMessage, type SmsSender, type TelephonyProvider } from './provider.js';
 
 export const EVENTS_STREAM = 'DIALFLOW_EVENTS';
@@ -23,8 +24,15 @@ export const eventSubject = (provider: string, type: string) => `dialflow.events
 
 const NANOS_PER_MS = 1_000_000;
 
-export async function connectNats(servers: string | string[], name: string): Promise<NatsConnection> {
-  return connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+/**
+ * Connect as this process's NATS identity. Pass `config.nats` (servers and the DIALFLOW_NATS_*
+ * credentials and TLS); with only a URL, the credentials are found as defaultNatsAuth says (a
+ * server this process started, DIALFLOW_NATS_* of the environment, or dev's operator identity).
+ */
+export async function connectNats(target: string | string[] | NatsSettings, name: string): Promise<NatsConnection> {
+  const servers = typeof target === 'string' ? [target] : Array.isArray(target) ? target : target.servers;
+  const auth = (!Array.isArray(target) && typeof target === 'object' ? target.auth : undefined) ?? defaultNatsAuth(servers);
+  return connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...natsConnectOptions(auth) });
 }
 
 /** Create or update the streams dialflow needs. Idempotent: every process may call it at start. */
@@ -52,8 +60,10 @@ export async function ensureStreams(nc: NatsConnection): Promise<void> {
   ];
   for (const cfg of streams) {
     try {
-      await jsm.streams.info(cfg.name);
-      await jsm.streams.update(cfg.name, cfg);
+      const current = (await jsm.streams.info(cfg.name)).config as unknown as Record<string, unknown>;
+      // Only the worker and operators may update these streams (telephony/nats-auth.ts): the others
+      // update nothing when the stream is already as wanted.
+      if (Object.entries(cfg).some(([k, v]) => JSON.stringify(current[k]) !== JSON.stringify(v))) await jsm.streams.update(cfg.name, cfg);
     } catch {
       await jsm.streams.add(cfg);
     }

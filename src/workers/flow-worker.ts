@@ -9,7 +9,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { createActivities } from '../activities/index.js';
 import { NatsTelephonyProvider } from '../telephony/nats.js';
 import { KvProfileStore } from '../store/profiles.js';
-import { dataConverter, type Config } from '../config/index.js';
+import { dataConverter, payloadCodec, type Config } from '../config/index.js';
+import { workerIdentity } from '../codec/key-check.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -35,6 +36,8 @@ export async function startFlowWorker(config: Config, nc: NatsConnection, regist
     taskQueue: config.temporal.taskQueue,
     workflowsPath: WORKFLOWS_PATH,
     dataConverter: dataConverter(config),
+    // Advertises the ids of its payload keys: clients with another key refuse to start workflows.
+    identity: workerIdentity(payloadCodec(config)),
     sinks: workflowMetricSinks(registry),
     ...(config.maxCachedWorkflows ? { maxCachedWorkflows: config.maxCachedWorkflows } : {}),
     activities: createActivities({ telephony: provider, sms: provider, profiles: await KvProfileStore.open(nc), campaigns }),

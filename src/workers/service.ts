@@ -34,7 +34,7 @@ function requireProvider(config: Config, role: Role, kind: Config['provider']): 
 
 async function startRole(role: Role, config: Config, registry: Registry, exposeTemporalMetrics: (url: string) => void, readiness: Readiness): Promise<Service> {
   setStorageReplicas(config.nats.replicas);
-  const nc = await connectNats(config.nats.servers, `dialflow-${role}`);
+  const nc = await connectNats(config.nats, `dialflow-${role}`);
   readiness.add(natsReadiness(nc));
   await ensureStreams(nc);
   const closeNats = async () => {

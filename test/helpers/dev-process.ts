@@ -69,7 +69,7 @@ export async function startDev(dataDir: string, args: string[], env: Record<stri
     temporal,
     nats,
     output: () => out,
-    cli: (cliArgs, timeoutMs = 180_000) => runCli([...cliArgs, '--temporal', temporal, '--nats', nats], { ...env, DIALFLOW_PAYLOAD_KEY_FILE: join(dataDir, 'payload.key') }, timeoutMs),
+    cli: (cliArgs, timeoutMs = 180_000) => runCli([...cliArgs, '--temporal', temporal, '--nats', nats], { ...env, DIALFLOW_PAYLOAD_KEY_FILE: join(dataDir, 'payload.key'), DIALFLOW_NATS_NKEY_SEED_FILE: join(dataDir, 'nats-auth', 'cli.nk') }, timeoutMs),
     async stop() {
       if (proc.exitCode === null) proc.kill('SIGTERM');
       await exited;

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_BIN, Stack, freePort } from '../../src/dev/stack.js';
+import { CLI_BIN, Stack, freePort, type StartedNats } from '../../src/dev/stack.js';
 import { connectNats } from '../../src/telephony/nats.js';
 import { AudioAssetError, AudioAssetStore } from '../../src/store/assets.js';
 import { synthesizeWav } from '../../src/store/recordings.js';
@@ -14,11 +14,13 @@ import type { NatsConnection } from '@nats-io/transport-node';
 let stack: Stack;
 let url: string;
 let nc: NatsConnection;
+let nats: StartedNats;
 const dir = mkdtempSync(join(tmpdir(), 'dialflow-assets-'));
 
 beforeAll(async () => {
   stack = new Stack(join(dir, 'stack'));
-  url = (await stack.startNats({ port: await freePort(), storeDir: join(dir, 'nats') })).url;
+  nats = await stack.startNats({ port: await freePort(), storeDir: join(dir, 'nats') });
+  url = nats.url;
   nc = await connectNats(url, 'assets-test');
 });
 afterAll(async () => {
@@ -41,7 +43,7 @@ describe('audio assets', () => {
       ],
     };
     writeFileSync(join(dir, 'welcome.json'), JSON.stringify(flow));
-    const r = spawnSync(process.execPath, [CLI_BIN, 'flows', 'publish', join(dir, 'welcome.json'), '--nats', url], { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, [CLI_BIN, 'flows', 'publish', join(dir, 'welcome.json'), '--nats', url], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...nats.env('cli') } });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain('uploaded welcome.wav');
     const stored = await (await AudioAssetStore.open(nc)).get('welcome.wav');

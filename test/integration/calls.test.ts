@@ -53,7 +53,7 @@ describe('one call end to end on Temporal + NATS JetStream + simulator', () => {
   it('duplicated, reordered and redelivered events give the same transcripts', async () => {
     // The simulator again, now with chaos: a share of events twice, swapped, or sent again later.
     await t.stack.kill('simulator', 'SIGTERM');
-    await t.stack.startService('simulator-chaos', 'simulator', { ...t.env, DIALFLOW_SIM_CHAOS: JSON.stringify({ duplicate: 0.5, reorder: 0.5, redeliver: 0.3, redeliverAfterMs: 30, seed: 7 }) });
+    await t.stack.startService('simulator-chaos', 'simulator', { ...t.env, ...t.nats.env('simulator'), DIALFLOW_SIM_CHAOS: JSON.stringify({ duplicate: 0.5, reorder: 0.5, redeliver: 0.3, redeliverAfterMs: 30, seed: 7 }) });
     await runMatrix(`chaos-${Date.now()}`);
     const { chaos } = await t.simulatorStats();
     expect(chaos.duplicate).toBeGreaterThan(5);
@@ -258,7 +258,7 @@ describe('recordings', () => {
     const voicemail = result.recordings[0];
     expect(voicemail).toMatchObject({ name: 'feedback-r1' });
 
-    const cli = (...args: string[]) => spawnSync(process.execPath, [CLI_BIN, 'recordings', ...args, '--nats', t.natsUrl], { encoding: 'buffer', timeout: 30_000 });
+    const cli = (...args: string[]) => spawnSync(process.execPath, [CLI_BIN, 'recordings', ...args, '--nats', t.natsUrl], { encoding: 'buffer', timeout: 30_000, env: { ...process.env, ...t.nats.env('cli') } });
     // The whole-call recording is stored after the call ended: wait for it.
     let listed: Array<{ id: string; name: string; durationMs: number; size: number }> = [];
     for (let i = 0; i < 50 && listed.length < 2; i++) {
@@ -298,11 +298,14 @@ describe('masking in workflow history', () => {
     // The history as Temporal stores it, fetched without the codec.
     const raw = await t.connection.workflowService.getWorkflowExecutionHistory({ namespace: t.config.temporal.namespace, execution: { workflowId: handle.workflowId } });
     type RawPayload = { metadata?: Record<string, Uint8Array> | null; data?: Uint8Array | null };
-    const payloadsOf = (root: unknown): RawPayload[] => {
+    // Patch markers (`patched()`) are written by the SDK itself, outside the codec: they hold only
+    // the patch's name, checked separately below.
+    const payloadsOf = (root: unknown, skip = 'markerRecordedEventAttributes'): RawPayload[] => {
       const found: RawPayload[] = [];
       const collect = (node: unknown): void => {
         if (!node || typeof node !== 'object' || node instanceof Uint8Array) return;
         for (const [k, v] of Object.entries(node)) {
+          if (k === skip) continue;
           if (k === 'payloads' && Array.isArray(v)) found.push(...(v as RawPayload[]));
           else collect(v);
         }
@@ -310,6 +313,8 @@ describe('masking in workflow history', () => {
       collect(root);
       return found;
     };
+    const markers = (raw.history?.events ?? []).flatMap((e) => (e.markerRecordedEventAttributes ? payloadsOf(e.markerRecordedEventAttributes, '') : []));
+    for (const m of markers) expect(Buffer.from(m.data ?? new Uint8Array()).toString('utf8')).toMatch(/^\{"id":"[a-z0-9-]+","deprecated":(true|false)\}$/);
     const payloads = payloadsOf(raw.history);
     expect(payloads.length).toBeGreaterThan(10);
     for (const p of payloads) {

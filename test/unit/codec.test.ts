@@ -3,8 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { createDecipheriv, randomBytes } from 'node:crypto';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { EncryptionCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA, keyId, parseKey, PayloadKeyError } from '../../src/codec/encryption.js';
-import { startCodecServer } from '../../src/codec/server.js';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ValueError } from '@temporalio/common';
+import { decodeHistory, decodeReadable, EncryptionCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA, keyId, parseKey, PayloadKeyError, PlainPayloadError } from '../../src/codec/encryption.js';
+import { allowedHosts } from '../../src/codec/server.js';
+import { CodecTokenError, codecToken, generateCodecToken, parseCodecToken, resolveCodecToken, tokenMatches } from '../../src/codec/token.js';
+import { checkWorkerKeys, identityKeyIds, PayloadKeyMismatchError, workerIdentity } from '../../src/codec/key-check.js';
 
 const key = new Uint8Array(randomBytes(32));
 const payload = defaultPayloadConverter.toPayload({ type: 'DTMF_CAPTURED', properties: { dtmf: '4321' } });
@@ -30,8 +36,27 @@ describe('EncryptionCodec', () => {
     expect(str(temporal.api.common.v1.Payload.decode(plain).data)).toContain('4321');
   });
 
-  it('passes plain payloads through (histories from before encryption)', async () => {
-    expect(await new EncryptionCodec(key).decode([payload])).toEqual([payload]);
+  it('refuses plain payloads (written without the key) with a named error that says why', async () => {
+    const codec = new EncryptionCodec(key);
+    await expect(codec.decode([payload])).rejects.toThrow(PlainPayloadError);
+    // A ValueError: the worker fails the workflow task with this message and never runs the workflow.
+    await expect(codec.decode([payload])).rejects.toThrow(ValueError);
+    await expect(codec.decode([payload])).rejects.toThrow(new RegExp(`unencrypted payload \\(encoding "json/plain"\\).*${keyId(key)}`));
+    // One plain payload among encrypted ones fails the whole list.
+    const [enc] = await codec.encode([payload]);
+    await expect(codec.decode([enc!, payload])).rejects.toThrow(PlainPayloadError);
+  });
+
+  it('for reading (reports, the codec server), plain payloads are kept as they are and encrypted ones decoded', async () => {
+    const codec = new EncryptionCodec(key);
+    const [enc] = await codec.encode([payload]);
+    const [a, b] = await decodeReadable([payload, enc!], codec);
+    expect(a).toBe(payload);
+    expect(defaultPayloadConverter.fromPayload(b!)).toEqual({ type: 'DTMF_CAPTURED', properties: { dtmf: '4321' } });
+    const history = { events: [{ input: { payloads: [payload] } }, { result: { payloads: [enc!] } }] };
+    const decoded = await decodeHistory(history, codec);
+    expect(str(decoded.events[0]!.input!.payloads[0]!.data)).toContain('4321');
+    expect(str(decoded.events[1]!.result!.payloads[0]!.data)).toContain('4321');
   });
 
   it('a rotated key still decrypts with the old one listed as previous; an unknown key or tampering fails', async () => {
@@ -41,7 +66,7 @@ describe('EncryptionCodec', () => {
     expect(str(dec?.data)).toContain('4321');
     await expect(new EncryptionCodec(newKey).decode([old!])).rejects.toThrow(/does not have/);
     const tampered = { ...old!, data: Uint8Array.from(old!.data!, (b, i) => (i === 20 ? b ^ 1 : b)) };
-    await expect(new EncryptionCodec(key).decode([tampered])).rejects.toThrow();
+    await expect(new EncryptionCodec(key).decode([tampered])).rejects.toThrow(/fails authentication/);
   });
 
   it('parses 32-byte keys in base64 or hex and refuses anything else', () => {
@@ -53,30 +78,71 @@ describe('EncryptionCodec', () => {
   });
 });
 
-describe('codec server (Temporal Codec Server protocol)', () => {
-  it('decodes and encodes JSON payloads, answers CORS only for the UI origin, refuses other methods and paths', async () => {
-    const codec = new EncryptionCodec(key);
-    const server = await startCodecServer({ codec, host: '127.0.0.1', port: 0, origins: ['http://127.0.0.1:8233'] });
+
+describe('codec server token', () => {
+  it('is generated URL-safe, kept in a 0600 file under the data dir, and the same on the next start', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'codec-token-'));
     try {
-      const [enc] = await codec.encode([payload]);
-      const asJson = { metadata: Object.fromEntries(Object.entries(enc!.metadata!).map(([k, v]) => [k, Buffer.from(v!).toString('base64')])), data: Buffer.from(enc!.data!).toString('base64') };
-      const res = await fetch(`${server.url}/default/decode`, { method: 'POST', headers: { 'content-type': 'application/json', origin: 'http://127.0.0.1:8233', 'x-namespace': 'default' }, body: JSON.stringify({ payloads: [asJson] }) });
-      expect(res.status).toBe(200);
-      expect(res.headers.get('access-control-allow-origin')).toBe('http://127.0.0.1:8233');
-      const out = (await res.json()) as { payloads: Array<{ metadata: Record<string, string>; data: string }> };
-      expect(Buffer.from(out.payloads[0]!.metadata.encoding!, 'base64').toString()).toBe('json/plain');
-      expect(JSON.parse(Buffer.from(out.payloads[0]!.data, 'base64').toString())).toEqual({ type: 'DTMF_CAPTURED', properties: { dtmf: '4321' } });
-      // Encode round-trips through decode.
-      const plainJson = out.payloads[0]!;
-      const encoded = (await (await fetch(`${server.url}/encode`, { method: 'POST', body: JSON.stringify({ payloads: [plainJson] }) })).json()) as { payloads: Array<{ metadata: Record<string, string> }> };
-      expect(Buffer.from(encoded.payloads[0]!.metadata.encoding!, 'base64').toString()).toBe(ENCRYPTED_ENCODING);
-      const preflight = await fetch(`${server.url}/decode`, { method: 'OPTIONS', headers: { origin: 'http://evil.example' } });
-      expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
-      expect((await fetch(`${server.url}/decode`)).status).toBe(405);
-      expect((await fetch(`${server.url}/keys`, { method: 'POST' })).status).toBe(404);
-      expect((await fetch(`${server.url}/decode`, { method: 'POST', body: 'nope' })).status).toBe(400);
+      const t = codecToken(dir);
+      expect(t).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(statSync(join(dir, 'codec.token')).mode & 0o777).toBe(0o600);
+      expect(codecToken(dir)).toBe(t);
+      expect(resolveCodecToken({ file: join(dir, 'codec.token'), env: {} })).toEqual({ token: t, source: join(dir, 'codec.token') });
+      const fromEnv = generateCodecToken();
+      expect(resolveCodecToken({ file: join(dir, 'codec.token'), env: { DIALFLOW_CODEC_TOKEN: fromEnv } })).toEqual({ token: fromEnv, source: 'DIALFLOW_CODEC_TOKEN' });
     } finally {
-      await server.close();
+      rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('refuses short or URL-unsafe tokens, naming where they came from', () => {
+    expect(() => parseCodecToken('short', 'DIALFLOW_CODEC_TOKEN')).toThrow(CodecTokenError);
+    expect(() => parseCodecToken('a/b'.repeat(10), 'x')).toThrow(/24 to 256 characters/);
+    expect(() => resolveCodecToken({ file: '/nonexistent', env: { DIALFLOW_CODEC_TOKEN: 'short' } })).toThrow(/DIALFLOW_CODEC_TOKEN/);
+  });
+
+  it('compares in constant time, whatever the lengths', () => {
+    const t = generateCodecToken();
+    expect(tokenMatches(t, t)).toBe(true);
+    expect(tokenMatches(`${t}x`, t)).toBe(false);
+    expect(tokenMatches('', t)).toBe(false);
+    expect(tokenMatches(t.slice(0, -1), t)).toBe(false);
+  });
+
+  it('allows the listen address, loopback aliases when bound to loopback, and configured names', () => {
+    expect([...allowedHosts('127.0.0.1', 8234)].sort()).toEqual(['127.0.0.1:8234', '[::1]:8234', 'localhost:8234']);
+    const behindProxy = allowedHosts('10.0.0.5', 8888, ['codec.example.com', 'other.example:443']);
+    expect(behindProxy.has('10.0.0.5:8888')).toBe(true);
+    expect(behindProxy.has('codec.example.com')).toBe(true);
+    expect(behindProxy.has('codec.example.com:8888')).toBe(true);
+    expect(behindProxy.has('other.example:443')).toBe(true);
+    expect(behindProxy.has('localhost:8888')).toBe(false);
+    // A wildcard bind has no name of its own.
+    expect(allowedHosts('0.0.0.0', 8888).has('0.0.0.0:8888')).toBe(false);
+  });
+});
+
+describe('workers advertise their key ids; clients compare before starting anything', () => {
+  const current = new EncryptionCodec(key);
+  const other = new EncryptionCodec(new Uint8Array(randomBytes(32)));
+  const rotated = new EncryptionCodec(new Uint8Array(randomBytes(32)), [key]);
+
+  it('a worker identity carries the ids of every key it decrypts, current first', () => {
+    const id = workerIdentity(rotated, '42@host');
+    expect(id).toBe(`42@host dialflow keys=${rotated.keyIds.join(',')}`);
+    expect(identityKeyIds(id)).toEqual([rotated.keyId, keyId(key)]);
+    expect(identityKeyIds('42@host')).toBeUndefined();
+    expect(identityKeyIds('42@host dialflow keys=garbage')).toBeUndefined();
+  });
+
+  it('passes when every advertising worker holds the client key (also as a previous key), fails naming both ids otherwise', () => {
+    const w = (c: EncryptionCodec) => ({ identity: workerIdentity(c, 'w'), keyIds: c.keyIds });
+    expect(() => checkWorkerKeys(current.keyId, [w(current)], 'q')).not.toThrow();
+    expect(() => checkWorkerKeys(current.keyId, [w(rotated)], 'q')).not.toThrow();
+    expect(() => checkWorkerKeys(current.keyId, [], 'q')).not.toThrow();
+    expect(() => checkWorkerKeys(other.keyId, [w(current)], 'q')).toThrow(PayloadKeyMismatchError);
+    expect(() => checkWorkerKeys(other.keyId, [w(current)], 'calls')).toThrow(new RegExp(`${other.keyId}.*task queue calls.*they use ${current.keyId}`));
+    // One worker without the key is enough: a task may go to it.
+    expect(() => checkWorkerKeys(current.keyId, [w(current), w(other)], 'q')).toThrow(new RegExp(`they use ${other.keyId}\\)`));
   });
 });

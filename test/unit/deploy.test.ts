@@ -41,6 +41,21 @@ describe('deploy/', () => {
     expect((parse(read('deploy/helm/nats-values.yaml')) as { config: { jetstream: { enabled: boolean } } }).config.jetstream.enabled).toBe(true);
   });
 
+  it('Kubernetes: the payload key is an existing Secret the manifests reference but never ship (a re-apply cannot overwrite a real key)', () => {
+    const files = readdirSync(join(PROJECT_ROOT, 'deploy/k8s')).filter((f) => /\.ya?ml$/.test(f));
+    const docs = files.flatMap((f) => parseAllDocuments(read(`deploy/k8s/${f}`)).map((d) => d.toJS() as { kind?: string; metadata?: { name?: string } } | null));
+    expect(docs.filter((d) => d?.kind === 'Secret').map((d) => d?.metadata?.name)).toEqual([]);
+    const manifest = read('deploy/k8s/dialflow.yaml');
+    expect(manifest).not.toMatch(/REPLACE_WITH|CHANGEME/);
+    // Every pod takes the key from that Secret, and does not start without it.
+    const refs = [...manifest.matchAll(/secretKeyRef: \{([^}]*)\}/g)].map((m) => m[1] ?? '');
+    expect(refs.length).toBeGreaterThanOrEqual(2);
+    for (const r of refs.filter((x) => x.includes('dialflow-payload-key'))) expect(r).toMatch(/optional: false/);
+    expect(refs.filter((x) => x.includes('dialflow-payload-key')).length).toBe(2);
+    // The comment tells the operator how to create it.
+    expect(manifest).toMatch(/kubectl -n dialflow create secret generic dialflow-payload-key --from-literal=key=/);
+  });
+
   it('the dashboard and the alert rules only use metrics the code defines', () => {
     const defined = definedMetrics();
     expect(defined.size).toBeGreaterThan(10);
