@@ -46,8 +46,8 @@ export const CAPABILITIES: Record<ProviderName, ProviderCapabilities> = {
     sms: true,
   },
   sip: {
-    // baresip has no answering-machine detection; a flow's voicemail branch is never taken.
-    machineDetection: false,
+    // Detected on the received audio (greeting length and cadence, src/telephony/amd.ts).
+    machineDetection: true,
     ttsLanguages: ESPEAK_LANGUAGES,
     ttsVoices: ['female', 'male'],
     ttsNeural: false,

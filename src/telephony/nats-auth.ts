@@ -297,7 +297,7 @@ export function natsPermissions(identity: NatsIdentity): NatsPermissions {
       // Its outbox (events not yet safe in JetStream) is its own bucket.
       return provider('sim', { publish: kvAccess(N.kv.simOutbox, true), subscribe: ['dialflow.sim.>'] }, identity);
     case 'provider-sip':
-      return provider('sip', { publish: [...objAccess(N.obj.media, true), ...kvAccess(N.kv.sipCalls, true)] }, identity);
+      return provider('sip', { publish: [...objAccess(N.obj.media, true), ...objAccess(N.obj.assets, false), ...kvAccess(N.kv.sipCalls, true)] }, identity);
     case 'provider-infobip':
       return provider('infobip', { publish: kvAccess(N.kv.infobipCalls, true) }, identity);
     case 'cli':

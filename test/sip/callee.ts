@@ -1,6 +1,7 @@
 // A scripted SIP phone for the integration tests: a baresip that registers at the test registrar,
-// answers by itself, plays a WAV (its "speech") when the call is up, presses keys (RFC 2833) at
-// given moments, and records what it hears (sndfile), so a test can compare it with the prompt.
+// answers by itself (or calls out with dial()), plays a WAV (its "speech") when the call is up,
+// presses keys (RFC 2833) at given moments, and records what it hears (sndfile), so a test can
+// compare it with the prompt.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BaresipAgent, type BaresipEvent } from '../../src/telephony/sip/baresip.js';
@@ -20,8 +21,10 @@ export interface CalleeOptions {
   keys?: Array<{ digit: string; afterMs: number }>;
   /** Hang up this long after the call was established. */
   hangUpAfterMs?: number;
-  /** Answer mode: auto (default), or reject with 486 via `call_max_calls`-like refusal. */
+  /** Answer mode: auto (default), or manual (the phone rings until the caller gives up). */
   answer?: boolean;
+  /** End the call when no RTP arrived for this long (the far end died without a BYE). */
+  rtpTimeoutSeconds?: number;
 }
 
 export class Callee {
@@ -30,6 +33,9 @@ export class Callee {
   readonly keysSentAt: Array<{ digit: string; at: number }> = [];
   establishedAt?: number;
   closedAt?: number;
+  /** CALL_CLOSED's reason (e.g. `Connection reset by user`, `rtp timeout`). */
+  closedReason?: string;
+
   private timers: NodeJS.Timeout[] = [];
 
   private constructor(
@@ -38,7 +44,7 @@ export class Callee {
   ) {}
 
   static async start(opts: CalleeOptions): Promise<Callee> {
-    const agent = await BaresipAgent.start({ name: `callee-${opts.user}`, dir: opts.dir, host: '127.0.0.1', accounts: [`<sip:${opts.user}@${opts.registrar}>;regint=60;answermode=${opts.answer === false ? 'manual' : 'auto'}`], silenceWav: opts.silenceWav, recordAudio: true });
+    const agent = await BaresipAgent.start({ name: `callee-${opts.user}`, dir: opts.dir, host: '127.0.0.1', accounts: [`<sip:${opts.user}@${opts.registrar}>;regint=60;answermode=${opts.answer === false ? 'manual' : 'auto'}`], silenceWav: opts.silenceWav, recordAudio: true, ...(opts.rtpTimeoutSeconds ? { rtpTimeoutSeconds: opts.rtpTimeoutSeconds } : {}) });
     const c = new Callee(agent, opts);
     agent.on('event', (ev: BaresipEvent) => c.onEvent(ev));
     // Registration may finish before the control connection is up: ask instead of waiting for REGISTER_OK.
@@ -50,6 +56,13 @@ export class Callee {
       await new Promise((r) => setTimeout(r, 100));
     }
     return c;
+  }
+
+  /** Call `uri` (through the registrar, the phone's outbound proxy). */
+  async dial(uri: string): Promise<void> {
+    this.establishedAt = undefined;
+    this.closedAt = undefined;
+    await this.agent.command('dial', uri);
   }
 
   private onEvent(ev: BaresipEvent): void {
@@ -69,6 +82,7 @@ export class Callee {
     }
     if (ev.type === 'CALL_CLOSED') {
       this.closedAt = Date.now();
+      this.closedReason = ev.param ?? '';
       for (const t of this.timers) clearTimeout(t);
     }
   }

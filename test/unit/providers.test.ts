@@ -10,6 +10,10 @@ import { validateFlow } from '../../src/flow/validate.js';
 import { CLI_BIN } from '../../src/dev/stack.js';
 import { PROJECT_ROOT } from '../../src/config/tools.js';
 import { parseDestination } from '../../src/cli/call.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+
+const dir = mkdtempSync(join(tmpdir(), 'dialflow-providers-'));
 import type { Flow } from '../../src/flow/schema.js';
 
 const flowOf = (doc: unknown): Flow => {
@@ -63,10 +67,9 @@ describe('capabilities', () => {
   it('the simulator can do everything a flow asks', () => {
     expect(providerIssues(everything, 'simulator')).toEqual([]);
   });
-  it('SIP: no machine detection, no neural voices, no WebRTC, no SMS; unknown TTS languages are named', () => {
+  it('SIP: no neural voices, no WebRTC, no SMS; unknown TTS languages are named', () => {
     const codes = providerIssues(everything, 'sip').map((i) => `${i.code} ${i.path}`);
     expect(codes).toEqual([
-      'provider.machineDetection elements[0].next.voicemail',
       'provider.ttsLanguage elements[1].tts.language',
       'provider.ttsNeural elements[1].tts.neural',
       'provider.forward elements[3].to',
@@ -110,14 +113,19 @@ describe('dialflow validate --provider / dialflow call', () => {
   const run = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, [CLI_BIN, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } });
   const reminder = join(PROJECT_ROOT, 'examples', 'appointment-reminder.json');
   it('warns with a stable code when the configured provider lacks something, and stays valid', () => {
-    const r = run(['validate', reminder, '--provider', 'sip', '--json']);
+    const r = run(['validate', reminder, '--provider', 'infobip', '--json']);
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout) as { ok: boolean; issues: Array<{ code: string; elementId?: string }> };
     expect(out.ok).toBe(true);
-    expect(out.issues).toContainEqual(expect.objectContaining({ code: 'provider.machineDetection', elementId: 'call' }));
+    expect(out.issues.filter((i) => i.code.startsWith('provider.'))).toEqual([]);
+    const neural = join(dir, 'neural.json');
+    writeFileSync(neural, JSON.stringify({ id: 'neural', version: 1, start: 'call', elements: [{ id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'hi' } }, { id: 'hi', type: 'play', tts: { text: 'Hi', neural: true }, next: { played: 'end' } }, { id: 'end', type: 'hangUp' }] }));
+    const warned = JSON.parse(run(['validate', neural, '--provider', 'sip', '--json']).stdout) as { ok: boolean; issues: Array<{ code: string; elementId?: string }> };
+    expect(warned.ok).toBe(true);
+    expect(warned.issues).toContainEqual(expect.objectContaining({ code: 'provider.ttsNeural', elementId: 'hi' }));
     // DIALFLOW_PROVIDER is the default; the simulator has no such warning.
-    expect(run(['validate', reminder], { DIALFLOW_PROVIDER: 'sip' }).stdout).toMatch(/warning +provider\.machineDetection/);
-    expect(run(['validate', reminder]).stdout).not.toMatch(/provider\./);
+    expect(run(['validate', neural], { DIALFLOW_PROVIDER: 'sip' }).stdout).toMatch(/warning +provider\.ttsNeural/);
+    expect(run(['validate', neural]).stdout).not.toMatch(/provider\./);
     expect(run(['validate', reminder, '--provider', 'asterisk']).status).toBe(1);
   });
   it('call: a destination is an international number or a SIP URI, anything else a usage error', () => {

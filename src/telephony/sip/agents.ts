@@ -12,12 +12,18 @@
 //   id is the From user: the agent gets one extra account per caller id (`uanew <sip:{from}@{trunk}>`,
 //   not registering, with the trunk credentials for digest auth) and dials through it. A ring timeout
 //   (`ringTimeoutSeconds`) cancels the call → NO_ANSWER. Final responses map through sip-codes.ts.
-// - Prompts. say renders speech (espeak-ng → 8 kHz mono), play fetches the URL; the agent's audio
-//   source is switched to the prompt file (`ausrc aufile,…`) and SAY_FINISHED / PLAY_FINISHED is sent
-//   after the prompt's known length; then the source goes back to silence. An interruptible prompt
-//   stops at the first RFC 2833 key, which is reported in `dtmf` and not collected again. Keys
-//   pressed while nothing collects (during a non-interruptible prompt) are kept as type-ahead for
-//   the next captureDtmf.
+// - Prompts. One media cache (media.ts) for all channels, shared with other hosts through the
+//   `dialflow_media` object store: say renders speech (espeak-ng → 8 kHz mono); play takes
+//   `http(s)://` URLs (downloaded, ≤ 4 MB, wav/mp3 by content), `file:{name}` uploaded assets
+//   (AudioAssetStore) and `recording:{name}` voicemails recorded earlier in the same call (found in
+//   the recordings store by the call's workflow and the element's rendered name). The agent's audio
+//   source is switched to the prompt file (`ausrc aufile,…`) and SAY_FINISHED / PLAY_FINISHED is
+//   sent after the prompt's known length; then the source goes back to silence.
+// - Keys. An interruptible prompt stops at the first RFC 2833 key, which is reported in `dtmf`
+//   (the flow hands it to the collect). A key during a prompt that is not interruptible is
+//   discarded: keys act on audio only where the flow allows it, so there is no type-ahead into
+//   the next collect. A key between a prompt's end and the collect's start (the captureDtmf command
+//   is still on its way through the workflow) counts for that collect if at most 3 s old.
 // - Recordings. sndfile writes what each agent receives (`…-dec.wav`) and sends (`…-enc.wav`) per
 //   call. A voicemail is the received audio from the record start (after the optional beep) until
 //   max duration, max silence (trailing silence of the received audio, polled every 250 ms), an
@@ -25,28 +31,39 @@
 //   call (`recordCall`) is received + sent mixed, stored after the call ended.
 // - forwardCall is a blind transfer: REFER to the destination (`transfer <uri>` in baresip). The
 //   callee's phone places the second call; its NOTIFY (sipfrag) tells the outcome: success ends our
-//   call and reports CALL_ESTABLISHED on the leg (forwarded), a failure (`CALL_TRANSFER_FAILED
-//   486 Busy Here` …) maps through sip-codes.ts onto busy / declined / noAnswer / notForwarded, and
-//   no final outcome within ringSeconds + 5 s → NO_ANSWER. Works where the remote end supports REFER
+//   call (the NOTIFY 200 comes when the destination answered) and reports CALL_ESTABLISHED on the
+//   leg (forwarded), a failure (`TRANSFER_FAILED 486 Busy Here` …) maps through sip-codes.ts onto
+//   busy / declined / noAnswer / notForwarded, and no final outcome within ringSeconds + 5 s →
+//   NO_ANSWER. Works where the remote end supports REFER
 //   (desk phones, softphones, baresip, most PBXs); carrier trunks often refuse REFER → notForwarded.
 // - Inbound. Each agent registers as `inboundUser` at the trunk/registrar, plus one account per
 //   `inboundNumbers` entry. The registrar forks an INVITE to every registered agent; a busy agent
 //   answers 486 by itself, the first free one to see it claims it (the others reject their fork)
 //   and publishes CALL_RECEIVED {from, to} with a fresh callId `sip-in-…`; `to` is the user of the
 //   account the INVITE reached (baresip 1.0 does not expose the To header).
-// - Machine detection is not supported (baresip has none): when a dial asks for it, the provider
-//   answers MACHINE_DETECTION_FINISHED {detectionResult: 'UNKNOWN'} right after CALL_ESTABLISHED,
-//   so the flow takes `answered` at once instead of waiting out its detection timeout.
+// - Machine detection (when a dial asks for it, i.e. the flow has a voicemail branch): after the
+//   answer the agent sends silence and amd.ts analyses the received audio (the sndfile dump, read
+//   every 100 ms while it grows): a short greeting then silence → HUMAN, a long greeting or many
+//   words → MACHINE, silence → MACHINE; NOTSURE is reported as HUMAN with its reason. Reported as
+//   MACHINE_DETECTION_FINISHED {detectionResult, confidenceRating, reason}; typically 1.5–2.5 s.
 // - Crashes. The agents run under a parent-death signal, so kill -9 of the service kills them; the
-//   remote ends see the calls drop (RTP stops, BYE/timeouts). A restarted service knows no calls:
-//   a command for an unknown call gets CALL_FINISHED INTERNAL_ERROR / PLATFORM, like the simulator.
-//   One sip-agents process per trunk user: calls live in the process that placed them.
+//   remote ends see the calls drop (no BYE can be sent: they notice the RTP stopping, as carriers
+//   and PBXs do with an RTP timeout). Every call the service holds is noted in the KV bucket
+//   `dialflow_sip_calls` (callId → {since, agent}) before its INVITE leaves (or before its
+//   CALL_RECEIVED is published) and removed after its last event was published. A restarted
+//   service first publishes CALL_FINISHED {NETWORK_ERROR, PLATFORM, "the SIP service restarted
+//   during the call"} for every entry of the previous run, then deletes them, so no workflow waits
+//   for a call that is gone. Entries are per service (inbound user @ trunk): one sip-agents process
+//   per trunk user, calls live in the process that placed them. A command for a call the process
+//   does not know gets CALL_FINISHED INTERNAL_ERROR / PLATFORM, like the simulator.
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { storageReplicas } from '../../store/replicas.js';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { z } from 'zod';
 import type { TelephonyCommand, TelephonyEvent, TelephonyEventType } from '../contract.js';
@@ -55,8 +72,11 @@ import { commandSubject, publishEvent } from '../nats.js';
 import { ObjectRecordingStore, type RecordingMeta, type RecordingStore } from '../../store/recordings.js';
 import { BaresipAgent, type BaresipEvent } from './baresip.js';
 import { mapSipFailure, responseLabel } from './sip-codes.js';
-import { Prompts, SILENCE_MS, type PromptFile } from './prompts.js';
-import { analyseSpeech, encodeWav, parseWav, toMono, TELEPHONY_RATE } from './wav.js';
+import { DEFAULT_SILENCE_MS, MediaCache, openMediaStore, type FetchedAudio, type PromptFile } from './media.js';
+import { analyseSpeech, encodeWav, parseWav, toMono, TELEPHONY_RATE, WavError } from './wav.js';
+import { detectMachine } from '../amd.js';
+import { AudioAssetStore } from '../../store/assets.js';
+import { workflowIdOfCallId } from '../ids.js';
 
 export interface SipAgentsOptions {
   /** Number of baresip agents = concurrent calls. */
@@ -87,6 +107,18 @@ export interface RunningSipAgents {
   stop(): Promise<void>;
 }
 
+/** Live calls of the SIP services (callId → {since, agent}), so that a restarted service can end them. */
+export const SIP_CALLS_BUCKET = 'dialflow_sip_calls';
+export const RESTART_REASON = 'the SIP service restarted during the call';
+
+const liveCallSchema = z.object({ callId: z.string(), since: z.string(), agent: z.string(), service: z.string() });
+type LiveCall = z.infer<typeof liveCallSchema>;
+
+/** KV keys allow [-/_=.A-Za-z0-9]: call ids have `:` and `~`, so they go in as base64url. */
+function liveKey(service: string, callId: string): string {
+  return `${service}.${Buffer.from(callId).toString('base64url')}`;
+}
+
 export class SipProviderError extends Error {
   override readonly name = 'SipProviderError';
 }
@@ -105,6 +137,11 @@ const commandSchema = z.discriminatedUnion('action', [
 ]);
 type Cmd = z.infer<typeof commandSchema>;
 type CmdOf<A extends Cmd['action']> = Extract<Cmd, { action: A }>;
+
+/** Machine detection gives up (HUMAN, not sure) when the far end sends this long too little audio to decide. */
+const AMD_WALL_LIMIT_MS = 8000;
+/** A key pressed between a prompt's end and the collect's start counts for that collect if this recent. */
+const PENDING_KEY_MS = 3000;
 
 // --- state -----------------------------------------------------------------------------------
 interface Prompt {
@@ -152,7 +189,10 @@ interface Call {
   capture?: Capture;
   recording?: Recording;
   forward?: Forward;
-  typeAhead: string;
+  /** Answering-machine detection in progress (polls the received audio). */
+  detection?: NodeJS.Timeout;
+  /** Keys pressed after a prompt ended while no collect was open yet (the collect command is on its way). */
+  pendingKeys: Array<{ digit: string; at: number }>;
   /** A call waiting for a free channel. */
   waiter?: { resolve: (c: Channel) => void; timer: NodeJS.Timeout };
 }
@@ -185,11 +225,18 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
   const recordings: RecordingStore = opts.recordings ?? (await ObjectRecordingStore.open(nc));
   const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), 'dialflow-sip-'));
   mkdirSync(workDir, { recursive: true });
-  const prompts = new Prompts(join(workDir, 'prompts'));
-  const silenceWav = prompts.silence();
+  // One media cache for every channel, shared with other hosts through the object store, so a
+  // prompt a campaign plays a million times is rendered once.
+  const media = new MediaCache(join(workDir, 'media'), { store: await openMediaStore(nc), onWarning: (w) => log(`${w.code}: ${w.message}`) });
+  const silenceWav = (await media.silenceFile()).path;
+  let assets: AudioAssetStore | undefined;
   const bootId = randomBytes(4).toString('hex');
+  const liveCalls: KV = await new Kvm(nc).create(SIP_CALLS_BUCKET, { history: 1, replicas: storageReplicas(), description: 'calls held by dialflow sip-agents services, for crash recovery' });
   const trunk = options.trunk ? trunkHostPort(options.trunk) : undefined;
   const registrar = trunk ?? options.host;
+  // Which service owns a live-call entry: one sip-agents process per inbound user and trunk, so the
+  // same pair after a restart is the same service (hex: KV key characters only).
+  const service = Buffer.from(`${options.inboundUser}@${registrar}`).toString('hex').slice(0, 120);
 
   // --- metrics
   const reg = opts.registry ? [opts.registry] : [];
@@ -197,6 +244,7 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
   const waitingGauge = new Gauge({ name: 'dialflow_sip_dials_waiting', help: 'Dials waiting for a free SIP channel', registers: reg });
   const dialsCounter = new Counter({ name: 'dialflow_sip_dials_total', help: 'Dials by SIP final response (200, 486, 603, timeout …)', labelNames: ['response'], registers: reg });
   const setupHistogram = new Histogram({ name: 'dialflow_sip_call_setup_seconds', help: 'Dial command to CALL_ESTABLISHED', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers: reg });
+  const amdHistogram = new Histogram({ name: 'dialflow_sip_amd_decision_seconds', help: 'Answer to the answering-machine detection outcome', labelNames: ['result'], buckets: [0.5, 1, 1.5, 2, 3, 4, 5, 7], registers: reg });
   const dtmfHistogram = new Histogram({ name: 'dialflow_sip_dtmf_to_event_seconds', help: 'RFC 2833 key at the agent to the published DTMF event', buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1], registers: reg });
 
   const calls = new Map<string, Call>();
@@ -240,6 +288,48 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
     void next.finally(() => {
       if (chains.get(callId) === next) chains.delete(callId);
     });
+  }
+
+  // --- live calls (crash recovery)
+  async function rememberLive(call: Call, ch: Channel): Promise<void> {
+    const entry: LiveCall = { callId: call.callId, since: new Date().toISOString(), agent: ch.agent.name, service };
+    try {
+      await liveCalls.put(liveKey(service, call.callId), JSON.stringify(entry));
+    } catch (err) {
+      // The call goes on: losing the entry only loses the clean ending after a crash.
+      if (!(err instanceof Error)) throw err;
+      log(`${call.callId}: cannot note the live call in ${SIP_CALLS_BUCKET}: ${err.message}`);
+    }
+  }
+
+  /** After the call's last event was published, so a crash in between still ends it on restart. */
+  function forgetLive(callId: string): void {
+    void (chains.get(callId) ?? Promise.resolve())
+      .then(() => liveCalls.delete(liveKey(service, callId)))
+      .catch((err: Error) => log(`${callId}: cannot remove the live call from ${SIP_CALLS_BUCKET}: ${err.message}`));
+  }
+
+  /**
+   * Calls a previous run of this service held when it died (kill -9, OOM, host crash): their agents
+   * died with it (parent-death signal), so each call is over. Tell their workflows, then forget them.
+   */
+  async function endCallsOfPreviousRun(): Promise<number> {
+    const keys: string[] = [];
+    for await (const k of await liveCalls.keys(`${service}.>`)) keys.push(k);
+    for (const key of keys) {
+      const e = await liveCalls.get(key);
+      if (!e || e.operation !== 'PUT') continue;
+      const parsed = liveCallSchema.safeParse(e.json());
+      if (!parsed.success || parsed.data.service !== service) {
+        await liveCalls.delete(key);
+        continue;
+      }
+      const { callId, since, agent } = parsed.data;
+      log(`${callId}: held by ${agent} since ${since} when the service stopped; ending it`);
+      emit(callId, 'CALL_FINISHED', { errorCode: 'NETWORK_ERROR', hangupSource: 'PLATFORM', reason: RESTART_REASON, since });
+      forgetLive(callId);
+    }
+    return keys.length;
   }
 
   // --- channels
@@ -316,7 +406,7 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
 
   // --- call lifecycle
   function clearTimers(call: Call): void {
-    for (const t of [call.ringTimer, call.silenceTimer, call.prompt?.timer, call.capture?.timer, call.recording?.poll, call.forward?.timer]) if (t) clearTimeout(t);
+    for (const t of [call.ringTimer, call.silenceTimer, call.prompt?.timer, call.capture?.timer, call.recording?.poll, call.forward?.timer, call.detection]) if (t) clearTimeout(t);
   }
 
   function finishCall(call: Call, type: 'CALL_FINISHED' | 'CALL_FAILED', errorCode: ErrorCode, hangupSource: 'ENDPOINT' | 'API' | 'PLATFORM', extra: Record<string, unknown> = {}): void {
@@ -334,6 +424,7 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
     const commandId = type === 'CALL_FINISHED' && hangupSource === 'API' ? call.hangupCommandId : type === 'CALL_FAILED' ? call.dialCommandId : undefined;
     emit(call.callId, type, { ...(commandId ? { commandId } : {}), errorCode, hangupSource, ...extra });
     if (ch && call.established && call.recordCall) emit(call.callId, 'CALL_RECORDING_READY', { recordingId: `${call.callId}:call`, name: 'call' }, () => storeCallRecording(call, ch));
+    if (ch) forgetLive(call.callId);
     if (ch) {
       // sndfile closes its files when the call's audio stops; clean up after we read them.
       setTimeout(() => {
@@ -368,13 +459,13 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
         }
         armSilence(call, ch);
         emit(call.callId, 'CALL_ESTABLISHED', { commandId: call.direction === 'outbound' ? call.dialCommandId : [...call.commands].pop() });
-        // No detector: answer the question at once rather than leave the flow waiting in silence
-        // for its detection timeout. Anything but MACHINE takes the answered branch.
-        if (call.machineDetection) emit(call.callId, 'MACHINE_DETECTION_FINISHED', { commandId: call.dialCommandId, detectionResult: 'UNKNOWN', reason: 'machine detection is not supported by the SIP provider' });
+        if (call.machineDetection && call.direction === 'outbound') startDetection(call, ch);
         return;
       case 'CALL_DTMF_START':
         onDigit(call, ch, param.trim().charAt(0));
         return;
+      // baresip 1.0 names it TRANSFER_FAILED (the NOTIFY's sipfrag, e.g. "486 Busy Here").
+      case 'TRANSFER_FAILED':
       case 'CALL_TRANSFER_FAILED':
         onTransferFailed(call, param);
         return;
@@ -422,13 +513,13 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
     const callId = `sip-in-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     inboundBySipId.set(sipId, callId);
     setTimeout(() => inboundBySipId.delete(sipId), 120_000).unref();
-    const call: Call = { callId, direction: 'inbound', channel: ch, sipId, commands: new Set(), recordCall: false, dialAt: Date.now(), established: false, finished: false, typeAhead: '' };
+    const call: Call = { callId, direction: 'inbound', channel: ch, sipId, commands: new Set(), recordCall: false, dialAt: Date.now(), established: false, finished: false, pendingKeys: [] };
     ch.call = call;
     calls.set(callId, call);
     updateGauges();
     const from = sipUser(ev.peeruri ?? '');
     const to = sipUser(ev.accountaor ?? options.inboundUser);
-    emit(callId, 'CALL_RECEIVED', { from, to, ...(ev.peerdisplayname ? { displayName: ev.peerdisplayname } : {}) });
+    emit(callId, 'CALL_RECEIVED', { from, to, ...(ev.peerdisplayname ? { displayName: ev.peerdisplayname } : {}) }, () => rememberLive(call, ch));
   }
 
   // --- audio source
@@ -438,12 +529,13 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
     void ch.agent.command('ausrc', `aufile,${silenceWav}`).catch((err: Error) => log(`${call.callId}: silence: ${err.message}`));
     call.silenceTimer = setTimeout(() => {
       if (!call.finished && !call.prompt) armSilence(call, ch);
-    }, SILENCE_MS - 10_000);
+    }, DEFAULT_SILENCE_MS - 10_000);
   }
 
   async function playFile(call: Call, ch: Channel, file: PromptFile, prompt: Prompt): Promise<void> {
     if (call.prompt?.timer) clearTimeout(call.prompt.timer);
     call.prompt = prompt;
+    call.pendingKeys = [];
     if (call.silenceTimer) clearTimeout(call.silenceTimer);
     await ch.agent.command('ausrc', `aufile,${file.path}`);
     prompt.timer = setTimeout(() => {
@@ -452,6 +544,42 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
       armSilence(call, ch);
       emit(call.callId, prompt.type, { commandId: prompt.commandId });
     }, file.durationMs);
+  }
+
+  // --- answering-machine detection
+  /**
+   * Listen to what the far end says after answering (the agent's received-audio dump, growing
+   * while the call runs) and let amd.ts decide; silence is sent meanwhile (the flow waits for the
+   * outcome before it plays anything). NOTSURE is reported as HUMAN, with its reason: the flow then
+   * takes `answered`, which is the safe side for a person.
+   */
+  function startDetection(call: Call, ch: Channel): void {
+    const startedAt = Date.now();
+    const report = (result: 'HUMAN' | 'MACHINE', confidence: number, reason: string, audioMs?: number) => {
+      if (call.detection) clearTimeout(call.detection);
+      delete call.detection;
+      const decidedAfterMs = Date.now() - startedAt;
+      amdHistogram.observe({ result }, decidedAfterMs / 1000);
+      log(`${call.callId}: machine detection ${result} after ${decidedAfterMs} ms${audioMs !== undefined ? ` (${audioMs} ms of audio)` : ''}: ${reason}`);
+      emit(call.callId, 'MACHINE_DETECTION_FINISHED', { commandId: call.dialCommandId, detectionResult: result, confidenceRating: Math.round(confidence * 100) / 100, reason, ...(audioMs !== undefined ? { audioMs } : {}), decidedAfterMs });
+    };
+    const tick = () => {
+      if (call.finished) return;
+      let heard: Int16Array;
+      try {
+        heard = readWav(dumpFile(ch, 'dec'), true);
+      } catch (err) {
+        // A timer callback must not throw (it would take the whole service down): decide instead.
+        if (!(err instanceof Error)) throw err;
+        return report('HUMAN', 0, `not sure: cannot read the received audio: ${err.message}`);
+      }
+      const decision = detectMachine(heard);
+      if (decision) return report(decision.result === 'MACHINE' ? 'MACHINE' : 'HUMAN', decision.confidence, decision.result === 'NOTSURE' ? `not sure: ${decision.reason}` : decision.reason, decision.atMs);
+      // No audio arrives at all (no RTP from the far end): do not keep the flow waiting.
+      if (Date.now() - startedAt > AMD_WALL_LIMIT_MS) return report('HUMAN', 0, `not sure: too little audio received within ${AMD_WALL_LIMIT_MS} ms`);
+      call.detection = setTimeout(tick, 100);
+    };
+    call.detection = setTimeout(tick, 100);
   }
 
   // --- DTMF
@@ -477,7 +605,15 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
       dtmfHistogram.observe((Date.now() - at) / 1000);
       return;
     }
-    if (!call.recording) call.typeAhead = (call.typeAhead + digit).slice(-32);
+    // A key during a prompt that is not interruptible is discarded: the product's rule is that keys
+    // act on audio only when the prompt allows it, so it must not answer the next collect either.
+    if (call.prompt) {
+      if (options.debug) log(`${call.callId}: key ${digit} discarded (the prompt is not interruptible)`);
+      return;
+    }
+    // No prompt and no collect: the prompt just ended and the collect command is still on its way
+    // (a few hundred ms through the workflow). Keep the key for that collect only.
+    if (!call.recording) call.pendingKeys = [...call.pendingKeys, { digit, at }].slice(-32);
   }
 
   function captureDigit(call: Call, digit: string): void {
@@ -585,13 +721,15 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
     if (ch.call !== call || call.finished) clearDumps(ch);
   }
 
-  function readWav(path: string | undefined): Int16Array {
+  /** A dump as samples; `quiet` for a file that may not have its header yet (polled while growing). */
+  function readWav(path: string | undefined, quiet = false): Int16Array {
     if (!path) return new Int16Array(0);
     try {
       return toMono(parseWav(new Uint8Array(readDumpBytes(path))));
     } catch (err) {
-      log(`reading ${path}: ${(err as Error).message}`);
-      return readDump(path);
+      if (!(err instanceof WavError) && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if (!quiet) log(`reading ${path}: ${(err as Error).message}`);
+      return quiet ? new Int16Array(0) : readDump(path);
     }
   }
   function readDumpBytes(path: string): Buffer {
@@ -604,6 +742,35 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
     } finally {
       closeSync(fd);
     }
+  }
+
+  // --- play URLs
+  /**
+   * The audio behind a play URL: `http(s)://…` downloaded, `file:{name}` an uploaded asset,
+   * `recording:{name}` a voicemail recorded earlier in the same call (the recordVoicemail
+   * element's rendered name). Each becomes an 8 kHz mono file of the media cache.
+   */
+  async function audioFor(call: Call, url: string): Promise<FetchedAudio> {
+    if (/^https?:\/\//i.test(url)) return media.fetchAudio(url);
+    const file = /^file:(.+)$/.exec(url)?.[1];
+    if (file !== undefined) {
+      assets ??= await AudioAssetStore.open(nc);
+      const bytes = await assets.get(file);
+      if (!bytes) throw new SipProviderError(`no uploaded audio file "${file}" (publish the flow with its audio files)`);
+      return media.fromBytes(bytes, 'auto', `audio file ${file}`);
+    }
+    const name = /^recording:(.+)$/.exec(url)?.[1];
+    if (name !== undefined) {
+      // Recordings are keyed by the call id of the dial that made them: this call, or an earlier
+      // dial of the same workflow (`{workflowId}~{n}`).
+      const workflowId = workflowIdOfCallId(call.callId);
+      const sameCall = (id: string) => id === call.callId || (workflowId !== undefined && id.startsWith(`${workflowId}~`));
+      const found = (await recordings.list()).filter((r) => r.name === name && sameCall(r.callId)).at(-1);
+      const stored = found ? await recordings.get(found.id) : undefined;
+      if (!stored) throw new SipProviderError(`no voicemail named "${name}" was recorded in this call`);
+      return media.fromBytes(stored.data, 'auto', `voicemail ${name}`);
+    }
+    throw new SipProviderError(`cannot play "${url.slice(0, 100)}": not an http(s), file: or recording: URL`);
   }
 
   // --- forward (REFER)
@@ -628,7 +795,7 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
   // --- commands
   async function onDial(cmd: CmdOf<'dial'>): Promise<void> {
     const uri = destinationUri(cmd.to);
-    const call: Call = { callId: cmd.callId, direction: 'outbound', commands: new Set([cmd.commandId]), dialCommandId: cmd.commandId, recordCall: cmd.recordCall, machineDetection: cmd.machineDetection, dialAt: Date.now(), established: false, finished: false, typeAhead: '' };
+    const call: Call = { callId: cmd.callId, direction: 'outbound', commands: new Set([cmd.commandId]), dialCommandId: cmd.commandId, recordCall: cmd.recordCall, machineDetection: cmd.machineDetection, dialAt: Date.now(), established: false, finished: false, pendingKeys: [] };
     calls.set(cmd.callId, call);
     if (!uri) return finishCall(call, 'CALL_FAILED', 'INTERNAL_ERROR', 'PLATFORM', { reason: `"${cmd.to}" is not a sip: URI and no SIP trunk is configured` });
     const ch = await acquire(call);
@@ -636,6 +803,9 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
     if (call.finished) return; // hung up while waiting
     call.dialAt = Date.now();
     clearDumps(ch);
+    // Noted before the INVITE leaves: from here on a crash leaves a call someone must end.
+    await rememberLive(call, ch);
+    if (call.finished) return;
     try {
       const fromUser = sipUser(cmd.from) || options.inboundUser;
       const aor = `sip:${fromUser}@${registrar}`;
@@ -695,9 +865,10 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
         return;
       case 'say':
       case 'play': {
-        const body = cmd.action === 'say' ? await prompts.speech(cmd) : await prompts.audio(cmd.url);
+        const body = cmd.action === 'say' ? await media.renderSpeech(cmd) : await audioFor(call, cmd.url);
         if (call.finished) return;
-        const file = prompts.prompt(body, cmd.pauseMs);
+        const file = await media.prompt({ body, pauseMs: Math.round(cmd.pauseMs) });
+        if (call.finished) return;
         await playFile(call, ch, file, { commandId: cmd.commandId, type: cmd.action === 'say' ? 'SAY_FINISHED' : 'PLAY_FINISHED', interruptible: cmd.interruptible });
         return;
       }
@@ -705,9 +876,9 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
         if (call.capture) endCapture(call, 'timeout');
         const cap: Capture = { cmd, digits: '' };
         call.capture = cap;
-        const ahead = call.typeAhead;
-        call.typeAhead = '';
-        for (const d of ahead) if (call.capture === cap) captureDigit(call, d);
+        const recent = call.pendingKeys.filter((k) => Date.now() - k.at <= PENDING_KEY_MS);
+        call.pendingKeys = [];
+        for (const k of recent) if (call.capture === cap) captureDigit(call, k.digit);
         if (call.capture === cap && !cap.timer) cap.timer = setTimeout(() => endCapture(call, 'timeout'), cmd.firstDigitTimeoutMs);
         return;
       }
@@ -715,7 +886,7 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
         const rec: Recording = { cmd, done: false };
         call.recording = rec;
         if (cmd.beep) {
-          const beep = prompts.beep();
+          const beep = await media.beepFile();
           await playFile(call, ch, beep, { commandId: `${cmd.commandId}:beep`, type: 'PLAY_FINISHED', interruptible: false });
           // The beep's own PLAY_FINISHED is not a flow event: start recording when it ends instead.
           if (call.prompt?.timer) clearTimeout(call.prompt.timer);
@@ -781,6 +952,8 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
   }
 
   // --- start
+  const recovered = await endCallsOfPreviousRun();
+  if (recovered > 0) log(`ended ${recovered} call(s) of the previous run`);
   const started = await Promise.allSettled(Array.from({ length: options.channels }, (_, i) => startChannel(i)));
   for (const s of started) if (s.status === 'fulfilled') channels.push(s.value);
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');

@@ -51,11 +51,13 @@ export interface BaresipAgentOptions {
   silenceWav: string;
   /** Write what is sent and received per call (sndfile). */
   recordAudio?: boolean;
+  /** End a call when no RTP arrived for this long (a far end that died without a BYE). */
+  rtpTimeoutSeconds?: number;
   log?: (m: string) => void;
 }
 
 /** Build a baresip `config` file. */
-export function baresipConfig(o: { host: string; sipPort: number; rtpPorts: [number, number]; ctrlPort: number; silenceWav: string; sndPath?: string }): string {
+export function baresipConfig(o: { host: string; sipPort: number; rtpPorts: [number, number]; ctrlPort: number; silenceWav: string; sndPath?: string; rtpTimeoutSeconds?: number }): string {
   const modulePath = MODULE_DIRS.find((d) => existsSync(d)) ?? MODULE_DIRS[0];
   return [
     `module_path ${modulePath}`,
@@ -66,6 +68,7 @@ export function baresipConfig(o: { host: string; sipPort: number; rtpPorts: [num
     // One call per agent: commands act on the agent's current call, and a busy agent answers a
     // forked inbound INVITE with 486 so that a free one takes it.
     'call_max_calls 1',
+    ...(o.rtpTimeoutSeconds ? [`rtp_timeout ${o.rtpTimeoutSeconds}`] : []),
     'audio_player alsa,null',
     'audio_alert alsa,null',
     `audio_source aufile,${o.silenceWav}`,
@@ -180,7 +183,7 @@ export class BaresipAgent extends EventEmitter {
     // range, where freePort's picks for SIP and ctrl_tcp land; baresip tries others in the range
     // when one is taken.
     const rtpLow = 20_000 + 8 * Math.floor(Math.random() * 1250);
-    writeFileSync(join(opts.dir, 'config'), baresipConfig({ host: opts.host, sipPort, rtpPorts: [rtpLow, rtpLow + 7], ctrlPort, silenceWav: opts.silenceWav, ...(sndPath ? { sndPath } : {}) }));
+    writeFileSync(join(opts.dir, 'config'), baresipConfig({ host: opts.host, sipPort, rtpPorts: [rtpLow, rtpLow + 7], ctrlPort, silenceWav: opts.silenceWav, ...(sndPath ? { sndPath } : {}), ...(opts.rtpTimeoutSeconds ? { rtpTimeoutSeconds: opts.rtpTimeoutSeconds } : {}) }));
     writeFileSync(join(opts.dir, 'accounts'), opts.accounts.join('\n') + '\n');
     const logFile = join(opts.dir, 'baresip.log');
     const fd = openSync(logFile, 'a');
