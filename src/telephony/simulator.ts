@@ -106,7 +106,30 @@ interface SimCall {
   commands: Set<string>;
   /** Keys the person already pressed during a prompt and that the next collect must not reuse. */
   keyConsumed: boolean;
+  /** Events planned so far: event ids are `{callId}:{seq}:{type}`, the same after a restart. */
+  seq: number;
+  /** Dials of this call id (a redelivered dial after the call was forgotten counts again). */
+  dials: number;
 }
+
+/**
+ * A call's state as a provider stores it (compact keys), so that a restarted simulator takes the
+ * person up where they were: what they pressed, whether they answered or hung up, which commands
+ * they already acted on.
+ */
+export const simCallStateSchema = z.object({
+  persona: personaSchema,
+  c: z.number().int().min(0),
+  e: z.boolean(),
+  f: z.boolean(),
+  fa: z.number().optional(),
+  r: z.number().optional(),
+  k: z.boolean(),
+  cmd: z.array(z.string()),
+  q: z.number().int().min(0),
+  d: z.number().int().min(0),
+});
+export type SimCallState = z.infer<typeof simCallStateSchema>;
 
 export interface SimulatorStats {
   dials: number;
@@ -118,7 +141,6 @@ export interface SimulatorStats {
 
 export class SimulatorEngine {
   private readonly calls = new Map<string, SimCall>();
-  private eventSeq = 0;
   readonly stats: SimulatorStats = { dials: 0, dialsByCall: new Map(), commands: 0, events: 0 };
 
   constructor(
@@ -127,12 +149,71 @@ export class SimulatorEngine {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  private event(callId: string, type: TelephonyEventType, properties: Record<string, unknown>, delayMs: number): PlannedEvent {
+  // Event ids count per call (not per process), so that planning the same command again after a
+  // restart or a refused store gives the same ids: JetStream and the workflows dedupe on them.
+  private event(call: SimCall, callId: string, type: TelephonyEventType, properties: Record<string, unknown>, delayMs: number): PlannedEvent {
     this.stats.events += 1;
     return {
       delayMs,
-      event: { id: `${callId}:${++this.eventSeq}:${type}`, type, callId, timestamp: new Date(this.now().getTime() + delayMs).toISOString(), properties },
+      event: { id: `${callId}:${++call.seq}:${type}`, type, callId, timestamp: new Date(this.now().getTime() + delayMs).toISOString(), properties },
     };
+  }
+
+  private newCall(persona: Persona, commands: string[]): SimCall {
+    return { persona, collects: 0, established: false, finished: false, commands: new Set(commands), keyConsumed: false, seq: 0, dials: 0 };
+  }
+
+  /** The stored form of a call's state (undefined: the simulator does not know the call). */
+  snapshot(callId: string): SimCallState | undefined {
+    const c = this.calls.get(callId);
+    if (!c) return undefined;
+    return {
+      persona: c.persona,
+      c: c.collects,
+      e: c.established,
+      f: c.finished,
+      ...(c.finishedAt !== undefined ? { fa: c.finishedAt } : {}),
+      ...(c.recordFrom !== undefined ? { r: c.recordFrom } : {}),
+      k: c.keyConsumed,
+      cmd: [...c.commands],
+      q: c.seq,
+      d: c.dials,
+    };
+  }
+
+  /**
+   * Put a call back as a snapshot had it (after a restart, or to undo a command whose events could
+   * not be stored); undefined forgets the call. The dial counters follow the restored state.
+   */
+  restore(callId: string, state: SimCallState | undefined): void {
+    const before = this.calls.get(callId)?.dials ?? 0;
+    if (!state) {
+      this.calls.delete(callId);
+    } else {
+      this.calls.set(callId, {
+        persona: state.persona,
+        collects: state.c,
+        established: state.e,
+        finished: state.f,
+        ...(state.fa !== undefined ? { finishedAt: state.fa } : {}),
+        ...(state.r !== undefined ? { recordFrom: state.r } : {}),
+        commands: new Set(state.cmd),
+        keyConsumed: state.k,
+        seq: state.q,
+        dials: state.d,
+      });
+    }
+    const after = state?.d ?? 0;
+    if (after === before) return;
+    this.stats.dials += after - before;
+    const total = (this.stats.dialsByCall.get(callId) ?? 0) + after - before;
+    if (total > 0) this.stats.dialsByCall.set(callId, total);
+    else this.stats.dialsByCall.delete(callId);
+  }
+
+  /** Whether the simulator holds state for a call. */
+  knows(callId: string): boolean {
+    return this.calls.has(callId);
   }
 
   private personaFor(hints: Record<string, unknown> | undefined): Persona {
@@ -146,8 +227,9 @@ export class SimulatorEngine {
    */
   incomingCall(callId: string, from: string, to: string, persona: unknown = {}): PlannedEvent {
     const parsed = personaSchema.safeParse(persona);
-    this.calls.set(callId, { persona: parsed.success ? parsed.data : this.defaultPersona, collects: 0, established: false, finished: false, commands: new Set(), keyConsumed: false });
-    return this.event(callId, 'CALL_RECEIVED', { from, to }, 0);
+    const call = this.newCall(parsed.success ? parsed.data : this.defaultPersona, []);
+    this.calls.set(callId, call);
+    return this.event(call, callId, 'CALL_RECEIVED', { from, to }, 0);
   }
 
   /** Plan the events that follow a command. Repeated commands (same commandId) plan nothing. */
@@ -157,11 +239,12 @@ export class SimulatorEngine {
     if (cmd.action === 'dial') {
       if (this.calls.has(cmd.callId)) return [];
       const persona = this.personaFor(cmd.hints);
-      this.calls.set(cmd.callId, { persona, collects: 0, established: false, finished: false, commands: new Set([cmd.commandId]), keyConsumed: false });
+      const call = this.newCall(persona, [cmd.commandId]);
+      call.dials = 1;
+      this.calls.set(cmd.callId, call);
       this.stats.dials += 1;
       this.stats.dialsByCall.set(cmd.callId, (this.stats.dialsByCall.get(cmd.callId) ?? 0) + 1);
       const outcome = persona.attempts[Math.min(cmd.dialIndex, persona.attempts.length) - 1] ?? 'answered';
-      const call = this.calls.get(cmd.callId) as SimCall;
       const t1 = L.ringMs;
       const t2 = L.ringMs + L.answerMs;
       const base = { commandId: cmd.commandId };
@@ -170,33 +253,35 @@ export class SimulatorEngine {
         case 'voicemail': {
           call.established = true;
           if (cmd.recordCall) call.recordFrom = this.now().getTime() + t2;
-          const out = [this.event(cmd.callId, 'CALL_RINGING', base, t1), this.event(cmd.callId, 'CALL_ESTABLISHED', base, t2)];
-          if (cmd.machineDetection) out.push(this.event(cmd.callId, 'MACHINE_DETECTION_FINISHED', { ...base, detectionResult: outcome === 'voicemail' ? 'MACHINE' : 'HUMAN' }, t2));
+          const out = [this.event(call, cmd.callId, 'CALL_RINGING', base, t1), this.event(call, cmd.callId, 'CALL_ESTABLISHED', base, t2)];
+          if (cmd.machineDetection) out.push(this.event(call, cmd.callId, 'MACHINE_DETECTION_FINISHED', { ...base, detectionResult: outcome === 'voicemail' ? 'MACHINE' : 'HUMAN' }, t2));
           return out;
         }
         case 'unreachable':
         case 'error':
           call.finished = true;
-          return [this.event(cmd.callId, 'CALL_FAILED', { ...base, errorCode: outcome === 'error' ? 'INTERNAL_ERROR' : 'UNREACHABLE', hangupSource: 'PLATFORM' }, t1)];
+          return [this.event(call, cmd.callId, 'CALL_FAILED', { ...base, errorCode: outcome === 'error' ? 'INTERNAL_ERROR' : 'UNREACHABLE', hangupSource: 'PLATFORM' }, t1)];
         default: {
           call.finished = true;
           const errorCode = outcome === 'busy' ? 'BUSY' : outcome === 'declined' ? 'REJECTED' : 'NO_ANSWER';
-          return [this.event(cmd.callId, 'CALL_RINGING', base, t1), this.event(cmd.callId, 'CALL_FAILED', { ...base, errorCode, hangupSource: 'ENDPOINT' }, t2)];
+          return [this.event(call, cmd.callId, 'CALL_RINGING', base, t1), this.event(call, cmd.callId, 'CALL_FAILED', { ...base, errorCode, hangupSource: 'ENDPOINT' }, t2)];
         }
       }
     }
 
     const call = this.calls.get(cmd.callId);
     if (!call) {
-      // A command for a call this simulator never placed (e.g. it restarted): the call is lost.
-      return [this.event(cmd.callId, 'CALL_FINISHED', { errorCode: 'INTERNAL_ERROR', hangupSource: 'PLATFORM' }, 0)];
+      // A command for a call this simulator never placed (or forgot long ago): the call is lost.
+      // The id comes from the command, so a retried command repeats the same event.
+      this.stats.events += 1;
+      return [{ delayMs: 0, event: { id: `${cmd.commandId}:CALL_FINISHED`, type: 'CALL_FINISHED', callId: cmd.callId, timestamp: this.now().toISOString(), properties: { errorCode: 'INTERNAL_ERROR', hangupSource: 'PLATFORM' } } }];
     }
     if (call.commands.has(cmd.commandId) || call.finished) return [];
     call.commands.add(cmd.commandId);
     const base = { commandId: cmd.commandId };
     const hangUp = (delayMs: number) => {
       call.finished = true;
-      return [this.event(cmd.callId, 'CALL_FINISHED', { errorCode: 'NORMAL_HANGUP', hangupSource: 'ENDPOINT' }, delayMs), ...this.callRecording(cmd.callId, call, delayMs)];
+      return [this.event(call, cmd.callId, 'CALL_FINISHED', { errorCode: 'NORMAL_HANGUP', hangupSource: 'ENDPOINT' }, delayMs), ...this.callRecording(cmd.callId, call, delayMs)];
     };
 
     switch (cmd.action) {
@@ -209,30 +294,30 @@ export class SimulatorEngine {
         const key = call.persona.keys[call.collects];
         if (cmd.interruptible && call.persona.pressDuringPrompt && key) {
           call.collects += 1;
-          return [this.event(cmd.callId, type, { ...base, interrupted: true, dtmf: key.replace(/#.*$/, '') }, Math.round(duration / 2))];
+          return [this.event(call, cmd.callId, type, { ...base, interrupted: true, dtmf: key.replace(/#.*$/, '') }, Math.round(duration / 2))];
         }
-        return [this.event(cmd.callId, type, base, duration)];
+        return [this.event(call, cmd.callId, type, base, duration)];
       }
       case 'captureDtmf': {
         if (call.persona.hangUpAt === cmd.elementId) return hangUp(L.keyMs);
         const key = call.persona.keys[call.collects];
         call.collects += 1;
         if (key === undefined || key === '') {
-          return [this.event(cmd.callId, 'DTMF_CAPTURED', { ...base, dtmf: '', reason: 'timeout' }, cmd.firstDigitTimeoutMs * (L.keyMs > 0 ? 1 : 0))];
+          return [this.event(call, cmd.callId, 'DTMF_CAPTURED', { ...base, dtmf: '', reason: 'timeout' }, cmd.firstDigitTimeoutMs * (L.keyMs > 0 ? 1 : 0))];
         }
         const hash = key.indexOf('#');
         const typed = hash >= 0 ? key.slice(0, hash) : key;
         const dtmf = typed.slice(0, cmd.maxDigits);
         const reason = typed.length >= cmd.maxDigits ? 'maxDigits' : hash >= 0 ? 'terminator' : 'timeout';
         const delay = L.keyMs * (dtmf.length + (reason === 'terminator' ? 1 : 0)) + (reason === 'timeout' ? cmd.interDigitTimeoutMs * (L.keyMs > 0 ? 1 : 0) : 0);
-        return [this.event(cmd.callId, 'DTMF_CAPTURED', { ...base, dtmf, reason }, delay)];
+        return [this.event(call, cmd.callId, 'DTMF_CAPTURED', { ...base, dtmf, reason }, delay)];
       }
       case 'hangup':
         call.finished = true;
-        return [this.event(cmd.callId, 'CALL_FINISHED', { ...base, errorCode: 'NORMAL_HANGUP', hangupSource: 'API' }, 0), ...this.callRecording(cmd.callId, call, 0)];
+        return [this.event(call, cmd.callId, 'CALL_FINISHED', { ...base, errorCode: 'NORMAL_HANGUP', hangupSource: 'API' }, 0), ...this.callRecording(cmd.callId, call, 0)];
       case 'answer':
         call.established = true;
-        return [this.event(cmd.callId, 'CALL_ESTABLISHED', base, L.answerMs)];
+        return [this.event(call, cmd.callId, 'CALL_ESTABLISHED', base, L.answerMs)];
       case 'forward': {
         if (call.persona.hangUpAt === cmd.elementId) return hangUp(L.ringMs);
         const t = L.ringMs + L.answerMs;
@@ -240,10 +325,10 @@ export class SimulatorEngine {
         if (outcome === 'answered') {
           // The user now talks to the destination; the simulated conversation ends the call later.
           call.finished = true;
-          return [this.event(cmd.legCallId, 'CALL_RINGING', base, L.ringMs), this.event(cmd.legCallId, 'CALL_ESTABLISHED', base, t)];
+          return [this.event(call, cmd.legCallId, 'CALL_RINGING', base, L.ringMs), this.event(call, cmd.legCallId, 'CALL_ESTABLISHED', base, t)];
         }
         const errorCode = outcome === 'busy' ? 'BUSY' : outcome === 'declined' ? 'REJECTED' : outcome === 'noAnswer' ? 'NO_ANSWER' : 'UNREACHABLE';
-        return [this.event(cmd.legCallId, 'CALL_FAILED', { ...base, errorCode, hangupSource: 'ENDPOINT' }, t)];
+        return [this.event(call, cmd.legCallId, 'CALL_FAILED', { ...base, errorCode, hangupSource: 'ENDPOINT' }, t)];
       }
       case 'record': {
         const beepMs = cmd.beep ? 500 * (L.keyMs > 0 ? 1 : 0) : 0;
@@ -251,7 +336,7 @@ export class SimulatorEngine {
         const recordedMs = speakMs + Math.min(cmd.maxSilenceMs, cmd.maxDurationMs - speakMs);
         if (call.persona.hangUpAt === cmd.elementId) return hangUp(beepMs + Math.round((speakMs * (L.msPerChar > 0 ? 1 : 0)) / 2));
         const recordingId = `${cmd.callId}:${cmd.commandId}`;
-        const ready = this.event(cmd.callId, 'CALL_RECORDING_READY', { ...base, recordingId, name: cmd.name, durationMs: recordedMs }, beepMs + recordedMs * (L.msPerChar > 0 ? 1 : 0));
+        const ready = this.event(call, cmd.callId, 'CALL_RECORDING_READY', { ...base, recordingId, name: cmd.name, durationMs: recordedMs }, beepMs + recordedMs * (L.msPerChar > 0 ? 1 : 0));
         return [{ ...ready, recording: { id: recordingId, callId: cmd.callId, name: cmd.name, durationMs: recordedMs, contentType: 'audio/wav' } }];
       }
     }
@@ -262,7 +347,7 @@ export class SimulatorEngine {
     if (call.recordFrom === undefined) return [];
     const durationMs = Math.max(0, this.now().getTime() + endDelayMs - call.recordFrom);
     const id = `${callId}:call`;
-    const ready = this.event(callId, 'CALL_RECORDING_READY', { recordingId: id, name: 'call', durationMs }, endDelayMs);
+    const ready = this.event(call, callId, 'CALL_RECORDING_READY', { recordingId: id, name: 'call', durationMs }, endDelayMs);
     return [{ ...ready, recording: { id, callId, name: 'call', durationMs, contentType: 'audio/wav' } }];
   }
 
@@ -270,12 +355,17 @@ export class SimulatorEngine {
    * Forget calls that finished more than `olderThanMs` ago, to bound memory. The grace period keeps
    * a redelivered dial (activity retry) from being counted and placed twice.
    */
-  forgetFinished(olderThanMs: number): void {
+  forgetFinished(olderThanMs: number, canForget: (callId: string) => boolean = () => true): string[] {
     const now = this.now().getTime();
+    const forgotten: string[] = [];
     for (const [id, call] of this.calls) {
       if (!call.finished) continue;
       call.finishedAt ??= now;
-      if (now - call.finishedAt >= olderThanMs) this.calls.delete(id);
+      if (now - call.finishedAt >= olderThanMs && canForget(id)) {
+        this.calls.delete(id);
+        forgotten.push(id);
+      }
     }
+    return forgotten;
   }
 }

@@ -1,14 +1,26 @@
 // The telephony simulator process: answers provider commands on NATS and publishes the events a
 // scripted person would cause, on JetStream, with the latencies of the chosen profile.
+//
+// Nothing is lost when nats-server or this process goes away: a command is acknowledged only after
+// the events it causes, and the simulated person's state of the call, are stored in the durable
+// outbox (src/telephony/outbox.ts, KV bucket `dialflow_sim_outbox`); events are published from
+// there at their time, retried until JetStream acknowledges them. A restarted simulator reads the
+// bucket back: every call goes on where it was, overdue events go out at once.
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Counter, type Registry } from 'prom-client';
 import { TELEPHONY_ACTIONS, type TelephonyCommand } from '../telephony/contract.js';
 import { commandSubject, publishEvent, smsSubject } from '../telephony/nats.js';
-import { applyChaos, chaosSchema, DEMO_LATENCY, INSTANT, NO_CHAOS, SimulatorEngine, type Chaos, type SimulatorLatency, type WireEvent } from '../telephony/simulator.js';
+import { applyChaos, chaosSchema, DEMO_LATENCY, INSTANT, NO_CHAOS, simCallStateSchema, SimulatorEngine, type Chaos, type SimCallState, type SimulatorLatency, type WireEvent } from '../telephony/simulator.js';
 import { seededRandom } from '../flow/random.js';
-import type { TelephonyEvent } from '../telephony/contract.js';
-import { ObjectRecordingStore, synthesizeWav, type RecordingMeta } from '../store/recordings.js';
+import { isSealed, openEvent, sealEvent, SEALED_PROPERTY, SealedEventError } from '../telephony/event-seal.js';
+import { ObjectRecordingStore, synthesizeWav } from '../store/recordings.js';
+import { EventOutbox, KvOutboxStore, OutboxUnavailableError, outboxKey, type OutboxEvent, type OutboxStats } from '../telephony/outbox.js';
+
+/** The simulator's outbox and call states; dial counters live beside them under `d.`. */
+export const SIM_OUTBOX_BUCKET = 'dialflow_sim_outbox';
+/** A finished call's state is kept this long, so a redelivered dial is not placed again. */
+const FORGET_AFTER_MS = 60_000;
 
 export const simulatorStatsSubject = (provider: string) => `dialflow.sim.${provider}.stats`;
 /** The reply on the stats subject. */
@@ -19,6 +31,11 @@ export interface SimulatorStatsReply {
   events: number;
   dialsByCall: Record<string, number>;
   chaos: { duplicate: number; reorder: number; redeliver: number };
+  /** Events stored and not yet acknowledged by JetStream, published, publish retries, commands left unanswered. */
+  outbox: OutboxStats;
+  /** Calls taken up again from the outbox at the last start. */
+  recovered: number;
+
 }
 /** Request `{ from, to, persona }`: a simulated person calls `to`; replies `{ callId }`. */
 export const simulatorCallInSubject = (provider: string) => `dialflow.sim.${provider}.call-in`;
@@ -38,12 +55,30 @@ export function parseChaos(spec: string): Chaos {
 
 const ACTIONS = new Set<string>(TELEPHONY_ACTIONS);
 
+// Outbox records carry digits (DTMF events) and personas: sealed with the payload key like events
+// on JetStream, where the process has one (the record rides as the one property of a sealed event).
+const recordSealer = {
+  async seal(plain: string): Promise<string> {
+    const ev = await sealEvent({ id: 'outbox', type: 'CALL_RINGING', callId: 'outbox', timestamp: '', properties: { r: plain } });
+    return isSealed(ev) ? JSON.stringify({ [SEALED_PROPERTY]: ev.properties[SEALED_PROPERTY] }) : plain;
+  },
+  async open(stored: string): Promise<string> {
+    const outer = JSON.parse(stored) as Record<string, unknown>;
+    if (typeof outer[SEALED_PROPERTY] !== 'string') return stored;
+    const ev = await openEvent({ id: 'outbox', type: 'CALL_RINGING', callId: 'outbox', timestamp: '', properties: outer });
+    const r = ev.properties.r;
+    if (typeof r !== 'string') throw new SealedEventError('a sealed outbox record without its content');
+    return r;
+  },
+};
+
 export interface RunningSimulator {
   engine: SimulatorEngine;
+  outbox: EventOutbox<SimCallState>;
   stop(): Promise<void>;
 }
 
-export async function startSimulator(opts: { nc: NatsConnection; provider: string; latency: SimulatorLatency; chaos?: Chaos; registry?: Registry; log?: (m: string) => void }): Promise<RunningSimulator> {
+export async function startSimulator(opts: { nc: NatsConnection; provider: string; latency: SimulatorLatency; chaos?: Chaos; registry?: Registry; log?: (m: string) => void; bucket?: string }): Promise<RunningSimulator> {
   const { nc, provider } = opts;
   const log = opts.log ?? ((m: string) => console.error(`simulator: ${m}`));
   const js = jetstream(nc);
@@ -54,37 +89,80 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
   const random = seededRandom(chaos.seed);
   const chaosCounts = { duplicate: 0, reorder: 0, redeliver: 0 };
   const chaosCounter = opts.registry ? new Counter({ name: 'dialflow_simulator_chaos_events_total', help: 'Events the simulator duplicated, reordered or sent again on purpose', labelNames: ['kind'], registers: [opts.registry] }) : undefined;
-  const publishChains = new Map<string, Promise<void>>();
-  const timers = new Set<NodeJS.Timeout>();
 
-  // Events of one call are published in the order they were scheduled.
-  // A recording is stored before its CALL_RECORDING_READY goes out, so whoever reacts can fetch it.
-  function publishInOrder(callId: string, ev: TelephonyEvent, msgId: string = ev.id, recording?: RecordingMeta): void {
-    const next = (publishChains.get(callId) ?? Promise.resolve()).then(async () => {
-      try {
-        if (recording) await recordings.put(recording, synthesizeWav(recording.durationMs));
-        await publishEvent(js, provider, ev, msgId);
-      } catch (err) {
-        log(`publish ${ev.type} for ${callId} failed: ${(err as Error).message}`);
-      }
-    });
-    publishChains.set(callId, next);
+  // The simulator's NATS identity may use this bucket (src/telephony/nats-auth.ts); without it
+  // the simulator does not start: it would otherwise acknowledge commands it could lose.
+  const store = await KvOutboxStore.open(nc, opts.bucket ?? SIM_OUTBOX_BUCKET);
+  // Dials per call id outlive the call's state (forgotten after a minute), so the stats that tell
+  // a double dial survive a restart of this process.
+  const dialStore = store.withPrefix('d.');
+  const outbox = new EventOutbox<SimCallState>(store, {
+    stateSchema: simCallStateSchema,
+    log,
+    sealer: recordSealer,
+    // A recording is stored before its CALL_RECORDING_READY goes out, so whoever reacts can fetch it.
+    publish: async (e) => {
+      if (e.recording) await recordings.put(e.recording, synthesizeWav(e.recording.durationMs));
+      await publishEvent(js, provider, e.event, e.msgId);
+    },
+  });
+  const states = await outbox.recover();
+  for (const [callId, state] of states) engine.restore(callId, state);
+  for await (const [key, value] of dialStore.entries()) {
+    const callId = Buffer.from(key, 'base64url').toString('utf8');
+    const n = Number(value);
+    if (Number.isInteger(n) && n > (engine.stats.dialsByCall.get(callId) ?? 0)) {
+      engine.stats.dials += n - (engine.stats.dialsByCall.get(callId) ?? 0);
+      engine.stats.dialsByCall.set(callId, n);
+    }
+  }
+  if (states.size > 0) log(`took up ${states.size} calls from the outbox (${outbox.stats.pending} events pending)`);
+
+  // Commands of one call are handled one at a time: a retried command waits for the first to be
+  // stored, then finds its id and plans nothing.
+  const callChains = new Map<string, Promise<void>>();
+  function perCall(callId: string, fn: () => Promise<void>): void {
+    const next = (callChains.get(callId) ?? Promise.resolve()).then(fn).catch((err: unknown) => log(`command for ${callId} failed: ${(err as Error).message}`));
+    callChains.set(callId, next);
     void next.finally(() => {
-      if (publishChains.get(callId) === next) publishChains.delete(callId);
+      if (callChains.get(callId) === next) callChains.delete(callId);
     });
   }
 
-  function schedule(p: WireEvent): void {
-    if (p.chaos) {
+  const toOutbox = (planned: WireEvent[], at: number): OutboxEvent[] => planned.map((p) => ({ at: at + p.delayMs, msgId: p.msgId, event: p.event, ...(p.recording ? { recording: p.recording } : {}) }));
+
+  async function handleCommand(cmd: TelephonyCommand, respond: (body: string) => void): Promise<void> {
+    const callId = cmd.callId;
+    const before = engine.snapshot(callId);
+    const at = Date.now();
+    const planned = applyChaos(engine.plan(cmd), chaos, random);
+    const after = engine.snapshot(callId);
+    if (planned.length === 0 && JSON.stringify(before) === JSON.stringify(after)) {
+      // A command seen before (its events are in the outbox or out already) or one that changes
+      // nothing (a command after the person hung up).
+      respond(JSON.stringify({ ok: true }));
+      return;
+    }
+    try {
+      await outbox.commit(callId, after ?? null, toOutbox(planned, at));
+    } catch (err) {
+      if (!(err instanceof OutboxUnavailableError)) throw err;
+      // Undo, and leave the command unanswered: the requester times out and retries, and the
+      // person acts on it then as if it came for the first time.
+      engine.restore(callId, before);
+      log(`${cmd.action} for ${callId} not acknowledged: ${err.message}`);
+      return;
+    }
+    for (const p of planned) {
+      if (!p.chaos) continue;
       chaosCounts[p.chaos] += 1;
       chaosCounter?.inc({ kind: p.chaos });
     }
-    if (p.delayMs <= 0) return publishInOrder(p.event.callId, p.event, p.msgId, p.recording);
-    const t = setTimeout(() => {
-      timers.delete(t);
-      publishInOrder(p.event.callId, p.event, p.msgId, p.recording);
-    }, p.delayMs);
-    timers.add(t);
+    if (cmd.action === 'dial' && after) {
+      // Only the stats depend on this write; the call itself is stored above.
+      await dialStore.put(outboxKey(callId), String(engine.stats.dialsByCall.get(callId) ?? after.d)).catch((err: unknown) => log(`cannot store the dial count of ${callId}: ${(err as Error).message}`));
+    }
+    respond(JSON.stringify({ ok: true }));
   }
 
   const sub: Subscription = nc.subscribe(commandSubject(provider), {
@@ -100,9 +178,7 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
         return;
       }
       commands?.inc({ action: cmd.action });
-      const planned = applyChaos(engine.plan(cmd), chaos, random);
-      msg.respond(JSON.stringify({ ok: true }));
-      for (const p of planned) schedule(p);
+      perCall(cmd.callId, () => handleCommand(cmd, (body) => msg.respond(body)));
     },
   });
   let smsCount = 0;
@@ -132,35 +208,61 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
       } catch {
         req = {};
       }
-      if (typeof req.to !== 'string' || typeof req.from !== 'string') {
+      const { from, to } = req;
+      if (typeof to !== 'string' || typeof from !== 'string') {
         msg.respond(JSON.stringify({ ok: false, error: 'a simulated inbound call needs `from` and `to`' }));
         return;
       }
       // Provider-assigned id without "~": the bridge routes it to inbound:{callId}.
       const callId = `sim-in-${Date.now().toString(36)}-${++inbound}`;
-      publishInOrder(callId, engine.incomingCall(callId, req.from, req.to, req.persona ?? {}).event);
-      msg.respond(JSON.stringify({ ok: true, callId }));
+      perCall(callId, async () => {
+        const received = engine.incomingCall(callId, from, to, req.persona ?? {});
+        try {
+          await outbox.commit(callId, engine.snapshot(callId) ?? null, toOutbox([{ ...received, msgId: received.event.id }], Date.now()));
+        } catch (err) {
+          if (!(err instanceof OutboxUnavailableError)) throw err;
+          engine.restore(callId, undefined);
+          msg.respond(JSON.stringify({ ok: false, error: err.message }));
+          return;
+        }
+        msg.respond(JSON.stringify({ ok: true, callId }));
+      });
     },
   });
   const statsSub = nc.subscribe(simulatorStatsSubject(provider), {
     callback: (_err, msg) => {
-      const reply: SimulatorStatsReply = { sms: smsCount, dials: engine.stats.dials, commands: engine.stats.commands, events: engine.stats.events, dialsByCall: Object.fromEntries(engine.stats.dialsByCall), chaos: chaosCounts };
+      const reply: SimulatorStatsReply = {
+        sms: smsCount,
+        dials: engine.stats.dials,
+        commands: engine.stats.commands,
+        events: engine.stats.events,
+        dialsByCall: Object.fromEntries(engine.stats.dialsByCall),
+        chaos: chaosCounts,
+        outbox: { ...outbox.stats },
+        recovered: states.size,
+      };
       msg.respond(JSON.stringify(reply));
     },
   });
-  const sweeper = setInterval(() => engine.forgetFinished(60_000), 30_000);
+  // Memory and the bucket stay bounded: a finished call is dropped a minute after it ended, once
+  // none of its events is still owed.
+  const sweeper = setInterval(() => {
+    for (const callId of engine.forgetFinished(FORGET_AFTER_MS, (id) => outbox.pendingOf(id) === 0)) void outbox.forget(callId);
+    for (const id of outbox.stateless()) void outbox.forget(id);
+  }, FORGET_AFTER_MS / 2);
   sweeper.unref();
 
   return {
     engine,
+    outbox,
     async stop() {
       clearInterval(sweeper);
       sub.unsubscribe();
       smsSub.unsubscribe();
       callInSub.unsubscribe();
       statsSub.unsubscribe();
-      for (const t of timers) clearTimeout(t);
-      await Promise.allSettled([...publishChains.values()]);
+      await Promise.allSettled([...callChains.values()]);
+      await outbox.stop();
     },
   };
 }
