@@ -70,7 +70,7 @@ describe('NATS permissions per identity', () => {
 
   it('deploy/nats/auth.conf is what the code renders, and nats-server accepts the cluster config', () => {
     const deployDir = fileURLToPath(new URL('../../deploy/nats/', import.meta.url));
-    expect(readFileSync(join(deployDir, 'auth.conf'), 'utf8')).toBe(renderDeployAuthorization());
+    expect(readFileSync(join(deployDir, 'auth.conf'), 'utf8'), 'deploy/nats/auth.conf is stale: run `npm run nats-auth-conf`').toBe(renderDeployAuthorization());
     const env: Record<string, string> = { DIALFLOW_NATS_ROUTE_PASSWORD: 'route-password' };
     for (const identity of NATS_IDENTITIES) env[deployNkeyVariable(identity)] = nats.auth!.identities[identity].publicKey;
     for (const n of [1, 2, 3]) env[`DIALFLOW_NATS_ROUTE_${n}`] = `nats-route://route:route-password@nats-${n}:6222`;
