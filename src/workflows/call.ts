@@ -45,7 +45,16 @@ const { sendTelephonyCommand, loadProfile } = proxyActivities<Activities>({
   scheduleToCloseTimeout: '2 minutes',
   retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', nonRetryableErrorTypes: ['InvalidCommandError'] },
 });
-const { campaignGate, publishCallRecord } = proxyActivities<Activities>({
+// The gate before a dial: bounded, so a do-not-call store that stays away fails the call instead of
+// holding it for the workflow's lifetime (and an unbounded schedule-to-close leaves a ten-year timer
+// behind in the time-skipping test server, which it then skips to).
+const { campaignGate } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  scheduleToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds' },
+});
+// A call's record is retried for as long as it takes: the campaign counts completions from records.
+const { publishCallRecord } = proxyActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds' },
 });
