@@ -60,6 +60,8 @@ type Phase =
   | { kind: 'idle' }
   | { kind: 'answering'; token: number; commandId: string }
   | { kind: 'dialing'; token: number; commandId: string; established: boolean; machineDetection: boolean }
+  /** A dial whose outcome is unknown: its leg is being hung up before anything else is decided. */
+  | { kind: 'reconciling'; token: number; commandId: string; callId: string; answered: boolean }
   | { kind: 'sleeping'; token: number; resume: SleepResume }
   | { kind: 'playing'; token: number; commandId: string; loop: number }
   | { kind: 'collecting'; token: number; commandId: string; prefix: string }
@@ -101,6 +103,8 @@ export interface CallState {
   warnings: Array<{ element: string; message: string }>;
   dataPayload?: Record<string, string>;
   lastDial?: DialOutcome | 'expired';
+  /** Why the call failed, when it ends with the outcome derived from its last dial (`failed`). */
+  failure?: string;
   result?: CallResult;
 }
 
@@ -109,7 +113,11 @@ export type FlowEvent =
   /** An inbound call arrived (CALL_RECEIVED) for `to`. */
   | { type: 'incoming'; at: number; callId: string; to: string; from: string }
   | { type: 'telephony'; at: number; event: TelephonyEvent }
-  | { type: 'timeout'; at: number; token: number }
+  /**
+   * A wait ended without the event. `redialAtOnce`: a dial that timed out counts as an error at
+   * once, without hanging up its leg first (calls recorded before reconciliation replay this way).
+   */
+  | { type: 'timeout'; at: number; token: number; redialAtOnce?: boolean }
   | { type: 'timer'; at: number; token: number }
   | { type: 'actionResult'; at: number; token: number; ok: boolean; data?: unknown; error?: string };
 
@@ -148,6 +156,8 @@ export const TIMEOUTS = {
   recordSlackMs: 60_000,
   /** Activities retry on their own; this only guards against a lost result. */
   actionMs: 10 * 60_000,
+  /** After hanging up a dial of unknown outcome: how long its CALL_FINISHED / CALL_FAILED may take. */
+  reconcileMs: 60_000,
 };
 export const DEFAULT_VALIDITY_MS = 48 * 3600_000;
 const ERROR_BACKOFF_MS = { initial: 60_000, max: 30 * 60_000 };
@@ -267,6 +277,7 @@ class Step {
         this.d.knownFailures = 0;
         this.d.errorRetries = 0;
         delete this.d.firstDialAt;
+        delete this.d.failure;
         if (el.tracking) this.d.dataPayload = Object.fromEntries(Object.entries(el.tracking.dataPayload).map(([k, v]) => [k, this.t(v)]));
         return this.dial(el);
       case 'play':
@@ -323,6 +334,7 @@ class Step {
       variables[k] = mode === 'masked' ? 'xxxx' : v;
     }
     const derived: CallOutcome = this.d.direction === 'inbound' ? 'inbound' : this.d.lastDial === 'error' ? 'failed' : (this.d.lastDial ?? 'notCalled');
+    if (!error && !outcome && derived === 'failed') error = this.d.failure;
     const result: CallResult = {
       outcome: outcome ?? derived,
       dials: this.d.dials,
@@ -423,6 +435,42 @@ class Step {
     if (this.at + backoff < deadline) return this.sleep(backoff, `retry after a provider error (validity until ${new Date(deadline).toISOString()})`, 'dial');
     this.d.lastDial = 'expired';
     return this.take(el, 'callEnded', el.next.callEnded);
+  }
+
+  /**
+   * The dial's wait ended with neither an answer nor a failure: the leg may be ringing or up, its
+   * events late or lost (a NATS or provider outage). Hang it up and wait for its end before deciding,
+   * so a redial never overlaps a leg that may still be live.
+   */
+  reconcile(el: StartOutgoingCall): void {
+    const callId = this.d.callId ?? '';
+    const token = this.token();
+    const commandId = this.commandId();
+    this.send({ action: 'hangup', callId, commandId, elementId: el.id });
+    this.d.phase = { kind: 'reconciling', token, commandId, callId, answered: false };
+    this.await(token, TIMEOUTS.reconcileMs);
+  }
+
+  /**
+   * The end of a reconciled leg (`ended`), or nothing by the end of the wait. What the provider says
+   * decides: a known failure is that failure (retried only as the flow's call retry allows); a leg
+   * that was answered is not dialled again; a leg our hang-up ended rang without an answer; a leg the
+   * provider lost, or a hang-up it acknowledged without news of the leg, is the internal error it was.
+   */
+  async reconciled(el: StartOutgoingCall, answered: boolean, ended: Record<string, unknown> | undefined): Promise<void> {
+    const outcome: DialOutcome = ended ? classifyFailure(ended.errorCode) : 'error';
+    const hungUpByUs = ended?.hangupSource === 'API';
+    const wasUp = answered || outcome === 'voicemail' || (ended?.errorCode === 'NORMAL_HANGUP' && !hungUpByUs);
+    if (wasUp) {
+      this.d.session = 'ended';
+      this.d.lastDial = 'error';
+      this.d.failure = 'the call was answered after its dial had timed out (events late or lost): hung up and not dialled again';
+      this.warn(el.id, this.d.failure);
+      return this.take(el, 'callEnded', el.next.callEnded);
+    }
+    if (KNOWN_FAILURES.has(outcome)) return this.dialOutcome(el, outcome);
+    if (hungUpByUs) return this.dialOutcome(el, 'noAnswer');
+    return this.dialOutcome(el, 'error');
   }
 
   // --- play -----------------------------------------------------------------------------------
@@ -674,6 +722,20 @@ class Step {
       }
     }
 
+    if (phase.kind === 'reconciling' && el.type === 'startOutgoingCall' && ev.callId === phase.callId) {
+      switch (ev.type) {
+        case 'CALL_ESTABLISHED':
+          // Answered while its hang-up was on the way: the recipient was reached.
+          phase.answered = true;
+          return this.stillWaiting();
+        case 'CALL_FAILED':
+        case 'CALL_FINISHED':
+          return this.reconciled(el, phase.answered, p);
+        default:
+          return this.stillWaiting();
+      }
+    }
+
     if (ev.type === 'CALL_FINISHED' || ev.type === 'CALL_FAILED') {
       // The far end or the platform ended an established call.
       if (this.d.session !== 'active') return this.stillWaiting();
@@ -722,7 +784,7 @@ class Step {
     return this.stillWaiting();
   }
 
-  async onTimeout(token: number): Promise<void> {
+  async onTimeout(token: number, redialAtOnce = false): Promise<void> {
     const el = this.current();
     const phase = this.d.phase;
     if (!el || !('token' in phase) || phase.token !== token) return this.stillWaiting();
@@ -731,7 +793,12 @@ class Step {
         this.d.session = 'ended';
         return this.finish('failed', 'the provider did not confirm answering the inbound call');
       case 'dialing':
-        if (el.type === 'startOutgoingCall') return this.dialOutcome(el, phase.established ? 'answered' : 'error');
+        if (el.type !== 'startOutgoingCall') break;
+        if (phase.established) return this.dialOutcome(el, 'answered');
+        if (redialAtOnce) return this.dialOutcome(el, 'error');
+        return this.reconcile(el);
+      case 'reconciling':
+        if (el.type === 'startOutgoingCall') return this.reconciled(el, phase.answered, undefined);
         break;
       case 'playing':
         if (el.type === 'play') {
@@ -807,7 +874,7 @@ export async function step(flow: Flow, state: CallState, event: FlowEvent): Prom
       await s.onTelephony(event.event);
       break;
     case 'timeout':
-      await s.onTimeout(event.token);
+      await s.onTimeout(event.token, event.redialAtOnce);
       break;
     case 'timer':
       await s.onTimer(event.token);

@@ -4,9 +4,9 @@ import { proxyActivities, condition, sleep, setHandler, workflowInfo, allHandler
 import type { Activities } from '../activities/index.js';
 import type { ContactCap } from '../activities/index.js';
 import type { Flow } from '../flow/schema.js';
-import { initialState, step, type ActionRequest, type CallResult, type FlowEvent, type Recipient, type TrailEntry } from '../flow/interpreter.js';
+import { initialState, step, type ActionRequest, type CallResult, type CallState, type FlowEvent, type Recipient, type TrailEntry } from '../flow/interpreter.js';
 import { startExpressionBudget } from '../flow/expressions.js';
-import type { TelephonyEvent } from '../telephony/contract.js';
+import type { TelephonyCommand, TelephonyEvent } from '../telephony/contract.js';
 import { ERROR_CODES } from '../telephony/ids.js';
 
 const KNOWN_ERROR_CODES = new Set<string>(ERROR_CODES);
@@ -44,6 +44,19 @@ const { sendTelephonyCommand, loadProfile } = proxyActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   scheduleToCloseTimeout: '2 minutes',
   retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', nonRetryableErrorTypes: ['InvalidCommandError'] },
+});
+// Long enough to ride out a NATS restart or a provider redeploy (minutes), bounded so that a provider
+// that stays away ends the call as failed rather than holding it. Calls from before it keep the above.
+const { sendTelephonyCommand: sendTelephonyCommandPatiently } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  scheduleToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes: ['InvalidCommandError'] },
+});
+// The hang-up of a call that is already failing: best effort, short, so a dead provider does not hold it.
+const { sendTelephonyCommand: hangUpBestEffort } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  scheduleToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', nonRetryableErrorTypes: ['InvalidCommandError'] },
 });
 // The gate before a dial: bounded, so a do-not-call store that stays away fails the call instead of
 // holding it for the workflow's lifetime (and an unbounded schedule-to-close leaves a ten-year timer
@@ -88,6 +101,88 @@ async function runAction(request: ActionRequest, recipientId: string): Promise<{
 
 /** Seen-event ids are kept to a bounded window: duplicates arrive close together. */
 const SEEN_WINDOW = 512;
+
+/**
+ * A wait whose timer fires this long after its deadline fired late: Temporal or the worker was away,
+ * and the events of that time (delivered by the bridge once Temporal is back) may not be in yet.
+ */
+const LATE_TIMER_MS = 2_000;
+/** How long a late timeout waits for those queued events before it counts as a timeout. */
+const LATE_GRACE_MS = 15_000;
+
+interface ArmedWait {
+  token: number;
+  deadline: number;
+  /** Set once the wait's timer fired late: the end of its grace for queued events. */
+  graceUntil?: number;
+  /** The command whose events the wait is for, and whether the provider was asked again. */
+  command?: TelephonyCommand;
+  confirmed?: boolean;
+}
+
+/**
+ * After a wait's deadline passed with nothing queued: a timer that fired on time is a timeout;
+ * one that fired late first gives the events queued during the outage a grace to arrive, so that a
+ * key pressed before the deadline still decides the branch. Returns whether an event arrived.
+ */
+async function graceIfLate(armed: ArmedWait, queue: TelephonyEvent[]): Promise<boolean> {
+  if (armed.graceUntil === undefined) {
+    const lateMs = Date.now() - armed.deadline;
+    // Histories from before the grace replay without its timer.
+    if (lateMs <= LATE_TIMER_MS || !patched('late-timer-grace')) return false;
+    armed.graceUntil = Date.now() + LATE_GRACE_MS;
+    log.info('a wait timed out late: waiting for queued events before acting on it', { lateMs });
+  }
+  const left = armed.graceUntil - Date.now();
+  return left > 0 && (await condition(() => queue.length > 0, left));
+}
+
+/**
+ * A wait for a command's events timed out (a late timer's grace included): before acting on it, ask
+ * the provider again with the same command — it is idempotent by command id, so nothing new
+ * happens there. Its acknowledgement comes once the path to the provider works (a NATS outage
+ * holds it, the command's retry window rides it out), and the events the provider kept during the
+ * outage follow within a grace: so an outage of NATS does not turn waiting into a timeout either.
+ * Dials are left out: a dial that timed out is reconciled by the flow (its leg hung up). Returns
+ * whether an event arrived.
+ */
+async function confirmProvider(armed: ArmedWait, queue: TelephonyEvent[], send: (command: TelephonyCommand) => Promise<void>): Promise<boolean> {
+  const command = armed.command;
+  if (!command || armed.confirmed || command.action === 'dial' || command.action === 'hangup') return false;
+  // Histories from before the confirmation replay without the second command.
+  if (!patched('confirm-provider-before-timeout')) return false;
+  armed.confirmed = true;
+  log.info('a wait for the provider timed out: asking it again before acting on it', { action: command.action, commandId: command.commandId });
+  await send(command);
+  armed.graceUntil = Date.now() + LATE_GRACE_MS;
+  return queue.length > 0 || (await condition(() => queue.length > 0, LATE_GRACE_MS));
+}
+
+/**
+ * A command that could not reach its provider ends the call as failed: first, as far as it can,
+ * hang up the leg that may be live, so no one is left on a line no flow drives.
+ */
+async function hangUpAfterFailure(state: CallState, failed: TelephonyCommand): Promise<void> {
+  const callId = state.callId;
+  if (!callId) return;
+  const mayBeLive = state.session === 'active' || state.phase.kind === 'dialing' || state.phase.kind === 'answering' || state.phase.kind === 'reconciling' || failed.action === 'dial' || failed.action === 'answer';
+  if (!mayBeLive || (failed.action === 'hangup' && failed.callId === callId)) return;
+  try {
+    await hangUpBestEffort({ action: 'hangup', callId, commandId: `${callId}#failed`, elementId: state.element ?? failed.elementId });
+  } catch (err) {
+    if (!(err instanceof ActivityFailure)) throw err;
+    log.warn('the hang-up of a failing call did not reach the provider either', { callId, reason: failureReason(err) });
+  }
+}
+
+/**
+ * A dial timed out with neither an answer nor a failure: new calls hang up its leg and wait for its
+ * end before any redial; histories from before that replay with the redial decided at once.
+ */
+function redialAtOnce(state: CallState, token: number): boolean {
+  const phase = state.phase;
+  return phase.kind === 'dialing' && phase.token === token && !phase.established && !patched('reconcile-before-redial');
+}
 
 export async function callWorkflow(input: CallWorkflowInput): Promise<CallResult> {
   // Campaign placement is new input: no history without it can take this path, so no patch marker.
@@ -212,6 +307,7 @@ async function runCall(o: { flow: Flow; recipient: Recipient; campaignId: string
   const seed = Math.floor(Math.random() * 2 ** 32);
   // Profiles are loaded only when the flow uses them, keeping histories of simple flows short.
   const profile = usesProfile(flow) ? await loadProfile(o.recipient.id) : {};
+  let armed: ArmedWait | undefined;
   let state = initialState({ workflowId: info.workflowId, recipient: o.recipient, seed, profile, flow, ...(o.hints ? { hints: o.hints } : {}) });
   setHandler(callStatusQuery, () => ({
     flowId: flow.id,
@@ -221,10 +317,23 @@ async function runCall(o: { flow: Flow; recipient: Recipient; campaignId: string
     dials: state.dials,
     trail: state.trail,
     ...(state.result ? { outcome: state.result.outcome } : {}),
+    ...(armed && 'token' in state.phase && state.phase.token === armed.token ? { waitUntil: new Date(armed.graceUntil ?? armed.deadline).toISOString() } : {}),
   }));
 
+  /** A telephony command; one that cannot reach its provider ends the call as failed. */
+  const send = async (command: TelephonyCommand): Promise<void> => {
+    try {
+      await (patched('telephony-command-window') ? sendTelephonyCommandPatiently : sendTelephonyCommand)(command);
+    } catch (err) {
+      if (!(err instanceof ActivityFailure) || !patched('hang-up-unreachable-provider')) throw err;
+      log.warn('a telephony command failed: ending the call', { action: command.action, reason: failureReason(err) });
+      await hangUpAfterFailure(state, command);
+      // The call fails with the command's own error; a campaign call writes its record (failed, reason).
+      throw err;
+    }
+  };
+
   let event: FlowEvent = await o.first(queue);
-  let armed: { token: number; deadline: number } | undefined;
   for (;;) {
     // The expressions of one step share a step budget: however many elements a flow visits
     // between two waits, the activation stays far inside the worker's deadlock timeout.
@@ -236,6 +345,8 @@ async function runCall(o: { flow: Flow; recipient: Recipient; campaignId: string
       o.progress.trail = state.trail;
     }
     let following: FlowEvent | undefined;
+    // The command a wait of this step is for: re-sent to confirm the provider before a timeout.
+    let sentThisStep: TelephonyCommand | undefined;
     for (const cmd of commands) {
       switch (cmd.kind) {
         case 'telephony':
@@ -250,7 +361,8 @@ async function runCall(o: { flow: Flow; recipient: Recipient; campaignId: string
             }
           }
           if (cmd.command.action === 'dial') metrics.dialAttempt(flow.id, o.campaignId, cmd.command.attempt > 1 ? lastFailure : 'first', cmd.command.commandId);
-          await sendTelephonyCommand(cmd.command);
+          await send(cmd.command);
+          sentThisStep = cmd.command;
           break;
         case 'action': {
           const res = await runAction(cmd.request, o.recipient.id);
@@ -265,12 +377,12 @@ async function runCall(o: { flow: Flow; recipient: Recipient; campaignId: string
           // An action already produced its result above; nothing to wait for.
           if (following?.type === 'actionResult') break;
           // A token keeps the deadline it was first armed with: stale events do not extend it.
-          if (armed?.token !== cmd.token) armed = { token: cmd.token, deadline: Date.now() + cmd.timeoutMs };
+          if (armed?.token !== cmd.token) armed = { token: cmd.token, deadline: Date.now() + cmd.timeoutMs, ...(sentThisStep ? { command: sentThisStep } : {}) };
           const remaining = Math.max(0, armed.deadline - Date.now());
-          const got = queue.length > 0 || (await condition(() => queue.length > 0, remaining));
+          const got = queue.length > 0 || (await condition(() => queue.length > 0, remaining)) || (await graceIfLate(armed, queue)) || (await confirmProvider(armed, queue, send));
           const ev = got ? queue.shift() : undefined;
           if (ev?.type === 'CALL_FAILED') lastFailure = KNOWN_ERROR_CODES.has(ev.properties.errorCode as string) ? (ev.properties.errorCode as string) : 'other';
-          following = ev ? { type: 'telephony', event: ev, at: Date.now() } : { type: 'timeout', token: cmd.token, at: Date.now() };
+          following = ev ? { type: 'telephony', event: ev, at: Date.now() } : { type: 'timeout', token: cmd.token, at: Date.now(), ...(redialAtOnce(state, cmd.token) ? { redialAtOnce: true } : {}) };
           break;
         }
         case 'finish':

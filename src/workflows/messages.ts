@@ -14,6 +14,8 @@ export interface CallStatus {
   dials: number;
   trail: TrailEntry[];
   outcome?: CallOutcome;
+  /** When the current wait for the provider times out (after a late timer: when its grace ends). */
+  waitUntil?: string;
 }
 export const callStatusQuery = defineQuery<CallStatus>('callStatus');
 
