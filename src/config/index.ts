@@ -100,14 +100,20 @@ export const PROVIDER_KINDS = ['simulator', 'sip', 'infobip'] as const;
 export type ProviderKind = (typeof PROVIDER_KINDS)[number];
 
 export interface SipConfig {
+  /** Number of baresip agents = concurrent calls. */
   channels: number;
+  /** Proxy or carrier trunk, e.g. `sip:127.0.0.1:5080`. Without it only `sip:` destinations can be dialled. */
   trunk?: string;
   trunkUser?: string;
   trunkPassword?: string;
+  /** The address the agents bind SIP and RTP to. */
   host: string;
+  /** How long a dial waits for a free channel. */
   dialWaitMs: number;
   ringTimeoutSeconds: number;
+  /** AOR user the agents register as, for inbound calls. */
   inboundUser: string;
+  /** Numbers the agents also register, so an INVITE to one shows that number as `to`. */
   inboundNumbers: string[];
   workDir?: string;
 }

@@ -70,6 +70,7 @@ import type { TelephonyCommand, TelephonyEvent, TelephonyEventType } from '../co
 import type { ErrorCode } from '../ids.js';
 import { commandSubject, publishEvent } from '../nats.js';
 import { ObjectRecordingStore, type RecordingMeta, type RecordingStore } from '../../store/recordings.js';
+import type { SipConfig } from '../../config/index.js';
 import { BaresipAgent, type BaresipEvent } from './baresip.js';
 import { mapSipFailure, responseLabel } from './sip-codes.js';
 import { DEFAULT_SILENCE_MS, MediaCache, openMediaStore, type FetchedAudio, type PromptFile } from './media.js';
@@ -78,23 +79,9 @@ import { detectMachine } from '../amd.js';
 import { AudioAssetStore } from '../../store/assets.js';
 import { workflowIdOfCallId } from '../ids.js';
 
-export interface SipAgentsOptions {
-  /** Number of baresip agents = concurrent calls. */
-  channels: number;
-  /** Proxy or carrier trunk, e.g. `sip:127.0.0.1:5080`. Without it only `sip:` destinations can be dialled. */
-  trunk?: string;
-  trunkUser?: string;
-  trunkPassword?: string;
-  /** Loopback (or the service's) address the agents bind to. */
-  host: string;
-  /** How long a dial waits for a free channel. */
-  dialWaitMs: number;
-  ringTimeoutSeconds: number;
-  /** AOR user the agents register as, for inbound calls. */
-  inboundUser: string;
-  /** Numbers the agents also register, so an INVITE to one shows that number as `to`. */
+/** The SIP settings (DIALFLOW_SIP_*, see src/config), plus what tests and tools set in process. */
+export interface SipAgentsOptions extends Omit<SipConfig, 'inboundNumbers'> {
   inboundNumbers?: string[];
-  workDir?: string;
   /** Log every command and event. */
   debug?: boolean;
   /** NATS subject segment (config.provider). */
