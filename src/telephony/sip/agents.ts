@@ -261,12 +261,16 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
           log(`preparing ${type} for ${callId} failed: ${(err as Error).message}`);
         }
       }
+      // Never dropped: the call's events wait (in order) until JetStream is back; a NATS outage of
+      // any length only delays them, and the event id as msg-id dedupes a publish that did land.
       for (let attempt = 0; ; attempt++) {
         try {
           await publishEvent(js, provider, ev);
           return;
         } catch (err) {
-          if (attempt >= 30) return log(`giving up publishing ${type} for ${callId}: ${(err as Error).message}`);
+          // Only a stopping service gives up (after a few tries): it cannot wait for NATS forever.
+          if (stopping && attempt >= 5) return log(`stopping: ${type} for ${callId} not published: ${(err as Error).message}`);
+          if (attempt === 10 || attempt % 100 === 99) log(`publishing ${type} for ${callId} still fails after ${attempt + 1} attempts: ${(err as Error).message}`);
           await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
         }
       }
