@@ -2,8 +2,8 @@
 // Several instances share one durable consumer. A message is acked only after Temporal accepted
 // the signal; failures are redelivered with backoff, poison messages are dead-lettered.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
+import { isGrpcServiceError, ServiceError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { telephonyEventSchema, workflowIdOfCallId, type TelephonyEvent } from '../telephony/contract.js';
 import { BRIDGE_CONSUMER, DEADLETTER_SUBJECT, EVENTS_STREAM, eventSubject } from '../telephony/nats.js';
@@ -14,7 +14,19 @@ import { startInboundCall } from '../client/calls.js';
 import { LRUCache } from 'lru-cache';
 import { openEvent, SealedEventError } from '../telephony/event-seal.js';
 
+/**
+ * Deliveries after which an event whose signal keeps failing for a reason of its own is
+ * dead-lettered. Failures because Temporal is away do not count: those events wait, however long
+ * the outage, so the consumer itself redelivers without limit.
+ */
 export const BRIDGE_MAX_DELIVER = 10;
+/** gRPC codes that mean "Temporal is not there right now": DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, UNAVAILABLE. */
+const TEMPORAL_AWAY = new Set([4, 8, 14]);
+
+function temporalAway(err: unknown): boolean {
+  const cause = err instanceof ServiceError ? err.cause : err;
+  return isGrpcServiceError(cause) && TEMPORAL_AWAY.has(cause.code);
+}
 const ACK_WAIT_MS = 30_000;
 const MAX_IN_FLIGHT = 256;
 /** An event larger than this is dead-lettered, never signalled: events are small; a big one is a bug or an attack. */
@@ -83,13 +95,17 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     ack_wait: ACK_WAIT_MS * 1_000_000,
-    max_deliver: BRIDGE_MAX_DELIVER,
+    max_deliver: -1,
     max_ack_pending: 20_000,
     filter_subject: 'dialflow.events.>',
   };
   try {
-    await jsm.consumers.info(EVENTS_STREAM, BRIDGE_CONSUMER);
-  } catch {
+    const existing = await jsm.consumers.info(EVENTS_STREAM, BRIDGE_CONSUMER);
+    // Consumers made by earlier versions stopped delivering after 10 tries, which lost the events of
+    // a long Temporal outage.
+    if (existing.config.max_deliver !== -1) await jsm.consumers.update(EVENTS_STREAM, BRIDGE_CONSUMER, { max_deliver: -1 });
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.ConsumerNotFound) throw err;
     await jsm.consumers.add(EVENTS_STREAM, consumerConfig);
   }
   const js = jetstream(nc);
@@ -179,6 +195,12 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
           return;
         }
         return deadLetter(m, 'unknownCall', `${ev.id}: no call workflow ${workflowId}`);
+      }
+      if (temporalAway(err)) {
+        // Temporal restarts or is unreachable: the event waits for it, whatever the delivery count.
+        metrics.events.inc({ type: ev.type, result: 'retry' });
+        m.nak(Math.min(10_000, 250 * 2 ** Math.min(m.info.deliveryCount, 6)));
+        return;
       }
       if (m.info.deliveryCount >= BRIDGE_MAX_DELIVER) return deadLetter(m, 'signalFailed', `${ev.id}: ${(err as Error).message}`);
       metrics.events.inc({ type: ev.type, result: 'retry' });
