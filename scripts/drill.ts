@@ -78,7 +78,8 @@ async function inject(s: EphemeralStack, scenario: Scenario): Promise<void> {
       log('stopping the Temporal dev server for 150 s');
       await s.stack.kill('temporal', 'SIGKILL');
       await sleep(150_000);
-      await s.stack.startTemporal({ port: Number(s.config.temporal.address.split(':').at(-1)), dbFile: join(s.dataDir, 'temporal.db') });
+      // A dev server reopening the SQLite file of hundreds of calls can take over a minute on a busy machine.
+      await s.stack.startTemporal({ port: Number(s.config.temporal.address.split(':').at(-1)), dbFile: join(s.dataDir, 'temporal.db'), deadlineMs: 180_000 });
       log('Temporal is back');
       return;
     }
