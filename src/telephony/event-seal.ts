@@ -24,11 +24,25 @@ export function setEventCodec(codec: EncryptionCodec | undefined): void {
   processCodec = codec;
 }
 
+/** Base64 of the encrypted Temporal Payload holding `plain`: what a sealed event or record carries. */
+async function sealText(plain: string, codec: EncryptionCodec): Promise<string> {
+  const [sealed] = await codec.encode([{ metadata: { encoding: new TextEncoder().encode('json/plain') }, data: new TextEncoder().encode(plain) }]);
+  if (!sealed) throw new SealedEventError('the codec returned no payload');
+  return Buffer.from(temporal.api.common.v1.Payload.encode(sealed).finish()).toString('base64');
+}
+
+async function openText(sealed: string, codec: EncryptionCodec, what: string): Promise<string> {
+  try {
+    const [plain] = await codec.decode([temporal.api.common.v1.Payload.decode(Buffer.from(sealed, 'base64'))]);
+    return new TextDecoder().decode(plain?.data ?? new Uint8Array());
+  } catch (err) {
+    throw new SealedEventError(`${what} cannot be opened: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 export async function sealEvent(ev: TelephonyEvent, codec: EncryptionCodec | undefined = processCodec): Promise<TelephonyEvent> {
   if (!codec) return ev;
-  const [sealed] = await codec.encode([{ metadata: { encoding: new TextEncoder().encode('json/plain') }, data: new TextEncoder().encode(JSON.stringify(ev.properties)) }]);
-  if (!sealed) throw new SealedEventError('the codec returned no payload');
-  return { ...ev, properties: { [SEALED_PROPERTY]: Buffer.from(temporal.api.common.v1.Payload.encode(sealed).finish()).toString('base64') } };
+  return { ...ev, properties: { [SEALED_PROPERTY]: await sealText(JSON.stringify(ev.properties), codec) } };
 }
 
 export function isSealed(ev: TelephonyEvent): boolean {
@@ -40,13 +54,30 @@ export async function openEvent(ev: TelephonyEvent, codec: EncryptionCodec | und
   const sealed = ev.properties[SEALED_PROPERTY];
   if (typeof sealed !== 'string') return ev;
   if (!codec) throw new SealedEventError(`event ${ev.id} is sealed and this process has no payload key`);
+  const text = await openText(sealed, codec, `event ${ev.id}`);
   let properties: unknown;
   try {
-    const [plain] = await codec.decode([temporal.api.common.v1.Payload.decode(Buffer.from(sealed, 'base64'))]);
-    properties = JSON.parse(new TextDecoder().decode(plain?.data ?? new Uint8Array()));
+    properties = JSON.parse(text);
   } catch (err) {
-    throw new SealedEventError(`event ${ev.id} cannot be opened: ${(err as Error).message}`, { cause: err });
+    throw new SealedEventError(`event ${ev.id}: sealed properties are not JSON`, { cause: err });
   }
   if (!properties || typeof properties !== 'object' || Array.isArray(properties)) throw new SealedEventError(`event ${ev.id}: sealed properties are not an object`);
   return { ...ev, properties: properties as Record<string, unknown> };
 }
+
+/**
+ * Sealing for other text a provider keeps at rest (the simulator's outbox records): stored as
+ * `{"$sealed": …}` where the process has the payload key, as it is otherwise.
+ */
+export const textSealer = {
+  async seal(plain: string, codec: EncryptionCodec | undefined = processCodec): Promise<string> {
+    return codec ? JSON.stringify({ [SEALED_PROPERTY]: await sealText(plain, codec) }) : plain;
+  },
+  async open(stored: string, codec: EncryptionCodec | undefined = processCodec): Promise<string> {
+    const outer: unknown = JSON.parse(stored);
+    const sealed = outer && typeof outer === 'object' ? (outer as Record<string, unknown>)[SEALED_PROPERTY] : undefined;
+    if (typeof sealed !== 'string') return stored;
+    if (!codec) throw new SealedEventError('a sealed record and this process has no payload key');
+    return openText(sealed, codec, 'a sealed record');
+  },
+};

@@ -56,7 +56,7 @@ export interface OutboxStore {
 
 /** NATS KV keys allow `[-/_=.a-zA-Z0-9]`; call ids carry `~`, `:` and `#`. */
 export const outboxKey = (id: string) => Buffer.from(id, 'utf8').toString('base64url');
-const idOfKey = (key: string) => Buffer.from(key, 'base64url').toString('utf8');
+export const idOfKey = (key: string) => Buffer.from(key, 'base64url').toString('utf8');
 
 /** Records older than this (not written for two days, the longest validity period) are dropped by the bucket. */
 export const OUTBOX_MAX_AGE_MS = 48 * 3600 * 1000;

@@ -13,9 +13,9 @@ import { TELEPHONY_ACTIONS, type TelephonyCommand } from '../telephony/contract.
 import { commandSubject, publishEvent, smsSubject } from '../telephony/nats.js';
 import { applyChaos, chaosSchema, DEMO_LATENCY, INSTANT, NO_CHAOS, simCallStateSchema, SimulatorEngine, type Chaos, type SimCallState, type SimulatorLatency, type WireEvent } from '../telephony/simulator.js';
 import { seededRandom } from '../flow/random.js';
-import { isSealed, openEvent, sealEvent, SEALED_PROPERTY, SealedEventError } from '../telephony/event-seal.js';
+import { textSealer } from '../telephony/event-seal.js';
 import { ObjectRecordingStore, synthesizeWav } from '../store/recordings.js';
-import { EventOutbox, KvOutboxStore, OutboxUnavailableError, outboxKey, type OutboxEvent, type OutboxStats } from '../telephony/outbox.js';
+import { EventOutbox, KvOutboxStore, OutboxUnavailableError, idOfKey, outboxKey, type OutboxEvent, type OutboxStats } from '../telephony/outbox.js';
 
 /** The simulator's outbox and call states; dial counters live beside them under `d.`. */
 export const SIM_OUTBOX_BUCKET = 'dialflow_sim_outbox';
@@ -56,21 +56,8 @@ export function parseChaos(spec: string): Chaos {
 const ACTIONS = new Set<string>(TELEPHONY_ACTIONS);
 
 // Outbox records carry digits (DTMF events) and personas: sealed with the payload key like events
-// on JetStream, where the process has one (the record rides as the one property of a sealed event).
-const recordSealer = {
-  async seal(plain: string): Promise<string> {
-    const ev = await sealEvent({ id: 'outbox', type: 'CALL_RINGING', callId: 'outbox', timestamp: '', properties: { r: plain } });
-    return isSealed(ev) ? JSON.stringify({ [SEALED_PROPERTY]: ev.properties[SEALED_PROPERTY] }) : plain;
-  },
-  async open(stored: string): Promise<string> {
-    const outer = JSON.parse(stored) as Record<string, unknown>;
-    if (typeof outer[SEALED_PROPERTY] !== 'string') return stored;
-    const ev = await openEvent({ id: 'outbox', type: 'CALL_RINGING', callId: 'outbox', timestamp: '', properties: outer });
-    const r = ev.properties.r;
-    if (typeof r !== 'string') throw new SealedEventError('a sealed outbox record without its content');
-    return r;
-  },
-};
+// on JetStream, where the process has one.
+const recordSealer = { seal: (plain: string) => textSealer.seal(plain), open: (stored: string) => textSealer.open(stored) };
 
 export interface RunningSimulator {
   engine: SimulatorEngine;
@@ -109,7 +96,7 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
   const states = await outbox.recover();
   for (const [callId, state] of states) engine.restore(callId, state);
   for await (const [key, value] of dialStore.entries()) {
-    const callId = Buffer.from(key, 'base64url').toString('utf8');
+    const callId = idOfKey(key);
     const n = Number(value);
     if (Number.isInteger(n) && n > (engine.stats.dialsByCall.get(callId) ?? 0)) {
       engine.stats.dials += n - (engine.stats.dialsByCall.get(callId) ?? 0);
