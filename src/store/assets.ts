@@ -7,20 +7,12 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { storageReplicas } from './replicas.js';
 import { AUDIO_MAX_BYTES, type Flow } from '../flow/schema.js';
+import { sniffAudio } from '../telephony/sip/wav.js';
 
 export const ASSETS_BUCKET = 'dialflow_audio_assets';
 
 export class AudioAssetError extends Error {
   override readonly name = 'AudioAssetError';
-}
-
-/** What a file's first bytes say it is: only WAV (RIFF/WAVE) and MP3 (ID3 tag or frame sync) are audio here. */
-export function audioKind(bytes: Uint8Array): 'wav' | 'mp3' | undefined {
-  const ascii = (from: number, to: number) => String.fromCharCode(...bytes.subarray(from, to));
-  if (bytes.length >= 12 && ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WAVE') return 'wav';
-  if (bytes.length >= 3 && ascii(0, 3) === 'ID3') return 'mp3';
-  if (bytes.length >= 2 && bytes[0] === 0xff && ((bytes[1] ?? 0) & 0xe0) === 0xe0) return 'mp3';
-  return undefined;
 }
 
 export class AudioAssetStore {
@@ -31,7 +23,7 @@ export class AudioAssetStore {
   }
 
   async put(name: string, data: Uint8Array): Promise<void> {
-    const kind = audioKind(data);
+    const kind = sniffAudio(data);
     if (!kind) throw new AudioAssetError(`${name}: not a WAV or MP3 file (by its content)`);
     if (data.byteLength > AUDIO_MAX_BYTES) throw new AudioAssetError(`${name}: ${(data.byteLength / 2 ** 20).toFixed(1)} MB; audio files are at most 4 MB`);
     await this.os.putBlob({ name, description: `audio file ${name}`, metadata: { kind } }, data);

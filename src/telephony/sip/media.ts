@@ -12,7 +12,8 @@ import { z } from 'zod';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { storageReplicas } from '../../store/replicas.js';
-import { concat, durationMs, encodeWav, looksLikeWav, parseWav, silence, TELEPHONY_RATE, tone, toMono, WavError } from './wav.js';
+import { concat, durationMs, encodeWav, parseWav, silence, sniffAudio, TELEPHONY_RATE, tone, toMono, WavError, type AudioKind } from './wav.js';
+export { sniffAudio, type AudioKind } from './wav.js';
 
 export const MEDIA_BUCKET = 'dialflow_media';
 /** The seed's limit for a play element's audio file. */
@@ -86,7 +87,6 @@ export class MediaToolError extends MediaError {
 // ---------------------------------------------------------------------------------------------
 // Types
 
-export type AudioKind = 'wav' | 'mp3';
 
 export interface MediaWarning {
   /** Stable code: TTS_LANGUAGE_FALLBACK, TTS_VOICE_FALLBACK, MEDIA_STORE_UNAVAILABLE. */
@@ -251,18 +251,6 @@ export function resolveLanguage(code: string, available: ReadonlySet<string>): {
 /** espeak-ng's speed for a speech rate (its accepted range is 80–450 words per minute). */
 export function wordsPerMinute(speechRate: number): number {
   return Math.max(80, Math.min(450, Math.round(WORDS_PER_MINUTE_AT_1 * speechRate)));
-}
-
-/** Content sniffing by magic bytes: a WAV (RIFF/WAVE), an MP3 (ID3 tag or MPEG audio frame header), or neither. */
-export function sniffAudio(bytes: Uint8Array): AudioKind | undefined {
-  if (looksLikeWav(bytes)) return 'wav';
-  if (bytes.length >= 3 && bytes[0] === 0x49 && bytes[1] === 0x44 && bytes[2] === 0x33) return 'mp3'; // "ID3"
-  const [b0 = 0, b1 = 0, b2 = 0] = bytes;
-  // 11 sync bits, then version ≠ reserved (01), layer ≠ reserved (00; also what AAC ADTS uses),
-  // bitrate index ≠ 1111 and sample-rate index ≠ 11.
-  const frameSync = b0 === 0xff && (b1 & 0xe0) === 0xe0;
-  if (frameSync && ((b1 >> 3) & 0x03) !== 0x01 && ((b1 >> 1) & 0x03) !== 0x00 && b2 >> 4 !== 0x0f && ((b2 >> 2) & 0x03) !== 0x03) return 'mp3';
-  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -42,6 +42,20 @@ export function looksLikeWav(bytes: Uint8Array): boolean {
   return bytes.length >= 12 && ascii(bytes, 0) === 'RIFF' && ascii(bytes, 8) === 'WAVE';
 }
 
+export type AudioKind = 'wav' | 'mp3';
+
+/** Content sniffing by magic bytes: a WAV (RIFF/WAVE), an MP3 (ID3 tag or MPEG audio frame header), or neither. */
+export function sniffAudio(bytes: Uint8Array): AudioKind | undefined {
+  if (looksLikeWav(bytes)) return 'wav';
+  if (bytes.length >= 3 && bytes[0] === 0x49 && bytes[1] === 0x44 && bytes[2] === 0x33) return 'mp3'; // "ID3"
+  const [b0 = 0, b1 = 0, b2 = 0] = bytes;
+  // 11 sync bits, then version ≠ reserved (01), layer ≠ reserved (00; also what AAC ADTS uses),
+  // bitrate index ≠ 1111 and sample-rate index ≠ 11.
+  const frameSync = b0 === 0xff && (b1 & 0xe0) === 0xe0;
+  if (frameSync && ((b1 >> 3) & 0x03) !== 0x01 && ((b1 >> 1) & 0x03) !== 0x00 && b2 >> 4 !== 0x0f && ((b2 >> 2) & 0x03) !== 0x03) return 'mp3';
+  return undefined;
+}
+
 /**
  * Parses a 16-bit PCM WAV (plain or WAVE_FORMAT_EXTENSIBLE with a PCM sub-format).
  * The data chunk may be shorter than its header claims, or claim 0 / 0xFFFFFFFF bytes: a call
