@@ -57,6 +57,9 @@ export interface BaresipAgentOptions {
 }
 
 /** Build a baresip `config` file. */
+/** Where an agent's ctrl_tcp listens: only this machine may drive its calls. */
+const CTRL_HOST = '127.0.0.1';
+
 export function baresipConfig(o: { host: string; sipPort: number; rtpPorts: [number, number]; ctrlPort: number; silenceWav: string; sndPath?: string; rtpTimeoutSeconds?: number }): string {
   const modulePath = MODULE_DIRS.find((d) => existsSync(d)) ?? MODULE_DIRS[0];
   return [
@@ -64,7 +67,8 @@ export function baresipConfig(o: { host: string; sipPort: number; rtpPorts: [num
     `net_interface ${o.host}`,
     `sip_listen ${o.host}:${o.sipPort}`,
     `rtp_ports ${o.rtpPorts[0]}-${o.rtpPorts[1]}`,
-    `ctrl_tcp_listen ${o.host}:${o.ctrlPort}`,
+    // The control port has no authentication: it stays on loopback whatever address SIP uses.
+    `ctrl_tcp_listen ${CTRL_HOST}:${o.ctrlPort}`,
     // One call per agent: commands act on the agent's current call, and a busy agent answers a
     // forked inbound INVITE with 486 so that a free one takes it.
     'call_max_calls 1',
@@ -178,7 +182,7 @@ export class BaresipAgent extends EventEmitter {
     const sndPath = opts.recordAudio ? join(opts.dir, 'snd') : undefined;
     if (sndPath) mkdirSync(sndPath, { recursive: true });
     const sipPort = await freePort(opts.host);
-    const ctrlPort = await freePort(opts.host);
+    const ctrlPort = await freePort(CTRL_HOST);
     // RTP: eight ports (RTP/RTCP pairs for a call and a re-INVITE) below the kernel's ephemeral
     // range, where freePort's picks for SIP and ctrl_tcp land; baresip tries others in the range
     // when one is taken.
@@ -201,7 +205,7 @@ export class BaresipAgent extends EventEmitter {
       } catch (err) {
         if (Date.now() > until) {
           proc.kill('SIGKILL');
-          throw new BaresipError(`${opts.name}: ctrl_tcp on ${opts.host}:${ctrlPort} did not accept connections: ${(err as Error).message}`);
+          throw new BaresipError(`${opts.name}: ctrl_tcp on ${CTRL_HOST}:${ctrlPort} did not accept connections: ${(err as Error).message}`);
         }
         await delay(100);
       }
@@ -211,7 +215,7 @@ export class BaresipAgent extends EventEmitter {
 
   private connect(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const sock = connect(this.ctrlPort, this.host);
+      const sock = connect(this.ctrlPort, CTRL_HOST);
       sock.once('connect', () => {
         sock.removeListener('error', reject);
         this.sock = sock;
