@@ -10,7 +10,9 @@
 //   temporal-150s   the Temporal dev server down for 150 s (same SQLite file)
 //
 // DRILL_RECIPIENTS (default 400), DRILL_SPEED calls per minute (default 240), DRILL_FAIL_AFTER_S
-// seconds after the start (default 20), DRILL_DEADLINE_S (default 900).
+// seconds after the start (default 20), DRILL_DEADLINE_S (default 900). DRILL_HISTORIES=DIR writes the
+// decoded workflow history of every call the drill counts as wrong (cut off, dialled twice, answers
+// differ, off its trail) to DIR/{recipient}.json, and the services' logs to DIR/logs, to see why.
 import { writeFileSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +22,11 @@ import { connectNats } from '../src/telephony/nats.js';
 import { NatsCampaignStore, readAllRecords, type CallRecord } from '../src/store/campaigns.js';
 import { stageRecipients } from '../src/campaign/recipients.js';
 import { startCampaign } from '../src/client/campaigns.js';
-import { campaignStatusQuery, type CampaignStatus } from '../src/workflows/messages.js';
+import { callWorkflowId, campaignStatusQuery, type CampaignStatus } from '../src/workflows/messages.js';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { decodeHistory } from '../src/codec/encryption.js';
+import { payloadCodec } from '../src/config/index.js';
+import { cpSync, mkdirSync } from 'node:fs';
 
 const SCENARIOS = ['none', 'nats-8s', 'simulator-kill', 'nats-150s', 'temporal-150s'] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -181,6 +187,19 @@ async function drill(scenario: Scenario): Promise<DrillResult> {
       if (d <= 1) continue;
       dialledTwice += 1;
       if (ex.dialledTwice.length < 10) ex.dialledTwice.push(id);
+    }
+    const historiesDir = process.env.DRILL_HISTORIES;
+    if (historiesDir) {
+      mkdirSync(historiesDir, { recursive: true });
+      const wrong = new Set([...ex.dialledTwice, ...ex.cutOff, ...ex.answersDiffer, ...ex.wrongTrail.map((w) => w.id)]);
+      const codec = payloadCodec(s.config);
+      for (const id of wrong) {
+        const workflowId = callWorkflowId(campaignId, id);
+        const history = await decodeHistory(await s.client.workflow.getHandle(workflowId).fetchHistory(), codec);
+        writeFileSync(join(historiesDir, `${id}.json`), `{"workflowId":${JSON.stringify(workflowId)},"history":${historyToJSON(history)}}\n`);
+      }
+      cpSync(s.stack.logDir, join(historiesDir, 'logs'), { recursive: true });
+      log(`${wrong.size} histories and the services' logs in ${historiesDir}`);
     }
     return {
       scenario,

@@ -28,6 +28,8 @@ function temporalAway(err: unknown): boolean {
   return isGrpcServiceError(cause) && TEMPORAL_AWAY.has(cause.code);
 }
 const ACK_WAIT_MS = 30_000;
+/** How often a bridge that lost Temporal asks whether it is back. */
+const PROBE_INTERVAL_MS = 500;
 const MAX_IN_FLIGHT = 256;
 /** An event larger than this is dead-lettered, never signalled: events are small; a big one is a bug or an attack. */
 export const MAX_EVENT_BYTES = 64 * 1024;
@@ -154,8 +156,47 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
     return 'started';
   }
 
+  /**
+   * While Temporal is away, events are held in progress here rather than redelivered with back-off:
+   * one probe asks Temporal every PROBE_INTERVAL_MS, and the moment it answers every held event is
+   * signalled. A back-off of its own per event (up to 10 s, on top of the client's retries) delivered
+   * events up to 20 s after Temporal was back — later than a call's grace for the events of an
+   * outage, so answered calls were cut off at the prompt that was under way.
+   */
+  let temporalBack: Promise<void> | undefined;
+  function whenTemporalAnswers(): Promise<void> {
+    temporalBack ??= (async () => {
+      log('Temporal does not answer: holding events until it does');
+      const since = Date.now();
+      for (;;) {
+        await new Promise((r) => setTimeout(r, PROBE_INTERVAL_MS));
+        try {
+          await client.connection.withDeadline(Date.now() + PROBE_INTERVAL_MS * 2, () => client.connection.workflowService.getSystemInfo({}));
+          break;
+        } catch (err) {
+          if (!temporalAway(err)) break; // it answers, with an error of its own: the signal will tell
+        }
+      }
+      log(`Temporal answers again after ${Math.round((Date.now() - since) / 1000)} s: delivering the held events`);
+    })().finally(() => {
+      temporalBack = undefined;
+    });
+    return temporalBack;
+  }
+  async function holdWhileTemporalAway(m: JsMsg): Promise<void> {
+    // Held past the ack wait, the event would be redelivered to another bridge instance meanwhile.
+    const keepAlive = setInterval(() => m.working(), ACK_WAIT_MS / 3);
+    try {
+      await whenTemporalAnswers();
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
   async function deliver(m: JsMsg, ev: TelephonyEvent, workflowId: string): Promise<void> {
     if (m.info.redelivered) metrics.redeliveries.inc();
+    // Known to be away: wait with the others instead of spending a failing call on it.
+    if (temporalBack) await holdWhileTemporalAway(m);
     try {
       if (ev.type === 'CALL_RECEIVED') {
         const r = await receive(ev, workflowId);
@@ -197,10 +238,11 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
         return deadLetter(m, 'unknownCall', `${ev.id}: no call workflow ${workflowId}`);
       }
       if (temporalAway(err)) {
-        // Temporal restarts or is unreachable: the event waits for it, whatever the delivery count.
+        // Temporal restarts or is unreachable: the event waits for it, whatever the delivery count,
+        // and goes out as soon as Temporal answers again (see holdWhileTemporalAway).
         metrics.events.inc({ type: ev.type, result: 'retry' });
-        m.nak(Math.min(10_000, 250 * 2 ** Math.min(m.info.deliveryCount, 6)));
-        return;
+        await holdWhileTemporalAway(m);
+        return deliver(m, ev, workflowId);
       }
       if (m.info.deliveryCount >= BRIDGE_MAX_DELIVER) return deadLetter(m, 'signalFailed', `${ev.id}: ${(err as Error).message}`);
       metrics.events.inc({ type: ev.type, result: 'retry' });

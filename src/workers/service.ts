@@ -61,7 +61,9 @@ async function startRole(role: Role, config: Config, registry: Registry, exposeT
       };
     }
     case 'bridge': {
-      const connection = await Connection.connect({ address: config.temporal.address });
+      // grpc-js backs off reconnecting up to 2 minutes: after a long Temporal outage the bridge would
+      // reconnect, and deliver the events it holds, long after Temporal is back.
+      const connection = await Connection.connect({ address: config.temporal.address, channelArgs: { 'grpc.initial_reconnect_backoff_ms': 250, 'grpc.max_reconnect_backoff_ms': 2_000 } });
       readiness.add(temporalReadiness(connection));
       const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverter(config) });
       const inbound = { flows: await KvFlowStore.open(nc), provider: new NatsTelephonyProvider(nc, config.provider), taskQueue: config.temporal.taskQueue };

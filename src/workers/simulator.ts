@@ -19,8 +19,13 @@ import { EventOutbox, KvOutboxStore, OutboxUnavailableError, idOfKey, outboxKey,
 
 /** The simulator's outbox and call states; dial counters live beside them under `d.`. */
 export const SIM_OUTBOX_BUCKET = 'dialflow_sim_outbox';
-/** A finished call's state is kept this long, so a redelivered dial is not placed again. */
-const FORGET_AFTER_MS = 60_000;
+/**
+ * A finished call's state is kept this long: a redelivered dial is not placed again, and a command a
+ * workflow re-sends to confirm the call's state after an outage (its command window is 10 minutes)
+ * meets the call as it ended, not a call the simulator never knew (which it reports as lost, a
+ * CALL_FINISHED INTERNAL_ERROR that could overtake the call's real, delayed end).
+ */
+const FORGET_AFTER_MS = 12 * 60_000;
 
 export const simulatorStatsSubject = (provider: string) => `dialflow.sim.${provider}.stats`;
 /** The reply on the stats subject. */
@@ -80,7 +85,7 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
   // The simulator's NATS identity may use this bucket (src/telephony/nats-auth.ts); without it
   // the simulator does not start: it would otherwise acknowledge commands it could lose.
   const store = await KvOutboxStore.open(nc, opts.bucket ?? SIM_OUTBOX_BUCKET);
-  // Dials per call id outlive the call's state (forgotten after a minute), so the stats that tell
+  // Dials per call id outlive the call's state (forgotten after 12 minutes), so the stats that tell
   // a double dial survive a restart of this process.
   const dialStore = store.withPrefix('d.');
   const outbox = new EventOutbox<SimCallState>(store, {
@@ -231,12 +236,12 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
       msg.respond(JSON.stringify(reply));
     },
   });
-  // Memory and the bucket stay bounded: a finished call is dropped a minute after it ended, once
+  // Memory and the bucket stay bounded: a finished call is dropped 12 minutes after it ended, once
   // none of its events is still owed.
   const sweeper = setInterval(() => {
     for (const callId of engine.forgetFinished(FORGET_AFTER_MS, (id) => outbox.pendingOf(id) === 0)) void outbox.forget(callId);
     for (const id of outbox.stateless()) void outbox.forget(id);
-  }, FORGET_AFTER_MS / 2);
+  }, 30_000);
   sweeper.unref();
 
   return {
