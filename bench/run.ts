@@ -25,7 +25,8 @@ function rssMb(pid: number): number {
 async function histogram(url: string, name: string): Promise<Array<[le: number, count: number]>> {
   const text = await (await fetch(url)).text();
   const out: Array<[number, number]> = [];
-  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} (\\S+)$`, 'gm'))) out.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
+  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"[^}]*\\} (\\S+)$`, 'gm')))
+    out.push([m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2])]);
   return out;
 }
 
@@ -37,7 +38,8 @@ function quantile(before: Array<[number, number]>, after: Array<[number, number]
   let prevLe = 0;
   let prevCount = 0;
   for (const [le, count] of delta) {
-    if (count >= rank) return le === Infinity ? prevLe : prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1, count - prevCount);
+    if (count >= rank)
+      return le === Infinity ? prevLe : prevLe + ((le - prevLe) * (rank - prevCount)) / Math.max(1, count - prevCount);
     prevLe = le;
     prevCount = count;
   }
@@ -49,21 +51,50 @@ const ANSWER_AND_CONFIRM = { persona: { attempts: ['answered'], keys: ['1'] } };
 const BASELINE_STEPS = [2, 1, 1, 1, 1];
 
 async function benchCalls(calls: number, cached: number) {
-  const flow = parseFlow(JSON.parse(readFileSync(new URL('../examples/appointment-reminder.json', import.meta.url), 'utf8')));
-  const s = await startEphemeralStack({ sqlite: true, simLatency: 'instant', metrics: true, env: { DIALFLOW_MAX_CACHED_WORKFLOWS: String(cached + calls + 100), DIALFLOW_DEBUG_GC: '1', NODE_OPTIONS: '--expose-gc' } });
+  const flow = parseFlow(
+    JSON.parse(readFileSync(new URL('../examples/appointment-reminder.json', import.meta.url), 'utf8')),
+  );
+  const s = await startEphemeralStack({
+    sqlite: true,
+    simLatency: 'instant',
+    metrics: true,
+    env: {
+      DIALFLOW_MAX_CACHED_WORKFLOWS: String(cached + calls + 100),
+      DIALFLOW_DEBUG_GC: '1',
+      NODE_OPTIONS: '--expose-gc',
+    },
+  });
   const taskQueue = s.config.temporal.taskQueue;
   const bridgeMetrics = s.services.bridge!.metricsUrl!;
   const workerPid = s.services.worker!.pid;
   try {
     const run = async (campaignId: string, n: number) => {
       const t0 = performance.now();
-      const handles = await Promise.all(Array.from({ length: n }, (_, i) => startCall(s.client, { flow, campaignId, taskQueue, recipient: { id: `r${i}`, phone: `+3859${String(10_000_000 + i)}`, firstName: 'Ana' }, hints: ANSWER_AND_CONFIRM })));
+      const handles = await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          startCall(s.client, {
+            flow,
+            campaignId,
+            taskQueue,
+            recipient: { id: `r${i}`, phone: `+3859${String(10_000_000 + i)}`, firstName: 'Ana' },
+            hints: ANSWER_AND_CONFIRM,
+          }),
+        ),
+      );
       const results = await Promise.all(handles.map((h) => h.result()));
       return { seconds: (performance.now() - t0) / 1000, handles, results };
     };
     const baseline = async (prefix: string, n: number) => {
       const t0 = performance.now();
-      const handles = await Promise.all(Array.from({ length: n }, (_, i) => s.client.workflow.start('baselineWorkflow', { taskQueue, workflowId: `${prefix}-${i}`, args: [BASELINE_STEPS] })));
+      const handles = await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          s.client.workflow.start('baselineWorkflow', {
+            taskQueue,
+            workflowId: `${prefix}-${i}`,
+            args: [BASELINE_STEPS],
+          }),
+        ),
+      );
       await Promise.all(handles.map((h) => h.result()));
       const seconds = (performance.now() - t0) / 1000;
       baselineEvents = Math.max(baselineEvents, (await handles[0]!.fetchHistory()).events?.length ?? 0);
@@ -96,14 +127,25 @@ async function benchCalls(calls: number, cached: number) {
     // server, whose queueing then dominates the latency).
     const steadyRate = Math.max(1, Math.floor(calls / seconds / 2));
     // Each round's rates, for the record.
-    const rounds = { e2eCallsPerSec: [calls / firstSeconds, calls / secondSeconds].map((v) => Number(v.toFixed(1))), baselinePerSec: [calls / firstBaseline, calls / secondBaseline].map((v) => Number(v.toFixed(1))) };
+    const rounds = {
+      e2eCallsPerSec: [calls / firstSeconds, calls / secondSeconds].map((v) => Number(v.toFixed(1))),
+      baselinePerSec: [calls / firstBaseline, calls / secondBaseline].map((v) => Number(v.toFixed(1))),
+    };
     const steadyCalls = steadyRate * 20;
     const beforeSteady = await histogram(bridgeMetrics, 'dialflow_event_to_signal_seconds');
     const rpcBeforeSteady = await histogram(bridgeMetrics, 'dialflow_bridge_signal_rpc_seconds');
     const steadyId = `steady-${Date.now()}`;
     const steady: Array<Promise<unknown>> = [];
     for (let i = 0; i < steadyCalls; i++) {
-      steady.push(startCall(s.client, { flow, campaignId: steadyId, taskQueue, recipient: { id: `s${i}`, phone: `+3859${String(30_000_000 + i)}`, firstName: 'Ana' }, hints: ANSWER_AND_CONFIRM }).then((h) => h.result()));
+      steady.push(
+        startCall(s.client, {
+          flow,
+          campaignId: steadyId,
+          taskQueue,
+          recipient: { id: `s${i}`, phone: `+3859${String(30_000_000 + i)}`, firstName: 'Ana' },
+          hints: ANSWER_AND_CONFIRM,
+        }).then((h) => h.result()),
+      );
       await new Promise((r) => setTimeout(r, 1000 / steadyRate));
     }
     await Promise.all(steady);
@@ -111,9 +153,24 @@ async function benchCalls(calls: number, cached: number) {
     const rpcAfterSteady = await histogram(bridgeMetrics, 'dialflow_bridge_signal_rpc_seconds');
 
     // (e) memory per cached call: busy calls waiting an hour for their retry stay in the worker's cache.
-    const parked = parseFlow({ id: 'parked', version: 1, start: 'call', elements: [{ id: 'call', type: 'startOutgoingCall', from: '+14155550100', retry: { minMinutes: 60, maxMinutes: 60, count: 1 }, next: { busy: null } }] });
+    const parked = parseFlow({
+      id: 'parked',
+      version: 1,
+      start: 'call',
+      elements: [
+        {
+          id: 'call',
+          type: 'startOutgoingCall',
+          from: '+14155550100',
+          retry: { minMinutes: 60, maxMinutes: 60, count: 1 },
+          next: { busy: null },
+        },
+      ],
+    });
     const gc = async () => {
-      const { heapUsed } = (await (await fetch(s.services.worker!.metricsUrl!.replace('/metrics', '/debug/gc'), { method: 'POST' })).json()) as { heapUsed: number };
+      const { heapUsed } = (await (
+        await fetch(s.services.worker!.metricsUrl!.replace('/metrics', '/debug/gc'), { method: 'POST' })
+      ).json()) as { heapUsed: number };
       await new Promise((r) => setTimeout(r, 500));
       return { rss: rssMb(workerPid), heapMb: heapUsed / 2 ** 20 };
     };
@@ -121,12 +178,25 @@ async function benchCalls(calls: number, cached: number) {
     const memBefore = await gc();
     const rssBefore = memBefore.rss;
     const campaignId = `cached-${Date.now()}`;
-    await Promise.all(Array.from({ length: cached }, (_, i) => startCall(s.client, { flow: parked, campaignId, taskQueue, recipient: { id: `c${i}`, phone: `+3859${String(20_000_000 + i)}` }, hints: { persona: { attempts: ['busy'] } } })));
-    for (let i = 0; i < 600 && (await s.simulatorDials(`call:${campaignId}:`)).length < cached; i++) await new Promise((r) => setTimeout(r, 250));
+    await Promise.all(
+      Array.from({ length: cached }, (_, i) =>
+        startCall(s.client, {
+          flow: parked,
+          campaignId,
+          taskQueue,
+          recipient: { id: `c${i}`, phone: `+3859${String(20_000_000 + i)}` },
+          hints: { persona: { attempts: ['busy'] } },
+        }),
+      ),
+    );
+    for (let i = 0; i < 600 && (await s.simulatorDials(`call:${campaignId}:`)).length < cached; i++)
+      await new Promise((r) => setTimeout(r, 250));
     await new Promise((r) => setTimeout(r, 3000));
     const memAfter = await gc();
     const rssAfter = memAfter.rss;
-    const cacheSize = /^temporal_sticky_cache_size\{[^}]*\} (\S+)$/m.exec(await (await fetch(s.services.worker!.metricsUrl!)).text())?.[1];
+    const cacheSize = /^temporal_sticky_cache_size\{[^}]*\} (\S+)$/m.exec(
+      await (await fetch(s.services.worker!.metricsUrl!)).text(),
+    )?.[1];
 
     const e2eCallsPerSec = calls / seconds;
     const baselinePerSec = calls / baselineSeconds;
@@ -136,15 +206,36 @@ async function benchCalls(calls: number, cached: number) {
       baselinePerSec: Number(baselinePerSec.toFixed(1)),
       ratio: Number((e2eCallsPerSec / baselinePerSec).toFixed(2)),
       rounds,
-      eventToSignalMs: { p50: Number((quantile(beforeSteady, afterSteady, 0.5) * 1000).toFixed(1)), p99: Number((quantile(beforeSteady, afterSteady, 0.99) * 1000).toFixed(1)), events: (afterSteady.at(-1)?.[1] ?? 0) - (beforeSteady.at(-1)?.[1] ?? 0), callsPerSec: steadyRate },
-      eventToSignalMsAtSaturation: { p50: Number((quantile(before, after, 0.5) * 1000).toFixed(1)), p99: Number((quantile(before, after, 0.99) * 1000).toFixed(1)), events: (after.at(-1)?.[1] ?? 0) - (before.at(-1)?.[1] ?? 0) },
+      eventToSignalMs: {
+        p50: Number((quantile(beforeSteady, afterSteady, 0.5) * 1000).toFixed(1)),
+        p99: Number((quantile(beforeSteady, afterSteady, 0.99) * 1000).toFixed(1)),
+        events: (afterSteady.at(-1)?.[1] ?? 0) - (beforeSteady.at(-1)?.[1] ?? 0),
+        callsPerSec: steadyRate,
+      },
+      eventToSignalMsAtSaturation: {
+        p50: Number((quantile(before, after, 0.5) * 1000).toFixed(1)),
+        p99: Number((quantile(before, after, 0.99) * 1000).toFixed(1)),
+        events: (after.at(-1)?.[1] ?? 0) - (before.at(-1)?.[1] ?? 0),
+      },
       // The signal RPC alone: how much of the above is Temporal's.
       signalRpcMs: {
-        steady: { p50: Number((quantile(rpcBeforeSteady, rpcAfterSteady, 0.5) * 1000).toFixed(1)), p99: Number((quantile(rpcBeforeSteady, rpcAfterSteady, 0.99) * 1000).toFixed(1)) },
-        saturation: { p50: Number((quantile(rpcBefore, rpcAfter, 0.5) * 1000).toFixed(1)), p99: Number((quantile(rpcBefore, rpcAfter, 0.99) * 1000).toFixed(1)) },
+        steady: {
+          p50: Number((quantile(rpcBeforeSteady, rpcAfterSteady, 0.5) * 1000).toFixed(1)),
+          p99: Number((quantile(rpcBeforeSteady, rpcAfterSteady, 0.99) * 1000).toFixed(1)),
+        },
+        saturation: {
+          p50: Number((quantile(rpcBefore, rpcAfter, 0.5) * 1000).toFixed(1)),
+          p99: Number((quantile(rpcBefore, rpcAfter, 0.99) * 1000).toFixed(1)),
+        },
       },
       workerRssMbPerCachedCall: Number(((rssAfter - rssBefore) / cached).toFixed(3)),
-      cachedCalls: { calls: cached, stickyCacheSize: cacheSize ? Number(cacheSize) : null, rssMbBefore: Number(rssBefore.toFixed(1)), rssMbAfter: Number(rssAfter.toFixed(1)), heapMbPerCachedCall: Number(((memAfter.heapMb - memBefore.heapMb) / cached).toFixed(3)) },
+      cachedCalls: {
+        calls: cached,
+        stickyCacheSize: cacheSize ? Number(cacheSize) : null,
+        rssMbBefore: Number(rssBefore.toFixed(1)),
+        rssMbAfter: Number(rssAfter.toFixed(1)),
+        heapMbPerCachedCall: Number(((memAfter.heapMb - memBefore.heapMb) / cached).toFixed(3)),
+      },
       historyEventsPerCall: { answeredAndConfirmed: Math.max(...lengths), baseline: baselineEvents },
     };
   } finally {
@@ -158,14 +249,28 @@ async function benchCalls(calls: number, cached: number) {
  * serves, so they are accepted by Temporal but not run (`calls` measures running calls).
  */
 async function benchCampaign(n: number) {
-  const flow = parseFlow({ id: 'minimal', version: 1, start: 'call', elements: [{ id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'bye' } }, { id: 'bye', type: 'hangUp' }] });
+  const flow = parseFlow({
+    id: 'minimal',
+    version: 1,
+    start: 'call',
+    elements: [
+      { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'bye' } },
+      { id: 'bye', type: 'hangUp' },
+    ],
+  });
   const s = await startEphemeralStack({ sqlite: true, simLatency: 'instant', services: ['worker'] });
   const nc = await connectNats(s.natsUrl, 'bench-campaign');
   try {
     const store = await NatsCampaignStore.open(nc);
     const campaignId = `bench${Date.now()}`;
     const file = join(s.dataDir, 'recipients.csv');
-    writeFileSync(file, ['id,phone,timeZone', ...Array.from({ length: n }, (_, i) => `r${i},+3859${String(10_000_000 + i)},Europe/Zagreb`)].join('\n'));
+    writeFileSync(
+      file,
+      [
+        'id,phone,timeZone',
+        ...Array.from({ length: n }, (_, i) => `r${i},+3859${String(10_000_000 + i)},Europe/Zagreb`),
+      ].join('\n'),
+    );
     const t0 = performance.now();
     const staging = await stageRecipients(file, (k, rows) => store.putPage(campaignId, k, rows));
     const stageSeconds = (performance.now() - t0) / 1000;
@@ -173,7 +278,15 @@ async function benchCampaign(n: number) {
     const rss: number[] = [];
     const sampler = setInterval(() => rss.push(rssMb(workerPid)), 1000);
     const t1 = performance.now();
-    const handle = await startCampaign(s.client, s.config.temporal.taskQueue, { campaignId, flow, pages: staging.pages, total: staging.accepted, speed: { calls: 1_000_000, per: 'minute' }, maxConcurrent: 10_000_000, callTaskQueue: 'bench-unserved-calls' });
+    const handle = await startCampaign(s.client, s.config.temporal.taskQueue, {
+      campaignId,
+      flow,
+      pages: staging.pages,
+      total: staging.accepted,
+      speed: { calls: 1_000_000, per: 'minute' },
+      maxConcurrent: 10_000_000,
+      callTaskQueue: 'bench-unserved-calls',
+    });
     let placed = 0;
     while (placed < n) {
       await new Promise((r) => setTimeout(r, 500));
@@ -214,7 +327,12 @@ async function benchCampaign(n: number) {
 }
 
 const which = process.argv[2] ?? 'calls';
-const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', memGb: Math.round(totalmem() / 2 ** 30), node: process.version };
+const machine = {
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model ?? '?',
+  memGb: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+};
 if (which === 'calls') {
   const r = await benchCalls(Number(process.env.BENCH_CALLS ?? 400), Number(process.env.BENCH_CACHED ?? 1000));
   process.stderr.write(
@@ -230,7 +348,9 @@ if (which === 'calls') {
 } else if (which === 'campaign') {
   const n = Number(process.env.BENCH_RECIPIENTS ?? 100_000);
   const r = await benchCampaign(n);
-  process.stderr.write(`campaign: ${r.recipients} recipients placed in ${r.seconds} s = ${r.callStartsPerSec} call starts/s; ${r.historyEventsPerRecipient} campaign history events per recipient over ${r.campaignRuns} runs (max ${r.maxEventsPerRun} per run); worker RSS peak ${r.workerPeakRssMb} MB (${r.workerRssMbAtQuarter} at 25 %, ${r.workerRssMbAtEnd} at the end)\n`);
+  process.stderr.write(
+    `campaign: ${r.recipients} recipients placed in ${r.seconds} s = ${r.callStartsPerSec} call starts/s; ${r.historyEventsPerRecipient} campaign history events per recipient over ${r.campaignRuns} runs (max ${r.maxEventsPerRun} per run); worker RSS peak ${r.workerPeakRssMb} MB (${r.workerRssMbAtQuarter} at 25 %, ${r.workerRssMbAtEnd} at the end)\n`,
+  );
   process.stdout.write(`${JSON.stringify({ benchmark: 'campaign', machine, ...r })}\n`);
 } else {
   process.stderr.write(`unknown benchmark "${which}" (available: calls, campaign)\n`);

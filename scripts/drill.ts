@@ -38,13 +38,41 @@ interface Case {
   trail: string[];
 }
 const CASES: Case[] = [
-  { persona: { attempts: ['answered'], keys: ['1'] }, outcome: 'answered', trail: ['call:answered', 'menu:played', 'ask:1', 'confirmed:played'] },
-  { persona: { attempts: ['answered'], keys: ['2'] }, outcome: 'answered', trail: ['call:answered', 'menu:played', 'ask:2', 'cancelled:played'] },
-  { persona: { attempts: ['answered'], keys: ['9', '1'] }, outcome: 'answered', trail: ['call:answered', 'menu:played', 'ask:noMatch', 'menu-again:played', 'ask-again:1', 'confirmed:played'] },
-  { persona: { attempts: ['answered'], keys: ['2'], pressDuringPrompt: true }, outcome: 'answered', trail: ['call:answered', 'menu:played', 'ask:2', 'cancelled:played'] },
-  { persona: { attempts: ['answered'], keys: ['1'] }, outcome: 'answered', trail: ['call:answered', 'menu:played', 'ask:1', 'confirmed:played'] },
-  { persona: { attempts: ['answered'], hangUpAt: 'menu' }, outcome: 'answered', trail: ['call:answered', 'menu:hungUp'] },
-  { persona: { attempts: ['answered'], hangUpAt: 'ask' }, outcome: 'answered', trail: ['call:answered', 'menu:played', 'ask:hungUp'] },
+  {
+    persona: { attempts: ['answered'], keys: ['1'] },
+    outcome: 'answered',
+    trail: ['call:answered', 'menu:played', 'ask:1', 'confirmed:played'],
+  },
+  {
+    persona: { attempts: ['answered'], keys: ['2'] },
+    outcome: 'answered',
+    trail: ['call:answered', 'menu:played', 'ask:2', 'cancelled:played'],
+  },
+  {
+    persona: { attempts: ['answered'], keys: ['9', '1'] },
+    outcome: 'answered',
+    trail: ['call:answered', 'menu:played', 'ask:noMatch', 'menu-again:played', 'ask-again:1', 'confirmed:played'],
+  },
+  {
+    persona: { attempts: ['answered'], keys: ['2'], pressDuringPrompt: true },
+    outcome: 'answered',
+    trail: ['call:answered', 'menu:played', 'ask:2', 'cancelled:played'],
+  },
+  {
+    persona: { attempts: ['answered'], keys: ['1'] },
+    outcome: 'answered',
+    trail: ['call:answered', 'menu:played', 'ask:1', 'confirmed:played'],
+  },
+  {
+    persona: { attempts: ['answered'], hangUpAt: 'menu' },
+    outcome: 'answered',
+    trail: ['call:answered', 'menu:hungUp'],
+  },
+  {
+    persona: { attempts: ['answered'], hangUpAt: 'ask' },
+    outcome: 'answered',
+    trail: ['call:answered', 'menu:played', 'ask:hungUp'],
+  },
   { persona: { attempts: ['busy'] }, outcome: 'busy', trail: ['call:busy'] },
   { persona: { attempts: ['noAnswer'] }, outcome: 'noAnswer', trail: ['call:noAnswer'] },
   { persona: { attempts: ['declined'] }, outcome: 'declined', trail: ['call:declined'] },
@@ -85,7 +113,11 @@ async function inject(s: EphemeralStack, scenario: Scenario): Promise<void> {
       await s.stack.kill('temporal', 'SIGKILL');
       await sleep(150_000);
       // A dev server reopening the SQLite file of hundreds of calls can take over a minute on a busy machine.
-      await s.stack.startTemporal({ port: Number(s.config.temporal.address.split(':').at(-1)), dbFile: join(s.dataDir, 'temporal.db'), deadlineMs: 180_000 });
+      await s.stack.startTemporal({
+        port: Number(s.config.temporal.address.split(':').at(-1)),
+        dbFile: join(s.dataDir, 'temporal.db'),
+        deadlineMs: 180_000,
+      });
       log('Temporal is back');
       return;
     }
@@ -103,7 +135,12 @@ export interface DrillResult {
   campaignState: string;
   durationSeconds: number;
   outbox: unknown;
-  examples: { dialledTwice: string[]; cutOff: string[]; answersDiffer: string[]; wrongTrail: Array<{ id: string; want: string; got: string }> };
+  examples: {
+    dialledTwice: string[];
+    cutOff: string[];
+    answersDiffer: string[];
+    wrongTrail: Array<{ id: string; want: string; got: string }>;
+  };
 }
 
 async function drill(scenario: Scenario): Promise<DrillResult> {
@@ -111,18 +148,39 @@ async function drill(scenario: Scenario): Promise<DrillResult> {
   const speed = Number(process.env.DRILL_SPEED ?? 240);
   const failAfterMs = Number(process.env.DRILL_FAIL_AFTER_S ?? 20) * 1000;
   const deadlineMs = Number(process.env.DRILL_DEADLINE_S ?? 900) * 1000;
-  const flow = parseFlow(JSON.parse(readFileSync(new URL('../examples/appointment-reminder.json', import.meta.url), 'utf8')));
+  const flow = parseFlow(
+    JSON.parse(readFileSync(new URL('../examples/appointment-reminder.json', import.meta.url), 'utf8')),
+  );
   const s = await startEphemeralStack({ sqlite: true, simLatency: 'demo' });
   const nc = await connectNats(s.natsUrl, 'drill');
   try {
     const store = await NatsCampaignStore.open(nc);
     const campaignId = `drill-${scenario}-${Date.now()}`;
     const file = join(s.dataDir, 'recipients.ndjson');
-    writeFileSync(file, Array.from({ length: n }, (_, i) => JSON.stringify({ id: `r${i}`, phone: `+3859${String(40_000_000 + i)}`, firstName: 'Ana', timeZone: 'Europe/Zagreb', persona: caseOf(i).persona })).join('\n'));
+    writeFileSync(
+      file,
+      Array.from({ length: n }, (_, i) =>
+        JSON.stringify({
+          id: `r${i}`,
+          phone: `+3859${String(40_000_000 + i)}`,
+          firstName: 'Ana',
+          timeZone: 'Europe/Zagreb',
+          persona: caseOf(i).persona,
+        }),
+      ).join('\n'),
+    );
     const staging = await stageRecipients(file, (k, rows) => store.putPage(campaignId, k, rows));
     if (staging.accepted !== n) throw new Error(`staged ${staging.accepted} of ${n} recipients`);
     const t0 = Date.now();
-    const handle = await startCampaign(s.client, s.config.temporal.taskQueue, { campaignId, flow, pages: staging.pages, total: n, speed: { calls: speed, per: 'minute' }, maxConcurrent: n, callTaskQueue: s.config.temporal.taskQueue });
+    const handle = await startCampaign(s.client, s.config.temporal.taskQueue, {
+      campaignId,
+      flow,
+      pages: staging.pages,
+      total: n,
+      speed: { calls: speed, per: 'minute' },
+      maxConcurrent: n,
+      callTaskQueue: s.config.temporal.taskQueue,
+    });
     log(`campaign ${campaignId}: ${n} recipients at ${speed}/min; ${scenario} after ${failAfterMs / 1000} s`);
     const failure = sleep(failAfterMs).then(() => inject(s, scenario));
     let status: CampaignStatus | undefined;
@@ -175,7 +233,9 @@ async function drill(scenario: Scenario): Promise<DrillResult> {
         cutOff += 1;
         if (ex.cutOff.length < 10) ex.cutOff.push(id);
       }
-      const answers = r.responses.filter((t) => /^ask(-again)?$/.test(t.element) && /^\d$/.test(t.branch)).map((t) => t.branch);
+      const answers = r.responses
+        .filter((t) => /^ask(-again)?$/.test(t.element) && /^\d$/.test(t.branch))
+        .map((t) => t.branch);
       const pressed = keysPressed(c);
       if (answers.some((a, k) => a !== pressed[k])) {
         answersDiffer += 1;
@@ -196,7 +256,10 @@ async function drill(scenario: Scenario): Promise<DrillResult> {
       for (const id of wrong) {
         const workflowId = callWorkflowId(campaignId, id);
         const history = await decodeHistory(await s.client.workflow.getHandle(workflowId).fetchHistory(), codec);
-        writeFileSync(join(historiesDir, `${id}.json`), `{"workflowId":${JSON.stringify(workflowId)},"history":${historyToJSON(history)}}\n`);
+        writeFileSync(
+          join(historiesDir, `${id}.json`),
+          `{"workflowId":${JSON.stringify(workflowId)},"history":${historyToJSON(history)}}\n`,
+        );
       }
       cpSync(s.stack.logDir, join(historiesDir, 'logs'), { recursive: true });
       log(`${wrong.size} histories and the services' logs in ${historiesDir}`);

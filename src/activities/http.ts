@@ -26,8 +26,15 @@ export class InvalidUrlError extends Error {
   override readonly name = 'InvalidUrlError';
 }
 /** Errors that no retry can fix: the activity fails them at once, without retrying. */
-export function isPermanentHttpError(err: unknown): err is BlockedAddressError | ResponseTooLargeError | TooManyRedirectsError | InvalidUrlError {
-  return err instanceof BlockedAddressError || err instanceof ResponseTooLargeError || err instanceof TooManyRedirectsError || err instanceof InvalidUrlError;
+export function isPermanentHttpError(
+  err: unknown,
+): err is BlockedAddressError | ResponseTooLargeError | TooManyRedirectsError | InvalidUrlError {
+  return (
+    err instanceof BlockedAddressError ||
+    err instanceof ResponseTooLargeError ||
+    err instanceof TooManyRedirectsError ||
+    err instanceof InvalidUrlError
+  );
 }
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
@@ -47,7 +54,13 @@ export interface HttpPolicy {
  * Cloud instance metadata services hand out the worker's credentials. They stay blocked even when
  * the allowlist covers their range: no flow has a reason to read them.
  */
-const METADATA_HOSTS = new Set(['metadata.google.internal', 'metadata.goog', 'metadata', 'instance-data', 'instance-data.ec2.internal']);
+const METADATA_HOSTS = new Set([
+  'metadata.google.internal',
+  'metadata.goog',
+  'metadata',
+  'instance-data',
+  'instance-data.ec2.internal',
+]);
 const METADATA_ADDRESSES: Address[] = [
   '169.254.169.254', // AWS, GCP, Azure, OpenStack, DigitalOcean
   'fd00:ec2::254', // AWS over IPv6
@@ -76,8 +89,12 @@ const allowEntry = z
       const a = ipaddr.parse(entry);
       return { range: [a, a.kind() === 'ipv4' ? 32 : 128] };
     }
-    if (/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/i.test(entry)) return { host: normalizeHost(entry) };
-    ctx.addIssue({ code: 'custom', message: `"${entry}" is neither a host name (or *.domain), an IP address nor a CIDR range` });
+    if (/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/i.test(entry))
+      return { host: normalizeHost(entry) };
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${entry}" is neither a host name (or *.domain), an IP address nor a CIDR range`,
+    });
     return z.NEVER;
   });
 
@@ -101,7 +118,9 @@ export function parseHttpAllow(value: string | undefined): Pick<HttpPolicy, 'all
 }
 
 const systemResolve = (host: string): Promise<LookupAddress[]> =>
-  new Promise((resolve, reject) => dnsLookup(host, { all: true, verbatim: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))));
+  new Promise((resolve, reject) =>
+    dnsLookup(host, { all: true, verbatim: true }, (err, addresses) => (err ? reject(err) : resolve(addresses))),
+  );
 
 export function httpPolicy(o: Partial<HttpPolicy> & { allow?: string } = {}): HttpPolicy {
   const allow = parseHttpAllow(o.allow);
@@ -134,8 +153,10 @@ function inRange(a: Address, [net, bits]: [Address, number]): boolean {
 export function blockedReason(address: string, policy: HttpPolicy, hostAllowlisted = false): string | undefined {
   if (!ipaddr.isValid(address)) return `${address} is not an IP address`;
   const raw = ipaddr.parse(address);
-  const a = raw.kind() === 'ipv6' && (raw as ipaddr.IPv6).isIPv4MappedAddress() ? (raw as ipaddr.IPv6).toIPv4Address() : raw;
-  if (METADATA_ADDRESSES.some((m) => m.kind() === a.kind() && m.toNormalizedString() === a.toNormalizedString())) return `${address} is a cloud metadata address`;
+  const a =
+    raw.kind() === 'ipv6' && (raw as ipaddr.IPv6).isIPv4MappedAddress() ? (raw as ipaddr.IPv6).toIPv4Address() : raw;
+  if (METADATA_ADDRESSES.some((m) => m.kind() === a.kind() && m.toNormalizedString() === a.toNormalizedString()))
+    return `${address} is a cloud metadata address`;
   if (hostAllowlisted || policy.allowRanges.some((r) => inRange(a, r) || inRange(raw, r))) return undefined;
   // Only public unicast is reachable by default: loopback, private, link-local, CGNAT, unique
   // local, multicast, unspecified, reserved and the IPv6 transition ranges that embed an IPv4
@@ -158,7 +179,12 @@ export async function checkedAddresses(url: URL, policy: HttpPolicy): Promise<Lo
   if (addresses.length === 0) throw new BlockedAddressError(`${host} has no address`);
   for (const { address } of addresses) {
     const reason = blockedReason(address, policy, allowlisted);
-    if (reason) throw new BlockedAddressError(family !== 0 ? `${reason}; not allowed for httpRequest` : `${host} resolves to ${reason}; not allowed for httpRequest`);
+    if (reason)
+      throw new BlockedAddressError(
+        family !== 0
+          ? `${reason}; not allowed for httpRequest`
+          : `${host} resolves to ${reason}; not allowed for httpRequest`,
+      );
   }
   return addresses;
 }
@@ -200,7 +226,8 @@ function parseUrl(s: string, base?: URL): URL {
   } catch {
     throw new InvalidUrlError(`not a valid URL: ${s.slice(0, 200)}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidUrlError(`${url.protocol} URLs are not allowed; http or https only`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new InvalidUrlError(`${url.protocol} URLs are not allowed; http or https only`);
   return url;
 }
 
@@ -218,7 +245,8 @@ export async function guardedRequest(call: HttpCall, policy: HttpPolicy): Promis
     const location = res.headers.location;
     if (!REDIRECTS.has(res.statusCode ?? 0) || location === undefined) return readAnswer(res, policy.maxResponseBytes);
     res.destroy();
-    if (hop >= policy.maxRedirects) throw new TooManyRedirectsError(`more than ${policy.maxRedirects} redirects from ${new URL(call.url).host}`);
+    if (hop >= policy.maxRedirects)
+      throw new TooManyRedirectsError(`more than ${policy.maxRedirects} redirects from ${new URL(call.url).host}`);
     const next = parseUrl(location, url);
     // As browsers do: 303, and 301/302 after a POST, continue as a GET without the body.
     if (res.statusCode === 303 || ((res.statusCode === 301 || res.statusCode === 302) && method === 'POST')) {
@@ -227,7 +255,8 @@ export async function guardedRequest(call: HttpCall, policy: HttpPolicy): Promis
       headers = withoutHeaders(headers, ['content-type', 'content-length']);
     }
     // Credentials meant for one origin are not handed to another.
-    if (next.origin !== url.origin) headers = withoutHeaders(headers, ['authorization', 'cookie', 'proxy-authorization']);
+    if (next.origin !== url.origin)
+      headers = withoutHeaders(headers, ['authorization', 'cookie', 'proxy-authorization']);
     url = next;
   }
 }
@@ -236,10 +265,21 @@ function withoutHeaders(headers: Record<string, string>, names: string[]): Recor
   return Object.fromEntries(Object.entries(headers).filter(([k]) => !names.includes(k.toLowerCase())));
 }
 
-function send(url: URL, method: string, headers: Record<string, string>, body: string | undefined, addresses: LookupAddress[], signal: AbortSignal): Promise<http.IncomingMessage> {
+function send(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  addresses: LookupAddress[],
+  signal: AbortSignal,
+): Promise<http.IncomingMessage> {
   const transport = url.protocol === 'https:' ? https : http;
   // A compressed body would be inflated past the size limit after it was counted: ask for none.
-  const sent = { ...withoutHeaders(headers, ['accept-encoding', 'host', 'content-length']), 'accept-encoding': 'identity', ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) };
+  const sent = {
+    ...withoutHeaders(headers, ['accept-encoding', 'host', 'content-length']),
+    'accept-encoding': 'identity',
+    ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}),
+  };
   return new Promise((resolve, reject) => {
     const req = transport.request(
       {
@@ -261,7 +301,11 @@ function send(url: URL, method: string, headers: Record<string, string>, body: s
 }
 
 function readAnswer(res: http.IncomingMessage, limit: number): Promise<HttpAnswer> {
-  const headers = Object.fromEntries(Object.entries(res.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, Array.isArray(v) ? v.join(', ') : v]])));
+  const headers = Object.fromEntries(
+    Object.entries(res.headers).flatMap(([k, v]) =>
+      v === undefined ? [] : [[k, Array.isArray(v) ? v.join(', ') : v]],
+    ),
+  );
   const status = res.statusCode ?? 0;
   const declared = Number(res.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {

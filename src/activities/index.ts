@@ -48,7 +48,12 @@ function decodeBody(text: string, contentType: string | undefined): unknown {
 
 /** Network failures worth another attempt: a timeout, a reset, a refused connection, DNS. */
 function transientMessage(err: unknown, timeoutMs: number): string {
-  if (err instanceof Error && (err.name === 'TimeoutError' || (err.name === 'AbortError' && err.cause instanceof Error && err.cause.name === 'TimeoutError'))) return `timed out after ${timeoutMs} ms`;
+  if (
+    err instanceof Error &&
+    (err.name === 'TimeoutError' ||
+      (err.name === 'AbortError' && err.cause instanceof Error && err.cause.name === 'TimeoutError'))
+  )
+    return `timed out after ${timeoutMs} ms`;
   return err instanceof Error ? err.message : String(err);
 }
 
@@ -71,7 +76,9 @@ function createCallActivities(deps: ActivityDeps) {
 
     /** Benchmark baseline: signal the calling workflow `signals` times, as events of a call would. */
     async baselineStep(signals: number): Promise<void> {
-      const handle = deps.campaigns.client.workflow.getHandle(Context.current().info.workflowExecution?.workflowId ?? '');
+      const handle = deps.campaigns.client.workflow.getHandle(
+        Context.current().info.workflowExecution?.workflowId ?? '',
+      );
       for (let i = 0; i < signals; i++) await handle.signal('baselineEvent', i);
     },
 
@@ -101,7 +108,12 @@ function createCallActivities(deps: ActivityDeps) {
      */
     async httpRequest(req: HttpRequestInput): Promise<ActionOutcome<HttpResponseData>> {
       const isJson = req.body !== undefined && typeof req.body !== 'string';
-      const body = req.body !== undefined && req.method !== 'GET' ? (isJson ? JSON.stringify(req.body) : String(req.body)) : undefined;
+      const body =
+        req.body !== undefined && req.method !== 'GET'
+          ? isJson
+            ? JSON.stringify(req.body)
+            : String(req.body)
+          : undefined;
       const headers = { ...(isJson ? { 'content-type': 'application/json' } : {}), ...req.headers };
       const cancelled = Context.current().cancellationSignal;
       let lastError = 'no attempt';
@@ -111,15 +123,31 @@ function createCallActivities(deps: ActivityDeps) {
           await Context.current().sleep(Math.min(5_000, 250 * 2 ** attempt));
         }
         try {
-          const res = await guardedRequest({ method: req.method, url: req.url, headers, ...(body !== undefined ? { body } : {}), signal: AbortSignal.any([AbortSignal.timeout(req.timeoutMs), cancelled]) }, policy);
-          const data: HttpResponseData = { status: res.status, body: decodeBody(res.text, res.headers['content-type']), headers: res.headers };
+          const res = await guardedRequest(
+            {
+              method: req.method,
+              url: req.url,
+              headers,
+              ...(body !== undefined ? { body } : {}),
+              signal: AbortSignal.any([AbortSignal.timeout(req.timeoutMs), cancelled]),
+            },
+            policy,
+          );
+          const data: HttpResponseData = {
+            status: res.status,
+            body: decodeBody(res.text, res.headers['content-type']),
+            headers: res.headers,
+          };
           if (res.status >= 500 && attempt < req.retries) {
             lastError = `HTTP ${res.status}`;
             continue;
           }
-          return res.status < 400 ? { ok: true, data } : { ok: false, data, error: `HTTP ${res.status} from ${req.method} ${new URL(req.url).host}` };
+          return res.status < 400
+            ? { ok: true, data }
+            : { ok: false, data, error: `HTTP ${res.status} from ${req.method} ${new URL(req.url).host}` };
         } catch (err) {
-          if (isPermanentHttpError(err)) throw ApplicationFailure.nonRetryable(`${req.method} ${req.url}: ${err.message}`, err.name);
+          if (isPermanentHttpError(err))
+            throw ApplicationFailure.nonRetryable(`${req.method} ${req.url}: ${err.message}`, err.name);
           if (cancelled.aborted) throw err;
           lastError = transientMessage(err, req.timeoutMs);
         }

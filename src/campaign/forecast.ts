@@ -113,7 +113,10 @@ export function forecastCampaign(flow: Flow, zones: string[], o: ForecastOptions
     effectiveCallsPerHour: Math.round(3_600_000 / interval),
     passes,
     perDay: [...perDay.entries()].sort().map(([date, dials]) => ({ date, dials })),
-    zones: [...zoneCounts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10).map(([zone, recipients]) => ({ zone, recipients })),
+    zones: [...zoneCounts.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 10)
+      .map(([zone, recipients]) => ({ zone, recipients })),
   };
   if (first === undefined || lastSlot === undefined) return out;
   let worst = lastSlot + callMs;

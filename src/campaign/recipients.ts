@@ -18,7 +18,15 @@ export interface PageRow {
   hints?: Record<string, unknown>;
 }
 
-export const ROW_CODES = ['row.missingColumn', 'row.invalidPhone', 'row.invalidTimeZone', 'row.invalidPersona', 'row.malformed', 'row.encoding', 'row.duplicate'] as const;
+export const ROW_CODES = [
+  'row.missingColumn',
+  'row.invalidPhone',
+  'row.invalidTimeZone',
+  'row.invalidPersona',
+  'row.malformed',
+  'row.encoding',
+  'row.duplicate',
+] as const;
 export type RowCode = (typeof ROW_CODES)[number];
 
 export interface RowProblem {
@@ -52,12 +60,22 @@ const idSchema = z.union([z.string(), z.number()]).transform(String).pipe(z.stri
 export function normaliseRow(row: number, fields: Record<string, unknown>): PageRow | RowProblem {
   const id = idSchema.safeParse(fields.id);
   if (!id.success) return { row, code: 'row.missingColumn', message: `row ${row}: missing "id"` };
-  if (fields.phone === undefined || fields.phone === '') return { row, code: 'row.missingColumn', message: `row ${row}: missing "phone"` };
+  if (fields.phone === undefined || fields.phone === '')
+    return { row, code: 'row.missingColumn', message: `row ${row}: missing "phone"` };
   const phone = parsePhoneNumberFromString(String(fields.phone));
-  if (!phone?.isValid()) return { row, code: 'row.invalidPhone', message: `row ${row}: "phone" is not a valid international number (E.164, e.g. +385915550000)` };
+  if (!phone?.isValid())
+    return {
+      row,
+      code: 'row.invalidPhone',
+      message: `row ${row}: "phone" is not a valid international number (E.164, e.g. +385915550000)`,
+    };
   const { persona, timeZone, id: _id, phone: _phone, ...attributes } = fields;
   if (timeZone !== undefined && timeZone !== '' && (typeof timeZone !== 'string' || !IANAZone.isValidZone(timeZone))) {
-    return { row, code: 'row.invalidTimeZone', message: `row ${row}: "timeZone" ${JSON.stringify(timeZone)} is not an IANA time zone` };
+    return {
+      row,
+      code: 'row.invalidTimeZone',
+      message: `row ${row}: "timeZone" ${JSON.stringify(timeZone)} is not an IANA time zone`,
+    };
   }
   let hints: Record<string, unknown> | undefined;
   if (persona !== undefined && persona !== '') {
@@ -67,7 +85,12 @@ export function normaliseRow(row: number, fields: Record<string, unknown>): Page
       return { row, code: 'row.invalidPersona', message: `row ${row}: "persona" is not JSON` };
     }
   }
-  const recipient = withTimeZone({ ...attributes, id: id.data, phone: phone.number, ...(typeof timeZone === 'string' && timeZone !== '' ? { timeZone } : {}) });
+  const recipient = withTimeZone({
+    ...attributes,
+    id: id.data,
+    phone: phone.number,
+    ...(typeof timeZone === 'string' && timeZone !== '' ? { timeZone } : {}),
+  });
   return { row, recipient, ...(hints ? { hints } : {}) };
 }
 
@@ -123,7 +146,8 @@ async function* linesOf(file: string): AsyncGenerator<RawLine> {
     }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (typeof code === 'string' && code.startsWith('E')) throw new RecipientsFileError(`cannot read ${file}: ${code}`, { cause: err });
+    if (typeof code === 'string' && code.startsWith('E'))
+      throw new RecipientsFileError(`cannot read ${file}: ${code}`, { cause: err });
     throw err;
   }
   if (size > 0) yield take();
@@ -145,14 +169,17 @@ type RawRow = { row: number; fields: Record<string, unknown> } | { row: number; 
 /** Fields of one CSV line, or why the line is not one CSV record. */
 function csvFields(text: string): string[] | string {
   // Without a quote a line is plain comma-separated fields; only quoted lines need the CSV parser.
-  if (!text.includes('"')) return text.includes('\r') ? 'a carriage return inside the row' : text.split(',').map((f) => f.trim());
+  if (!text.includes('"'))
+    return text.includes('\r') ? 'a carriage return inside the row' : text.split(',').map((f) => f.trim());
   try {
     const records = parseCsv(text, { relax_column_count: true, trim: true }) as string[][];
     return records.length === 1 && records[0] ? records[0] : 'a carriage return inside the row';
   } catch (err) {
     if (!(err instanceof CsvError)) throw err;
-    if (err.code === 'CSV_QUOTE_NOT_CLOSED') return 'a quoted field is not closed on this line (a row is one line; a field cannot span lines)';
-    if (err.code === 'INVALID_OPENING_QUOTE' || err.code === 'CSV_INVALID_CLOSING_QUOTE') return 'a stray quote: a field containing " is quoted, with the quote doubled, e.g. "An""a"';
+    if (err.code === 'CSV_QUOTE_NOT_CLOSED')
+      return 'a quoted field is not closed on this line (a row is one line; a field cannot span lines)';
+    if (err.code === 'INVALID_OPENING_QUOTE' || err.code === 'CSV_INVALID_CLOSING_QUOTE')
+      return 'a stray quote: a field containing " is quoted, with the quote doubled, e.g. "An""a"';
     return err.message.replace(/ at line \d+/, '');
   }
 }
@@ -165,12 +192,19 @@ function csvFields(text: string): string[] | string {
 async function* rowsOf(file: string, format: 'csv' | 'ndjson'): AsyncGenerator<RawRow> {
   let header: string[] | undefined = format === 'ndjson' ? [] : undefined;
   for await (const raw of linesOf(file)) {
-    const bytes = raw.line === 1 && raw.bytes[0] === 0xef && raw.bytes[1] === 0xbb && raw.bytes[2] === 0xbf ? raw.bytes.subarray(3) : raw.bytes;
+    const bytes =
+      raw.line === 1 && raw.bytes[0] === 0xef && raw.bytes[1] === 0xbb && raw.bytes[2] === 0xbf
+        ? raw.bytes.subarray(3)
+        : raw.bytes;
     const row = raw.line;
-    const malformed = (why: string): RawRow => ({ row, problem: { row, code: 'row.malformed', message: `row ${row}: ${why}` } });
+    const malformed = (why: string): RawRow => ({
+      row,
+      problem: { row, code: 'row.malformed', message: `row ${row}: ${why}` },
+    });
     const text = decodeLine(bytes);
     if (!header) {
-      if (text === undefined) throw new RecipientsFileError(`${file}: line ${row}, the header, is not UTF-8: save the file as UTF-8`);
+      if (text === undefined)
+        throw new RecipientsFileError(`${file}: line ${row}, the header, is not UTF-8: save the file as UTF-8`);
       if (text.trim() === '') continue;
       const columns = csvFields(text);
       if (typeof columns === 'string') throw new RecipientsFileError(`${file}: line ${row}, the header: ${columns}`);
@@ -225,11 +259,25 @@ export function formatOf(file: string): 'csv' | 'ndjson' {
  * last one). Problems are returned with row numbers; duplicates (same id or same phone) are
  * reported and called once.
  */
-export async function stageRecipients(file: string, writePage: (n: number, rows: PageRow[]) => Promise<void>, opts: { pageSize?: number; format?: 'csv' | 'ndjson' } = {}): Promise<StagingResult> {
+export async function stageRecipients(
+  file: string,
+  writePage: (n: number, rows: PageRow[]) => Promise<void>,
+  opts: { pageSize?: number; format?: 'csv' | 'ndjson' } = {},
+): Promise<StagingResult> {
   const format = opts.format ?? formatOf(file);
   const pageSize = opts.pageSize ?? PAGE_SIZE;
   const seen = new Set<number>();
-  const result: StagingResult = { rows: 0, accepted: 0, invalid: 0, byCode: {}, pages: 0, rejected: [], rejectedTotal: 0, duplicates: 0, format };
+  const result: StagingResult = {
+    rows: 0,
+    accepted: 0,
+    invalid: 0,
+    byCode: {},
+    pages: 0,
+    rejected: [],
+    rejectedTotal: 0,
+    duplicates: 0,
+    format,
+  };
   const reject = (p: RowProblem) => {
     result.rejectedTotal += 1;
     if (p.code === 'row.duplicate') result.duplicates += 1;
@@ -258,7 +306,11 @@ export async function stageRecipients(file: string, writePage: (n: number, rows:
     const idKey = key('id', n.recipient.id);
     const phoneKey = key('phone', n.recipient.phone);
     if (seen.has(idKey) || seen.has(phoneKey)) {
-      reject({ row: n.row, code: 'row.duplicate', message: `row ${n.row}: ${seen.has(idKey) ? `id "${n.recipient.id}"` : 'phone number'} already listed earlier: called once` });
+      reject({
+        row: n.row,
+        code: 'row.duplicate',
+        message: `row ${n.row}: ${seen.has(idKey) ? `id "${n.recipient.id}"` : 'phone number'} already listed earlier: called once`,
+      });
       continue;
     }
     seen.add(idKey);
@@ -269,7 +321,10 @@ export async function stageRecipients(file: string, writePage: (n: number, rows:
   }
   await flush();
   // Every row ends in exactly one count; anything else is a bug that would lose rows silently.
-  if (result.rows !== result.accepted + result.duplicates + result.invalid) throw new Error(`staging miscounted: ${result.rows} rows, ${result.accepted} valid, ${result.duplicates} duplicates, ${result.invalid} invalid`);
+  if (result.rows !== result.accepted + result.duplicates + result.invalid)
+    throw new Error(
+      `staging miscounted: ${result.rows} rows, ${result.accepted} valid, ${result.duplicates} duplicates, ${result.invalid} invalid`,
+    );
   return result;
 }
 

@@ -8,7 +8,7 @@ export function parseSpeed(spec: string): CallingSpeed {
   const unit = m?.[2]?.toLowerCase();
   const per = unit === undefined ? undefined : unit.startsWith('m') ? 'minute' : unit.startsWith('h') ? 'hour' : 'day';
   const parsed = callingSpeedSchema.safeParse({ calls: Number(m?.[1]), per });
-  if (!m || !parsed.success) throw new RangeError(`calling speed "${spec}": expected N/minute, N/hour or N/day with N from 1 to 1,000,000`);
+  if (!m || !parsed.success)
+    throw new RangeError(`calling speed "${spec}": expected N/minute, N/hour or N/day with N from 1 to 1,000,000`);
   return parsed.data;
 }
-

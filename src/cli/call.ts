@@ -38,18 +38,28 @@ export interface CallCommandReport extends CallReport {
 export function parseDestination(to: string): string {
   if (SIP_URI.test(to)) return to;
   const phone = parsePhoneNumberFromString(to);
-  if (!to.startsWith('+') || !phone?.isValid()) throw new CliError(`--to ${JSON.stringify(to)}: give an international number such as +14155550123, or a SIP URI such as sip:1001@127.0.0.1:5080`, 2);
+  if (!to.startsWith('+') || !phone?.isValid())
+    throw new CliError(
+      `--to ${JSON.stringify(to)}: give an international number such as +14155550123, or a SIP URI such as sip:1001@127.0.0.1:5080`,
+      2,
+    );
   return phone.number;
 }
 
 export async function placeCall(file: string, o: CallOptions): Promise<CallCommandReport> {
   const flow = requireValidFlow(file, providerFor(undefined));
-  if (!flow.start) throw new CliError(`${file} is an inbound flow: \`dialflow call\` calls out (it needs a startOutgoingCall as its start)`, 1);
+  if (!flow.start)
+    throw new CliError(
+      `${file} is an inbound flow: \`dialflow call\` calls out (it needs a startOutgoingCall as its start)`,
+      1,
+    );
   const to = parseDestination(o.to);
   const extra = parseJsonOption('recipient', o.recipient) ?? {};
-  if (typeof extra !== 'object' || Array.isArray(extra)) throw new CliError('--recipient must be a JSON object, e.g. {"firstName":"Ana","timeZone":"Europe/Zagreb"}', 2);
+  if (typeof extra !== 'object' || Array.isArray(extra))
+    throw new CliError('--recipient must be a JSON object, e.g. {"firstName":"Ana","timeZone":"Europe/Zagreb"}', 2);
   const id = o.id ?? `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new CliError(`--id ${JSON.stringify(id)}: letters, digits, ".", "-" and "_", at most 64`, 2);
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id))
+    throw new CliError(`--id ${JSON.stringify(id)}: letters, digits, ".", "-" and "_", at most 64`, 2);
   // A SIP URI has no country: without a timeZone a `recipient` window cannot be placed (notCalled says so).
   // A `persona` in --recipient is a hint for the simulator (as in a campaign's recipients file).
   const { recipient: given, hints } = splitPersona({ ...(extra as Partial<Recipient>), id, phone: to });
@@ -58,18 +68,41 @@ export async function placeCall(file: string, o: CallOptions): Promise<CallComma
   await withNats(config.nats.servers, (nc) => uploadFlowAudio(nc, flow, file));
   const started = Date.now();
   return withTemporal(config, async (client) => {
-    const handle = await startCall(client, { flow, recipient, campaignId: CLI_CAMPAIGN, taskQueue: config.temporal.taskQueue, ...(hints ? { hints } : {}), ...(o.contactCap ? { contactCap: o.contactCap } : {}) });
+    const handle = await startCall(client, {
+      flow,
+      recipient,
+      campaignId: CLI_CAMPAIGN,
+      taskQueue: config.temporal.taskQueue,
+      ...(hints ? { hints } : {}),
+      ...(o.contactCap ? { contactCap: o.contactCap } : {}),
+    });
     process.stderr.write(`calling ${to} with ${flow.id} v${flow.version} (workflow ${handle.workflowId}) …\n`);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new CliError(`the call did not finish within ${o.timeoutSeconds} s; it goes on — see workflow ${handle.workflowId}`, 1)), o.timeoutSeconds * 1000);
+      timer = setTimeout(
+        () =>
+          reject(
+            new CliError(
+              `the call did not finish within ${o.timeoutSeconds} s; it goes on — see workflow ${handle.workflowId}`,
+              1,
+            ),
+          ),
+        o.timeoutSeconds * 1000,
+      );
     });
     try {
       const result = await Promise.race([handle.result(), timedOut]);
       const history = await decodeHistory(await handle.fetchHistory(), payloadCodec(config));
-      return { ...callReport(flow, result, history, recipient.timeZone ?? 'UTC'), workflowId: handle.workflowId, elapsedSeconds: Math.round((Date.now() - started) / 100) / 10 };
+      return {
+        ...callReport(flow, result, history, recipient.timeZone ?? 'UTC'),
+        workflowId: handle.workflowId,
+        elapsedSeconds: Math.round((Date.now() - started) / 100) / 10,
+      };
     } catch (err) {
-      if (err instanceof WorkflowFailedError) throw new CliError(`the call workflow ${handle.workflowId} failed: ${err.cause?.message ?? err.message}`, 1, { cause: err });
+      if (err instanceof WorkflowFailedError)
+        throw new CliError(`the call workflow ${handle.workflowId} failed: ${err.cause?.message ?? err.message}`, 1, {
+          cause: err,
+        });
       throw err;
     } finally {
       clearTimeout(timer);

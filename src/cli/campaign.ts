@@ -6,19 +6,32 @@ import { DateTime } from 'luxon';
 import { SingleBar, Presets } from 'cli-progress';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { NatsCampaignStore, readAllRecords } from '../store/campaigns.js';
-import { formatOf, RecipientsFileError, stageRecipients, stagingSummary, type StagingResult, type StagingSummary } from '../campaign/recipients.js';
+import {
+  formatOf,
+  RecipientsFileError,
+  stageRecipients,
+  stagingSummary,
+  type StagingResult,
+  type StagingSummary,
+} from '../campaign/recipients.js';
 import { reportCsv } from '../campaign/report.js';
 import { flowSpeed, formatSpeed } from '../campaign/pacing.js';
 import { parseSpeed } from '../campaign/speed.js';
 import { forecastCampaign, type Forecast } from '../campaign/forecast.js';
 import { CAMPAIGN_ID, startCampaign } from '../client/campaigns.js';
 import type { campaignWorkflow } from '../workflows/index.js';
-import { campaignStatusQuery, campaignWorkflowId, cancelCampaignUpdate, pauseCampaignUpdate, resumeCampaignUpdate, type CampaignStatus } from '../workflows/messages.js';
+import {
+  campaignStatusQuery,
+  campaignWorkflowId,
+  cancelCampaignUpdate,
+  pauseCampaignUpdate,
+  resumeCampaignUpdate,
+  type CampaignStatus,
+} from '../workflows/messages.js';
 import { CliError } from './errors.js';
 import { configFor, conn, withNats, withTemporal, type Conn } from './connections.js';
 import { requireValidFlow } from './validate.js';
 import type { CallingSpeed } from '../flow/schema.js';
-
 
 function speedOption(v: string): CallingSpeed {
   try {
@@ -39,13 +52,15 @@ function positiveInt(name: string) {
 /** `3/30d`: at most 3 contacts per recipient in 30 days, across campaigns. */
 export function contactCapOption(v: string): { max: number; windowDays: number } {
   const m = /^(\d+)\s*\/\s*(\d+)\s*d(ays?)?$/.exec(v.trim());
-  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new CliError(`contact cap "${v}": expected N/Dd, e.g. 3/30d`, 1);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1)
+    throw new CliError(`contact cap "${v}": expected N/Dd, e.g. 3/30d`, 1);
   return { max: Number(m[1]), windowDays: Number(m[2]) };
 }
 
 function reportProblems(file: string, s: StagingResult): void {
   for (const p of s.rejected.slice(0, 20)) process.stderr.write(`${file}: ${p.message} [${p.code}]\n`);
-  if (s.rejectedTotal > 20) process.stderr.write(`${file}: … ${s.rejectedTotal - 20} more rows skipped (see \`dialflow campaign report\`)\n`);
+  if (s.rejectedTotal > 20)
+    process.stderr.write(`${file}: … ${s.rejectedTotal - 20} more rows skipped (see \`dialflow campaign report\`)\n`);
 }
 
 /** `20000 rows: 19999 valid, 0 duplicates, 1 invalid (row.malformed 1)`. */
@@ -76,7 +91,16 @@ function statusLine(s: CampaignStatus): string {
 
 async function follow(handle: WorkflowHandle<typeof campaignWorkflow>, json: boolean): Promise<CampaignStatus> {
   const tty = Boolean(process.stderr.isTTY) && !json;
-  const bar = tty ? new SingleBar({ format: 'calls {bar} {value}/{total} | {inflight} in flight | ETA {eta_formatted}', stream: process.stderr, hideCursor: true }, Presets.shades_classic) : undefined;
+  const bar = tty
+    ? new SingleBar(
+        {
+          format: 'calls {bar} {value}/{total} | {inflight} in flight | ETA {eta_formatted}',
+          stream: process.stderr,
+          hideCursor: true,
+        },
+        Presets.shades_classic,
+      )
+    : undefined;
   let started = false;
   let lastLine = 0;
   for (;;) {
@@ -120,64 +144,129 @@ export function formatForecast(f: Forecast, zone = 'UTC'): string {
 }
 
 export function campaignCommands(program: Command): void {
-  const campaign = program.command('campaign').description('run outbound campaigns: start, follow, control, report and forecast');
+  const campaign = program
+    .command('campaign')
+    .description('run outbound campaigns: start, follow, control, report and forecast');
 
   conn(
     campaign
       .command('start')
       .description('stage the recipients and start a campaign')
       .requiredOption('--flow <file>', 'flow document (JSON or YAML)')
-      .requiredOption('--recipients <file>', 'CSV or NDJSON: id, phone, optional timeZone, any attributes; persona for the simulator')
+      .requiredOption(
+        '--recipients <file>',
+        'CSV or NDJSON: id, phone, optional timeZone, any attributes; persona for the simulator',
+      )
       .option('--id <campaignId>', 'campaign id (default: the flow id and the time)')
-      .addOption(new Option('--speed <n/period>', 'calling speed, e.g. 100/minute (default: the flow’s callingSpeed, else 60/minute)').argParser(speedOption))
-      .addOption(new Option('--max-concurrent <n>', 'at most this many calls at once').default(100).argParser(positiveInt('--max-concurrent')))
-      .addOption(new Option('--contact-cap <n/days>', 'at most N calls per recipient within D days, across campaigns, e.g. 3/30d').argParser(contactCapOption))
+      .addOption(
+        new Option(
+          '--speed <n/period>',
+          'calling speed, e.g. 100/minute (default: the flow’s callingSpeed, else 60/minute)',
+        ).argParser(speedOption),
+      )
+      .addOption(
+        new Option('--max-concurrent <n>', 'at most this many calls at once')
+          .default(100)
+          .argParser(positiveInt('--max-concurrent')),
+      )
+      .addOption(
+        new Option(
+          '--contact-cap <n/days>',
+          'at most N calls per recipient within D days, across campaigns, e.g. 3/30d',
+        ).argParser(contactCapOption),
+      )
       .option('--follow', 'follow progress until the campaign ends', false)
       .option('--json', 'print JSON (with --follow: the final report with counts by outcome)', false),
-  ).action(async (o: Conn & { flow: string; recipients: string; id?: string; speed?: CallingSpeed; maxConcurrent: number; contactCap?: { max: number; windowDays: number }; follow: boolean; json: boolean }) => {
-    const flow = requireValidFlow(o.flow);
-    if (!flow.start) throw new CliError(`${o.flow} is an inbound flow: campaigns call out (it needs a startOutgoingCall as its start)`, 1);
-    if (!existsSync(o.recipients)) throw new CliError(`cannot read ${o.recipients}`, 2);
-    const campaignId = o.id ?? `${flow.id}-${DateTime.utc().toFormat('yyyyMMddHHmmss')}`.replace(/[^A-Za-z0-9_-]/g, '-');
-    if (!CAMPAIGN_ID.test(campaignId)) throw new CliError(`campaign id "${campaignId}": letters, digits, "-" and "_", at most 64`, 1);
-    const speed = o.speed ?? flowSpeed(flow) ?? { calls: 60, per: 'minute' as const };
-    const config = configFor(o);
-    const staging = await withNats(config.nats.servers, async (nc) => {
-      const store = await NatsCampaignStore.open(nc);
-      const s = await staged(() => stageRecipients(o.recipients, (n, rows) => store.putPage(campaignId, n, rows), { format: formatOf(o.recipients) }));
-      await store.putMeta({ campaignId, staging: s, createdAt: new Date().toISOString() });
-      return s;
-    });
-    reportProblems(o.recipients, staging);
-    process.stderr.write(`${o.recipients}: ${summaryLine(stagingSummary(staging))}\n`);
-    if (staging.accepted === 0) throw new CliError(`${o.recipients}: no valid recipient (${staging.rejectedTotal} rows skipped)`, 1);
-    const final = await withTemporal(config, async (client) => {
-      const handle = await startCampaign(client, config.temporal.taskQueue, {
-        campaignId,
-        flow,
-        pages: staging.pages,
-        total: staging.accepted,
-        speed,
-        maxConcurrent: o.maxConcurrent,
-        callTaskQueue: config.temporal.taskQueue,
-        ...(o.contactCap ? { contactCap: o.contactCap } : {}),
+  ).action(
+    async (
+      o: Conn & {
+        flow: string;
+        recipients: string;
+        id?: string;
+        speed?: CallingSpeed;
+        maxConcurrent: number;
+        contactCap?: { max: number; windowDays: number };
+        follow: boolean;
+        json: boolean;
+      },
+    ) => {
+      const flow = requireValidFlow(o.flow);
+      if (!flow.start)
+        throw new CliError(
+          `${o.flow} is an inbound flow: campaigns call out (it needs a startOutgoingCall as its start)`,
+          1,
+        );
+      if (!existsSync(o.recipients)) throw new CliError(`cannot read ${o.recipients}`, 2);
+      const campaignId =
+        o.id ?? `${flow.id}-${DateTime.utc().toFormat('yyyyMMddHHmmss')}`.replace(/[^A-Za-z0-9_-]/g, '-');
+      if (!CAMPAIGN_ID.test(campaignId))
+        throw new CliError(`campaign id "${campaignId}": letters, digits, "-" and "_", at most 64`, 1);
+      const speed = o.speed ?? flowSpeed(flow) ?? { calls: 60, per: 'minute' as const };
+      const config = configFor(o);
+      const staging = await withNats(config.nats.servers, async (nc) => {
+        const store = await NatsCampaignStore.open(nc);
+        const s = await staged(() =>
+          stageRecipients(o.recipients, (n, rows) => store.putPage(campaignId, n, rows), {
+            format: formatOf(o.recipients),
+          }),
+        );
+        await store.putMeta({ campaignId, staging: s, createdAt: new Date().toISOString() });
+        return s;
       });
-      process.stderr.write(`campaign ${campaignId}: ${staging.accepted} recipients (${staging.rejectedTotal} rows skipped), ${formatSpeed(speed)}, at most ${o.maxConcurrent} at once\n`);
-      return o.follow ? follow(handle, o.json) : undefined;
-    });
-    if (final) process.stdout.write(o.json ? `${JSON.stringify({ ...final, rejectedRows: staging.rejectedTotal }, null, 2)}\n` : `${statusLine(final)}\n`);
-    else process.stdout.write(o.json ? `${JSON.stringify({ campaignId, recipients: staging.accepted, rejectedRows: staging.rejectedTotal })}\n` : `${campaignId}\n`);
-  });
+      reportProblems(o.recipients, staging);
+      process.stderr.write(`${o.recipients}: ${summaryLine(stagingSummary(staging))}\n`);
+      if (staging.accepted === 0)
+        throw new CliError(`${o.recipients}: no valid recipient (${staging.rejectedTotal} rows skipped)`, 1);
+      const final = await withTemporal(config, async (client) => {
+        const handle = await startCampaign(client, config.temporal.taskQueue, {
+          campaignId,
+          flow,
+          pages: staging.pages,
+          total: staging.accepted,
+          speed,
+          maxConcurrent: o.maxConcurrent,
+          callTaskQueue: config.temporal.taskQueue,
+          ...(o.contactCap ? { contactCap: o.contactCap } : {}),
+        });
+        process.stderr.write(
+          `campaign ${campaignId}: ${staging.accepted} recipients (${staging.rejectedTotal} rows skipped), ${formatSpeed(speed)}, at most ${o.maxConcurrent} at once\n`,
+        );
+        return o.follow ? follow(handle, o.json) : undefined;
+      });
+      if (final)
+        process.stdout.write(
+          o.json
+            ? `${JSON.stringify({ ...final, rejectedRows: staging.rejectedTotal }, null, 2)}\n`
+            : `${statusLine(final)}\n`,
+        );
+      else
+        process.stdout.write(
+          o.json
+            ? `${JSON.stringify({ campaignId, recipients: staging.accepted, rejectedRows: staging.rejectedTotal })}\n`
+            : `${campaignId}\n`,
+        );
+    },
+  );
 
-  const handleFor = (client: Client, id: string) => client.workflow.getHandle<typeof campaignWorkflow>(campaignWorkflowId(id));
+  const handleFor = (client: Client, id: string) =>
+    client.workflow.getHandle<typeof campaignWorkflow>(campaignWorkflowId(id));
   const notFound = (id: string) => (err: unknown) => {
     if (err instanceof WorkflowNotFoundError) throw new CliError(`no campaign "${id}"`, 1);
-    if (err instanceof WorkflowUpdateFailedError) throw new CliError(`campaign ${id}: ${err.cause?.message ?? err.message}`, 1);
+    if (err instanceof WorkflowUpdateFailedError)
+      throw new CliError(`campaign ${id}: ${err.cause?.message ?? err.message}`, 1);
     throw err;
   };
 
-  conn(campaign.command('status').description('counts by outcome, in flight, remaining, ETA').argument('<campaignId>').option('--json', 'print JSON', false)).action(async (id: string, o: Conn & { json: boolean }) => {
-    const s = await withTemporal(configFor(o), (client) => handleFor(client, id).query(campaignStatusQuery).catch(notFound(id)));
+  conn(
+    campaign
+      .command('status')
+      .description('counts by outcome, in flight, remaining, ETA')
+      .argument('<campaignId>')
+      .option('--json', 'print JSON', false),
+  ).action(async (id: string, o: Conn & { json: boolean }) => {
+    const s = await withTemporal(configFor(o), (client) =>
+      handleFor(client, id).query(campaignStatusQuery).catch(notFound(id)),
+    );
     process.stdout.write(o.json ? `${JSON.stringify(s, null, 2)}\n` : `${statusLine(s)}\n`);
   });
 
@@ -187,8 +276,12 @@ export function campaignCommands(program: Command): void {
     ['cancel', cancelCampaignUpdate, 'stop for good; calls in progress finish'],
   ] as const) {
     conn(campaign.command(name).description(what).argument('<campaignId>')).action(async (id: string, o: Conn) => {
-      const r = await withTemporal(configFor(o), (client) => handleFor(client, id).executeUpdate(update).catch(notFound(id)));
-      process.stdout.write(`${id}: ${r.state}${r.withdrawn !== undefined ? ` (${r.withdrawn} waiting calls withdrawn)` : ''}\n`);
+      const r = await withTemporal(configFor(o), (client) =>
+        handleFor(client, id).executeUpdate(update).catch(notFound(id)),
+      );
+      process.stdout.write(
+        `${id}: ${r.state}${r.withdrawn !== undefined ? ` (${r.withdrawn} waiting calls withdrawn)` : ''}\n`,
+      );
     });
   }
 
@@ -209,7 +302,9 @@ export function campaignCommands(program: Command): void {
     if (o.json) {
       const byOutcome: Record<string, number> = {};
       for (const r of records) byOutcome[r.outcome] = (byOutcome[r.outcome] ?? 0) + 1;
-      process.stdout.write(`${JSON.stringify({ campaignId: id, calls: records.length, byOutcome, recipients: records, rejectedRows: meta?.staging.rejected ?? [] }, null, 2)}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ campaignId: id, calls: records.length, byOutcome, recipients: records, rejectedRows: meta?.staging.rejected ?? [] }, null, 2)}\n`,
+      );
       return;
     }
     process.stdout.write(reportCsv(records));
@@ -223,7 +318,9 @@ export function campaignCommands(program: Command): void {
     .action(async (o: { recipients: string; json: boolean }) => {
       if (!existsSync(o.recipients)) throw new CliError(`cannot read ${o.recipients}`, 2);
       // Same reader and checks as `campaign start`, with pages thrown away instead of stored.
-      const staging = await staged(() => stageRecipients(o.recipients, async () => undefined, { format: formatOf(o.recipients) }));
+      const staging = await staged(() =>
+        stageRecipients(o.recipients, async () => undefined, { format: formatOf(o.recipients) }),
+      );
       const summary = stagingSummary(staging);
       if (o.json) process.stdout.write(`${JSON.stringify({ ...summary, problems: staging.rejected }, null, 2)}\n`);
       else {
@@ -237,34 +334,68 @@ export function campaignCommands(program: Command): void {
     .description('estimate when a campaign would finish: speed, concurrency, windows in each recipient’s zone, retries')
     .requiredOption('--flow <file>', 'flow document')
     .requiredOption('--recipients <file>', 'CSV or NDJSON')
-    .addOption(new Option('--speed <n/period>', 'calling speed (default: the flow’s, else 60/minute)').argParser(speedOption))
-    .addOption(new Option('--max-concurrent <n>', 'at most this many calls at once').default(100).argParser(positiveInt('--max-concurrent')))
-    .addOption(new Option('--avg-call-seconds <n>', 'average call length').default(60).argParser(positiveInt('--avg-call-seconds')))
+    .addOption(
+      new Option('--speed <n/period>', 'calling speed (default: the flow’s, else 60/minute)').argParser(speedOption),
+    )
+    .addOption(
+      new Option('--max-concurrent <n>', 'at most this many calls at once')
+        .default(100)
+        .argParser(positiveInt('--max-concurrent')),
+    )
+    .addOption(
+      new Option('--avg-call-seconds <n>', 'average call length')
+        .default(60)
+        .argParser(positiveInt('--avg-call-seconds')),
+    )
     .option('--start <iso>', 'campaign start (default: now)')
     .option('--zone <iana>', 'show times in this zone', 'UTC')
     .option('--json', 'print JSON', false)
-    .action(async (o: { flow: string; recipients: string; speed?: CallingSpeed; maxConcurrent: number; avgCallSeconds: number; start?: string; zone: string; json: boolean }) => {
-      const flow = requireValidFlow(o.flow);
-      if (!existsSync(o.recipients)) throw new CliError(`cannot read ${o.recipients}`, 2);
-      const start = o.start ? Date.parse(o.start) : Date.now();
-      if (Number.isNaN(start)) throw new CliError(`--start "${o.start ?? ''}" is not an ISO date-time`, 1);
-      const { zones, staging } = await staged(() => zonesOf(o.recipients));
-      reportProblems(o.recipients, staging);
-      const f = forecastCampaign(flow, zones, { speed: o.speed ?? flowSpeed(flow) ?? { calls: 60, per: 'minute' }, maxConcurrent: o.maxConcurrent, start, avgCallSeconds: o.avgCallSeconds });
-      process.stdout.write(o.json ? `${JSON.stringify(f, null, 2)}\n` : formatForecast(f, o.zone));
-    });
+    .action(
+      async (o: {
+        flow: string;
+        recipients: string;
+        speed?: CallingSpeed;
+        maxConcurrent: number;
+        avgCallSeconds: number;
+        start?: string;
+        zone: string;
+        json: boolean;
+      }) => {
+        const flow = requireValidFlow(o.flow);
+        if (!existsSync(o.recipients)) throw new CliError(`cannot read ${o.recipients}`, 2);
+        const start = o.start ? Date.parse(o.start) : Date.now();
+        if (Number.isNaN(start)) throw new CliError(`--start "${o.start ?? ''}" is not an ISO date-time`, 1);
+        const { zones, staging } = await staged(() => zonesOf(o.recipients));
+        reportProblems(o.recipients, staging);
+        const f = forecastCampaign(flow, zones, {
+          speed: o.speed ?? flowSpeed(flow) ?? { calls: 60, per: 'minute' },
+          maxConcurrent: o.maxConcurrent,
+          start,
+          avgCallSeconds: o.avgCallSeconds,
+        });
+        process.stdout.write(o.json ? `${JSON.stringify(f, null, 2)}\n` : formatForecast(f, o.zone));
+      },
+    );
 
   const dnc = program.command('dnc').description('the do-not-call list (NATS KV), checked before every outbound call');
   const phones = async (args: string[], file?: string): Promise<string[]> => {
     const out = [...args];
-    if (file) for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) if (/\d/.test(line)) out.push((line.split(',')[0] ?? '').trim());
+    if (file)
+      for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Infinity }))
+        if (/\d/.test(line)) out.push((line.split(',')[0] ?? '').trim());
     return out;
   };
   for (const [name, blocked] of [
     ['add', true],
     ['remove', false],
   ] as const) {
-    conn(dnc.command(name).description(`${blocked ? 'block' : 'unblock'} numbers`).argument('[phones...]').option('--file <file>', 'one number per line (or CSV with the number first)')).action(async (args: string[], o: Conn & { file?: string }) => {
+    conn(
+      dnc
+        .command(name)
+        .description(`${blocked ? 'block' : 'unblock'} numbers`)
+        .argument('[phones...]')
+        .option('--file <file>', 'one number per line (or CSV with the number first)'),
+    ).action(async (args: string[], o: Conn & { file?: string }) => {
       const list = await phones(args, o.file);
       if (list.length === 0) throw new CliError('no numbers given', 1);
       await withNats(configFor(o).nats.servers, async (nc) => {
@@ -274,9 +405,13 @@ export function campaignCommands(program: Command): void {
       process.stdout.write(`${list.length} number(s) ${blocked ? 'added to' : 'removed from'} the do-not-call list\n`);
     });
   }
-  conn(dnc.command('check').description('is a number blocked? exit 0 if blocked, 3 if not').argument('<phone>')).action(async (phone: string, o: Conn) => {
-    const blocked = await withNats(configFor(o).nats.servers, async (nc) => (await NatsCampaignStore.open(nc)).isDoNotCall(phone));
-    process.stdout.write(`${phone}: ${blocked ? 'blocked' : 'not blocked'}\n`);
-    process.exitCode = blocked ? 0 : 3;
-  });
+  conn(dnc.command('check').description('is a number blocked? exit 0 if blocked, 3 if not').argument('<phone>')).action(
+    async (phone: string, o: Conn) => {
+      const blocked = await withNats(configFor(o).nats.servers, async (nc) =>
+        (await NatsCampaignStore.open(nc)).isDoNotCall(phone),
+      );
+      process.stdout.write(`${phone}: ${blocked ? 'blocked' : 'not blocked'}\n`);
+      process.exitCode = blocked ? 0 : 3;
+    },
+  );
 }

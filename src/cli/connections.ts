@@ -5,7 +5,13 @@ import { errors, type NatsConnection } from '@nats-io/transport-node';
 import { Option, type Command } from 'commander';
 import { ConfigError, loadConfig, payloadCodec, type Config } from '../config/index.js';
 import type { EncryptionCodec } from '../codec/encryption.js';
-import { checkWorkerKeys, currentWorkerKeyIds, PayloadKeyMismatchError, workerKeys, type WorkerKeys } from '../codec/key-check.js';
+import {
+  checkWorkerKeys,
+  currentWorkerKeyIds,
+  PayloadKeyMismatchError,
+  workerKeys,
+  type WorkerKeys,
+} from '../codec/key-check.js';
 import { connectNats } from '../telephony/nats.js';
 import { NatsAuthError, type NatsSettings } from '../telephony/nats-auth.js';
 import { CliError } from './errors.js';
@@ -15,14 +21,25 @@ import { CliError } from './errors.js';
  * with only a URL the credentials come from the environment, or from the operator identity that
  * `dialflow dev` generated (telephony/nats-auth.ts).
  */
-export async function withNats<T>(target: string | string[] | NatsSettings, f: (nc: NatsConnection) => Promise<T>): Promise<T> {
+export async function withNats<T>(
+  target: string | string[] | NatsSettings,
+  f: (nc: NatsConnection) => Promise<T>,
+): Promise<T> {
   const servers = typeof target === 'string' || Array.isArray(target) ? [target].flat() : target.servers;
   const nc = await connectNats(target, 'dialflow-cli').catch((err: unknown) => {
     if (err instanceof NatsAuthError) throw new CliError(err.message, 2, { cause: err });
     if (err instanceof errors.AuthorizationError) {
-      throw new CliError(`NATS at ${servers.join(',')} refused this client's credentials (${err.message}): set DIALFLOW_NATS_NKEY_SEED_FILE, DIALFLOW_NATS_CREDS or DIALFLOW_NATS_USER/PASSWORD — against \`dialflow dev\`, its cli.nk under the data dir's nats-auth/`, 2, { cause: err });
+      throw new CliError(
+        `NATS at ${servers.join(',')} refused this client's credentials (${err.message}): set DIALFLOW_NATS_NKEY_SEED_FILE, DIALFLOW_NATS_CREDS or DIALFLOW_NATS_USER/PASSWORD — against \`dialflow dev\`, its cli.nk under the data dir's nats-auth/`,
+        2,
+        { cause: err },
+      );
     }
-    throw new CliError(`cannot reach NATS at ${servers.join(',')}: ${(err as Error).message} (start the stack with \`npm start\` or pass --nats)`, 1, { cause: err });
+    throw new CliError(
+      `cannot reach NATS at ${servers.join(',')}: ${(err as Error).message} (start the stack with \`npm start\` or pass --nats)`,
+      1,
+      { cause: err },
+    );
   });
   try {
     return await f(nc);
@@ -47,15 +64,24 @@ export async function withTemporal<T>(config: Config, f: (client: Client) => Pro
     if (!(err instanceof ConfigError)) throw err;
     keyProblem = err;
   }
-  const connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '5s' }).catch((err: unknown) => {
-    if (keyProblem) throw keyProblem;
-    throw new CliError(`cannot reach Temporal at ${config.temporal.address}: ${(err as Error).message} (start the stack with \`npm start\` or pass --temporal)`, 1, { cause: err });
-  });
+  const connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '5s' }).catch(
+    (err: unknown) => {
+      if (keyProblem) throw keyProblem;
+      throw new CliError(
+        `cannot reach Temporal at ${config.temporal.address}: ${(err as Error).message} (start the stack with \`npm start\` or pass --temporal)`,
+        1,
+        { cause: err },
+      );
+    },
+  );
   try {
     const { namespace, taskQueue } = config.temporal;
     const workers = await advertisedWorkerKeys(connection, namespace, taskQueue);
     if (!codec) {
-      const theirs = workers && workers.length > 0 ? `; the workers on task queue ${taskQueue} use payload key ${currentWorkerKeyIds(workers).join(', ')}` : '';
+      const theirs =
+        workers && workers.length > 0
+          ? `; the workers on task queue ${taskQueue} use payload key ${currentWorkerKeyIds(workers).join(', ')}`
+          : '';
       throw new CliError(`${keyProblem?.message ?? 'no payload key'}${theirs}`, 2, { cause: keyProblem });
     }
     try {
@@ -76,12 +102,20 @@ const PERMISSION_DENIED = 7;
 const UNIMPLEMENTED = 12;
 
 /** The workers' keys, or undefined where this client may not ask (the check is a courtesy, not a guard). */
-async function advertisedWorkerKeys(connection: Connection, namespace: string, taskQueue: string): Promise<WorkerKeys[] | undefined> {
+async function advertisedWorkerKeys(
+  connection: Connection,
+  namespace: string,
+  taskQueue: string,
+): Promise<WorkerKeys[] | undefined> {
   try {
     return await workerKeys(connection, namespace, taskQueue);
   } catch (err) {
     if (isGrpcServiceError(err) && (err.code === PERMISSION_DENIED || err.code === UNIMPLEMENTED)) return undefined;
-    throw new CliError(`cannot ask Temporal at ${connection.options.address} about task queue ${taskQueue}: ${(err as Error).message}`, 1, { cause: err });
+    throw new CliError(
+      `cannot ask Temporal at ${connection.options.address} about task queue ${taskQueue}: ${(err as Error).message}`,
+      1,
+      { cause: err },
+    );
   }
 }
 
@@ -94,7 +128,9 @@ export interface Conn {
 
 export const conn = (c: Command): Command =>
   c
-    .addOption(new Option('--temporal <address>', 'Temporal frontend (default DIALFLOW_TEMPORAL_ADDRESS or 127.0.0.1:7233)'))
+    .addOption(
+      new Option('--temporal <address>', 'Temporal frontend (default DIALFLOW_TEMPORAL_ADDRESS or 127.0.0.1:7233)'),
+    )
     .addOption(new Option('--nats <url>', 'NATS server (default DIALFLOW_NATS_SERVERS or nats://127.0.0.1:4222)'))
     .addOption(new Option('--task-queue <queue>', 'task queue of the workers (default DIALFLOW_TASK_QUEUE)'));
 

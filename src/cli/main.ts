@@ -3,7 +3,17 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { PROJECT_ROOT } from '../config/tools.js';
-import { ConfigError, configEnv, dataConverter, ensureDevPayloadKey, ensureSecretFile, loadConfig, payloadCodec, PROVIDER_KINDS, type ProviderKind } from '../config/index.js';
+import {
+  ConfigError,
+  configEnv,
+  dataConverter,
+  ensureDevPayloadKey,
+  ensureSecretFile,
+  loadConfig,
+  payloadCodec,
+  PROVIDER_KINDS,
+  type ProviderKind,
+} from '../config/index.js';
 import { startCodecServer } from '../codec/server.js';
 import { CODEC_TOKEN_FILE, codecToken, resolveCodecToken } from '../codec/token.js';
 import { Stack, StackError, assertPortFree } from '../dev/stack.js';
@@ -26,7 +36,6 @@ import { ObjectRecordingStore } from '../store/recordings.js';
 import { uploadFlowAudio } from '../store/assets.js';
 import { writeFileSync } from 'node:fs';
 
-
 function positiveSeconds(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('a number of seconds above 0');
@@ -35,7 +44,8 @@ function positiveSeconds(value: string): number {
 
 function portOption(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('a port is a whole number from 1 to 65535');
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new InvalidArgumentError('a port is a whole number from 1 to 65535');
   return n;
 }
 
@@ -57,23 +67,46 @@ interface DevOptions {
 }
 
 /** The provider's own settings for `dialflow dev`: a local registrar for SIP, webhook credentials for Infobip. */
-async function providerSetup(o: DevOptions, stack: Stack, dataDir: string, host: string, say: (m: string) => void): Promise<{ env: Record<string, string>; banner: string[] }> {
+async function providerSetup(
+  o: DevOptions,
+  stack: Stack,
+  dataDir: string,
+  host: string,
+  say: (m: string) => void,
+): Promise<{ env: Record<string, string>; banner: string[] }> {
   switch (o.provider) {
     case 'simulator':
       return { env: {}, banner: [] };
     case 'sip': {
-      if (o.sipTrunk) return { env: { DIALFLOW_SIP_TRUNK: o.sipTrunk }, banner: [`SIP:          calls go out through the trunk ${o.sipTrunk}`, `              dialflow call examples/appointment-reminder.json --to +14155550123`] };
+      if (o.sipTrunk)
+        return {
+          env: { DIALFLOW_SIP_TRUNK: o.sipTrunk },
+          banner: [
+            `SIP:          calls go out through the trunk ${o.sipTrunk}`,
+            `              dialflow call examples/appointment-reminder.json --to +14155550123`,
+          ],
+        };
       await assertPortFree(host, o.sipPort, 'kamailio (SIP registrar)', '--sip-port');
       say(`starting a local SIP registrar (kamailio) on udp:${host}:${o.sipPort} …`);
       const sip = loadConfig(process.env).sip;
-      const registrar = await startKamailio({ dir: join(dataDir, 'kamailio'), host, port: o.sipPort, inboundUser: sip.inboundUser, inboundNumbers: sip.inboundNumbers });
+      const registrar = await startKamailio({
+        dir: join(dataDir, 'kamailio'),
+        host,
+        port: o.sipPort,
+        inboundUser: sip.inboundUser,
+        inboundNumbers: sip.inboundNumbers,
+      });
       stack.onStop(() => registrar.stop());
       return {
         env: { DIALFLOW_SIP_TRUNK: registrar.uri },
         banner: [
           `SIP:          registrar ${registrar.uri} (loopback, no passwords): register a softphone as sip:1001@${host}:${o.sipPort}, then`,
           `              dialflow call examples/appointment-reminder.json --to sip:1001@${host}:${o.sipPort}`,
-          ...(sip.inboundNumbers.length > 0 ? [`              inbound: call ${sip.inboundNumbers.map((n) => `sip:${n}@${host}:${o.sipPort}`).join(', ')} from the softphone`] : []),
+          ...(sip.inboundNumbers.length > 0
+            ? [
+                `              inbound: call ${sip.inboundNumbers.map((n) => `sip:${n}@${host}:${o.sipPort}`).join(', ')} from the softphone`,
+              ]
+            : []),
         ],
       };
     }
@@ -81,7 +114,12 @@ async function providerSetup(o: DevOptions, stack: Stack, dataDir: string, host:
       const user = process.env.DIALFLOW_WEBHOOK_USER ?? 'infobip';
       const password = process.env.DIALFLOW_WEBHOOK_PASSWORD ?? ensureSecretFile(join(dataDir, 'webhook.password'));
       return {
-        env: { DIALFLOW_WEBHOOK_USER: user, DIALFLOW_WEBHOOK_PASSWORD: password, DIALFLOW_WEBHOOK_PORT: String(o.webhookPort), DIALFLOW_WEBHOOK_HOST: host },
+        env: {
+          DIALFLOW_WEBHOOK_USER: user,
+          DIALFLOW_WEBHOOK_PASSWORD: password,
+          DIALFLOW_WEBHOOK_PORT: String(o.webhookPort),
+          DIALFLOW_WEBHOOK_HOST: host,
+        },
         banner: [
           `Infobip:      API ${process.env.DIALFLOW_INFOBIP_BASE_URL ?? '(DIALFLOW_INFOBIP_BASE_URL is not set)'}`,
           `Webhooks:     http://${host}:${o.webhookPort}/webhooks/infobip, HTTP Basic user "${user}", password in ${process.env.DIALFLOW_WEBHOOK_PASSWORD ? 'DIALFLOW_WEBHOOK_PASSWORD' : join(dataDir, 'webhook.password')}`,
@@ -108,21 +146,41 @@ async function dev(o: DevOptions): Promise<number> {
   process.on('SIGHUP', onSignal);
   const say = (m: string) => process.stderr.write(`${m}\n`);
   try {
-    if (o.demo && o.provider !== 'simulator') throw new CliError('the demo calls simulated personas: run it with the simulator (drop --provider), or place real calls with `dialflow call`', 2);
+    if (o.demo && o.provider !== 'simulator')
+      throw new CliError(
+        'the demo calls simulated personas: run it with the simulator (drop --provider), or place real calls with `dialflow call`',
+        2,
+      );
     const providerRoles = PROVIDER_ROLES[o.provider];
     const metricsPorts: Record<string, number> = { worker: o.metricsPort, bridge: o.metricsPort + 1 };
     providerRoles.forEach((role, i) => (metricsPorts[role] = o.metricsPort + 2 + i));
-    for (const [role, port] of Object.entries(metricsPorts)) await assertPortFree(host, port, `${role} /metrics`, '--metrics-port');
+    for (const [role, port] of Object.entries(metricsPorts))
+      await assertPortFree(host, port, `${role} /metrics`, '--metrics-port');
     await assertPortFree(host, o.codecPort, 'codec server', '--codec-port');
     // Without a configured key, dev generates one under the data dir (kept across restarts: history stays readable).
-    const keyEnv = process.env.DIALFLOW_PAYLOAD_KEY || process.env.DIALFLOW_PAYLOAD_KEY_FILE ? {} : { DIALFLOW_PAYLOAD_KEY_FILE: ensureDevPayloadKey(join(dataDir, 'payload.key')) };
+    const keyEnv =
+      process.env.DIALFLOW_PAYLOAD_KEY || process.env.DIALFLOW_PAYLOAD_KEY_FILE
+        ? {}
+        : { DIALFLOW_PAYLOAD_KEY_FILE: ensureDevPayloadKey(join(dataDir, 'payload.key')) };
     // The Web UI decodes encrypted payloads through this codec server (loopback; the UI cannot send a
     // header, so its endpoint carries the token of the data dir as a path prefix).
     const uiUrl = `http://${host}:${o.temporalUiPort}`;
-    const codecServer = await startCodecServer({ codec: payloadCodec(loadConfig({ ...process.env, ...keyEnv })), host, port: o.codecPort, origins: [uiUrl, `http://localhost:${o.temporalUiPort}`], token: codecToken(dataDir) });
+    const codecServer = await startCodecServer({
+      codec: payloadCodec(loadConfig({ ...process.env, ...keyEnv })),
+      host,
+      port: o.codecPort,
+      origins: [uiUrl, `http://localhost:${o.temporalUiPort}`],
+      token: codecToken(dataDir),
+    });
     stack.onStop(() => codecServer.close());
     say(`starting Temporal dev server on ${host}:${o.temporalPort} (SQLite ${join(dataDir, 'temporal.db')}) …`);
-    const temporal = await stack.startTemporal({ port: o.temporalPort, uiPort: o.temporalUiPort, ui: true, uiCodecEndpoint: codecServer.uiEndpoint, dbFile: join(dataDir, 'temporal.db') });
+    const temporal = await stack.startTemporal({
+      port: o.temporalPort,
+      uiPort: o.temporalUiPort,
+      ui: true,
+      uiCodecEndpoint: codecServer.uiEndpoint,
+      dbFile: join(dataDir, 'temporal.db'),
+    });
     say(`starting nats-server with JetStream on ${host}:${o.natsPort} …`);
     // With authentication: an nkey per service under <data dir>/nats-auth (0600, created once); this
     // process sets up the streams as `admin`, each service connects as its own identity.
@@ -132,12 +190,32 @@ async function dev(o: DevOptions): Promise<number> {
     await ensureStreams(nc);
     await nc.close();
     const provider = await providerSetup(o, stack, dataDir, host, say);
-    const config = loadConfig({ ...process.env, ...keyEnv, ...provider.env, DIALFLOW_PROVIDER: o.provider, DIALFLOW_TEMPORAL_ADDRESS: temporal.address, DIALFLOW_NATS_SERVERS: nats.url, DIALFLOW_METRICS_HOST: host });
+    const config = loadConfig({
+      ...process.env,
+      ...keyEnv,
+      ...provider.env,
+      DIALFLOW_PROVIDER: o.provider,
+      DIALFLOW_TEMPORAL_ADDRESS: temporal.address,
+      DIALFLOW_NATS_SERVERS: nats.url,
+      DIALFLOW_METRICS_HOST: host,
+    });
     // NATS credentials of the caller's shell are for some other server: the services get dev's own.
     const env = configEnv({ ...config, nats: { servers: config.nats.servers, replicas: config.nats.replicas } });
     const roles = ['worker', 'bridge', ...providerRoles];
     say(`starting ${roles.join(', ')} …`);
-    const started = await Promise.all(roles.map(async (role) => [role, await stack.startService(role, role, { ...env, ...nats.env(role), DIALFLOW_METRICS_PORT: String(metricsPorts[role]) })] as const));
+    const started = await Promise.all(
+      roles.map(
+        async (role) =>
+          [
+            role,
+            await stack.startService(role, role, {
+              ...env,
+              ...nats.env(role),
+              DIALFLOW_METRICS_PORT: String(metricsPorts[role]),
+            }),
+          ] as const,
+      ),
+    );
     const links = [
       `Temporal UI:  ${temporal.uiUrl ?? '(headless)'}`,
       `Metrics:      ${started.map(([role, s]) => `${s.metricsUrl ?? '-'} (${role})`).join('  ')}`,
@@ -151,14 +229,28 @@ async function dev(o: DevOptions): Promise<number> {
     let ok = true;
     if (o.demo) {
       const connection = await Connection.connect({ address: temporal.address });
-      const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverter(config) });
+      const client = new Client({
+        connection,
+        namespace: config.temporal.namespace,
+        dataConverter: dataConverter(config),
+      });
       say(`\nDemo: calling the recipients of ${o.recipients} with ${o.flow} …`);
-      const report = await runDemo({ client, taskQueue: config.temporal.taskQueue, flowFile: o.flow, recipientsFile: o.recipients, progress: process.stderr });
+      const report = await runDemo({
+        client,
+        taskQueue: config.temporal.taskQueue,
+        flowFile: o.flow,
+        recipientsFile: o.recipients,
+        progress: process.stderr,
+      });
       await connection.close();
       ok = report.failed.length === 0 && report.summary.calls > 0;
-      process.stdout.write(`\nDemo campaign ${report.campaignId}: ${report.summary.calls} calls completed in ${report.seconds.toFixed(1)} s\n${formatSummary(report.summary)}\n`);
+      process.stdout.write(
+        `\nDemo campaign ${report.campaignId}: ${report.summary.calls} calls completed in ${report.seconds.toFixed(1)} s\n${formatSummary(report.summary)}\n`,
+      );
       for (const f of report.failed) process.stdout.write(`  FAILED ${f.recipientId}: ${f.error}\n`);
-      process.stdout.write(`\n${links}\n  Demo calls:  ${temporal.uiUrl ?? ''}/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId STARTS_WITH "call:${report.campaignId}:"`)}\n`);
+      process.stdout.write(
+        `\n${links}\n  Demo calls:  ${temporal.uiUrl ?? ''}/namespaces/default/workflows?query=${encodeURIComponent(`WorkflowId STARTS_WITH "call:${report.campaignId}:"`)}\n`,
+      );
     }
     if (o.exit) {
       await stack.stop();
@@ -174,24 +266,59 @@ async function dev(o: DevOptions): Promise<number> {
 }
 
 export function buildProgram(): Command {
-  const program = new Command('dialflow').description('IVR flow engine and outbound campaign dialer on Temporal and NATS').showHelpAfterError();
+  const program = new Command('dialflow')
+    .description('IVR flow engine and outbound campaign dialer on Temporal and NATS')
+    .showHelpAfterError();
   program
     .command('dev')
     .description('run the embedded stack: Temporal dev server, nats-server, workers and the telephony simulator')
     .option('--demo', 'run the demo campaign once the stack is up', false)
     .option('--exit', 'stop everything and exit after the demo (exit code 1 if it failed)', false)
-    .option('--data-dir <dir>', 'where the SQLite database, the JetStream store and logs live', join(PROJECT_ROOT, '.data'))
-    .addOption(new Option('--temporal-port <port>', 'Temporal frontend (gRPC) port').default(7233).argParser(portOption))
+    .option(
+      '--data-dir <dir>',
+      'where the SQLite database, the JetStream store and logs live',
+      join(PROJECT_ROOT, '.data'),
+    )
+    .addOption(
+      new Option('--temporal-port <port>', 'Temporal frontend (gRPC) port').default(7233).argParser(portOption),
+    )
     .addOption(new Option('--temporal-ui-port <port>', 'Temporal Web UI port').default(8233).argParser(portOption))
     .addOption(new Option('--nats-port <port>', 'nats-server client port').default(4222).argParser(portOption))
-    .addOption(new Option('--metrics-port <port>', '/metrics of the worker; the bridge and simulator use the next two ports').default(9464).argParser(portOption))
-    .addOption(new Option('--codec-port <port>', 'codec server the Web UI uses to decrypt payloads').default(8234).argParser(portOption))
+    .addOption(
+      new Option('--metrics-port <port>', '/metrics of the worker; the bridge and simulator use the next two ports')
+        .default(9464)
+        .argParser(portOption),
+    )
+    .addOption(
+      new Option('--codec-port <port>', 'codec server the Web UI uses to decrypt payloads')
+        .default(8234)
+        .argParser(portOption),
+    )
     .option('--flow <file>', 'flow of the demo', join(PROJECT_ROOT, 'examples', 'appointment-reminder.json'))
-    .option('--recipients <file>', 'recipients of the demo (JSON array)', join(PROJECT_ROOT, 'examples', 'demo-recipients.json'))
-    .addOption(new Option('--provider <name>', 'telephony provider: the simulator, real SIP calls, or Infobip').choices(PROVIDER_KINDS).default('simulator'))
-    .option('--sip-trunk <uri>', 'with --provider sip: the trunk or proxy to call through, e.g. sip:127.0.0.1:5060 (default: a local kamailio registrar)')
-    .addOption(new Option('--sip-port <port>', 'with --provider sip and no --sip-trunk: UDP port of the local registrar').default(5080).argParser(portOption))
-    .addOption(new Option('--webhook-port <port>', 'with --provider infobip: port of the webhook ingress').default(8090).argParser(portOption))
+    .option(
+      '--recipients <file>',
+      'recipients of the demo (JSON array)',
+      join(PROJECT_ROOT, 'examples', 'demo-recipients.json'),
+    )
+    .addOption(
+      new Option('--provider <name>', 'telephony provider: the simulator, real SIP calls, or Infobip')
+        .choices(PROVIDER_KINDS)
+        .default('simulator'),
+    )
+    .option(
+      '--sip-trunk <uri>',
+      'with --provider sip: the trunk or proxy to call through, e.g. sip:127.0.0.1:5060 (default: a local kamailio registrar)',
+    )
+    .addOption(
+      new Option('--sip-port <port>', 'with --provider sip and no --sip-trunk: UDP port of the local registrar')
+        .default(5080)
+        .argParser(portOption),
+    )
+    .addOption(
+      new Option('--webhook-port <port>', 'with --provider infobip: port of the webhook ingress')
+        .default(8090)
+        .argParser(portOption),
+    )
     .action(async (opts: DevOptions) => {
       process.exitCode = await dev(opts);
     });
@@ -200,8 +327,14 @@ export function buildProgram(): Command {
     ['bridge', 'run the event bridge (JetStream telephony events → workflow signals)'],
     ['simulator', 'run the telephony simulator (scripted personas on NATS)'],
     ['sip-agents', 'run the SIP provider: a pool of SIP user agents (DIALFLOW_SIP_CHANNELS) behind DIALFLOW_SIP_TRUNK'],
-    ['infobip', 'run the Infobip provider: telephony commands → Infobip Calls API (DIALFLOW_INFOBIP_BASE_URL, DIALFLOW_INFOBIP_API_KEY)'],
-    ['webhooks', 'run the webhook ingress: POST /webhooks/infobip with HTTP Basic auth → telephony events on JetStream'],
+    [
+      'infobip',
+      'run the Infobip provider: telephony commands → Infobip Calls API (DIALFLOW_INFOBIP_BASE_URL, DIALFLOW_INFOBIP_API_KEY)',
+    ],
+    [
+      'webhooks',
+      'run the webhook ingress: POST /webhooks/infobip with HTTP Basic auth → telephony events on JetStream',
+    ],
   ] as const) {
     program
       .command(role)
@@ -215,7 +348,12 @@ export function buildProgram(): Command {
     .description('validate a flow document')
     .argument('<file>', 'flow document (JSON or YAML)')
     .option('--json', 'print the result as JSON', false)
-    .addOption(new Option('--provider <name>', 'warn about what this provider lacks (default DIALFLOW_PROVIDER, else simulator)').choices(PROVIDERS))
+    .addOption(
+      new Option(
+        '--provider <name>',
+        'warn about what this provider lacks (default DIALFLOW_PROVIDER, else simulator)',
+      ).choices(PROVIDERS),
+    )
     .action((file: string, opts: { json: boolean; provider?: string }) => {
       process.exitCode = validateCommand(file, { json: opts.json, provider: providerFor(opts.provider) });
     });
@@ -228,9 +366,14 @@ export function buildProgram(): Command {
     });
   program
     .command('simulate')
-    .description('run one call of a flow on the time-skipping test server with a simulated person, and print a transcript')
+    .description(
+      'run one call of a flow on the time-skipping test server with a simulated person, and print a transcript',
+    )
     .argument('<flow>', 'flow document (JSON or YAML)')
-    .option('--persona <json>', 'persona, inline JSON or a file: {"attempts":["busy","answered"],"keys":["1"],"hangUpAt":"menu",…}')
+    .option(
+      '--persona <json>',
+      'persona, inline JSON or a file: {"attempts":["busy","answered"],"keys":["1"],"hangUpAt":"menu",…}',
+    )
     .option('--recipient <json>', 'recipient, inline JSON or a file: {"id","phone","timeZone","firstName",…}')
     .option('--json', 'print {visited, dials, outcome, variables, events} as JSON', false)
     .action(async (file: string, opts: { persona?: string; recipient?: string; json: boolean }) => {
@@ -240,28 +383,59 @@ export function buildProgram(): Command {
   conn(
     program
       .command('call')
-      .description('place one call through the running stack (whatever provider it runs) and print its transcript when it ends')
+      .description(
+        'place one call through the running stack (whatever provider it runs) and print its transcript when it ends',
+      )
       .argument('<flow>', 'flow document (JSON or YAML) starting with startOutgoingCall')
-      .requiredOption('--to <destination>', 'an international number (+14155550123) or a SIP URI (sip:1001@127.0.0.1:5080)')
-      .option('--recipient <json>', 'recipient attributes, inline JSON or a file: {"firstName":"Ana","timeZone":"Europe/Zagreb"}')
-      .option('--id <recipientId>', 'recipient id (default: generated); the call is workflow call:cli:{id}, and an id is called once')
-      .addOption(new Option('--timeout <seconds>', 'give up waiting after this long (the call goes on)').default(600).argParser(positiveSeconds))
-      .addOption(new Option('--contact-cap <n/days>', 'skip the call if the number was called N times within D days (across campaigns), e.g. 3/30d').argParser(contactCapOption))
-      .option('--json', 'print {flow, visited, dials, outcome, variables, trail, recordings, warnings, events} as JSON', false),
+      .requiredOption(
+        '--to <destination>',
+        'an international number (+14155550123) or a SIP URI (sip:1001@127.0.0.1:5080)',
+      )
+      .option(
+        '--recipient <json>',
+        'recipient attributes, inline JSON or a file: {"firstName":"Ana","timeZone":"Europe/Zagreb"}',
+      )
+      .option(
+        '--id <recipientId>',
+        'recipient id (default: generated); the call is workflow call:cli:{id}, and an id is called once',
+      )
+      .addOption(
+        new Option('--timeout <seconds>', 'give up waiting after this long (the call goes on)')
+          .default(600)
+          .argParser(positiveSeconds),
+      )
+      .addOption(
+        new Option(
+          '--contact-cap <n/days>',
+          'skip the call if the number was called N times within D days (across campaigns), e.g. 3/30d',
+        ).argParser(contactCapOption),
+      )
+      .option(
+        '--json',
+        'print {flow, visited, dials, outcome, variables, trail, recordings, warnings, events} as JSON',
+        false,
+      ),
   ).action(async (file: string, opts: Omit<CallOptions, 'timeoutSeconds'> & { timeout: number }) => {
     const report = await placeCall(file, { ...opts, timeoutSeconds: opts.timeout });
     process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatTranscript(report));
     if (report.outcome === 'failed') process.exitCode = 1;
   });
   const flows = program.command('flows').description('publish and inspect flow versions (stored in NATS KV)');
-  const natsOption = () => new Option('--nats <url>', 'NATS server').default(process.env.DIALFLOW_NATS_SERVERS ?? 'nats://127.0.0.1:4222');
-  const withStore = <T>(url: string, f: (store: KvFlowStore) => Promise<T>): Promise<T> => withNats(url, async (nc) => f(await KvFlowStore.open(nc)));
+  const natsOption = () =>
+    new Option('--nats <url>', 'NATS server').default(process.env.DIALFLOW_NATS_SERVERS ?? 'nats://127.0.0.1:4222');
+  const withStore = <T>(url: string, f: (store: KvFlowStore) => Promise<T>): Promise<T> =>
+    withNats(url, async (nc) => f(await KvFlowStore.open(nc)));
   flows
     .command('publish')
     .description('validate and publish a flow version; a published version never changes')
     .argument('<file>', 'flow document (JSON or YAML)')
     .addOption(natsOption())
-    .addOption(new Option('--provider <name>', 'warn about what this provider lacks (default DIALFLOW_PROVIDER, else simulator)').choices(PROVIDERS))
+    .addOption(
+      new Option(
+        '--provider <name>',
+        'warn about what this provider lacks (default DIALFLOW_PROVIDER, else simulator)',
+      ).choices(PROVIDERS),
+    )
     .action(async (file: string, opts: { nats: string; provider?: string }) => {
       const provider = providerFor(opts.provider);
       const loaded = loadAndValidate(file, provider);
@@ -269,7 +443,8 @@ export function buildProgram(): Command {
         process.exitCode = validateCommand(file, { json: false, provider });
         return;
       }
-      for (const w of loaded.result.issues) process.stderr.write(`warning: ${w.code} ${w.elementId ? `[${w.elementId}] ` : ''}${w.path}: ${w.message}\n`);
+      for (const w of loaded.result.issues)
+        process.stderr.write(`warning: ${w.code} ${w.elementId ? `[${w.elementId}] ` : ''}${w.path}: ${w.message}\n`);
       const flow = loaded.result.flow;
       const r = await withNats(opts.nats, async (nc) => {
         // The audio files it plays go first, so no call of the new version misses one.
@@ -294,8 +469,11 @@ export function buildProgram(): Command {
     .option('--version <n>', 'version number')
     .addOption(natsOption())
     .action(async (id: string, opts: { nats: string; version?: string }) => {
-      const flow = await withStore(opts.nats, (store) => store.get(id, opts.version ? Number(opts.version) : undefined));
-      if (!flow) throw new CliError(`flow "${id}"${opts.version ? ` version ${opts.version}` : ''} is not published`, 1);
+      const flow = await withStore(opts.nats, (store) =>
+        store.get(id, opts.version ? Number(opts.version) : undefined),
+      );
+      if (!flow)
+        throw new CliError(`flow "${id}"${opts.version ? ` version ${opts.version}` : ''} is not published`, 1);
       process.stdout.write(`${JSON.stringify(flow, null, 2)}\n`);
     });
 
@@ -303,20 +481,44 @@ export function buildProgram(): Command {
 
   program
     .command('codec-server')
-    .description('serve the payload codec to the Temporal Web UI and CLI; every caller needs the token (DIALFLOW_CODEC_TOKEN or --token-file)')
+    .description(
+      'serve the payload codec to the Temporal Web UI and CLI; every caller needs the token (DIALFLOW_CODEC_TOKEN or --token-file)',
+    )
     .addOption(new Option('--host <host>', 'listen address').default('127.0.0.1'))
     .addOption(new Option('--port <port>', 'listen port').default(8888).argParser(portOption))
-    .option('--origin <url...>', 'Web UI origins allowed by CORS; requests from any other origin are refused', ['http://127.0.0.1:8233', 'http://localhost:8233'])
-    .option('--allowed-host <name...>', "names clients reach it by besides the listen address (a reverse proxy's host); other Host headers are refused", [])
-    .option('--token-file <file>', 'file holding the token, created with a random one if missing (DIALFLOW_CODEC_TOKEN wins)', join(PROJECT_ROOT, '.data', CODEC_TOKEN_FILE))
+    .option('--origin <url...>', 'Web UI origins allowed by CORS; requests from any other origin are refused', [
+      'http://127.0.0.1:8233',
+      'http://localhost:8233',
+    ])
+    .option(
+      '--allowed-host <name...>',
+      "names clients reach it by besides the listen address (a reverse proxy's host); other Host headers are refused",
+      [],
+    )
+    .option(
+      '--token-file <file>',
+      'file holding the token, created with a random one if missing (DIALFLOW_CODEC_TOKEN wins)',
+      join(PROJECT_ROOT, '.data', CODEC_TOKEN_FILE),
+    )
     .action(async (o: { host: string; port: number; origin: string[]; allowedHost: string[]; tokenFile: string }) => {
       const { token, source } = resolveCodecToken({ file: o.tokenFile });
-      const server = await startCodecServer({ codec: payloadCodec(loadConfig()), host: o.host, port: o.port, origins: o.origin, hosts: o.allowedHost, token });
-      process.stderr.write(`codec server on ${server.url}, token from ${source}\n  Web UI: --ui-codec-endpoint ${server.url}/token/<token>\n  CLI:    temporal workflow show --codec-endpoint ${server.url} --codec-auth "Bearer <token>"\n`);
+      const server = await startCodecServer({
+        codec: payloadCodec(loadConfig()),
+        host: o.host,
+        port: o.port,
+        origins: o.origin,
+        hosts: o.allowedHost,
+        token,
+      });
+      process.stderr.write(
+        `codec server on ${server.url}, token from ${source}\n  Web UI: --ui-codec-endpoint ${server.url}/token/<token>\n  CLI:    temporal workflow show --codec-endpoint ${server.url} --codec-auth "Bearer <token>"\n`,
+      );
       await new Promise<never>(() => undefined);
     });
 
-  const recordings = program.command('recordings').description('list and fetch call and voicemail recordings (stored in a NATS object store)');
+  const recordings = program
+    .command('recordings')
+    .description('list and fetch call and voicemail recordings (stored in a NATS object store)');
   recordings
     .command('list')
     .description('list recordings, oldest first')
@@ -325,9 +527,18 @@ export function buildProgram(): Command {
     .option('--json', 'print JSON', false)
     .addOption(natsOption())
     .action(async (opts: { call?: string; workflow?: string; json: boolean; nats: string }) => {
-      const all = await withNats(opts.nats, async (nc) => (await ObjectRecordingStore.open(nc)).list({ ...(opts.call ? { callId: opts.call } : {}), ...(opts.workflow ? { workflowId: opts.workflow } : {}) }));
+      const all = await withNats(opts.nats, async (nc) =>
+        (await ObjectRecordingStore.open(nc)).list({
+          ...(opts.call ? { callId: opts.call } : {}),
+          ...(opts.workflow ? { workflowId: opts.workflow } : {}),
+        }),
+      );
       if (opts.json) process.stdout.write(`${JSON.stringify(all, null, 2)}\n`);
-      else for (const r of all) process.stdout.write(`${r.id}\t${r.name}\t${(r.durationMs / 1000).toFixed(1)} s\t${r.size} B\t${r.storedAt}\n`);
+      else
+        for (const r of all)
+          process.stdout.write(
+            `${r.id}\t${r.name}\t${(r.durationMs / 1000).toFixed(1)} s\t${r.size} B\t${r.storedAt}\n`,
+          );
     });
   recordings
     .command('get')
@@ -344,7 +555,9 @@ export function buildProgram(): Command {
       }
       const file = opts.output ?? `${id.replace(/[^-_.a-zA-Z0-9]/g, '_')}.wav`;
       writeFileSync(file, rec.data);
-      process.stderr.write(`${file}: ${rec.meta.name}, ${(rec.meta.durationMs / 1000).toFixed(1)} s, ${rec.data.byteLength} bytes\n`);
+      process.stderr.write(
+        `${file}: ${rec.meta.name}, ${(rec.meta.durationMs / 1000).toFixed(1)} s, ${rec.data.byteLength} bytes\n`,
+      );
     });
   return program;
 }
@@ -353,7 +566,8 @@ function describe(err: unknown): { message: string; code: number } {
   if (err instanceof StackError) return { message: err.oneLine(), code: 1 };
   if (err instanceof ConfigError) return { message: err.message, code: 2 };
   if (err instanceof CliError) return { message: err.message, code: err.exitCode };
-  if (err instanceof FlowValidationError || err instanceof FlowVersionConflictError) return { message: err.message, code: 1 };
+  if (err instanceof FlowValidationError || err instanceof FlowVersionConflictError)
+    return { message: err.message, code: 1 };
   return { message: err instanceof Error ? err.message : String(err), code: 1 };
 }
 

@@ -52,7 +52,12 @@ export interface SimulationReport extends CallReport {
 }
 
 /** The report of a finished call, from its result and its decoded history. */
-export function callReport(flow: Flow, result: CallResult, history: temporal.api.history.v1.IHistory, timeZone: string): CallReport {
+export function callReport(
+  flow: Flow,
+  result: CallResult,
+  history: temporal.api.history.v1.IHistory,
+  timeZone: string,
+): CallReport {
   return {
     flow: { id: flow.id, version: flow.version },
     visited: result.visited,
@@ -122,7 +127,8 @@ export function transcriptFromHistory(flow: Flow, history: temporal.api.history.
         const digits = typeof p.dtmf === 'string' ? p.dtmf : '';
         detail = mode === 'always' ? ` "${digits}"` : mode === 'masked' ? ' "xxxx"' : ' (hidden)';
       }
-      if (typeof p.errorCode === 'string') detail += ` ${p.errorCode}${typeof p.hangupSource === 'string' ? ` by ${p.hangupSource}` : ''}`;
+      if (typeof p.errorCode === 'string')
+        detail += ` ${p.errorCode}${typeof p.hangupSource === 'string' ? ` by ${p.hangupSource}` : ''}`;
       if (typeof p.detectionResult === 'string') detail += ` ${p.detectionResult}`;
       out.push({ at, kind: 'event', ...(elementId ? { elementId } : {}), text: `${ev.type}${detail}` });
       continue;
@@ -131,7 +137,13 @@ export function transcriptFromHistory(flow: Flow, history: temporal.api.history.
     if (timer) {
       const ms = tsToMs(timer.startToFireTimeout);
       // Short timers are the workflow's own safety timeouts around waits, not flow behaviour.
-      if (ms >= 60_000) out.push({ at, kind: 'wait', text: `wait ${humanDuration(ms)}`, until: new Date(tsToMs(e.eventTime) + ms).toISOString() });
+      if (ms >= 60_000)
+        out.push({
+          at,
+          kind: 'wait',
+          text: `wait ${humanDuration(ms)}`,
+          until: new Date(tsToMs(e.eventTime) + ms).toISOString(),
+        });
     }
   }
   return out;
@@ -140,7 +152,12 @@ export function transcriptFromHistory(flow: Flow, history: temporal.api.history.
 function humanDuration(ms: number): string {
   const parts: string[] = [];
   let s = Math.round(ms / 1000);
-  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+  for (const [unit, size] of [
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
     if (s >= size) {
       parts.push(`${Math.floor(s / size)}${unit}`);
       s %= size;
@@ -159,27 +176,56 @@ export function parseJsonOption(name: string, text: string | undefined): unknown
   }
 }
 
-export async function simulate(file: string, opts: { persona?: string; recipient?: string }): Promise<SimulationReport> {
+export async function simulate(
+  file: string,
+  opts: { persona?: string; recipient?: string },
+): Promise<SimulationReport> {
   const flow = requireValidFlow(file);
   const persona = personaSchema.safeParse(parseJsonOption('persona', opts.persona) ?? {});
-  if (!persona.success) throw new CliError(`invalid persona: ${persona.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`, 1);
+  if (!persona.success)
+    throw new CliError(
+      `invalid persona: ${persona.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+      1,
+    );
   const recipientInput = (parseJsonOption('recipient', opts.recipient) ?? {}) as Partial<Recipient>;
   // The recipient is the caller of an inbound flow. Its zone comes from `timeZone` or its number.
-  const recipient: Recipient = withTimeZone({ id: 'sim-1', phone: '+385915550000', firstName: 'Ana', ...recipientInput });
+  const recipient: Recipient = withTimeZone({
+    id: 'sim-1',
+    phone: '+385915550000',
+    firstName: 'Ana',
+    ...recipientInput,
+  });
   const inboundNumber = flow.start ? undefined : flow.elements.find((e) => e.type === 'startIncomingCall');
 
   // Native (core) logs go through the same logger, to stderr, so stdout stays a clean transcript/JSON.
-  Runtime.install({ logger: new DefaultLogger('ERROR', (entry) => process.stderr.write(`${entry.level} ${entry.message}\n`)), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } } });
+  Runtime.install({
+    logger: new DefaultLogger('ERROR', (entry) => process.stderr.write(`${entry.level} ${entry.message}\n`)),
+    telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
+  });
   const { env, worker, provider, codec } = await startTimeSkipping('dialflow-simulate');
   // A simulated person calls the flow's number; the CALL_RECEIVED reaches the workflow as the bridge would send it.
   const callIn = (number: string) => {
     const received = provider.engine.incomingCall('sim-in-1', recipient.phone, number, persona.data).event;
-    return startInboundCall(env.client, { flow, received, workflowId: inboundWorkflowId(received.callId), taskQueue: 'dialflow-simulate' });
+    return startInboundCall(env.client, {
+      flow,
+      received,
+      workflowId: inboundWorkflowId(received.callId),
+      taskQueue: 'dialflow-simulate',
+    });
   };
   try {
     const started = await env.currentTimeMs();
     const { result, history } = await worker.runUntil(async () => {
-      const handle = inboundNumber?.type === 'startIncomingCall' ? await callIn(inboundNumber.number) : await startCall(env.client, { flow, recipient, campaignId: 'simulate', taskQueue: 'dialflow-simulate', hints: { persona: persona.data } });
+      const handle =
+        inboundNumber?.type === 'startIncomingCall'
+          ? await callIn(inboundNumber.number)
+          : await startCall(env.client, {
+              flow,
+              recipient,
+              campaignId: 'simulate',
+              taskQueue: 'dialflow-simulate',
+              hints: { persona: persona.data },
+            });
       const result = await handle.result();
       return { result, history: await decodeHistory(await handle.fetchHistory(), codec) };
     });
@@ -190,15 +236,22 @@ export async function simulate(file: string, opts: { persona?: string; recipient
   }
 }
 
-export function formatTranscript(r: CallReport & { simulatedSeconds?: number; elapsedSeconds?: number }, zone: string = r.timeZone): string {
+export function formatTranscript(
+  r: CallReport & { simulatedSeconds?: number; elapsedSeconds?: number },
+  zone: string = r.timeZone,
+): string {
   const lines = [`flow ${r.flow.id} v${r.flow.version}`];
   for (const e of r.events) {
     const fmt = (iso: string) => DateTime.fromISO(iso, { zone }).toFormat('ccc yyyy-LL-dd HH:mm:ss');
     const until = e.until ? ` (until ${fmt(e.until)})` : '';
-    lines.push(`${fmt(e.at)}  ${(e.elementId ?? '').padEnd(14)} ${e.kind === 'event' ? '← ' : e.kind === 'wait' ? '⏳ ' : '→ '}${e.text}${until}`);
+    lines.push(
+      `${fmt(e.at)}  ${(e.elementId ?? '').padEnd(14)} ${e.kind === 'event' ? '← ' : e.kind === 'wait' ? '⏳ ' : '→ '}${e.text}${until}`,
+    );
   }
   lines.push(`visited:   ${r.visited.join(' → ')}`);
-  lines.push(`branches:  ${r.trail.map((t) => `${t.element}:${t.branch}${t.input !== undefined ? `(${t.input})` : ''}`).join(', ')}`);
+  lines.push(
+    `branches:  ${r.trail.map((t) => `${t.element}:${t.branch}${t.input !== undefined ? `(${t.input})` : ''}`).join(', ')}`,
+  );
   const took = r.simulatedSeconds !== undefined ? `${r.simulatedSeconds} s simulated` : `${r.elapsedSeconds ?? 0} s`;
   lines.push(`outcome:   ${r.outcome} after ${r.dials} dial(s), ${took}`);
   if (r.error) lines.push(`reason:    ${r.error}`);

@@ -10,9 +10,13 @@ import { toMermaid } from '../flow/mermaid.js';
 import { PROVIDERS, providerIssues, type ProviderName } from '../telephony/capabilities.js';
 
 /** The provider whose capabilities a flow is checked against: `--provider`, else DIALFLOW_PROVIDER, else the simulator. */
-export function providerFor(option: string | undefined, env: Record<string, string | undefined> = process.env): ProviderName {
+export function providerFor(
+  option: string | undefined,
+  env: Record<string, string | undefined> = process.env,
+): ProviderName {
   const name = option ?? (env.DIALFLOW_PROVIDER === 'sim' ? 'simulator' : env.DIALFLOW_PROVIDER) ?? 'simulator';
-  if (!(PROVIDERS as readonly string[]).includes(name)) throw new CliError(`provider ${JSON.stringify(name)}: one of ${PROVIDERS.join(', ')}`, 2);
+  if (!(PROVIDERS as readonly string[]).includes(name))
+    throw new CliError(`provider ${JSON.stringify(name)}: one of ${PROVIDERS.join(', ')}`, 2);
   return name as ProviderName;
 }
 
@@ -28,9 +32,22 @@ function fileIssues(res: ValidationResult, file: string): ValidationIssue[] {
     const path = resolve(dirname(file), el.audio.file);
     try {
       const size = statSync(path).size;
-      if (size > AUDIO_MAX_BYTES) out.push({ severity: 'error', code: 'audio.tooLarge', elementId: el.id, path: `elements[${i}].audio.file`, message: `${el.audio.file} is ${(size / 2 ** 20).toFixed(1)} MB; audio files are at most 4 MB` });
+      if (size > AUDIO_MAX_BYTES)
+        out.push({
+          severity: 'error',
+          code: 'audio.tooLarge',
+          elementId: el.id,
+          path: `elements[${i}].audio.file`,
+          message: `${el.audio.file} is ${(size / 2 ** 20).toFixed(1)} MB; audio files are at most 4 MB`,
+        });
     } catch {
-      out.push({ severity: 'error', code: 'audio.fileMissing', elementId: el.id, path: `elements[${i}].audio.file`, message: `${el.audio.file} does not exist (relative to the flow document)` });
+      out.push({
+        severity: 'error',
+        code: 'audio.fileMissing',
+        elementId: el.id,
+        path: `elements[${i}].audio.file`,
+        message: `${el.audio.file} does not exist (relative to the flow document)`,
+      });
     }
   });
   return out;
@@ -76,7 +93,11 @@ export function validateCommand(file: string, opts: { json: boolean; provider?: 
     process.stdout.write(`${JSON.stringify({ ok: res.ok, errors, warnings, issues: res.issues }, null, 2)}\n`);
   } else {
     for (const i of res.issues) process.stdout.write(`${formatIssue(i)}\n`);
-    process.stdout.write(res.ok ? `${file}: valid${warnings ? ` (${warnings} warning${warnings > 1 ? 's' : ''})` : ''}\n` : `${file}: invalid (${errors} error${errors > 1 ? 's' : ''}${warnings ? `, ${warnings} warning${warnings > 1 ? 's' : ''}` : ''})\n`);
+    process.stdout.write(
+      res.ok
+        ? `${file}: valid${warnings ? ` (${warnings} warning${warnings > 1 ? 's' : ''})` : ''}\n`
+        : `${file}: invalid (${errors} error${errors > 1 ? 's' : ''}${warnings ? `, ${warnings} warning${warnings > 1 ? 's' : ''}` : ''})\n`,
+    );
   }
   return loaded.code;
 }
@@ -101,9 +122,12 @@ export function requireValidFlow(file: string, provider?: ProviderName): Flow {
   const loaded = loadAndValidate(file, provider);
   if (loaded.code === 2) throw new CliError(loaded.error, 2);
   if (!loaded.result.flow) {
-    const errors = loaded.result.issues.filter((i) => i.severity === 'error').map((i) => `  ${i.code} ${i.elementId ? `[${i.elementId}] ` : ''}${i.path}: ${i.message}`);
+    const errors = loaded.result.issues
+      .filter((i) => i.severity === 'error')
+      .map((i) => `  ${i.code} ${i.elementId ? `[${i.elementId}] ` : ''}${i.path}: ${i.message}`);
     throw new CliError(`${file} is invalid:\n${errors.join('\n')}`, 1);
   }
-  for (const w of loaded.result.issues.filter((i) => i.code.startsWith('provider.'))) process.stderr.write(`warning: ${w.code} ${w.elementId ? `[${w.elementId}] ` : ''}${w.path}: ${w.message}\n`);
+  for (const w of loaded.result.issues.filter((i) => i.code.startsWith('provider.')))
+    process.stderr.write(`warning: ${w.code} ${w.elementId ? `[${w.elementId}] ` : ''}${w.path}: ${w.message}\n`);
   return loaded.result.flow;
 }

@@ -31,7 +31,15 @@ export async function startCall(client: Client, o: StartCallOptions): Promise<Wo
     workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
     // The zone is resolved here, at the edge, so the workflow carries it and never re-derives it.
-    args: [{ flow: o.flow, recipient: withTimeZone(o.recipient), campaignId: o.campaignId, ...(o.hints ? { hints: o.hints } : {}), ...(o.contactCap ? { contactCap: o.contactCap } : {}) }],
+    args: [
+      {
+        flow: o.flow,
+        recipient: withTimeZone(o.recipient),
+        campaignId: o.campaignId,
+        ...(o.hints ? { hints: o.hints } : {}),
+        ...(o.contactCap ? { contactCap: o.contactCap } : {}),
+      },
+    ],
   });
 }
 
@@ -39,12 +47,22 @@ export async function startCall(client: Client, o: StartCallOptions): Promise<Wo
  * Start (or signal) the inbound workflow of a received call: signal-with-start, because the
  * CALL_RECEIVED event is the first thing the workflow must see and may be redelivered.
  */
-export async function startInboundCall(client: Client, o: { flow: Flow; received: TelephonyEvent; workflowId: string; taskQueue: string }): Promise<WorkflowHandle<typeof inboundCallWorkflow>> {
+export async function startInboundCall(
+  client: Client,
+  o: { flow: Flow; received: TelephonyEvent; workflowId: string; taskQueue: string },
+): Promise<WorkflowHandle<typeof inboundCallWorkflow>> {
   const str = (v: unknown) => (typeof v === 'string' ? v : '');
   return client.workflow.signalWithStart<typeof inboundCallWorkflow, [TelephonyEvent]>('inboundCallWorkflow', {
     workflowId: o.workflowId,
     taskQueue: o.taskQueue,
-    args: [{ flow: o.flow, callId: o.received.callId, to: str(o.received.properties.to), from: str(o.received.properties.from) }],
+    args: [
+      {
+        flow: o.flow,
+        callId: o.received.callId,
+        to: str(o.received.properties.to),
+        from: str(o.received.properties.from),
+      },
+    ],
     signal: telephonyEventSignal,
     signalArgs: [o.received],
   });
@@ -53,5 +71,7 @@ export async function startInboundCall(client: Client, o: { flow: Flow; received
 /** Recipient rows may carry a `persona` for the simulator: it travels as a provider hint, not as data. */
 export function splitPersona(row: Recipient): { recipient: Recipient; hints?: Record<string, unknown> } {
   const { persona, ...recipient } = row;
-  return persona === undefined ? { recipient: recipient as Recipient } : { recipient: recipient as Recipient, hints: { persona } };
+  return persona === undefined
+    ? { recipient: recipient as Recipient }
+    : { recipient: recipient as Recipient, hints: { persona } };
 }

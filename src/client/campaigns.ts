@@ -8,8 +8,13 @@ import { campaignWorkflowId } from '../workflows/messages.js';
 export const CAMPAIGN_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 /** Start a campaign; a campaign id is used once, ever (its calls' ids derive from it). */
-export async function startCampaign(client: Client, taskQueue: string, input: CampaignWorkflowInput): Promise<WorkflowHandle<typeof campaignWorkflow>> {
-  if (!CAMPAIGN_ID.test(input.campaignId)) throw new RangeError(`campaign id "${input.campaignId}": letters, digits, "-" and "_", at most 64`);
+export async function startCampaign(
+  client: Client,
+  taskQueue: string,
+  input: CampaignWorkflowInput,
+): Promise<WorkflowHandle<typeof campaignWorkflow>> {
+  if (!CAMPAIGN_ID.test(input.campaignId))
+    throw new RangeError(`campaign id "${input.campaignId}": letters, digits, "-" and "_", at most 64`);
   return client.workflow.start<typeof campaignWorkflow>('campaignWorkflow', {
     taskQueue,
     workflowId: campaignWorkflowId(input.campaignId),

@@ -48,7 +48,10 @@ export function keyId(key: Uint8Array): string {
 export function parseKey(spec: string, where: string): Uint8Array {
   const s = spec.trim();
   const bytes = /^[0-9a-fA-F]{64}$/.test(s) ? Buffer.from(s, 'hex') : Buffer.from(s, 'base64');
-  if (bytes.length !== 32) throw new PayloadKeyError(`${where}: a payload key is 32 bytes, base64 or hex (e.g. \`openssl rand -base64 32\`); got ${bytes.length} bytes`);
+  if (bytes.length !== 32)
+    throw new PayloadKeyError(
+      `${where}: a payload key is 32 bytes, base64 or hex (e.g. \`openssl rand -base64 32\`); got ${bytes.length} bytes`,
+    );
   return new Uint8Array(bytes);
 }
 
@@ -93,7 +96,10 @@ export class EncryptionCodec implements PayloadCodec {
       const nonce = randomBytes(NONCE_BYTES);
       const cipher = createCipheriv('aes-256-gcm', key, nonce);
       const data = Buffer.concat([nonce, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-      return { metadata: { [METADATA_ENCODING_KEY]: utf8(ENCRYPTED_ENCODING), [KEY_ID_METADATA]: utf8(this.currentId) }, data: new Uint8Array(data) };
+      return {
+        metadata: { [METADATA_ENCODING_KEY]: utf8(ENCRYPTED_ENCODING), [KEY_ID_METADATA]: utf8(this.currentId) },
+        data: new Uint8Array(data),
+      };
     });
   }
 
@@ -109,7 +115,10 @@ export class EncryptionCodec implements PayloadCodec {
       }
       const id = text(payload.metadata?.[KEY_ID_METADATA]) ?? '';
       const key = this.keys.get(id);
-      if (!key) throw new ValueError(`payload encrypted with key ${id}, which this process does not have (set DIALFLOW_PAYLOAD_KEY, or list it in DIALFLOW_PAYLOAD_PREVIOUS_KEYS)`);
+      if (!key)
+        throw new ValueError(
+          `payload encrypted with key ${id}, which this process does not have (set DIALFLOW_PAYLOAD_KEY, or list it in DIALFLOW_PAYLOAD_PREVIOUS_KEYS)`,
+        );
       const data = payload.data ?? new Uint8Array();
       if (data.length < NONCE_BYTES + TAG_BYTES) throw new ValueError('encrypted payload too short');
       const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, NONCE_BYTES));
@@ -119,7 +128,10 @@ export class EncryptionCodec implements PayloadCodec {
         plain = Buffer.concat([decipher.update(data.subarray(NONCE_BYTES, data.length - TAG_BYTES)), decipher.final()]);
       } catch (err) {
         // GCM's tag check: the data was altered or encrypted with another key under the same id.
-        throw new ValueError(`payload encrypted with key ${id} fails authentication (altered, or not encrypted with this key)`, err);
+        throw new ValueError(
+          `payload encrypted with key ${id} fails authentication (altered, or not encrypted with this key)`,
+          err,
+        );
       }
       return temporal.api.common.v1.Payload.decode(plain);
     });
@@ -141,7 +153,8 @@ export async function decodeHistory<T>(history: T, codec: PayloadCodec): Promise
     }
     const obj = node as Record<string, unknown>;
     for (const [k, v] of Object.entries(obj)) {
-      if (k === 'payloads' && Array.isArray(v) && v.every((p) => p && typeof p === 'object' && 'metadata' in p)) obj[k] = await decodeReadable(v as Payload[], codec);
+      if (k === 'payloads' && Array.isArray(v) && v.every((p) => p && typeof p === 'object' && 'metadata' in p))
+        obj[k] = await decodeReadable(v as Payload[], codec);
       else await visit(v);
     }
   };

@@ -58,7 +58,12 @@ export interface WorkerKeys {
 }
 
 /** The workers polling a task queue for workflow tasks lately, with the keys they advertise. */
-export async function workerKeys(connection: Connection, namespace: string, taskQueue: string, now = Date.now()): Promise<WorkerKeys[]> {
+export async function workerKeys(
+  connection: Connection,
+  namespace: string,
+  taskQueue: string,
+  now = Date.now(),
+): Promise<WorkerKeys[]> {
   const r = await connection.workflowService.describeTaskQueue({
     namespace,
     taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },

@@ -25,11 +25,15 @@ const requestBody = z.object({ payloads: z.array(jsonPayload) });
 type JsonPayload = z.infer<typeof jsonPayload>;
 
 const fromJson = (p: JsonPayload): Payload => ({
-  metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, new Uint8Array(Buffer.from(v, 'base64'))])),
+  metadata: Object.fromEntries(
+    Object.entries(p.metadata ?? {}).map(([k, v]) => [k, new Uint8Array(Buffer.from(v, 'base64'))]),
+  ),
   data: new Uint8Array(Buffer.from(p.data ?? '', 'base64')),
 });
 const toJson = (p: Payload): JsonPayload => ({
-  metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')])),
+  metadata: Object.fromEntries(
+    Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? new Uint8Array()).toString('base64')]),
+  ),
   data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
 });
 
@@ -75,7 +79,8 @@ export interface CodecServer {
 }
 
 const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '[::1]'];
-const isLoopback = (host: string) => host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
+const isLoopback = (host: string) =>
+  host === 'localhost' || host === '::1' || (isIP(host) === 4 && host.startsWith('127.'));
 const hostPort = (host: string, port: number) => `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
 
 /** The Host header values this server answers: its own address, loopback aliases if bound there, and configured names. */
@@ -83,7 +88,8 @@ export function allowedHosts(host: string, port: number, extra: string[] = []): 
   const allowed = new Set<string>();
   // A wildcard bind has no name of its own: only configured names (and loopback) identify it.
   if (host !== '0.0.0.0' && host !== '::') allowed.add(hostPort(host, port).toLowerCase());
-  if (isLoopback(host) || host === '0.0.0.0' || host === '::') for (const n of LOOPBACK_NAMES) allowed.add(`${n}:${port}`);
+  if (isLoopback(host) || host === '0.0.0.0' || host === '::')
+    for (const n of LOOPBACK_NAMES) allowed.add(`${n}:${port}`);
   for (const raw of extra) {
     const h = raw.trim().toLowerCase();
     if (!h) continue;
@@ -110,15 +116,24 @@ export async function startCodecServer(o: CodecServerOptions): Promise<CodecServ
   let hosts = allowedHosts(o.host, o.port, o.hosts);
 
   const refuse = (res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}) => {
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...headers }).end(`${message}\n`);
+    res
+      .writeHead(status, {
+        'content-type': 'text/plain; charset=utf-8',
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        ...headers,
+      })
+      .end(`${message}\n`);
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const host = (req.headers.host ?? '').toLowerCase();
-    if (!hosts.has(host)) return refuse(res, 403, `Host ${JSON.stringify(req.headers.host ?? '')} is not this codec server's`);
+    if (!hosts.has(host))
+      return refuse(res, 403, `Host ${JSON.stringify(req.headers.host ?? '')} is not this codec server's`);
     const origin = req.headers.origin;
     if (origin !== undefined) {
-      if (!origins.has(normalizeOrigin(origin))) return refuse(res, 403, `Origin ${JSON.stringify(origin)} is not allowed`);
+      if (!origins.has(normalizeOrigin(origin)))
+        return refuse(res, 403, `Origin ${JSON.stringify(origin)} is not allowed`);
       res.setHeader('access-control-allow-origin', origin);
       res.setHeader('vary', 'origin');
     }
@@ -131,7 +146,9 @@ export async function startCodecServer(o: CodecServerOptions): Promise<CodecServ
         'access-control-allow-methods': 'POST, OPTIONS',
         'access-control-allow-headers': 'content-type, x-namespace, authorization',
         'access-control-max-age': '600',
-        ...(origin && req.headers['access-control-request-private-network'] === 'true' ? { 'access-control-allow-private-network': 'true' } : {}),
+        ...(origin && req.headers['access-control-request-private-network'] === 'true'
+          ? { 'access-control-allow-private-network': 'true' }
+          : {}),
       });
       res.end();
       return;
@@ -142,7 +159,12 @@ export async function startCodecServer(o: CodecServerOptions): Promise<CodecServ
     if (auth !== undefined) presented.push(/^Bearer\s+(.+)$/i.exec(auth.trim())?.[1] ?? '');
     // Every token given must be right (a wrong header next to a right path is still a wrong caller).
     if (presented.length === 0 || !presented.every((p) => tokenMatches(p, token))) {
-      return refuse(res, 401, presented.length === 0 ? 'a token is required: Authorization: Bearer <token>' : 'wrong token', { 'www-authenticate': 'Bearer realm="dialflow codec server"' });
+      return refuse(
+        res,
+        401,
+        presented.length === 0 ? 'a token is required: Authorization: Bearer <token>' : 'wrong token',
+        { 'www-authenticate': 'Bearer realm="dialflow codec server"' },
+      );
     }
     if (req.method !== 'POST') return refuse(res, 405, 'POST only', { allow: 'POST, OPTIONS' });
     let text: string;
@@ -155,7 +177,8 @@ export async function startCodecServer(o: CodecServerOptions): Promise<CodecServ
     let parsed: z.infer<typeof requestBody>;
     try {
       const r = requestBody.safeParse(JSON.parse(text));
-      if (!r.success) return refuse(res, 400, 'expected { "payloads": [{ "metadata": { key: base64 }, "data": base64 }] }');
+      if (!r.success)
+        return refuse(res, 400, 'expected { "payloads": [{ "metadata": { key: base64 }, "data": base64 }] }');
       parsed = r.data;
     } catch (err) {
       if (err instanceof SyntaxError) return refuse(res, 400, `invalid JSON: ${err.message}`);
@@ -171,7 +194,13 @@ export async function startCodecServer(o: CodecServerOptions): Promise<CodecServ
       if (err instanceof ValueError) return refuse(res, 422, err.message);
       throw err;
     }
-    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }).end(JSON.stringify({ payloads: out.map(toJson) }));
+    res
+      .writeHead(200, {
+        'content-type': 'application/json',
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+      })
+      .end(JSON.stringify({ payloads: out.map(toJson) }));
   };
 
   await new Promise<void>((resolve, reject) => {
@@ -183,5 +212,9 @@ export async function startCodecServer(o: CodecServerOptions): Promise<CodecServ
   // Port 0 asked for a free port: the Host check must name the real one.
   if (port !== o.port) hosts = allowedHosts(o.host, port, o.hosts);
   const url = `http://${hostPort(o.host, port)}`;
-  return { url, uiEndpoint: `${url}${TOKEN_PATH_PREFIX}${token}`, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    url,
+    uiEndpoint: `${url}${TOKEN_PATH_PREFIX}${token}`,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
 }

@@ -17,7 +17,10 @@ export const CODEC_TOKEN_FILE = 'codec.token';
 const tokenSchema = z
   .string()
   .trim()
-  .regex(/^[A-Za-z0-9_-]{24,256}$/, 'a codec server token is 24 to 256 characters from A-Z, a-z, 0-9, "-" and "_" (e.g. `openssl rand -hex 32`)');
+  .regex(
+    /^[A-Za-z0-9_-]{24,256}$/,
+    'a codec server token is 24 to 256 characters from A-Z, a-z, 0-9, "-" and "_" (e.g. `openssl rand -hex 32`)',
+  );
 
 export function parseCodecToken(value: string, where: string): string {
   const r = tokenSchema.safeParse(value);
@@ -44,7 +47,9 @@ export function ensureCodecTokenFile(file: string): string {
   try {
     content = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new CodecTokenError(`cannot read the codec server token file ${file}: ${(err as Error).message}`, { cause: err });
+    throw new CodecTokenError(`cannot read the codec server token file ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   return parseCodecToken(content, file);
 }
@@ -67,8 +72,12 @@ export function tokenMatches(presented: string, expected: string): boolean {
  * The token of `dialflow codec-server`: DIALFLOW_CODEC_TOKEN if set (e.g. from a Kubernetes
  * Secret), else the token file, created on first use.
  */
-export function resolveCodecToken(o: { file: string; env?: Record<string, string | undefined> }): { token: string; source: string } {
+export function resolveCodecToken(o: { file: string; env?: Record<string, string | undefined> }): {
+  token: string;
+  source: string;
+} {
   const fromEnv = (o.env ?? process.env).DIALFLOW_CODEC_TOKEN;
-  if (fromEnv !== undefined && fromEnv !== '') return { token: parseCodecToken(fromEnv, 'DIALFLOW_CODEC_TOKEN'), source: 'DIALFLOW_CODEC_TOKEN' };
+  if (fromEnv !== undefined && fromEnv !== '')
+    return { token: parseCodecToken(fromEnv, 'DIALFLOW_CODEC_TOKEN'), source: 'DIALFLOW_CODEC_TOKEN' };
   return { token: ensureCodecTokenFile(o.file), source: o.file };
 }

@@ -53,16 +53,24 @@ const envSchema = z.object({
   DIALFLOW_SIP_DIAL_WAIT_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
   DIALFLOW_SIP_RING_TIMEOUT_S: z.coerce.number().int().min(5).max(300).default(30),
   /** SIP: the user the agents register as at the trunk/registrar, to receive inbound calls. */
-  DIALFLOW_SIP_INBOUND_USER: z.string().regex(/^[A-Za-z0-9+._-]+$/).default('dialflow'),
+  DIALFLOW_SIP_INBOUND_USER: z
+    .string()
+    .regex(/^[A-Za-z0-9+._-]+$/)
+    .default('dialflow'),
   /** SIP: numbers (E.164, comma-separated) the agents answer for; an INVITE to one runs the flow published for it. */
   DIALFLOW_SIP_INBOUND_NUMBERS: z
     .string()
     .default('')
-    .refine((v) => v.split(',').every((n) => n.trim() === '' || /^\+?[0-9]{3,15}$/.test(n.trim())), 'comma-separated phone numbers such as +14155550100'),
+    .refine(
+      (v) => v.split(',').every((n) => n.trim() === '' || /^\+?[0-9]{3,15}$/.test(n.trim())),
+      'comma-separated phone numbers such as +14155550100',
+    ),
   /** SIP: working directory of the agents (configs, prompts, recordings in progress). */
   DIALFLOW_SIP_WORK_DIR: z.string().min(1).optional(),
   /** Infobip: the account's API base URL, e.g. https://xxxxx.api.infobip.com. */
-  DIALFLOW_INFOBIP_BASE_URL: z.url({ protocol: /^https?$/, error: 'an http(s) URL such as https://xxxxx.api.infobip.com' }).optional(),
+  DIALFLOW_INFOBIP_BASE_URL: z
+    .url({ protocol: /^https?$/, error: 'an http(s) URL such as https://xxxxx.api.infobip.com' })
+    .optional(),
   DIALFLOW_INFOBIP_API_KEY: z.string().min(1).optional(),
   /** Infobip: API requests per second this process sends at most (the account's rate limit). */
   DIALFLOW_INFOBIP_RPS: z.coerce.number().min(0.1).max(1000).default(5),
@@ -75,7 +83,12 @@ const envSchema = z.object({
   DIALFLOW_WEBHOOK_PORT: port.default(8090),
   DIALFLOW_WEBHOOK_USER: z.string().min(1).optional(),
   DIALFLOW_WEBHOOK_PASSWORD: z.string().min(8, 'at least 8 characters').optional(),
-  DIALFLOW_WEBHOOK_MAX_BYTES: z.coerce.number().int().min(1024).max(10 * 2 ** 20).default(64 * 1024),
+  DIALFLOW_WEBHOOK_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(10 * 2 ** 20)
+    .default(64 * 1024),
   /** 0 disables the /metrics endpoint. */
   DIALFLOW_METRICS_PORT: port.default(0),
   DIALFLOW_METRICS_HOST: z.string().default('127.0.0.1'),
@@ -85,7 +98,10 @@ const envSchema = z.object({
   DIALFLOW_SIM_CHAOS: z
     .string()
     .default('')
-    .refine((v) => v.trim() === '' || chaosSchema.safeParse(safeJson(v)).success, 'JSON with duplicate/reorder/redeliver shares from 0 to 1'),
+    .refine(
+      (v) => v.trim() === '' || chaosSchema.safeParse(safeJson(v)).success,
+      'JSON with duplicate/reorder/redeliver shares from 0 to 1',
+    ),
   /** Payload encryption key (32 bytes, base64 or hex), or a file holding it. */
   DIALFLOW_PAYLOAD_KEY: z.string().optional(),
   DIALFLOW_PAYLOAD_KEY_FILE: z.string().optional(),
@@ -151,7 +167,9 @@ export interface Config {
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
-    throw new ConfigError(`invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new ConfigError(
+      `invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   }
   const e = parsed.data;
   if (Boolean(e.DIALFLOW_SIP_TRUNK_USER) !== Boolean(e.DIALFLOW_SIP_TRUNK_PASSWORD)) {
@@ -165,8 +183,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration: ${err.message}`, { cause: err });
   }
   return {
-    temporal: { address: e.DIALFLOW_TEMPORAL_ADDRESS, namespace: e.DIALFLOW_TEMPORAL_NAMESPACE, taskQueue: e.DIALFLOW_TASK_QUEUE },
-    nats: { servers: e.DIALFLOW_NATS_SERVERS.split(',').map((s) => s.trim()).filter(Boolean), replicas: e.DIALFLOW_NATS_REPLICAS, ...(natsAuth ? { auth: natsAuth } : {}) },
+    temporal: {
+      address: e.DIALFLOW_TEMPORAL_ADDRESS,
+      namespace: e.DIALFLOW_TEMPORAL_NAMESPACE,
+      taskQueue: e.DIALFLOW_TASK_QUEUE,
+    },
+    nats: {
+      servers: e.DIALFLOW_NATS_SERVERS.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+      replicas: e.DIALFLOW_NATS_REPLICAS,
+      ...(natsAuth ? { auth: natsAuth } : {}),
+    },
     provider: e.DIALFLOW_PROVIDER,
     sip: {
       channels: e.DIALFLOW_SIP_CHANNELS,
@@ -177,14 +205,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       dialWaitMs: e.DIALFLOW_SIP_DIAL_WAIT_MS,
       ringTimeoutSeconds: e.DIALFLOW_SIP_RING_TIMEOUT_S,
       inboundUser: e.DIALFLOW_SIP_INBOUND_USER,
-      inboundNumbers: e.DIALFLOW_SIP_INBOUND_NUMBERS.split(',').map((n) => n.trim()).filter(Boolean),
+      inboundNumbers: e.DIALFLOW_SIP_INBOUND_NUMBERS.split(',')
+        .map((n) => n.trim())
+        .filter(Boolean),
       ...(e.DIALFLOW_SIP_WORK_DIR ? { workDir: e.DIALFLOW_SIP_WORK_DIR } : {}),
     },
     infobip: {
       ...(e.DIALFLOW_INFOBIP_BASE_URL ? { baseUrl: e.DIALFLOW_INFOBIP_BASE_URL.replace(/\/+$/, '') } : {}),
       ...(e.DIALFLOW_INFOBIP_API_KEY ? { apiKey: e.DIALFLOW_INFOBIP_API_KEY } : {}),
       requestsPerSecond: e.DIALFLOW_INFOBIP_RPS,
-      ...(e.DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID ? { callsConfigurationId: e.DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID } : {}),
+      ...(e.DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID
+        ? { callsConfigurationId: e.DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID }
+        : {}),
       ...(e.DIALFLOW_INFOBIP_SIP_TRUNK_ID ? { sipTrunkId: e.DIALFLOW_INFOBIP_SIP_TRUNK_ID } : {}),
     },
     webhooks: {
@@ -201,7 +233,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     payload: {
       ...(e.DIALFLOW_PAYLOAD_KEY ? { key: e.DIALFLOW_PAYLOAD_KEY } : {}),
       ...(e.DIALFLOW_PAYLOAD_KEY_FILE ? { keyFile: e.DIALFLOW_PAYLOAD_KEY_FILE } : {}),
-      previousKeys: e.DIALFLOW_PAYLOAD_PREVIOUS_KEYS.split(',').map((k) => k.trim()).filter(Boolean),
+      previousKeys: e.DIALFLOW_PAYLOAD_PREVIOUS_KEYS.split(',')
+        .map((k) => k.trim())
+        .filter(Boolean),
     },
     logLevel: e.DIALFLOW_LOG_LEVEL,
   };
@@ -230,7 +264,9 @@ export function configEnv(c: Config): Record<string, string> {
     ...(c.infobip.baseUrl ? { DIALFLOW_INFOBIP_BASE_URL: c.infobip.baseUrl } : {}),
     ...(c.infobip.apiKey ? { DIALFLOW_INFOBIP_API_KEY: c.infobip.apiKey } : {}),
     DIALFLOW_INFOBIP_RPS: String(c.infobip.requestsPerSecond),
-    ...(c.infobip.callsConfigurationId ? { DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID: c.infobip.callsConfigurationId } : {}),
+    ...(c.infobip.callsConfigurationId
+      ? { DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID: c.infobip.callsConfigurationId }
+      : {}),
     ...(c.infobip.sipTrunkId ? { DIALFLOW_INFOBIP_SIP_TRUNK_ID: c.infobip.sipTrunkId } : {}),
     DIALFLOW_WEBHOOK_HOST: c.webhooks.host,
     DIALFLOW_WEBHOOK_PORT: String(c.webhooks.port),
@@ -265,7 +301,9 @@ export function payloadCodec(c: Config): EncryptionCodec {
   } catch (err) {
     throw new ConfigError((err as Error).message, { cause: err });
   }
-  throw new ConfigError(`no payload encryption key: set DIALFLOW_PAYLOAD_KEY (32 bytes, base64; \`openssl rand -base64 32\`) or DIALFLOW_PAYLOAD_KEY_FILE — or run \`dialflow dev\`, which creates ${DEV_PAYLOAD_KEY_FILE}`);
+  throw new ConfigError(
+    `no payload encryption key: set DIALFLOW_PAYLOAD_KEY (32 bytes, base64; \`openssl rand -base64 32\`) or DIALFLOW_PAYLOAD_KEY_FILE — or run \`dialflow dev\`, which creates ${DEV_PAYLOAD_KEY_FILE}`,
+  );
 }
 
 /** The data converter for Temporal clients and workers. */

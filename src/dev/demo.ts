@@ -31,7 +31,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
   const campaignId = `demo-${DateTime.utc().toFormat('yyyyMMddHHmmss')}`;
   const started = Date.now();
   const tty = Boolean(o.progress.isTTY);
-  const bar = tty ? new SingleBar({ format: 'calls {bar} {value}/{total} done | {eta_formatted} left', stream: o.progress, hideCursor: true }, Presets.shades_classic) : undefined;
+  const bar = tty
+    ? new SingleBar(
+        { format: 'calls {bar} {value}/{total} done | {eta_formatted} left', stream: o.progress, hideCursor: true },
+        Presets.shades_classic,
+      )
+    : undefined;
   bar?.start(rows.length, 0);
   let done = 0;
   let lastReported = -1;
@@ -52,7 +57,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
     rows.map(async (row) => {
       const { recipient, hints } = splitPersona(row);
       try {
-        const handle = await startCall(o.client, { flow, recipient, campaignId, taskQueue: o.taskQueue, ...(hints ? { hints } : {}) });
+        const handle = await startCall(o.client, {
+          flow,
+          recipient,
+          campaignId,
+          taskQueue: o.taskQueue,
+          ...(hints ? { hints } : {}),
+        });
         const r = await Promise.race([handle.result(), deadline]);
         if (r === 'timeout') throw new Error('did not finish before the demo deadline');
         results.push(r);

@@ -34,11 +34,23 @@ export interface EphemeralStack {
 }
 
 /** `metrics`: every service serves /metrics on a free loopback port (see `services[…].metricsUrl`). */
-export async function startEphemeralStack(opts: { services?: Array<'worker' | 'bridge' | 'simulator' | 'sip-agents' | 'infobip' | 'webhooks'>; simLatency?: string; taskQueue?: string; sqlite?: boolean; metrics?: boolean; env?: Record<string, string> } = {}): Promise<EphemeralStack> {
+export async function startEphemeralStack(
+  opts: {
+    services?: Array<'worker' | 'bridge' | 'simulator' | 'sip-agents' | 'infobip' | 'webhooks'>;
+    simLatency?: string;
+    taskQueue?: string;
+    sqlite?: boolean;
+    metrics?: boolean;
+    env?: Record<string, string>;
+  } = {},
+): Promise<EphemeralStack> {
   const dir = mkdtempSync(join(tmpdir(), 'dialflow-it-'));
   const stack = new Stack(dir);
   try {
-    const [temporal, nats] = await Promise.all([stack.startTemporal({ port: await freePort(), ...(opts.sqlite ? { dbFile: join(dir, 'temporal.db') } : {}) }), freePort().then((port) => stack.startNats({ port, storeDir: join(dir, 'nats') }))]);
+    const [temporal, nats] = await Promise.all([
+      stack.startTemporal({ port: await freePort(), ...(opts.sqlite ? { dbFile: join(dir, 'temporal.db') } : {}) }),
+      freePort().then((port) => stack.startNats({ port, storeDir: join(dir, 'nats') })),
+    ]);
     const nc = await connectNats(nats.url, 'test-setup');
     await ensureStreams(nc);
     await nc.close();
@@ -57,15 +69,26 @@ export async function startEphemeralStack(opts: { services?: Array<'worker' | 'b
     await Promise.all(
       (opts.services ?? ['worker', 'bridge', 'simulator']).map(async (s) => {
         // Each service connects as its own NATS identity, as in `dialflow dev` and deploy/.
-        services[s] = await stack.startService(s, s, { ...env, ...opts.env, ...nats.env(s), ...(opts.metrics ? { DIALFLOW_METRICS_PORT: String(await freePort()) } : {}) });
+        services[s] = await stack.startService(s, s, {
+          ...env,
+          ...opts.env,
+          ...nats.env(s),
+          ...(opts.metrics ? { DIALFLOW_METRICS_PORT: String(await freePort()) } : {}),
+        });
       }),
     );
     const connection = await Connection.connect({ address: temporal.address });
-    const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverter(config) });
+    const client = new Client({
+      connection,
+      namespace: config.temporal.namespace,
+      dataConverter: dataConverter(config),
+    });
     const simulatorStats = async (): Promise<SimulatorStatsReply> => {
       const nc = await connectNats(nats.url, 'ephemeral-stats');
       try {
-        return (await nc.request(simulatorStatsSubject(config.provider), '', { timeout: 2000 })).json<SimulatorStatsReply>();
+        return (
+          await nc.request(simulatorStatsSubject(config.provider), '', { timeout: 2000 })
+        ).json<SimulatorStatsReply>();
       } finally {
         await nc.close();
       }

@@ -9,7 +9,18 @@ import { Connection } from '@temporalio/client';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { PROJECT_ROOT, toolPaths } from '../config/tools.js';
-import { devNatsEnv, ensureDevNatsAuth, natsAuthEnv, natsConnectOptions, registerNatsAuth, renderServerConfig, unregisterNatsAuth, type DevNatsAuth, type NatsAuth, type ServerTls } from '../telephony/nats-auth.js';
+import {
+  devNatsEnv,
+  ensureDevNatsAuth,
+  natsAuthEnv,
+  natsConnectOptions,
+  registerNatsAuth,
+  renderServerConfig,
+  unregisterNatsAuth,
+  type DevNatsAuth,
+  type NatsAuth,
+  type ServerTls,
+} from '../telephony/nats-auth.js';
 
 export interface StartedNats {
   url: string;
@@ -46,7 +57,13 @@ export async function assertPortFree(host: string, port: number, component: stri
   await new Promise<void>((res, rej) => {
     const srv = createServer();
     srv.once('error', (err: NodeJS.ErrnoException) =>
-      rej(new StackError(component, `port ${port} on ${host} is ${err.code === 'EADDRINUSE' ? 'already in use' : `unusable (${err.code ?? err.message})`}`, `stop whatever listens there or pass ${flag} <port>`)),
+      rej(
+        new StackError(
+          component,
+          `port ${port} on ${host} is ${err.code === 'EADDRINUSE' ? 'already in use' : `unusable (${err.code ?? err.message})`}`,
+          `stop whatever listens there or pass ${flag} <port>`,
+        ),
+      ),
     );
     srv.listen(port, host, () => srv.close(() => res()));
   });
@@ -122,7 +139,12 @@ export class Stack {
     return pidFile;
   }
 
-  private spawnChild(name: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; ipc?: boolean; pidFile?: string } = {}): Child {
+  private spawnChild(
+    name: string,
+    cmd: string,
+    args: string[],
+    opts: { env?: NodeJS.ProcessEnv; ipc?: boolean; pidFile?: string } = {},
+  ): Child {
     const logFile = join(this.logDir, `${name}.log`);
     // Servers get a parent-death signal so that even kill -9 of this process takes them along.
     // (Node services exit by themselves when their IPC channel closes.) setpriv execs, so the pid
@@ -132,7 +154,11 @@ export class Stack {
       cmd = SETPRIV;
     }
     const fd = openSync(logFile, 'a');
-    const proc = spawn(cmd, args, { cwd: PROJECT_ROOT, env: opts.env ?? process.env, stdio: opts.ipc ? ['ignore', fd, fd, 'ipc'] : ['ignore', fd, fd] });
+    const proc = spawn(cmd, args, {
+      cwd: PROJECT_ROOT,
+      env: opts.env ?? process.env,
+      stdio: opts.ipc ? ['ignore', fd, fd, 'ipc'] : ['ignore', fd, fd],
+    });
     closeSync(fd);
     const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
     proc.once('error', () => undefined);
@@ -142,30 +168,73 @@ export class Stack {
     return child;
   }
 
-  private async waitReady(child: Child, component: string, deadlineMs: number, probe: () => Promise<boolean>, fix: string): Promise<void> {
+  private async waitReady(
+    child: Child,
+    component: string,
+    deadlineMs: number,
+    probe: () => Promise<boolean>,
+    fix: string,
+  ): Promise<void> {
     const until = Date.now() + deadlineMs;
     let exitCode: number | null | undefined;
     void child.exited.then((c) => (exitCode = c));
     while (Date.now() < until) {
-      if (exitCode !== undefined) throw new StackError(component, `exited with code ${exitCode} while starting; last log lines:\n${tail(child.logFile)}`, fix);
+      if (exitCode !== undefined)
+        throw new StackError(
+          component,
+          `exited with code ${exitCode} while starting; last log lines:\n${tail(child.logFile)}`,
+          fix,
+        );
       if (await probe().catch(() => false)) return;
       await delay(150);
     }
-    throw new StackError(component, `did not come up within ${Math.round(deadlineMs / 1000)} s (log: ${child.logFile})`, fix);
+    throw new StackError(
+      component,
+      `did not come up within ${Math.round(deadlineMs / 1000)} s (log: ${child.logFile})`,
+      fix,
+    );
   }
 
-  async startTemporal(opts: TemporalOptions & { portFlag?: string; uiPortFlag?: string }): Promise<{ address: string; uiUrl?: string }> {
+  async startTemporal(
+    opts: TemporalOptions & { portFlag?: string; uiPortFlag?: string },
+  ): Promise<{ address: string; uiUrl?: string }> {
     const component = 'Temporal dev server';
     const bin = toolPaths().temporal;
-    if (!existsSync(bin)) throw new StackError(component, `the Temporal CLI is missing (${bin})`, 'run `npm run setup`');
+    if (!existsSync(bin))
+      throw new StackError(component, `the Temporal CLI is missing (${bin})`, 'run `npm run setup`');
     const pidFile = await this.reapStale('temporal');
     await assertPortFree(this.host, opts.port, component, opts.portFlag ?? '--temporal-port');
     const ui = opts.ui ?? false;
-    if (ui && opts.uiPort) await assertPortFree(this.host, opts.uiPort, 'Temporal UI', opts.uiPortFlag ?? '--temporal-ui-port');
-    const args = ['server', 'start-dev', '--ip', this.host, '--port', String(opts.port), '--http-port', String(await freePort(this.host)), '--metrics-port', String(await freePort(this.host))];
+    if (ui && opts.uiPort)
+      await assertPortFree(this.host, opts.uiPort, 'Temporal UI', opts.uiPortFlag ?? '--temporal-ui-port');
+    const args = [
+      'server',
+      'start-dev',
+      '--ip',
+      this.host,
+      '--port',
+      String(opts.port),
+      '--http-port',
+      String(await freePort(this.host)),
+      '--metrics-port',
+      String(await freePort(this.host)),
+    ];
     args.push('--namespace', opts.namespace ?? 'default', '--log-level', 'warn', '--log-format', 'pretty');
-    if (opts.dbFile) args.push('--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
-    if (ui) args.push('--ui-port', String(opts.uiPort ?? opts.port + 1000), ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []));
+    if (opts.dbFile)
+      args.push(
+        '--db-filename',
+        opts.dbFile,
+        '--sqlite-pragma',
+        'journal_mode=wal',
+        '--sqlite-pragma',
+        'synchronous=normal',
+      );
+    if (ui)
+      args.push(
+        '--ui-port',
+        String(opts.uiPort ?? opts.port + 1000),
+        ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
+      );
     else args.push('--headless');
     const child = this.spawnChild('temporal', bin, args, { pidFile });
     const address = `${this.host}:${opts.port}`;
@@ -188,15 +257,40 @@ export class Stack {
   }
 
   /** Debian's Prometheus with a given config, on loopback; ready when /-/ready answers. */
-  async startPrometheus(opts: { port: number; configFile: string; dataDir: string; deadlineMs?: number }): Promise<{ url: string }> {
+  async startPrometheus(opts: {
+    port: number;
+    configFile: string;
+    dataDir: string;
+    deadlineMs?: number;
+  }): Promise<{ url: string }> {
     const component = 'prometheus';
     const bin = toolPaths().prometheus;
-    if (!bin) throw new StackError(component, 'prometheus is not installed', 'run `npm run setup` (installs the Debian package prometheus)');
+    if (!bin)
+      throw new StackError(
+        component,
+        'prometheus is not installed',
+        'run `npm run setup` (installs the Debian package prometheus)',
+      );
     await assertPortFree(this.host, opts.port, component, '--prometheus-port');
     mkdirSync(opts.dataDir, { recursive: true });
     const url = `http://${this.host}:${opts.port}`;
-    const child = this.spawnChild('prometheus', bin, [`--config.file=${opts.configFile}`, `--storage.tsdb.path=${opts.dataDir}`, `--web.listen-address=${this.host}:${opts.port}`], {});
-    await this.waitReady(child, component, opts.deadlineMs ?? 30_000, async () => (await fetch(`${url}/-/ready`)).ok, `see ${child.logFile}`);
+    const child = this.spawnChild(
+      'prometheus',
+      bin,
+      [
+        `--config.file=${opts.configFile}`,
+        `--storage.tsdb.path=${opts.dataDir}`,
+        `--web.listen-address=${this.host}:${opts.port}`,
+      ],
+      {},
+    );
+    await this.waitReady(
+      child,
+      component,
+      opts.deadlineMs ?? 30_000,
+      async () => (await fetch(`${url}/-/ready`)).ok,
+      `see ${child.logFile}`,
+    );
     return { url };
   }
 
@@ -206,16 +300,40 @@ export class Stack {
    * them (`-c`), and the `admin` identity registered for this process's connections to the URL.
    * `tls`: the server's certificate (clients then need DIALFLOW_NATS_TLS_CA).
    */
-  async startNats(opts: { port: number; storeDir: string; portFlag?: string; deadlineMs?: number; auth?: boolean; tls?: ServerTls & { clientCaFile?: string } }): Promise<StartedNats> {
+  async startNats(opts: {
+    port: number;
+    storeDir: string;
+    portFlag?: string;
+    deadlineMs?: number;
+    auth?: boolean;
+    tls?: ServerTls & { clientCaFile?: string };
+  }): Promise<StartedNats> {
     const component = 'nats-server';
     const bin = toolPaths().natsServer;
-    if (!bin) throw new StackError(component, 'nats-server is not installed', 'run `npm run setup` (installs the Debian package nats-server)');
+    if (!bin)
+      throw new StackError(
+        component,
+        'nats-server is not installed',
+        'run `npm run setup` (installs the Debian package nats-server)',
+      );
     const pidFile = await this.reapStale('nats');
     await assertPortFree(this.host, opts.port, component, opts.portFlag ?? '--nats-port');
     mkdirSync(opts.storeDir, { recursive: true });
     const clientTls = opts.tls?.clientCaFile ? { caFile: opts.tls.clientCaFile } : undefined;
-    const serverTls = opts.tls ? { certFile: opts.tls.certFile, keyFile: opts.tls.keyFile, ...(opts.tls.caFile ? { caFile: opts.tls.caFile } : {}) } : undefined;
-    const auth = opts.auth === false ? undefined : ensureDevNatsAuth(join(this.dataDir, 'nats-auth'), { ...(serverTls ? { tls: serverTls } : {}), ...(clientTls ? { clientTls } : {}) });
+    const serverTls = opts.tls
+      ? {
+          certFile: opts.tls.certFile,
+          keyFile: opts.tls.keyFile,
+          ...(opts.tls.caFile ? { caFile: opts.tls.caFile } : {}),
+        }
+      : undefined;
+    const auth =
+      opts.auth === false
+        ? undefined
+        : ensureDevNatsAuth(join(this.dataDir, 'nats-auth'), {
+            ...(serverTls ? { tls: serverTls } : {}),
+            ...(clientTls ? { clientTls } : {}),
+          });
     let configArgs: string[] = [];
     if (auth) configArgs = ['-c', auth.configFile];
     else if (serverTls) {
@@ -224,7 +342,12 @@ export class Stack {
       configArgs = ['-c', configFile];
     }
     // Flags after -c win over the file: address, port and store stay as dialflow chose them.
-    const child = this.spawnChild('nats', bin, [...configArgs, '-a', this.host, '-p', String(opts.port), '-js', '-sd', opts.storeDir, '-n', 'dialflow-dev'], { pidFile });
+    const child = this.spawnChild(
+      'nats',
+      bin,
+      [...configArgs, '-a', this.host, '-p', String(opts.port), '-js', '-sd', opts.storeDir, '-n', 'dialflow-dev'],
+      { pidFile },
+    );
     const url = `nats://${this.host}:${opts.port}`;
     const admin: NatsAuth | undefined = auth ? auth.identities.admin : clientTls ? { tls: clientTls } : undefined;
     if (admin) {
@@ -254,8 +377,16 @@ export class Stack {
   }
 
   /** Start a dialflow service (`dialflow worker|bridge|simulator`) and wait for it to report ready. */
-  async startService(name: string, role: string, env: Record<string, string>, deadlineMs = 120_000): Promise<{ metricsUrl?: string; pid: number }> {
-    const child = this.spawnChild(name, process.execPath, [CLI_BIN, role], { env: { ...process.env, ...env }, ipc: true });
+  async startService(
+    name: string,
+    role: string,
+    env: Record<string, string>,
+    deadlineMs = 120_000,
+  ): Promise<{ metricsUrl?: string; pid: number }> {
+    const child = this.spawnChild(name, process.execPath, [CLI_BIN, role], {
+      env: { ...process.env, ...env },
+      ipc: true,
+    });
     let info: { metricsUrl?: string } | undefined;
     child.proc.on('message', (m: unknown) => {
       if (m && typeof m === 'object' && (m as { type?: string }).type === 'ready') info = m as { metricsUrl?: string };

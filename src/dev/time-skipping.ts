@@ -25,7 +25,10 @@ export interface TimeSkippingStack {
 
 export async function startTimeSkipping(taskQueue: string): Promise<TimeSkippingStack> {
   const codec = new EncryptionCodec(randomBytes(32));
-  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: toolPaths().testServer } }, client: { dataConverter: { payloadCodecs: [codec] } } });
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: toolPaths().testServer } },
+    client: { dataConverter: { payloadCodecs: [codec] } },
+  });
   try {
     const provider = new InlineSimulatorProvider(() => env.client);
     const campaigns = new MemoryCampaignStore();
@@ -35,7 +38,12 @@ export async function startTimeSkipping(taskQueue: string): Promise<TimeSkipping
       workflowsPath: WORKFLOWS_PATH,
       dataConverter: { payloadCodecs: [codec] },
       sinks: workflowMetricSinks(new Registry()),
-      activities: createActivities({ telephony: provider, sms: provider, profiles: new MemoryProfileStore(), campaigns: { client: env.client, store: campaigns } }),
+      activities: createActivities({
+        telephony: provider,
+        sms: provider,
+        profiles: new MemoryProfileStore(),
+        campaigns: { client: env.client, store: campaigns },
+      }),
     });
     return { env, worker, provider, codec, campaigns };
   } catch (err) {

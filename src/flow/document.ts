@@ -17,7 +17,8 @@ export type DocumentCode = 'document.tooLarge' | 'document.tooDeep' | 'document.
  * A syntax error carries its line and column; a document that breaks a limit carries the same
  * position plus the validator issue (`document.*`) that names the limit.
  */
-export type ParsedDocument = { ok: true; doc: unknown } | { ok: false; line: number; column: number; message: string; issues?: ValidationIssue[] };
+export type ParsedDocument =
+  { ok: true; doc: unknown } | { ok: false; line: number; column: number; message: string; issues?: ValidationIssue[] };
 
 function lineCol(text: string, offset: number): { line: number; column: number } {
   const before = text.slice(0, Math.max(0, offset));
@@ -25,7 +26,12 @@ function lineCol(text: string, offset: number): { line: number; column: number }
   return { line: lines.length, column: (lines.at(-1)?.length ?? 0) + 1 };
 }
 
-function documentProblem(code: DocumentCode, path: string, message: string, at: { line: number; column: number } = { line: 1, column: 1 }): ParsedDocument {
+function documentProblem(
+  code: DocumentCode,
+  path: string,
+  message: string,
+  at: { line: number; column: number } = { line: 1, column: 1 },
+): ParsedDocument {
   return { ok: false, ...at, message: `${code}: ${message}`, issues: [{ severity: 'error', code, path, message }] };
 }
 
@@ -36,7 +42,7 @@ const megabytes = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
 function firstInvalidUtf8(bytes: Uint8Array): { line: number; column: number; offset: number } | undefined {
   let line = 1;
   let lineStart = 0;
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const b = bytes[i] ?? 0;
     if (b === 0x0a) {
       line += 1;
@@ -47,7 +53,11 @@ function firstInvalidUtf8(bytes: Uint8Array): { line: number; column: number; of
     for (let k = 1; ok && k < len; k++) ok = ((bytes[i + k] ?? 0) & 0xc0) === 0x80;
     // Overlong 3/4-byte forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8 either.
     const b1 = bytes[i + 1] ?? 0;
-    if (ok && ((b === 0xe0 && b1 < 0xa0) || (b === 0xed && b1 > 0x9f) || (b === 0xf0 && b1 < 0x90) || (b === 0xf4 && b1 > 0x8f))) ok = false;
+    if (
+      ok &&
+      ((b === 0xe0 && b1 < 0xa0) || (b === 0xed && b1 > 0x9f) || (b === 0xf0 && b1 < 0x90) || (b === 0xf4 && b1 > 0x8f))
+    )
+      ok = false;
     if (!ok) return { line, column: i - lineStart + 1, offset: i };
     i += len;
   }
@@ -61,7 +71,14 @@ function decode(bytes: Uint8Array): { text: string } | { problem: ParsedDocument
   } catch (err) {
     if (!(err instanceof TypeError)) throw err;
     const bad = firstInvalidUtf8(bytes) ?? { line: 1, column: 1, offset: 0 };
-    return { problem: documentProblem('document.encoding', '', `byte ${bad.offset} (line ${bad.line}, column ${bad.column}) is not UTF-8: save the flow as UTF-8`, { line: bad.line, column: bad.column }) };
+    return {
+      problem: documentProblem(
+        'document.encoding',
+        '',
+        `byte ${bad.offset} (line ${bad.line}, column ${bad.column}) is not UTF-8: save the flow as UTF-8`,
+        { line: bad.line, column: bad.column },
+      ),
+    };
   }
 }
 
@@ -76,7 +93,8 @@ export function tooDeepAt(doc: unknown, limit = MAX_DOCUMENT_DEPTH): string | un
     if (v === null || typeof v !== 'object') continue;
     if (depth + 1 > limit) return path;
     if (Array.isArray(v)) v.forEach((x, i) => stack.push({ v: x, depth: depth + 1, path: `${path}[${i}]` }));
-    else for (const [k, x] of Object.entries(v)) stack.push({ v: x, depth: depth + 1, path: path ? `${path}.${k}` : k });
+    else
+      for (const [k, x] of Object.entries(v)) stack.push({ v: x, depth: depth + 1, path: path ? `${path}.${k}` : k });
   }
   return undefined;
 }
@@ -91,7 +109,8 @@ function jsonTooDeepAt(text: string, limit: number): number | undefined {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i += 1; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i += 1; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
@@ -108,7 +127,15 @@ export function documentLimitIssues(doc: unknown): ValidationIssue[] {
   if (deep !== undefined) return [{ severity: 'error', code: 'document.tooDeep', path: deep, message: tooDeepMessage }];
   // Safe to serialise now that depth is bounded; counts what a workflow input would carry.
   const bytes = Buffer.byteLength(JSON.stringify(doc) ?? '');
-  if (bytes > MAX_DOCUMENT_BYTES) return [{ severity: 'error', code: 'document.tooLarge', path: '', message: `the flow is ${megabytes(bytes)} as JSON; flow documents are at most ${megabytes(MAX_DOCUMENT_BYTES)}` }];
+  if (bytes > MAX_DOCUMENT_BYTES)
+    return [
+      {
+        severity: 'error',
+        code: 'document.tooLarge',
+        path: '',
+        message: `the flow is ${megabytes(bytes)} as JSON; flow documents are at most ${megabytes(MAX_DOCUMENT_BYTES)}`,
+      },
+    ];
   return [];
 }
 
@@ -118,7 +145,12 @@ export function documentLimitIssues(doc: unknown): ValidationIssue[] {
  */
 export function parseFlowText(input: string | Uint8Array, fileName: string): ParsedDocument {
   const size = typeof input === 'string' ? Buffer.byteLength(input) : input.byteLength;
-  if (size > MAX_DOCUMENT_BYTES) return documentProblem('document.tooLarge', '', `the document is ${megabytes(size)}; flow documents are at most ${megabytes(MAX_DOCUMENT_BYTES)}`);
+  if (size > MAX_DOCUMENT_BYTES)
+    return documentProblem(
+      'document.tooLarge',
+      '',
+      `the document is ${megabytes(size)}; flow documents are at most ${megabytes(MAX_DOCUMENT_BYTES)}`,
+    );
   let text: string;
   if (typeof input === 'string') text = input;
   else {
@@ -144,8 +176,16 @@ function parseJson(text: string): ParsedDocument {
     const msg = err.message;
     const pos = /position (\d+)/.exec(msg);
     const lc = /line (\d+) column (\d+)/.exec(msg);
-    const at = lc ? { line: Number(lc[1]), column: Number(lc[2]) } : pos ? lineCol(text, Number(pos[1])) : lineCol(text, text.length);
-    return { ok: false, ...at, message: msg.replace(/\s*\(line \d+ column \d+\)/, '').replace(/ in JSON at position \d+/, '') };
+    const at = lc
+      ? { line: Number(lc[1]), column: Number(lc[2]) }
+      : pos
+        ? lineCol(text, Number(pos[1]))
+        : lineCol(text, text.length);
+    return {
+      ok: false,
+      ...at,
+      message: msg.replace(/\s*\(line \d+ column \d+\)/, '').replace(/ in JSON at position \d+/, ''),
+    };
   }
 }
 
@@ -158,7 +198,14 @@ function parseYaml(text: string): ParsedDocument {
     // The YAML composer recurses per level and reports its own stack overflow as resource exhaustion.
     if (first.code === 'RESOURCE_EXHAUSTION') {
       const deep = /call stack/i.test(first.message);
-      return documentProblem(deep ? 'document.tooDeep' : 'document.tooLarge', '', deep ? tooDeepMessage : `${first.message.split('\n')[0] ?? first.message}; flow documents are at most ${megabytes(MAX_DOCUMENT_BYTES)}`, at);
+      return documentProblem(
+        deep ? 'document.tooDeep' : 'document.tooLarge',
+        '',
+        deep
+          ? tooDeepMessage
+          : `${first.message.split('\n')[0] ?? first.message}; flow documents are at most ${megabytes(MAX_DOCUMENT_BYTES)}`,
+        at,
+      );
     }
     return { ok: false, line: at.line, column: at.column, message: first.message.split('\n')[0] ?? first.message };
   }
@@ -167,7 +214,12 @@ function parseYaml(text: string): ParsedDocument {
   } catch (err) {
     // Aliases expand while converting: too many of them, or too deep, is a limit, not a crash.
     if (err instanceof RangeError) return documentProblem('document.tooDeep', '', tooDeepMessage);
-    if (err instanceof ReferenceError && /alias/i.test(err.message)) return documentProblem('document.tooLarge', '', `${err.message}; flow documents are at most ${megabytes(MAX_DOCUMENT_BYTES)}`);
+    if (err instanceof ReferenceError && /alias/i.test(err.message))
+      return documentProblem(
+        'document.tooLarge',
+        '',
+        `${err.message}; flow documents are at most ${megabytes(MAX_DOCUMENT_BYTES)}`,
+      );
     throw err;
   }
 }

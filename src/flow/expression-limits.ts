@@ -86,7 +86,9 @@ export function analyzeRegex(source: string, flags = ''): { problem: string } | 
       const variable = q.min !== q.max;
       const repeats = q.max > 1;
       if (last !== 'atom' && last !== undefined && repeats && (last.variable || last.alternation)) {
-        return { problem: `the regular expression /${source}/ repeats a group that contains ${last.alternation ? 'an alternation (|)' : 'a quantifier'}, which can take exponential time: use a character class or an unrepeated group` };
+        return {
+          problem: `the regular expression /${source}/ repeats a group that contains ${last.alternation ? 'an alternation (|)' : 'a quantifier'}, which can take exponential time: use a character class or an unrepeated group`,
+        };
       }
       if (variable) top().variable = true;
       if (q.max === Infinity) unbounded += 1;
@@ -98,7 +100,8 @@ export function analyzeRegex(source: string, flags = ''): { problem: string } | 
     switch (c) {
       case '\\': {
         const n = source[i + 1] ?? '';
-        if (/[1-9]/.test(n) || (n === 'k' && source[i + 2] === '<')) return { problem: `the regular expression /${source}/ uses a backreference, which is not allowed` };
+        if (/[1-9]/.test(n) || (n === 'k' && source[i + 2] === '<'))
+          return { problem: `the regular expression /${source}/ uses a backreference, which is not allowed` };
         i += 2;
         last = 'atom';
         break;
@@ -126,7 +129,8 @@ export function analyzeRegex(source: string, flags = ''): { problem: string } | 
       }
       case ')': {
         const g = stack.pop();
-        if (!g || stack.length === 0) return { problem: `the regular expression /${source}/ has an unbalanced parenthesis` };
+        if (!g || stack.length === 0)
+          return { problem: `the regular expression /${source}/ has an unbalanced parenthesis` };
         // What the group contains counts for the groups around it.
         top().variable ||= g.variable;
         top().alternation ||= g.alternation;
@@ -182,7 +186,9 @@ export class BoundedRegExp extends RegExp {
   }
   override exec(input: string): RegExpExecArray | null {
     if (input.length > this.inputLimit) {
-      throw new ExpressionLimitError(`the regular expression /${this.source}/ may scan at most ${this.inputLimit} characters (the input has ${input.length}); simpler patterns (fewer *, + and {n,}) may scan more`);
+      throw new ExpressionLimitError(
+        `the regular expression /${this.source}/ may scan at most ${this.inputLimit} characters (the input has ${input.length}); simpler patterns (fewer *, + and {n,}) may scan more`,
+      );
     }
     return super.exec(input);
   }

@@ -24,7 +24,10 @@ export class ExpressionError extends Error {
 }
 
 // `sequence` makes JSONata refuse a range or sequence beyond the cap before allocating it.
-const JSONATA_OPTIONS = { sequence: EXPRESSION_LIMITS.sequence, RegexEngine: BoundedRegExp as unknown as RegExpConstructor };
+const JSONATA_OPTIONS = {
+  sequence: EXPRESSION_LIMITS.sequence,
+  RegexEngine: BoundedRegExp as unknown as RegExpConstructor,
+};
 
 const cache = new Map<string, jsonata.Expression>();
 const CACHE_LIMIT = 2000;
@@ -49,7 +52,12 @@ export function compileExpression(source: string): jsonata.Expression {
     compiled = jsonata(source, JSONATA_OPTIONS);
   } catch (err) {
     const e = err as { message?: string; position?: number };
-    throw new ExpressionError(`${e.message ?? 'invalid expression'}${e.position !== undefined ? ` (at character ${e.position})` : ''}`, source, e.position, { cause: err });
+    throw new ExpressionError(
+      `${e.message ?? 'invalid expression'}${e.position !== undefined ? ` (at character ${e.position})` : ''}`,
+      source,
+      e.position,
+      { cause: err },
+    );
   }
   // A pattern that can backtrack exponentially is refused here, so `validate` reports it.
   for (const re of regexLiterals(compiled.ast())) {
@@ -118,22 +126,28 @@ function onEntry(_expr: unknown, _input: unknown, env: Frame): void {
         : `more than ${m.stepLimit} evaluation steps: an endless loop or recursion?`,
     );
   }
-  if (env.base.depth > EXPRESSION_LIMITS.depth) throw new ExpressionLimitError(`nested more than ${EXPRESSION_LIMITS.depth} levels deep: a recursion without end?`);
+  if (env.base.depth > EXPRESSION_LIMITS.depth)
+    throw new ExpressionLimitError(`nested more than ${EXPRESSION_LIMITS.depth} levels deep: a recursion without end?`);
 }
 
 function onExit(_expr: unknown, _input: unknown, env: Frame, result: unknown): void {
   let size = 0;
   if (typeof result === 'string') {
-    if (result.length > EXPRESSION_LIMITS.string) throw new ExpressionLimitError(`a string of ${result.length} characters (at most ${EXPRESSION_LIMITS.string})`);
+    if (result.length > EXPRESSION_LIMITS.string)
+      throw new ExpressionLimitError(`a string of ${result.length} characters (at most ${EXPRESSION_LIMITS.string})`);
     size = result.length;
   } else if (Array.isArray(result)) {
-    if (result.length > EXPRESSION_LIMITS.sequence) throw new ExpressionLimitError(`an array of ${result.length} items (at most ${EXPRESSION_LIMITS.sequence})`);
+    if (result.length > EXPRESSION_LIMITS.sequence)
+      throw new ExpressionLimitError(`an array of ${result.length} items (at most ${EXPRESSION_LIMITS.sequence})`);
     size = result.length;
   }
   if (size === 0) return;
   const m = meterOf(env);
   m.allocated += size;
-  if (m.allocated > EXPRESSION_LIMITS.allocated) throw new ExpressionLimitError(`produced more than ${EXPRESSION_LIMITS.allocated} characters and array items in all`);
+  if (m.allocated > EXPRESSION_LIMITS.allocated)
+    throw new ExpressionLimitError(
+      `produced more than ${EXPRESSION_LIMITS.allocated} characters and array items in all`,
+    );
 }
 
 /** A JSONata function value (what `$pad` evaluates to). */
@@ -147,11 +161,16 @@ const len = (v: unknown): number => (typeof v === 'string' ? v.length : 0);
 
 /** Checks on the arguments of the built-ins that turn a small input into a huge output or a long run. */
 const ARGUMENT_CHECKS: Record<string, (args: unknown[]) => string | undefined> = {
-  pad: ([, width]) => (typeof width === 'number' && Math.abs(width) > EXPRESSION_LIMITS.string ? `$pad to ${width} characters (at most ${EXPRESSION_LIMITS.string})` : undefined),
+  pad: ([, width]) =>
+    typeof width === 'number' && Math.abs(width) > EXPRESSION_LIMITS.string
+      ? `$pad to ${width} characters (at most ${EXPRESSION_LIMITS.string})`
+      : undefined,
   join: ([strs, sep]) => {
     if (!Array.isArray(strs)) return undefined;
     const total = strs.reduce((n: number, s) => n + len(s), 0) + Math.max(0, strs.length - 1) * len(sep);
-    return total > EXPRESSION_LIMITS.string ? `$join would build ${total} characters (at most ${EXPRESSION_LIMITS.string})` : undefined;
+    return total > EXPRESSION_LIMITS.string
+      ? `$join would build ${total} characters (at most ${EXPRESSION_LIMITS.string})`
+      : undefined;
   },
   replace: ([str, pattern, replacement, limit]) => {
     if (typeof str !== 'string' || typeof replacement !== 'string') return undefined;
@@ -159,9 +178,14 @@ const ARGUMENT_CHECKS: Record<string, (args: unknown[]) => string | undefined> =
     let matches = typeof pattern === 'string' && pattern.length > 0 ? str.split(pattern).length - 1 : str.length;
     if (typeof limit === 'number') matches = Math.min(matches, Math.max(0, limit));
     const total = str.length + matches * replacement.length;
-    return total > EXPRESSION_LIMITS.string ? `$replace could build ${total} characters (at most ${EXPRESSION_LIMITS.string})` : undefined;
+    return total > EXPRESSION_LIMITS.string
+      ? `$replace could build ${total} characters (at most ${EXPRESSION_LIMITS.string})`
+      : undefined;
   },
-  distinct: ([arr]) => (Array.isArray(arr) && arr.length > EXPRESSION_LIMITS.distinct ? `$distinct of ${arr.length} items (at most ${EXPRESSION_LIMITS.distinct})` : undefined),
+  distinct: ([arr]) =>
+    Array.isArray(arr) && arr.length > EXPRESSION_LIMITS.distinct
+      ? `$distinct of ${arr.length} items (at most ${EXPRESSION_LIMITS.distinct})`
+      : undefined,
 };
 
 let guarded: Promise<Record<string, JsonataFunction>> | undefined;
@@ -205,9 +229,20 @@ export function startExpressionBudget(steps: number = EXPRESSION_LIMITS.stepsPer
 export async function evaluate(source: string, data: unknown, env: ExpressionEnv): Promise<unknown> {
   const expr = compileExpression(source);
   const pooled = activationSteps !== undefined && activationSteps < EXPRESSION_LIMITS.steps;
-  const meter: Meter = { steps: 0, stepLimit: Math.min(EXPRESSION_LIMITS.steps, activationSteps ?? Infinity), pooled, allocated: 0 };
+  const meter: Meter = {
+    steps: 0,
+    stepLimit: Math.min(EXPRESSION_LIMITS.steps, activationSteps ?? Infinity),
+    pooled,
+    allocated: 0,
+  };
   try {
-    return await expr.evaluate(data, { ...(await guardedFunctions()), now: () => new Date(env.now).toISOString(), millis: () => env.now, random: env.random, [METER]: meter });
+    return await expr.evaluate(data, {
+      ...(await guardedFunctions()),
+      now: () => new Date(env.now).toISOString(),
+      millis: () => env.now,
+      random: env.random,
+      [METER]: meter,
+    });
   } catch (err) {
     const e = err as { code?: unknown; value?: unknown; message?: string };
     // JSONata's own size guards report the size asked for under the name of the limit: say it plainly.

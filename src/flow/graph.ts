@@ -17,7 +17,10 @@ export interface Branch {
   enabled: boolean;
 }
 
-function fromMap(map: Record<string, string | null | undefined>, spec: Record<string, { effect: SessionEffect; always: boolean }>): Branch[] {
+function fromMap(
+  map: Record<string, string | null | undefined>,
+  spec: Record<string, { effect: SessionEffect; always: boolean }>,
+): Branch[] {
   return Object.entries(spec).map(([name, s]) => ({
     name,
     target: map[name],
@@ -27,7 +30,13 @@ function fromMap(map: Record<string, string | null | undefined>, spec: Record<st
   }));
 }
 
-const single = (target: string | undefined, effect: SessionEffect, name = 'next', path = 'next'): Branch => ({ name, target, effect, path, enabled: true });
+const single = (target: string | undefined, effect: SessionEffect, name = 'next', path = 'next'): Branch => ({
+  name,
+  target,
+  effect,
+  path,
+  enabled: true,
+});
 
 export function branchesOf(el: FlowElement): Branch[] {
   switch (el.type) {
@@ -43,11 +52,25 @@ export function branchesOf(el: FlowElement): Branch[] {
         callEnded: { effect: 'end', always: true },
       });
     case 'play':
-      return fromMap(el.next, { played: { effect: 'keep', always: true }, hungUp: { effect: 'end', always: true }, callEnded: { effect: 'end', always: true } });
+      return fromMap(el.next, {
+        played: { effect: 'keep', always: true },
+        hungUp: { effect: 'end', always: true },
+        callEnded: { effect: 'end', always: true },
+      });
     case 'collect':
       return [
-        ...Object.entries(el.responses).map(([digits, t]) => ({ name: digits, target: t, effect: 'keep' as const, path: `responses.${digits}`, enabled: true })),
-        ...fromMap(el.next, { noMatch: { effect: 'keep', always: true }, hungUp: { effect: 'end', always: true }, callEnded: { effect: 'end', always: true } }),
+        ...Object.entries(el.responses).map(([digits, t]) => ({
+          name: digits,
+          target: t,
+          effect: 'keep' as const,
+          path: `responses.${digits}`,
+          enabled: true,
+        })),
+        ...fromMap(el.next, {
+          noMatch: { effect: 'keep', always: true },
+          hungUp: { effect: 'end', always: true },
+          callEnded: { effect: 'end', always: true },
+        }),
       ];
     case 'forwardCall':
       return fromMap(el.next, {
@@ -59,7 +82,11 @@ export function branchesOf(el: FlowElement): Branch[] {
         callEnded: { effect: 'end', always: true },
       });
     case 'recordVoicemail':
-      return fromMap(el.next, { recorded: { effect: 'keep', always: true }, hungUp: { effect: 'end', always: true }, callEnded: { effect: 'end', always: true } });
+      return fromMap(el.next, {
+        recorded: { effect: 'keep', always: true },
+        hungUp: { effect: 'end', always: true },
+        callEnded: { effect: 'end', always: true },
+      });
     case 'hangUp':
       return [single(el.next, 'end')];
     case 'pause':
@@ -68,8 +95,14 @@ export function branchesOf(el: FlowElement): Branch[] {
     case 'sendSms':
     case 'updateProfile':
     case 'httpRequest':
-      return [single(el.next, 'keep'), ...(el.onError !== undefined ? [single(el.onError, 'keep', 'onError', 'onError')] : [])];
+      return [
+        single(el.next, 'keep'),
+        ...(el.onError !== undefined ? [single(el.onError, 'keep', 'onError', 'onError')] : []),
+      ];
     case 'condition':
-      return [...el.conditions.map((c, i) => single(c.next, 'keep', `conditions[${i}]`, `conditions[${i}].next`)), single(el.else, 'keep', 'else', 'else')];
+      return [
+        ...el.conditions.map((c, i) => single(c.next, 'keep', `conditions[${i}]`, `conditions[${i}].next`)),
+        single(el.else, 'keep', 'else', 'else'),
+      ];
   }
 }

@@ -5,7 +5,22 @@
 import { mulberry32 } from './random.js';
 import type { TelephonyCommand, TelephonyEvent, ErrorCode } from '../telephony/contract.js';
 import { callIdFor } from '../telephony/ids.js';
-import type { Collect, Condition, FlowElement, ForwardCall, HttpRequest, Pause, Play, RecordVoicemail, SendSms, SetVariable, StartIncomingCall, StartOutgoingCall, UpdateProfile, Flow } from './schema.js';
+import type {
+  Collect,
+  Condition,
+  FlowElement,
+  ForwardCall,
+  HttpRequest,
+  Pause,
+  Play,
+  RecordVoicemail,
+  SendSms,
+  SetVariable,
+  StartIncomingCall,
+  StartOutgoingCall,
+  UpdateProfile,
+  Flow,
+} from './schema.js';
 import { Duration } from 'luxon';
 import { render } from './template.js';
 import { evaluate, truthy } from './expressions.js';
@@ -19,10 +34,12 @@ export interface Recipient {
 }
 
 /** What a dial attempt ended in. */
-export type DialOutcome = 'answered' | 'voicemail' | 'noAnswer' | 'busy' | 'declined' | 'unreachable' | 'network' | 'error';
+export type DialOutcome =
+  'answered' | 'voicemail' | 'noAnswer' | 'busy' | 'declined' | 'unreachable' | 'network' | 'error';
 /** What the call as a whole ended in (the last dial, or why there was none). */
 /** `doNotCall` and `contactCapped`: a campaign call stopped by compliance before its first dial. */
-export type CallOutcome = Exclude<DialOutcome, 'error'> | 'inbound' | 'expired' | 'notCalled' | 'failed' | 'doNotCall' | 'contactCapped';
+export type CallOutcome =
+  Exclude<DialOutcome, 'error'> | 'inbound' | 'expired' | 'notCalled' | 'failed' | 'doNotCall' | 'contactCapped';
 const KNOWN_FAILURES = new Set<DialOutcome>(['noAnswer', 'busy', 'declined', 'unreachable', 'network']);
 
 export interface TrailEntry {
@@ -124,7 +141,16 @@ export type FlowEvent =
 export type ActionRequest =
   | { type: 'sendSms'; elementId: string; from?: string; to: string; text: string }
   | { type: 'updateProfile'; elementId: string; recipientId: string; attributes: Record<string, unknown> }
-  | { type: 'httpRequest'; elementId: string; method: string; url: string; headers: Record<string, string>; body?: unknown; timeoutMs: number; retries: number };
+  | {
+      type: 'httpRequest';
+      elementId: string;
+      method: string;
+      url: string;
+      headers: Record<string, string>;
+      body?: unknown;
+      timeoutMs: number;
+      retries: number;
+    };
 
 /** The data an httpRequest action reports back. */
 export interface HttpResponseData {
@@ -164,7 +190,14 @@ const ERROR_BACKOFF_MS = { initial: 60_000, max: 30 * 60_000 };
 /** Transitions allowed in one step without waiting for anything: a guard against `next` cycles. */
 const MAX_TRANSITIONS_PER_STEP = 500;
 
-export function initialState(input: { workflowId: string; recipient: Recipient; seed: number; hints?: Record<string, unknown>; profile?: Record<string, unknown>; flow: Flow }): CallState {
+export function initialState(input: {
+  workflowId: string;
+  recipient: Recipient;
+  seed: number;
+  hints?: Record<string, unknown>;
+  profile?: Record<string, unknown>;
+  flow: Flow;
+}): CallState {
   const vars: Record<string, unknown> = {};
   for (const [name, v] of Object.entries(input.flow.variables)) if (v.default !== undefined) vars[name] = v.default;
   return {
@@ -233,7 +266,17 @@ class Step {
 
   // --- helpers ------------------------------------------------------------------------------
   private data() {
-    return { recipient: this.d.recipient, vars: this.d.vars, profile: this.d.profile, call: { id: this.d.callId ?? null, dials: this.d.dials, attempt: this.d.attempt, direction: this.d.direction ?? null } };
+    return {
+      recipient: this.d.recipient,
+      vars: this.d.vars,
+      profile: this.d.profile,
+      call: {
+        id: this.d.callId ?? null,
+        dials: this.d.dials,
+        attempt: this.d.attempt,
+        direction: this.d.direction ?? null,
+      },
+    };
   }
   private t(template: string): string {
     return render(template, this.data());
@@ -264,7 +307,11 @@ class Step {
   async enter(id: string): Promise<void> {
     const el = this.byId.get(id);
     if (!el) return this.finish('failed', `element "${id}" does not exist`);
-    if (++this.transitions > MAX_TRANSITIONS_PER_STEP) return this.finish('failed', `more than ${MAX_TRANSITIONS_PER_STEP} elements visited without waiting: check the flow for a cycle`);
+    if (++this.transitions > MAX_TRANSITIONS_PER_STEP)
+      return this.finish(
+        'failed',
+        `more than ${MAX_TRANSITIONS_PER_STEP} elements visited without waiting: check the flow for a cycle`,
+      );
     this.d.element = id;
     this.d.visited.push(id);
     switch (el.type) {
@@ -272,13 +319,17 @@ class Step {
         // Reached only as the entry of an inbound call (handled by `incoming`).
         return this.take(el, 'next', el.next);
       case 'startOutgoingCall':
-        if (this.d.session === 'active') return this.finish('failed', `startOutgoingCall "${el.id}" inside an active call session`);
+        if (this.d.session === 'active')
+          return this.finish('failed', `startOutgoingCall "${el.id}" inside an active call session`);
         this.d.attempt = 0;
         this.d.knownFailures = 0;
         this.d.errorRetries = 0;
         delete this.d.firstDialAt;
         delete this.d.failure;
-        if (el.tracking) this.d.dataPayload = Object.fromEntries(Object.entries(el.tracking.dataPayload).map(([k, v]) => [k, this.t(v)]));
+        if (el.tracking)
+          this.d.dataPayload = Object.fromEntries(
+            Object.entries(el.tracking.dataPayload).map(([k, v]) => [k, this.t(v)]),
+          );
         return this.dial(el);
       case 'play':
         if (this.d.session !== 'active') return this.take(el, 'callEnded', el.next.callEnded);
@@ -312,7 +363,13 @@ class Step {
   }
 
   /** Follow a branch; a branch left open ends the path (closing the call session if one is active). */
-  async take(el: FlowElement, branch: string, target: string | null | undefined, input?: string, record = true): Promise<void> {
+  async take(
+    el: FlowElement,
+    branch: string,
+    target: string | null | undefined,
+    input?: string,
+    record = true,
+  ): Promise<void> {
     if (record) this.d.trail.push({ element: el.id, branch, ...(input !== undefined ? { input } : {}) });
     if (target) return this.enter(target);
     this.hangUpIfActive(el.id);
@@ -333,7 +390,12 @@ class Step {
       if (mode === 'hidden') continue;
       variables[k] = mode === 'masked' ? 'xxxx' : v;
     }
-    const derived: CallOutcome = this.d.direction === 'inbound' ? 'inbound' : this.d.lastDial === 'error' ? 'failed' : (this.d.lastDial ?? 'notCalled');
+    const derived: CallOutcome =
+      this.d.direction === 'inbound'
+        ? 'inbound'
+        : this.d.lastDial === 'error'
+          ? 'failed'
+          : (this.d.lastDial ?? 'notCalled');
     if (!error && !outcome && derived === 'failed') error = this.d.failure;
     const result: CallResult = {
       outcome: outcome ?? derived,
@@ -360,7 +422,10 @@ class Step {
 
   // --- startIncomingCall --------------------------------------------------------------------
   async incoming(ev: Extract<FlowEvent, { type: 'incoming' }>): Promise<void> {
-    const el = this.flow.elements.find((e): e is StartIncomingCall => e.type === 'startIncomingCall' && e.number.replace(/^\+/, '') === ev.to.replace(/^\+/, ''));
+    const el = this.flow.elements.find(
+      (e): e is StartIncomingCall =>
+        e.type === 'startIncomingCall' && e.number.replace(/^\+/, '') === ev.to.replace(/^\+/, ''),
+    );
     if (!el) return this.finish('failed', `no startIncomingCall element for number ${ev.to}`);
     this.d.direction = 'inbound';
     this.d.callId = ev.callId;
@@ -378,9 +443,18 @@ class Step {
     this.d.direction = 'outbound';
     if (el.deliveryWindow) {
       const zone = el.deliveryWindow.timeZone === 'recipient' ? this.d.recipient.timeZone : el.deliveryWindow.timeZone;
-      if (!zone) return this.finish('notCalled', `the delivery window of "${el.id}" uses the recipient's time zone, and recipient ${this.d.recipient.id} has none (${this.zoneUnknownReason()}): not dialling`);
+      if (!zone)
+        return this.finish(
+          'notCalled',
+          `the delivery window of "${el.id}" uses the recipient's time zone, and recipient ${this.d.recipient.id} has none (${this.zoneUnknownReason()}): not dialling`,
+        );
       const open = nextWindowOpening(el.deliveryWindow, zone, this.at);
-      if (open > this.at) return this.sleep(open - this.at, `outside the delivery window until ${new Date(open).toISOString()} (${zone})`, 'dial');
+      if (open > this.at)
+        return this.sleep(
+          open - this.at,
+          `outside the delivery window until ${new Date(open).toISOString()} (${zone})`,
+          'dial',
+        );
     }
     this.d.attempt += 1;
     this.d.dials += 1;
@@ -427,12 +501,19 @@ class Step {
       return this.take(el, branch, el.next[branch]);
     }
     // Internal or unidentified errors: keep trying until the validity period ends (seed).
-    const validityMs = el.validityPeriod ? el.validityPeriod.value * (el.validityPeriod.unit === 'hours' ? 3600_000 : 60_000) : DEFAULT_VALIDITY_MS;
+    const validityMs = el.validityPeriod
+      ? el.validityPeriod.value * (el.validityPeriod.unit === 'hours' ? 3600_000 : 60_000)
+      : DEFAULT_VALIDITY_MS;
     const deadline = (this.d.firstDialAt ?? this.at) + validityMs;
     const backoff = Math.min(ERROR_BACKOFF_MS.max, ERROR_BACKOFF_MS.initial * 2 ** this.d.errorRetries);
     this.d.errorRetries += 1;
     this.d.lastDial = 'error';
-    if (this.at + backoff < deadline) return this.sleep(backoff, `retry after a provider error (validity until ${new Date(deadline).toISOString()})`, 'dial');
+    if (this.at + backoff < deadline)
+      return this.sleep(
+        backoff,
+        `retry after a provider error (validity until ${new Date(deadline).toISOString()})`,
+        'dial',
+      );
     this.d.lastDial = 'expired';
     return this.take(el, 'callEnded', el.next.callEnded);
   }
@@ -457,14 +538,19 @@ class Step {
    * that was answered is not dialled again; a leg our hang-up ended rang without an answer; a leg the
    * provider lost, or a hang-up it acknowledged without news of the leg, is the internal error it was.
    */
-  async reconciled(el: StartOutgoingCall, answered: boolean, ended: Record<string, unknown> | undefined): Promise<void> {
+  async reconciled(
+    el: StartOutgoingCall,
+    answered: boolean,
+    ended: Record<string, unknown> | undefined,
+  ): Promise<void> {
     const outcome: DialOutcome = ended ? classifyFailure(ended.errorCode) : 'error';
     const hungUpByUs = ended?.hangupSource === 'API';
     const wasUp = answered || outcome === 'voicemail' || (ended?.errorCode === 'NORMAL_HANGUP' && !hungUpByUs);
     if (wasUp) {
       this.d.session = 'ended';
       this.d.lastDial = 'error';
-      this.d.failure = 'the call was answered after its dial had timed out (events late or lost): hung up and not dialled again';
+      this.d.failure =
+        'the call was answered after its dial had timed out (events late or lost): hung up and not dialled again';
       this.warn(el.id, this.d.failure);
       return this.take(el, 'callEnded', el.next.callEnded);
     }
@@ -484,9 +570,25 @@ class Step {
     if (el.tts) {
       const text = this.t(el.tts.text);
       lengthMs = text.length * 200;
-      this.send({ action: 'say', callId, commandId, elementId: el.id, text, language: el.tts.language, voice: el.tts.neural ? `${el.tts.voice}-neural` : el.tts.voice, speechRate: el.tts.speechRate, pauseMs, interruptible: el.interruptible });
+      this.send({
+        action: 'say',
+        callId,
+        commandId,
+        elementId: el.id,
+        text,
+        language: el.tts.language,
+        voice: el.tts.neural ? `${el.tts.voice}-neural` : el.tts.voice,
+        speechRate: el.tts.speechRate,
+        pauseMs,
+        interruptible: el.interruptible,
+      });
     } else if (el.audio) {
-      const url = 'url' in el.audio ? this.t(el.audio.url) : 'file' in el.audio ? `file:${el.audio.file}` : `recording:${this.t(el.audio.voicemail)}`;
+      const url =
+        'url' in el.audio
+          ? this.t(el.audio.url)
+          : 'file' in el.audio
+            ? `file:${el.audio.file}`
+            : `recording:${this.t(el.audio.voicemail)}`;
       this.send({ action: 'play', callId, commandId, elementId: el.id, url, pauseMs, interruptible: el.interruptible });
     }
     this.d.phase = { kind: 'playing', token, commandId, loop };
@@ -536,12 +638,25 @@ class Step {
     const commandId = this.commandId();
     // The second leg's id keeps the owning workflow's prefix, so the bridge routes its events here.
     const legCallId = `${this.d.callId ?? ''}.f${this.d.forwards}`;
-    this.send({ action: 'forward', callId: this.d.callId ?? '', legCallId, commandId, elementId: el.id, from: this.t(el.from), to: this.t(el.to), ringSeconds: el.ringSeconds, ...(this.d.hints ? { hints: this.d.hints } : {}) });
+    this.send({
+      action: 'forward',
+      callId: this.d.callId ?? '',
+      legCallId,
+      commandId,
+      elementId: el.id,
+      from: this.t(el.from),
+      to: this.t(el.to),
+      ringSeconds: el.ringSeconds,
+      ...(this.d.hints ? { hints: this.d.hints } : {}),
+    });
     this.d.phase = { kind: 'forwarding', token, commandId, legCallId };
     this.await(token, el.ringSeconds * 1000 + TIMEOUTS.forwardSlackMs);
   }
 
-  async forwardOutcome(el: ForwardCall, outcome: 'forwarded' | 'notForwarded' | 'noAnswer' | 'busy' | 'declined'): Promise<void> {
+  async forwardOutcome(
+    el: ForwardCall,
+    outcome: 'forwarded' | 'notForwarded' | 'noAnswer' | 'busy' | 'declined',
+  ): Promise<void> {
     if (outcome === 'forwarded') {
       // The end user now talks to the destination: the flow has left the call session.
       this.d.session = 'ended';
@@ -584,9 +699,17 @@ class Step {
     const until = el.until;
     if (!until) return this.sleep(1, 'pause', 'continue');
     const zone = until.timeZone === 'recipient' ? this.d.recipient.timeZone : until.timeZone;
-    if (!zone) return this.finish('failed', `pause "${el.id}" uses the recipient's time zone, and recipient ${this.d.recipient.id} has none (${this.zoneUnknownReason()})`);
+    if (!zone)
+      return this.finish(
+        'failed',
+        `pause "${el.id}" uses the recipient's time zone, and recipient ${this.d.recipient.id} has none (${this.zoneUnknownReason()})`,
+      );
     const when = nextWeekdayTime(until.weekday, until.time, zone, this.at);
-    return this.sleep(when - this.at, `pause until ${until.weekday} ${until.time} ${zone} (${new Date(when).toISOString()})`, 'continue');
+    return this.sleep(
+      when - this.at,
+      `pause until ${until.weekday} ${until.time} ${zone} (${new Date(when).toISOString()})`,
+      'continue',
+    );
   }
 
   // --- non-IVR actions ------------------------------------------------------------------------
@@ -598,7 +721,13 @@ class Step {
   }
 
   sendSms(el: SendSms): void {
-    this.action({ type: 'sendSms', elementId: el.id, ...(el.from ? { from: this.t(el.from) } : {}), to: this.t(el.to), text: this.t(el.text) });
+    this.action({
+      type: 'sendSms',
+      elementId: el.id,
+      ...(el.from ? { from: this.t(el.from) } : {}),
+      to: this.t(el.to),
+      text: this.t(el.text),
+    });
   }
 
   async updateProfile(el: UpdateProfile): Promise<void> {
@@ -616,7 +745,13 @@ class Step {
 
   httpRequest(el: HttpRequest): void {
     const renderDeep = (v: unknown): unknown =>
-      typeof v === 'string' ? this.t(v) : Array.isArray(v) ? v.map(renderDeep) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, renderDeep(x)])) : v;
+      typeof v === 'string'
+        ? this.t(v)
+        : Array.isArray(v)
+          ? v.map(renderDeep)
+          : v && typeof v === 'object'
+            ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, renderDeep(x)]))
+            : v;
     this.action({
       type: 'httpRequest',
       elementId: el.id,
@@ -755,7 +890,12 @@ class Step {
       }
     }
 
-    if (phase.kind === 'playing' && el.type === 'play' && (ev.type === 'SAY_FINISHED' || ev.type === 'PLAY_FINISHED') && commandId === phase.commandId) {
+    if (
+      phase.kind === 'playing' &&
+      el.type === 'play' &&
+      (ev.type === 'SAY_FINISHED' || ev.type === 'PLAY_FINISHED') &&
+      commandId === phase.commandId
+    ) {
       const pressed = typeof p.dtmf === 'string' ? p.dtmf : '';
       if (el.interruptible && pressed) {
         this.d.bargeIn = pressed;
@@ -765,11 +905,21 @@ class Step {
       return this.take(el, 'played', el.next.played);
     }
 
-    if (phase.kind === 'collecting' && el.type === 'collect' && ev.type === 'DTMF_CAPTURED' && commandId === phase.commandId) {
+    if (
+      phase.kind === 'collecting' &&
+      el.type === 'collect' &&
+      ev.type === 'DTMF_CAPTURED' &&
+      commandId === phase.commandId
+    ) {
       return this.collected(el, phase.prefix + (typeof p.dtmf === 'string' ? p.dtmf : ''));
     }
 
-    if (phase.kind === 'recording' && el.type === 'recordVoicemail' && ev.type === 'CALL_RECORDING_READY' && commandId === phase.commandId) {
+    if (
+      phase.kind === 'recording' &&
+      el.type === 'recordVoicemail' &&
+      ev.type === 'CALL_RECORDING_READY' &&
+      commandId === phase.commandId
+    ) {
       const rec: Recording = {
         element: el.id,
         name: phase.name,

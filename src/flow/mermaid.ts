@@ -54,7 +54,11 @@ export function toMermaid(flow: Flow): string {
   for (const el of flow.elements) {
     for (const b of branchesOf(el)) {
       if (typeof b.target !== 'string') continue;
-      lines.push(b.name === 'next' ? `  ${nid(el.id)} --> ${nid(b.target)}` : `  ${nid(el.id)} -- ${quote(b.name)} --> ${nid(b.target)}`);
+      lines.push(
+        b.name === 'next'
+          ? `  ${nid(el.id)} --> ${nid(b.target)}`
+          : `  ${nid(el.id)} -- ${quote(b.name)} --> ${nid(b.target)}`,
+      );
     }
   }
   return `${lines.join('\n')}\n`;

@@ -14,37 +14,65 @@ const coded = (code: string, message: string) => ({ message, params: { code } })
 
 export const elementIdSchema = z
   .string()
-  .regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, 'element ids start with a letter and use letters, digits, "_" or "-" (at most 64)');
+  .regex(
+    /^[A-Za-z][A-Za-z0-9_-]{0,63}$/,
+    'element ids start with a letter and use letters, digits, "_" or "-" (at most 64)',
+  );
 const target = elementIdSchema;
 /** A branch: an element id, or null for "enabled but not connected" (the validator adds a hang-up). */
 const branchTarget = target.nullable().optional();
-const variableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'variable names are letters, digits and "_" and do not start with a digit');
+const variableName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'variable names are letters, digits and "_" and do not start with a digit');
 const TEMPLATE = /\{\{.+?\}\}/;
 const isTemplate = (s: string) => TEMPLATE.test(s);
 /** A phone number in E.164 form, or a `{{placeholder}}` resolved per call. */
 const phoneOrTemplate = z
   .string()
-  .refine((s) => /^\+?[0-9]{3,15}$/.test(s) || isTemplate(s), coded('field.phone', 'a phone number in E.164 form (+ and 3–15 digits) or a {{placeholder}}'));
+  .refine(
+    (s) => /^\+?[0-9]{3,15}$/.test(s) || isTemplate(s),
+    coded('field.phone', 'a phone number in E.164 form (+ and 3–15 digits) or a {{placeholder}}'),
+  );
 /** Forward destinations: a phone number, a SIP URI, a WebRTC identity, or a placeholder. */
 const destination = z
   .string()
   .refine(
-    (s) => /^\+?[0-9]{3,15}$/.test(s) || /^sips?:[^@\s]+@[^\s]+$/.test(s) || /^webrtc:[A-Za-z0-9._@-]{1,128}$/.test(s) || isTemplate(s),
-    coded('field.destination', 'a phone number (E.164), a SIP URI (sip:user@host), a WebRTC identity (webrtc:name) or a {{placeholder}}'),
+    (s) =>
+      /^\+?[0-9]{3,15}$/.test(s) ||
+      /^sips?:[^@\s]+@[^\s]+$/.test(s) ||
+      /^webrtc:[A-Za-z0-9._@-]{1,128}$/.test(s) ||
+      isTemplate(s),
+    coded(
+      'field.destination',
+      'a phone number (E.164), a SIP URI (sip:user@host), a WebRTC identity (webrtc:name) or a {{placeholder}}',
+    ),
   );
-const zoneSchema = z.string().refine((z) => z === 'recipient' || IANAZone.isValidZone(z), coded('field.timeZone', 'an IANA time zone such as Europe/Zagreb, or "recipient"'));
+const zoneSchema = z
+  .string()
+  .refine(
+    (z) => z === 'recipient' || IANAZone.isValidZone(z),
+    coded('field.timeZone', 'an IANA time zone such as Europe/Zagreb, or "recipient"'),
+  );
 const hhmm = z.string().regex(/^([01][0-9]|2[0-3]):[0-5][0-9]$/, 'a time of day as HH:mm (00:00–23:59)');
 import { WEEKDAYS } from './weekdays.js';
 export { WEEKDAYS };
 const nextString = target.optional();
-const onError = target.optional().describe('where to go when the action fails after its retries; without it the flow continues at `next`');
+const onError = target
+  .optional()
+  .describe('where to go when the action fails after its retries; without it the flow continues at `next`');
 /** A JSONata expression over `{ recipient, vars, profile, call }`. */
 const expression = z.string().min(1).max(2000);
 
-const base = { id: elementIdSchema, label: z.string().max(200).optional(), description: z.string().max(2000).optional() };
+const base = {
+  id: elementIdSchema,
+  label: z.string().max(200).optional(),
+  description: z.string().max(2000).optional(),
+};
 
 function branches<const K extends readonly string[]>(keys: K) {
-  return z.object(Object.fromEntries(keys.map((k) => [k, branchTarget])) as { [P in K[number]]: typeof branchTarget }).strict();
+  return z
+    .object(Object.fromEntries(keys.map((k) => [k, branchTarget])) as { [P in K[number]]: typeof branchTarget })
+    .strict();
 }
 
 // --- call session elements --------------------------------------------------------------------
@@ -64,12 +92,18 @@ export const retrySchema = z
     count: z.number().int().min(1).max(10),
   })
   .strict()
-  .refine((r) => r.maxMinutes >= r.minMinutes, { ...coded('retry.range', 'maxMinutes must be ≥ minMinutes'), path: ['maxMinutes'] });
+  .refine((r) => r.maxMinutes >= r.minMinutes, {
+    ...coded('retry.range', 'maxMinutes must be ≥ minMinutes'),
+    path: ['maxMinutes'],
+  });
 
 export const validityPeriodSchema = z
   .object({ value: z.number().int().min(1), unit: z.enum(['hours', 'minutes']) })
   .strict()
-  .refine((v) => v.value * (v.unit === 'hours' ? 60 : 1) <= MAX_VALIDITY_HOURS * 60, { ...coded('validity.tooLong', `the validity period is at most ${MAX_VALIDITY_HOURS} hours`), path: ['value'] });
+  .refine((v) => v.value * (v.unit === 'hours' ? 60 : 1) <= MAX_VALIDITY_HOURS * 60, {
+    ...coded('validity.tooLong', `the validity period is at most ${MAX_VALIDITY_HOURS} hours`),
+    path: ['value'],
+  });
 
 export const deliveryWindowSchema = z
   .object({
@@ -80,10 +114,18 @@ export const deliveryWindowSchema = z
     timeZone: zoneSchema.default('recipient'),
   })
   .strict()
-  .refine((w) => w.from < w.to, { ...coded('window.empty', '`from` must be earlier than `to` on the same day'), path: ['to'] })
-  .refine((w) => new Set(w.days).size === w.days.length, { ...coded('window.duplicateDay', 'each day once'), path: ['days'] });
+  .refine((w) => w.from < w.to, {
+    ...coded('window.empty', '`from` must be earlier than `to` on the same day'),
+    path: ['to'],
+  })
+  .refine((w) => new Set(w.days).size === w.days.length, {
+    ...coded('window.duplicateDay', 'each day once'),
+    path: ['days'],
+  });
 
-export const callingSpeedSchema = z.object({ calls: z.number().int().min(1).max(1_000_000), per: z.enum(['minute', 'hour', 'day']) }).strict();
+export const callingSpeedSchema = z
+  .object({ calls: z.number().int().min(1).max(1_000_000), per: z.enum(['minute', 'hour', 'day']) })
+  .strict();
 
 export const trackingSchema = z
   .object({
@@ -114,7 +156,10 @@ export const startOutgoingCallSchema = z
 export const ttsSchema = z
   .object({
     text: z.string().min(1).max(TTS_MAX_CHARS, `text-to-speech content is at most ${TTS_MAX_CHARS} characters`),
-    language: z.string().regex(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'a language tag such as en, es or en-GB').default('en'),
+    language: z
+      .string()
+      .regex(/^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, 'a language tag such as en, es or en-GB')
+      .default('en'),
     voice: z.enum(['female', 'male']).default('female'),
     neural: z.boolean().default(false),
     speechRate: z.number().min(0.5).max(2).default(1),
@@ -123,11 +168,23 @@ export const ttsSchema = z
 
 const AUDIO_EXT = /\.(mp3|wav)(\?.*)?$/i;
 export const audioSchema = z.union([
-  z.object({ url: z.url({ protocol: /^https?$/ }).refine((u) => AUDIO_EXT.test(new URL(u).pathname), coded('audio.unsupportedType', 'audio files are .mp3 or .wav')) }).strict(),
+  z
+    .object({
+      url: z
+        .url({ protocol: /^https?$/ })
+        .refine(
+          (u) => AUDIO_EXT.test(new URL(u).pathname),
+          coded('audio.unsupportedType', 'audio files are .mp3 or .wav'),
+        ),
+    })
+    .strict(),
   z
     .object({
       /** An uploaded file, relative to the flow document. */
-      file: z.string().min(1).refine((f) => AUDIO_EXT.test(f), coded('audio.unsupportedType', 'audio files are .mp3 or .wav')),
+      file: z
+        .string()
+        .min(1)
+        .refine((f) => AUDIO_EXT.test(f), coded('audio.unsupportedType', 'audio files are .mp3 or .wav')),
       sizeBytes: z.number().int().min(1).max(AUDIO_MAX_BYTES, 'audio files are at most 4 MB').optional(),
     })
     .strict(),
@@ -150,7 +207,10 @@ export const playSchema = z
     next: branches(PLAY_BRANCHES).default({}),
   })
   .strict()
-  .refine((p) => (p.tts ? 1 : 0) + (p.audio ? 1 : 0) === 1, { ...coded('play.audioSource', 'a play element has exactly one audio source: `tts` or `audio`'), path: ['tts'] });
+  .refine((p) => (p.tts ? 1 : 0) + (p.audio ? 1 : 0) === 1, {
+    ...coded('play.audioSource', 'a play element has exactly one audio source: `tts` or `audio`'),
+    path: ['tts'],
+  });
 
 export const COLLECT_FIXED_BRANCHES = ['noMatch', 'hungUp', 'callEnded'] as const;
 export const collectSchema = z
@@ -171,9 +231,24 @@ export const collectSchema = z
   .strict()
   .superRefine((c, ctx) => {
     for (const key of Object.keys(c.responses)) {
-      if (key.includes('#')) ctx.addIssue({ code: 'custom', path: ['responses', key], ...coded('collect.hashResponse', '# ends the input and can never be part of a response') });
-      else if (!/^[0-9*]+$/.test(key)) ctx.addIssue({ code: 'custom', path: ['responses', key], ...coded('collect.responseFormat', 'a response is keypad digits 0–9 or *') });
-      else if (key.length > c.maxDigits) ctx.addIssue({ code: 'custom', path: ['responses', key], ...coded('collect.responseTooLong', `a response cannot be longer than maxDigits (${c.maxDigits})`) });
+      if (key.includes('#'))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['responses', key],
+          ...coded('collect.hashResponse', '# ends the input and can never be part of a response'),
+        });
+      else if (!/^[0-9*]+$/.test(key))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['responses', key],
+          ...coded('collect.responseFormat', 'a response is keypad digits 0–9 or *'),
+        });
+      else if (key.length > c.maxDigits)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['responses', key],
+          ...coded('collect.responseTooLong', `a response cannot be longer than maxDigits (${c.maxDigits})`),
+        });
     }
   });
 
@@ -199,7 +274,10 @@ export const recordVoicemailSchema = z
     name: z.string().min(1).max(200),
     maxDurationSeconds: z.number().int().min(1).max(3600).default(60),
     maxSilenceSeconds: z.number().int().min(1).max(60).default(5),
-    escapeDigits: z.string().regex(/^[0-9*#]{0,12}$/, 'keypad keys 0–9, * or #').default(''),
+    escapeDigits: z
+      .string()
+      .regex(/^[0-9*#]{0,12}$/, 'keypad keys 0–9, * or #')
+      .default(''),
     beep: z.boolean().default(true),
     saveTo: variableName.optional(),
     next: branches(RECORD_BRANCHES).default({}),
@@ -216,15 +294,27 @@ export const pauseSchema = z
     /** ISO-8601 duration, e.g. PT10M or P1D. */
     duration: z
       .string()
-      .refine((d) => Duration.fromISO(d).isValid && Duration.fromISO(d).toMillis() > 0, coded('pause.duration', 'an ISO-8601 duration such as PT10M or P1D'))
-      .refine((d) => Duration.fromISO(d).toMillis() <= 366 * 24 * 3600_000, coded('pause.tooLong', 'a pause is at most one year'))
+      .refine(
+        (d) => Duration.fromISO(d).isValid && Duration.fromISO(d).toMillis() > 0,
+        coded('pause.duration', 'an ISO-8601 duration such as PT10M or P1D'),
+      )
+      .refine(
+        (d) => Duration.fromISO(d).toMillis() <= 366 * 24 * 3600_000,
+        coded('pause.tooLong', 'a pause is at most one year'),
+      )
       .optional(),
     /** Wait until the next such weekday and time. */
-    until: z.object({ weekday: z.enum(WEEKDAYS), time: hhmm, timeZone: zoneSchema }).strict().optional(),
+    until: z
+      .object({ weekday: z.enum(WEEKDAYS), time: hhmm, timeZone: zoneSchema })
+      .strict()
+      .optional(),
     next: nextString,
   })
   .strict()
-  .refine((p) => (p.duration ? 1 : 0) + (p.until ? 1 : 0) === 1, { ...coded('pause.kind', 'a pause has exactly one of `duration` or `until`'), path: ['duration'] });
+  .refine((p) => (p.duration ? 1 : 0) + (p.until ? 1 : 0) === 1, {
+    ...coded('pause.kind', 'a pause has exactly one of `duration` or `until`'),
+    path: ['duration'],
+  });
 
 export const sendSmsSchema = z
   .object({
@@ -243,7 +333,9 @@ export const updateProfileSchema = z
     ...base,
     type: z.literal('updateProfile'),
     /** Attribute → JSONata expression, e.g. `{ "lastChoice": "vars.choice" }`. */
-    attributes: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/), expression).refine((a) => Object.keys(a).length > 0, coded('profile.empty', 'name at least one attribute')),
+    attributes: z
+      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/), expression)
+      .refine((a) => Object.keys(a).length > 0, coded('profile.empty', 'name at least one attribute')),
     next: nextString,
     onError,
   })
@@ -255,7 +347,12 @@ export const httpRequestSchema = z
     type: z.literal('httpRequest'),
     method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).default('GET'),
     /** A template; http or https. */
-    url: z.string().refine((u) => /^https?:\/\/\S+$/.test(u), coded('http.url', 'an http:// or https:// URL (placeholders allowed)')),
+    url: z
+      .string()
+      .refine(
+        (u) => /^https?:\/\/\S+$/.test(u),
+        coded('http.url', 'an http:// or https:// URL (placeholders allowed)'),
+      ),
     headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/), z.string().max(2000)).default({}),
     /** JSON body; string values are templates. */
     body: z.unknown().optional(),
@@ -273,7 +370,10 @@ export const conditionSchema = z
     ...base,
     type: z.literal('condition'),
     /** Tried in order; the first whose JSONata `if` is truthy wins. */
-    conditions: z.array(z.object({ if: expression, next: target }).strict()).min(1).max(20),
+    conditions: z
+      .array(z.object({ if: expression, next: target }).strict())
+      .min(1)
+      .max(20),
     else: nextString,
   })
   .strict();
@@ -299,7 +399,10 @@ export const elementSchema = z.discriminatedUnion('type', [
 ]);
 
 export const variableSchema = z
-  .object({ type: z.enum(['string', 'number', 'boolean', 'object']).default('string'), default: z.unknown().optional() })
+  .object({
+    type: z.enum(['string', 'number', 'boolean', 'object']).default('string'),
+    default: z.unknown().optional(),
+  })
   .strict();
 
 export const flowSchema = z
@@ -312,7 +415,10 @@ export const flowSchema = z
     variables: z.record(variableName, variableSchema).default({}),
     /** Entry element of an outbound flow; inbound flows start at their startIncomingCall elements. */
     start: elementIdSchema.optional(),
-    elements: z.array(elementSchema).min(1, 'a flow has at least one element').max(MAX_ELEMENTS, `a flow has at most ${MAX_ELEMENTS} elements`),
+    elements: z
+      .array(elementSchema)
+      .min(1, 'a flow has at least one element')
+      .max(MAX_ELEMENTS, `a flow has at most ${MAX_ELEMENTS} elements`),
   })
   .strict();
 
@@ -338,7 +444,13 @@ export type DeliveryWindow = z.infer<typeof deliveryWindowSchema>;
 
 export const IVR_TYPES = new Set<ElementType>(['play', 'collect', 'forwardCall', 'recordVoicemail']);
 /** Non-IVR actions that may run inside a call session (DESIGN.md). */
-export const IN_SESSION_ACTIONS = new Set<ElementType>(['sendSms', 'updateProfile', 'httpRequest', 'condition', 'setVariable']);
+export const IN_SESSION_ACTIONS = new Set<ElementType>([
+  'sendSms',
+  'updateProfile',
+  'httpRequest',
+  'condition',
+  'setVariable',
+]);
 
 /** JSON Schema of the flow document, published as docs/flow.schema.json. */
 export function flowJsonSchema(): Record<string, unknown> {

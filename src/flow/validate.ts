@@ -3,7 +3,14 @@
 // cannot: references, reachability, call-session rules. Open branches inside a call session get a
 // hangUp added to the returned (normalised) flow, and each is reported as a warning.
 import type { z } from 'zod';
-import { flowSchema, IN_SESSION_ACTIONS, IVR_TYPES, RECOMMENDED_MAX_RETRIES, type Flow, type FlowElement } from './schema.js';
+import {
+  flowSchema,
+  IN_SESSION_ACTIONS,
+  IVR_TYPES,
+  RECOMMENDED_MAX_RETRIES,
+  type Flow,
+  type FlowElement,
+} from './schema.js';
 import { branchesOf } from './graph.js';
 import { expressionProblem } from './expressions.js';
 import { placeholders } from './template.js';
@@ -30,14 +37,23 @@ export class FlowValidationError extends Error {
     readonly issues: ValidationIssue[],
     options?: { cause?: unknown },
   ) {
-    super(`invalid flow: ${issues.filter((i) => i.severity === 'error').map((i) => `${i.path}: ${i.message}`).join('; ')}`, options);
+    super(
+      `invalid flow: ${issues
+        .filter((i) => i.severity === 'error')
+        .map((i) => `${i.path}: ${i.message}`)
+        .join('; ')}`,
+      options,
+    );
   }
 }
 
 export const AUTO_HANGUP_ID = 'autoHangUp';
 
 function pathString(path: ReadonlyArray<PropertyKey>): string {
-  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
+  return path.reduce<string>(
+    (acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)),
+    '',
+  );
 }
 
 type ZIssue = z.core.$ZodIssue;
@@ -81,16 +97,24 @@ function schemaIssues(doc: unknown, error: z.ZodError): ValidationIssue[] {
   const elements = (doc as { elements?: unknown[] } | null)?.elements;
   return error.issues.flatMap(flatten).map((iss) => {
     const idx = iss.path[0] === 'elements' && typeof iss.path[1] === 'number' ? iss.path[1] : undefined;
-    const el = idx !== undefined && Array.isArray(elements) ? (elements[idx] as { id?: unknown } | undefined) : undefined;
+    const el =
+      idx !== undefined && Array.isArray(elements) ? (elements[idx] as { id?: unknown } | undefined) : undefined;
     const code = codeOf(iss);
     let message = iss.message;
-    if (code === 'element.unknownType') message = 'unknown element type; one of startIncomingCall, startOutgoingCall, play, collect, forwardCall, recordVoicemail, hangUp, pause, sendSms, updateProfile, httpRequest, condition, setVariable';
-    if (code === 'field.unknown' && iss.code === 'unrecognized_keys') message = `unknown field${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `"${k}"`).join(', ')}`;
+    if (code === 'element.unknownType')
+      message =
+        'unknown element type; one of startIncomingCall, startOutgoingCall, play, collect, forwardCall, recordVoicemail, hangUp, pause, sendSms, updateProfile, httpRequest, condition, setVariable';
+    if (code === 'field.unknown' && iss.code === 'unrecognized_keys')
+      message = `unknown field${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `"${k}"`).join(', ')}`;
     return {
       severity: 'error' as const,
       code,
       ...(typeof el?.id === 'string' ? { elementId: el.id } : {}),
-      path: pathString(code === 'field.unknown' && iss.code === 'unrecognized_keys' && iss.keys[0] ? [...iss.path, iss.keys[0]] : iss.path),
+      path: pathString(
+        code === 'field.unknown' && iss.code === 'unrecognized_keys' && iss.keys[0]
+          ? [...iss.path, iss.keys[0]]
+          : iss.path,
+      ),
       message,
     };
   });
@@ -98,7 +122,9 @@ function schemaIssues(doc: unknown, error: z.ZodError): ValidationIssue[] {
 
 /** Targets of every branch of an element, with the path of the field that names them. */
 export function nextTargets(el: FlowElement): Array<{ branch: string; target: string; path: string }> {
-  return branchesOf(el).flatMap((b) => (typeof b.target === 'string' ? [{ branch: b.name, target: b.target, path: b.path }] : []));
+  return branchesOf(el).flatMap((b) =>
+    typeof b.target === 'string' ? [{ branch: b.name, target: b.target, path: b.path }] : [],
+  );
 }
 
 type SessionState = 'none' | 'inbound' | 'outbound';
@@ -139,21 +165,26 @@ export function validateFlow(doc: unknown): ValidationResult {
   if (!parsed.success) return { ok: false, issues: schemaIssues(doc, parsed.error) };
   const flow = parsed.data;
   const issues: ValidationIssue[] = [];
-  const err = (code: string, path: string, message: string, elementId?: string) => issues.push({ severity: 'error', code, path, message, ...(elementId ? { elementId } : {}) });
-  const warn = (code: string, path: string, message: string, elementId?: string) => issues.push({ severity: 'warning', code, path, message, ...(elementId ? { elementId } : {}) });
+  const err = (code: string, path: string, message: string, elementId?: string) =>
+    issues.push({ severity: 'error', code, path, message, ...(elementId ? { elementId } : {}) });
+  const warn = (code: string, path: string, message: string, elementId?: string) =>
+    issues.push({ severity: 'warning', code, path, message, ...(elementId ? { elementId } : {}) });
 
   // Ids and references.
   const index = new Map<string, number>();
   flow.elements.forEach((el, i) => {
-    if (index.has(el.id)) err('element.duplicateId', `elements[${i}].id`, `element id "${el.id}" is used more than once`, el.id);
+    if (index.has(el.id))
+      err('element.duplicateId', `elements[${i}].id`, `element id "${el.id}" is used more than once`, el.id);
     else index.set(el.id, i);
   });
   const byId = new Map(flow.elements.map((e) => [e.id, e]));
   const at = (id: string) => `elements[${index.get(id) ?? -1}]`;
   flow.elements.forEach((el, i) => {
     for (const t of nextTargets(el)) {
-      if (!index.has(t.target)) err('next.unknownTarget', `elements[${i}].${t.path}`, `"${t.target}" is not an element of this flow`, el.id);
-      else if (t.target === el.id) err('next.self', `elements[${i}].${t.path}`, 'an element cannot lead to itself', el.id);
+      if (!index.has(t.target))
+        err('next.unknownTarget', `elements[${i}].${t.path}`, `"${t.target}" is not an element of this flow`, el.id);
+      else if (t.target === el.id)
+        err('next.self', `elements[${i}].${t.path}`, 'an element cannot lead to itself', el.id);
     }
   });
 
@@ -163,11 +194,19 @@ export function validateFlow(doc: unknown): ValidationResult {
   for (const e of incoming) {
     const n = e.number.replace(/^\+/, '');
     const other = numbers.get(n);
-    if (other) err('incoming.duplicateNumber', `${at(e.id)}.number`, `number ${e.number} already starts "${other}": use one startIncomingCall per number`, e.id);
+    if (other)
+      err(
+        'incoming.duplicateNumber',
+        `${at(e.id)}.number`,
+        `number ${e.number} already starts "${other}": use one startIncomingCall per number`,
+        e.id,
+      );
     else numbers.set(n, e.id);
   }
-  if (flow.start !== undefined && !index.has(flow.start)) err('flow.startMissing', 'start', `start element "${flow.start}" does not exist`);
-  if (flow.start === undefined && incoming.length === 0) err('flow.noEntry', 'start', 'an outbound flow names its `start` element; an inbound flow has a startIncomingCall');
+  if (flow.start !== undefined && !index.has(flow.start))
+    err('flow.startMissing', 'start', `start element "${flow.start}" does not exist`);
+  if (flow.start === undefined && incoming.length === 0)
+    err('flow.noEntry', 'start', 'an outbound flow names its `start` element; an inbound flow has a startIncomingCall');
 
   // Walk every (element, session state) pair reachable from an entry.
   const seen = new Set<string>();
@@ -192,15 +231,51 @@ export function validateFlow(doc: unknown): ValidationResult {
     if (!el) continue;
     reached.add(id);
     const p = at(id);
-    if (el.type === 'startIncomingCall' && viaNext) once(`${id}:entry`, () => err('session.incomingNotEntry', p, 'startIncomingCall is an entry point: no branch can lead to it', id));
+    if (el.type === 'startIncomingCall' && viaNext)
+      once(`${id}:entry`, () =>
+        err('session.incomingNotEntry', p, 'startIncomingCall is an entry point: no branch can lead to it', id),
+      );
     if (IVR_TYPES.has(el.type) && state === 'none')
-      once(`${id}:ivr`, () => err('session.ivrOutsideSession', p, `${el.type} is an IVR element and can only be used inside a call session (after a start-call element, before hangUp or a branch that ends the call)`, id));
-    if (el.type === 'startOutgoingCall' && state === 'inbound') once(`${id}:outInIn`, () => err('session.outgoingInInbound', p, 'startOutgoingCall is not available within an inbound call session', id));
-    if (el.type === 'startOutgoingCall' && state === 'outbound') once(`${id}:nested`, () => err('session.nestedCall', p, 'a call is already in progress here: end it with hangUp before starting another call', id));
-    if (el.type === 'pause' && state !== 'none') once(`${id}:pause`, () => err('session.notAllowedInSession', p, `pause cannot be used inside a call session; allowed there: ${[...IN_SESSION_ACTIONS].join(', ')}`, id));
+      once(`${id}:ivr`, () =>
+        err(
+          'session.ivrOutsideSession',
+          p,
+          `${el.type} is an IVR element and can only be used inside a call session (after a start-call element, before hangUp or a branch that ends the call)`,
+          id,
+        ),
+      );
+    if (el.type === 'startOutgoingCall' && state === 'inbound')
+      once(`${id}:outInIn`, () =>
+        err('session.outgoingInInbound', p, 'startOutgoingCall is not available within an inbound call session', id),
+      );
+    if (el.type === 'startOutgoingCall' && state === 'outbound')
+      once(`${id}:nested`, () =>
+        err(
+          'session.nestedCall',
+          p,
+          'a call is already in progress here: end it with hangUp before starting another call',
+          id,
+        ),
+      );
+    if (el.type === 'pause' && state !== 'none')
+      once(`${id}:pause`, () =>
+        err(
+          'session.notAllowedInSession',
+          p,
+          `pause cannot be used inside a call session; allowed there: ${[...IN_SESSION_ACTIONS].join(', ')}`,
+          id,
+        ),
+      );
 
     for (const b of branchesOf(el)) {
-      const nextState: SessionState = b.effect === 'start' ? (el.type === 'startIncomingCall' ? 'inbound' : 'outbound') : b.effect === 'end' ? 'none' : state;
+      const nextState: SessionState =
+        b.effect === 'start'
+          ? el.type === 'startIncomingCall'
+            ? 'inbound'
+            : 'outbound'
+          : b.effect === 'end'
+            ? 'none'
+            : state;
       if (typeof b.target === 'string') queue.push({ id: b.target, state: nextState, viaNext: true });
       else if (b.enabled && nextState !== 'none') {
         once(`${id}:open:${b.name}`, () => openInSession.push({ el, path: `${p}.${b.path}`, name: b.name }));
@@ -208,7 +283,13 @@ export function validateFlow(doc: unknown): ValidationResult {
     }
   }
   flow.elements.forEach((el, i) => {
-    if (!reached.has(el.id)) err('element.unreachable', `elements[${i}]`, `"${el.id}" cannot be reached from ${flow.start ? `start "${flow.start}"` : 'any startIncomingCall'}`, el.id);
+    if (!reached.has(el.id))
+      err(
+        'element.unreachable',
+        `elements[${i}]`,
+        `"${el.id}" cannot be reached from ${flow.start ? `start "${flow.start}"` : 'any startIncomingCall'}`,
+        el.id,
+      );
   });
 
   // Field-level advice and expression syntax.
@@ -216,30 +297,67 @@ export function validateFlow(doc: unknown): ValidationResult {
   const assigned = new Set<string>();
   flow.elements.forEach((el, i) => {
     if (el.type === 'startOutgoingCall' && el.retry && el.retry.count > RECOMMENDED_MAX_RETRIES)
-      warn('retry.tooMany', `elements[${i}].retry.count`, `${el.retry.count} retries: to avoid spamming the end user, do not retry a call more than ${RECOMMENDED_MAX_RETRIES} times`, el.id);
+      warn(
+        'retry.tooMany',
+        `elements[${i}].retry.count`,
+        `${el.retry.count} retries: to avoid spamming the end user, do not retry a call more than ${RECOMMENDED_MAX_RETRIES} times`,
+        el.id,
+      );
     for (const x of expressionsOf(el)) {
       const problem = expressionProblem(x.source);
       if (problem) err('expression.syntax', `elements[${i}].${x.path}`, problem, el.id);
     }
-    const saves = el.type === 'setVariable' ? [el.variable] : el.type === 'collect' || el.type === 'recordVoicemail' ? (el.saveTo ? [el.saveTo] : []) : el.type === 'httpRequest' ? Object.keys(el.saveTo) : [];
+    const saves =
+      el.type === 'setVariable'
+        ? [el.variable]
+        : el.type === 'collect' || el.type === 'recordVoicemail'
+          ? el.saveTo
+            ? [el.saveTo]
+            : []
+          : el.type === 'httpRequest'
+            ? Object.keys(el.saveTo)
+            : [];
     for (const v of saves) {
       assigned.add(v);
-      if (!declared.has(v)) warn('variable.undeclared', `elements[${i}]`, `variable "${v}" is not declared in \`variables\`: it is created as a string`, el.id);
+      if (!declared.has(v))
+        warn(
+          'variable.undeclared',
+          `elements[${i}]`,
+          `variable "${v}" is not declared in \`variables\`: it is created as a string`,
+          el.id,
+        );
     }
   });
   flow.elements.forEach((el, i) => {
     for (const t of templatesOf(el)) {
       for (const ph of placeholders(t.text)) {
         const [root, name] = ph.split('.');
-        if (root === 'vars' && name && !declared.has(name) && !assigned.has(name)) warn('template.unknownVariable', `elements[${i}].${t.path}`, `{{${ph}}} names a variable that is never declared or set: it renders empty`, el.id);
-        else if (root !== 'vars' && root !== 'recipient' && root !== 'profile' && root !== 'call') err('template.unknownRoot', `elements[${i}].${t.path}`, `{{${ph}}}: placeholders start with recipient., vars., profile. or call.`, el.id);
+        if (root === 'vars' && name && !declared.has(name) && !assigned.has(name))
+          warn(
+            'template.unknownVariable',
+            `elements[${i}].${t.path}`,
+            `{{${ph}}} names a variable that is never declared or set: it renders empty`,
+            el.id,
+          );
+        else if (root !== 'vars' && root !== 'recipient' && root !== 'profile' && root !== 'call')
+          err(
+            'template.unknownRoot',
+            `elements[${i}].${t.path}`,
+            `{{${ph}}}: placeholders start with recipient., vars., profile. or call.`,
+            el.id,
+          );
       }
     }
   });
   const voicemailNames = new Set(flow.elements.flatMap((e) => (e.type === 'recordVoicemail' ? [e.name] : [])));
   flow.elements.forEach((el, i) => {
     if (el.type === 'play' && el.audio && 'voicemail' in el.audio && !voicemailNames.has(el.audio.voicemail))
-      warn('audio.unknownVoicemail', `elements[${i}].audio.voicemail`, `no recordVoicemail element in this flow records "${el.audio.voicemail}"`, el.id);
+      warn(
+        'audio.unknownVoicemail',
+        `elements[${i}].audio.voicemail`,
+        `no recordVoicemail element in this flow records "${el.audio.voicemail}"`,
+        el.id,
+      );
   });
 
   const ok = !issues.some((i) => i.severity === 'error');
@@ -251,10 +369,16 @@ export function validateFlow(doc: unknown): ValidationResult {
     for (let n = 2; byId.has(hangUpId); n++) hangUpId = `${AUTO_HANGUP_ID}${n}`;
     const normalised = JSON.parse(JSON.stringify(flow)) as Flow;
     for (const o of openInSession) {
-      warn('session.autoHangUp', o.path, `branch "${o.name}" is open inside the call session: a hangUp ("${hangUpId}") is added`, o.el.id);
+      warn(
+        'session.autoHangUp',
+        o.path,
+        `branch "${o.name}" is open inside the call session: a hangUp ("${hangUpId}") is added`,
+        o.el.id,
+      );
       const el = normalised.elements[index.get(o.el.id) ?? -1];
       if (!el) continue;
-      if (o.name === 'next' || o.name === 'else' || o.name === 'onError') (el as Record<string, unknown>)[o.name] = hangUpId;
+      if (o.name === 'next' || o.name === 'else' || o.name === 'onError')
+        (el as Record<string, unknown>)[o.name] = hangUpId;
       else (el as { next: Record<string, unknown> }).next[o.name] = hangUpId;
     }
     normalised.elements.push({ id: hangUpId, type: 'hangUp', label: 'added automatically' });

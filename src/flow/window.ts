@@ -20,7 +20,11 @@ function weekdayOf(d: DateTime): Weekday {
  * The first instant ≥ `at` at which dialling is allowed: `at` itself when inside the window,
  * otherwise the next opening. Windows are [from, to) in local time on the listed days.
  */
-export function nextWindowOpening(window: Pick<DeliveryWindow, 'days' | 'from' | 'to'>, zone: string, at: number): number {
+export function nextWindowOpening(
+  window: Pick<DeliveryWindow, 'days' | 'from' | 'to'>,
+  zone: string,
+  at: number,
+): number {
   const local = DateTime.fromMillis(at, { zone });
   if (!local.isValid) throw new RangeError(`invalid time zone "${zone}"`);
   const days = new Set(window.days);

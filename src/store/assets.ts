@@ -19,13 +19,19 @@ export class AudioAssetStore {
   private constructor(private readonly os: ObjectStore) {}
 
   static async open(nc: NatsConnection): Promise<AudioAssetStore> {
-    return new AudioAssetStore(await new Objm(nc).create(ASSETS_BUCKET, { description: 'dialflow audio files for play elements', replicas: storageReplicas() }));
+    return new AudioAssetStore(
+      await new Objm(nc).create(ASSETS_BUCKET, {
+        description: 'dialflow audio files for play elements',
+        replicas: storageReplicas(),
+      }),
+    );
   }
 
   async put(name: string, data: Uint8Array): Promise<void> {
     const kind = sniffAudio(data);
     if (!kind) throw new AudioAssetError(`${name}: not a WAV or MP3 file (by its content)`);
-    if (data.byteLength > AUDIO_MAX_BYTES) throw new AudioAssetError(`${name}: ${(data.byteLength / 2 ** 20).toFixed(1)} MB; audio files are at most 4 MB`);
+    if (data.byteLength > AUDIO_MAX_BYTES)
+      throw new AudioAssetError(`${name}: ${(data.byteLength / 2 ** 20).toFixed(1)} MB; audio files are at most 4 MB`);
     await this.os.putBlob({ name, description: `audio file ${name}`, metadata: { kind } }, data);
   }
 

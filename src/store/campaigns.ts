@@ -3,7 +3,15 @@
 // the do-not-call list and per-recipient contact counts (NATS KV).
 import { storageReplicas } from './replicas.js';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  DiscardPolicy,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { PageRow, StagingResult } from '../campaign/recipients.js';
@@ -15,7 +23,6 @@ export const RECORDS_STREAM = 'DIALFLOW_RECORDS';
 export const DNC_BUCKET = 'dialflow_dnc';
 export const CONTACTS_BUCKET = 'dialflow_contacts';
 export const recordsSubject = (campaignId: string) => `dialflow.records.${kvKey(campaignId)}`;
-
 
 /** One finished call of a campaign, as the report lists it. Masked digits are already masked. */
 export interface CallRecord {
@@ -61,7 +68,7 @@ export interface RecordStore {
 /** Every record of a campaign so far, in stream order (the report). */
 export async function readAllRecords(store: RecordStore, campaignId: string): Promise<CallRecord[]> {
   const all: CallRecord[] = [];
-  for (let seq = 0; ; ) {
+  for (let seq = 0; ;) {
     const r = await store.readAfter(campaignId, seq);
     if (r.records.length === 0) return all;
     all.push(...r.records);
@@ -110,7 +117,10 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
     }
     const kvm = new Kvm(nc);
     return new NatsCampaignStore(
-      await new Objm(nc).create(CAMPAIGN_BUCKET, { description: 'dialflow campaign recipient pages', replicas: storageReplicas() }),
+      await new Objm(nc).create(CAMPAIGN_BUCKET, {
+        description: 'dialflow campaign recipient pages',
+        replicas: storageReplicas(),
+      }),
       jetstream(nc),
       jsm,
       await kvm.create(DNC_BUCKET, { history: 1, replicas: storageReplicas() }),
@@ -119,7 +129,10 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
   }
 
   async putPage(campaignId: string, n: number, rows: PageRow[]): Promise<void> {
-    await this.objects.putBlob({ name: `${campaignId}/pages/${n}` }, enc.encode(rows.map((r) => JSON.stringify(r)).join('\n')));
+    await this.objects.putBlob(
+      { name: `${campaignId}/pages/${n}` },
+      enc.encode(rows.map((r) => JSON.stringify(r)).join('\n')),
+    );
   }
 
   async getPage(campaignId: string, n: number): Promise<PageRow[]> {
@@ -150,7 +163,10 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
     // A cheap look first: nothing new means no consumer at all.
     const info = await this.jsm.streams.info(RECORDS_STREAM, { subjects_filter: subject });
     if (info.state.last_seq <= afterSeq || !info.state.subjects?.[subject]) return { records: [], lastSeq: afterSeq };
-    const consumer = await this.js.consumers.get(RECORDS_STREAM, { filter_subjects: subject, opt_start_seq: afterSeq + 1 });
+    const consumer = await this.js.consumers.get(RECORDS_STREAM, {
+      filter_subjects: subject,
+      opt_start_seq: afterSeq + 1,
+    });
     const records: CallRecord[] = [];
     let lastSeq = afterSeq;
     for (;;) {
@@ -183,7 +199,8 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
     const key = phoneKey(phone);
     for (let attempt = 0; ; attempt++) {
       const e = await this.contacts.get(key);
-      const times = e && e.operation === 'PUT' && e.length > 0 ? (e.json<number[]>() ?? []).filter((t) => t > now - windowMs) : [];
+      const times =
+        e && e.operation === 'PUT' && e.length > 0 ? (e.json<number[]>() ?? []).filter((t) => t > now - windowMs) : [];
       if (times.length >= cap) return false;
       try {
         const value = JSON.stringify([...times, now]);

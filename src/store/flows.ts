@@ -35,7 +35,10 @@ export class KvFlowStore implements FlowStore {
   ) {}
   static async open(nc: NatsConnection): Promise<KvFlowStore> {
     const kvm = new Kvm(nc);
-    return new KvFlowStore(await kvm.create(FLOWS_BUCKET, { history: 1, replicas: storageReplicas() }), await kvm.create(ROUTES_BUCKET, { history: 1, replicas: storageReplicas() }));
+    return new KvFlowStore(
+      await kvm.create(FLOWS_BUCKET, { history: 1, replicas: storageReplicas() }),
+      await kvm.create(ROUTES_BUCKET, { history: 1, replicas: storageReplicas() }),
+    );
   }
 
   async route(number: string): Promise<string | undefined> {
@@ -51,7 +54,10 @@ export class KvFlowStore implements FlowStore {
     } catch (err) {
       const existing = await this.kv.get(key);
       if (!existing || existing.operation !== 'PUT') throw err;
-      if (existing.string() !== body) throw new FlowVersionConflictError(`version ${flow.version} of flow "${flow.id}" is already published with different content: publish the change as version ${(await this.latest(flow.id)) + 1}`);
+      if (existing.string() !== body)
+        throw new FlowVersionConflictError(
+          `version ${flow.version} of flow "${flow.id}" is already published with different content: publish the change as version ${(await this.latest(flow.id)) + 1}`,
+        );
       return { id: flow.id, version: flow.version, created: false };
     }
     // Move `latest` forward only (compare-and-set, so concurrent publishers cannot move it back).
@@ -68,7 +74,8 @@ export class KvFlowStore implements FlowStore {
       }
     }
     // Inbound numbers route to this flow (its latest version is taken when a call arrives).
-    for (const el of flow.elements) if (el.type === 'startIncomingCall') await this.routes.put(routeKey(el.number), flow.id);
+    for (const el of flow.elements)
+      if (el.type === 'startIncomingCall') await this.routes.put(routeKey(el.number), flow.id);
     return { id: flow.id, version: flow.version, created: true };
   }
 

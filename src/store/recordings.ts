@@ -36,12 +36,26 @@ export class ObjectRecordingStore implements RecordingStore {
   private constructor(private readonly os: ObjectStore) {}
 
   static async open(nc: NatsConnection): Promise<ObjectRecordingStore> {
-    return new ObjectRecordingStore(await new Objm(nc).create(RECORDINGS_BUCKET, { description: 'dialflow call and voicemail recordings', replicas: storageReplicas() }));
+    return new ObjectRecordingStore(
+      await new Objm(nc).create(RECORDINGS_BUCKET, {
+        description: 'dialflow call and voicemail recordings',
+        replicas: storageReplicas(),
+      }),
+    );
   }
 
   async put(meta: RecordingMeta, data: Uint8Array): Promise<void> {
     await this.os.putBlob(
-      { name: meta.id, description: `${meta.name} of ${meta.callId}`, metadata: { callId: meta.callId, name: meta.name, durationMs: String(meta.durationMs), contentType: meta.contentType } },
+      {
+        name: meta.id,
+        description: `${meta.name} of ${meta.callId}`,
+        metadata: {
+          callId: meta.callId,
+          name: meta.name,
+          durationMs: String(meta.durationMs),
+          contentType: meta.contentType,
+        },
+      },
       data,
     );
   }
@@ -49,7 +63,13 @@ export class ObjectRecordingStore implements RecordingStore {
   async list(filter: { callId?: string; workflowId?: string } = {}): Promise<StoredRecording[]> {
     const all = (await this.os.list()).filter((o) => !o.deleted).map(toStored);
     return all
-      .filter((r) => (filter.callId === undefined || r.callId === filter.callId) && (filter.workflowId === undefined || r.callId.startsWith(`${filter.workflowId}~`) || r.callId === filter.workflowId))
+      .filter(
+        (r) =>
+          (filter.callId === undefined || r.callId === filter.callId) &&
+          (filter.workflowId === undefined ||
+            r.callId.startsWith(`${filter.workflowId}~`) ||
+            r.callId === filter.workflowId),
+      )
       .sort((a, b) => a.storedAt.localeCompare(b.storedAt) || a.id.localeCompare(b.id));
   }
 
@@ -61,9 +81,22 @@ export class ObjectRecordingStore implements RecordingStore {
   }
 }
 
-function toStored(o: { name: string; size: number; mtime: string; metadata?: Record<string, string> | undefined }): StoredRecording {
+function toStored(o: {
+  name: string;
+  size: number;
+  mtime: string;
+  metadata?: Record<string, string> | undefined;
+}): StoredRecording {
   const m = o.metadata ?? {};
-  return { id: o.name, callId: m.callId ?? '', name: m.name ?? '', durationMs: Number(m.durationMs ?? 0), contentType: m.contentType ?? 'application/octet-stream', size: o.size, storedAt: o.mtime };
+  return {
+    id: o.name,
+    callId: m.callId ?? '',
+    name: m.name ?? '',
+    durationMs: Number(m.durationMs ?? 0),
+    contentType: m.contentType ?? 'application/octet-stream',
+    size: o.size,
+    storedAt: o.mtime,
+  };
 }
 
 /** In-memory store for time-skipping runs and unit tests. */
@@ -73,7 +106,9 @@ export class MemoryRecordingStore implements RecordingStore {
     this.items.set(meta.id, { meta: { ...meta, size: data.byteLength, storedAt: new Date().toISOString() }, data });
   }
   async list(filter: { callId?: string } = {}): Promise<StoredRecording[]> {
-    return [...this.items.values()].map((i) => i.meta).filter((m) => filter.callId === undefined || m.callId === filter.callId);
+    return [...this.items.values()]
+      .map((i) => i.meta)
+      .filter((m) => filter.callId === undefined || m.callId === filter.callId);
   }
   async get(id: string): Promise<{ meta: StoredRecording; data: Uint8Array } | undefined> {
     return this.items.get(id);
@@ -104,6 +139,7 @@ export function synthesizeWav(durationMs: number): Uint8Array {
   buf.writeUInt16LE(16, 34);
   buf.write('data', 36, 'ascii');
   buf.writeUInt32LE(samples * 2, 40);
-  for (let i = 0; i < samples; i++) buf.writeInt16LE(Math.round(2000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + i * 2);
+  for (let i = 0; i < samples; i++)
+    buf.writeInt16LE(Math.round(2000 * Math.sin((2 * Math.PI * 440 * i) / rate)), 44 + i * 2);
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }

@@ -54,11 +54,25 @@ export interface AmdDecision {
  * Decide on the audio received so far; `undefined` while more audio is needed. Call it again with
  * the longer audio as it arrives (the answer for a prefix never changes once given).
  */
-export function detectMachine(samples: Int16Array, options: Partial<AmdOptions> = {}, rate: number = TELEPHONY_RATE): AmdDecision | undefined {
+export function detectMachine(
+  samples: Int16Array,
+  options: Partial<AmdOptions> = {},
+  rate: number = TELEPHONY_RATE,
+): AmdDecision | undefined {
   const o = { ...AMD_DEFAULTS, ...options };
-  const a: SpeechAnalysis = analyseSpeech(samples, rate, { frameMs: 20, thresholdDb: o.thresholdDb, minSpeechMs: o.minWordMs });
+  const a: SpeechAnalysis = analyseSpeech(samples, rate, {
+    frameMs: 20,
+    thresholdDb: o.thresholdDb,
+    minSpeechMs: o.minWordMs,
+  });
   const frameMs = a.frameMs;
-  const decide = (result: AmdResult, reason: string, frame: number, measure: number, threshold: number): AmdDecision => ({
+  const decide = (
+    result: AmdResult,
+    reason: string,
+    frame: number,
+    measure: number,
+    threshold: number,
+  ): AmdDecision => ({
     result,
     reason,
     atMs: (frame + 1) * frameMs,
@@ -81,17 +95,39 @@ export function detectMachine(samples: Int16Array, options: Partial<AmdOptions> 
       }
       silenceRun = 0;
       voiceRun += frameMs;
-      if (voiceRun > o.maxGreetingMs) return decide('MACHINE', `speech longer than ${o.maxGreetingMs} ms without a pause`, f, voiceRun, o.maxGreetingMs);
+      if (voiceRun > o.maxGreetingMs)
+        return decide(
+          'MACHINE',
+          `speech longer than ${o.maxGreetingMs} ms without a pause`,
+          f,
+          voiceRun,
+          o.maxGreetingMs,
+        );
     } else {
       silenceRun += frameMs;
       if (silenceRun >= o.betweenWordsSilenceMs) {
         inWord = false;
         voiceRun = 0;
       }
-      if (firstSpeech < 0 && silenceRun >= o.initialSilenceMs) return decide('MACHINE', `${o.initialSilenceMs} ms of silence before anyone spoke`, f, silenceRun, o.initialSilenceMs);
-      if (firstSpeech >= 0 && silenceRun >= o.afterGreetingSilenceMs) return decide('HUMAN', `a short greeting, then ${o.afterGreetingSilenceMs} ms of silence`, f, silenceRun, o.afterGreetingSilenceMs);
+      if (firstSpeech < 0 && silenceRun >= o.initialSilenceMs)
+        return decide(
+          'MACHINE',
+          `${o.initialSilenceMs} ms of silence before anyone spoke`,
+          f,
+          silenceRun,
+          o.initialSilenceMs,
+        );
+      if (firstSpeech >= 0 && silenceRun >= o.afterGreetingSilenceMs)
+        return decide(
+          'HUMAN',
+          `a short greeting, then ${o.afterGreetingSilenceMs} ms of silence`,
+          f,
+          silenceRun,
+          o.afterGreetingSilenceMs,
+        );
     }
-    if (t >= o.totalAnalysisMs) return { result: 'NOTSURE', reason: `no decision within ${o.totalAnalysisMs} ms`, atMs: t, confidence: 0 };
+    if (t >= o.totalAnalysisMs)
+      return { result: 'NOTSURE', reason: `no decision within ${o.totalAnalysisMs} ms`, atMs: t, confidence: 0 };
   }
   return undefined;
 }

@@ -26,10 +26,120 @@ export interface ProviderCapabilities {
 
 /** espeak-ng 1.51 (Debian bookworm) languages, by primary subtag. */
 const ESPEAK_LANGUAGES = [
-  'af', 'am', 'an', 'ar', 'as', 'az', 'ba', 'be', 'bg', 'bn', 'bpy', 'bs', 'ca', 'chr', 'cmn', 'cs', 'cv', 'cy', 'da', 'de', 'el', 'en', 'eo', 'es', 'et', 'eu', 'fa', 'fi', 'fr', 'ga', 'gd', 'gn', 'grc', 'gu',
-  'hak', 'haw', 'he', 'hi', 'hr', 'ht', 'hu', 'hy', 'hyw', 'ia', 'id', 'io', 'is', 'it', 'ja', 'jbo', 'ka', 'kk', 'kl', 'kn', 'ko', 'kok', 'ku', 'ky', 'la', 'lb', 'lfn', 'lt', 'ltg', 'lv', 'mi', 'mk', 'ml', 'mr',
-  'ms', 'mt', 'my', 'nb', 'nci', 'ne', 'nl', 'nog', 'om', 'or', 'pa', 'pap', 'piqd', 'pl', 'pt', 'py', 'qdb', 'qu', 'quc', 'qya', 'ro', 'ru', 'sd', 'shn', 'si', 'sjn', 'sk', 'sl', 'smj', 'sq', 'sr', 'sv', 'sw',
-  'ta', 'te', 'th', 'tk', 'tn', 'tr', 'tt', 'ug', 'uk', 'ur', 'uz', 'vi', 'yue',
+  'af',
+  'am',
+  'an',
+  'ar',
+  'as',
+  'az',
+  'ba',
+  'be',
+  'bg',
+  'bn',
+  'bpy',
+  'bs',
+  'ca',
+  'chr',
+  'cmn',
+  'cs',
+  'cv',
+  'cy',
+  'da',
+  'de',
+  'el',
+  'en',
+  'eo',
+  'es',
+  'et',
+  'eu',
+  'fa',
+  'fi',
+  'fr',
+  'ga',
+  'gd',
+  'gn',
+  'grc',
+  'gu',
+  'hak',
+  'haw',
+  'he',
+  'hi',
+  'hr',
+  'ht',
+  'hu',
+  'hy',
+  'hyw',
+  'ia',
+  'id',
+  'io',
+  'is',
+  'it',
+  'ja',
+  'jbo',
+  'ka',
+  'kk',
+  'kl',
+  'kn',
+  'ko',
+  'kok',
+  'ku',
+  'ky',
+  'la',
+  'lb',
+  'lfn',
+  'lt',
+  'ltg',
+  'lv',
+  'mi',
+  'mk',
+  'ml',
+  'mr',
+  'ms',
+  'mt',
+  'my',
+  'nb',
+  'nci',
+  'ne',
+  'nl',
+  'nog',
+  'om',
+  'or',
+  'pa',
+  'pap',
+  'piqd',
+  'pl',
+  'pt',
+  'py',
+  'qdb',
+  'qu',
+  'quc',
+  'qya',
+  'ro',
+  'ru',
+  'sd',
+  'shn',
+  'si',
+  'sjn',
+  'sk',
+  'sl',
+  'smj',
+  'sq',
+  'sr',
+  'sv',
+  'sw',
+  'ta',
+  'te',
+  'th',
+  'tk',
+  'tn',
+  'tr',
+  'tt',
+  'ug',
+  'uk',
+  'ur',
+  'uz',
+  'vi',
+  'yue',
 ] as const;
 
 export const CAPABILITIES: Record<ProviderName, ProviderCapabilities> = {
@@ -80,11 +190,24 @@ export function providerIssues(flow: Flow, provider: ProviderName): ValidationIs
   const caps = CAPABILITIES[provider];
   const out: ValidationIssue[] = [];
   const warn = (code: string, index: number, elementId: string, field: string, what: string) =>
-    out.push({ severity: 'warning', code: `provider.${code}`, elementId, path: `elements[${index}]${field ? `.${field}` : ''}`, message: `the ${provider} provider ${what}` });
+    out.push({
+      severity: 'warning',
+      code: `provider.${code}`,
+      elementId,
+      path: `elements[${index}]${field ? `.${field}` : ''}`,
+      message: `the ${provider} provider ${what}`,
+    });
   flow.elements.forEach((el, i) => {
     switch (el.type) {
       case 'startOutgoingCall':
-        if (!caps.machineDetection && el.next.voicemail) warn('machineDetection', i, el.id, 'next.voicemail', 'has no answering-machine detection: an answering machine takes the `answered` branch, never `voicemail`');
+        if (!caps.machineDetection && el.next.voicemail)
+          warn(
+            'machineDetection',
+            i,
+            el.id,
+            'next.voicemail',
+            'has no answering-machine detection: an answering machine takes the `answered` branch, never `voicemail`',
+          );
         if (!caps.recordCall && el.recordCall) warn('recordCall', i, el.id, 'recordCall', 'cannot record whole calls');
         break;
       case 'startIncomingCall':
@@ -93,23 +216,61 @@ export function providerIssues(flow: Flow, provider: ProviderName): ValidationIs
       case 'play':
         if (el.tts) {
           const primary = el.tts.language.split('-')[0] ?? el.tts.language;
-          if (caps.ttsLanguages !== 'any' && !caps.ttsLanguages.includes(primary)) warn('ttsLanguage', i, el.id, 'tts.language', `has no text-to-speech voice for "${el.tts.language}"; it speaks English instead`);
-          if (!caps.ttsVoices.includes(el.tts.voice)) warn('ttsVoice', i, el.id, 'tts.voice', `has no ${el.tts.voice} voice`);
-          if (el.tts.neural && !caps.ttsNeural) warn('ttsNeural', i, el.id, 'tts.neural', 'has no neural voices; the standard voice speaks');
+          if (caps.ttsLanguages !== 'any' && !caps.ttsLanguages.includes(primary))
+            warn(
+              'ttsLanguage',
+              i,
+              el.id,
+              'tts.language',
+              `has no text-to-speech voice for "${el.tts.language}"; it speaks English instead`,
+            );
+          if (!caps.ttsVoices.includes(el.tts.voice))
+            warn('ttsVoice', i, el.id, 'tts.voice', `has no ${el.tts.voice} voice`);
+          if (el.tts.neural && !caps.ttsNeural)
+            warn('ttsNeural', i, el.id, 'tts.neural', 'has no neural voices; the standard voice speaks');
         }
-        if (el.audio && 'url' in el.audio && !caps.audio.url) warn('audioUrl', i, el.id, 'audio.url', 'cannot play audio from a URL');
-        if (el.audio && 'file' in el.audio && !caps.audio.file) warn('audioFile', i, el.id, 'audio.file', 'cannot play uploaded files; put the file at an https URL and use audio.url');
-        if (el.audio && 'voicemail' in el.audio && !caps.audio.voicemail) warn('audioVoicemail', i, el.id, 'audio.voicemail', 'cannot play recorded voicemails');
+        if (el.audio && 'url' in el.audio && !caps.audio.url)
+          warn('audioUrl', i, el.id, 'audio.url', 'cannot play audio from a URL');
+        if (el.audio && 'file' in el.audio && !caps.audio.file)
+          warn(
+            'audioFile',
+            i,
+            el.id,
+            'audio.file',
+            'cannot play uploaded files; put the file at an https URL and use audio.url',
+          );
+        if (el.audio && 'voicemail' in el.audio && !caps.audio.voicemail)
+          warn('audioVoicemail', i, el.id, 'audio.voicemail', 'cannot play recorded voicemails');
         break;
       case 'forwardCall': {
-        const kind = el.to.startsWith('sip') ? 'sip' : el.to.startsWith('webrtc:') ? 'webrtc' : el.to.includes('{{') ? undefined : 'phone';
-        if (kind && !caps.forward[kind]) warn('forward', i, el.id, 'to', `cannot forward to a ${kind === 'webrtc' ? 'WebRTC' : kind === 'sip' ? 'SIP' : 'phone'} destination; the call takes \`notForwarded\``);
+        const kind = el.to.startsWith('sip')
+          ? 'sip'
+          : el.to.startsWith('webrtc:')
+            ? 'webrtc'
+            : el.to.includes('{{')
+              ? undefined
+              : 'phone';
+        if (kind && !caps.forward[kind])
+          warn(
+            'forward',
+            i,
+            el.id,
+            'to',
+            `cannot forward to a ${kind === 'webrtc' ? 'WebRTC' : kind === 'sip' ? 'SIP' : 'phone'} destination; the call takes \`notForwarded\``,
+          );
         break;
       }
       case 'recordVoicemail':
         if (!caps.voicemail.record) warn('voicemail', i, el.id, '', 'cannot record voicemails');
         else {
-          if (el.escapeDigits && !caps.voicemail.escapeDigits) warn('escapeDigits', i, el.id, 'escapeDigits', 'cannot stop a recording on a key; it ends on silence, length or hang-up');
+          if (el.escapeDigits && !caps.voicemail.escapeDigits)
+            warn(
+              'escapeDigits',
+              i,
+              el.id,
+              'escapeDigits',
+              'cannot stop a recording on a key; it ends on silence, length or hang-up',
+            );
           if (el.beep && !caps.voicemail.beep) warn('beep', i, el.id, 'beep', 'plays no beep before recording');
         }
         break;

@@ -116,8 +116,25 @@ export interface RecordCommand extends CommandBase {
   beep: boolean;
 }
 
-export type TelephonyCommand = DialCommand | AnswerCommand | SayCommand | PlayCommand | CaptureDtmfCommand | ForwardCommand | RecordCommand | HangupCommand;
-export const TELEPHONY_ACTIONS = ['dial', 'answer', 'say', 'play', 'captureDtmf', 'forward', 'record', 'hangup'] as const satisfies ReadonlyArray<TelephonyCommand['action']>;
+export type TelephonyCommand =
+  | DialCommand
+  | AnswerCommand
+  | SayCommand
+  | PlayCommand
+  | CaptureDtmfCommand
+  | ForwardCommand
+  | RecordCommand
+  | HangupCommand;
+export const TELEPHONY_ACTIONS = [
+  'dial',
+  'answer',
+  'say',
+  'play',
+  'captureDtmf',
+  'forward',
+  'record',
+  'hangup',
+] as const satisfies ReadonlyArray<TelephonyCommand['action']>;
 
 /** The reply a provider sends when it accepted a command (NATS request/reply). */
 export interface CommandAck {

@@ -26,7 +26,9 @@ export function setEventCodec(codec: EncryptionCodec | undefined): void {
 
 /** Base64 of the encrypted Temporal Payload holding `plain`: what a sealed event or record carries. */
 async function sealText(plain: string, codec: EncryptionCodec): Promise<string> {
-  const [sealed] = await codec.encode([{ metadata: { encoding: new TextEncoder().encode('json/plain') }, data: new TextEncoder().encode(plain) }]);
+  const [sealed] = await codec.encode([
+    { metadata: { encoding: new TextEncoder().encode('json/plain') }, data: new TextEncoder().encode(plain) },
+  ]);
   if (!sealed) throw new SealedEventError('the codec returned no payload');
   return Buffer.from(temporal.api.common.v1.Payload.encode(sealed).finish()).toString('base64');
 }
@@ -40,7 +42,10 @@ async function openText(sealed: string, codec: EncryptionCodec, what: string): P
   }
 }
 
-export async function sealEvent(ev: TelephonyEvent, codec: EncryptionCodec | undefined = processCodec): Promise<TelephonyEvent> {
+export async function sealEvent(
+  ev: TelephonyEvent,
+  codec: EncryptionCodec | undefined = processCodec,
+): Promise<TelephonyEvent> {
   if (!codec) return ev;
   return { ...ev, properties: { [SEALED_PROPERTY]: await sealText(JSON.stringify(ev.properties), codec) } };
 }
@@ -50,7 +55,10 @@ export function isSealed(ev: TelephonyEvent): boolean {
 }
 
 /** The event with its properties readable; an unsealed event is returned as it is. */
-export async function openEvent(ev: TelephonyEvent, codec: EncryptionCodec | undefined = processCodec): Promise<TelephonyEvent> {
+export async function openEvent(
+  ev: TelephonyEvent,
+  codec: EncryptionCodec | undefined = processCodec,
+): Promise<TelephonyEvent> {
   const sealed = ev.properties[SEALED_PROPERTY];
   if (typeof sealed !== 'string') return ev;
   if (!codec) throw new SealedEventError(`event ${ev.id} is sealed and this process has no payload key`);
@@ -61,7 +69,8 @@ export async function openEvent(ev: TelephonyEvent, codec: EncryptionCodec | und
   } catch (err) {
     throw new SealedEventError(`event ${ev.id}: sealed properties are not JSON`, { cause: err });
   }
-  if (!properties || typeof properties !== 'object' || Array.isArray(properties)) throw new SealedEventError(`event ${ev.id}: sealed properties are not an object`);
+  if (!properties || typeof properties !== 'object' || Array.isArray(properties))
+    throw new SealedEventError(`event ${ev.id}: sealed properties are not an object`);
   return { ...ev, properties: properties as Record<string, unknown> };
 }
 

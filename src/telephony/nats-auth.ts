@@ -11,7 +11,13 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { credsAuthenticator, nkeyAuthenticator, nkeys, usernamePasswordAuthenticator, type ConnectionOptions } from '@nats-io/transport-node';
+import {
+  credsAuthenticator,
+  nkeyAuthenticator,
+  nkeys,
+  usernamePasswordAuthenticator,
+  type ConnectionOptions,
+} from '@nats-io/transport-node';
 import { PROJECT_ROOT } from '../config/tools.js';
 
 export class NatsAuthError extends Error {
@@ -61,10 +67,15 @@ export interface NatsSettings {
 
 /** NatsAuth from validated DIALFLOW_NATS_* values; undefined when none is set. Throws NatsAuthError on combinations that cannot work. */
 export function natsAuthFrom(e: NatsAuthEnv): NatsAuth | undefined {
-  if (Boolean(e.DIALFLOW_NATS_USER) !== Boolean(e.DIALFLOW_NATS_PASSWORD)) throw new NatsAuthError('DIALFLOW_NATS_USER and DIALFLOW_NATS_PASSWORD go together');
+  if (Boolean(e.DIALFLOW_NATS_USER) !== Boolean(e.DIALFLOW_NATS_PASSWORD))
+    throw new NatsAuthError('DIALFLOW_NATS_USER and DIALFLOW_NATS_PASSWORD go together');
   const ways = [e.DIALFLOW_NATS_USER, e.DIALFLOW_NATS_NKEY_SEED_FILE, e.DIALFLOW_NATS_CREDS].filter(Boolean).length;
-  if (ways > 1) throw new NatsAuthError('set one of DIALFLOW_NATS_USER/PASSWORD, DIALFLOW_NATS_NKEY_SEED_FILE or DIALFLOW_NATS_CREDS, not several');
-  if (Boolean(e.DIALFLOW_NATS_TLS_CERT) !== Boolean(e.DIALFLOW_NATS_TLS_KEY)) throw new NatsAuthError('DIALFLOW_NATS_TLS_CERT and DIALFLOW_NATS_TLS_KEY go together');
+  if (ways > 1)
+    throw new NatsAuthError(
+      'set one of DIALFLOW_NATS_USER/PASSWORD, DIALFLOW_NATS_NKEY_SEED_FILE or DIALFLOW_NATS_CREDS, not several',
+    );
+  if (Boolean(e.DIALFLOW_NATS_TLS_CERT) !== Boolean(e.DIALFLOW_NATS_TLS_KEY))
+    throw new NatsAuthError('DIALFLOW_NATS_TLS_CERT and DIALFLOW_NATS_TLS_KEY go together');
   const tls = {
     ...(e.DIALFLOW_NATS_TLS_CA ? { caFile: e.DIALFLOW_NATS_TLS_CA } : {}),
     ...(e.DIALFLOW_NATS_TLS_CERT ? { certFile: e.DIALFLOW_NATS_TLS_CERT } : {}),
@@ -100,18 +111,24 @@ function readCredentialFile(file: string, what: string): string {
   try {
     return readFileSync(file, 'utf8').trim();
   } catch (err) {
-    throw new NatsAuthError(`cannot read the NATS ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    throw new NatsAuthError(
+      `cannot read the NATS ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      { cause: err },
+    );
   }
 }
 
 /** The nats.js options for these credentials. Files are read here, once per connection. */
-export function natsConnectOptions(auth: NatsAuth | undefined): Pick<ConnectionOptions, 'authenticator' | 'tls' | 'inboxPrefix'> {
+export function natsConnectOptions(
+  auth: NatsAuth | undefined,
+): Pick<ConnectionOptions, 'authenticator' | 'tls' | 'inboxPrefix'> {
   if (!auth) return {};
   const enc = new TextEncoder();
   let authenticator: ConnectionOptions['authenticator'];
   if (auth.nkeySeedFile) {
     const seed = readCredentialFile(auth.nkeySeedFile, 'nkey seed file');
-    if (!/^SU[A-Z2-7]{56}$/.test(seed)) throw new NatsAuthError(`${auth.nkeySeedFile} does not hold a user nkey seed (SU…, 58 characters)`);
+    if (!/^SU[A-Z2-7]{56}$/.test(seed))
+      throw new NatsAuthError(`${auth.nkeySeedFile} does not hold a user nkey seed (SU…, 58 characters)`);
     authenticator = nkeyAuthenticator(enc.encode(seed));
   } else if (auth.credsFile) {
     authenticator = credsAuthenticator(enc.encode(readCredentialFile(auth.credsFile, 'creds file')));
@@ -149,24 +166,39 @@ export const DEV_NATS_AUTH_DIR = join(PROJECT_ROOT, '.data', 'nats-auth');
  * that `dialflow dev` generated under .data — so that `dialflow campaign start` against the dev
  * stack works as before, as the payload key does with DEV_PAYLOAD_KEY_FILE.
  */
-export function defaultNatsAuth(servers: string[], env: Record<string, string | undefined> = process.env): NatsAuth | undefined {
+export function defaultNatsAuth(
+  servers: string[],
+  env: Record<string, string | undefined> = process.env,
+): NatsAuth | undefined {
   for (const s of servers) {
     const own = byServer.get(s);
     if (own) return own;
   }
   const parsed = natsAuthEnvSchema.safeParse(env);
-  if (!parsed.success) throw new NatsAuthError(`invalid NATS settings: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new NatsAuthError(
+      `invalid NATS settings: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   const fromEnv = natsAuthFrom(parsed.data);
   if (fromEnv?.user || fromEnv?.nkeySeedFile || fromEnv?.credsFile) return fromEnv;
   const devSeed = join(DEV_NATS_AUTH_DIR, seedFileName('cli'));
-  if (existsSync(devSeed)) return { ...fromEnv, nkeySeedFile: devSeed, inboxPrefix: fromEnv?.inboxPrefix ?? inboxPrefixOf('cli') };
+  if (existsSync(devSeed))
+    return { ...fromEnv, nkeySeedFile: devSeed, inboxPrefix: fromEnv?.inboxPrefix ?? inboxPrefixOf('cli') };
   return fromEnv;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Identities and their permissions
 
-export const NATS_IDENTITIES = ['worker', 'bridge', 'provider-simulator', 'provider-sip', 'provider-infobip', 'cli', 'admin'] as const;
+export const NATS_IDENTITIES = [
+  'worker',
+  'bridge',
+  'provider-simulator',
+  'provider-sip',
+  'provider-infobip',
+  'cli',
+  'admin',
+] as const;
 export type NatsIdentity = (typeof NATS_IDENTITIES)[number];
 
 /** The identity each dialflow service role connects as (the infobip command side and its webhook ingress share one). */
@@ -191,8 +223,22 @@ export const NATS_NAMES = {
   deadletter: 'DIALFLOW_DEADLETTER',
   records: 'DIALFLOW_RECORDS',
   bridgeConsumer: 'dialflow-bridge',
-  kv: { flows: 'dialflow_flows', routes: 'dialflow_routes', profiles: 'dialflow_profiles', dnc: 'dialflow_dnc', contacts: 'dialflow_contacts', infobipCalls: 'dialflow_infobip_calls', simOutbox: 'dialflow_sim_outbox', sipCalls: 'dialflow_sip_calls' },
-  obj: { assets: 'dialflow_audio_assets', recordings: 'dialflow_recordings', campaigns: 'dialflow_campaigns', media: 'dialflow_media' },
+  kv: {
+    flows: 'dialflow_flows',
+    routes: 'dialflow_routes',
+    profiles: 'dialflow_profiles',
+    dnc: 'dialflow_dnc',
+    contacts: 'dialflow_contacts',
+    infobipCalls: 'dialflow_infobip_calls',
+    simOutbox: 'dialflow_sim_outbox',
+    sipCalls: 'dialflow_sip_calls',
+  },
+  obj: {
+    assets: 'dialflow_audio_assets',
+    recordings: 'dialflow_recordings',
+    campaigns: 'dialflow_campaigns',
+    media: 'dialflow_media',
+  },
 } as const;
 
 export interface NatsPermissions {
@@ -216,34 +262,70 @@ const api = (op: string, stream: string) => [`$JS.API.${op}.${stream}`, `$JS.API
  *  - `consume`: ephemeral/ordered consumers (KV keys and watch, object get and list, records);
  *  - `purge`: object-store deletes and KV purges.
  */
-function streamApi(stream: string, ops: { update?: boolean; read?: boolean; consume?: boolean; purge?: boolean } = {}): string[] {
+function streamApi(
+  stream: string,
+  ops: { update?: boolean; read?: boolean; consume?: boolean; purge?: boolean } = {},
+): string[] {
   return [
     `$JS.API.STREAM.INFO.${stream}`,
     `$JS.API.STREAM.CREATE.${stream}`,
     ...(ops.update ? [`$JS.API.STREAM.UPDATE.${stream}`] : []),
     ...(ops.read ? [`$JS.API.STREAM.MSG.GET.${stream}`, ...api('DIRECT.GET', stream)] : []),
     ...(ops.consume
-      ? [...api('CONSUMER.CREATE', stream), `$JS.API.CONSUMER.INFO.${stream}.>`, `$JS.API.CONSUMER.DELETE.${stream}.>`, `$JS.API.CONSUMER.MSG.NEXT.${stream}.>`, `$JS.ACK.${stream}.>`, `$JS.FC.${stream}.>`]
+      ? [
+          ...api('CONSUMER.CREATE', stream),
+          `$JS.API.CONSUMER.INFO.${stream}.>`,
+          `$JS.API.CONSUMER.DELETE.${stream}.>`,
+          `$JS.API.CONSUMER.MSG.NEXT.${stream}.>`,
+          `$JS.ACK.${stream}.>`,
+          `$JS.FC.${stream}.>`,
+        ]
       : []),
     ...(ops.purge ? [`$JS.API.STREAM.PURGE.${stream}`] : []),
   ];
 }
-const kvAccess = (bucket: string, write: boolean) => [...streamApi(`KV_${bucket}`, { read: true, consume: true, purge: write }), ...(write ? [`$KV.${bucket}.>`] : [])];
-const objAccess = (bucket: string, write: boolean) => [...streamApi(`OBJ_${bucket}`, { read: true, consume: true, purge: write }), ...(write ? [`$O.${bucket}.>`] : [])];
+const kvAccess = (bucket: string, write: boolean) => [
+  ...streamApi(`KV_${bucket}`, { read: true, consume: true, purge: write }),
+  ...(write ? [`$KV.${bucket}.>`] : []),
+];
+const objAccess = (bucket: string, write: boolean) => [
+  ...streamApi(`OBJ_${bucket}`, { read: true, consume: true, purge: write }),
+  ...(write ? [`$O.${bucket}.>`] : []),
+];
 
 const N = NATS_NAMES;
 /** Every service opens (creates if missing) the events and dead-letter streams at start (ensureStreams). */
-const ensureTelephonyStreams = (update: boolean) => [...streamApi(N.events, { update }), ...streamApi(N.deadletter, { update })];
+const ensureTelephonyStreams = (update: boolean) => [
+  ...streamApi(N.events, { update }),
+  ...streamApi(N.deadletter, { update }),
+];
 const TOKENS = ['sim', 'sip', 'infobip'] as const;
 const commandSubjects = TOKENS.flatMap((t) => [`dialflow.telephony.${t}.commands`, `dialflow.telephony.${t}.sms`]);
 
-function provider(token: (typeof TOKENS)[number], extra: { publish?: string[]; subscribe?: string[] }, identity: NatsIdentity): NatsPermissions {
+function provider(
+  token: (typeof TOKENS)[number],
+  extra: { publish?: string[]; subscribe?: string[] },
+  identity: NatsIdentity,
+): NatsPermissions {
   return {
     publish: {
       // Its own events only: dialflow.events.sim.> for the simulator, never another provider's.
-      allow: [`dialflow.events.${token}.>`, '$JS.API.INFO', ...ensureTelephonyStreams(false), ...objAccess(N.obj.recordings, true), ...(extra.publish ?? [])],
+      allow: [
+        `dialflow.events.${token}.>`,
+        '$JS.API.INFO',
+        ...ensureTelephonyStreams(false),
+        ...objAccess(N.obj.recordings, true),
+        ...(extra.publish ?? []),
+      ],
     },
-    subscribe: { allow: [`dialflow.telephony.${token}.commands`, `dialflow.telephony.${token}.sms`, `${inboxPrefixOf(identity)}.>`, ...(extra.subscribe ?? [])] },
+    subscribe: {
+      allow: [
+        `dialflow.telephony.${token}.commands`,
+        `dialflow.telephony.${token}.sms`,
+        `${inboxPrefixOf(identity)}.>`,
+        ...(extra.subscribe ?? []),
+      ],
+    },
     allowResponses: true,
   };
 }
@@ -297,7 +379,17 @@ export function natsPermissions(identity: NatsIdentity): NatsPermissions {
       // Its outbox (events not yet safe in JetStream) is its own bucket.
       return provider('sim', { publish: kvAccess(N.kv.simOutbox, true), subscribe: ['dialflow.sim.>'] }, identity);
     case 'provider-sip':
-      return provider('sip', { publish: [...objAccess(N.obj.media, true), ...objAccess(N.obj.assets, false), ...kvAccess(N.kv.sipCalls, true)] }, identity);
+      return provider(
+        'sip',
+        {
+          publish: [
+            ...objAccess(N.obj.media, true),
+            ...objAccess(N.obj.assets, false),
+            ...kvAccess(N.kv.sipCalls, true),
+          ],
+        },
+        identity,
+      );
     case 'provider-infobip':
       return provider('infobip', { publish: kvAccess(N.kv.infobipCalls, true) }, identity);
     case 'cli':
@@ -327,8 +419,12 @@ export function renderAuthorization(users: Array<{ identity: NatsIdentity; nkey:
     const key = u.nkey.startsWith('$') ? u.nkey : quote(u.nkey);
     lines.push(`    # ${u.identity}`);
     lines.push(`    { nkey: ${key}, permissions: {`);
-    lines.push(`        publish: { allow: ${list(p.publish.allow)}${p.publish.deny ? `, deny: ${list(p.publish.deny)}` : ''} }`);
-    lines.push(`        subscribe: { allow: ${list(p.subscribe.allow)}${p.subscribe.deny ? `, deny: ${list(p.subscribe.deny)}` : ''} }`);
+    lines.push(
+      `        publish: { allow: ${list(p.publish.allow)}${p.publish.deny ? `, deny: ${list(p.publish.deny)}` : ''} }`,
+    );
+    lines.push(
+      `        subscribe: { allow: ${list(p.subscribe.allow)}${p.subscribe.deny ? `, deny: ${list(p.subscribe.deny)}` : ''} }`,
+    );
     if (p.allowResponses) lines.push('        allow_responses: true');
     lines.push('    } }');
   }
@@ -344,7 +440,10 @@ export interface ServerTls {
 }
 
 /** A server config with these users (none: no authorization block) and TLS. */
-export function renderServerConfig(opts: { users?: Array<{ identity: NatsIdentity; nkey: string }>; tls?: ServerTls }): string {
+export function renderServerConfig(opts: {
+  users?: Array<{ identity: NatsIdentity; nkey: string }>;
+  tls?: ServerTls;
+}): string {
   const tls = opts.tls
     ? `tls {\n  cert_file: ${quote(opts.tls.certFile)}\n  key_file: ${quote(opts.tls.keyFile)}\n${opts.tls.caFile ? `  ca_file: ${quote(opts.tls.caFile)}\n  verify: true\n` : ''}}\n`
     : '';
@@ -373,23 +472,44 @@ function writePrivate(file: string, text: string): void {
  * services stay valid), and the server config regenerated from them at every start so that new
  * permissions apply after an upgrade.
  */
-export function ensureDevNatsAuth(dir: string, opts: { tls?: ServerTls; clientTls?: NatsAuth['tls'] } = {}): DevNatsAuth {
+export function ensureDevNatsAuth(
+  dir: string,
+  opts: { tls?: ServerTls; clientTls?: NatsAuth['tls'] } = {},
+): DevNatsAuth {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const identities = {} as DevNatsAuth['identities'];
   for (const identity of NATS_IDENTITIES) {
     const seedFile = join(dir, seedFileName(identity));
-    if (!existsSync(seedFile)) writeFileSync(seedFile, `${new TextDecoder().decode(nkeys.createUser().getSeed())}\n`, { mode: 0o600, flag: 'wx' });
+    if (!existsSync(seedFile))
+      writeFileSync(seedFile, `${new TextDecoder().decode(nkeys.createUser().getSeed())}\n`, {
+        mode: 0o600,
+        flag: 'wx',
+      });
     const seed = readCredentialFile(seedFile, 'nkey seed file');
     let publicKey: string;
     try {
       publicKey = nkeys.fromSeed(new TextEncoder().encode(seed)).getPublicKey();
     } catch (err) {
-      throw new NatsAuthError(`${seedFile} does not hold an nkey seed; delete it and start again to generate a new one`, { cause: err });
+      throw new NatsAuthError(
+        `${seedFile} does not hold an nkey seed; delete it and start again to generate a new one`,
+        { cause: err },
+      );
     }
-    identities[identity] = { nkeySeedFile: seedFile, publicKey, inboxPrefix: inboxPrefixOf(identity), ...(opts.clientTls ? { tls: opts.clientTls } : {}) };
+    identities[identity] = {
+      nkeySeedFile: seedFile,
+      publicKey,
+      inboxPrefix: inboxPrefixOf(identity),
+      ...(opts.clientTls ? { tls: opts.clientTls } : {}),
+    };
   }
   const configFile = join(dir, 'server.conf');
-  writePrivate(configFile, renderServerConfig({ users: NATS_IDENTITIES.map((identity) => ({ identity, nkey: identities[identity].publicKey })), ...(opts.tls ? { tls: opts.tls } : {}) }));
+  writePrivate(
+    configFile,
+    renderServerConfig({
+      users: NATS_IDENTITIES.map((identity) => ({ identity, nkey: identities[identity].publicKey })),
+      ...(opts.tls ? { tls: opts.tls } : {}),
+    }),
+  );
   return { dir, configFile, identities };
 }
 
@@ -402,14 +522,18 @@ export function devNatsEnv(auth: DevNatsAuth, role: string): Record<string, stri
 }
 
 /** The environment variable that holds an identity's public nkey in deploy/ (`$DIALFLOW_NATS_NKEY_WORKER`). */
-export const deployNkeyVariable = (identity: NatsIdentity) => `DIALFLOW_NATS_NKEY_${identity.toUpperCase().replace(/-/g, '_')}`;
+export const deployNkeyVariable = (identity: NatsIdentity) =>
+  `DIALFLOW_NATS_NKEY_${identity.toUpperCase().replace(/-/g, '_')}`;
 
 /** deploy/nats/auth.conf: every identity but `admin`, each public key from the server's environment. */
 export function renderDeployAuthorization(): string {
-  const users = NATS_IDENTITIES.filter((i) => i !== 'admin').map((identity) => ({ identity, nkey: `$${deployNkeyVariable(identity)}` }));
+  const users = NATS_IDENTITIES.filter((i) => i !== 'admin').map((identity) => ({
+    identity,
+    nkey: `$${deployNkeyVariable(identity)}`,
+  }));
   return [
     '# Who may do what on the NATS cluster: one nkey per dialflow service (src/telephony/nats-auth.ts',
-    '# renders this file; a test keeps the two equal). Each public key comes from the server\'s',
+    "# renders this file; a test keeps the two equal). Each public key comes from the server's",
     '# environment (DIALFLOW_NATS_NKEY_*, see deploy/nats/gen-keys.mjs); the services hold the seeds.',
     '# Clients without a listed key are refused.',
     renderAuthorization(users),

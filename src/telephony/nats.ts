@@ -6,11 +6,23 @@
 //  - poison events go to DIALFLOW_DEADLETTER on `dialflow.deadletter.events`.
 import { storageReplicas } from '../store/replicas.js';
 import { connect, RequestError, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type JetStreamClient } from '@nats-io/jetstream';
+import {
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  DiscardPolicy,
+  type JetStreamClient,
+} from '@nats-io/jetstream';
 import type { CommandAck, TelephonyCommand, TelephonyEvent } from './contract.js';
 import { sealEvent } from './event-seal.js';
 import { defaultNatsAuth, natsConnectOptions, type NatsSettings } from './nats-auth.js';
-import { InvalidCommandError, ProviderUnavailableError, type SmsMessage, type SmsSender, type TelephonyProvider } from './provider.js';
+import {
+  InvalidCommandError,
+  ProviderUnavailableError,
+  type SmsMessage,
+  type SmsSender,
+  type TelephonyProvider,
+} from './provider.js';
 
 export const EVENTS_STREAM = 'DIALFLOW_EVENTS';
 export const DEADLETTER_STREAM = 'DIALFLOW_DEADLETTER';
@@ -31,7 +43,8 @@ const NANOS_PER_MS = 1_000_000;
  */
 export async function connectNats(target: string | string[] | NatsSettings, name: string): Promise<NatsConnection> {
   const servers = typeof target === 'string' ? [target] : Array.isArray(target) ? target : target.servers;
-  const auth = (!Array.isArray(target) && typeof target === 'object' ? target.auth : undefined) ?? defaultNatsAuth(servers);
+  const auth =
+    (!Array.isArray(target) && typeof target === 'object' ? target.auth : undefined) ?? defaultNatsAuth(servers);
   return connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...natsConnectOptions(auth) });
 }
 
@@ -63,7 +76,8 @@ export async function ensureStreams(nc: NatsConnection): Promise<void> {
       const current = (await jsm.streams.info(cfg.name)).config as unknown as Record<string, unknown>;
       // Only the worker and operators may update these streams (telephony/nats-auth.ts): the others
       // update nothing when the stream is already as wanted.
-      if (Object.entries(cfg).some(([k, v]) => JSON.stringify(current[k]) !== JSON.stringify(v))) await jsm.streams.update(cfg.name, cfg);
+      if (Object.entries(cfg).some(([k, v]) => JSON.stringify(current[k]) !== JSON.stringify(v)))
+        await jsm.streams.update(cfg.name, cfg);
     } catch {
       await jsm.streams.add(cfg);
     }
@@ -83,10 +97,14 @@ export class NatsTelephonyProvider implements TelephonyProvider, SmsSender {
       const reply = await this.nc.request(subject, JSON.stringify(payload), { timeout: this.timeoutMs });
       ack = reply.json<CommandAck & { messageId?: string }>();
     } catch (err) {
-      const why = err instanceof RequestError && err.isNoResponders() ? `no telephony provider "${this.provider}" is listening` : `provider "${this.provider}" did not answer: ${(err as Error).message}`;
+      const why =
+        err instanceof RequestError && err.isNoResponders()
+          ? `no telephony provider "${this.provider}" is listening`
+          : `provider "${this.provider}" did not answer: ${(err as Error).message}`;
       throw new ProviderUnavailableError(why, { cause: err });
     }
-    if (!ack.ok) throw new InvalidCommandError(`provider "${this.provider}" refused ${what}: ${ack.error ?? 'no reason given'}`);
+    if (!ack.ok)
+      throw new InvalidCommandError(`provider "${this.provider}" refused ${what}: ${ack.error ?? 'no reason given'}`);
     return ack;
   }
 
@@ -104,6 +122,11 @@ export class NatsTelephonyProvider implements TelephonyProvider, SmsSender {
  * Publish an event; JetStream dedupes on `msgId` (the event id unless a deliberate copy). Its
  * properties are sealed with the payload key where the process has one (see event-seal.ts).
  */
-export async function publishEvent(js: JetStreamClient, provider: string, event: TelephonyEvent, msgId: string = event.id): Promise<void> {
+export async function publishEvent(
+  js: JetStreamClient,
+  provider: string,
+  event: TelephonyEvent,
+  msgId: string = event.id,
+): Promise<void> {
   await js.publish(eventSubject(provider, event.type), JSON.stringify(await sealEvent(event)), { msgID: msgId });
 }

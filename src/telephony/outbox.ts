@@ -42,8 +42,19 @@ export interface OutboxEvent {
 const outboxEventSchema = z.object({
   at: z.number(),
   msgId: z.string().min(1),
-  event: z.object({ id: z.string(), type: z.string(), callId: z.string(), timestamp: z.string(), properties: z.record(z.string(), z.unknown()) }).passthrough(),
-  recording: z.object({ id: z.string(), callId: z.string(), name: z.string(), durationMs: z.number(), contentType: z.string() }).passthrough().optional(),
+  event: z
+    .object({
+      id: z.string(),
+      type: z.string(),
+      callId: z.string(),
+      timestamp: z.string(),
+      properties: z.record(z.string(), z.unknown()),
+    })
+    .passthrough(),
+  recording: z
+    .object({ id: z.string(), callId: z.string(), name: z.string(), durationMs: z.number(), contentType: z.string() })
+    .passthrough()
+    .optional(),
 });
 
 /** Key-value storage of records. Implementations throw on any failure to store. */
@@ -72,8 +83,16 @@ export class KvOutboxStore implements OutboxStore {
    * `timeoutMs` bounds each write: a command whose record cannot be stored in that time is not
    * acknowledged (the requester's own timeout is 5 s, and it retries).
    */
-  static async open(nc: NatsConnection, bucket: string, opts: { prefix?: string; timeoutMs?: number } = {}): Promise<KvOutboxStore> {
-    const kv = await new Kvm(jetstream(nc, { timeout: opts.timeoutMs ?? 3_000 })).create(bucket, { history: 1, ttl: OUTBOX_MAX_AGE_MS, replicas: storageReplicas() });
+  static async open(
+    nc: NatsConnection,
+    bucket: string,
+    opts: { prefix?: string; timeoutMs?: number } = {},
+  ): Promise<KvOutboxStore> {
+    const kv = await new Kvm(jetstream(nc, { timeout: opts.timeoutMs ?? 3_000 })).create(bucket, {
+      history: 1,
+      ttl: OUTBOX_MAX_AGE_MS,
+      replicas: storageReplicas(),
+    });
     return new KvOutboxStore(kv, opts.prefix ?? 'o.');
   }
 
@@ -187,7 +206,9 @@ export class EventOutbox<S> {
       const id = idOfKey(key);
       let parsed: OutboxRecord<S>;
       try {
-        parsed = recordSchema.parse(JSON.parse(this.opts.sealer ? await this.opts.sealer.open(value) : value)) as OutboxRecord<S>;
+        parsed = recordSchema.parse(
+          JSON.parse(this.opts.sealer ? await this.opts.sealer.open(value) : value),
+        ) as OutboxRecord<S>;
       } catch (err) {
         // A record this version cannot read: keep it in the store for an operator, do not crash.
         this.log(`skipping unreadable record ${id}: ${(err as Error).message}`);
@@ -326,7 +347,10 @@ export class EventOutbox<S> {
       } catch (err) {
         this.stats.publishRetries += 1;
         // One line per event on the first failure, then every tenth: an outage is not a log flood.
-        if (attempt === 1 || attempt % 10 === 0) this.log(`publish ${e.event.type} for ${id} failed (attempt ${attempt}, retrying): ${(err as Error).message}`);
+        if (attempt === 1 || attempt % 10 === 0)
+          this.log(
+            `publish ${e.event.type} for ${id} failed (attempt ${attempt}, retrying): ${(err as Error).message}`,
+          );
         await new Promise((r) => setTimeout(r, wait));
         wait = Math.min(wait * 2, this.retry.maxMs);
       }
@@ -345,7 +369,9 @@ export class EventOutbox<S> {
         // The event went out; only its removal is not stored. Republishing it after a crash is
         // harmless (same msg-id and event id), so this is retried in the background.
         this.dirty.add(id);
-        this.log(`cannot store the removal of a published event of ${id} (tried again later): ${(err as Error).message}`);
+        this.log(
+          `cannot store the removal of a published event of ${id} (tried again later): ${(err as Error).message}`,
+        );
         this.scheduleDirty();
       }
     });

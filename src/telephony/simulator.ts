@@ -5,7 +5,15 @@ import { z } from 'zod';
 import type { TelephonyCommand, TelephonyEvent, TelephonyEventType } from './contract.js';
 import type { RecordingMeta } from '../store/recordings.js';
 
-export const ATTEMPT_OUTCOMES = ['answered', 'busy', 'noAnswer', 'declined', 'voicemail', 'unreachable', 'error'] as const;
+export const ATTEMPT_OUTCOMES = [
+  'answered',
+  'busy',
+  'noAnswer',
+  'declined',
+  'voicemail',
+  'unreachable',
+  'error',
+] as const;
 
 /** Persona contract: what the simulated person does on each dial and at each collect. */
 export const personaSchema = z
@@ -89,10 +97,19 @@ export function applyChaos(planned: PlannedEvent[], chaos: Chaos, random: () => 
   const extra: WireEvent[] = [];
   for (const w of out) {
     if (random() < chaos.duplicate) extra.push({ ...w, msgId: `${w.event.id}#dup`, chaos: 'duplicate' });
-    if (random() < chaos.redeliver) extra.push({ ...w, delayMs: w.delayMs + chaos.redeliverAfterMs, msgId: `${w.event.id}#again`, chaos: 'redeliver' });
+    if (random() < chaos.redeliver)
+      extra.push({
+        ...w,
+        delayMs: w.delayMs + chaos.redeliverAfterMs,
+        msgId: `${w.event.id}#again`,
+        chaos: 'redeliver',
+      });
   }
   // Stable sort by time: copies go out after the originals of the same moment.
-  return [...out, ...extra].map((w, i) => ({ w, i })).sort((x, y) => x.w.delayMs - y.w.delayMs || x.i - y.i).map(({ w }) => w);
+  return [...out, ...extra]
+    .map((w, i) => ({ w, i }))
+    .sort((x, y) => x.w.delayMs - y.w.delayMs || x.i - y.i)
+    .map(({ w }) => w);
 }
 
 interface SimCall {
@@ -151,16 +168,37 @@ export class SimulatorEngine {
 
   // Event ids count per call (not per process), so that planning the same command again after a
   // restart or a refused store gives the same ids: JetStream and the workflows dedupe on them.
-  private event(call: SimCall, callId: string, type: TelephonyEventType, properties: Record<string, unknown>, delayMs: number): PlannedEvent {
+  private event(
+    call: SimCall,
+    callId: string,
+    type: TelephonyEventType,
+    properties: Record<string, unknown>,
+    delayMs: number,
+  ): PlannedEvent {
     this.stats.events += 1;
     return {
       delayMs,
-      event: { id: `${callId}:${++call.seq}:${type}`, type, callId, timestamp: new Date(this.now().getTime() + delayMs).toISOString(), properties },
+      event: {
+        id: `${callId}:${++call.seq}:${type}`,
+        type,
+        callId,
+        timestamp: new Date(this.now().getTime() + delayMs).toISOString(),
+        properties,
+      },
     };
   }
 
   private newCall(persona: Persona, commands: string[]): SimCall {
-    return { persona, collects: 0, established: false, finished: false, commands: new Set(commands), keyConsumed: false, seq: 0, dials: 0 };
+    return {
+      persona,
+      collects: 0,
+      established: false,
+      finished: false,
+      commands: new Set(commands),
+      keyConsumed: false,
+      seq: 0,
+      dials: 0,
+    };
   }
 
   /** The stored form of a call's state (undefined: the simulator does not know the call). */
@@ -253,18 +291,41 @@ export class SimulatorEngine {
         case 'voicemail': {
           call.established = true;
           if (cmd.recordCall) call.recordFrom = this.now().getTime() + t2;
-          const out = [this.event(call, cmd.callId, 'CALL_RINGING', base, t1), this.event(call, cmd.callId, 'CALL_ESTABLISHED', base, t2)];
-          if (cmd.machineDetection) out.push(this.event(call, cmd.callId, 'MACHINE_DETECTION_FINISHED', { ...base, detectionResult: outcome === 'voicemail' ? 'MACHINE' : 'HUMAN' }, t2));
+          const out = [
+            this.event(call, cmd.callId, 'CALL_RINGING', base, t1),
+            this.event(call, cmd.callId, 'CALL_ESTABLISHED', base, t2),
+          ];
+          if (cmd.machineDetection)
+            out.push(
+              this.event(
+                call,
+                cmd.callId,
+                'MACHINE_DETECTION_FINISHED',
+                { ...base, detectionResult: outcome === 'voicemail' ? 'MACHINE' : 'HUMAN' },
+                t2,
+              ),
+            );
           return out;
         }
         case 'unreachable':
         case 'error':
           call.finished = true;
-          return [this.event(call, cmd.callId, 'CALL_FAILED', { ...base, errorCode: outcome === 'error' ? 'INTERNAL_ERROR' : 'UNREACHABLE', hangupSource: 'PLATFORM' }, t1)];
+          return [
+            this.event(
+              call,
+              cmd.callId,
+              'CALL_FAILED',
+              { ...base, errorCode: outcome === 'error' ? 'INTERNAL_ERROR' : 'UNREACHABLE', hangupSource: 'PLATFORM' },
+              t1,
+            ),
+          ];
         default: {
           call.finished = true;
           const errorCode = outcome === 'busy' ? 'BUSY' : outcome === 'declined' ? 'REJECTED' : 'NO_ANSWER';
-          return [this.event(call, cmd.callId, 'CALL_RINGING', base, t1), this.event(call, cmd.callId, 'CALL_FAILED', { ...base, errorCode, hangupSource: 'ENDPOINT' }, t2)];
+          return [
+            this.event(call, cmd.callId, 'CALL_RINGING', base, t1),
+            this.event(call, cmd.callId, 'CALL_FAILED', { ...base, errorCode, hangupSource: 'ENDPOINT' }, t2),
+          ];
         }
       }
     }
@@ -274,14 +335,34 @@ export class SimulatorEngine {
       // A command for a call this simulator never placed (or forgot long ago): the call is lost.
       // The id comes from the command, so a retried command repeats the same event.
       this.stats.events += 1;
-      return [{ delayMs: 0, event: { id: `${cmd.commandId}:CALL_FINISHED`, type: 'CALL_FINISHED', callId: cmd.callId, timestamp: this.now().toISOString(), properties: { errorCode: 'INTERNAL_ERROR', hangupSource: 'PLATFORM' } } }];
+      return [
+        {
+          delayMs: 0,
+          event: {
+            id: `${cmd.commandId}:CALL_FINISHED`,
+            type: 'CALL_FINISHED',
+            callId: cmd.callId,
+            timestamp: this.now().toISOString(),
+            properties: { errorCode: 'INTERNAL_ERROR', hangupSource: 'PLATFORM' },
+          },
+        },
+      ];
     }
     if (call.commands.has(cmd.commandId) || call.finished) return [];
     call.commands.add(cmd.commandId);
     const base = { commandId: cmd.commandId };
     const hangUp = (delayMs: number) => {
       call.finished = true;
-      return [this.event(call, cmd.callId, 'CALL_FINISHED', { errorCode: 'NORMAL_HANGUP', hangupSource: 'ENDPOINT' }, delayMs), ...this.callRecording(cmd.callId, call, delayMs)];
+      return [
+        this.event(
+          call,
+          cmd.callId,
+          'CALL_FINISHED',
+          { errorCode: 'NORMAL_HANGUP', hangupSource: 'ENDPOINT' },
+          delayMs,
+        ),
+        ...this.callRecording(cmd.callId, call, delayMs),
+      ];
     };
 
     switch (cmd.action) {
@@ -294,7 +375,15 @@ export class SimulatorEngine {
         const key = call.persona.keys[call.collects];
         if (cmd.interruptible && call.persona.pressDuringPrompt && key) {
           call.collects += 1;
-          return [this.event(call, cmd.callId, type, { ...base, interrupted: true, dtmf: key.replace(/#.*$/, '') }, Math.round(duration / 2))];
+          return [
+            this.event(
+              call,
+              cmd.callId,
+              type,
+              { ...base, interrupted: true, dtmf: key.replace(/#.*$/, '') },
+              Math.round(duration / 2),
+            ),
+          ];
         }
         return [this.event(call, cmd.callId, type, base, duration)];
       }
@@ -303,18 +392,37 @@ export class SimulatorEngine {
         const key = call.persona.keys[call.collects];
         call.collects += 1;
         if (key === undefined || key === '') {
-          return [this.event(call, cmd.callId, 'DTMF_CAPTURED', { ...base, dtmf: '', reason: 'timeout' }, cmd.firstDigitTimeoutMs * (L.keyMs > 0 ? 1 : 0))];
+          return [
+            this.event(
+              call,
+              cmd.callId,
+              'DTMF_CAPTURED',
+              { ...base, dtmf: '', reason: 'timeout' },
+              cmd.firstDigitTimeoutMs * (L.keyMs > 0 ? 1 : 0),
+            ),
+          ];
         }
         const hash = key.indexOf('#');
         const typed = hash >= 0 ? key.slice(0, hash) : key;
         const dtmf = typed.slice(0, cmd.maxDigits);
         const reason = typed.length >= cmd.maxDigits ? 'maxDigits' : hash >= 0 ? 'terminator' : 'timeout';
-        const delay = L.keyMs * (dtmf.length + (reason === 'terminator' ? 1 : 0)) + (reason === 'timeout' ? cmd.interDigitTimeoutMs * (L.keyMs > 0 ? 1 : 0) : 0);
+        const delay =
+          L.keyMs * (dtmf.length + (reason === 'terminator' ? 1 : 0)) +
+          (reason === 'timeout' ? cmd.interDigitTimeoutMs * (L.keyMs > 0 ? 1 : 0) : 0);
         return [this.event(call, cmd.callId, 'DTMF_CAPTURED', { ...base, dtmf, reason }, delay)];
       }
       case 'hangup':
         call.finished = true;
-        return [this.event(call, cmd.callId, 'CALL_FINISHED', { ...base, errorCode: 'NORMAL_HANGUP', hangupSource: 'API' }, 0), ...this.callRecording(cmd.callId, call, 0)];
+        return [
+          this.event(
+            call,
+            cmd.callId,
+            'CALL_FINISHED',
+            { ...base, errorCode: 'NORMAL_HANGUP', hangupSource: 'API' },
+            0,
+          ),
+          ...this.callRecording(cmd.callId, call, 0),
+        ];
       case 'answer':
         call.established = true;
         return [this.event(call, cmd.callId, 'CALL_ESTABLISHED', base, L.answerMs)];
@@ -325,19 +433,47 @@ export class SimulatorEngine {
         if (outcome === 'answered') {
           // The user now talks to the destination; the simulated conversation ends the call later.
           call.finished = true;
-          return [this.event(call, cmd.legCallId, 'CALL_RINGING', base, L.ringMs), this.event(call, cmd.legCallId, 'CALL_ESTABLISHED', base, t)];
+          return [
+            this.event(call, cmd.legCallId, 'CALL_RINGING', base, L.ringMs),
+            this.event(call, cmd.legCallId, 'CALL_ESTABLISHED', base, t),
+          ];
         }
-        const errorCode = outcome === 'busy' ? 'BUSY' : outcome === 'declined' ? 'REJECTED' : outcome === 'noAnswer' ? 'NO_ANSWER' : 'UNREACHABLE';
+        const errorCode =
+          outcome === 'busy'
+            ? 'BUSY'
+            : outcome === 'declined'
+              ? 'REJECTED'
+              : outcome === 'noAnswer'
+                ? 'NO_ANSWER'
+                : 'UNREACHABLE';
         return [this.event(call, cmd.legCallId, 'CALL_FAILED', { ...base, errorCode, hangupSource: 'ENDPOINT' }, t)];
       }
       case 'record': {
         const beepMs = cmd.beep ? 500 * (L.keyMs > 0 ? 1 : 0) : 0;
         const speakMs = Math.min(call.persona.speakSeconds * 1000, cmd.maxDurationMs);
         const recordedMs = speakMs + Math.min(cmd.maxSilenceMs, cmd.maxDurationMs - speakMs);
-        if (call.persona.hangUpAt === cmd.elementId) return hangUp(beepMs + Math.round((speakMs * (L.msPerChar > 0 ? 1 : 0)) / 2));
+        if (call.persona.hangUpAt === cmd.elementId)
+          return hangUp(beepMs + Math.round((speakMs * (L.msPerChar > 0 ? 1 : 0)) / 2));
         const recordingId = `${cmd.callId}:${cmd.commandId}`;
-        const ready = this.event(call, cmd.callId, 'CALL_RECORDING_READY', { ...base, recordingId, name: cmd.name, durationMs: recordedMs }, beepMs + recordedMs * (L.msPerChar > 0 ? 1 : 0));
-        return [{ ...ready, recording: { id: recordingId, callId: cmd.callId, name: cmd.name, durationMs: recordedMs, contentType: 'audio/wav' } }];
+        const ready = this.event(
+          call,
+          cmd.callId,
+          'CALL_RECORDING_READY',
+          { ...base, recordingId, name: cmd.name, durationMs: recordedMs },
+          beepMs + recordedMs * (L.msPerChar > 0 ? 1 : 0),
+        );
+        return [
+          {
+            ...ready,
+            recording: {
+              id: recordingId,
+              callId: cmd.callId,
+              name: cmd.name,
+              durationMs: recordedMs,
+              contentType: 'audio/wav',
+            },
+          },
+        ];
       }
     }
   }
@@ -347,7 +483,13 @@ export class SimulatorEngine {
     if (call.recordFrom === undefined) return [];
     const durationMs = Math.max(0, this.now().getTime() + endDelayMs - call.recordFrom);
     const id = `${callId}:call`;
-    const ready = this.event(call, callId, 'CALL_RECORDING_READY', { recordingId: id, name: 'call', durationMs }, endDelayMs);
+    const ready = this.event(
+      call,
+      callId,
+      'CALL_RECORDING_READY',
+      { recordingId: id, name: 'call', durationMs },
+      endDelayMs,
+    );
     return [{ ...ready, recording: { id, callId, name: 'call', durationMs, contentType: 'audio/wav' } }];
   }
 

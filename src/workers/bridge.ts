@@ -2,7 +2,15 @@
 // Several instances share one durable consumer. A message is acked only after Temporal accepted
 // the signal; failures are redelivered with backoff, poison messages are dead-lettered.
 import type { NatsConnection } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JsMsg } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JsMsg,
+} from '@nats-io/jetstream';
 import { isGrpcServiceError, ServiceError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { telephonyEventSchema, workflowIdOfCallId, type TelephonyEvent } from '../telephony/contract.js';
@@ -52,9 +60,23 @@ export interface BridgeMetrics {
 
 export function bridgeMetrics(registry: Registry): BridgeMetrics {
   return {
-    events: new Counter({ name: 'dialflow_bridge_events_total', help: 'Telephony events handled by the bridge', labelNames: ['type', 'result'], registers: [registry] }),
-    redeliveries: new Counter({ name: 'dialflow_bridge_redeliveries_total', help: 'Events delivered more than once to the bridge', registers: [registry] }),
-    deadLetters: new Counter({ name: 'dialflow_bridge_dead_letters_total', help: 'Events dead-lettered by the bridge', labelNames: ['reason'], registers: [registry] }),
+    events: new Counter({
+      name: 'dialflow_bridge_events_total',
+      help: 'Telephony events handled by the bridge',
+      labelNames: ['type', 'result'],
+      registers: [registry],
+    }),
+    redeliveries: new Counter({
+      name: 'dialflow_bridge_redeliveries_total',
+      help: 'Events delivered more than once to the bridge',
+      registers: [registry],
+    }),
+    deadLetters: new Counter({
+      name: 'dialflow_bridge_dead_letters_total',
+      help: 'Events dead-lettered by the bridge',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     latency: new Histogram({
       name: 'dialflow_event_to_signal_seconds',
       help: 'From the event timestamp to Temporal accepting the signal',
@@ -67,7 +89,11 @@ export function bridgeMetrics(registry: Registry): BridgeMetrics {
       buckets: [0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
-    pending: new Gauge({ name: 'dialflow_bridge_pending_events', help: 'Events in JetStream not yet delivered or not yet acknowledged by the bridge (its lag)', registers: [registry] }),
+    pending: new Gauge({
+      name: 'dialflow_bridge_pending_events',
+      help: 'Events in JetStream not yet delivered or not yet acknowledged by the bridge (its lag)',
+      registers: [registry],
+    }),
   };
 }
 
@@ -87,7 +113,14 @@ export interface InboundRouting {
  * subjects are dead-lettered: a process allowed to publish as one provider cannot steer the calls
  * of another (say, inject a DTMF_CAPTURED into a SIP call through the simulator's subjects).
  */
-export async function startBridge(opts: { nc: NatsConnection; client: Client; metrics: BridgeMetrics; inbound?: InboundRouting; provider?: string; log?: (msg: string) => void }): Promise<RunningBridge> {
+export async function startBridge(opts: {
+  nc: NatsConnection;
+  client: Client;
+  metrics: BridgeMetrics;
+  inbound?: InboundRouting;
+  provider?: string;
+  log?: (msg: string) => void;
+}): Promise<RunningBridge> {
   const { nc, client, metrics, inbound } = opts;
   const ownSubjects = opts.provider ? eventSubject(opts.provider, '') : undefined;
   const log = opts.log ?? ((m: string) => console.error(`bridge: ${m}`));
@@ -105,7 +138,8 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
     const existing = await jsm.consumers.info(EVENTS_STREAM, BRIDGE_CONSUMER);
     // Consumers made by earlier versions stopped delivering after 10 tries, which lost the events of
     // a long Temporal outage.
-    if (existing.config.max_deliver !== -1) await jsm.consumers.update(EVENTS_STREAM, BRIDGE_CONSUMER, { max_deliver: -1 });
+    if (existing.config.max_deliver !== -1)
+      await jsm.consumers.update(EVENTS_STREAM, BRIDGE_CONSUMER, { max_deliver: -1 });
   } catch (err) {
     if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.ConsumerNotFound) throw err;
     await jsm.consumers.add(EVENTS_STREAM, consumerConfig);
@@ -135,7 +169,17 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
     try {
       // An oversized event is kept in part: the dead-letter stream must not take what the bridge refused.
       const data = m.data.length > MAX_EVENT_BYTES ? `${m.string().slice(0, 1024)}…` : m.string();
-      await js.publish(DEADLETTER_SUBJECT, JSON.stringify({ reason, detail, subject: m.subject, deliveryCount: m.info.deliveryCount, bytes: m.data.length, data }));
+      await js.publish(
+        DEADLETTER_SUBJECT,
+        JSON.stringify({
+          reason,
+          detail,
+          subject: m.subject,
+          deliveryCount: m.info.deliveryCount,
+          bytes: m.data.length,
+          data,
+        }),
+      );
     } finally {
       // Plain +TERM: servers before 2.11 ignore a term that carries a reason.
       m.term();
@@ -149,7 +193,12 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
     const flow = flowId && inbound ? await inbound.flows.get(flowId) : undefined;
     if (!inbound || !flow) {
       log(`rejected inbound call ${ev.callId} to ${to || '(no number)'}: no published flow answers this number`);
-      await inbound?.provider.send({ action: 'hangup', callId: ev.callId, commandId: `${ev.callId}#reject`, elementId: '-' });
+      await inbound?.provider.send({
+        action: 'hangup',
+        callId: ev.callId,
+        commandId: `${ev.callId}#reject`,
+        elementId: '-',
+      });
       return 'rejected';
     }
     await startInboundCall(client, { flow, received: ev, workflowId, taskQueue: inbound.taskQueue });
@@ -171,7 +220,9 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
       for (;;) {
         await new Promise((r) => setTimeout(r, PROBE_INTERVAL_MS));
         try {
-          await client.connection.withDeadline(Date.now() + PROBE_INTERVAL_MS * 2, () => client.connection.workflowService.getSystemInfo({}));
+          await client.connection.withDeadline(Date.now() + PROBE_INTERVAL_MS * 2, () =>
+            client.connection.workflowService.getSystemInfo({}),
+          );
           break;
         } catch (err) {
           if (!temporalAway(err)) break; // it answers, with an error of its own: the signal will tell
@@ -206,7 +257,11 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
       }
       const seen = perCall.get(workflowId) ?? { events: 0, bytes: 0 };
       if (seen.events >= MAX_EVENTS_PER_CALL || seen.bytes + m.data.length > MAX_EVENT_BYTES_PER_CALL) {
-        return deadLetter(m, 'callFlooded', `${ev.id}: ${workflowId} already received ${seen.events} events (${seen.bytes} bytes)`);
+        return deadLetter(
+          m,
+          'callFlooded',
+          `${ev.id}: ${workflowId} already received ${seen.events} events (${seen.bytes} bytes)`,
+        );
       }
       const sent = performance.now();
       await client.workflow.getHandle(workflowId).signal(telephonyEventSignal, ev);
@@ -244,7 +299,8 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
         await holdWhileTemporalAway(m);
         return deliver(m, ev, workflowId);
       }
-      if (m.info.deliveryCount >= BRIDGE_MAX_DELIVER) return deadLetter(m, 'signalFailed', `${ev.id}: ${(err as Error).message}`);
+      if (m.info.deliveryCount >= BRIDGE_MAX_DELIVER)
+        return deadLetter(m, 'signalFailed', `${ev.id}: ${(err as Error).message}`);
       metrics.events.inc({ type: ev.type, result: 'retry' });
       m.nak(Math.min(10_000, 250 * 2 ** m.info.deliveryCount));
     }
@@ -261,8 +317,10 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
   }
 
   function handle(m: JsMsg): Promise<void> {
-    if (m.data.length > MAX_EVENT_BYTES) return deadLetter(m, 'tooLarge', `${m.subject}: ${m.data.length} bytes (at most ${MAX_EVENT_BYTES})`);
-    if (ownSubjects && !m.subject.startsWith(ownSubjects)) return deadLetter(m, 'wrongProvider', `${m.subject}: this deployment's calls go through ${opts.provider}`);
+    if (m.data.length > MAX_EVENT_BYTES)
+      return deadLetter(m, 'tooLarge', `${m.subject}: ${m.data.length} bytes (at most ${MAX_EVENT_BYTES})`);
+    if (ownSubjects && !m.subject.startsWith(ownSubjects))
+      return deadLetter(m, 'wrongProvider', `${m.subject}: this deployment's calls go through ${opts.provider}`);
     let raw: unknown;
     try {
       raw = JSON.parse(m.string());
@@ -270,7 +328,12 @@ export async function startBridge(opts: { nc: NatsConnection; client: Client; me
       return deadLetter(m, 'malformedJson', m.subject);
     }
     const parsed = telephonyEventSchema.safeParse(raw);
-    if (!parsed.success) return deadLetter(m, 'invalidEvent', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    if (!parsed.success)
+      return deadLetter(
+        m,
+        'invalidEvent',
+        parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      );
     const sealed = parsed.data;
     const workflowId = workflowIdOfCallId(sealed.callId);
     if (!workflowId) return deadLetter(m, 'unroutable', `callId ${sealed.callId}`);

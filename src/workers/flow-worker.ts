@@ -23,12 +23,20 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-export async function startFlowWorker(config: Config, nc: NatsConnection, registry: Registry = new Registry()): Promise<RunningWorker> {
+export async function startFlowWorker(
+  config: Config,
+  nc: NatsConnection,
+  registry: Registry = new Registry(),
+): Promise<RunningWorker> {
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const provider = new NatsTelephonyProvider(nc, config.provider);
   // Campaign activities place calls: they need a client of their own (with the same codec).
   const clientConnection = await Connection.connect({ address: config.temporal.address });
-  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter: dataConverter(config) });
+  const client = new Client({
+    connection: clientConnection,
+    namespace: config.temporal.namespace,
+    dataConverter: dataConverter(config),
+  });
   const campaigns = { client, store: await NatsCampaignStore.open(nc) };
   const worker = await Worker.create({
     connection,
@@ -40,7 +48,12 @@ export async function startFlowWorker(config: Config, nc: NatsConnection, regist
     identity: workerIdentity(payloadCodec(config)),
     sinks: workflowMetricSinks(registry),
     ...(config.maxCachedWorkflows ? { maxCachedWorkflows: config.maxCachedWorkflows } : {}),
-    activities: createActivities({ telephony: provider, sms: provider, profiles: await KvProfileStore.open(nc), campaigns }),
+    activities: createActivities({
+      telephony: provider,
+      sms: provider,
+      profiles: await KvProfileStore.open(nc),
+      campaigns,
+    }),
   });
   const done = worker.run().finally(async () => {
     await connection.close();

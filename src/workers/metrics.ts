@@ -16,7 +16,13 @@ export function createRegistry(process: string): Registry {
  * `/metrics`, `/livez` (also `/healthz`) and `/readyz` of one process. `extra`: another exposition
  * appended to ours (the Temporal SDK's own Prometheus exporter).
  */
-export async function startMetricsServer(registry: Registry, host: string, port: number, extra?: () => string | undefined, readiness?: Readiness): Promise<{ url: string; close: () => Promise<void> }> {
+export async function startMetricsServer(
+  registry: Registry,
+  host: string,
+  port: number,
+  extra?: () => string | undefined,
+  readiness?: Readiness,
+): Promise<{ url: string; close: () => Promise<void> }> {
   const server: Server = createServer((req, res) => {
     if (req.url === '/metrics' || req.url?.startsWith('/metrics?')) {
       Promise.all([registry.metrics(), fetchExtra(extra?.())])
@@ -32,7 +38,12 @@ export async function startMetricsServer(registry: Registry, host: string, port:
       return;
     }
     // For memory benchmarks only: a full GC before sampling, when the process runs with --expose-gc.
-    if (req.url === '/debug/gc' && req.method === 'POST' && typeof globalThis.gc === 'function' && process.env.DIALFLOW_DEBUG_GC === '1') {
+    if (
+      req.url === '/debug/gc' &&
+      req.method === 'POST' &&
+      typeof globalThis.gc === 'function' &&
+      process.env.DIALFLOW_DEBUG_GC === '1'
+    ) {
       globalThis.gc();
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(process.memoryUsage()));
@@ -63,13 +74,48 @@ export async function startMetricsServer(registry: Registry, host: string, port:
  * outcome and error code, never phone numbers, call ids or digits. Not called on replay.
  */
 export function workflowMetricSinks(registry: Registry): InjectedSinks<DialflowSinks> {
-  const started = new Counter({ name: 'dialflow_calls_started_total', help: 'Calls started', labelNames: ['flow', 'campaign', 'direction'], registers: [registry] });
-  const completed = new Counter({ name: 'dialflow_calls_completed_total', help: 'Calls completed, by outcome', labelNames: ['flow', 'campaign', 'direction', 'outcome'], registers: [registry] });
-  const dials = new Counter({ name: 'dialflow_dial_attempts_total', help: 'Dial attempts; reason is `first` or the error code that caused the retry', labelNames: ['flow', 'campaign', 'reason'], registers: [registry] });
-  const progress = new Gauge({ name: 'dialflow_campaign_recipients', help: 'Campaign progress by state of its recipients', labelNames: ['campaign', 'state'], registers: [registry] });
-  const running = new Gauge({ name: 'dialflow_campaign_running', help: '1 while a campaign is running (0 paused, cancelled or completed)', labelNames: ['campaign'], registers: [registry] });
-  const budget = new Gauge({ name: 'dialflow_campaign_calling_speed_per_minute', help: 'Calling speed budget of a campaign', labelNames: ['campaign'], registers: [registry] });
-  const waits = new Counter({ name: 'dialflow_campaign_wait_seconds_total', help: 'Time the dispatcher waited, by reason (speed, concurrency, window)', labelNames: ['campaign', 'kind'], registers: [registry] });
+  const started = new Counter({
+    name: 'dialflow_calls_started_total',
+    help: 'Calls started',
+    labelNames: ['flow', 'campaign', 'direction'],
+    registers: [registry],
+  });
+  const completed = new Counter({
+    name: 'dialflow_calls_completed_total',
+    help: 'Calls completed, by outcome',
+    labelNames: ['flow', 'campaign', 'direction', 'outcome'],
+    registers: [registry],
+  });
+  const dials = new Counter({
+    name: 'dialflow_dial_attempts_total',
+    help: 'Dial attempts; reason is `first` or the error code that caused the retry',
+    labelNames: ['flow', 'campaign', 'reason'],
+    registers: [registry],
+  });
+  const progress = new Gauge({
+    name: 'dialflow_campaign_recipients',
+    help: 'Campaign progress by state of its recipients',
+    labelNames: ['campaign', 'state'],
+    registers: [registry],
+  });
+  const running = new Gauge({
+    name: 'dialflow_campaign_running',
+    help: '1 while a campaign is running (0 paused, cancelled or completed)',
+    labelNames: ['campaign'],
+    registers: [registry],
+  });
+  const budget = new Gauge({
+    name: 'dialflow_campaign_calling_speed_per_minute',
+    help: 'Calling speed budget of a campaign',
+    labelNames: ['campaign'],
+    registers: [registry],
+  });
+  const waits = new Counter({
+    name: 'dialflow_campaign_wait_seconds_total',
+    help: 'Time the dispatcher waited, by reason (speed, concurrency, window)',
+    labelNames: ['campaign', 'kind'],
+    registers: [registry],
+  });
   const opts = { callDuringReplay: false } as const;
   const seen = new OnceSet(200_000);
   return {
@@ -95,7 +141,8 @@ export function workflowMetricSinks(registry: Registry): InjectedSinks<DialflowS
       campaignProgress: {
         ...opts,
         fn: (_info, campaign, s) => {
-          for (const state of ['placed', 'completed', 'inFlight', 'remaining', 'waitingForWindow'] as const) progress.set({ campaign, state }, s[state]);
+          for (const state of ['placed', 'completed', 'inFlight', 'remaining', 'waitingForWindow'] as const)
+            progress.set({ campaign, state }, s[state]);
           running.set({ campaign }, s.state === 'running' ? 1 : 0);
           budget.set({ campaign }, s.callsPerMinute);
         },

@@ -25,14 +25,25 @@ interface Service {
 export type Role = 'worker' | 'bridge' | 'simulator' | 'sip-agents' | 'infobip' | 'webhooks';
 
 /** The provider role each provider kind runs as (the webhook ingress comes with infobip). */
-export const PROVIDER_ROLES = { simulator: ['simulator'], sip: ['sip-agents'], infobip: ['infobip', 'webhooks'] } as const satisfies Record<Config['provider'], readonly Role[]>;
+export const PROVIDER_ROLES = {
+  simulator: ['simulator'],
+  sip: ['sip-agents'],
+  infobip: ['infobip', 'webhooks'],
+} as const satisfies Record<Config['provider'], readonly Role[]>;
 
 /** A role that serves one provider refuses to start under another: its commands would go unanswered. */
 function requireProvider(config: Config, role: Role, kind: Config['provider']): void {
-  if (config.provider !== kind) throw new ConfigError(`dialflow ${role} serves DIALFLOW_PROVIDER=${kind}, but it is ${config.provider}`);
+  if (config.provider !== kind)
+    throw new ConfigError(`dialflow ${role} serves DIALFLOW_PROVIDER=${kind}, but it is ${config.provider}`);
 }
 
-async function startRole(role: Role, config: Config, registry: Registry, exposeTemporalMetrics: (url: string) => void, readiness: Readiness): Promise<Service> {
+async function startRole(
+  role: Role,
+  config: Config,
+  registry: Registry,
+  exposeTemporalMetrics: (url: string) => void,
+  readiness: Readiness,
+): Promise<Service> {
   setStorageReplicas(config.nats.replicas);
   const nc = await connectNats(config.nats, `dialflow-${role}`);
   readiness.add(natsReadiness(nc));
@@ -47,7 +58,9 @@ async function startRole(role: Role, config: Config, registry: Registry, exposeT
       const corePort = config.metrics.port > 0 ? await freePort() : 0;
       Runtime.install({
         logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN'),
-        ...(corePort ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${corePort}` } } } } : {}),
+        ...(corePort
+          ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${corePort}` } } } }
+          : {}),
       });
       if (corePort) exposeTemporalMetrics(`http://127.0.0.1:${corePort}/metrics`);
       const w = await startFlowWorker(config, nc, registry);
@@ -63,10 +76,21 @@ async function startRole(role: Role, config: Config, registry: Registry, exposeT
     case 'bridge': {
       // grpc-js backs off reconnecting up to 2 minutes: after a long Temporal outage the bridge would
       // reconnect, and deliver the events it holds, long after Temporal is back.
-      const connection = await Connection.connect({ address: config.temporal.address, channelArgs: { 'grpc.initial_reconnect_backoff_ms': 250, 'grpc.max_reconnect_backoff_ms': 2_000 } });
+      const connection = await Connection.connect({
+        address: config.temporal.address,
+        channelArgs: { 'grpc.initial_reconnect_backoff_ms': 250, 'grpc.max_reconnect_backoff_ms': 2_000 },
+      });
       readiness.add(temporalReadiness(connection));
-      const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverter(config) });
-      const inbound = { flows: await KvFlowStore.open(nc), provider: new NatsTelephonyProvider(nc, config.provider), taskQueue: config.temporal.taskQueue };
+      const client = new Client({
+        connection,
+        namespace: config.temporal.namespace,
+        dataConverter: dataConverter(config),
+      });
+      const inbound = {
+        flows: await KvFlowStore.open(nc),
+        provider: new NatsTelephonyProvider(nc, config.provider),
+        taskQueue: config.temporal.taskQueue,
+      };
       const b = await startBridge({ nc, client, metrics: bridgeMetrics(registry), inbound, provider: config.provider });
       return {
         async stop() {
@@ -78,7 +102,13 @@ async function startRole(role: Role, config: Config, registry: Registry, exposeT
     }
     case 'simulator': {
       requireProvider(config, role, 'simulator');
-      const s = await startSimulator({ nc, provider: config.provider, latency: parseLatency(config.simulatorLatency), chaos: parseChaos(config.simulatorChaos), registry });
+      const s = await startSimulator({
+        nc,
+        provider: config.provider,
+        latency: parseLatency(config.simulatorLatency),
+        chaos: parseChaos(config.simulatorChaos),
+        registry,
+      });
       return {
         async stop() {
           await s.stop();
@@ -99,9 +129,16 @@ async function startRole(role: Role, config: Config, registry: Registry, exposeT
     }
     case 'infobip': {
       requireProvider(config, role, 'infobip');
-      if (!config.infobip.baseUrl || !config.infobip.apiKey || !config.infobip.callsConfigurationId) throw new ConfigError('dialflow infobip needs DIALFLOW_INFOBIP_BASE_URL, DIALFLOW_INFOBIP_API_KEY and DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID');
+      if (!config.infobip.baseUrl || !config.infobip.apiKey || !config.infobip.callsConfigurationId)
+        throw new ConfigError(
+          'dialflow infobip needs DIALFLOW_INFOBIP_BASE_URL, DIALFLOW_INFOBIP_API_KEY and DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID',
+        );
       const { startInfobipProvider } = await import('../telephony/infobip/provider.js');
-      const s = await startInfobipProvider({ nc, options: { ...config.infobip, baseUrl: config.infobip.baseUrl, apiKey: config.infobip.apiKey }, registry });
+      const s = await startInfobipProvider({
+        nc,
+        options: { ...config.infobip, baseUrl: config.infobip.baseUrl, apiKey: config.infobip.apiKey },
+        registry,
+      });
       return {
         async stop() {
           await s.stop();
@@ -111,10 +148,25 @@ async function startRole(role: Role, config: Config, registry: Registry, exposeT
     }
     case 'webhooks': {
       requireProvider(config, role, 'infobip');
-      if (!config.webhooks.user || !config.webhooks.password) throw new ConfigError('dialflow webhooks needs DIALFLOW_WEBHOOK_USER and DIALFLOW_WEBHOOK_PASSWORD (HTTP Basic credentials Infobip sends)');
-      if (!config.infobip.baseUrl || !config.infobip.apiKey) throw new ConfigError('dialflow webhooks needs DIALFLOW_INFOBIP_BASE_URL and DIALFLOW_INFOBIP_API_KEY (it downloads recordings)');
+      if (!config.webhooks.user || !config.webhooks.password)
+        throw new ConfigError(
+          'dialflow webhooks needs DIALFLOW_WEBHOOK_USER and DIALFLOW_WEBHOOK_PASSWORD (HTTP Basic credentials Infobip sends)',
+        );
+      if (!config.infobip.baseUrl || !config.infobip.apiKey)
+        throw new ConfigError(
+          'dialflow webhooks needs DIALFLOW_INFOBIP_BASE_URL and DIALFLOW_INFOBIP_API_KEY (it downloads recordings)',
+        );
       const { startWebhookServer } = await import('../telephony/infobip/webhooks.js');
-      const s = await startWebhookServer({ nc, options: { ...config.webhooks, user: config.webhooks.user, password: config.webhooks.password, infobip: { ...config.infobip, baseUrl: config.infobip.baseUrl, apiKey: config.infobip.apiKey } }, registry });
+      const s = await startWebhookServer({
+        nc,
+        options: {
+          ...config.webhooks,
+          user: config.webhooks.user,
+          password: config.webhooks.password,
+          infobip: { ...config.infobip, baseUrl: config.infobip.baseUrl, apiKey: config.infobip.apiKey },
+        },
+        registry,
+      });
       console.error(`dialflow webhooks: listening on ${s.url}`);
       return {
         async stop() {
@@ -143,7 +195,16 @@ export async function runService(role: Role): Promise<void> {
   let temporalMetricsUrl: string | undefined;
   // Not ready until the role has added its checks (NATS, and Temporal where it uses it).
   const readiness = new Readiness();
-  const metrics = config.metrics.port > 0 ? await startMetricsServer(registry, config.metrics.host, config.metrics.port, () => temporalMetricsUrl, readiness) : undefined;
+  const metrics =
+    config.metrics.port > 0
+      ? await startMetricsServer(
+          registry,
+          config.metrics.host,
+          config.metrics.port,
+          () => temporalMetricsUrl,
+          readiness,
+        )
+      : undefined;
   const service = await startRole(
     role,
     config,
@@ -159,7 +220,9 @@ export async function runService(role: Role): Promise<void> {
     stopping = true;
     const force = setTimeout(() => process.exit(code), 10_000);
     force.unref();
-    await service.stop().catch((err: unknown) => console.error(`dialflow ${role}: error while stopping: ${(err as Error).message}`));
+    await service
+      .stop()
+      .catch((err: unknown) => console.error(`dialflow ${role}: error while stopping: ${(err as Error).message}`));
     await metrics?.close();
     process.exit(code);
   };

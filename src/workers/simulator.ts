@@ -11,11 +11,31 @@ import { jetstream } from '@nats-io/jetstream';
 import { Counter, type Registry } from 'prom-client';
 import { TELEPHONY_ACTIONS, type TelephonyCommand } from '../telephony/contract.js';
 import { commandSubject, publishEvent, smsSubject } from '../telephony/nats.js';
-import { applyChaos, chaosSchema, DEMO_LATENCY, INSTANT, NO_CHAOS, simCallStateSchema, SimulatorEngine, type Chaos, type SimCallState, type SimulatorLatency, type WireEvent } from '../telephony/simulator.js';
+import {
+  applyChaos,
+  chaosSchema,
+  DEMO_LATENCY,
+  INSTANT,
+  NO_CHAOS,
+  simCallStateSchema,
+  SimulatorEngine,
+  type Chaos,
+  type SimCallState,
+  type SimulatorLatency,
+  type WireEvent,
+} from '../telephony/simulator.js';
 import { seededRandom } from '../flow/random.js';
 import { textSealer } from '../telephony/event-seal.js';
 import { ObjectRecordingStore, synthesizeWav } from '../store/recordings.js';
-import { EventOutbox, KvOutboxStore, OutboxUnavailableError, idOfKey, outboxKey, type OutboxEvent, type OutboxStats } from '../telephony/outbox.js';
+import {
+  EventOutbox,
+  KvOutboxStore,
+  OutboxUnavailableError,
+  idOfKey,
+  outboxKey,
+  type OutboxEvent,
+  type OutboxStats,
+} from '../telephony/outbox.js';
 
 /** The simulator's outbox and call states; dial counters live beside them under `d.`. */
 export const SIM_OUTBOX_BUCKET = 'dialflow_sim_outbox';
@@ -40,7 +60,6 @@ export interface SimulatorStatsReply {
   outbox: OutboxStats;
   /** Calls taken up again from the outbox at the last start. */
   recovered: number;
-
 }
 /** Request `{ from, to, persona }`: a simulated person calls `to`; replies `{ callId }`. */
 export const simulatorCallInSubject = (provider: string) => `dialflow.sim.${provider}.call-in`;
@@ -62,7 +81,10 @@ const ACTIONS = new Set<string>(TELEPHONY_ACTIONS);
 
 // Outbox records carry digits (DTMF events) and personas: sealed with the payload key like events
 // on JetStream, where the process has one.
-const recordSealer = { seal: (plain: string) => textSealer.seal(plain), open: (stored: string) => textSealer.open(stored) };
+const recordSealer = {
+  seal: (plain: string) => textSealer.seal(plain),
+  open: (stored: string) => textSealer.open(stored),
+};
 
 export interface RunningSimulator {
   engine: SimulatorEngine;
@@ -70,17 +92,39 @@ export interface RunningSimulator {
   stop(): Promise<void>;
 }
 
-export async function startSimulator(opts: { nc: NatsConnection; provider: string; latency: SimulatorLatency; chaos?: Chaos; registry?: Registry; log?: (m: string) => void; bucket?: string }): Promise<RunningSimulator> {
+export async function startSimulator(opts: {
+  nc: NatsConnection;
+  provider: string;
+  latency: SimulatorLatency;
+  chaos?: Chaos;
+  registry?: Registry;
+  log?: (m: string) => void;
+  bucket?: string;
+}): Promise<RunningSimulator> {
   const { nc, provider } = opts;
   const log = opts.log ?? ((m: string) => console.error(`simulator: ${m}`));
   const js = jetstream(nc);
   const recordings = await ObjectRecordingStore.open(nc);
   const engine = new SimulatorEngine(opts.latency);
-  const commands = opts.registry ? new Counter({ name: 'dialflow_simulator_commands_total', help: 'Commands received by the simulator', labelNames: ['action'], registers: [opts.registry] }) : undefined;
+  const commands = opts.registry
+    ? new Counter({
+        name: 'dialflow_simulator_commands_total',
+        help: 'Commands received by the simulator',
+        labelNames: ['action'],
+        registers: [opts.registry],
+      })
+    : undefined;
   const chaos = opts.chaos ?? NO_CHAOS;
   const random = seededRandom(chaos.seed);
   const chaosCounts = { duplicate: 0, reorder: 0, redeliver: 0 };
-  const chaosCounter = opts.registry ? new Counter({ name: 'dialflow_simulator_chaos_events_total', help: 'Events the simulator duplicated, reordered or sent again on purpose', labelNames: ['kind'], registers: [opts.registry] }) : undefined;
+  const chaosCounter = opts.registry
+    ? new Counter({
+        name: 'dialflow_simulator_chaos_events_total',
+        help: 'Events the simulator duplicated, reordered or sent again on purpose',
+        labelNames: ['kind'],
+        registers: [opts.registry],
+      })
+    : undefined;
 
   // The simulator's NATS identity may use this bucket (src/telephony/nats-auth.ts); without it
   // the simulator does not start: it would otherwise acknowledge commands it could lose.
@@ -114,14 +158,22 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
   // stored, then finds its id and plans nothing.
   const callChains = new Map<string, Promise<void>>();
   function perCall(callId: string, fn: () => Promise<void>): void {
-    const next = (callChains.get(callId) ?? Promise.resolve()).then(fn).catch((err: unknown) => log(`command for ${callId} failed: ${(err as Error).message}`));
+    const next = (callChains.get(callId) ?? Promise.resolve())
+      .then(fn)
+      .catch((err: unknown) => log(`command for ${callId} failed: ${(err as Error).message}`));
     callChains.set(callId, next);
     void next.finally(() => {
       if (callChains.get(callId) === next) callChains.delete(callId);
     });
   }
 
-  const toOutbox = (planned: WireEvent[], at: number): OutboxEvent[] => planned.map((p) => ({ at: at + p.delayMs, msgId: p.msgId, event: p.event, ...(p.recording ? { recording: p.recording } : {}) }));
+  const toOutbox = (planned: WireEvent[], at: number): OutboxEvent[] =>
+    planned.map((p) => ({
+      at: at + p.delayMs,
+      msgId: p.msgId,
+      event: p.event,
+      ...(p.recording ? { recording: p.recording } : {}),
+    }));
 
   async function handleCommand(cmd: TelephonyCommand, respond: (body: string) => void): Promise<void> {
     const callId = cmd.callId;
@@ -152,7 +204,9 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
     }
     if (cmd.action === 'dial' && after) {
       // Only the stats depend on this write; the call itself is stored above.
-      await dialStore.put(outboxKey(callId), String(engine.stats.dialsByCall.get(callId) ?? after.d)).catch((err: unknown) => log(`cannot store the dial count of ${callId}: ${(err as Error).message}`));
+      await dialStore
+        .put(outboxKey(callId), String(engine.stats.dialsByCall.get(callId) ?? after.d))
+        .catch((err: unknown) => log(`cannot store the dial count of ${callId}: ${(err as Error).message}`));
     }
     respond(JSON.stringify({ ok: true }));
   }
@@ -164,7 +218,14 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
       let cmd: TelephonyCommand;
       try {
         cmd = msg.json<TelephonyCommand>();
-        if (!cmd || typeof cmd !== 'object' || !ACTIONS.has(cmd.action) || typeof cmd.callId !== 'string' || typeof cmd.commandId !== 'string') throw new Error('not a telephony command');
+        if (
+          !cmd ||
+          typeof cmd !== 'object' ||
+          !ACTIONS.has(cmd.action) ||
+          typeof cmd.callId !== 'string' ||
+          typeof cmd.commandId !== 'string'
+        )
+          throw new Error('not a telephony command');
       } catch (e) {
         msg.respond(JSON.stringify({ ok: false, error: (e as Error).message }));
         return;
@@ -210,7 +271,11 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
       perCall(callId, async () => {
         const received = engine.incomingCall(callId, from, to, req.persona ?? {});
         try {
-          await outbox.commit(callId, engine.snapshot(callId) ?? null, toOutbox([{ ...received, msgId: received.event.id }], Date.now()));
+          await outbox.commit(
+            callId,
+            engine.snapshot(callId) ?? null,
+            toOutbox([{ ...received, msgId: received.event.id }], Date.now()),
+          );
         } catch (err) {
           if (!(err instanceof OutboxUnavailableError)) throw err;
           engine.restore(callId, undefined);
@@ -239,7 +304,8 @@ export async function startSimulator(opts: { nc: NatsConnection; provider: strin
   // Memory and the bucket stay bounded: a finished call is dropped 12 minutes after it ended, once
   // none of its events is still owed.
   const sweeper = setInterval(() => {
-    for (const callId of engine.forgetFinished(FORGET_AFTER_MS, (id) => outbox.pendingOf(id) === 0)) void outbox.forget(callId);
+    for (const callId of engine.forgetFinished(FORGET_AFTER_MS, (id) => outbox.pendingOf(id) === 0))
+      void outbox.forget(callId);
     for (const id of outbox.stateless()) void outbox.forget(id);
   }, 30_000);
   sweeper.unref();

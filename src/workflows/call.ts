@@ -1,10 +1,32 @@
 // callWorkflow: one outbound call, a thin durable shell around the pure interpreter.
 // It turns interpreter commands into an activity (telephony), timers (sleep) and signal waits.
-import { proxyActivities, condition, sleep, setHandler, workflowInfo, allHandlersFinished, log, ActivityFailure, ApplicationFailure, CancellationScope, TemporalFailure, patched } from '@temporalio/workflow';
+import {
+  proxyActivities,
+  condition,
+  sleep,
+  setHandler,
+  workflowInfo,
+  allHandlersFinished,
+  log,
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  TemporalFailure,
+  patched,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { ContactCap } from '../activities/index.js';
 import type { Flow } from '../flow/schema.js';
-import { initialState, step, type ActionRequest, type CallResult, type CallState, type FlowEvent, type Recipient, type TrailEntry } from '../flow/interpreter.js';
+import {
+  initialState,
+  step,
+  type ActionRequest,
+  type CallResult,
+  type CallState,
+  type FlowEvent,
+  type Recipient,
+  type TrailEntry,
+} from '../flow/interpreter.js';
 import { startExpressionBudget } from '../flow/expressions.js';
 import type { TelephonyCommand, TelephonyEvent } from '../telephony/contract.js';
 import { ERROR_CODES } from '../telephony/ids.js';
@@ -43,20 +65,35 @@ export interface CampaignPlacement {
 const { sendTelephonyCommand, loadProfile } = proxyActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   scheduleToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', nonRetryableErrorTypes: ['InvalidCommandError'] },
+  retry: {
+    initialInterval: '200 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '5 seconds',
+    nonRetryableErrorTypes: ['InvalidCommandError'],
+  },
 });
 // Long enough to ride out a NATS restart or a provider redeploy (minutes), bounded so that a provider
 // that stays away ends the call as failed rather than holding it. Calls from before it keep the above.
 const { sendTelephonyCommand: sendTelephonyCommandPatiently } = proxyActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   scheduleToCloseTimeout: '10 minutes',
-  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes: ['InvalidCommandError'] },
+  retry: {
+    initialInterval: '200 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    nonRetryableErrorTypes: ['InvalidCommandError'],
+  },
 });
 // The hang-up of a call that is already failing: best effort, short, so a dead provider does not hold it.
 const { sendTelephonyCommand: hangUpBestEffort } = proxyActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   scheduleToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', nonRetryableErrorTypes: ['InvalidCommandError'] },
+  retry: {
+    initialInterval: '500 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '5 seconds',
+    nonRetryableErrorTypes: ['InvalidCommandError'],
+  },
 });
 // The gate before a dial: bounded, so a do-not-call store that stays away fails the call instead of
 // holding it for the workflow's lifetime (and an unbounded schedule-to-close leaves a ten-year timer
@@ -84,7 +121,10 @@ const { httpRequest } = proxyActivities<Activities>({
 });
 
 /** Runs a non-IVR action; a failure becomes a result the flow can branch on, not a failed call. */
-async function runAction(request: ActionRequest, recipientId: string): Promise<{ ok: boolean; data?: unknown; error?: string }> {
+async function runAction(
+  request: ActionRequest,
+  recipientId: string,
+): Promise<{ ok: boolean; data?: unknown; error?: string }> {
   try {
     switch (request.type) {
       case 'sendSms':
@@ -92,10 +132,20 @@ async function runAction(request: ActionRequest, recipientId: string): Promise<{
       case 'updateProfile':
         return await updateProfile(recipientId, request.attributes);
       case 'httpRequest':
-        return await httpRequest({ method: request.method, url: request.url, headers: request.headers, ...(request.body !== undefined ? { body: request.body } : {}), timeoutMs: request.timeoutMs, retries: request.retries });
+        return await httpRequest({
+          method: request.method,
+          url: request.url,
+          headers: request.headers,
+          ...(request.body !== undefined ? { body: request.body } : {}),
+          timeoutMs: request.timeoutMs,
+          retries: request.retries,
+        });
     }
   } catch (err) {
-    return { ok: false, error: err instanceof ActivityFailure && err.cause ? err.cause.message : (err as Error).message };
+    return {
+      ok: false,
+      error: err instanceof ActivityFailure && err.cause ? err.cause.message : (err as Error).message,
+    };
   }
 }
 
@@ -146,13 +196,20 @@ async function graceIfLate(armed: ArmedWait, queue: TelephonyEvent[]): Promise<b
  * Dials are left out: a dial that timed out is reconciled by the flow (its leg hung up). Returns
  * whether an event arrived.
  */
-async function confirmProvider(armed: ArmedWait, queue: TelephonyEvent[], send: (command: TelephonyCommand) => Promise<void>): Promise<boolean> {
+async function confirmProvider(
+  armed: ArmedWait,
+  queue: TelephonyEvent[],
+  send: (command: TelephonyCommand) => Promise<void>,
+): Promise<boolean> {
   const command = armed.command;
   if (!command || armed.confirmed || command.action === 'dial' || command.action === 'hangup') return false;
   // Histories from before the confirmation replay without the second command.
   if (!patched('confirm-provider-before-timeout')) return false;
   armed.confirmed = true;
-  log.info('a wait for the provider timed out: asking it again before acting on it', { action: command.action, commandId: command.commandId });
+  log.info('a wait for the provider timed out: asking it again before acting on it', {
+    action: command.action,
+    commandId: command.commandId,
+  });
   await send(command);
   armed.graceUntil = Date.now() + LATE_GRACE_MS;
   return queue.length > 0 || (await condition(() => queue.length > 0, LATE_GRACE_MS));
@@ -165,10 +222,21 @@ async function confirmProvider(armed: ArmedWait, queue: TelephonyEvent[], send: 
 async function hangUpAfterFailure(state: CallState, failed: TelephonyCommand): Promise<void> {
   const callId = state.callId;
   if (!callId) return;
-  const mayBeLive = state.session === 'active' || state.phase.kind === 'dialing' || state.phase.kind === 'answering' || state.phase.kind === 'reconciling' || failed.action === 'dial' || failed.action === 'answer';
+  const mayBeLive =
+    state.session === 'active' ||
+    state.phase.kind === 'dialing' ||
+    state.phase.kind === 'answering' ||
+    state.phase.kind === 'reconciling' ||
+    failed.action === 'dial' ||
+    failed.action === 'answer';
   if (!mayBeLive || (failed.action === 'hangup' && failed.callId === callId)) return;
   try {
-    await hangUpBestEffort({ action: 'hangup', callId, commandId: `${callId}#failed`, elementId: state.element ?? failed.elementId });
+    await hangUpBestEffort({
+      action: 'hangup',
+      callId,
+      commandId: `${callId}#failed`,
+      elementId: state.element ?? failed.elementId,
+    });
   } catch (err) {
     if (!(err instanceof ActivityFailure)) throw err;
     log.warn('the hang-up of a failing call did not reach the provider either', { callId, reason: failureReason(err) });
@@ -189,7 +257,15 @@ export async function callWorkflow(input: CallWorkflowInput): Promise<CallResult
   if (input.campaign) return campaignCall(input, input.campaign);
   // Any other start (CLI, API, a plain start by hand) passes the same gate, at its first dial.
   const gate = { ...(input.contactCap ? { contactCap: input.contactCap } : {}) };
-  return runCall({ flow: input.flow, recipient: input.recipient, campaignId: input.campaignId, direction: 'outbound', ...(input.hints ? { hints: input.hints } : {}), gate, first: async () => ({ type: 'start', at: Date.now() }) });
+  return runCall({
+    flow: input.flow,
+    recipient: input.recipient,
+    campaignId: input.campaignId,
+    direction: 'outbound',
+    ...(input.hints ? { hints: input.hints } : {}),
+    gate,
+    first: async () => ({ type: 'start', at: Date.now() }),
+  });
 }
 
 /**
@@ -223,10 +299,22 @@ async function campaignCall(input: CallWorkflowInput, placement: CampaignPlaceme
       });
     let result: CallResult;
     try {
-      const gate = await campaignGate({ phone: input.recipient.phone, now: dialFrom, ...(placement.contactCap ? { contactCap: placement.contactCap } : {}) });
+      const gate = await campaignGate({
+        phone: input.recipient.phone,
+        now: dialFrom,
+        ...(placement.contactCap ? { contactCap: placement.contactCap } : {}),
+      });
       result =
         gate === 'ok'
-          ? await runCall({ flow: input.flow, recipient: input.recipient, campaignId: input.campaignId, direction: 'outbound', ...(input.hints ? { hints: input.hints } : {}), progress, first: async () => ({ type: 'start', at: Date.now() }) })
+          ? await runCall({
+              flow: input.flow,
+              recipient: input.recipient,
+              campaignId: input.campaignId,
+              direction: 'outbound',
+              ...(input.hints ? { hints: input.hints } : {}),
+              progress,
+              first: async () => ({ type: 'start', at: Date.now() }),
+            })
           : { outcome: gate, dials: 0, trail: [], visited: [], variables: {}, recordings: [], warnings: [] };
       if (gate !== 'ok') metrics.callCompleted(input.flow.id, input.campaignId, 'outbound', gate);
     } catch (err) {
@@ -288,7 +376,16 @@ export async function inboundCallWorkflow(input: InboundCallWorkflowInput): Prom
   });
 }
 
-async function runCall(o: { flow: Flow; recipient: Recipient; campaignId: string; direction: CallDirection; hints?: Record<string, unknown>; gate?: { contactCap?: ContactCap }; progress?: CallProgress; first: (queue: TelephonyEvent[]) => Promise<FlowEvent> }): Promise<CallResult> {
+async function runCall(o: {
+  flow: Flow;
+  recipient: Recipient;
+  campaignId: string;
+  direction: CallDirection;
+  hints?: Record<string, unknown>;
+  gate?: { contactCap?: ContactCap };
+  progress?: CallProgress;
+  first: (queue: TelephonyEvent[]) => Promise<FlowEvent>;
+}): Promise<CallResult> {
   const { flow } = o;
   metrics.callStarted(flow.id, o.campaignId, o.direction);
   // Why the next dial is a retry: the error code of the last failed attempt (a bounded label).
@@ -308,7 +405,14 @@ async function runCall(o: { flow: Flow; recipient: Recipient; campaignId: string
   // Profiles are loaded only when the flow uses them, keeping histories of simple flows short.
   const profile = usesProfile(flow) ? await loadProfile(o.recipient.id) : {};
   let armed: ArmedWait | undefined;
-  let state = initialState({ workflowId: info.workflowId, recipient: o.recipient, seed, profile, flow, ...(o.hints ? { hints: o.hints } : {}) });
+  let state = initialState({
+    workflowId: info.workflowId,
+    recipient: o.recipient,
+    seed,
+    profile,
+    flow,
+    ...(o.hints ? { hints: o.hints } : {}),
+  });
   setHandler(callStatusQuery, () => ({
     flowId: flow.id,
     flowVersion: flow.version,
@@ -317,7 +421,9 @@ async function runCall(o: { flow: Flow; recipient: Recipient; campaignId: string
     dials: state.dials,
     trail: state.trail,
     ...(state.result ? { outcome: state.result.outcome } : {}),
-    ...(armed && 'token' in state.phase && state.phase.token === armed.token ? { waitUntil: new Date(armed.graceUntil ?? armed.deadline).toISOString() } : {}),
+    ...(armed && 'token' in state.phase && state.phase.token === armed.token
+      ? { waitUntil: new Date(armed.graceUntil ?? armed.deadline).toISOString() }
+      : {}),
   }));
 
   /** A telephony command; one that cannot reach its provider ends the call as failed. */
@@ -360,13 +466,26 @@ async function runCall(o: { flow: Flow; recipient: Recipient; campaignId: string
               return { outcome: gate, dials: 0, trail: [], visited: [], variables: {}, recordings: [], warnings: [] };
             }
           }
-          if (cmd.command.action === 'dial') metrics.dialAttempt(flow.id, o.campaignId, cmd.command.attempt > 1 ? lastFailure : 'first', cmd.command.commandId);
+          if (cmd.command.action === 'dial')
+            metrics.dialAttempt(
+              flow.id,
+              o.campaignId,
+              cmd.command.attempt > 1 ? lastFailure : 'first',
+              cmd.command.commandId,
+            );
           await send(cmd.command);
           sentThisStep = cmd.command;
           break;
         case 'action': {
           const res = await runAction(cmd.request, o.recipient.id);
-          following = { type: 'actionResult', token: cmd.token, at: Date.now(), ok: res.ok, ...(res.data !== undefined ? { data: res.data } : {}), ...(res.error ? { error: res.error } : {}) };
+          following = {
+            type: 'actionResult',
+            token: cmd.token,
+            at: Date.now(),
+            ok: res.ok,
+            ...(res.data !== undefined ? { data: res.data } : {}),
+            ...(res.error ? { error: res.error } : {}),
+          };
           break;
         }
         case 'sleep':
@@ -377,12 +496,31 @@ async function runCall(o: { flow: Flow; recipient: Recipient; campaignId: string
           // An action already produced its result above; nothing to wait for.
           if (following?.type === 'actionResult') break;
           // A token keeps the deadline it was first armed with: stale events do not extend it.
-          if (armed?.token !== cmd.token) armed = { token: cmd.token, deadline: Date.now() + cmd.timeoutMs, ...(sentThisStep ? { command: sentThisStep } : {}) };
+          if (armed?.token !== cmd.token)
+            armed = {
+              token: cmd.token,
+              deadline: Date.now() + cmd.timeoutMs,
+              ...(sentThisStep ? { command: sentThisStep } : {}),
+            };
           const remaining = Math.max(0, armed.deadline - Date.now());
-          const got = queue.length > 0 || (await condition(() => queue.length > 0, remaining)) || (await graceIfLate(armed, queue)) || (await confirmProvider(armed, queue, send));
+          const got =
+            queue.length > 0 ||
+            (await condition(() => queue.length > 0, remaining)) ||
+            (await graceIfLate(armed, queue)) ||
+            (await confirmProvider(armed, queue, send));
           const ev = got ? queue.shift() : undefined;
-          if (ev?.type === 'CALL_FAILED') lastFailure = KNOWN_ERROR_CODES.has(ev.properties.errorCode as string) ? (ev.properties.errorCode as string) : 'other';
-          following = ev ? { type: 'telephony', event: ev, at: Date.now() } : { type: 'timeout', token: cmd.token, at: Date.now(), ...(redialAtOnce(state, cmd.token) ? { redialAtOnce: true } : {}) };
+          if (ev?.type === 'CALL_FAILED')
+            lastFailure = KNOWN_ERROR_CODES.has(ev.properties.errorCode as string)
+              ? (ev.properties.errorCode as string)
+              : 'other';
+          following = ev
+            ? { type: 'telephony', event: ev, at: Date.now() }
+            : {
+                type: 'timeout',
+                token: cmd.token,
+                at: Date.now(),
+                ...(redialAtOnce(state, cmd.token) ? { redialAtOnce: true } : {}),
+              };
           break;
         }
         case 'finish':

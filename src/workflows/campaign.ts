@@ -3,14 +3,29 @@
 // History stays small: one activity places a whole batch of calls (each call workflow sleeps until
 // its own slot), completions are counted from the call records in batches, and the workflow
 // continues as new long before 4,096 events. Per recipient that is well under 3 events.
-import { condition, continueAsNew, proxyActivities, setHandler, workflowInfo, allHandlersFinished, log } from '@temporalio/workflow';
+import {
+  condition,
+  continueAsNew,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+  allHandlersFinished,
+  log,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { ContactCap, DispatchResult } from '../activities/index.js';
 import type { CallingSpeed, Flow } from '../flow/schema.js';
 import { formatSpeed, slotIntervalMs } from '../campaign/pacing.js';
 import { bitmapCount, bitmapFrom } from '../campaign/bitmap.js';
 import { metrics } from './sinks.js';
-import { cancelCampaignUpdate, campaignStatusQuery, pauseCampaignUpdate, resumeCampaignUpdate, type CampaignState, type CampaignStatus } from './messages.js';
+import {
+  cancelCampaignUpdate,
+  campaignStatusQuery,
+  pauseCampaignUpdate,
+  resumeCampaignUpdate,
+  type CampaignState,
+  type CampaignStatus,
+} from './messages.js';
 
 export interface CampaignWorkflowInput {
   campaignId: string;
@@ -64,7 +79,19 @@ const { withdrawCalls } = proxyActivities<Activities>({
 });
 
 export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<CampaignStatus> {
-  const p: CampaignProgress = input.progress ?? { run: 0, state: 'running', pass: 0, page: 0, row: 0, deferred: {}, placed: 0, completed: 0, byOutcome: {}, recordsSeq: 0, waiting: [] };
+  const p: CampaignProgress = input.progress ?? {
+    run: 0,
+    state: 'running',
+    pass: 0,
+    page: 0,
+    row: 0,
+    deferred: {},
+    placed: 0,
+    completed: 0,
+    byOutcome: {},
+    recordsSeq: 0,
+    waiting: [],
+  };
   p.run += 1;
   const interval = slotIntervalMs(input.speed);
   // Slots are given out up to this far ahead: ten slots, at least 5 s, at most 15 min.
@@ -97,7 +124,9 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
       maxConcurrent: input.maxConcurrent,
       ...(p.firstSlot !== undefined ? { firstSlotAt: new Date(p.firstSlot).toISOString() } : {}),
       ...(p.lastSlot !== undefined ? { lastSlotAt: new Date(p.lastSlot).toISOString() } : {}),
-      ...(p.state === 'running' || p.state === 'paused' ? { eta: new Date(etaFrom + remaining * interval).toISOString() } : {}),
+      ...(p.state === 'running' || p.state === 'paused'
+        ? { eta: new Date(etaFrom + remaining * interval).toISOString() }
+        : {}),
       run: p.run,
     };
   };
@@ -116,7 +145,8 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
   });
   setHandler(cancelCampaignUpdate, () => settle('cancel'), {
     validator: () => {
-      if (p.state === 'cancelling' || p.state === 'cancelled' || p.state === 'completed') throw new Error(`campaign is already ${p.state}`);
+      if (p.state === 'cancelling' || p.state === 'cancelled' || p.state === 'completed')
+        throw new Error(`campaign is already ${p.state}`);
     },
   });
   setHandler(
@@ -143,7 +173,9 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
     const now = Date.now();
     // Calls due within two seconds are already on their way.
     const pending = p.waiting.filter(([, , , slot]) => slot > now + 2_000);
-    const ids = new Set(pending.length > 0 ? await withdrawCalls({ calls: pending.map(([id, , , slot]) => [id, slot]) }) : []);
+    const ids = new Set(
+      pending.length > 0 ? await withdrawCalls({ calls: pending.map(([id, , , slot]) => [id, slot]) }) : [],
+    );
     const gone = p.waiting.filter(([id]) => ids.has(id));
     p.placed -= gone.length;
     if (requeue) {
@@ -177,7 +209,15 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
   };
   const report = () => {
     const s = status();
-    metrics.campaignProgress(input.campaignId, { state: s.state, placed: s.placed, completed: s.completed, inFlight: s.inFlight, remaining: s.remaining, waitingForWindow: s.waitingForWindow, callsPerMinute: 60_000 / interval });
+    metrics.campaignProgress(input.campaignId, {
+      state: s.state,
+      placed: s.placed,
+      completed: s.completed,
+      inFlight: s.inFlight,
+      remaining: s.remaining,
+      waitingForWindow: s.waitingForWindow,
+      callsPerMinute: 60_000 / interval,
+    });
   };
 
   for (;;) {
@@ -213,7 +253,12 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
         continue;
       }
       if (inFlight() <= 0) {
-        if (inFlight() < 0) log.warn('more call records than placed calls', { campaignId: input.campaignId, placed: p.placed, completed: p.completed });
+        if (inFlight() < 0)
+          log.warn('more call records than placed calls', {
+            campaignId: input.campaignId,
+            placed: p.placed,
+            completed: p.completed,
+          });
         break;
       }
       absorb(await collectRecords({ campaignId: input.campaignId, recordsSeq: p.recordsSeq }));
@@ -223,7 +268,9 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
 
     // Later passes visit only pages with deferred rows.
     if (p.only && p.only[String(p.page)] === undefined) {
-      const next = Object.keys(p.only).map(Number).filter((n) => n > p.page);
+      const next = Object.keys(p.only)
+        .map(Number)
+        .filter((n) => n > p.page);
       p.page = next.length > 0 ? Math.min(...next) : input.pages;
       p.row = 0;
       continue;
@@ -259,7 +306,10 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
       p.firstSlot ??= r.waiting[0]?.[2] ?? r.lastSlot;
     }
     const now = Date.now();
-    p.waiting = [...p.waiting.filter(([, , , slot]) => slot > now), ...r.waiting.map(([id, row, slot]): [string, number, number, number] => [id, p.page, row, slot])];
+    p.waiting = [
+      ...p.waiting.filter(([, , , slot]) => slot > now),
+      ...r.waiting.map(([id, row, slot]): [string, number, number, number] => [id, p.page, row, slot]),
+    ];
     if (r.deferredRows.length > 0) {
       deferRows(p.page, r.deferredRows);
       if (r.nextWindowAt !== undefined) p.nextWindowAt = Math.min(p.nextWindowAt ?? r.nextWindowAt, r.nextWindowAt);

@@ -21,9 +21,19 @@ const stringMap = z.record(z.string(), z.string());
 
 /** com.infobip.model.CallsErrorCode (hang-up request). */
 export const CallsErrorCode = z.enum([
-  'NORMAL_HANGUP', 'MACHINE_DETECTED', 'NO_ANSWER', 'BUSY', 'CANCELLED', 'REJECTED', 'FORBIDDEN',
-  'DESTINATION_NOT_FOUND', 'DESTINATION_UNAVAILABLE', 'INVALID_DESTINATION', 'INVALID_REQUEST',
-  'REQUEST_TIMEOUT', 'SERVICE_UNAVAILABLE',
+  'NORMAL_HANGUP',
+  'MACHINE_DETECTED',
+  'NO_ANSWER',
+  'BUSY',
+  'CANCELLED',
+  'REJECTED',
+  'FORBIDDEN',
+  'DESTINATION_NOT_FOUND',
+  'DESTINATION_UNAVAILABLE',
+  'INVALID_DESTINATION',
+  'INVALID_REQUEST',
+  'REQUEST_TIMEOUT',
+  'SERVICE_UNAVAILABLE',
 ]);
 export type CallsErrorCode = z.infer<typeof CallsErrorCode>;
 /** com.infobip.model.CallsRecordingType */
@@ -37,7 +47,17 @@ export const CallsGender = z.enum(['FEMALE', 'MALE']);
 /** com.infobip.model.CallVoice */
 export const CallVoice = z.enum(CALL_VOICES);
 /** com.infobip.model.CallState */
-export const CallState = z.enum(['CALLING', 'RINGING', 'PRE_ESTABLISHED', 'ESTABLISHED', 'FINISHED', 'FAILED', 'CANCELLED', 'NO_ANSWER', 'BUSY']);
+export const CallState = z.enum([
+  'CALLING',
+  'RINGING',
+  'PRE_ESTABLISHED',
+  'ESTABLISHED',
+  'FINISHED',
+  'FAILED',
+  'CANCELLED',
+  'NO_ANSWER',
+  'BUSY',
+]);
 export type CallState = z.infer<typeof CallState>;
 /** com.infobip.model.CallDirection */
 export const CallDirection = z.enum(['INBOUND', 'OUTBOUND']);
@@ -58,9 +78,25 @@ export const CallsRecordingFileLocation = z.enum(['SFTP', 'HOSTED']);
 /** com.infobip.model.CallsRecordingStatus */
 export const CallsRecordingStatus = z.enum(['SUCCESSFUL', 'PARTIALLY_FAILED', 'FAILED']);
 /** com.infobip.model.CallsDialogState */
-export const CallsDialogState = z.enum(['CREATED', 'PRE_ESTABLISHED', 'ESTABLISHED', 'FINISHED', 'FAILED', 'TRANSFERRING']);
+export const CallsDialogState = z.enum([
+  'CREATED',
+  'PRE_ESTABLISHED',
+  'ESTABLISHED',
+  'FINISHED',
+  'FAILED',
+  'TRANSFERRING',
+]);
 /** com.infobip.model.CallsActionType (ERROR event) */
-export const CallsActionType = z.enum(['SEND_RINGING', 'PLAY', 'SAY', 'SEND_DTMF', 'CAPTURE_DTMF', 'CAPTURE_SPEECH', 'CALL_TRANSCRIPTION', 'CREATE_BULK']);
+export const CallsActionType = z.enum([
+  'SEND_RINGING',
+  'PLAY',
+  'SAY',
+  'SEND_DTMF',
+  'CAPTURE_DTMF',
+  'CAPTURE_SPEECH',
+  'CALL_TRANSCRIPTION',
+  'CREATE_BULK',
+]);
 
 // ---- shared request parts --------------------------------------------------------------------------
 
@@ -83,7 +119,11 @@ export const CallsSipEndpoint = z.strictObject({
   customHeaders: stringMap.optional(),
 });
 /** com.infobip.model.CallsWebRtcEndpoint (WEBRTC) */
-export const CallsWebRtcEndpoint = z.strictObject({ type: z.literal('WEBRTC'), identity: z.string(), displayName: z.string().optional() });
+export const CallsWebRtcEndpoint = z.strictObject({
+  type: z.literal('WEBRTC'),
+  identity: z.string(),
+  displayName: z.string().optional(),
+});
 /** com.infobip.model.CallsViberEndpoint (VIBER) */
 export const CallsViberEndpoint = z.strictObject({ type: z.literal('VIBER'), phoneNumber: e164 });
 /** com.infobip.model.CallsWhatsAppEndpoint (WHATSAPP) */
@@ -96,7 +136,12 @@ export const CallsWebsocketEndpoint = z.strictObject({
 });
 /** com.infobip.model.CallEndpoint (abstract; @JsonSubTypes on "type") */
 export const CallEndpoint = z.discriminatedUnion('type', [
-  CallsPhoneEndpoint, CallsSipEndpoint, CallsWebRtcEndpoint, CallsViberEndpoint, CallsWhatsAppEndpoint, CallsWebsocketEndpoint,
+  CallsPhoneEndpoint,
+  CallsSipEndpoint,
+  CallsWebRtcEndpoint,
+  CallsViberEndpoint,
+  CallsWhatsAppEndpoint,
+  CallsWebsocketEndpoint,
 ]);
 export type CallEndpoint = z.infer<typeof CallEndpoint>;
 
@@ -116,7 +161,10 @@ export const CallsMachineDetectionRequest = z.strictObject({
 });
 
 /** com.infobip.model.CallsVoicePreferences */
-export const CallsVoicePreferences = z.strictObject({ voiceGender: CallsGender.optional(), voiceName: CallVoice.optional() });
+export const CallsVoicePreferences = z.strictObject({
+  voiceGender: CallsGender.optional(),
+  voiceName: CallVoice.optional(),
+});
 
 /** Beyond the model type (Double): the description says "Must be within [0.5 - 2.0]". */
 const speechRate = z.number().min(0.5).max(2);
@@ -124,7 +172,10 @@ const speechRate = z.number().min(0.5).max(2);
 /** com.infobip.model.CallsDtmfTermination (CallsTermination subtype DTMF; the only one) */
 export const CallsDtmfTermination = z.strictObject({
   type: z.literal('DTMF'),
-  terminator: z.string().regex(/^[0-9*#]*$/, 'must be DTMF digits').optional(),
+  terminator: z
+    .string()
+    .regex(/^[0-9*#]*$/, 'must be DTMF digits')
+    .optional(),
 });
 /** com.infobip.model.CallsTermination */
 export const CallsTermination = z.discriminatedUnion('type', [CallsDtmfTermination]);
@@ -147,7 +198,11 @@ export const CallsTextPlayContent = z.strictObject({
 export const CallsTtyPlayContent = z.strictObject({ type: z.literal('TTY'), text: z.string() });
 /** com.infobip.model.CallsPlayContent (abstract; @JsonSubTypes on "type") */
 export const CallsPlayContent = z.discriminatedUnion('type', [
-  CallsFilePlayContent, CallsUrlPlayContent, CallsRecordingPlayContent, CallsTextPlayContent, CallsTtyPlayContent,
+  CallsFilePlayContent,
+  CallsUrlPlayContent,
+  CallsRecordingPlayContent,
+  CallsTextPlayContent,
+  CallsTtyPlayContent,
 ]);
 export type CallsPlayContent = z.infer<typeof CallsPlayContent>;
 
@@ -209,7 +264,10 @@ export const CallsStopPlayRequest = z.strictObject({ customData: stringMap.optio
 export const CallsDtmfCaptureRequest = z.strictObject({
   maxLength: int32.min(1),
   timeout: nonNegInt,
-  terminator: z.string().regex(/^[0-9*#]$/, 'must be one DTMF digit').optional(),
+  terminator: z
+    .string()
+    .regex(/^[0-9*#]$/, 'must be one DTMF digit')
+    .optional(),
   digitTimeout: nonNegInt.optional(),
   playContent: CallsPlayContent.optional(),
   customData: stringMap.optional(),
@@ -236,7 +294,10 @@ export const CallsRecordingStartRequest = z.strictObject({ recording: CallsRecor
 export const EmptyBody = z.strictObject({});
 
 /** POST /calls/1/calls/{callId}/answer — com.infobip.model.CallsAnswerRequest */
-export const CallsAnswerRequest = z.strictObject({ customData: stringMap.optional(), recording: CallRecordingRequest.optional() });
+export const CallsAnswerRequest = z.strictObject({
+  customData: stringMap.optional(),
+  recording: CallRecordingRequest.optional(),
+});
 
 /** POST /calls/1/calls/{callId}/hangup — com.infobip.model.CallsHangupRequest (answers a Call) */
 export const CallsHangupRequest = z.strictObject({ errorCode: CallsErrorCode.optional() });
@@ -417,7 +478,10 @@ export const CallRecording = z.strictObject({
   endTime: z.string().optional(),
 });
 /** com.infobip.model.CallsPublicRecordingFile (GET /calls/1/recordings/calls/{callId}) */
-export const CallsPublicRecordingFile = CallsRecordingFile.omit({ expirationTime: true, multichannelMappingData: true }).extend({
+export const CallsPublicRecordingFile = CallsRecordingFile.omit({
+  expirationTime: true,
+  multichannelMappingData: true,
+}).extend({
   customData: stringMap.optional(),
 });
 /** com.infobip.model.CallsPublicRecording */
@@ -451,7 +515,12 @@ const envelope = {
   platform: Platform.nullable().optional(),
 };
 /** com.infobip.model.CallProperties */
-const CallProperties = z.strictObject({ call: Call, apiBaseUrl: z.string().optional(), sender: z.string().optional(), resolvedCnam: z.string().optional() });
+const CallProperties = z.strictObject({
+  call: Call,
+  apiBaseUrl: z.string().optional(),
+  sender: z.string().optional(),
+  resolvedCnam: z.string().optional(),
+});
 /** com.infobip.model.CallWithErrorCodeProperties */
 const CallWithErrorCodeProperties = z.strictObject({ callLog: CallLog });
 /** com.infobip.model.CallsSayProperties / CallsPlayProperties (identical shapes) */
@@ -466,7 +535,9 @@ const CallsDtmfProperties = z.strictObject({
   dtmf: z.string().optional(),
   timeout: z.boolean().optional(),
   customData: stringMap.optional(),
-  playedContentProperties: z.strictObject({ duration: z.int().optional(), playedCompletely: z.boolean().optional() }).optional(),
+  playedContentProperties: z
+    .strictObject({ duration: z.int().optional(), playedCompletely: z.boolean().optional() })
+    .optional(),
 });
 /** com.infobip.model.CallsDialogWithErrorCodeProperties */
 const DialogWithErrorCodeProperties = z.strictObject({
@@ -491,7 +562,14 @@ export const CallsEvent = z.discriminatedUnion('type', [
   ev('MACHINE_DETECTION_FINISHED', CallsMachineDetectionProperties), // CallsMachineDetectionFinishedEvent
   ev('MACHINE_DETECTION_FAILED', z.strictObject({ reason: z.string().optional(), customData: stringMap.optional() })),
   ev('CALL_RECORDING_READY', z.strictObject({ recording: CallRecording })), // CallRecordingReadyEvent
-  ev('ERROR', z.strictObject({ actionType: CallsActionType.optional(), errorCode: z.string().optional(), errorDetails: z.string().optional() })),
+  ev(
+    'ERROR',
+    z.strictObject({
+      actionType: CallsActionType.optional(),
+      errorCode: z.string().optional(),
+      errorDetails: z.string().optional(),
+    }),
+  ),
   ev('DIALOG_CREATED', z.strictObject({ dialog: CallsDialog, apiBaseUrl: z.string().optional() })), // CallsDialogCreatedEvent
   ev('DIALOG_ESTABLISHED', z.strictObject({ dialog: CallsDialog })), // CallsDialogEstablishedEvent
   ev('DIALOG_FAILED', DialogWithErrorCodeProperties), // CallsDialogFailedEvent

@@ -23,12 +23,29 @@ import type { z } from 'zod';
 import { freePort } from '../../scripts/lib/net.mjs';
 import { makeWav } from './wav.js';
 import {
-  CallRequest, CallsPublicSayRequest, CallsPlayRequest, CallsStopPlayRequest, CallsDtmfCaptureRequest,
-  CallsRecordingStartRequest, EmptyBody, CallsAnswerRequest, CallsHangupRequest, CallsConnectWithNewCallRequest,
+  CallRequest,
+  CallsPublicSayRequest,
+  CallsPlayRequest,
+  CallsStopPlayRequest,
+  CallsDtmfCaptureRequest,
+  CallsRecordingStartRequest,
+  EmptyBody,
+  CallsAnswerRequest,
+  CallsHangupRequest,
+  CallsConnectWithNewCallRequest,
   CallsDialogRequest,
-  type Call, type CallLog, type CallEndpoint, type CallState, type CallDirection, type CallsErrorCode,
-  type CallsErrorCodeInfo, type CallsHangupSource, type CallsPlayContent, type CallsRecordingRequest,
-  type CallsEvent, type InfobipErrorBody,
+  type Call,
+  type CallLog,
+  type CallEndpoint,
+  type CallState,
+  type CallDirection,
+  type CallsErrorCode,
+  type CallsErrorCodeInfo,
+  type CallsHangupSource,
+  type CallsPlayContent,
+  type CallsRecordingRequest,
+  type CallsEvent,
+  type InfobipErrorBody,
 } from './models.js';
 
 export * as models from './models.js';
@@ -169,7 +186,11 @@ const ERROR_CODES: Record<CallsErrorCode, { id: number; description: string }> =
   REQUEST_TIMEOUT: { id: 10011, description: 'Request timeout.' },
   SERVICE_UNAVAILABLE: { id: 10012, description: 'Service unavailable.' },
 };
-const errorCodeInfo = (name: CallsErrorCode): CallsErrorCodeInfo => ({ id: ERROR_CODES[name].id, name, description: ERROR_CODES[name].description });
+const errorCodeInfo = (name: CallsErrorCode): CallsErrorCodeInfo => ({
+  id: ERROR_CODES[name].id,
+  name,
+  description: ERROR_CODES[name].description,
+});
 /** CallsErrorCode rules (model description): these need an established call, all others need one that is not. */
 const NEEDS_ESTABLISHED: ReadonlySet<CallsErrorCode> = new Set(['NORMAL_HANGUP', 'MACHINE_DETECTED']);
 const ANY_STATE: ReadonlySet<CallsErrorCode> = new Set(['INVALID_REQUEST', 'REQUEST_TIMEOUT']);
@@ -284,7 +305,11 @@ interface Dialog {
 function stripNulls(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(stripNulls);
   if (v && typeof v === 'object') {
-    return Object.fromEntries(Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== null).map(([k, x]) => [k, stripNulls(x)]));
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>)
+        .filter(([, x]) => x !== null)
+        .map(([k, x]) => [k, stripNulls(x)]),
+    );
   }
   return v;
 }
@@ -327,7 +352,16 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
     const iso = new Date().toISOString();
     return opts.timestampStyle === '+0000' ? iso.replace(/Z$/, '+0000') : iso;
   };
-  const lat: FakeInfobipLatency = { ring: 20, answer: 40, perChar: 1, key: 15, play: 50, detect: 30, processing: 20, ...opts.latencyMs };
+  const lat: FakeInfobipLatency = {
+    ring: 20,
+    answer: 40,
+    perChar: 1,
+    key: 15,
+    play: 50,
+    detect: 30,
+    processing: 20,
+    ...opts.latencyMs,
+  };
   const timeScale = opts.timeScale ?? 1;
   const chaos = opts.chaos ?? {};
   const rand = mulberry32(chaos.seed ?? 1);
@@ -341,7 +375,11 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
   const requests: RecordedRequest[] = [];
   const webhookDeliveries: WebhookDelivery[] = [];
   const events: CallsEvent[] = [];
-  const callsCreated = { total: 0, byDestination: {} as Record<string, number>, byExternalId: {} as Record<string, number> };
+  const callsCreated = {
+    total: 0,
+    byDestination: {} as Record<string, number>,
+    byExternalId: {} as Record<string, number>,
+  };
   const eventWaiters = new Set<{ pred: (e: CallsEvent) => boolean; resolve: (e: CallsEvent) => void }>();
   const serverTimers = new Set<NodeJS.Timeout>();
   let stopped = false;
@@ -352,11 +390,14 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
   /** A server-level timer (survives the call's end; cleared by stop()). */
   const later = (ms: number, fn: () => void) => {
     laterPending++;
-    const t = setTimeout(() => {
-      serverTimers.delete(t);
-      laterPending--;
-      if (!stopped) fn();
-    }, Math.max(0, ms));
+    const t = setTimeout(
+      () => {
+        serverTimers.delete(t);
+        laterPending--;
+        if (!stopped) fn();
+      },
+      Math.max(0, ms),
+    );
     serverTimers.add(t);
   };
 
@@ -369,10 +410,13 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
         clearTimeout(t);
         reject(new Aborted());
       };
-      const t = setTimeout(() => {
-        for (const s of signals) s.removeEventListener('abort', onAbort);
-        resolve();
-      }, Math.max(0, ms));
+      const t = setTimeout(
+        () => {
+          for (const s of signals) s.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        Math.max(0, ms),
+      );
       for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
     });
 
@@ -482,7 +526,9 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
     ...(leg.endTime ? { endTime: leg.endTime } : {}),
     ...(leg.parentCallId ? { parentCallId: leg.parentCallId } : {}),
     ...(leg.machineResult ? { machineDetection: leg.machineResult } : {}),
-    ...(leg.ringingAt !== undefined ? { ringDuration: Math.round(((leg.answeredAt ?? Date.now()) - leg.ringingAt) / 1000) } : {}),
+    ...(leg.ringingAt !== undefined
+      ? { ringDuration: Math.round(((leg.answeredAt ?? Date.now()) - leg.ringingAt) / 1000) }
+      : {}),
     callsConfigurationId: leg.callsConfigurationId,
     ...(leg.platform ? { platform: leg.platform } : {}),
     ...(leg.conferenceId ? { conferenceId: leg.conferenceId } : {}),
@@ -503,7 +549,9 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
     ...(leg.endTime ? { endTime: leg.endTime } : {}),
     ...(leg.parentCallId ? { parentCallId: leg.parentCallId } : {}),
     ...(leg.machineResult ? { machineDetection: leg.machineResult } : {}),
-    ...(leg.ringingAt !== undefined ? { ringDuration: Math.round(((leg.answeredAt ?? Date.now()) - leg.ringingAt) / 1000) } : {}),
+    ...(leg.ringingAt !== undefined
+      ? { ringDuration: Math.round(((leg.answeredAt ?? Date.now()) - leg.ringingAt) / 1000) }
+      : {}),
     callsConfigurationIds: [leg.callsConfigurationId],
     ...(leg.platform ? { platform: leg.platform } : {}),
     conferenceIds: leg.conferenceId ? [leg.conferenceId] : [],
@@ -588,7 +636,10 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
   }
 
   const scriptFor = (destination: string): CalleeScript =>
-    callees.get(destination) ?? callees.get(destination.replace(/^\+/, '')) ?? callees.get(`+${destination}`) ?? callees.get(`sip:${destination}`) ?? { answer: 'human' };
+    callees.get(destination) ??
+    callees.get(destination.replace(/^\+/, '')) ??
+    callees.get(`+${destination}`) ??
+    callees.get(`sip:${destination}`) ?? { answer: 'human' };
 
   // ---- call progress ----
 
@@ -598,7 +649,11 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
       const s = leg.script;
       if (s.answer === 'busy' || s.answer === 'unreachable') {
         await sleep(leg, lat.ring);
-        return fail(leg, s.answer === 'busy' ? 'BUSY' : 'DESTINATION_NOT_FOUND', s.answer === 'busy' ? 'ENDPOINT' : 'PLATFORM');
+        return fail(
+          leg,
+          s.answer === 'busy' ? 'BUSY' : 'DESTINATION_NOT_FOUND',
+          s.answer === 'busy' ? 'ENDPOINT' : 'PLATFORM',
+        );
       }
       await sleep(leg, lat.ring);
       leg.state = 'RINGING';
@@ -627,23 +682,37 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
     emit(leg, 'CALL_ESTABLISHED', { call: callOf(leg) });
     if (leg.machineDetection?.enabled) {
       const machine = leg.script.answer === 'machine';
-      const ms = leg.machineDetection.detectionTime !== undefined ? leg.machineDetection.detectionTime * 1000 * timeScale : lat.detect;
+      const ms =
+        leg.machineDetection.detectionTime !== undefined
+          ? leg.machineDetection.detectionTime * 1000 * timeScale
+          : lat.detect;
       sleep(leg, ms).then(
         () => {
           leg.machineResult = {
             detectionResult: machine ? 'MACHINE' : 'HUMAN',
-            confidenceRating: machine ? { MACHINE: 0.93, HUMAN: 0.04, MUSIC: 0.02, RINGING: 0.01 } : { HUMAN: 0.95, MACHINE: 0.03, MUSIC: 0.01, RINGING: 0.01 },
+            confidenceRating: machine
+              ? { MACHINE: 0.93, HUMAN: 0.04, MUSIC: 0.02, RINGING: 0.01 }
+              : { HUMAN: 0.95, MACHINE: 0.03, MUSIC: 0.01, RINGING: 0.01 },
           };
-          emit(leg, 'MACHINE_DETECTION_FINISHED', { ...leg.machineResult, ...(leg.customData ? { customData: { ...leg.customData } } : {}) });
+          emit(leg, 'MACHINE_DETECTION_FINISHED', {
+            ...leg.machineResult,
+            ...(leg.customData ? { customData: { ...leg.customData } } : {}),
+          });
         },
         () => undefined,
       );
     }
     if (leg.script.hangUpAfterMs !== undefined) {
-      sleep(leg, leg.script.hangUpAfterMs).then(() => finish(leg, 'NORMAL_HANGUP', 'ENDPOINT'), () => undefined);
+      sleep(leg, leg.script.hangUpAfterMs).then(
+        () => finish(leg, 'NORMAL_HANGUP', 'ENDPOINT'),
+        () => undefined,
+      );
     }
     if (leg.maxDuration !== undefined && leg.maxDuration > 0) {
-      sleep(leg, leg.maxDuration * 1000 * timeScale).then(() => finish(leg, 'NORMAL_HANGUP', 'PLATFORM'), () => undefined);
+      sleep(leg, leg.maxDuration * 1000 * timeScale).then(
+        () => finish(leg, 'NORMAL_HANGUP', 'PLATFORM'),
+        () => undefined,
+      );
     }
   }
 
@@ -676,7 +745,8 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
   /** Ends a call that was never established: CALL_FAILED. */
   function fail(leg: Leg, code: CallsErrorCode, source: CallsHangupSource): void {
     if (!closeLeg(leg, code, source)) return;
-    leg.state = code === 'BUSY' ? 'BUSY' : code === 'NO_ANSWER' ? 'NO_ANSWER' : code === 'CANCELLED' ? 'CANCELLED' : 'FAILED';
+    leg.state =
+      code === 'BUSY' ? 'BUSY' : code === 'NO_ANSWER' ? 'NO_ANSWER' : code === 'CANCELLED' ? 'CANCELLED' : 'FAILED';
     emit(leg, 'CALL_FAILED', { callLog: callLogOf(leg) });
     for (const f of leg.onEnd) f(leg);
   }
@@ -713,7 +783,12 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
   }
 
   /** Plays on the call's single media track (queued behind earlier say/play). */
-  function runPlayback(leg: Leg, kind: 'say' | 'play', durationMs: number, stopOn: { terminator?: string | undefined } | undefined): void {
+  function runPlayback(
+    leg: Leg,
+    kind: 'say' | 'play',
+    durationMs: number,
+    stopOn: { terminator?: string | undefined } | undefined,
+  ): void {
     const type = kind === 'say' ? 'SAY_FINISHED' : 'PLAY_FINISHED';
     leg.mediaQueue = leg.mediaQueue.then(async () => {
       if (leg.ended) return;
@@ -812,7 +887,14 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
         dtmf,
         timeout: timedOut,
         ...(leg.customData ? { customData: { ...leg.customData } } : {}),
-        ...(played ? { playedContentProperties: { duration: Math.round(played.duration), playedCompletely: played.playedCompletely } } : {}),
+        ...(played
+          ? {
+              playedContentProperties: {
+                duration: Math.round(played.duration),
+                playedCompletely: played.playedCompletely,
+              },
+            }
+          : {}),
       });
     } catch (e) {
       if (!(e instanceof Aborted)) throw e;
@@ -823,7 +905,12 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
 
   // ---- recordings ----
 
-  function storeRecording(leg: Leg, seconds: number, startIso: string, customData: Record<string, string> | undefined): void {
+  function storeRecording(
+    leg: Leg,
+    seconds: number,
+    startIso: string,
+    customData: Record<string, string> | undefined,
+  ): void {
     const speech = Math.min(leg.script.speakSeconds ?? 0, seconds);
     const wav = makeWav(seconds, speech);
     const id = randomUUID();
@@ -882,7 +969,8 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
       serverTimers.delete(rec.timer);
     }
     const elapsed = (Date.now() - rec.startedAt) / 1000 / timeScale;
-    const seconds = why === 'limit' && rec.nominalEnd !== undefined ? rec.nominalEnd : Math.min(elapsed, rec.nominalEnd ?? Infinity);
+    const seconds =
+      why === 'limit' && rec.nominalEnd !== undefined ? rec.nominalEnd : Math.min(elapsed, rec.nominalEnd ?? Infinity);
     storeRecording(leg, seconds, rec.startIso, rec.req?.customData);
   }
 
@@ -924,7 +1012,8 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
   const countCreated = (leg: Leg) => {
     callsCreated.total++;
     callsCreated.byDestination[leg.destination] = (callsCreated.byDestination[leg.destination] ?? 0) + 1;
-    if (leg.externalId !== undefined) callsCreated.byExternalId[leg.externalId] = (callsCreated.byExternalId[leg.externalId] ?? 0) + 1;
+    if (leg.externalId !== undefined)
+      callsCreated.byExternalId[leg.externalId] = (callsCreated.byExternalId[leg.externalId] ?? 0) + 1;
   };
 
   type Reply = { status: number; json?: unknown; binary?: { data: Buffer; type: string } };
@@ -982,13 +1071,19 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
         case 'play': {
           const req = parse(CallsPlayRequest, body);
           const leg = establishedLeg(id);
-          if (req.content.type === 'RECORDING' && !files.has(req.content.fileId)) throw badRequest(`Recording file ${req.content.fileId} not found.`);
+          if (req.content.type === 'RECORDING' && !files.has(req.content.fileId))
+            throw badRequest(`Recording file ${req.content.fileId} not found.`);
           mergeCustomData(leg, req.customData);
           if (req.content.type === 'URL' && unplayableUrl(req.content.fileUrl)) {
             // Accepted, then an ERROR event (GUESS: errorCode name; Infobip documents only the shape).
             const fileUrl = req.content.fileUrl;
             later(lat.play, () => {
-              if (!leg.ended) emit(leg, 'ERROR', { actionType: 'PLAY', errorCode: 'FILE_CAN_NOT_BE_PLAYED', errorDetails: `Unable to play file from ${fileUrl}.` });
+              if (!leg.ended)
+                emit(leg, 'ERROR', {
+                  actionType: 'PLAY',
+                  errorCode: 'FILE_CAN_NOT_BE_PLAYED',
+                  errorDetails: `Unable to play file from ${fileUrl}.`,
+                });
             });
             return ok;
           }
@@ -1022,13 +1117,23 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
             r?.maxDuration !== undefined && r.maxDuration > 0 ? r.maxDuration : undefined,
           ].filter((x): x is number => x !== undefined);
           const nominalEnd = ends.length ? Math.min(...ends) : undefined;
-          const rec: ActiveRecording = { fileId: randomUUID(), startedAt: Date.now(), startIso: nowIso(), req: r, nominalEnd, timer: undefined };
+          const rec: ActiveRecording = {
+            fileId: randomUUID(),
+            startedAt: Date.now(),
+            startIso: nowIso(),
+            req: r,
+            nominalEnd,
+            timer: undefined,
+          };
           leg.recording = rec;
           if (nominalEnd !== undefined) {
-            const t = setTimeout(() => {
-              serverTimers.delete(t);
-              finishRecording(leg, rec, 'limit');
-            }, nominalEnd * 1000 * timeScale);
+            const t = setTimeout(
+              () => {
+                serverTimers.delete(t);
+                finishRecording(leg, rec, 'limit');
+              },
+              nominalEnd * 1000 * timeScale,
+            );
             serverTimers.add(t);
             rec.timer = t;
           }
@@ -1062,11 +1167,15 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
           const req = parse(CallsHangupRequest, bodyOrEmpty);
           const leg = activeLeg(id);
           const established = leg.state === 'ESTABLISHED';
-          const code = req.errorCode ?? (established ? 'NORMAL_HANGUP' : leg.direction === 'OUTBOUND' ? 'CANCELLED' : 'REJECTED');
+          const code =
+            req.errorCode ?? (established ? 'NORMAL_HANGUP' : leg.direction === 'OUTBOUND' ? 'CANCELLED' : 'REJECTED');
           if (!ANY_STATE.has(code)) {
-            if (NEEDS_ESTABLISHED.has(code) && !established) throw badRequest(`Error code ${code} requires an established call.`);
-            if (!NEEDS_ESTABLISHED.has(code) && established) throw badRequest(`Error code ${code} requires a call that is not established.`);
-            if (code === 'MACHINE_DETECTED' && leg.direction !== 'OUTBOUND') throw badRequest('Error code MACHINE_DETECTED requires an OUTBOUND call.');
+            if (NEEDS_ESTABLISHED.has(code) && !established)
+              throw badRequest(`Error code ${code} requires an established call.`);
+            if (!NEEDS_ESTABLISHED.has(code) && established)
+              throw badRequest(`Error code ${code} requires a call that is not established.`);
+            if (code === 'MACHINE_DETECTED' && leg.direction !== 'OUTBOUND')
+              throw badRequest('Error code MACHINE_DETECTED requires an OUTBOUND call.');
           }
           if (established) finish(leg, code, 'API');
           else fail(leg, code, 'API');
@@ -1121,8 +1230,10 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
       const req = parse(CallsDialogRequest, body);
       const parent = activeLeg(req.parentCallId);
       const childReq = req.childCallRequest;
-      if (!childReq?.endpoint) throw badRequest('Invalid request: childCallRequest.endpoint: the fake needs a child endpoint to dial.');
-      if (parent.dialog && parent.dialog.state !== 'FINISHED' && parent.dialog.state !== 'FAILED') throw badRequest(`Call ${parent.id} is already in a dialog.`);
+      if (!childReq?.endpoint)
+        throw badRequest('Invalid request: childCallRequest.endpoint: the fake needs a child endpoint to dial.');
+      if (parent.dialog && parent.dialog.state !== 'FINISHED' && parent.dialog.state !== 'FAILED')
+        throw badRequest(`Call ${parent.id} is already in a dialog.`);
       const dialogId = randomUUID();
       parent.dialogId = dialogId;
       const child = newLeg({
@@ -1142,7 +1253,14 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
         state: 'CALLING',
       });
       // GUESS: childCallHangup defaults to true (the parent ends when the child hangs up).
-      const dialog: Dialog = { id: dialogId, parent, child, state: 'CREATED', startTime: nowIso(), childCallHangup: req.propagationOptions?.childCallHangup ?? true };
+      const dialog: Dialog = {
+        id: dialogId,
+        parent,
+        child,
+        state: 'CREATED',
+        startTime: nowIso(),
+        childCallHangup: req.propagationOptions?.childCallHangup ?? true,
+      };
       parent.dialog = dialog;
       child.dialog = dialog;
       emit(parent, 'DIALOG_CREATED', { dialog: dialogOf(dialog) });
@@ -1150,7 +1268,11 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
         dialog.endTime = nowIso();
         if (dialog.state === 'CREATED') {
           dialog.state = 'FAILED';
-          emit(parent, 'DIALOG_FAILED', { dialog: dialogOf(dialog), errorCode: errorCodeInfo(leg.errorCode ?? 'NORMAL_HANGUP'), hangupSource: leg.hangupSource === 'ENDPOINT' ? 'CHILD_ENDPOINT' : 'PLATFORM' });
+          emit(parent, 'DIALOG_FAILED', {
+            dialog: dialogOf(dialog),
+            errorCode: errorCodeInfo(leg.errorCode ?? 'NORMAL_HANGUP'),
+            hangupSource: leg.hangupSource === 'ENDPOINT' ? 'CHILD_ENDPOINT' : 'PLATFORM',
+          });
           return;
         }
         if (dialog.state !== 'ESTABLISHED') return;
@@ -1158,7 +1280,8 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
         emit(parent, 'DIALOG_FINISHED', {
           dialog: dialogOf(dialog),
           errorCode: errorCodeInfo(leg.errorCode ?? 'NORMAL_HANGUP'),
-          hangupSource: leg.hangupSource === 'API' ? 'API' : leg.hangupSource === 'ENDPOINT' ? 'CHILD_ENDPOINT' : 'PLATFORM',
+          hangupSource:
+            leg.hangupSource === 'API' ? 'API' : leg.hangupSource === 'ENDPOINT' ? 'CHILD_ENDPOINT' : 'PLATFORM',
         });
         if (dialog.childCallHangup) finish(parent, 'NORMAL_HANGUP', 'PLATFORM');
       });
@@ -1169,7 +1292,8 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
           emit(parent, 'DIALOG_FINISHED', {
             dialog: dialogOf(dialog),
             errorCode: errorCodeInfo(leg.errorCode ?? 'NORMAL_HANGUP'),
-            hangupSource: leg.hangupSource === 'API' ? 'API' : leg.hangupSource === 'ENDPOINT' ? 'PARENT_ENDPOINT' : 'PLATFORM',
+            hangupSource:
+              leg.hangupSource === 'API' ? 'API' : leg.hangupSource === 'ENDPOINT' ? 'PARENT_ENDPOINT' : 'PLATFORM',
           });
           finish(child, 'NORMAL_HANGUP', 'PLATFORM');
         } else if (dialog.state === 'CREATED') {
@@ -1198,7 +1322,10 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
           callId: leg.id,
           endpoint: leg.endpoint,
           direction: leg.direction,
-          files: leg.files.map((f) => ({ ...fileMeta(f), ...(f.customData ? { customData: { ...f.customData } } : {}) })),
+          files: leg.files.map((f) => ({
+            ...fileMeta(f),
+            ...(f.customData ? { customData: { ...f.customData } } : {}),
+          })),
           status: 'SUCCESSFUL',
           callsConfigurationId: leg.callsConfigurationId,
           ...(first ? { startTime: first.startTime } : {}),
@@ -1214,7 +1341,9 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
     throw notFound('Resource not found.');
   }
 
-  const errorBody = (messageId: string, text: string): InfobipErrorBody => ({ requestError: { serviceException: { messageId, text } } });
+  const errorBody = (messageId: string, text: string): InfobipErrorBody => ({
+    requestError: { serviceException: { messageId, text } },
+  });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
@@ -1237,10 +1366,19 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
         jsonError = (e as Error).message;
       }
     }
-    const reply = (status: number, json?: unknown, headers: Record<string, string> = {}, binary?: { data: Buffer; type: string }) => {
+    const reply = (
+      status: number,
+      json?: unknown,
+      headers: Record<string, string> = {},
+      binary?: { data: Buffer; type: string },
+    ) => {
       requests.push({ method, path, body, status });
       if (binary) {
-        res.writeHead(status, { 'content-type': binary.type, 'content-length': String(binary.data.length), ...headers });
+        res.writeHead(status, {
+          'content-type': binary.type,
+          'content-length': String(binary.data.length),
+          ...headers,
+        });
         res.end(binary.data);
         return;
       }
@@ -1250,10 +1388,13 @@ export async function startFakeInfobip(opts: FakeInfobipOptions): Promise<FakeIn
     };
     try {
       if (size > 1_000_000) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', 'Request body too large.');
-      if (req.headers.authorization !== `App ${opts.apiKey}`) throw new HttpError(401, 'UNAUTHORIZED', 'Invalid login details');
+      if (req.headers.authorization !== `App ${opts.apiKey}`)
+        throw new HttpError(401, 'UNAUTHORIZED', 'Invalid login details');
       apiRequestCount++;
       if (chaos.rateLimitEvery && apiRequestCount % chaos.rateLimitEvery === 0) {
-        throw new HttpError(429, 'TOO_MANY_REQUESTS', 'Too many requests', { 'retry-after': String(opts.retryAfterSeconds ?? 1) });
+        throw new HttpError(429, 'TOO_MANY_REQUESTS', 'Too many requests', {
+          'retry-after': String(opts.retryAfterSeconds ?? 1),
+        });
       }
       const hasBody = text.trim() !== '';
       if (hasBody && !/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {

@@ -12,7 +12,10 @@ export interface CliRun {
 
 export function runCli(args: string[], env: Record<string, string>, timeoutMs: number): Promise<CliRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI_BIN, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -39,13 +42,40 @@ export interface DevProcess {
   stop(): Promise<void>;
 }
 
-export async function startDev(dataDir: string, args: string[], env: Record<string, string> = {}, deadlineMs = 120_000): Promise<DevProcess> {
-  const [temporalPort, uiPort, natsPort, metricsPort, codecPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+export async function startDev(
+  dataDir: string,
+  args: string[],
+  env: Record<string, string> = {},
+  deadlineMs = 120_000,
+): Promise<DevProcess> {
+  const [temporalPort, uiPort, natsPort, metricsPort, codecPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   // Metrics ports are a base and the next few: start high enough above the others.
   const base = 20000 + (metricsPort % 20000);
   const proc = spawn(
     process.execPath,
-    [CLI_BIN, 'dev', '--data-dir', dataDir, '--temporal-port', String(temporalPort), '--temporal-ui-port', String(uiPort), '--nats-port', String(natsPort), '--metrics-port', String(base), '--codec-port', String(codecPort), ...args],
+    [
+      CLI_BIN,
+      'dev',
+      '--data-dir',
+      dataDir,
+      '--temporal-port',
+      String(temporalPort),
+      '--temporal-ui-port',
+      String(uiPort),
+      '--nats-port',
+      String(natsPort),
+      '--metrics-port',
+      String(base),
+      '--codec-port',
+      String(codecPort),
+      ...args,
+    ],
     { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -69,7 +99,16 @@ export async function startDev(dataDir: string, args: string[], env: Record<stri
     temporal,
     nats,
     output: () => out,
-    cli: (cliArgs, timeoutMs = 180_000) => runCli([...cliArgs, '--temporal', temporal, '--nats', nats], { ...env, DIALFLOW_PAYLOAD_KEY_FILE: join(dataDir, 'payload.key'), DIALFLOW_NATS_NKEY_SEED_FILE: join(dataDir, 'nats-auth', 'cli.nk') }, timeoutMs),
+    cli: (cliArgs, timeoutMs = 180_000) =>
+      runCli(
+        [...cliArgs, '--temporal', temporal, '--nats', nats],
+        {
+          ...env,
+          DIALFLOW_PAYLOAD_KEY_FILE: join(dataDir, 'payload.key'),
+          DIALFLOW_NATS_NKEY_SEED_FILE: join(dataDir, 'nats-auth', 'cli.nk'),
+        },
+        timeoutMs,
+      ),
     async stop() {
       if (proc.exitCode === null) proc.kill('SIGTERM');
       await exited;

@@ -2,7 +2,16 @@
 // Time is virtual: sleeps and timeouts advance `now`; planned events arrive in delay order.
 import type { Flow, FlowInput } from '../../src/flow/schema.js';
 import { parseFlow } from '../../src/flow/validate.js';
-import { initialState, step, type ActionRequest, type CallResult, type CallState, type FlowCommand, type FlowEvent, type Recipient } from '../../src/flow/interpreter.js';
+import {
+  initialState,
+  step,
+  type ActionRequest,
+  type CallResult,
+  type CallState,
+  type FlowCommand,
+  type FlowEvent,
+  type Recipient,
+} from '../../src/flow/interpreter.js';
 import { SimulatorEngine, personaSchema, type PlannedEvent } from '../../src/telephony/simulator.js';
 import type { TelephonyCommand, TelephonyEvent } from '../../src/telephony/contract.js';
 
@@ -41,7 +50,14 @@ export async function drive(flow: Flow, persona: unknown = {}, opts: DriveOption
   let now = opts.at ?? START;
   const started = now;
   const recipient: Recipient = { id: 'r1', phone: '+385915550001', firstName: 'Ana', ...opts.recipient };
-  let state = initialState({ workflowId: 'call:test:r1', recipient, seed: opts.seed ?? 42, flow, hints: { persona }, ...(opts.profile ? { profile: opts.profile } : {}) });
+  let state = initialState({
+    workflowId: 'call:test:r1',
+    recipient,
+    seed: opts.seed ?? 42,
+    flow,
+    hints: { persona },
+    ...(opts.profile ? { profile: opts.profile } : {}),
+  });
   const commands: TelephonyCommand[] = [];
   const actions: ActionRequest[] = [];
   const sleeps: Array<{ ms: number; reason: string }> = [];
@@ -62,7 +78,8 @@ export async function drive(flow: Flow, persona: unknown = {}, opts: DriveOption
         commands.push(c.command);
         const planned = engine.plan(c.command);
         const events = opts.tamper ? opts.tamper(planned.map((p) => p.event)) : planned.map((p) => p.event);
-        for (const ev of events) pending.push({ delayMs: 0, event: ev, due: now + (planned.find((p) => p.event.id === ev.id)?.delayMs ?? 0) });
+        for (const ev of events)
+          pending.push({ delayMs: 0, event: ev, due: now + (planned.find((p) => p.event.id === ev.id)?.delayMs ?? 0) });
       } else if (c.kind === 'action') {
         actions.push(c.request);
         const r = opts.action?.(c.request) ?? { ok: true };

@@ -8,8 +8,15 @@ import { decodeHistory } from '../../src/codec/encryption.js';
 
 export const RECORD_HISTORIES = process.env.DIALFLOW_RECORD_HISTORIES === '1';
 
-export async function recordHistory(name: string, handle: { workflowId: string; fetchHistory: () => Promise<Parameters<typeof historyToJSON>[0]> }, codec: PayloadCodec): Promise<void> {
+export async function recordHistory(
+  name: string,
+  handle: { workflowId: string; fetchHistory: () => Promise<Parameters<typeof historyToJSON>[0]> },
+  codec: PayloadCodec,
+): Promise<void> {
   if (!RECORD_HISTORIES) return;
   const history = await decodeHistory(await handle.fetchHistory(), codec);
-  writeFileSync(new URL(`../histories/${name}.json`, import.meta.url), `{"workflowId":${JSON.stringify(handle.workflowId)},"history":${historyToJSON(history)}}\n`);
+  writeFileSync(
+    new URL(`../histories/${name}.json`, import.meta.url),
+    `{"workflowId":${JSON.stringify(handle.workflowId)},"history":${historyToJSON(history)}}\n`,
+  );
 }

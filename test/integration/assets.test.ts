@@ -43,7 +43,11 @@ describe('audio assets', () => {
       ],
     };
     writeFileSync(join(dir, 'welcome.json'), JSON.stringify(flow));
-    const r = spawnSync(process.execPath, [CLI_BIN, 'flows', 'publish', join(dir, 'welcome.json'), '--nats', url], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...nats.env('cli') } });
+    const r = spawnSync(process.execPath, [CLI_BIN, 'flows', 'publish', join(dir, 'welcome.json'), '--nats', url], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, ...nats.env('cli') },
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain('uploaded welcome.wav');
     const stored = await (await AudioAssetStore.open(nc)).get('welcome.wav');
@@ -51,7 +55,9 @@ describe('audio assets', () => {
   });
   it('refuses what is not audio by its content, and more than 4 MB', async () => {
     const store = await AudioAssetStore.open(nc);
-    await expect(store.put('fake.wav', new TextEncoder().encode('just text, named .wav'))).rejects.toThrow(AudioAssetError);
+    await expect(store.put('fake.wav', new TextEncoder().encode('just text, named .wav'))).rejects.toThrow(
+      AudioAssetError,
+    );
     const big = new Uint8Array(4 * 2 ** 20 + 1);
     big.set(synthesizeWav(10).subarray(0, 44));
     await expect(store.put('big.wav', big)).rejects.toThrow(/at most 4 MB/);

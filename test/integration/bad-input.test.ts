@@ -29,10 +29,26 @@ describe('dialflow dev with bad input', () => {
     const release = await occupy(port);
     try {
       const dir = mkdtempSync(join(tmpdir(), 'dialflow-bad-'));
-      const r = spawnSync(process.execPath, [CLI_BIN, 'dev', '--exit', '--data-dir', dir, '--temporal-port', String(port), '--metrics-port', String(await freePort())], { encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync(
+        process.execPath,
+        [
+          CLI_BIN,
+          'dev',
+          '--exit',
+          '--data-dir',
+          dir,
+          '--temporal-port',
+          String(port),
+          '--metrics-port',
+          String(await freePort()),
+        ],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
       expect(r.status).toBe(1);
       const lines = r.stderr.trim().split('\n');
-      expect(lines.at(-1)).toMatch(new RegExp(`Temporal dev server: port ${port} on 127\\.0\\.0\\.1 is already in use — .*--temporal-port`));
+      expect(lines.at(-1)).toMatch(
+        new RegExp(`Temporal dev server: port ${port} on 127\\.0\\.0\\.1 is already in use — .*--temporal-port`),
+      );
       expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
     } finally {
       await release();
@@ -40,7 +56,10 @@ describe('dialflow dev with bad input', () => {
   }, 70_000);
 
   it('an invalid port is refused as a usage error', () => {
-    const r = spawnSync(process.execPath, [CLI_BIN, 'dev', '--nats-port', '99999'], { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, [CLI_BIN, 'dev', '--nats-port', '99999'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/a port is a whole number from 1 to 65535/);
   });
@@ -59,7 +78,9 @@ describe('Stack start-up failures', () => {
     process.env.DIALFLOW_NATS_SERVER_BIN = fake('echo "boom: cannot open store" >&2; exit 3');
     const stack = new Stack(mkdtempSync(join(tmpdir(), 'dialflow-stack-')));
     try {
-      const err = await stack.startNats({ port: await freePort(), storeDir: join(stack.dataDir, 'nats') }).catch((e: unknown) => e);
+      const err = await stack
+        .startNats({ port: await freePort(), storeDir: join(stack.dataDir, 'nats') })
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(StackError);
       expect((err as StackError).message).toMatch(/^nats-server: exited with code 3 while starting/);
       expect((err as StackError).message).toContain('boom: cannot open store');
@@ -73,7 +94,9 @@ describe('Stack start-up failures', () => {
     process.env.DIALFLOW_NATS_SERVER_BIN = fake('exec sleep 60');
     const stack = new Stack(mkdtempSync(join(tmpdir(), 'dialflow-stack-')));
     try {
-      const err = await stack.startNats({ port: await freePort(), storeDir: join(stack.dataDir, 'nats'), deadlineMs: 1000 }).catch((e: unknown) => e);
+      const err = await stack
+        .startNats({ port: await freePort(), storeDir: join(stack.dataDir, 'nats'), deadlineMs: 1000 })
+        .catch((e: unknown) => e);
       expect((err as StackError).message).toMatch(/^nats-server: did not come up within 1 s/);
       expect((err as StackError).fix).toBeTruthy();
     } finally {

@@ -21,16 +21,42 @@ import { FlowVersionConflictError, KvFlowStore } from '../../src/store/flows.js'
 import { callStatusQuery } from '../../src/workflows/messages.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/dev/ephemeral.js';
 
-const flow = parseFlow(JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')));
+const flow = parseFlow(
+  JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')),
+);
 
 // persona → the branches the call must take
 const cases: Array<{ persona: Record<string, unknown>; trail: string[]; outcome: string }> = [
-  { persona: { attempts: ['answered'], keys: ['1'] }, outcome: 'answered', trail: ['call:answered', 'menu:played', 'ask:1', 'confirmed:played'] },
-  { persona: { attempts: ['answered'], keys: ['2'] }, outcome: 'answered', trail: ['call:answered', 'menu:played', 'ask:2', 'cancelled:played'] },
-  { persona: { attempts: ['answered'], keys: ['9', '1'] }, outcome: 'answered', trail: ['call:answered', 'menu:played', 'ask:noMatch', 'menu-again:played', 'ask-again:1', 'confirmed:played'] },
-  { persona: { attempts: ['answered'], keys: ['2'], pressDuringPrompt: true }, outcome: 'answered', trail: ['call:answered', 'menu:played', 'ask:2', 'cancelled:played'] },
-  { persona: { attempts: ['answered'], hangUpAt: 'menu' }, outcome: 'answered', trail: ['call:answered', 'menu:hungUp'] },
-  { persona: { attempts: ['answered'], hangUpAt: 'ask' }, outcome: 'answered', trail: ['call:answered', 'menu:played', 'ask:hungUp'] },
+  {
+    persona: { attempts: ['answered'], keys: ['1'] },
+    outcome: 'answered',
+    trail: ['call:answered', 'menu:played', 'ask:1', 'confirmed:played'],
+  },
+  {
+    persona: { attempts: ['answered'], keys: ['2'] },
+    outcome: 'answered',
+    trail: ['call:answered', 'menu:played', 'ask:2', 'cancelled:played'],
+  },
+  {
+    persona: { attempts: ['answered'], keys: ['9', '1'] },
+    outcome: 'answered',
+    trail: ['call:answered', 'menu:played', 'ask:noMatch', 'menu-again:played', 'ask-again:1', 'confirmed:played'],
+  },
+  {
+    persona: { attempts: ['answered'], keys: ['2'], pressDuringPrompt: true },
+    outcome: 'answered',
+    trail: ['call:answered', 'menu:played', 'ask:2', 'cancelled:played'],
+  },
+  {
+    persona: { attempts: ['answered'], hangUpAt: 'menu' },
+    outcome: 'answered',
+    trail: ['call:answered', 'menu:hungUp'],
+  },
+  {
+    persona: { attempts: ['answered'], hangUpAt: 'ask' },
+    outcome: 'answered',
+    trail: ['call:answered', 'menu:played', 'ask:hungUp'],
+  },
   { persona: { attempts: ['busy'] }, outcome: 'busy', trail: ['call:busy'] },
   { persona: { attempts: ['noAnswer'] }, outcome: 'noAnswer', trail: ['call:noAnswer'] },
   { persona: { attempts: ['declined'] }, outcome: 'declined', trail: ['call:declined'] },
@@ -53,7 +79,17 @@ describe('one call end to end on Temporal + NATS JetStream + simulator', () => {
   it('duplicated, reordered and redelivered events give the same transcripts', async () => {
     // The simulator again, now with chaos: a share of events twice, swapped, or sent again later.
     await t.stack.kill('simulator', 'SIGTERM');
-    await t.stack.startService('simulator-chaos', 'simulator', { ...t.env, ...t.nats.env('simulator'), DIALFLOW_SIM_CHAOS: JSON.stringify({ duplicate: 0.5, reorder: 0.5, redeliver: 0.3, redeliverAfterMs: 30, seed: 7 }) });
+    await t.stack.startService('simulator-chaos', 'simulator', {
+      ...t.env,
+      ...t.nats.env('simulator'),
+      DIALFLOW_SIM_CHAOS: JSON.stringify({
+        duplicate: 0.5,
+        reorder: 0.5,
+        redeliver: 0.3,
+        redeliverAfterMs: 30,
+        seed: 7,
+      }),
+    });
     await runMatrix(`chaos-${Date.now()}`);
     const { chaos } = await t.simulatorStats();
     expect(chaos.duplicate).toBeGreaterThan(5);
@@ -67,12 +103,22 @@ async function runMatrix(campaignId: string): Promise<void> {
   const runs = Array.from({ length: 20 }, (_, i) => ({ id: `r${i}`, c: cases[i % cases.length]! }));
   const results = await Promise.all(
     runs.map(async ({ id, c }) => {
-      const handle = await startCall(t.client, { flow, campaignId, taskQueue: t.config.temporal.taskQueue, recipient: { id, phone: `+38591555${String(1000 + Number(id.slice(1)))}`, firstName: 'Ana' }, hints: { persona: c.persona } });
+      const handle = await startCall(t.client, {
+        flow,
+        campaignId,
+        taskQueue: t.config.temporal.taskQueue,
+        recipient: { id, phone: `+38591555${String(1000 + Number(id.slice(1)))}`, firstName: 'Ana' },
+        hints: { persona: c.persona },
+      });
       return { id, c, result: await handle.result() };
     }),
   );
   for (const { id, c, result } of results) {
-    expect({ id, trail: result.trail.map((x) => `${x.element}:${x.branch}`), outcome: result.outcome }).toEqual({ id, trail: c.trail, outcome: c.outcome });
+    expect({ id, trail: result.trail.map((x) => `${x.element}:${x.branch}`), outcome: result.outcome }).toEqual({
+      id,
+      trail: c.trail,
+      outcome: c.outcome,
+    });
     expect(result.dials).toBe(1);
   }
   // The simulator placed exactly one dial per call.
@@ -88,15 +134,42 @@ describe('the bridge and bad events', () => {
     const before = (await jsm.streams.info(DEADLETTER_STREAM)).state.last_seq;
     const js = jsm.jetstream();
     await js.publish('dialflow.events.sim.CALL_RINGING', 'not json');
-    await js.publish('dialflow.events.sim.CALL_RINGING', JSON.stringify({ id: 'x1', type: 'NOPE', callId: 'a~1', timestamp: 'now' }));
-    await js.publish('dialflow.events.sim.CALL_RINGING', JSON.stringify({ id: 'x2', type: 'CALL_RINGING', callId: '~7', timestamp: 'now', properties: {} }));
+    await js.publish(
+      'dialflow.events.sim.CALL_RINGING',
+      JSON.stringify({ id: 'x1', type: 'NOPE', callId: 'a~1', timestamp: 'now' }),
+    );
+    await js.publish(
+      'dialflow.events.sim.CALL_RINGING',
+      JSON.stringify({ id: 'x2', type: 'CALL_RINGING', callId: '~7', timestamp: 'now', properties: {} }),
+    );
     // An event for a call that never existed is kept with its reason (a misrouted provider or an injection).
-    await js.publish('dialflow.events.sim.CALL_RINGING', JSON.stringify({ id: 'x3', type: 'CALL_RINGING', callId: 'call:none:r1~1', timestamp: 'now', properties: {} }));
+    await js.publish(
+      'dialflow.events.sim.CALL_RINGING',
+      JSON.stringify({ id: 'x3', type: 'CALL_RINGING', callId: 'call:none:r1~1', timestamp: 'now', properties: {} }),
+    );
     // An event over the size limit is never parsed or signalled.
-    await js.publish('dialflow.events.sim.CALL_RINGING', JSON.stringify({ id: 'x4', type: 'CALL_RINGING', callId: 'call:none:r2~1', timestamp: 'now', properties: { junk: 'x'.repeat(70_000) } }));
+    await js.publish(
+      'dialflow.events.sim.CALL_RINGING',
+      JSON.stringify({
+        id: 'x4',
+        type: 'CALL_RINGING',
+        callId: 'call:none:r2~1',
+        timestamp: 'now',
+        properties: { junk: 'x'.repeat(70_000) },
+      }),
+    );
     // Another provider's subjects: this deployment calls through the simulator, so a process that
     // may publish as `sip` cannot steer its calls.
-    await js.publish('dialflow.events.sip.DTMF_CAPTURED', JSON.stringify({ id: 'x5', type: 'DTMF_CAPTURED', callId: 'call:none:r3~1', timestamp: 'now', properties: { dtmf: '1' } }));
+    await js.publish(
+      'dialflow.events.sip.DTMF_CAPTURED',
+      JSON.stringify({
+        id: 'x5',
+        type: 'DTMF_CAPTURED',
+        callId: 'call:none:r3~1',
+        timestamp: 'now',
+        properties: { dtmf: '1' },
+      }),
+    );
     let after = before;
     for (let i = 0; i < 50 && after < before + 6; i++) {
       await new Promise((r) => setTimeout(r, 100));
@@ -110,9 +183,22 @@ describe('the bridge and bad events', () => {
       if (letter) reasons.push(letter.reason);
       if (letter?.reason === 'tooLarge') expect(letter.data.length).toBeLessThan(2000);
     }
-    expect(reasons.sort()).toEqual(['invalidEvent', 'malformedJson', 'tooLarge', 'unknownCall', 'unroutable', 'wrongProvider']);
+    expect(reasons.sort()).toEqual([
+      'invalidEvent',
+      'malformedJson',
+      'tooLarge',
+      'unknownCall',
+      'unroutable',
+      'wrongProvider',
+    ]);
     // Nothing is left unacknowledged, and calls still complete afterwards.
-    const handle = await startCall(t.client, { flow, campaignId: `after-poison-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'p1', phone: '+385915559999' }, hints: { persona: { attempts: ['busy'] } } });
+    const handle = await startCall(t.client, {
+      flow,
+      campaignId: `after-poison-${Date.now()}`,
+      taskQueue: t.config.temporal.taskQueue,
+      recipient: { id: 'p1', phone: '+385915559999' },
+      hints: { persona: { attempts: ['busy'] } },
+    });
     expect((await handle.result()).outcome).toBe('busy');
     // Acks are asynchronous: wait (bounded) for the consumer to show none pending.
     let pending = -1;
@@ -133,20 +219,43 @@ describe('the bridge and a flood of events at one call', () => {
       version: 1,
       start: 'call',
       elements: [
-        { id: 'call', type: 'startOutgoingCall', from: '+14155550100', retry: { minMinutes: 30, maxMinutes: 30, count: 1 }, next: { answered: 'end', busy: 'end' } },
+        {
+          id: 'call',
+          type: 'startOutgoingCall',
+          from: '+14155550100',
+          retry: { minMinutes: 30, maxMinutes: 30, count: 1 },
+          next: { answered: 'end', busy: 'end' },
+        },
         { id: 'end', type: 'hangUp' },
       ],
     });
-    const handle = await startCall(t.client, { flow: sleeping, campaignId: `flood-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'f1', phone: '+385915558888' }, hints: { persona: { attempts: ['busy'] } } });
+    const handle = await startCall(t.client, {
+      flow: sleeping,
+      campaignId: `flood-${Date.now()}`,
+      taskQueue: t.config.temporal.taskQueue,
+      recipient: { id: 'f1', phone: '+385915558888' },
+      hints: { persona: { attempts: ['busy'] } },
+    });
     const callId = `${handle.workflowId}~1`;
-    for (let i = 0; i < 100 && (await handle.query(callStatusQuery)).dials < 1; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && (await handle.query(callStatusQuery)).dials < 1; i++)
+      await new Promise((r) => setTimeout(r, 100));
     const nc = await connectNats(t.natsUrl, 'it-flood');
     const jsm = await jetstreamManager(nc);
     const js = jsm.jetstream();
     const before = (await jsm.streams.info(DEADLETTER_STREAM)).state.last_seq;
     // 300 events of 30 KB: 8 MB per call pass, the rest is dead-lettered.
     const junk = 'x'.repeat(30_000);
-    for (let i = 0; i < 300; i++) await js.publish('dialflow.events.sim.CALL_RINGING', JSON.stringify({ id: `flood-${i}`, type: 'CALL_RINGING', callId, timestamp: new Date().toISOString(), properties: { junk } }));
+    for (let i = 0; i < 300; i++)
+      await js.publish(
+        'dialflow.events.sim.CALL_RINGING',
+        JSON.stringify({
+          id: `flood-${i}`,
+          type: 'CALL_RINGING',
+          callId,
+          timestamp: new Date().toISOString(),
+          properties: { junk },
+        }),
+      );
     let flooded = 0;
     for (let i = 0; i < 300 && flooded < 20; i++) {
       await new Promise((r) => setTimeout(r, 200));
@@ -164,7 +273,9 @@ describe('the bridge and a flood of events at one call', () => {
 describe('flow versions', () => {
   const version = (v: number, prompt: string) =>
     parseFlow({
-      id: 'versioned', version: v, start: 'wait',
+      id: 'versioned',
+      version: v,
+      start: 'wait',
       elements: [
         { id: 'wait', type: 'pause', duration: 'PT2S', next: 'call' },
         { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: `hello-v${v}` } },
@@ -179,13 +290,25 @@ describe('flow versions', () => {
     expect(await store.publish(version(1, 'Version one'))).toEqual({ id: 'versioned', version: 1, created: true });
     const campaignId = `versions-${Date.now()}`;
     const v1 = await store.get('versioned');
-    const a = await startCall(t.client, { flow: v1!, campaignId, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'a', phone: '+385915550101' }, hints: { persona: { attempts: ['answered'] } } });
+    const a = await startCall(t.client, {
+      flow: v1!,
+      campaignId,
+      taskQueue: t.config.temporal.taskQueue,
+      recipient: { id: 'a', phone: '+385915550101' },
+      hints: { persona: { attempts: ['answered'] } },
+    });
     // While call A sleeps in its first element, version 2 is published.
     await store.publish(version(2, 'Version two'));
     expect(await store.versions('versioned')).toEqual([1, 2]);
     expect((await store.get('versioned'))?.version).toBe(2);
     expect((await a.query(callStatusQuery)).flowVersion).toBe(1);
-    const b = await startCall(t.client, { flow: (await store.get('versioned'))!, campaignId, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'b', phone: '+385915550102' }, hints: { persona: { attempts: ['answered'] } } });
+    const b = await startCall(t.client, {
+      flow: (await store.get('versioned'))!,
+      campaignId,
+      taskQueue: t.config.temporal.taskQueue,
+      recipient: { id: 'b', phone: '+385915550102' },
+      hints: { persona: { attempts: ['answered'] } },
+    });
     const [ra, rb] = await Promise.all([a.result(), b.result()]);
     expect(ra.visited).toContain('hello-v1');
     expect(rb.visited).toContain('hello-v2');
@@ -200,7 +323,11 @@ describe('flow versions', () => {
 
 /** A simulated person calls `to`; returns the provider's call id. */
 async function simulateCallIn(nc: NatsConnection, from: string, to: string, persona: unknown): Promise<string> {
-  return (await nc.request(simulatorCallInSubject(t.config.provider), JSON.stringify({ from, to, persona }), { timeout: 2000 })).json<{ callId: string }>().callId;
+  return (
+    await nc.request(simulatorCallInSubject(t.config.provider), JSON.stringify({ from, to, persona }), {
+      timeout: 2000,
+    })
+  ).json<{ callId: string }>().callId;
 }
 
 /** The result of the inbound workflow of a call, once the bridge has started it and it has ended. */
@@ -230,11 +357,18 @@ describe('inbound calls', () => {
     const callId = await callIn('+14155550111', { keys: ['2'] });
     const result = await inboundResult(callId);
     expect(result?.outcome).toBe('inbound');
-    expect(result?.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['incoming:next', 'menu:played', 'choose:2', 'spanish:played']);
+    expect(result?.trail.map((x) => `${x.element}:${x.branch}`)).toEqual([
+      'incoming:next',
+      'menu:played',
+      'choose:2',
+      'spanish:played',
+    ]);
 
     const unknown = await callIn('+19995550000', {});
     await new Promise((r) => setTimeout(r, 1000));
-    await expect(t.client.workflow.getHandle(`inbound:${unknown}`).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+    await expect(t.client.workflow.getHandle(`inbound:${unknown}`).describe()).rejects.toBeInstanceOf(
+      WorkflowNotFoundError,
+    );
     await nc.close();
   }, 60_000);
 });
@@ -247,18 +381,36 @@ describe('recordings', () => {
       start: 'call',
       elements: [
         { id: 'call', type: 'startOutgoingCall', from: '+14155550100', recordCall: true, next: { answered: 'vm' } },
-        { id: 'vm', type: 'recordVoicemail', name: 'feedback-{{recipient.id}}', maxDurationSeconds: 30, saveTo: 'message', next: { recorded: 'end' } },
+        {
+          id: 'vm',
+          type: 'recordVoicemail',
+          name: 'feedback-{{recipient.id}}',
+          maxDurationSeconds: 30,
+          saveTo: 'message',
+          next: { recorded: 'end' },
+        },
         { id: 'end', type: 'hangUp' },
       ],
     });
     const campaignId = `rec-${Date.now()}`;
-    const handle = await startCall(t.client, { flow: recFlow, campaignId, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'r1', phone: '+385915551234' }, hints: { persona: { speakSeconds: 3 } } });
+    const handle = await startCall(t.client, {
+      flow: recFlow,
+      campaignId,
+      taskQueue: t.config.temporal.taskQueue,
+      recipient: { id: 'r1', phone: '+385915551234' },
+      hints: { persona: { speakSeconds: 3 } },
+    });
     const result = await handle.result();
     expect(result.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['call:answered', 'vm:recorded']);
     const voicemail = result.recordings[0];
     expect(voicemail).toMatchObject({ name: 'feedback-r1' });
 
-    const cli = (...args: string[]) => spawnSync(process.execPath, [CLI_BIN, 'recordings', ...args, '--nats', t.natsUrl], { encoding: 'buffer', timeout: 30_000, env: { ...process.env, ...t.nats.env('cli') } });
+    const cli = (...args: string[]) =>
+      spawnSync(process.execPath, [CLI_BIN, 'recordings', ...args, '--nats', t.natsUrl], {
+        encoding: 'buffer',
+        timeout: 30_000,
+        env: { ...process.env, ...t.nats.env('cli') },
+      });
     // The whole-call recording is stored after the call ended: wait for it.
     let listed: Array<{ id: string; name: string; durationMs: number; size: number }> = [];
     for (let i = 0; i < 50 && listed.length < 2; i++) {
@@ -290,13 +442,22 @@ describe('recordings', () => {
 describe('masking in workflow history', () => {
   it('masked digits are encrypted in history: not in any raw payload, present once decoded with the key', async () => {
     const masked = parseFlow(JSON.parse(readFileSync(new URL('../fixtures/masked-pin.json', import.meta.url), 'utf8')));
-    const handle = await startCall(t.client, { flow: masked, campaignId: `mask-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'm1', phone: '+385915557777' }, hints: { persona: { keys: ['4321'] } } });
+    const handle = await startCall(t.client, {
+      flow: masked,
+      campaignId: `mask-${Date.now()}`,
+      taskQueue: t.config.temporal.taskQueue,
+      recipient: { id: 'm1', phone: '+385915557777' },
+      hints: { persona: { keys: ['4321'] } },
+    });
     const result = await handle.result();
     expect(result.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['call:answered', 'ask:response', 'ok:played']);
     expect(JSON.stringify(result)).not.toContain('4321');
 
     // The history as Temporal stores it, fetched without the codec.
-    const raw = await t.connection.workflowService.getWorkflowExecutionHistory({ namespace: t.config.temporal.namespace, execution: { workflowId: handle.workflowId } });
+    const raw = await t.connection.workflowService.getWorkflowExecutionHistory({
+      namespace: t.config.temporal.namespace,
+      execution: { workflowId: handle.workflowId },
+    });
     type RawPayload = { metadata?: Record<string, Uint8Array> | null; data?: Uint8Array | null };
     // Patch markers (`patched()`) are written by the SDK itself, outside the codec: they hold only
     // the patch's name, checked separately below.
@@ -313,8 +474,13 @@ describe('masking in workflow history', () => {
       collect(root);
       return found;
     };
-    const markers = (raw.history?.events ?? []).flatMap((e) => (e.markerRecordedEventAttributes ? payloadsOf(e.markerRecordedEventAttributes, '') : []));
-    for (const m of markers) expect(Buffer.from(m.data ?? new Uint8Array()).toString('utf8')).toMatch(/^\{"id":"[a-z0-9-]+","deprecated":(true|false)\}$/);
+    const markers = (raw.history?.events ?? []).flatMap((e) =>
+      e.markerRecordedEventAttributes ? payloadsOf(e.markerRecordedEventAttributes, '') : [],
+    );
+    for (const m of markers)
+      expect(Buffer.from(m.data ?? new Uint8Array()).toString('utf8')).toMatch(
+        /^\{"id":"[a-z0-9-]+","deprecated":(true|false)\}$/,
+      );
     const payloads = payloadsOf(raw.history);
     expect(payloads.length).toBeGreaterThan(10);
     for (const p of payloads) {
@@ -324,7 +490,13 @@ describe('masking in workflow history', () => {
     expect(JSON.stringify(raw.history)).not.toContain('4321');
     // With the key, the DTMF signal is readable: the test would notice digits stored elsewhere.
     const decoded = payloadsOf(await decodeHistory(raw.history, payloadCodec(t.config)));
-    expect(decoded.filter((p) => Buffer.from(p.data ?? new Uint8Array()).toString('utf8').includes('"dtmf":"4321"'))).not.toHaveLength(0);
+    expect(
+      decoded.filter((p) =>
+        Buffer.from(p.data ?? new Uint8Array())
+          .toString('utf8')
+          .includes('"dtmf":"4321"'),
+      ),
+    ).not.toHaveLength(0);
 
     // Nor in the JetStream files on disk (events are kept for a day, dead letters for two weeks):
     // the provider sealed the event's properties; the DTMF event is there, its digits are not.
@@ -346,7 +518,10 @@ describe('masking in workflow history', () => {
     expect(sealedDtmf.size).toBe(1);
     await nc.flush();
     await nc.close();
-    const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? files(join(dir, d.name)) : [join(dir, d.name)]));
+    const files = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+        d.isDirectory() ? files(join(dir, d.name)) : [join(dir, d.name)],
+      );
     const onDisk = files(join(t.dataDir, 'nats')).filter((f) => readFileSync(f).includes('4321'));
     expect(onDisk).toEqual([]);
   }, 60_000);
@@ -358,13 +533,17 @@ describe('the other elements on the real stack', () => {
     const requests: string[] = [];
     const server = createServer((req, res) => {
       requests.push(req.url ?? '');
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'shipped', eta: 'Friday' }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: 'shipped', eta: 'Friday' }));
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const port = (server.address() as { port: number }).port;
     const nc = await connectNats(t.natsUrl, 'it-elements');
     try {
-      const text = readFileSync(new URL('../../examples/inbound-order-status.yaml', import.meta.url), 'utf8').replace('https://orders.example.com', `http://127.0.0.1:${port}`).replace('"+14155550123"', '"+14155550124"');
+      const text = readFileSync(new URL('../../examples/inbound-order-status.yaml', import.meta.url), 'utf8')
+        .replace('https://orders.example.com', `http://127.0.0.1:${port}`)
+        .replace('"+14155550123"', '"+14155550124"');
       const parsed = parseFlowText(text, 'order-status.yaml');
       if (!parsed.ok) throw new Error(parsed.message);
       await (await KvFlowStore.open(nc)).publish(parseFlow({ ...(parsed.doc as object), id: 'order-status-it' }));
@@ -373,7 +552,19 @@ describe('the other elements on the real stack', () => {
       const persona = { keys: ['12345678#', '0'], forward: 'busy' };
       const callId = await simulateCallIn(nc, caller, '+14155550124', persona);
       const result = await inboundResult(callId);
-      expect(result?.trail.map((x) => `${x.element}:${x.branch}${x.input !== undefined ? `(${x.input})` : ''}`)).toEqual(['incoming:next', 'welcome:played', 'account:noMatch(xxxx)', 'lookup:next', 'found:conditions[0]', 'read-status:played', 'more:0(0)', 'agent:busy', 'sorry:played']);
+      expect(
+        result?.trail.map((x) => `${x.element}:${x.branch}${x.input !== undefined ? `(${x.input})` : ''}`),
+      ).toEqual([
+        'incoming:next',
+        'welcome:played',
+        'account:noMatch(xxxx)',
+        'lookup:next',
+        'found:conditions[0]',
+        'read-status:played',
+        'more:0(0)',
+        'agent:busy',
+        'sorry:played',
+      ]);
       expect(result?.variables).toMatchObject({ status: 'shipped', eta: 'Friday' });
       expect(result?.variables.account).not.toContain('1234');
       expect(requests).toEqual(['/api/orders?account=12345678']);
@@ -386,12 +577,27 @@ describe('the other elements on the real stack', () => {
 
   it('outbound: updateProfile, setVariable, condition and sendSms after a choice', async () => {
     const actions = parseFlow({
-      id: 'actions', version: 1, start: 'call',
+      id: 'actions',
+      version: 1,
+      start: 'call',
       elements: [
         { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'ask' } },
-        { id: 'ask', type: 'collect', maxDigits: 1, saveTo: 'choice', responses: { '1': 'save' }, next: { noMatch: 'bye' } },
+        {
+          id: 'ask',
+          type: 'collect',
+          maxDigits: 1,
+          saveTo: 'choice',
+          responses: { '1': 'save' },
+          next: { noMatch: 'bye' },
+        },
         { id: 'save', type: 'updateProfile', attributes: { optedIn: 'vars.choice = "1"' }, next: 'count' },
-        { id: 'count', type: 'setVariable', variable: 'visits', value: '($exists(profile.visits) ? profile.visits : 0) + 1', next: 'which' },
+        {
+          id: 'count',
+          type: 'setVariable',
+          variable: 'visits',
+          value: '($exists(profile.visits) ? profile.visits : 0) + 1',
+          next: 'which',
+        },
         { id: 'which', type: 'condition', conditions: [{ if: 'vars.visits > 1', next: 'sms-again' }], else: 'sms' },
         { id: 'sms', type: 'sendSms', text: 'Welcome {{recipient.firstName}}, you are in.', next: 'bye' },
         { id: 'sms-again', type: 'sendSms', text: 'Welcome back {{recipient.firstName}}.', next: 'bye' },
@@ -401,9 +607,22 @@ describe('the other elements on the real stack', () => {
     const nc = await connectNats(t.natsUrl, 'it-actions');
     try {
       await (await KvProfileStore.open(nc)).update('act1', { visits: 3 });
-      const handle = await startCall(t.client, { flow: actions, campaignId: `act-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'act1', phone: '+385915556001', firstName: 'Ana' }, hints: { persona: { keys: ['1'] } } });
+      const handle = await startCall(t.client, {
+        flow: actions,
+        campaignId: `act-${Date.now()}`,
+        taskQueue: t.config.temporal.taskQueue,
+        recipient: { id: 'act1', phone: '+385915556001', firstName: 'Ana' },
+        hints: { persona: { keys: ['1'] } },
+      });
       const result = await handle.result();
-      expect(result.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['call:answered', 'ask:1', 'save:next', 'count:next', 'which:conditions[0]', 'sms-again:next']);
+      expect(result.trail.map((x) => `${x.element}:${x.branch}`)).toEqual([
+        'call:answered',
+        'ask:1',
+        'save:next',
+        'count:next',
+        'which:conditions[0]',
+        'sms-again:next',
+      ]);
       expect(result.variables).toMatchObject({ choice: '1', visits: 4 });
       expect(await (await KvProfileStore.open(nc)).get('act1')).toMatchObject({ optedIn: true, visits: 3 });
       const stats = await t.simulatorStats();

@@ -20,7 +20,12 @@ afterAll(async () => {
   await t?.stop();
 });
 
-const cli = (...args: string[]) => spawnSync(process.execPath, [CLI_BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...t.env }, timeout: 300_000 });
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, [CLI_BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...t.env },
+    timeout: 300_000,
+  });
 const cliAsync = (...args: string[]) =>
   new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
     const p = spawn(process.execPath, [CLI_BIN, ...args], { env: { ...process.env, ...t.env } });
@@ -45,7 +50,8 @@ const phone = (i: number) => `+3859156${String(i).padStart(5, '0')}`;
 /** `offset` keeps the numbers of different campaigns apart (the do-not-call list is shared). */
 function recipientsCsv(name: string, n: number, offset = 0): string {
   const lines = ['id,phone,firstName,persona'];
-  for (let i = 0; i < n; i++) lines.push(`r${i},${phone(offset + i)},Ana,"${JSON.stringify(mix[i % mix.length]![0]).replace(/"/g, '""')}"`);
+  for (let i = 0; i < n; i++)
+    lines.push(`r${i},${phone(offset + i)},Ana,"${JSON.stringify(mix[i % mix.length]![0]).replace(/"/g, '""')}"`);
   const f = join(t.dataDir, name);
   writeFileSync(f, `${lines.join('\n')}\n`);
   return f;
@@ -65,7 +71,22 @@ describe('campaigns through the CLI', () => {
     const n = 2000;
     const file = recipientsCsv('mixed.csv', n);
     expect(cli('dnc', 'add', phone(0), phone(1)).status).toBe(0);
-    const run = cliAsync('campaign', 'start', '--flow', FLOW, '--recipients', file, '--id', 'mixed', '--speed', '6000/minute', '--max-concurrent', '300', '--follow', '--json');
+    const run = cliAsync(
+      'campaign',
+      'start',
+      '--flow',
+      FLOW,
+      '--recipients',
+      file,
+      '--id',
+      'mixed',
+      '--speed',
+      '6000/minute',
+      '--max-concurrent',
+      '300',
+      '--follow',
+      '--json',
+    );
     // Blocked after launch: the last row's slot is ~20 s away.
     await new Promise((r) => setTimeout(r, 2000));
     expect(cli('dnc', 'add', phone(n - 1)).status).toBe(0);
@@ -73,7 +94,8 @@ describe('campaigns through the CLI', () => {
     expect(r.status, r.stderr).toBe(0);
     const final = JSON.parse(r.stdout) as CampaignStatus;
     const expected: Record<string, number> = { doNotCall: 3 };
-    for (let i = 0; i < n; i++) if (![0, 1, n - 1].includes(i)) expected[mix[i % mix.length]![1]] = (expected[mix[i % mix.length]![1]] ?? 0) + 1;
+    for (let i = 0; i < n; i++)
+      if (![0, 1, n - 1].includes(i)) expected[mix[i % mix.length]![1]] = (expected[mix[i % mix.length]![1]] ?? 0) + 1;
     expect(final).toMatchObject({ state: 'completed', total: n, completed: n, inFlight: 0, byOutcome: expected });
     expect(final.run).toBeGreaterThanOrEqual(1);
     const recs = await records('mixed');
@@ -87,10 +109,23 @@ describe('campaigns through the CLI', () => {
 
     const report = cli('campaign', 'report', 'mixed', '--json');
     expect(report.status, report.stderr).toBe(0);
-    const rep = JSON.parse(report.stdout) as { calls: number; byOutcome: Record<string, number>; recipients: CallRecord[] };
+    const rep = JSON.parse(report.stdout) as {
+      calls: number;
+      byOutcome: Record<string, number>;
+      recipients: CallRecord[];
+    };
     expect(rep.calls).toBe(n);
     expect(rep.byOutcome).toEqual(expected);
-    expect(rep.recipients.find((x) => x.recipientId === 'r6')).toMatchObject({ outcome: 'answered', dials: 1, responses: [{ element: 'call', branch: 'answered' }, { element: 'menu', branch: 'played' }, { element: 'ask', branch: '1', input: '1' }, { element: 'confirmed', branch: 'played' }] });
+    expect(rep.recipients.find((x) => x.recipientId === 'r6')).toMatchObject({
+      outcome: 'answered',
+      dials: 1,
+      responses: [
+        { element: 'call', branch: 'answered' },
+        { element: 'menu', branch: 'played' },
+        { element: 'ask', branch: '1', input: '1' },
+        { element: 'confirmed', branch: 'played' },
+      ],
+    });
     const csv = cli('campaign', 'report', 'mixed', '--csv');
     expect(csv.stdout.trim().split('\n')).toHaveLength(n + 1);
     const status = cli('campaign', 'status', 'mixed');
@@ -100,7 +135,22 @@ describe('campaigns through the CLI', () => {
   it('kill -9 of the worker mid-campaign: no recipient lost, none dialled twice', async () => {
     const n = 600;
     const file = recipientsCsv('crash.csv', n, 10_000);
-    const run = cliAsync('campaign', 'start', '--flow', FLOW, '--recipients', file, '--id', 'crash', '--speed', '3000/minute', '--max-concurrent', '100', '--follow', '--json');
+    const run = cliAsync(
+      'campaign',
+      'start',
+      '--flow',
+      FLOW,
+      '--recipients',
+      file,
+      '--id',
+      'crash',
+      '--speed',
+      '3000/minute',
+      '--max-concurrent',
+      '100',
+      '--follow',
+      '--json',
+    );
     for (let i = 0; i < 100 && (await records('crash')).length < 100; i++) await new Promise((r) => setTimeout(r, 100));
     const before = (await records('crash')).length;
     expect(before).toBeGreaterThanOrEqual(100);
@@ -123,7 +173,18 @@ describe('campaigns through the CLI', () => {
 
   it('a malformed recipients file gives row-level errors and no crash; pause, resume and cancel work from the CLI', async () => {
     const bad = join(t.dataDir, 'bad.csv');
-    writeFileSync(bad, ['id,phone,firstName', 'a,+385915570001,Ana', 'b,12,Bo', ',+385915570003,Cy', 'd,+385915570004', 'e,"+3859155', ''].join('\n'));
+    writeFileSync(
+      bad,
+      [
+        'id,phone,firstName',
+        'a,+385915570001,Ana',
+        'b,12,Bo',
+        ',+385915570003,Cy',
+        'd,+385915570004',
+        'e,"+3859155',
+        '',
+      ].join('\n'),
+    );
     const r = cli('campaign', 'start', '--flow', FLOW, '--recipients', bad, '--id', 'bad', '--speed', '1/hour');
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/row 3: "phone" is not a valid international number/);

@@ -28,13 +28,24 @@ interface Reply {
 }
 
 /** One HTTP request with full control of Host and Origin (fetch would not let a test set Host). */
-function send(url: string, o: { method?: string; headers?: Record<string, string>; body?: string; noHost?: boolean } = {}): Promise<Reply> {
+function send(
+  url: string,
+  o: { method?: string; headers?: Record<string, string>; body?: string; noHost?: boolean } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: o.method ?? 'POST', headers: { 'content-type': 'application/json', ...o.headers }, ...(o.noHost ? { setHost: false } : {}) }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
+    const req = request(
+      url,
+      {
+        method: o.method ?? 'POST',
+        headers: { 'content-type': 'application/json', ...o.headers },
+        ...(o.noHost ? { setHost: false } : {}),
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
     req.once('error', reject);
     req.end(o.body);
   });
@@ -42,10 +53,22 @@ function send(url: string, o: { method?: string; headers?: Record<string, string
 
 async function encryptedBody(): Promise<string> {
   const [enc] = await codec.encode([defaultPayloadConverter.toPayload(secret)]);
-  return JSON.stringify({ payloads: [{ metadata: Object.fromEntries(Object.entries(enc!.metadata!).map(([k, v]) => [k, Buffer.from(v!).toString('base64')])), data: Buffer.from(enc!.data!).toString('base64') }] });
+  return JSON.stringify({
+    payloads: [
+      {
+        metadata: Object.fromEntries(
+          Object.entries(enc!.metadata!).map(([k, v]) => [k, Buffer.from(v!).toString('base64')]),
+        ),
+        data: Buffer.from(enc!.data!).toString('base64'),
+      },
+    ],
+  });
 }
 
-const decodedOf = (r: Reply) => JSON.parse(Buffer.from((JSON.parse(r.body) as { payloads: Array<{ data: string }> }).payloads[0]!.data, 'base64').toString()) as unknown;
+const decodedOf = (r: Reply) =>
+  JSON.parse(
+    Buffer.from((JSON.parse(r.body) as { payloads: Array<{ data: string }> }).payloads[0]!.data, 'base64').toString(),
+  ) as unknown;
 
 let server: CodecServer;
 let body: string;
@@ -65,11 +88,16 @@ describe('codec server: token, Host and Origin', () => {
     expect(none.status).toBe(401);
     expect(none.headers['www-authenticate']).toMatch(/^Bearer /);
     expect(none.body).not.toContain('4321');
-    expect((await send(`${server.url}/decode`, { body, headers: { authorization: `Bearer ${generateCodecToken()}` } })).status).toBe(401);
+    expect(
+      (await send(`${server.url}/decode`, { body, headers: { authorization: `Bearer ${generateCodecToken()}` } }))
+        .status,
+    ).toBe(401);
     expect((await send(`${server.url}/decode`, { body, headers: { authorization: token } })).status).toBe(401);
     expect((await send(`${server.url}/token/${generateCodecToken()}/decode`, { body })).status).toBe(401);
     // A right path token does not excuse a wrong header.
-    expect((await send(`${server.uiEndpoint}/decode`, { body, headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+    expect(
+      (await send(`${server.uiEndpoint}/decode`, { body, headers: { authorization: 'Bearer nope' } })).status,
+    ).toBe(401);
   });
 
   it('the right token decodes: as a bearer header (Temporal CLI), as a path prefix (Web UI), with or without a namespace', async () => {
@@ -85,8 +113,17 @@ describe('codec server: token, Host and Origin', () => {
       expect(decodedOf(r)).toEqual(secret);
     }
     // Encode round-trips.
-    const plain = JSON.stringify({ payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"x"').toString('base64') }] });
-    const enc = JSON.parse((await send(`${server.url}/encode`, { body: plain, headers: bearer })).body) as { payloads: Array<{ metadata: { encoding: string } }> };
+    const plain = JSON.stringify({
+      payloads: [
+        {
+          metadata: { encoding: Buffer.from('json/plain').toString('base64') },
+          data: Buffer.from('"x"').toString('base64'),
+        },
+      ],
+    });
+    const enc = JSON.parse((await send(`${server.url}/encode`, { body: plain, headers: bearer })).body) as {
+      payloads: Array<{ metadata: { encoding: string } }>;
+    };
     expect(Buffer.from(enc.payloads[0]!.metadata.encoding, 'base64').toString()).toBe(ENCRYPTED_ENCODING);
   });
 
@@ -101,7 +138,9 @@ describe('codec server: token, Host and Origin', () => {
     const noHost = await send(`${server.url}/decode`, { body, headers: bearer, noHost: true });
     expect([400, 403]).toContain(noHost.status);
     expect(noHost.body).not.toContain('4321');
-    expect((await send(`${server.url}/decode`, { body, headers: { ...bearer, host: `localhost:${port}` } })).status).toBe(200);
+    expect(
+      (await send(`${server.url}/decode`, { body, headers: { ...bearer, host: `localhost:${port}` } })).status,
+    ).toBe(200);
   });
 
   it('a foreign Origin → 403 even with the token, and gets no CORS headers; the UI origin gets them', async () => {
@@ -120,12 +159,22 @@ describe('codec server: token, Host and Origin', () => {
   });
 
   it('OPTIONS preflight: allowed for the UI origin without credentials (browsers send none), refused for others', async () => {
-    const pre = await send(`${server.uiEndpoint}/default/decode`, { method: 'OPTIONS', headers: { origin: UI, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace' } });
+    const pre = await send(`${server.uiEndpoint}/default/decode`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: UI,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type,x-namespace',
+      },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers['access-control-allow-origin']).toBe(UI);
     expect(pre.headers['access-control-allow-methods']).toContain('POST');
     expect(pre.headers['access-control-allow-headers']).toContain('x-namespace');
-    const evil = await send(`${server.url}/decode`, { method: 'OPTIONS', headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST' } });
+    const evil = await send(`${server.url}/decode`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST' },
+    });
     expect(evil.status).toBe(403);
     expect(evil.headers['access-control-allow-origin']).toBeUndefined();
   });
@@ -134,10 +183,23 @@ describe('codec server: token, Host and Origin', () => {
     expect((await send(`${server.url}/decode`, { method: 'GET', headers: bearer })).status).toBe(405);
     expect((await send(`${server.url}/keys`, { headers: bearer })).status).toBe(404);
     expect((await send(`${server.url}/decode`, { body: 'nope', headers: bearer })).status).toBe(400);
-    expect((await send(`${server.url}/decode`, { body: '{"payloads":[{"data":1}]}', headers: bearer })).status).toBe(400);
+    expect((await send(`${server.url}/decode`, { body: '{"payloads":[{"data":1}]}', headers: bearer })).status).toBe(
+      400,
+    );
     // A payload of another key: the codec's refusal, not a crash.
-    const [foreign] = await new EncryptionCodec(new Uint8Array(randomBytes(32))).encode([defaultPayloadConverter.toPayload(secret)]);
-    const other = JSON.stringify({ payloads: [{ metadata: Object.fromEntries(Object.entries(foreign!.metadata!).map(([k, v]) => [k, Buffer.from(v!).toString('base64')])), data: Buffer.from(foreign!.data!).toString('base64') }] });
+    const [foreign] = await new EncryptionCodec(new Uint8Array(randomBytes(32))).encode([
+      defaultPayloadConverter.toPayload(secret),
+    ]);
+    const other = JSON.stringify({
+      payloads: [
+        {
+          metadata: Object.fromEntries(
+            Object.entries(foreign!.metadata!).map(([k, v]) => [k, Buffer.from(v!).toString('base64')]),
+          ),
+          data: Buffer.from(foreign!.data!).toString('base64'),
+        },
+      ],
+    });
     expect((await send(`${server.url}/decode`, { body: other, headers: bearer })).status).toBe(422);
   });
 });
@@ -155,7 +217,12 @@ describe('the real clients', () => {
     uiUrl = `http://127.0.0.1:${uiPort}`;
     // As `dialflow dev` wires it: the UI's origin allowed, the token in the UI's codec endpoint.
     uiServer = await startCodecServer({ codec, host: '127.0.0.1', port: 0, origins: [uiUrl], token });
-    const temporal = await stack.startTemporal({ port: await freePort(), ui: true, uiPort, uiCodecEndpoint: uiServer.uiEndpoint });
+    const temporal = await stack.startTemporal({
+      port: await freePort(),
+      ui: true,
+      uiPort,
+      uiCodecEndpoint: uiServer.uiEndpoint,
+    });
     address = temporal.address;
   });
   afterAll(async () => {
@@ -169,19 +236,49 @@ describe('the real clients', () => {
     try {
       const client = new Client({ connection, dataConverter: { payloadCodecs: [codec] } });
       // No worker polls this queue: the workflow only has to exist, with its encrypted input.
-      const handle = await client.workflow.start('callWorkflow', { taskQueue: 'codec-it-nobody', workflowId: `codec-${Date.now()}`, args: [secret] });
+      const handle = await client.workflow.start('callWorkflow', {
+        taskQueue: 'codec-it-nobody',
+        workflowId: `codec-${Date.now()}`,
+        args: [secret],
+      });
       // Asynchronously: the codec server it calls runs in this process.
       const show = (extra: string[]) =>
         new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
-          execFile(toolPaths().temporal, ['workflow', 'show', '--address', address, '-w', handle.workflowId, '--output', 'json', '--codec-endpoint', uiServer.url, ...extra], { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
-            resolve({ status: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-          });
+          execFile(
+            toolPaths().temporal,
+            [
+              'workflow',
+              'show',
+              '--address',
+              address,
+              '-w',
+              handle.workflowId,
+              '--output',
+              'json',
+              '--codec-endpoint',
+              uiServer.url,
+              ...extra,
+            ],
+            { encoding: 'utf8', timeout: 30_000 },
+            (err, stdout, stderr) => {
+              resolve({ status: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+            },
+          );
         });
       // The JSON history keeps payloads in base64: look at the start event's input.
       const input = (stdout: string) => {
-        const h = JSON.parse(stdout) as { events: Array<{ workflowExecutionStartedEventAttributes?: { input: { payloads: Array<{ metadata: { encoding: string }; data: string }> } } }> };
+        const h = JSON.parse(stdout) as {
+          events: Array<{
+            workflowExecutionStartedEventAttributes?: {
+              input: { payloads: Array<{ metadata: { encoding: string }; data: string }> };
+            };
+          }>;
+        };
         const p = h.events[0]?.workflowExecutionStartedEventAttributes?.input.payloads[0];
-        return { encoding: Buffer.from(p?.metadata.encoding ?? '', 'base64').toString(), data: Buffer.from(p?.data ?? '', 'base64').toString() };
+        return {
+          encoding: Buffer.from(p?.metadata.encoding ?? '', 'base64').toString(),
+          data: Buffer.from(p?.data ?? '', 'base64').toString(),
+        };
       };
       const withToken = await show(['--codec-auth', `Bearer ${token}`]);
       expect(withToken.status, withToken.stderr).toBe(0);
@@ -197,7 +294,10 @@ describe('the real clients', () => {
   }, 60_000);
 
   it('the Web UI of start-dev gets the endpoint with the token and decodes from its origin', async () => {
-    const settings = (await (await fetch(`${uiUrl}/api/v1/settings`)).json()) as { Codec?: { Endpoint?: string }; codec?: { endpoint?: string } };
+    const settings = (await (await fetch(`${uiUrl}/api/v1/settings`)).json()) as {
+      Codec?: { Endpoint?: string };
+      codec?: { endpoint?: string };
+    };
     const endpoint = settings.Codec?.Endpoint ?? settings.codec?.endpoint;
     expect(endpoint).toBe(uiServer.uiEndpoint);
     // What the UI's browser code does: POST {endpoint}/decode with X-Namespace from the UI's origin.

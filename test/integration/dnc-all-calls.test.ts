@@ -11,7 +11,9 @@ import type { CallWorkflowInput } from '../../src/workflows/call.js';
 import type { callWorkflow } from '../../src/workflows/index.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/dev/ephemeral.js';
 
-const flow = parseFlow(JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')));
+const flow = parseFlow(
+  JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')),
+);
 const persona = { persona: { attempts: ['answered'], keys: ['1'] } };
 
 let t: EphemeralStack;
@@ -33,8 +35,18 @@ describe('the compliance gate outside campaigns', () => {
     const allowed = '+385915557002';
     // Stored as written by `dialflow dnc add`, spacing and all: the gate compares digits.
     await store.setDoNotCall('+385 91 555 7001', true);
-    const start = (id: string, phone: string) => startCall(t.client, { flow, campaignId: 'cli', taskQueue: t.config.temporal.taskQueue, recipient: { id, phone, firstName: 'Ana' }, hints: persona });
-    const [no, yes] = await Promise.all([start('dnc-1', blocked).then((h) => h.result()), start('dnc-2', allowed).then((h) => h.result())]);
+    const start = (id: string, phone: string) =>
+      startCall(t.client, {
+        flow,
+        campaignId: 'cli',
+        taskQueue: t.config.temporal.taskQueue,
+        recipient: { id, phone, firstName: 'Ana' },
+        hints: persona,
+      });
+    const [no, yes] = await Promise.all([
+      start('dnc-1', blocked).then((h) => h.result()),
+      start('dnc-2', allowed).then((h) => h.result()),
+    ]);
     expect(no).toMatchObject({ outcome: 'doNotCall', dials: 0, trail: [] });
     expect(yes).toMatchObject({ outcome: 'answered', dials: 1 });
     expect(await t.simulatorDials('call:cli:dnc-1')).toEqual([]);
@@ -49,8 +61,18 @@ describe('the compliance gate outside campaigns', () => {
     const phone = '+385915557003';
     // One contact already made by a campaign with a cap of 1 per 30 days.
     expect(await store.claimContact(phone, 1, 30 * 86_400_000, Date.now())).toBe(true);
-    const input: CallWorkflowInput = { flow, recipient: { id: 'cap-1', phone }, campaignId: 'manual', hints: persona, contactCap: { max: 1, windowDays: 30 } };
-    const handle = await t.client.workflow.start<typeof callWorkflow>('callWorkflow', { taskQueue: t.config.temporal.taskQueue, workflowId: 'call:manual:cap-1', args: [input] });
+    const input: CallWorkflowInput = {
+      flow,
+      recipient: { id: 'cap-1', phone },
+      campaignId: 'manual',
+      hints: persona,
+      contactCap: { max: 1, windowDays: 30 },
+    };
+    const handle = await t.client.workflow.start<typeof callWorkflow>('callWorkflow', {
+      taskQueue: t.config.temporal.taskQueue,
+      workflowId: 'call:manual:cap-1',
+      args: [input],
+    });
     expect(await handle.result()).toMatchObject({ outcome: 'contactCapped', dials: 0 });
     expect(await t.simulatorDials('call:manual:')).toEqual([]);
   }, 60_000);

@@ -49,18 +49,21 @@ describe('liveness and readiness', () => {
       expect(JSON.parse((await get(role, '/readyz')).body).checks.nats).not.toBe('ok');
     }
     await t.stack.startNats({ port, storeDir: join(t.dataDir, 'nats') });
-    for (const role of ROLES) await until(`${role} ready again`, async () => (await get(role, '/readyz')).status === 200);
+    for (const role of ROLES)
+      await until(`${role} ready again`, async () => (await get(role, '/readyz')).status === 200);
   }, 120_000);
 
   it('Temporal down: the worker and the bridge turn unready, the simulator (no Temporal) stays ready', async () => {
     const [host, port] = t.config.temporal.address.split(':');
     expect(host).toBe('127.0.0.1');
     await t.stack.kill('temporal');
-    for (const role of ['worker', 'bridge']) await until(`${role} unready`, async () => (await get(role, '/readyz')).status === 503);
+    for (const role of ['worker', 'bridge'])
+      await until(`${role} unready`, async () => (await get(role, '/readyz')).status === 503);
     expect(JSON.parse((await get('bridge', '/readyz')).body).checks.temporal).not.toBe('ok');
     expect((await get('simulator', '/readyz')).status).toBe(200);
     expect((await get('worker', '/livez')).status).toBe(200);
     await t.stack.startTemporal({ port: Number(port) });
-    for (const role of ['worker', 'bridge']) await until(`${role} ready again`, async () => (await get(role, '/readyz')).status === 200, 60_000);
+    for (const role of ['worker', 'bridge'])
+      await until(`${role} ready again`, async () => (await get(role, '/readyz')).status === 200, 60_000);
   }, 180_000);
 });

@@ -19,42 +19,80 @@ import { KvFlowStore } from '../../src/store/flows.js';
 import { ObjectRecordingStore } from '../../src/store/recordings.js';
 import { startInfobipProvider, type RunningInfobipProvider } from '../../src/telephony/infobip/provider.js';
 import { startWebhookServer, type RunningWebhookServer } from '../../src/telephony/infobip/webhooks.js';
-import { startFakeInfobip, type CalleeScript, type FakeInfobip, type FakeInfobipChaos } from '../fake-infobip/server.js';
+import {
+  startFakeInfobip,
+  type CalleeScript,
+  type FakeInfobip,
+  type FakeInfobipChaos,
+} from '../fake-infobip/server.js';
 
 const API_KEY = 'it-api-key';
 const USER = 'infobip-hooks';
 const PASSWORD = 'it-webhook-password';
 
-const reminder = parseFlow(JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')));
+const reminder = parseFlow(
+  JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')),
+);
 const collectFlow = parseFlow({
-  id: 'ib-collect', version: 1, start: 'call',
+  id: 'ib-collect',
+  version: 1,
+  start: 'call',
   elements: [
     { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'ask' } },
-    { id: 'ask', type: 'collect', maxDigits: 4, waitSeconds: 5, saveTo: 'pin', responses: { '12': 'ok' }, next: { noMatch: 'end' } },
+    {
+      id: 'ask',
+      type: 'collect',
+      maxDigits: 4,
+      waitSeconds: 5,
+      saveTo: 'pin',
+      responses: { '12': 'ok' },
+      next: { noMatch: 'end' },
+    },
     { id: 'ok', type: 'play', tts: { text: 'Thanks.', language: 'en-US', voice: 'male' }, next: { played: 'end' } },
     { id: 'end', type: 'hangUp' },
   ],
 });
 const forwardFlow = parseFlow({
-  id: 'ib-forward', version: 1, start: 'call',
+  id: 'ib-forward',
+  version: 1,
+  start: 'call',
   elements: [
     { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'fwd' } },
-    { id: 'fwd', type: 'forwardCall', from: '+14155550100', to: '{{recipient.agent}}', ringSeconds: 10, next: { forwarded: 'end', busy: 'sorry', noAnswer: 'sorry', notForwarded: 'sorry' } },
+    {
+      id: 'fwd',
+      type: 'forwardCall',
+      from: '+14155550100',
+      to: '{{recipient.agent}}',
+      ringSeconds: 10,
+      next: { forwarded: 'end', busy: 'sorry', noAnswer: 'sorry', notForwarded: 'sorry' },
+    },
     { id: 'sorry', type: 'play', tts: { text: 'Nobody is free.' }, next: { played: 'end' } },
     { id: 'end', type: 'hangUp' },
   ],
 });
 const recordingFlow = parseFlow({
-  id: 'ib-rec', version: 1, start: 'call',
+  id: 'ib-rec',
+  version: 1,
+  start: 'call',
   elements: [
     { id: 'call', type: 'startOutgoingCall', from: '+14155550100', recordCall: true, next: { answered: 'vm' } },
-    { id: 'vm', type: 'recordVoicemail', name: 'feedback-{{recipient.id}}', maxDurationSeconds: 30, maxSilenceSeconds: 2, beep: true, next: { recorded: 'end' } },
+    {
+      id: 'vm',
+      type: 'recordVoicemail',
+      name: 'feedback-{{recipient.id}}',
+      maxDurationSeconds: 30,
+      maxSilenceSeconds: 2,
+      beep: true,
+      next: { recorded: 'end' },
+    },
     { id: 'end', type: 'hangUp' },
   ],
 });
 
 const wholeCallFlow = parseFlow({
-  id: 'ib-whole-call', version: 1, start: 'call',
+  id: 'ib-whole-call',
+  version: 1,
+  start: 'call',
   elements: [
     { id: 'call', type: 'startOutgoingCall', from: '+14155550100', recordCall: true, next: { answered: 'hello' } },
     { id: 'hello', type: 'play', tts: { text: 'This call is recorded.' }, next: { played: 'end' } },
@@ -64,7 +102,9 @@ const wholeCallFlow = parseFlow({
 
 // A prompt whose file Infobip cannot play: the fake answers the play request, then sends ERROR.
 const badAudioFlow = parseFlow({
-  id: 'ib-bad-audio', version: 1, start: 'call',
+  id: 'ib-bad-audio',
+  version: 1,
+  start: 'call',
   elements: [
     { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'bad' } },
     { id: 'bad', type: 'play', audio: { url: 'https://audio.invalid/prompt.wav' }, next: { played: 'ok' } },
@@ -99,15 +139,62 @@ interface Case {
   vars?: Record<string, unknown>;
 }
 const CASES: Case[] = [
-  { name: 'reminder confirmed with 1', flow: reminder, phone: '+385915550001', trail: ['call:answered', 'menu:played', 'ask:1', 'confirmed:played'], outcome: 'answered', vars: { choice: '1' } },
-  { name: 'reminder: a key cuts the prompt', flow: reminder, phone: '+385915550009', trail: ['call:answered', 'menu:played', 'ask:2', 'cancelled:played'], outcome: 'answered', vars: { choice: '2' } },
-  { name: 'reminder to an answering machine', flow: reminder, phone: '+385915550002', trail: ['call:voicemail', 'leave-message:played'], outcome: 'voicemail' },
+  {
+    name: 'reminder confirmed with 1',
+    flow: reminder,
+    phone: '+385915550001',
+    trail: ['call:answered', 'menu:played', 'ask:1', 'confirmed:played'],
+    outcome: 'answered',
+    vars: { choice: '1' },
+  },
+  {
+    name: 'reminder: a key cuts the prompt',
+    flow: reminder,
+    phone: '+385915550009',
+    trail: ['call:answered', 'menu:played', 'ask:2', 'cancelled:played'],
+    outcome: 'answered',
+    vars: { choice: '2' },
+  },
+  {
+    name: 'reminder to an answering machine',
+    flow: reminder,
+    phone: '+385915550002',
+    trail: ['call:voicemail', 'leave-message:played'],
+    outcome: 'voicemail',
+  },
   { name: 'reminder busy', flow: reminder, phone: '+385915550003', trail: ['call:busy'], outcome: 'busy' },
-  { name: 'reminder not answered', flow: reminder, phone: '+385915550004', trail: ['call:noAnswer'], outcome: 'noAnswer' },
+  {
+    name: 'reminder not answered',
+    flow: reminder,
+    phone: '+385915550004',
+    trail: ['call:noAnswer'],
+    outcome: 'noAnswer',
+  },
   { name: 'reminder rejected', flow: reminder, phone: '+385915550010', trail: ['call:declined'], outcome: 'declined' },
-  { name: 'collect two digits and #', flow: collectFlow, phone: '+385915550005', trail: ['call:answered', 'ask:12', 'ok:played'], outcome: 'answered', vars: { pin: '12' } },
-  { name: 'forward answered', flow: forwardFlow, phone: '+385915550006', extra: { agent: '+385915559001' }, trail: ['call:answered', 'fwd:forwarded'], outcome: 'answered' },
-  { name: 'forward busy', flow: forwardFlow, phone: '+385915550007', extra: { agent: '+385915559002' }, trail: ['call:answered', 'fwd:busy', 'sorry:played'], outcome: 'answered' },
+  {
+    name: 'collect two digits and #',
+    flow: collectFlow,
+    phone: '+385915550005',
+    trail: ['call:answered', 'ask:12', 'ok:played'],
+    outcome: 'answered',
+    vars: { pin: '12' },
+  },
+  {
+    name: 'forward answered',
+    flow: forwardFlow,
+    phone: '+385915550006',
+    extra: { agent: '+385915559001' },
+    trail: ['call:answered', 'fwd:forwarded'],
+    outcome: 'answered',
+  },
+  {
+    name: 'forward busy',
+    flow: forwardFlow,
+    phone: '+385915550007',
+    extra: { agent: '+385915559002' },
+    trail: ['call:answered', 'fwd:busy', 'sorry:played'],
+    outcome: 'answered',
+  },
 ];
 
 let t: EphemeralStack;
@@ -123,9 +210,27 @@ async function startInfobipSide(chaos?: FakeInfobipChaos): Promise<void> {
   await stopInfobipSide();
   registry = new Registry();
   const port = await freePort();
-  fake = await startFakeInfobip({ apiKey: API_KEY, webhookUrl: `http://127.0.0.1:${port}/webhooks/infobip`, webhookUser: USER, webhookPassword: PASSWORD, callees: CALLEES, timeScale: 0.01, ...(chaos ? { chaos } : {}) });
-  const infobip = { baseUrl: fake.baseUrl, apiKey: API_KEY, requestsPerSecond: 50, callsConfigurationId: 'it-calls-configuration' };
-  webhooks = await startWebhookServer({ nc, options: { host: '127.0.0.1', port, user: USER, password: PASSWORD, maxBodyBytes: 65536, infobip }, registry, log: () => {} });
+  fake = await startFakeInfobip({
+    apiKey: API_KEY,
+    webhookUrl: `http://127.0.0.1:${port}/webhooks/infobip`,
+    webhookUser: USER,
+    webhookPassword: PASSWORD,
+    callees: CALLEES,
+    timeScale: 0.01,
+    ...(chaos ? { chaos } : {}),
+  });
+  const infobip = {
+    baseUrl: fake.baseUrl,
+    apiKey: API_KEY,
+    requestsPerSecond: 50,
+    callsConfigurationId: 'it-calls-configuration',
+  };
+  webhooks = await startWebhookServer({
+    nc,
+    options: { host: '127.0.0.1', port, user: USER, password: PASSWORD, maxBodyBytes: 65536, infobip },
+    registry,
+    log: () => {},
+  });
   provider = await startInfobipProvider({ nc, options: infobip, registry, log: () => {} });
 }
 async function stopInfobipSide(): Promise<void> {
@@ -148,15 +253,28 @@ afterAll(async () => {
   await t?.stop();
 });
 
-async function runCase(c: Case, campaignId: string, i: number): Promise<{ c: Case; result: CallResult; workflowId: string }> {
-  const handle = await startCall(t.client, { flow: c.flow, campaignId, taskQueue: t.config.temporal.taskQueue, recipient: { id: `r${i}`, phone: c.phone, firstName: 'Ana', ...c.extra } });
+async function runCase(
+  c: Case,
+  campaignId: string,
+  i: number,
+): Promise<{ c: Case; result: CallResult; workflowId: string }> {
+  const handle = await startCall(t.client, {
+    flow: c.flow,
+    campaignId,
+    taskQueue: t.config.temporal.taskQueue,
+    recipient: { id: `r${i}`, phone: c.phone, firstName: 'Ana', ...c.extra },
+  });
   return { c, result: await handle.result(), workflowId: handle.workflowId };
 }
 
 async function runAll(campaignId: string): Promise<void> {
   const done = await Promise.all(CASES.map((c, i) => runCase(c, campaignId, i)));
   for (const { c, result, workflowId } of done) {
-    expect({ name: c.name, trail: result.trail.map((x) => `${x.element}:${x.branch}`), outcome: result.outcome }).toEqual({ name: c.name, trail: c.trail, outcome: c.outcome });
+    expect({
+      name: c.name,
+      trail: result.trail.map((x) => `${x.element}:${x.branch}`),
+      outcome: result.outcome,
+    }).toEqual({ name: c.name, trail: c.trail, outcome: c.outcome });
     expect(result.dials, c.name).toBe(1);
     if (c.vars) expect(result.variables, c.name).toMatchObject(c.vars);
     // Exactly one call created at Infobip for this call id, whatever was redelivered.
@@ -188,7 +306,11 @@ describe('Infobip provider against the fake Calls API', () => {
     setup.sort((a, b) => a - b);
     measured.calls = CASES.length;
     measured.wallMs = Date.now() - t0;
-    measured.callSetupMs = { p50: setup[Math.floor(setup.length / 2)], max: setup[setup.length - 1], note: 'fake ring 20 ms + answer 40 ms included' };
+    measured.callSetupMs = {
+      p50: setup[Math.floor(setup.length / 2)],
+      max: setup[setup.length - 1],
+      note: 'fake ring 20 ms + answer 40 ms included',
+    };
     const text = await registry.metrics();
     const sum = Number(/dialflow_infobip_webhook_seconds_sum (\S+)/.exec(text)?.[1]);
     const count = Number(/dialflow_infobip_webhook_seconds_count (\S+)/.exec(text)?.[1]);
@@ -199,10 +321,17 @@ describe('Infobip provider against the fake Calls API', () => {
 
   it('inbound: CALL_RECEIVED starts the inbound flow, which answers through the API', async () => {
     const store = await KvFlowStore.open(nc);
-    const parsed = parseFlowText(readFileSync(new URL('../../examples/inbound-language-menu.yaml', import.meta.url), 'utf8'), 'inbound-language-menu.yaml');
+    const parsed = parseFlowText(
+      readFileSync(new URL('../../examples/inbound-language-menu.yaml', import.meta.url), 'utf8'),
+      'inbound-language-menu.yaml',
+    );
     if (!parsed.ok) throw new Error(parsed.message);
     await store.publish(parseFlow(parsed.doc));
-    const callId = fake!.simulateInbound({ from: '385915550777', to: '+14155550111', script: { answer: 'human', keys: ['2'] } });
+    const callId = fake!.simulateInbound({
+      from: '385915550777',
+      to: '+14155550111',
+      script: { answer: 'human', keys: ['2'] },
+    });
     const handle = t.client.workflow.getHandle(`inbound:${callId}`);
     let result: CallResult | undefined;
     for (let i = 0; i < 100 && !result; i++) {
@@ -212,11 +341,20 @@ describe('Infobip provider against the fake Calls API', () => {
       })) as CallResult | undefined;
       if (!result) await new Promise((r) => setTimeout(r, 100));
     }
-    expect(result?.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['incoming:next', 'menu:played', 'choose:2', 'spanish:played']);
+    expect(result?.trail.map((x) => `${x.element}:${x.branch}`)).toEqual([
+      'incoming:next',
+      'menu:played',
+      'choose:2',
+      'spanish:played',
+    ]);
   }, 60_000);
 
   it('a voicemail and the whole call are downloaded into our store before the flow hears of them', async () => {
-    const { result, workflowId } = await runCase({ name: 'rec', flow: recordingFlow, phone: '+385915550008', trail: [], outcome: 'answered' }, `ib-rec-${Date.now()}`, 1);
+    const { result, workflowId } = await runCase(
+      { name: 'rec', flow: recordingFlow, phone: '+385915550008', trail: [], outcome: 'answered' },
+      `ib-rec-${Date.now()}`,
+      1,
+    );
     expect(result.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['call:answered', 'vm:recorded']);
     expect(result.recordings[0]).toMatchObject({ name: 'feedback-r1' });
     const store = await ObjectRecordingStore.open(nc);
@@ -237,12 +375,31 @@ describe('Infobip provider against the fake Calls API', () => {
 
   it('a dial delivered twice at once creates one call; a command for an unknown call ends it', async () => {
     const callId = `call:dup-${Date.now()}:r1~1`;
-    const dial = JSON.stringify({ action: 'dial', callId, commandId: `${callId}#c1`, elementId: 'call', from: '+14155550100', to: '+385915550006', attempt: 1, dialIndex: 1, recordCall: false, machineDetection: false });
-    const acks = await Promise.all([0, 1, 2].map(() => nc.request('dialflow.telephony.infobip.commands', dial, { timeout: 5000 }).then((m) => m.json<{ ok: boolean }>())));
+    const dial = JSON.stringify({
+      action: 'dial',
+      callId,
+      commandId: `${callId}#c1`,
+      elementId: 'call',
+      from: '+14155550100',
+      to: '+385915550006',
+      attempt: 1,
+      dialIndex: 1,
+      recordCall: false,
+      machineDetection: false,
+    });
+    const acks = await Promise.all(
+      [0, 1, 2].map(() =>
+        nc
+          .request('dialflow.telephony.infobip.commands', dial, { timeout: 5000 })
+          .then((m) => m.json<{ ok: boolean }>()),
+      ),
+    );
     expect(acks).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
     expect(fake!.callsCreated.byExternalId[callId]).toBe(1);
     const hangup = JSON.stringify({ action: 'hangup', callId, commandId: `${callId}#c2`, elementId: 'end' });
-    expect((await nc.request('dialflow.telephony.infobip.commands', hangup, { timeout: 5000 })).json()).toEqual({ ok: true });
+    expect((await nc.request('dialflow.telephony.infobip.commands', hangup, { timeout: 5000 })).json()).toEqual({
+      ok: true,
+    });
 
     const lost = 'call:nobody:r9~1';
     const got = new Promise<{ type: string; properties: Record<string, unknown> }>((resolve) => {
@@ -255,14 +412,31 @@ describe('Infobip provider against the fake Calls API', () => {
         },
       });
     });
-    const say = JSON.stringify({ action: 'say', callId: lost, commandId: `${lost}#c3`, elementId: 'menu', text: 'Hi', language: 'en', voice: 'female', speechRate: 1, pauseMs: 0, interruptible: false });
-    expect((await nc.request('dialflow.telephony.infobip.commands', say, { timeout: 5000 })).json()).toEqual({ ok: true });
+    const say = JSON.stringify({
+      action: 'say',
+      callId: lost,
+      commandId: `${lost}#c3`,
+      elementId: 'menu',
+      text: 'Hi',
+      language: 'en',
+      voice: 'female',
+      speechRate: 1,
+      pauseMs: 0,
+      interruptible: false,
+    });
+    expect((await nc.request('dialflow.telephony.infobip.commands', say, { timeout: 5000 })).json()).toEqual({
+      ok: true,
+    });
     expect((await got).properties).toMatchObject({ errorCode: 'INTERNAL_ERROR', hangupSource: 'PLATFORM' });
   });
 
   it('a prompt Infobip cannot play (ERROR event) moves the flow on at once instead of after the prompt timeout', async () => {
     const t0 = Date.now();
-    const { result } = await runCase({ name: 'bad audio', flow: badAudioFlow, phone: '+385915550007', trail: [], outcome: 'answered' }, `ib-bad-${Date.now()}`, 1);
+    const { result } = await runCase(
+      { name: 'bad audio', flow: badAudioFlow, phone: '+385915550007', trail: [], outcome: 'answered' },
+      `ib-bad-${Date.now()}`,
+      1,
+    );
     expect(result.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['call:answered', 'bad:played', 'ok:played']);
     expect(fake!.events.some((e) => e.type === 'ERROR')).toBe(true);
     // Without the mapping the flow waits the prompt's slack (2 minutes) and ends the call.
@@ -271,12 +445,39 @@ describe('Infobip provider against the fake Calls API', () => {
 
   it("a play's pause before the first play is honoured before the request", async () => {
     const callId = `call:pause-${Date.now()}:r1~1`;
-    const req = (o: Record<string, unknown>) => nc.request('dialflow.telephony.infobip.commands', JSON.stringify({ callId, elementId: 'e', ...o }), { timeout: 5000 }).then((m) => m.json<{ ok: boolean }>());
-    expect(await req({ action: 'dial', commandId: `${callId}#c1`, from: '+14155550100', to: '+385915550006', attempt: 1, dialIndex: 1, recordCall: false, machineDetection: false })).toEqual({ ok: true });
+    const req = (o: Record<string, unknown>) =>
+      nc
+        .request('dialflow.telephony.infobip.commands', JSON.stringify({ callId, elementId: 'e', ...o }), {
+          timeout: 5000,
+        })
+        .then((m) => m.json<{ ok: boolean }>());
+    expect(
+      await req({
+        action: 'dial',
+        commandId: `${callId}#c1`,
+        from: '+14155550100',
+        to: '+385915550006',
+        attempt: 1,
+        dialIndex: 1,
+        recordCall: false,
+        machineDetection: false,
+      }),
+    ).toEqual({ ok: true });
     const infobipId = await provider!.calls.infobipIdOf(callId);
     await fake!.waitForEvent((e) => e.type === 'CALL_ESTABLISHED' && e.callId === infobipId);
     const t0 = Date.now();
-    expect(await req({ action: 'say', commandId: `${callId}#c2`, text: 'Hello', language: 'en', voice: 'female', speechRate: 1, pauseMs: 600, interruptible: false })).toEqual({ ok: true });
+    expect(
+      await req({
+        action: 'say',
+        commandId: `${callId}#c2`,
+        text: 'Hello',
+        language: 'en',
+        voice: 'female',
+        speechRate: 1,
+        pauseMs: 600,
+        interruptible: false,
+      }),
+    ).toEqual({ ok: true });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(590);
     expect(fake!.requests.filter((r) => r.path === `/calls/1/calls/${infobipId}/say`)).toHaveLength(1);
     await req({ action: 'hangup', commandId: `${callId}#c3` });
@@ -284,11 +485,26 @@ describe('Infobip provider against the fake Calls API', () => {
 
   it('webhooks with no or wrong credentials → 401 and nothing published', async () => {
     const jsm = await jetstreamManager(nc);
-    const count = async () => (await jsm.streams.info(EVENTS_STREAM, { subjects_filter: 'dialflow.events.infobip.>' })).state.messages;
+    const count = async () =>
+      (await jsm.streams.info(EVENTS_STREAM, { subjects_filter: 'dialflow.events.infobip.>' })).state.messages;
     const before = await count();
-    const body = JSON.stringify({ type: 'CALL_FINISHED', callId: 'x', properties: { callLog: { callId: 'x', externalId: 'call:forged:r1~1', errorCode: { id: 1, name: 'NORMAL_HANGUP', description: '' } } } });
+    const body = JSON.stringify({
+      type: 'CALL_FINISHED',
+      callId: 'x',
+      properties: {
+        callLog: {
+          callId: 'x',
+          externalId: 'call:forged:r1~1',
+          errorCode: { id: 1, name: 'NORMAL_HANGUP', description: '' },
+        },
+      },
+    });
     for (const authz of [undefined, `Basic ${Buffer.from(`${USER}:nope`).toString('base64')}`]) {
-      const res = await fetch(webhooks!.url, { method: 'POST', headers: { 'Content-Type': 'application/json', ...(authz ? { Authorization: authz } : {}) }, body });
+      const res = await fetch(webhooks!.url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', ...(authz ? { Authorization: authz } : {}) },
+        body,
+      });
       expect(res.status).toBe(401);
     }
     expect(await count()).toBe(before);
@@ -300,7 +516,11 @@ describe('Infobip provider against the fake Calls API', () => {
     // A late CALL_RECORDING_READY (after the call ended) for the whole-call recording: stored all the same.
     // (A voicemail's READY held until the call ends cannot complete recordVoicemail while the call
     // lasts: that path is covered without this chaos above.)
-    const { result, workflowId } = await runCase({ name: 'rec', flow: wholeCallFlow, phone: '+385915550008', trail: [], outcome: 'answered' }, `ib-chaos-rec-${Date.now()}`, 1);
+    const { result, workflowId } = await runCase(
+      { name: 'rec', flow: wholeCallFlow, phone: '+385915550008', trail: [], outcome: 'answered' },
+      `ib-chaos-rec-${Date.now()}`,
+      1,
+    );
     expect(result.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['call:answered', 'hello:played']);
     const store = await ObjectRecordingStore.open(nc);
     let listed: Awaited<ReturnType<typeof store.list>> = [];

@@ -38,12 +38,18 @@ describe('workers refuse unencrypted payloads', () => {
     const plain = new Client({ connection: t.connection, namespace: t.config.temporal.namespace });
     const campaignId = `plain-${Date.now()}`;
     const recipient = withTimeZone({ id: 'dnc-1', phone: '+14155550199' });
-    const handle = await plain.workflow.start('callWorkflow', { taskQueue: t.config.temporal.taskQueue, workflowId: callWorkflowId(campaignId, recipient.id), args: [{ flow, recipient, campaignId }] });
+    const handle = await plain.workflow.start('callWorkflow', {
+      taskQueue: t.config.temporal.taskQueue,
+      workflowId: callWorkflowId(campaignId, recipient.id),
+      args: [{ flow, recipient, campaignId }],
+    });
     let failure: string | undefined;
     for (let i = 0; i < 60 && failure === undefined; i++) {
       await delay(250);
       const history = await handle.fetchHistory();
-      failure = history.events?.find((e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED)?.workflowTaskFailedEventAttributes?.failure?.message ?? undefined;
+      failure =
+        history.events?.find((e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED)
+          ?.workflowTaskFailedEventAttributes?.failure?.message ?? undefined;
     }
     expect(failure).toMatch(/refusing an unencrypted payload \(encoding "json\/plain"\)/);
     expect(failure).toContain(payloadCodec(t.config).keyId);
@@ -71,7 +77,11 @@ describe('a client whose key the workers lack fails before starting anything', (
     const poll = () =>
       t.connection.withAbortSignal(stopPolling.signal, () =>
         t.connection.withDeadline(Date.now() + 70_000, () =>
-          t.connection.workflowService.pollWorkflowTaskQueue({ namespace: t.config.temporal.namespace, taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL }, identity: workerIdentity(workersCodec()) }),
+          t.connection.workflowService.pollWorkflowTaskQueue({
+            namespace: t.config.temporal.namespace,
+            taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+            identity: workerIdentity(workersCodec()),
+          }),
         ),
       );
     polling = poll().catch(() => undefined);
@@ -86,7 +96,7 @@ describe('a client whose key the workers lack fails before starting anything', (
     await polling;
   });
 
-  it('the workers\' key ids are visible to clients', async () => {
+  it("the workers' key ids are visible to clients", async () => {
     const workers = await workerKeys(t.connection, t.config.temporal.namespace, taskQueue);
     expect(workers.map((w) => w.keyIds)).toEqual([workersCodec().keyIds]);
   });
@@ -94,14 +104,18 @@ describe('a client whose key the workers lack fails before starting anything', (
   it('the dialflow CLI with another DIALFLOW_PAYLOAD_KEY exits 1 at once, naming both key ids', async () => {
     // `campaign status` talks to Temporal only; every command goes through the same check.
     const otherKey = randomBytes(32);
-    const r = await runCli(['campaign', 'status', 'any', '--temporal', t.config.temporal.address, '--task-queue', taskQueue], { ...t.env, DIALFLOW_PAYLOAD_KEY: otherKey.toString('base64'), DIALFLOW_PAYLOAD_KEY_FILE: '' }, 60_000);
+    const r = await runCli(
+      ['campaign', 'status', 'any', '--temporal', t.config.temporal.address, '--task-queue', taskQueue],
+      { ...t.env, DIALFLOW_PAYLOAD_KEY: otherKey.toString('base64'), DIALFLOW_PAYLOAD_KEY_FILE: '' },
+      60_000,
+    );
     expect(r.status, r.stderr).toBe(1);
     expect(r.stderr).toContain(`payload key ${keyId(new Uint8Array(otherKey))}`);
     expect(r.stderr).toContain(`they use ${workersCodec().keyId}`);
     expect(r.stderr).toMatch(/nothing was started/);
   }, 60_000);
 
-  it('withTemporal runs the command with the workers\' key and refuses another, naming both', async () => {
+  it("withTemporal runs the command with the workers' key and refuses another, naming both", async () => {
     const base = { ...t.config, temporal: { ...t.config.temporal, taskQueue } };
     expect(await withTemporal(base, async () => 'ran')).toBe('ran');
     const other = randomBytes(32);
@@ -110,17 +124,34 @@ describe('a client whose key the workers lack fails before starting anything', (
     let started = false;
     const refused = withTemporal(wrong, async (client) => {
       started = true;
-      return client.workflow.start('callWorkflow', { taskQueue, workflowId: callWorkflowId('cli', 'keycheck-1'), args: [{ flow, recipient: withTimeZone({ id: 'keycheck-1', phone: '+14155550123' }), campaignId: 'cli' }] });
+      return client.workflow.start('callWorkflow', {
+        taskQueue,
+        workflowId: callWorkflowId('cli', 'keycheck-1'),
+        args: [{ flow, recipient: withTimeZone({ id: 'keycheck-1', phone: '+14155550123' }), campaignId: 'cli' }],
+      });
     });
     await expect(refused).rejects.toThrow(CliError);
-    await expect(refused).rejects.toThrow(new RegExp(`${keyId(new Uint8Array(other))}.*task queue ${taskQueue}.*they use ${workersCodec().keyId}`));
+    await expect(refused).rejects.toThrow(
+      new RegExp(`${keyId(new Uint8Array(other))}.*task queue ${taskQueue}.*they use ${workersCodec().keyId}`),
+    );
     expect(started).toBe(false);
-    await expect(t.client.workflow.getHandle(callWorkflowId('cli', 'keycheck-1')).describe()).rejects.toThrow(WorkflowNotFoundError);
+    await expect(t.client.workflow.getHandle(callWorkflowId('cli', 'keycheck-1')).describe()).rejects.toThrow(
+      WorkflowNotFoundError,
+    );
     // A key that cannot be used (here malformed; likewise none at all): the configuration error, exit 2, naming the workers' key.
     const unusable = withTemporal({ ...base, payload: { key: 'c2hvcnQ=', previousKeys: [] } }, async () => 'ran');
     await expect(unusable).rejects.toMatchObject({ name: 'CliError', exitCode: 2 });
-    await expect(unusable).rejects.toThrow(new RegExp(`DIALFLOW_PAYLOAD_KEY: a payload key is 32 bytes.*the workers on task queue ${taskQueue} use payload key ${workersCodec().keyId}`));
+    await expect(unusable).rejects.toThrow(
+      new RegExp(
+        `DIALFLOW_PAYLOAD_KEY: a payload key is 32 bytes.*the workers on task queue ${taskQueue} use payload key ${workersCodec().keyId}`,
+      ),
+    );
     // Nobody polling a queue: nothing to compare with, the command runs (its workflow waits for workers).
-    expect(await withTemporal({ ...wrong, temporal: { ...wrong.temporal, taskQueue: `${taskQueue}-empty` } }, async () => 'ran')).toBe('ran');
+    expect(
+      await withTemporal(
+        { ...wrong, temporal: { ...wrong.temporal, taskQueue: `${taskQueue}-empty` } },
+        async () => 'ran',
+      ),
+    ).toBe('ran');
   }, 60_000);
 });

@@ -10,7 +10,8 @@ import { toolPaths, PROJECT_ROOT } from '../../src/config/tools.js';
 import { startCall } from '../../src/client/calls.js';
 import { parseFlow } from '../../src/flow/validate.js';
 
-const promtool = (...args: string[]) => spawnSync(toolPaths().promtool ?? 'promtool', args, { encoding: 'utf8', cwd: PROJECT_ROOT });
+const promtool = (...args: string[]) =>
+  spawnSync(toolPaths().promtool ?? 'promtool', args, { encoding: 'utf8', cwd: PROJECT_ROOT });
 
 describe('promtool', () => {
   it('deploy/prometheus.yml and the dev config are valid', () => {
@@ -31,13 +32,29 @@ let t: EphemeralStack;
 let prometheus: string;
 beforeAll(async () => {
   t = await startEphemeralStack({ metrics: true });
-  const targets = Object.entries(t.services).map(([service, s]) => ({ service, target: new URL(s.metricsUrl ?? '').host }));
+  const targets = Object.entries(t.services).map(([service, s]) => ({
+    service,
+    target: new URL(s.metricsUrl ?? '').host,
+  }));
   const config = join(t.dataDir, 'prometheus.yml');
   writeFileSync(
     config,
-    ['global: { scrape_interval: 1s }', 'scrape_configs:', ...targets.flatMap(({ service, target }) => [`  - job_name: dialflow-${service}`, `    static_configs: [{ targets: ['${target}'] }]`])].join('\n'),
+    [
+      'global: { scrape_interval: 1s }',
+      'scrape_configs:',
+      ...targets.flatMap(({ service, target }) => [
+        `  - job_name: dialflow-${service}`,
+        `    static_configs: [{ targets: ['${target}'] }]`,
+      ]),
+    ].join('\n'),
   );
-  prometheus = (await t.stack.startPrometheus({ port: await freePort(), configFile: config, dataDir: join(t.dataDir, 'prometheus') })).url;
+  prometheus = (
+    await t.stack.startPrometheus({
+      port: await freePort(),
+      configFile: config,
+      dataDir: join(t.dataDir, 'prometheus'),
+    })
+  ).url;
 }, 120_000);
 afterAll(async () => {
   await t?.stop();
@@ -45,7 +62,10 @@ afterAll(async () => {
 
 async function query(q: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>> {
   const res = await fetch(`${prometheus}/api/v1/query?query=${encodeURIComponent(q)}`);
-  const body = (await res.json()) as { status: string; data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+  const body = (await res.json()) as {
+    status: string;
+    data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> };
+  };
   expect(body.status).toBe('success');
   return body.data.result;
 }
@@ -61,24 +81,56 @@ async function eventually<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms = 30
 
 describe('Prometheus scrapes dialflow', () => {
   it('call, dial, bridge and Temporal SDK metrics arrive through the query API, with bounded labels', async () => {
-    const flow = parseFlow(JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')));
+    const flow = parseFlow(
+      JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')),
+    );
     const campaignId = 'prom-test';
-    const personas = [{ attempts: ['answered'], keys: ['1'] }, { attempts: ['busy'] }, { attempts: ['answered'], keys: ['2'] }];
-    const handles = await Promise.all(personas.map((persona, i) => startCall(t.client, { flow, campaignId, taskQueue: t.config.temporal.taskQueue, recipient: { id: `p${i}`, phone: `+38591557${String(1000 + i)}` }, hints: { persona } })));
+    const personas = [
+      { attempts: ['answered'], keys: ['1'] },
+      { attempts: ['busy'] },
+      { attempts: ['answered'], keys: ['2'] },
+    ];
+    const handles = await Promise.all(
+      personas.map((persona, i) =>
+        startCall(t.client, {
+          flow,
+          campaignId,
+          taskQueue: t.config.temporal.taskQueue,
+          recipient: { id: `p${i}`, phone: `+38591557${String(1000 + i)}` },
+          hints: { persona },
+        }),
+      ),
+    );
     await Promise.all(handles.map((h) => h.result()));
 
-    const up = await eventually(() => query('up{job=~"dialflow-.*"}'), (r) => r.length === 3 && r.every((x) => x.value[1] === '1'));
+    const up = await eventually(
+      () => query('up{job=~"dialflow-.*"}'),
+      (r) => r.length === 3 && r.every((x) => x.value[1] === '1'),
+    );
     expect(up.map((x) => x.metric.job).sort()).toEqual(['dialflow-bridge', 'dialflow-simulator', 'dialflow-worker']);
-    const completed = await eventually(() => query(`sum by (outcome) (dialflow_calls_completed_total{campaign="${campaignId}"})`), (r) => r.reduce((n, x) => n + Number(x.value[1]), 0) === 3);
-    expect(Object.fromEntries(completed.map((x) => [x.metric.outcome, Number(x.value[1])]))).toEqual({ answered: 2, busy: 1 });
+    const completed = await eventually(
+      () => query(`sum by (outcome) (dialflow_calls_completed_total{campaign="${campaignId}"})`),
+      (r) => r.reduce((n, x) => n + Number(x.value[1]), 0) === 3,
+    );
+    expect(Object.fromEntries(completed.map((x) => [x.metric.outcome, Number(x.value[1])]))).toEqual({
+      answered: 2,
+      busy: 1,
+    });
     expect(await query(`dialflow_dial_attempts_total{campaign="${campaignId}", reason="first"}`)).not.toHaveLength(0);
-    const latency = await eventually(() => query('sum(dialflow_event_to_signal_seconds_count)'), (r) => Number(r[0]?.value[1] ?? 0) > 0);
+    const latency = await eventually(
+      () => query('sum(dialflow_event_to_signal_seconds_count)'),
+      (r) => Number(r[0]?.value[1] ?? 0) > 0,
+    );
     expect(Number(latency[0]?.value[1])).toBeGreaterThan(10);
     // The Temporal SDK's own runtime metrics, served on the worker's /metrics.
-    const sdk = await eventually(() => query('{__name__=~"temporal_.*", job="dialflow-worker"}'), (r) => r.length > 0);
+    const sdk = await eventually(
+      () => query('{__name__=~"temporal_.*", job="dialflow-worker"}'),
+      (r) => r.length > 0,
+    );
     expect(sdk.length).toBeGreaterThan(0);
     // No phone numbers, call ids or digits in any dialflow label.
     const series = await query('{__name__=~"dialflow_.*"}');
-    for (const s of series) for (const [k, v] of Object.entries(s.metric)) expect(`${k}=${v}`).not.toMatch(/38591557|\+\d{6,}|~|call:/);
+    for (const s of series)
+      for (const [k, v] of Object.entries(s.metric)) expect(`${k}=${v}`).not.toMatch(/38591557|\+\d{6,}|~|call:/);
   }, 90_000);
 });

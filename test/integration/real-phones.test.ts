@@ -50,18 +50,37 @@ describe('dialflow dev --provider infobip + dialflow call', () => {
       timeScale: 0.05,
     });
     cleanups.push(() => fake.stop());
-    const dev: DevProcess = await startDev(mkdtempSync(join(tmpdir(), 'dialflow-e2e-ib-')), ['--provider', 'infobip', '--webhook-port', String(webhookPort)], {
-      DIALFLOW_INFOBIP_BASE_URL: fake.baseUrl,
-      DIALFLOW_INFOBIP_API_KEY: 'e2e-key',
-      DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID: 'e2e-configuration',
-      DIALFLOW_WEBHOOK_PASSWORD: password,
-    });
+    const dev: DevProcess = await startDev(
+      mkdtempSync(join(tmpdir(), 'dialflow-e2e-ib-')),
+      ['--provider', 'infobip', '--webhook-port', String(webhookPort)],
+      {
+        DIALFLOW_INFOBIP_BASE_URL: fake.baseUrl,
+        DIALFLOW_INFOBIP_API_KEY: 'e2e-key',
+        DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID: 'e2e-configuration',
+        DIALFLOW_WEBHOOK_PASSWORD: password,
+      },
+    );
     cleanups.push(() => dev.stop());
     expect(dev.output()).toContain(`Webhooks:     http://127.0.0.1:${webhookPort}/webhooks/infobip`);
 
-    const confirmed = parseReport(await dev.cli(['call', reminder, '--to', '+14155550123', '--recipient', '{"firstName":"Ana","timeZone":"America/Los_Angeles"}', '--json']));
+    const confirmed = parseReport(
+      await dev.cli([
+        'call',
+        reminder,
+        '--to',
+        '+14155550123',
+        '--recipient',
+        '{"firstName":"Ana","timeZone":"America/Los_Angeles"}',
+        '--json',
+      ]),
+    );
     expect(confirmed.outcome).toBe('answered');
-    expect(confirmed.trail.map((t) => `${t.element}:${t.branch}`)).toEqual(['call:answered', 'menu:played', 'ask:1', 'confirmed:played']);
+    expect(confirmed.trail.map((t) => `${t.element}:${t.branch}`)).toEqual([
+      'call:answered',
+      'menu:played',
+      'ask:1',
+      'confirmed:played',
+    ]);
     expect(confirmed.variables).toMatchObject({ choice: '1' });
     expect(confirmed.events.some((e) => e.text.startsWith('DTMF_CAPTURED'))).toBe(true);
 
@@ -85,21 +104,63 @@ describe('dialflow dev --provider sip --sip-trunk + dialflow call', () => {
     writeFileSync(silenceWav, encodeWav(silence(60_000)));
     const hello = spokenWav(dir, 'hello', 'Hello?', 60_000);
     const phones: Record<string, Callee> = {};
-    for (const [number, digit] of [['+14155550131', '1'], ['+14155550132', '2']] as const) {
-      const phone = await Callee.start({ dir: join(dir, number), registrar, user: number, silenceWav, speechWav: hello, keys: [{ digit, afterMs: 4000 }] });
+    for (const [number, digit] of [
+      ['+14155550131', '1'],
+      ['+14155550132', '2'],
+    ] as const) {
+      const phone = await Callee.start({
+        dir: join(dir, number),
+        registrar,
+        user: number,
+        silenceWav,
+        speechWav: hello,
+        keys: [{ digit, afterMs: 4000 }],
+      });
       cleanups.push(() => phone.stop());
       phones[number] = phone;
     }
-    const dev = await startDev(join(dir, 'dev'), ['--provider', 'sip', '--sip-trunk', proxy.uri], { DIALFLOW_SIP_CHANNELS: '2' });
+    const dev = await startDev(join(dir, 'dev'), ['--provider', 'sip', '--sip-trunk', proxy.uri], {
+      DIALFLOW_SIP_CHANNELS: '2',
+    });
     cleanups.push(() => dev.stop());
     expect(dev.output()).toContain(`calls go out through the trunk ${proxy.uri}`);
 
     const [confirmed, cancelled] = await Promise.all([
-      dev.cli(['call', reminder, '--to', '+14155550131', '--recipient', '{"firstName":"Ana","timeZone":"America/Los_Angeles"}', '--json']).then(parseReport),
-      dev.cli(['call', reminder, '--to', '+14155550132', '--recipient', '{"firstName":"Ivo","timeZone":"America/Los_Angeles"}', '--json']).then(parseReport),
+      dev
+        .cli([
+          'call',
+          reminder,
+          '--to',
+          '+14155550131',
+          '--recipient',
+          '{"firstName":"Ana","timeZone":"America/Los_Angeles"}',
+          '--json',
+        ])
+        .then(parseReport),
+      dev
+        .cli([
+          'call',
+          reminder,
+          '--to',
+          '+14155550132',
+          '--recipient',
+          '{"firstName":"Ivo","timeZone":"America/Los_Angeles"}',
+          '--json',
+        ])
+        .then(parseReport),
     ]);
-    expect(confirmed.trail.map((t) => `${t.element}:${t.branch}`)).toEqual(['call:answered', 'menu:played', 'ask:1', 'confirmed:played']);
-    expect(cancelled.trail.map((t) => `${t.element}:${t.branch}`)).toEqual(['call:answered', 'menu:played', 'ask:2', 'cancelled:played']);
+    expect(confirmed.trail.map((t) => `${t.element}:${t.branch}`)).toEqual([
+      'call:answered',
+      'menu:played',
+      'ask:1',
+      'confirmed:played',
+    ]);
+    expect(cancelled.trail.map((t) => `${t.element}:${t.branch}`)).toEqual([
+      'call:answered',
+      'menu:played',
+      'ask:2',
+      'cancelled:played',
+    ]);
     expect(confirmed.dials + cancelled.dials).toBe(2);
     // Each phone really had a call (its own baresip saw it established and closed).
     for (const phone of Object.values(phones)) {

@@ -9,14 +9,28 @@ import { parseFlow } from '../../src/flow/validate.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/dev/ephemeral.js';
 import type { CallResult } from '../../src/flow/interpreter.js';
 
-const flow = parseFlow(JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')));
+const flow = parseFlow(
+  JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')),
+);
 
 // Answering personas only: these are the calls an outage could cut off.
 const cases: Array<{ persona: Record<string, unknown>; trail: string[] }> = [
-  { persona: { attempts: ['answered'], keys: ['1'] }, trail: ['call:answered', 'menu:played', 'ask:1', 'confirmed:played'] },
-  { persona: { attempts: ['answered'], keys: ['2'] }, trail: ['call:answered', 'menu:played', 'ask:2', 'cancelled:played'] },
-  { persona: { attempts: ['answered'], keys: ['9', '1'] }, trail: ['call:answered', 'menu:played', 'ask:noMatch', 'menu-again:played', 'ask-again:1', 'confirmed:played'] },
-  { persona: { attempts: ['answered'], keys: ['2'], pressDuringPrompt: true }, trail: ['call:answered', 'menu:played', 'ask:2', 'cancelled:played'] },
+  {
+    persona: { attempts: ['answered'], keys: ['1'] },
+    trail: ['call:answered', 'menu:played', 'ask:1', 'confirmed:played'],
+  },
+  {
+    persona: { attempts: ['answered'], keys: ['2'] },
+    trail: ['call:answered', 'menu:played', 'ask:2', 'cancelled:played'],
+  },
+  {
+    persona: { attempts: ['answered'], keys: ['9', '1'] },
+    trail: ['call:answered', 'menu:played', 'ask:noMatch', 'menu-again:played', 'ask-again:1', 'confirmed:played'],
+  },
+  {
+    persona: { attempts: ['answered'], keys: ['2'], pressDuringPrompt: true },
+    trail: ['call:answered', 'menu:played', 'ask:2', 'cancelled:played'],
+  },
   { persona: { attempts: ['answered'], hangUpAt: 'ask' }, trail: ['call:answered', 'menu:played', 'ask:hungUp'] },
 ];
 
@@ -35,7 +49,13 @@ async function startCalls(campaignId: string, n: number) {
   return Promise.all(
     Array.from({ length: n }, async (_, i) => {
       const c = cases[i % cases.length]!;
-      const handle = await startCall(t.client, { flow, campaignId, taskQueue: t.config.temporal.taskQueue, recipient: { id: `r${i}`, phone: `+38591556${String(1000 + i)}`, firstName: 'Ana' }, hints: { persona: c.persona } });
+      const handle = await startCall(t.client, {
+        flow,
+        campaignId,
+        taskQueue: t.config.temporal.taskQueue,
+        recipient: { id: `r${i}`, phone: `+38591556${String(1000 + i)}`, firstName: 'Ana' },
+        hints: { persona: c.persona },
+      });
       return { id: `r${i}`, c, result: handle.result() as Promise<CallResult> };
     }),
   );
@@ -44,7 +64,11 @@ async function startCalls(campaignId: string, n: number) {
 async function expectAllComplete(campaignId: string, calls: Awaited<ReturnType<typeof startCalls>>): Promise<void> {
   for (const { id, c, result } of calls) {
     const r = await result;
-    expect({ id, trail: r.trail.map((x) => `${x.element}:${x.branch}`), outcome: r.outcome }).toEqual({ id, trail: c.trail, outcome: 'answered' });
+    expect({ id, trail: r.trail.map((x) => `${x.element}:${x.branch}`), outcome: r.outcome }).toEqual({
+      id,
+      trail: c.trail,
+      outcome: 'answered',
+    });
     expect(r.dials).toBe(1);
   }
   const ours = await t.simulatorDials(`call:${campaignId}:`);
@@ -81,7 +105,8 @@ describe('simulator outbox on the real stack', () => {
     const stats = await t.simulatorStats();
     // The outage hit publishes (retried, not dropped), and nothing is left owed.
     expect(stats.outbox.publishRetries + stats.outbox.refused).toBeGreaterThan(0);
-    for (let i = 0; i < 40 && (await t.simulatorStats()).outbox.pending > 0; i++) await new Promise((r) => setTimeout(r, 250));
+    for (let i = 0; i < 40 && (await t.simulatorStats()).outbox.pending > 0; i++)
+      await new Promise((r) => setTimeout(r, 250));
     expect((await t.simulatorStats()).outbox.pending).toBe(0);
   }, 180_000);
 });

@@ -42,15 +42,23 @@ const agentPids: number[] = [];
 const agentLog: string[] = [];
 
 const flow = parseFlow({
-  id: 'sip-auth', version: 1, start: 'call',
+  id: 'sip-auth',
+  version: 1,
+  start: 'call',
   elements: [
-    { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'hello', busy: 'end', declined: 'end', noAnswer: 'end', callEnded: 'end' } },
+    {
+      id: 'call',
+      type: 'startOutgoingCall',
+      from: '+14155550100',
+      next: { answered: 'hello', busy: 'end', declined: 'end', noAnswer: 'end', callEnded: 'end' },
+    },
     { id: 'hello', type: 'play', tts: { text: 'You are through the trunk.' }, next: { played: 'end' } },
     { id: 'end', type: 'hangUp' },
   ],
 });
 
-const trailOf = (r: { trail: Array<{ element: string; branch: string }> }) => r.trail.map((x) => `${x.element}:${x.branch}`);
+const trailOf = (r: { trail: Array<{ element: string; branch: string }> }) =>
+  r.trail.map((x) => `${x.element}:${x.branch}`);
 
 /** A trace file of a trunk; `_logs.log` holds one line per challenged INVITE it checked (AUTH-OK, AUTH-REJECTED, PROXY-AUTH, AUTH-MISSING). */
 function sippFile(tr: Trunk, suffix: string): string {
@@ -65,9 +73,31 @@ async function startTrunk(scenario: string): Promise<Trunk> {
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
   const mediaPort = await freePort();
-  const proc = spawn('sipp', ['-sf', join(SIPP_DIR, scenario), '-i', '127.0.0.1', '-p', String(port), '-mp', String(mediaPort), '-nostdin', '-trace_err', '-trace_logs', '-trace_msg'], { stdio: 'ignore', cwd: dir });
+  const proc = spawn(
+    'sipp',
+    [
+      '-sf',
+      join(SIPP_DIR, scenario),
+      '-i',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-mp',
+      String(mediaPort),
+      '-nostdin',
+      '-trace_err',
+      '-trace_logs',
+      '-trace_msg',
+    ],
+    { stdio: 'ignore', cwd: dir },
+  );
   proc.once('error', () => undefined);
-  const tr: Trunk = { address: `127.0.0.1:${port}`, dir, proc, exited: new Promise((resolve) => proc.once('exit', resolve)) };
+  const tr: Trunk = {
+    address: `127.0.0.1:${port}`,
+    dir,
+    proc,
+    exited: new Promise((resolve) => proc.once('exit', resolve)),
+  };
   trunks.push(tr);
   // sipp creates its trace files when it starts listening.
   await waitFor(`sipp ${scenario} to start`, () => (readdirSync(dir).length > 0 ? true : undefined));
@@ -75,7 +105,11 @@ async function startTrunk(scenario: string): Promise<Trunk> {
 }
 
 /** The digest response (RFC 2617 without qop) a client with these credentials must send. */
-function digestResponse(h: { username: string; realm: string; nonce: string; uri: string }, password: string, method = 'INVITE'): string {
+function digestResponse(
+  h: { username: string; realm: string; nonce: string; uri: string },
+  password: string,
+  method = 'INVITE',
+): string {
   const md5 = (x: string) => createHash('md5').update(x).digest('hex');
   return md5(`${md5(`${h.username}:${h.realm}:${password}`)}:${h.nonce}:${md5(`${method}:${h.uri}`)}`);
 }
@@ -86,7 +120,7 @@ function digestParams(header: string): Record<string, string> {
 }
 
 async function waitFor<T>(what: string, get: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  for (const until = Date.now() + timeoutMs; Date.now() < until; ) {
+  for (const until = Date.now() + timeoutMs; Date.now() < until;) {
     const v = get();
     if (v !== undefined) return v;
     await new Promise((r) => setTimeout(r, 100));
@@ -111,7 +145,18 @@ async function startAgents(tr: Trunk, password: string, registry: Registry): Pro
   agents = await startSipAgents({
     nc,
     registry,
-    options: { channels: 1, trunk: `sip:${tr.address}`, trunkUser: TRUNK_USER, trunkPassword: password, host: '127.0.0.1', dialWaitMs: 10_000, ringTimeoutSeconds: 8, inboundUser: 'dialflow', workDir, debug: process.env.SIP_DEBUG === '1' },
+    options: {
+      channels: 1,
+      trunk: `sip:${tr.address}`,
+      trunkUser: TRUNK_USER,
+      trunkPassword: password,
+      host: '127.0.0.1',
+      dialWaitMs: 10_000,
+      ringTimeoutSeconds: 8,
+      inboundUser: 'dialflow',
+      workDir,
+      debug: process.env.SIP_DEBUG === '1',
+    },
     log: (m) => {
       agentLog.push(m);
       if (process.env.SIP_DEBUG === '1') console.error(`sip-agents: ${m}`);
@@ -147,7 +192,12 @@ describe('SIP trunk digest authentication', () => {
     const registry = new Registry();
     await startAgents(trunk401, TRUNK_PASSWORD, registry);
     const before = sippLines(trunk401).length;
-    const handle = await startCall(t.client, { flow, campaignId: `sip-auth-ok-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'a1', phone: '+385915557001' } });
+    const handle = await startCall(t.client, {
+      flow,
+      campaignId: `sip-auth-ok-${Date.now()}`,
+      taskQueue: t.config.temporal.taskQueue,
+      recipient: { id: 'a1', phone: '+385915557001' },
+    });
     const result = await handle.result();
     expect(trailOf(result)).toEqual(['call:answered', 'hello:played']);
     expect(result.dials).toBe(1);
@@ -159,7 +209,12 @@ describe('SIP trunk digest authentication', () => {
     expect(lines[0]).toContain(`username="${TRUNK_USER}"`);
     expect(lines[0]).toContain('realm="trunk.dialflow.test"');
     const p = digestParams(lines[0]?.replace(/^.*?Authorization: /, '') ?? '');
-    expect(p.response).toBe(digestResponse({ username: TRUNK_USER, realm: p.realm ?? '', nonce: p.nonce ?? '', uri: p.uri ?? '' }, TRUNK_PASSWORD));
+    expect(p.response).toBe(
+      digestResponse(
+        { username: TRUNK_USER, realm: p.realm ?? '', nonce: p.nonce ?? '', uri: p.uri ?? '' },
+        TRUNK_PASSWORD,
+      ),
+    );
     // The first INVITE went out without credentials and got the challenge; the call ended with our BYE.
     const messages = sippMessages(trunk401);
     expect(messages).toContain('SIP/2.0 401 Unauthorized');
@@ -172,7 +227,12 @@ describe('SIP trunk digest authentication', () => {
     const registry = new Registry();
     await startAgents(trunk401, 'not-the-password', registry);
     const before = sippLines(trunk401).length;
-    const handle = await startCall(t.client, { flow, campaignId: `sip-auth-bad-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'b1', phone: '+385915557002' } });
+    const handle = await startCall(t.client, {
+      flow,
+      campaignId: `sip-auth-bad-${Date.now()}`,
+      taskQueue: t.config.temporal.taskQueue,
+      recipient: { id: 'b1', phone: '+385915557002' },
+    });
     const result = await handle.result();
     expect(trailOf(result)).toEqual(['call:declined']);
     expect(result.dials).toBe(1);
@@ -189,7 +249,12 @@ describe('SIP trunk digest authentication', () => {
     const registry = new Registry();
     await startAgents(trunk407, TRUNK_PASSWORD, registry);
     const before = sippLines(trunk407).length;
-    const handle = await startCall(t.client, { flow, campaignId: `sip-auth-407-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'p1', phone: '+385915557003' } });
+    const handle = await startCall(t.client, {
+      flow,
+      campaignId: `sip-auth-407-${Date.now()}`,
+      taskQueue: t.config.temporal.taskQueue,
+      recipient: { id: 'p1', phone: '+385915557003' },
+    });
     const result = await handle.result();
     expect(trailOf(result)).toEqual(['call:answered', 'hello:played']);
     const lines = sippLines(trunk407).slice(before);
@@ -197,11 +262,25 @@ describe('SIP trunk digest authentication', () => {
     expect(lines).toHaveLength(1);
     const header = /^PROXY-AUTH call \d+: Proxy-Authorization: (Digest .*)$/.exec(lines[0] ?? '')?.[1] ?? '';
     const p = digestParams(header);
-    expect(p).toMatchObject({ username: TRUNK_USER, realm: 'proxy.dialflow.test', uri: `sip:+385915557003@${trunk407.address}` });
+    expect(p).toMatchObject({
+      username: TRUNK_USER,
+      realm: 'proxy.dialflow.test',
+      uri: `sip:+385915557003@${trunk407.address}`,
+    });
     expect(p.nonce).toMatch(/p\d+b7a9d3$/);
     // The trunk's check: the response is the digest of the right password (and not of another one).
-    expect(p.response).toBe(digestResponse({ username: TRUNK_USER, realm: p.realm ?? '', nonce: p.nonce ?? '', uri: p.uri ?? '' }, TRUNK_PASSWORD));
-    expect(p.response).not.toBe(digestResponse({ username: TRUNK_USER, realm: p.realm ?? '', nonce: p.nonce ?? '', uri: p.uri ?? '' }, 'not-the-password'));
+    expect(p.response).toBe(
+      digestResponse(
+        { username: TRUNK_USER, realm: p.realm ?? '', nonce: p.nonce ?? '', uri: p.uri ?? '' },
+        TRUNK_PASSWORD,
+      ),
+    );
+    expect(p.response).not.toBe(
+      digestResponse(
+        { username: TRUNK_USER, realm: p.realm ?? '', nonce: p.nonce ?? '', uri: p.uri ?? '' },
+        'not-the-password',
+      ),
+    );
     expect(sippMessages(trunk407)).toContain('SIP/2.0 407 Proxy Authentication Required');
     await waitFor('the BYE at the trunk', () => (/^BYE sip:/m.test(sippMessages(trunk407)) ? true : undefined));
   }, 90_000);

@@ -30,7 +30,10 @@ const callees: Callee[] = [];
 /** baresip processes of the service's agents (their command lines name the agents' config dirs). */
 function agentProcesses(): string[] {
   try {
-    return execFileSync('pgrep', ['-f', `baresip -f ${agentsDir}`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    return execFileSync('pgrep', ['-f', `baresip -f ${agentsDir}`], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean);
   } catch (err) {
     // pgrep exits 1 when nothing matches.
     if ((err as { status?: number }).status === 1) return [];
@@ -38,15 +41,21 @@ function agentProcesses(): string[] {
   }
 }
 
-const trailOf = (r: { trail: Array<{ element: string; branch: string }> }) => r.trail.map((x) => `${x.element}:${x.branch}`);
+const trailOf = (r: { trail: Array<{ element: string; branch: string }> }) =>
+  r.trail.map((x) => `${x.element}:${x.branch}`);
 
 const flow = parseFlow({
-  id: 'sip-drill', version: 1, start: 'call',
+  id: 'sip-drill',
+  version: 1,
+  start: 'call',
   elements: [
     { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'news' } },
     {
-      id: 'news', type: 'play',
-      tts: { text: 'Our opening hours change next week: we open at eight in the morning and close at eight in the evening, every day.' },
+      id: 'news',
+      type: 'play',
+      tts: {
+        text: 'Our opening hours change next week: we open at eight in the morning and close at eight in the evening, every day.',
+      },
       loopCount: 3,
       next: { played: 'end', hungUp: 'end', callEnded: 'end' },
     },
@@ -61,7 +70,13 @@ beforeAll(async () => {
   kam = await startKamailio({ dir: join(dir, 'kamailio'), host: '127.0.0.1', port });
   registrar = `127.0.0.1:${port}`;
   silenceWav = (await new MediaCache(join(dir, 'media')).silenceFile()).path;
-  sipEnv = { DIALFLOW_PROVIDER: 'sip', DIALFLOW_SIP_TRUNK: kam.uri, DIALFLOW_SIP_CHANNELS: '2', DIALFLOW_SIP_WORK_DIR: agentsDir, DIALFLOW_SIP_RING_TIMEOUT_S: '15' };
+  sipEnv = {
+    DIALFLOW_PROVIDER: 'sip',
+    DIALFLOW_SIP_TRUNK: kam.uri,
+    DIALFLOW_SIP_CHANNELS: '2',
+    DIALFLOW_SIP_WORK_DIR: agentsDir,
+    DIALFLOW_SIP_RING_TIMEOUT_S: '15',
+  };
   t = await startEphemeralStack({ services: ['worker', 'bridge', 'sip-agents'], env: sipEnv });
 }, 180_000);
 
@@ -77,9 +92,20 @@ describe('SIP provider drills', () => {
     expect(agentProcesses()).toHaveLength(2);
     const phone = '+385915554001';
     // The phone ends a call whose RTP stopped for 3 s, as carriers and PBXs do (nobody sends a BYE for a killed service).
-    const c = await Callee.start({ dir: join(dir, 'phone-1'), registrar, user: phone, silenceWav, rtpTimeoutSeconds: 3 });
+    const c = await Callee.start({
+      dir: join(dir, 'phone-1'),
+      registrar,
+      user: phone,
+      silenceWav,
+      rtpTimeoutSeconds: 3,
+    });
     callees.push(c);
-    const handle = await startCall(t.client, { flow, campaignId: `drill-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'd1', phone } });
+    const handle = await startCall(t.client, {
+      flow,
+      campaignId: `drill-${Date.now()}`,
+      taskQueue: t.config.temporal.taskQueue,
+      recipient: { id: 'd1', phone },
+    });
     for (let i = 0; i < 300 && c.establishedAt === undefined; i++) await new Promise((r) => setTimeout(r, 100));
     expect(c.establishedAt).toBeDefined();
     // Mid-prompt: the announcement runs ~7 s, three times.
@@ -96,7 +122,10 @@ describe('SIP provider drills', () => {
     const result = await handle.result();
     const endedAt = Date.now();
     await c.waitClosed(15_000);
-    const transcript = transcriptFromHistory(flow, await decodeHistory(await handle.fetchHistory(), payloadCodec(t.config)));
+    const transcript = transcriptFromHistory(
+      flow,
+      await decodeHistory(await handle.fetchHistory(), payloadCodec(t.config)),
+    );
     const finished = transcript.find((e) => e.kind === 'event' && e.text.startsWith('CALL_FINISHED'));
     console.error(
       `kill -9 → agents gone ${leftAfterMs} ms; service restarted after ${restartedAt - killedAt} ms; workflow ended ${endedAt - killedAt} ms after the kill (${endedAt - restartedAt} ms after the restart); ` +
@@ -113,14 +142,23 @@ describe('SIP provider drills', () => {
     const c2 = await Callee.start({ dir: join(dir, 'phone-2'), registrar, user: phone2, silenceWav });
     callees.push(c2);
     const short = parseFlow({
-      id: 'sip-drill-after', version: 1, start: 'call',
+      id: 'sip-drill-after',
+      version: 1,
+      start: 'call',
       elements: [
         { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'hello' } },
         { id: 'hello', type: 'play', tts: { text: 'We are back.' }, next: { played: 'end' } },
         { id: 'end', type: 'hangUp' },
       ],
     });
-    const after = await (await startCall(t.client, { flow: short, campaignId: `drill-after-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'd2', phone: phone2 } })).result();
+    const after = await (
+      await startCall(t.client, {
+        flow: short,
+        campaignId: `drill-after-${Date.now()}`,
+        taskQueue: t.config.temporal.taskQueue,
+        recipient: { id: 'd2', phone: phone2 },
+      })
+    ).result();
     expect(trailOf(after)).toEqual(['call:answered', 'hello:played']);
     expect(agentProcesses()).toHaveLength(2);
   }, 180_000);

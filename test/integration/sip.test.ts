@@ -14,7 +14,15 @@ import { parseFlow } from '../../src/flow/validate.js';
 import { connectNats } from '../../src/telephony/nats.js';
 import { startSipAgents, type RunningSipAgents } from '../../src/telephony/sip/agents.js';
 import { MediaCache } from '../../src/telephony/sip/media.js';
-import { concat, normalizedCrossCorrelation, parseWav, silence, tone, toMono, encodeWav } from '../../src/telephony/sip/wav.js';
+import {
+  concat,
+  normalizedCrossCorrelation,
+  parseWav,
+  silence,
+  tone,
+  toMono,
+  encodeWav,
+} from '../../src/telephony/sip/wav.js';
 import { ObjectRecordingStore } from '../../src/store/recordings.js';
 import { AudioAssetStore } from '../../src/store/assets.js';
 import { KvFlowStore } from '../../src/store/flows.js';
@@ -24,7 +32,9 @@ import { createServer, type Server } from 'node:http';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { CallResult } from '../../src/flow/interpreter.js';
 
-const reminder = parseFlow(JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')));
+const reminder = parseFlow(
+  JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')),
+);
 const SIPP_DIR = new URL('../sip/', import.meta.url).pathname;
 
 let t: EphemeralStack;
@@ -46,7 +56,11 @@ const sippPorts: Record<string, number> = {};
 const registry = new Registry();
 
 function startSipp(scenario: string, port: number): ChildProcess {
-  const p = spawn('sipp', ['-sf', join(SIPP_DIR, scenario), '-i', '127.0.0.1', '-p', String(port), '-nostdin', '-trace_err'], { stdio: 'ignore', cwd: t.dataDir });
+  const p = spawn(
+    'sipp',
+    ['-sf', join(SIPP_DIR, scenario), '-i', '127.0.0.1', '-p', String(port), '-nostdin', '-trace_err'],
+    { stdio: 'ignore', cwd: t.dataDir },
+  );
   p.once('error', () => undefined);
   sipps.push(p);
   return p;
@@ -58,7 +72,12 @@ beforeAll(async () => {
   mkdirSync(workDir, { recursive: true });
   media = new MediaCache(join(workDir, 'media'));
   silenceWav = (await media.silenceFile()).path;
-  for (const [name, scenario] of [['busy', 'uas-486.xml'], ['declined', 'uas-603.xml'], ['unavailable', 'uas-480.xml'], ['ringing', 'uas-ring.xml']] as const) {
+  for (const [name, scenario] of [
+    ['busy', 'uas-486.xml'],
+    ['declined', 'uas-603.xml'],
+    ['unavailable', 'uas-480.xml'],
+    ['ringing', 'uas-ring.xml'],
+  ] as const) {
     sippPorts[name] = await freePort();
     startSipp(scenario, sippPorts[name] ?? 0);
   }
@@ -88,7 +107,17 @@ beforeAll(async () => {
   agents = await startSipAgents({
     nc,
     registry,
-    options: { channels: 3, trunk: kam.uri, host: '127.0.0.1', dialWaitMs: 10_000, ringTimeoutSeconds: 8, inboundUser: 'dialflow', inboundNumbers: [INBOUND_NUMBER], workDir, debug: process.env.SIP_DEBUG === '1' },
+    options: {
+      channels: 3,
+      trunk: kam.uri,
+      host: '127.0.0.1',
+      dialWaitMs: 10_000,
+      ringTimeoutSeconds: 8,
+      inboundUser: 'dialflow',
+      inboundNumbers: [INBOUND_NUMBER],
+      workDir,
+      debug: process.env.SIP_DEBUG === '1',
+    },
     log: (m) => {
       agentLog.push(m);
       console.error(`sip-agents: ${m}`);
@@ -105,19 +134,30 @@ afterAll(async () => {
   await t?.stop();
 }, 60_000);
 
-async function callee(user: string, o: { keys?: Array<{ digit: string; afterMs: number }>; speechWav?: string; hangUpAfterMs?: number } = {}): Promise<Callee> {
-  const c = await Callee.start({ dir: join(workDir, `callee-${user}-${Date.now()}`), registrar, user, silenceWav, ...o });
+async function callee(
+  user: string,
+  o: { keys?: Array<{ digit: string; afterMs: number }>; speechWav?: string; hangUpAfterMs?: number } = {},
+): Promise<Callee> {
+  const c = await Callee.start({
+    dir: join(workDir, `callee-${user}-${Date.now()}`),
+    registrar,
+    user,
+    silenceWav,
+    ...o,
+  });
   callees.push(c);
   return c;
 }
 
-const trailOf = (r: { trail: Array<{ element: string; branch: string }> }) => r.trail.map((x) => `${x.element}:${x.branch}`);
+const trailOf = (r: { trail: Array<{ element: string; branch: string }> }) =>
+  r.trail.map((x) => `${x.element}:${x.branch}`);
 
 /** The best correlation of what the callee heard with any speech the agents rendered. */
 function bestPromptCorrelation(heard: Int16Array): number {
   const dir = join(workDir, 'media');
   let best = 0;
-  for (const f of readdirSync(dir).filter((x) => x.startsWith('tts-') && x.endsWith('.wav'))) best = Math.max(best, normalizedCrossCorrelation(heard, samplesOf(join(dir, f))));
+  for (const f of readdirSync(dir).filter((x) => x.startsWith('tts-') && x.endsWith('.wav')))
+    best = Math.max(best, normalizedCrossCorrelation(heard, samplesOf(join(dir, f))));
   return best;
 }
 
@@ -148,7 +188,7 @@ const eventsOf = (workflowId: string) => events.filter((e) => e.callId.startsWit
 /** The inbound workflow started for a provider call id, once it has ended. */
 async function inboundResult(callId: string, timeoutMs = 60_000): Promise<CallResult | undefined> {
   const handle = t.client.workflow.getHandle(`inbound:${callId}`);
-  for (const until = Date.now() + timeoutMs; Date.now() < until; ) {
+  for (const until = Date.now() + timeoutMs; Date.now() < until;) {
     const result = await handle.result().catch((err: unknown) => {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;
@@ -159,8 +199,12 @@ async function inboundResult(callId: string, timeoutMs = 60_000): Promise<CallRe
   return undefined;
 }
 
-async function waitFor<T>(what: string, get: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  for (const until = Date.now() + timeoutMs; Date.now() < until; ) {
+async function waitFor<T>(
+  what: string,
+  get: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  for (const until = Date.now() + timeoutMs; Date.now() < until;) {
     const v = await get();
     if (v !== undefined) return v;
     await new Promise((r) => setTimeout(r, 100));
@@ -176,7 +220,12 @@ describe('SIP provider on loopback', () => {
     // speech: press 1 after it, inside the collect's 5 s.
     const c = await callee(phone, { speechWav: await helloFile(), keys: [{ digit: '1', afterMs: 11_500 }] });
     const started = Date.now();
-    const handle = await startCall(t.client, { flow: reminder, campaignId: `sip-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'r1', phone, firstName: 'Ana' } });
+    const handle = await startCall(t.client, {
+      flow: reminder,
+      campaignId: `sip-${Date.now()}`,
+      taskQueue: t.config.temporal.taskQueue,
+      recipient: { id: 'r1', phone, firstName: 'Ana' },
+    });
     const result = await handle.result();
     expect(trailOf(result)).toEqual(['call:answered', 'menu:played', 'ask:1', 'confirmed:played']);
     expect(result.variables.choice).toBe('1');
@@ -187,7 +236,9 @@ describe('SIP provider on loopback', () => {
     // its timestamp (the moment the RFC 2833 event reached it, plus the in-process hand-off).
     const sent = c.keysSentAt[0]?.at ?? 0;
     const captured = eventsOf(handle.workflowId).find((e) => e.type === 'DTMF_CAPTURED');
-    console.error(`heard ${heard.length / 8000} s, best correlation with a rendered prompt ${corr.toFixed(3)}, call took ${Date.now() - started} ms; key sent → DTMF_CAPTURED ${(captured?.at ?? NaN) - sent} ms`);
+    console.error(
+      `heard ${heard.length / 8000} s, best correlation with a rendered prompt ${corr.toFixed(3)}, call took ${Date.now() - started} ms; key sent → DTMF_CAPTURED ${(captured?.at ?? NaN) - sent} ms`,
+    );
     expect(captured).toBeDefined();
     expect(corr).toBeGreaterThanOrEqual(0.9);
   }, 90_000);
@@ -196,7 +247,12 @@ describe('SIP provider on loopback', () => {
     const phone = '+385915551002';
     // After "Hello?" and machine detection (~1.6 s), during the menu.
     const c = await callee(phone, { speechWav: await helloFile(), keys: [{ digit: '2', afterMs: 4000 }] });
-    const handle = await startCall(t.client, { flow: reminder, campaignId: `sip-int-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'r2', phone, firstName: 'Ana' } });
+    const handle = await startCall(t.client, {
+      flow: reminder,
+      campaignId: `sip-int-${Date.now()}`,
+      taskQueue: t.config.temporal.taskQueue,
+      recipient: { id: 'r2', phone, firstName: 'Ana' },
+    });
     const result = await handle.result();
     expect(trailOf(result)).toEqual(['call:answered', 'menu:played', 'ask:2', 'cancelled:played']);
     await c.waitClosed();
@@ -209,15 +265,39 @@ describe('SIP provider on loopback', () => {
 
   it('sipp callees answering 486, 603, 480 and ringing forever take busy, declined, noAnswer, noAnswer (with a retry)', async () => {
     const flow = parseFlow({
-      id: 'sip-failures', version: 1, start: 'call',
+      id: 'sip-failures',
+      version: 1,
+      start: 'call',
       elements: [
-        { id: 'call', type: 'startOutgoingCall', from: '+14155550100', retry: { minMinutes: 1, maxMinutes: 1, count: 1 }, next: { answered: 'end', busy: 'end', declined: 'end', noAnswer: 'end', callEnded: 'end' } },
+        {
+          id: 'call',
+          type: 'startOutgoingCall',
+          from: '+14155550100',
+          retry: { minMinutes: 1, maxMinutes: 1, count: 1 },
+          next: { answered: 'end', busy: 'end', declined: 'end', noAnswer: 'end', callEnded: 'end' },
+        },
         { id: 'end', type: 'hangUp' },
       ],
     });
     const campaignId = `sip-fail-${Date.now()}`;
-    const cases = [['+385915550486', 'busy'], ['+385915550603', 'declined'], ['+385915550480', 'noAnswer'], ['+385915550180', 'noAnswer']] as const;
-    const results = await Promise.all(cases.map(async ([phone], i) => (await startCall(t.client, { flow, campaignId, taskQueue: t.config.temporal.taskQueue, recipient: { id: `f${i}`, phone } })).result()));
+    const cases = [
+      ['+385915550486', 'busy'],
+      ['+385915550603', 'declined'],
+      ['+385915550480', 'noAnswer'],
+      ['+385915550180', 'noAnswer'],
+    ] as const;
+    const results = await Promise.all(
+      cases.map(async ([phone], i) =>
+        (
+          await startCall(t.client, {
+            flow,
+            campaignId,
+            taskQueue: t.config.temporal.taskQueue,
+            recipient: { id: `f${i}`, phone },
+          })
+        ).result(),
+      ),
+    );
     results.forEach((r, i) => {
       expect(trailOf(r)).toEqual([`call:${cases[i]?.[1]}`]);
       expect(r.dials).toBe(2);
@@ -237,14 +317,32 @@ describe('SIP provider on loopback', () => {
     writeFileSync(speechFile, encodeWav(concat(silence(1500), speech, silence(20_000))));
     const c = await callee(phone, { speechWav: speechFile });
     const flow = parseFlow({
-      id: 'sip-voicemail', version: 1, start: 'call',
+      id: 'sip-voicemail',
+      version: 1,
+      start: 'call',
       elements: [
         { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'vm' } },
-        { id: 'vm', type: 'recordVoicemail', name: 'vm-{{recipient.id}}', maxDurationSeconds: 20, maxSilenceSeconds: 2, beep: true, escapeDigits: '0', next: { recorded: 'end' } },
+        {
+          id: 'vm',
+          type: 'recordVoicemail',
+          name: 'vm-{{recipient.id}}',
+          maxDurationSeconds: 20,
+          maxSilenceSeconds: 2,
+          beep: true,
+          escapeDigits: '0',
+          next: { recorded: 'end' },
+        },
         { id: 'end', type: 'hangUp' },
       ],
     });
-    const result = await (await startCall(t.client, { flow, campaignId: `sip-vm-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'v1', phone } })).result();
+    const result = await (
+      await startCall(t.client, {
+        flow,
+        campaignId: `sip-vm-${Date.now()}`,
+        taskQueue: t.config.temporal.taskQueue,
+        recipient: { id: 'v1', phone },
+      })
+    ).result();
     expect(trailOf(result)).toEqual(['call:answered', 'vm:recorded']);
     const rec = result.recordings[0];
     expect(rec?.name).toBe('vm-v1');
@@ -261,16 +359,38 @@ describe('SIP provider on loopback', () => {
     const phone = '+385915551004';
     const c = await callee(phone, { keys: [{ digit: '1', afterMs: 1500 }] });
     const flow = parseFlow({
-      id: 'sip-no-typeahead', version: 1, start: 'call',
+      id: 'sip-no-typeahead',
+      version: 1,
+      start: 'call',
       elements: [
         { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'info' } },
-        { id: 'info', type: 'play', tts: { text: 'Please listen carefully, as our menu options have changed.' }, interruptible: false, next: { played: 'ask' } },
-        { id: 'ask', type: 'collect', maxDigits: 1, waitSeconds: 3, responses: { '1': 'one' }, next: { noMatch: 'end' } },
+        {
+          id: 'info',
+          type: 'play',
+          tts: { text: 'Please listen carefully, as our menu options have changed.' },
+          interruptible: false,
+          next: { played: 'ask' },
+        },
+        {
+          id: 'ask',
+          type: 'collect',
+          maxDigits: 1,
+          waitSeconds: 3,
+          responses: { '1': 'one' },
+          next: { noMatch: 'end' },
+        },
         { id: 'one', type: 'play', tts: { text: 'One.' }, next: { played: 'end' } },
         { id: 'end', type: 'hangUp' },
       ],
     });
-    const result = await (await startCall(t.client, { flow, campaignId: `sip-nta-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'n1', phone } })).result();
+    const result = await (
+      await startCall(t.client, {
+        flow,
+        campaignId: `sip-nta-${Date.now()}`,
+        taskQueue: t.config.temporal.taskQueue,
+        recipient: { id: 'n1', phone },
+      })
+    ).result();
     expect(c.keysSentAt).toHaveLength(1);
     expect(trailOf(result)).toEqual(['call:answered', 'info:played', 'ask:noMatch']);
     await c.waitClosed();
@@ -292,22 +412,45 @@ describe('SIP provider on loopback', () => {
       // Speak right after answering, then stay silent: max silence (2 s) ends the recording.
       const c = await callee(phone, { speechWav: speechFile('play-sources-speech', 500, said) });
       const flow = parseFlow({
-        id: 'sip-play-sources', version: 1, start: 'call',
+        id: 'sip-play-sources',
+        version: 1,
+        start: 'call',
         elements: [
           { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'vm' } },
-          { id: 'vm', type: 'recordVoicemail', name: 'name-{{recipient.id}}', maxDurationSeconds: 15, maxSilenceSeconds: 2, beep: false, next: { recorded: 'replay' } },
+          {
+            id: 'vm',
+            type: 'recordVoicemail',
+            name: 'name-{{recipient.id}}',
+            maxDurationSeconds: 15,
+            maxSilenceSeconds: 2,
+            beep: false,
+            next: { recorded: 'replay' },
+          },
           { id: 'replay', type: 'play', audio: { voicemail: 'name-{{recipient.id}}' }, next: { played: 'web' } },
           { id: 'web', type: 'play', audio: { url: `http://127.0.0.1:${port}/chime.wav` }, next: { played: 'asset' } },
           { id: 'asset', type: 'play', audio: { file: 'jingle.wav' }, next: { played: 'end' } },
           { id: 'end', type: 'hangUp' },
         ],
       });
-      const result = await (await startCall(t.client, { flow, campaignId: `sip-src-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'p1', phone } })).result();
+      const result = await (
+        await startCall(t.client, {
+          flow,
+          campaignId: `sip-src-${Date.now()}`,
+          taskQueue: t.config.temporal.taskQueue,
+          recipient: { id: 'p1', phone },
+        })
+      ).result();
       expect(trailOf(result)).toEqual(['call:answered', 'vm:recorded', 'replay:played', 'web:played', 'asset:played']);
       await c.waitClosed();
       const heard = c.heard();
-      const corr = { voicemail: normalizedCrossCorrelation(heard, said), url: normalizedCrossCorrelation(heard, chime), file: normalizedCrossCorrelation(heard, jingle) };
-      console.error(`played back to the callee: ${JSON.stringify(Object.fromEntries(Object.entries(corr).map(([k, v]) => [k, v.toFixed(3)])))}`);
+      const corr = {
+        voicemail: normalizedCrossCorrelation(heard, said),
+        url: normalizedCrossCorrelation(heard, chime),
+        file: normalizedCrossCorrelation(heard, jingle),
+      };
+      console.error(
+        `played back to the callee: ${JSON.stringify(Object.fromEntries(Object.entries(corr).map(([k, v]) => [k, v.toFixed(3)])))}`,
+      );
       expect(corr.voicemail).toBeGreaterThanOrEqual(0.9);
       expect(corr.url).toBeGreaterThanOrEqual(0.9);
       expect(corr.file).toBeGreaterThanOrEqual(0.9);
@@ -319,21 +462,38 @@ describe('SIP provider on loopback', () => {
   it('machine detection: a person saying "Hello?" takes answered; a voicemail greeting takes voicemail and records the message', async () => {
     const human = '+385915551006';
     const machine = '+385915551007';
-    const greeting = await speechOf('Hi, you have reached Ana Horvat. I cannot take your call right now, please leave a message after the tone.', 'male');
+    const greeting = await speechOf(
+      'Hi, you have reached Ana Horvat. I cannot take your call right now, please leave a message after the tone.',
+      'male',
+    );
     // The person waits for the caller after "Hello?", and presses 1 during the (interruptible) menu.
     const person = await callee(human, { speechWav: await helloFile(), keys: [{ digit: '1', afterMs: 5000 }] });
     const answering = await callee(machine, { speechWav: speechFile('amd-greeting', 300, greeting, tone(1000, 400)) });
     const [h, m] = await Promise.all(
-      [['a1', human], ['a2', machine]].map(async ([id, phone]) => startCall(t.client, { flow: reminder, campaignId: `sip-amd-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: id ?? '', phone: phone ?? '', firstName: 'Ana' } })),
+      [
+        ['a1', human],
+        ['a2', machine],
+      ].map(async ([id, phone]) =>
+        startCall(t.client, {
+          flow: reminder,
+          campaignId: `sip-amd-${Date.now()}`,
+          taskQueue: t.config.temporal.taskQueue,
+          recipient: { id: id ?? '', phone: phone ?? '', firstName: 'Ana' },
+        }),
+      ),
     );
     const [hr, mr] = await Promise.all([h?.result(), m?.result()]);
     expect(hr && trailOf(hr)).toEqual(['call:answered', 'menu:played', 'ask:1', 'confirmed:played']);
     expect(mr && trailOf(mr)).toEqual(['call:voicemail', 'leave-message:played']);
     await Promise.all([person.waitClosed(), answering.waitClosed()]);
-    const message = await speechOf('Hi Ana, this is a reminder of your appointment tomorrow. Please call us to confirm.');
+    const message = await speechOf(
+      'Hi Ana, this is a reminder of your appointment tomorrow. Please call us to confirm.',
+    );
     const corr = normalizedCrossCorrelation(answering.heard(), message);
     const decisions = agentLog.filter((l) => l.includes('machine detection'));
-    console.error(`AMD decisions:\n  ${decisions.join('\n  ')}\nthe answering machine recorded the leave-message prompt with correlation ${corr.toFixed(3)}`);
+    console.error(
+      `AMD decisions:\n  ${decisions.join('\n  ')}\nthe answering machine recorded the leave-message prompt with correlation ${corr.toFixed(3)}`,
+    );
     expect(corr).toBeGreaterThanOrEqual(0.9);
     expect(decisions.filter((l) => l.includes(`${h?.workflowId}~`) && l.includes('HUMAN'))).toHaveLength(1);
     expect(decisions.filter((l) => l.includes(`${m?.workflowId}~`) && l.includes('MACHINE'))).toHaveLength(1);
@@ -343,11 +503,26 @@ describe('SIP provider on loopback', () => {
     const store = await KvFlowStore.open(nc);
     await store.publish(
       parseFlow({
-        id: 'sip-inbound', version: 1, start: 'incoming',
+        id: 'sip-inbound',
+        version: 1,
+        start: 'incoming',
         elements: [
           { id: 'incoming', type: 'startIncomingCall', number: INBOUND_NUMBER, next: 'menu' },
-          { id: 'menu', type: 'play', tts: { text: 'Thank you for calling. Press 1 for sales, 2 for support.' }, interruptible: true, next: { played: 'choose' } },
-          { id: 'choose', type: 'collect', maxDigits: 1, waitSeconds: 5, responses: { '1': 'sales', '2': 'support' }, next: { noMatch: 'end' } },
+          {
+            id: 'menu',
+            type: 'play',
+            tts: { text: 'Thank you for calling. Press 1 for sales, 2 for support.' },
+            interruptible: true,
+            next: { played: 'choose' },
+          },
+          {
+            id: 'choose',
+            type: 'collect',
+            maxDigits: 1,
+            waitSeconds: 5,
+            responses: { '1': 'sales', '2': 'support' },
+            next: { noMatch: 'end' },
+          },
           { id: 'sales', type: 'play', tts: { text: 'Connecting you to sales.' }, next: { played: 'end' } },
           { id: 'support', type: 'play', tts: { text: 'Connecting you to support.' }, next: { played: 'end' } },
           { id: 'end', type: 'hangUp' },
@@ -369,7 +544,9 @@ describe('SIP provider on loopback', () => {
     const support = await speechOf('Connecting you to support.');
     const heard = caller.heard();
     const corr = { menu: normalizedCrossCorrelation(heard, menu), support: normalizedCrossCorrelation(heard, support) };
-    console.error(`inbound: INVITE → CALL_RECEIVED ${received.at - dialled} ms, answered after ${(caller.establishedAt ?? NaN) - dialled} ms; the caller heard the menu ${corr.menu.toFixed(3)}, the answer ${corr.support.toFixed(3)}`);
+    console.error(
+      `inbound: INVITE → CALL_RECEIVED ${received.at - dialled} ms, answered after ${(caller.establishedAt ?? NaN) - dialled} ms; the caller heard the menu ${corr.menu.toFixed(3)}, the answer ${corr.support.toFixed(3)}`,
+    );
     expect(corr.menu).toBeGreaterThanOrEqual(0.9);
     expect(corr.support).toBeGreaterThanOrEqual(0.9);
   }, 90_000);
@@ -377,17 +554,40 @@ describe('SIP provider on loopback', () => {
   it('forwardCall: the forward reaches a second phone (forwarded); to a busy destination it takes busy', async () => {
     const flow = (to: string) =>
       parseFlow({
-        id: 'sip-forward', version: 1, start: 'call',
+        id: 'sip-forward',
+        version: 1,
+        start: 'call',
         elements: [
           { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'fwd' } },
-          { id: 'fwd', type: 'forwardCall', from: '+14155550100', to, ringSeconds: 10, next: { forwarded: 'end', notForwarded: 'end', busy: 'end', noAnswer: 'end', declined: 'end', callEnded: 'end' } },
+          {
+            id: 'fwd',
+            type: 'forwardCall',
+            from: '+14155550100',
+            to,
+            ringSeconds: 10,
+            next: {
+              forwarded: 'end',
+              notForwarded: 'end',
+              busy: 'end',
+              noAnswer: 'end',
+              declined: 'end',
+              callEnded: 'end',
+            },
+          },
           { id: 'end', type: 'hangUp' },
         ],
       });
     const agentPhone = '+385915552002';
     const a = await callee('+385915551008');
     const b = await callee(agentPhone);
-    const forwarded = await (await startCall(t.client, { flow: flow(agentPhone), campaignId: `sip-fwd-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'w1', phone: '+385915551008' } })).result();
+    const forwarded = await (
+      await startCall(t.client, {
+        flow: flow(agentPhone),
+        campaignId: `sip-fwd-${Date.now()}`,
+        taskQueue: t.config.temporal.taskQueue,
+        recipient: { id: 'w1', phone: '+385915551008' },
+      })
+    ).result();
     expect(trailOf(forwarded)).toEqual(['call:answered', 'fwd:forwarded']);
     await waitFor('the second phone to answer', () => b.establishedAt);
     // The first phone placed the forwarded call (blind transfer): the second one talks to it.
@@ -395,7 +595,14 @@ describe('SIP provider on loopback', () => {
     await Promise.all([a.stop(), b.stop()]);
 
     const c = await callee('+385915551009');
-    const busy = await (await startCall(t.client, { flow: flow('+385915550486'), campaignId: `sip-fwdb-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'w2', phone: '+385915551009' } })).result();
+    const busy = await (
+      await startCall(t.client, {
+        flow: flow('+385915550486'),
+        campaignId: `sip-fwdb-${Date.now()}`,
+        taskQueue: t.config.temporal.taskQueue,
+        recipient: { id: 'w2', phone: '+385915551009' },
+      })
+    ).result();
     expect(trailOf(busy)).toEqual(['call:answered', 'fwd:busy']);
     await c.waitClosed();
   }, 120_000);
@@ -407,17 +614,36 @@ describe('SIP provider on loopback', () => {
     // intro (~1.5 s) and the beep are over by 4.5 s; speak, then press # one second after speaking.
     const speakAt = 4500;
     const saidMs = (said.length / 8000) * 1000;
-    const c = await callee(phone, { speechWav: speechFile('record-speech', speakAt, said), keys: [{ digit: '#', afterMs: speakAt + saidMs + 1000 }] });
+    const c = await callee(phone, {
+      speechWav: speechFile('record-speech', speakAt, said),
+      keys: [{ digit: '#', afterMs: speakAt + saidMs + 1000 }],
+    });
     const flow = parseFlow({
-      id: 'sip-record', version: 1, start: 'call',
+      id: 'sip-record',
+      version: 1,
+      start: 'call',
       elements: [
         { id: 'call', type: 'startOutgoingCall', from: '+14155550100', recordCall: true, next: { answered: 'intro' } },
         { id: 'intro', type: 'play', tts: { text: 'This call is recorded.' }, next: { played: 'vm' } },
-        { id: 'vm', type: 'recordVoicemail', name: 'invoice-{{recipient.id}}', maxDurationSeconds: 30, maxSilenceSeconds: 10, escapeDigits: '#', beep: true, next: { recorded: 'end' } },
+        {
+          id: 'vm',
+          type: 'recordVoicemail',
+          name: 'invoice-{{recipient.id}}',
+          maxDurationSeconds: 30,
+          maxSilenceSeconds: 10,
+          escapeDigits: '#',
+          beep: true,
+          next: { recorded: 'end' },
+        },
         { id: 'end', type: 'hangUp' },
       ],
     });
-    const handle = await startCall(t.client, { flow, campaignId: `sip-rec-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'c1', phone } });
+    const handle = await startCall(t.client, {
+      flow,
+      campaignId: `sip-rec-${Date.now()}`,
+      taskQueue: t.config.temporal.taskQueue,
+      recipient: { id: 'c1', phone },
+    });
     const result = await handle.result();
     expect(trailOf(result)).toEqual(['call:answered', 'intro:played', 'vm:recorded']);
     await c.waitClosed();
@@ -429,12 +655,29 @@ describe('SIP provider on loopback', () => {
     expect(vmSamples.length / 8000).toBeLessThan(saidMs / 1000 + 4);
     expect(normalizedCrossCorrelation(vmSamples, said)).toBeGreaterThanOrEqual(0.9);
     const callId = `${handle.workflowId}~1`;
-    const ready = await waitFor('CALL_RECORDING_READY of the whole call', () => events.find((e) => e.callId === callId && e.type === 'CALL_RECORDING_READY' && events.some((f) => f.callId === callId && f.type === 'CALL_FINISHED' && f.at <= e.at) ? e : undefined) ?? undefined);
-    const whole = await waitFor('the whole-call recording', async () => (await store.list({ callId })).find((r) => r.name === 'call'));
+    const ready = await waitFor(
+      'CALL_RECORDING_READY of the whole call',
+      () =>
+        events.find((e) =>
+          e.callId === callId &&
+          e.type === 'CALL_RECORDING_READY' &&
+          events.some((f) => f.callId === callId && f.type === 'CALL_FINISHED' && f.at <= e.at)
+            ? e
+            : undefined,
+        ) ?? undefined,
+    );
+    const whole = await waitFor('the whole-call recording', async () =>
+      (await store.list({ callId })).find((r) => r.name === 'call'),
+    );
     const wholeSamples = toMono(parseWav((await store.get(whole.id))?.data ?? new Uint8Array()));
-    const corr = { intro: normalizedCrossCorrelation(wholeSamples, intro), callee: normalizedCrossCorrelation(wholeSamples, said) };
+    const corr = {
+      intro: normalizedCrossCorrelation(wholeSamples, intro),
+      callee: normalizedCrossCorrelation(wholeSamples, said),
+    };
     expect(ready.type).toBe('CALL_RECORDING_READY');
-    console.error(`whole call ${whole.durationMs} ms (call up ${(c.closedAt ?? 0) - (c.establishedAt ?? 0)} ms); correlation with the prompt ${corr.intro.toFixed(3)}, with the callee ${corr.callee.toFixed(3)}; voicemail ${vmSamples.length / 8000} s`);
+    console.error(
+      `whole call ${whole.durationMs} ms (call up ${(c.closedAt ?? 0) - (c.establishedAt ?? 0)} ms); correlation with the prompt ${corr.intro.toFixed(3)}, with the callee ${corr.callee.toFixed(3)}; voicemail ${vmSamples.length / 8000} s`,
+    );
     expect(whole.durationMs).toBeGreaterThan(speakAt + saidMs);
     expect(corr.intro).toBeGreaterThanOrEqual(0.8);
     expect(corr.callee).toBeGreaterThanOrEqual(0.8);

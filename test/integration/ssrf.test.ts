@@ -24,9 +24,13 @@ const server: Server = createServer((req, res) => {
   req.on('data', (c: Buffer) => body.push(c));
   req.on('end', () => {
     if (url.pathname === '/echo') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ method: req.method, headers: req.headers, body: Buffer.concat(body).toString('utf8') }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ method: req.method, headers: req.headers, body: Buffer.concat(body).toString('utf8') }));
     } else if (url.pathname === '/redirect') {
-      res.writeHead(Number(url.searchParams.get('status') ?? 302), { location: url.searchParams.get('to') ?? '/' }).end();
+      res
+        .writeHead(Number(url.searchParams.get('status') ?? 302), { location: url.searchParams.get('to') ?? '/' })
+        .end();
     } else if (url.pathname.startsWith('/loop/')) {
       res.writeHead(302, { location: `/loop/${Number(url.pathname.slice(6)) + 1}` }).end();
     } else if (url.pathname === '/hang') {
@@ -70,7 +74,14 @@ function activity(policy: HttpPolicy) {
   const { httpRequest } = createActivities({ http: policy } as unknown as ActivityDeps);
   // Expected failures are asserted here, not logged.
   const quiet = { logger: new DefaultLogger('ERROR', () => undefined) };
-  return (req: Partial<HttpRequestInput> & { url: string }) => new MockActivityEnvironment(undefined, quiet).run(httpRequest, { method: 'GET', headers: {}, timeoutMs: 10_000, retries: 0, ...req });
+  return (req: Partial<HttpRequestInput> & { url: string }) =>
+    new MockActivityEnvironment(undefined, quiet).run(httpRequest, {
+      method: 'GET',
+      headers: {},
+      timeoutMs: 10_000,
+      retries: 0,
+      ...req,
+    });
 }
 
 async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
@@ -83,7 +94,10 @@ async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
 }
 
 describe('httpRequest against local servers', () => {
-  const local = httpPolicy({ allow: '127.0.0.1', resolve: table({ 'other-origin.test': ['127.0.0.1'], 'private.test': ['10.1.1.1'] }) });
+  const local = httpPolicy({
+    allow: '127.0.0.1',
+    resolve: table({ 'other-origin.test': ['127.0.0.1'], 'private.test': ['10.1.1.1'] }),
+  });
   const run = activity(local);
 
   it('without an allowlist entry, the loopback server is refused and never contacted', async () => {
@@ -115,7 +129,9 @@ describe('httpRequest against local servers', () => {
       expect(f.type).toBe('BlockedAddressError');
       expect(f.message).toContain(reason);
     }
-    const scheme = await failure(run({ url: `http://127.0.0.1:${port}/redirect?to=${encodeURIComponent('file:///etc/passwd')}` }));
+    const scheme = await failure(
+      run({ url: `http://127.0.0.1:${port}/redirect?to=${encodeURIComponent('file:///etc/passwd')}` }),
+    );
     expect(scheme.type).toBe('InvalidUrlError');
   });
 
@@ -127,11 +143,26 @@ describe('httpRequest against local servers', () => {
   });
 
   it('a 303 after a POST continues as a GET; credentials do not follow to another origin', async () => {
-    const see = await run({ method: 'POST', url: `http://127.0.0.1:${port}/redirect?status=303&to=/echo`, body: { a: 1 } });
+    const see = await run({
+      method: 'POST',
+      url: `http://127.0.0.1:${port}/redirect?status=303&to=/echo`,
+      body: { a: 1 },
+    });
     expect(see).toMatchObject({ ok: true, data: { body: { method: 'GET', body: '' } } });
-    const kept = await run({ method: 'POST', url: `http://127.0.0.1:${port}/redirect?status=307&to=/echo`, body: { a: 1 }, headers: { authorization: 'Bearer s3cret' } });
-    expect(kept).toMatchObject({ ok: true, data: { body: { method: 'POST', body: '{"a":1}', headers: { authorization: 'Bearer s3cret' } } } });
-    const other = await run({ url: `http://127.0.0.1:${port}/redirect?to=${encodeURIComponent(`http://other-origin.test:${port}/echo`)}`, headers: { authorization: 'Bearer s3cret' } });
+    const kept = await run({
+      method: 'POST',
+      url: `http://127.0.0.1:${port}/redirect?status=307&to=/echo`,
+      body: { a: 1 },
+      headers: { authorization: 'Bearer s3cret' },
+    });
+    expect(kept).toMatchObject({
+      ok: true,
+      data: { body: { method: 'POST', body: '{"a":1}', headers: { authorization: 'Bearer s3cret' } } },
+    });
+    const other = await run({
+      url: `http://127.0.0.1:${port}/redirect?to=${encodeURIComponent(`http://other-origin.test:${port}/echo`)}`,
+      headers: { authorization: 'Bearer s3cret' },
+    });
     expect(other).toMatchObject({ ok: true, data: { body: { method: 'GET' } } });
     expect(JSON.stringify(other)).not.toContain('s3cret');
   });
@@ -144,14 +175,19 @@ describe('httpRequest against local servers', () => {
       calls.push(host);
       return [{ address: n++ === 0 ? '127.0.0.1' : '127.0.0.2', family: 4 }];
     };
-    const res = await activity(httpPolicy({ allow: '127.0.0.1', resolve: rebinding }))({ url: `http://rebind.test:${port}/echo` });
+    const res = await activity(httpPolicy({ allow: '127.0.0.1', resolve: rebinding }))({
+      url: `http://rebind.test:${port}/echo`,
+    });
     expect(res).toMatchObject({ ok: true, data: { status: 200, body: { headers: { host: `rebind.test:${port}` } } } });
     expect(calls).toEqual(['rebind.test']);
   });
 
   it('a timeout stays a transient failure: retried, then reported to the flow', async () => {
     const before = hits.filter((h) => h === '/hang').length;
-    expect(await run({ url: `http://127.0.0.1:${port}/hang`, timeoutMs: 300, retries: 1 })).toEqual({ ok: false, error: `GET http://127.0.0.1:${port}/hang: timed out after 300 ms` });
+    expect(await run({ url: `http://127.0.0.1:${port}/hang`, timeoutMs: 300, retries: 1 })).toEqual({
+      ok: false,
+      error: `GET http://127.0.0.1:${port}/hang: timed out after 300 ms`,
+    });
     expect(hits.filter((h) => h === '/hang').length - before).toBe(2);
   });
 
@@ -175,7 +211,9 @@ describe('httpRequest against local servers', () => {
     }
     const ms = Date.now() - started;
     const growthMb = (peak - base) / 1e6;
-    console.log(`endless body: failed after ${ms} ms, RSS ${Math.round(base / 1e6)} → peak ${Math.round(peak / 1e6)} MB (+${growthMb.toFixed(1)} MB)`);
+    console.log(
+      `endless body: failed after ${ms} ms, RSS ${Math.round(base / 1e6)} → peak ${Math.round(peak / 1e6)} MB (+${growthMb.toFixed(1)} MB)`,
+    );
     expect(f).toMatchObject({ type: 'ResponseTooLargeError', nonRetryable: true });
     expect(ms).toBeLessThan(5_000);
     expect(growthMb).toBeLessThan(32);
@@ -201,9 +239,28 @@ describe('httpRequest on the real stack', () => {
       start: 'call',
       elements: [
         { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'lookup' } },
-        { id: 'lookup', type: 'httpRequest', url: `${base}/echo`, saveTo: { method: 'body.method' }, next: 'meta', onError: 'bye' },
-        { id: 'meta', type: 'httpRequest', url: 'http://169.254.169.254/latest/meta-data/', next: 'bye', onError: 'bounce' },
-        { id: 'bounce', type: 'httpRequest', url: `${base}/redirect?to=${encodeURIComponent('http://10.0.0.1/admin')}`, next: 'bye', onError: 'flood' },
+        {
+          id: 'lookup',
+          type: 'httpRequest',
+          url: `${base}/echo`,
+          saveTo: { method: 'body.method' },
+          next: 'meta',
+          onError: 'bye',
+        },
+        {
+          id: 'meta',
+          type: 'httpRequest',
+          url: 'http://169.254.169.254/latest/meta-data/',
+          next: 'bye',
+          onError: 'bounce',
+        },
+        {
+          id: 'bounce',
+          type: 'httpRequest',
+          url: `${base}/redirect?to=${encodeURIComponent('http://10.0.0.1/admin')}`,
+          next: 'bye',
+          onError: 'flood',
+        },
         { id: 'flood', type: 'httpRequest', url: `${base}/endless`, timeoutSeconds: 30, next: 'bye', onError: 'bye' },
         { id: 'bye', type: 'hangUp' },
       ],
@@ -212,11 +269,23 @@ describe('httpRequest on the real stack', () => {
     const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${worker}/status`, 'utf8'))?.[1] ?? 0) / 1024;
     const before = rss();
     const endless = hits.filter((h) => h === '/endless').length;
-    const handle = await startCall(t.client, { flow, campaignId: 'ssrf', taskQueue: t.config.temporal.taskQueue, recipient: { id: 'r1', phone: '+385915551001' }, hints: { persona: { attempts: ['answered'] } } });
+    const handle = await startCall(t.client, {
+      flow,
+      campaignId: 'ssrf',
+      taskQueue: t.config.temporal.taskQueue,
+      recipient: { id: 'r1', phone: '+385915551001' },
+      hints: { persona: { attempts: ['answered'] } },
+    });
     const result = await handle.result();
     const after = rss();
     console.log(`worker RSS around the call: ${before.toFixed(0)} → ${after.toFixed(0)} MB`);
-    expect(result.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['call:answered', 'lookup:next', 'meta:onError', 'bounce:onError', 'flood:onError']);
+    expect(result.trail.map((x) => `${x.element}:${x.branch}`)).toEqual([
+      'call:answered',
+      'lookup:next',
+      'meta:onError',
+      'bounce:onError',
+      'flood:onError',
+    ]);
     expect(result.variables.method).toBe('GET');
     const warned = Object.fromEntries(result.warnings.map((w) => [w.element, w.message]));
     expect(warned.meta).toContain('cloud metadata address');

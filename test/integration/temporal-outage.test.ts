@@ -12,12 +12,18 @@ import { callStatusQuery } from '../../src/workflows/messages.js';
 import { decodeHistory } from '../../src/codec/encryption.js';
 import { payloadCodec } from '../../src/config/index.js';
 
-const flow = parseFlow(JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')));
+const flow = parseFlow(
+  JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')),
+);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let t: EphemeralStack;
 beforeAll(async () => {
   // Slow speech: the menu prompt plays for several seconds, so it ends while Temporal is away.
-  t = await startEphemeralStack({ sqlite: true, simLatency: JSON.stringify({ msPerChar: 80 }), taskQueue: 'it-temporal-outage' });
+  t = await startEphemeralStack({
+    sqlite: true,
+    simLatency: JSON.stringify({ msPerChar: 80 }),
+    taskQueue: 'it-temporal-outage',
+  });
 });
 afterAll(async () => {
   await t?.stop();
@@ -25,7 +31,13 @@ afterAll(async () => {
 
 describe('Temporal outage', () => {
   it('events of the outage are signalled as soon as Temporal answers again', async () => {
-    const handle = await startCall(t.client, { flow, campaignId: `outage-${Date.now()}`, taskQueue: t.config.temporal.taskQueue, recipient: { id: 'o1', phone: '+385915550101', firstName: 'Ana' }, hints: { persona: { attempts: ['answered'], keys: ['1'] } } });
+    const handle = await startCall(t.client, {
+      flow,
+      campaignId: `outage-${Date.now()}`,
+      taskQueue: t.config.temporal.taskQueue,
+      recipient: { id: 'o1', phone: '+385915550101', firstName: 'Ana' },
+      hints: { persona: { attempts: ['answered'], keys: ['1'] } },
+    });
     // Kill the server while the menu prompt plays.
     for (let i = 0; ; i++) {
       const status = await handle.query(callStatusQuery);
@@ -37,16 +49,30 @@ describe('Temporal outage', () => {
     const killedAt = Date.now();
     // Long enough for reconnect back-off and redelivery back-off to grow past the call's grace.
     await sleep(30_000);
-    await t.stack.startTemporal({ port: Number(t.config.temporal.address.split(':').at(-1)), dbFile: join(t.dataDir, 'temporal.db'), deadlineMs: 120_000 });
+    await t.stack.startTemporal({
+      port: Number(t.config.temporal.address.split(':').at(-1)),
+      dbFile: join(t.dataDir, 'temporal.db'),
+      deadlineMs: 120_000,
+    });
     const backAt = Date.now();
 
     const result = await handle.result();
-    expect(result.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['call:answered', 'menu:played', 'ask:1', 'confirmed:played']);
+    expect(result.trail.map((x) => `${x.element}:${x.branch}`)).toEqual([
+      'call:answered',
+      'menu:played',
+      'ask:1',
+      'confirmed:played',
+    ]);
     const history = await decodeHistory(await handle.fetchHistory(), payloadCodec(t.config));
     const signals = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes);
-    const atMs = (e: (typeof signals)[number]) => Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+    const atMs = (e: (typeof signals)[number]) =>
+      Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
     // The prompt's end happened during the outage; its signal came after the restart.
-    const promptEnd = signals.find((e) => Buffer.from(e.workflowExecutionSignaledEventAttributes?.input?.payloads?.[0]?.data ?? []).toString().includes('"SAY_FINISHED"'));
+    const promptEnd = signals.find((e) =>
+      Buffer.from(e.workflowExecutionSignaledEventAttributes?.input?.payloads?.[0]?.data ?? [])
+        .toString()
+        .includes('"SAY_FINISHED"'),
+    );
     expect(promptEnd).toBeDefined();
     const signalledAt = atMs(promptEnd!);
     expect(signalledAt).toBeGreaterThan(killedAt);

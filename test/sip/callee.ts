@@ -44,7 +44,17 @@ export class Callee {
   ) {}
 
   static async start(opts: CalleeOptions): Promise<Callee> {
-    const agent = await BaresipAgent.start({ name: `callee-${opts.user}`, dir: opts.dir, host: '127.0.0.1', accounts: [`<sip:${opts.user}@${opts.registrar}>;regint=60;answermode=${opts.answer === false ? 'manual' : 'auto'}`], silenceWav: opts.silenceWav, recordAudio: true, ...(opts.rtpTimeoutSeconds ? { rtpTimeoutSeconds: opts.rtpTimeoutSeconds } : {}) });
+    const agent = await BaresipAgent.start({
+      name: `callee-${opts.user}`,
+      dir: opts.dir,
+      host: '127.0.0.1',
+      accounts: [
+        `<sip:${opts.user}@${opts.registrar}>;regint=60;answermode=${opts.answer === false ? 'manual' : 'auto'}`,
+      ],
+      silenceWav: opts.silenceWav,
+      recordAudio: true,
+      ...(opts.rtpTimeoutSeconds ? { rtpTimeoutSeconds: opts.rtpTimeoutSeconds } : {}),
+    });
     const c = new Callee(agent, opts);
     agent.on('event', (ev: BaresipEvent) => c.onEvent(ev));
     // Registration may finish before the control connection is up: ask instead of waiting for REGISTER_OK.
@@ -78,7 +88,10 @@ export class Callee {
           }, k.afterMs),
         );
       }
-      if (this.opts.hangUpAfterMs !== undefined) this.timers.push(setTimeout(() => void this.agent.command('hangup').catch(() => undefined), this.opts.hangUpAfterMs));
+      if (this.opts.hangUpAfterMs !== undefined)
+        this.timers.push(
+          setTimeout(() => void this.agent.command('hangup').catch(() => undefined), this.opts.hangUpAfterMs),
+        );
     }
     if (ev.type === 'CALL_CLOSED') {
       this.closedAt = Date.now();
@@ -91,7 +104,9 @@ export class Callee {
   heard(): Int16Array {
     const dir = this.agent.sndPath;
     if (!dir || !existsSync(dir)) return new Int16Array(0);
-    const files = readdirSync(dir).filter((f) => f.endsWith('-dec.wav')).sort();
+    const files = readdirSync(dir)
+      .filter((f) => f.endsWith('-dec.wav'))
+      .sort();
     const last = files.at(-1);
     return last ? toMono(parseWav(new Uint8Array(readFileSync(join(dir, last))))) : new Int16Array(0);
   }

@@ -48,7 +48,12 @@ describe('answering-machine detection', () => {
     expect(stream(silence(6000))).toMatchObject({ result: 'MACHINE', atMs: 2500 });
   });
   it('the answer for a prefix never changes as more audio arrives', () => {
-    const audio = concat(silence(300), speak('Hello?'), silence(4000), speak('Hello? Anyone there? I can hear nothing at all on this line'));
+    const audio = concat(
+      silence(300),
+      speak('Hello?'),
+      silence(4000),
+      speak('Hello? Anyone there? I can hear nothing at all on this line'),
+    );
     const first = stream(audio);
     expect(first?.result).toBe('HUMAN');
     expect(detectMachine(audio)).toEqual(first);

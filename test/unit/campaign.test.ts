@@ -23,7 +23,8 @@ describe('calling speed', () => {
     expect(parseSpeed('100/minute')).toEqual({ calls: 100, per: 'minute' });
     expect(parseSpeed('5000 per hour')).toEqual({ calls: 5000, per: 'hour' });
     expect(parseSpeed('1000/d')).toEqual({ calls: 1000, per: 'day' });
-    for (const bad of ['0/minute', '100', 'fast', '10/week', '2000000/minute']) expect(() => parseSpeed(bad), bad).toThrow(RangeError);
+    for (const bad of ['0/minute', '100', 'fast', '10/week', '2000000/minute'])
+      expect(() => parseSpeed(bad), bad).toThrow(RangeError);
   });
   it('spaces slots period/N apart from the first call, never earlier than now', () => {
     expect(slotIntervalMs({ calls: 100, per: 'minute' })).toBe(600);
@@ -51,14 +52,31 @@ describe('row bitmaps', () => {
 describe('recipients files', () => {
   const collect = async (f: string, pageSize = 2) => {
     const pages: PageRow[][] = [];
-    const result = await stageRecipients(f, async (n, rows) => {
-      pages[n] = rows;
-    }, { pageSize });
+    const result = await stageRecipients(
+      f,
+      async (n, rows) => {
+        pages[n] = rows;
+      },
+      { pageSize },
+    );
     return { result, rows: pages.flat() };
   };
 
   it('CSV: rows normalised to E.164 with zones; bad rows reported by row number and skipped; duplicates called once', async () => {
-    const f = file('r.csv', ['id,phone,firstName,timeZone,persona', 'a,+385 91 555 0001,Ana,,', 'b,not-a-phone,Bo,,', ',+385915550003,Cy,,', 'd,+14155550104,Di,America/Chicago,"{""attempts"":[""busy""]}"', 'e,+385915550001,Ed,,', 'a,+385915550009,Al,,', 'f,+385915550010,Fi,Mars/Base,', 'g,+14155550111,Gu,,'].join('\n'));
+    const f = file(
+      'r.csv',
+      [
+        'id,phone,firstName,timeZone,persona',
+        'a,+385 91 555 0001,Ana,,',
+        'b,not-a-phone,Bo,,',
+        ',+385915550003,Cy,,',
+        'd,+14155550104,Di,America/Chicago,"{""attempts"":[""busy""]}"',
+        'e,+385915550001,Ed,,',
+        'a,+385915550009,Al,,',
+        'f,+385915550010,Fi,Mars/Base,',
+        'g,+14155550111,Gu,,',
+      ].join('\n'),
+    );
     const { result, rows } = await collect(f);
     expect(rows.map((r) => [r.row, r.recipient.id, r.recipient.phone, r.recipient.timeZone])).toEqual([
       [2, 'a', '+385915550001', 'Europe/Zagreb'],
@@ -78,7 +96,16 @@ describe('recipients files', () => {
   });
 
   it('NDJSON: malformed lines are row errors, never a crash', async () => {
-    const f = file('r.ndjson', ['{"id":"a","phone":"+385915550001"}', 'not json', '[1,2]', '', '{"id":2,"phone":"+385915550002","persona":{"keys":["1"]}}'].join('\n'));
+    const f = file(
+      'r.ndjson',
+      [
+        '{"id":"a","phone":"+385915550001"}',
+        'not json',
+        '[1,2]',
+        '',
+        '{"id":2,"phone":"+385915550002","persona":{"keys":["1"]}}',
+      ].join('\n'),
+    );
     const { result, rows } = await collect(f, 500);
     expect(rows.map((r) => r.recipient.id)).toEqual(['a', '2']);
     expect(rows[1]?.hints).toEqual({ persona: { keys: ['1'] } });
@@ -98,9 +125,18 @@ describe('recipients files', () => {
 });
 
 const windowed = parseFlow({
-  id: 'w', version: 1, start: 'call',
+  id: 'w',
+  version: 1,
+  start: 'call',
   elements: [
-    { id: 'call', type: 'startOutgoingCall', from: '+14155550100', deliveryWindow: { days: ['MON', 'TUE', 'WED', 'THU', 'FRI'], from: '09:00', to: '17:00', timeZone: 'recipient' }, retry: { minMinutes: 30, maxMinutes: 60, count: 2 }, next: {} },
+    {
+      id: 'call',
+      type: 'startOutgoingCall',
+      from: '+14155550100',
+      deliveryWindow: { days: ['MON', 'TUE', 'WED', 'THU', 'FRI'], from: '09:00', to: '17:00', timeZone: 'recipient' },
+      retry: { minMinutes: 30, maxMinutes: 60, count: 2 },
+      next: {},
+    },
   ],
 });
 
@@ -108,7 +144,16 @@ describe('forecast', () => {
   const zagreb = (iso: string) => DateTime.fromISO(iso, { zone: 'Europe/Zagreb' }).toMillis();
 
   it('follows the window: Friday 16:00 at 100/hour → 100 on Friday, the rest from Monday 09:00', () => {
-    const f = forecastCampaign(windowed, Array.from({ length: 300 }, () => 'Europe/Zagreb'), { speed: { calls: 100, per: 'hour' }, maxConcurrent: 1000, start: zagreb('2026-11-27T16:00'), avgCallSeconds: 60 });
+    const f = forecastCampaign(
+      windowed,
+      Array.from({ length: 300 }, () => 'Europe/Zagreb'),
+      {
+        speed: { calls: 100, per: 'hour' },
+        maxConcurrent: 1000,
+        start: zagreb('2026-11-27T16:00'),
+        avgCallSeconds: 60,
+      },
+    );
     expect(f.firstDialAt).toBe(new Date(zagreb('2026-11-27T16:00')).toISOString());
     expect(f.perDay).toEqual([
       { date: '2026-11-27', dials: 100 },
@@ -119,7 +164,12 @@ describe('forecast', () => {
   });
 
   it('counts recipients without a zone as not callable, and concurrency can bind', () => {
-    const f = forecastCampaign(windowed, ['', 'Europe/Zagreb', ''], { speed: { calls: 1000, per: 'minute' }, maxConcurrent: 1, start: zagreb('2026-11-24T10:00'), avgCallSeconds: 120 });
+    const f = forecastCampaign(windowed, ['', 'Europe/Zagreb', ''], {
+      speed: { calls: 1000, per: 'minute' },
+      maxConcurrent: 1,
+      start: zagreb('2026-11-24T10:00'),
+      avgCallSeconds: 120,
+    });
     expect(f.notCallable).toBe(2);
     expect(f.effectiveCallsPerHour).toBe(30);
   });

@@ -4,7 +4,16 @@ import { describe, expect, it } from 'vitest';
 import { applyChaos, chaosSchema, type PlannedEvent } from '../../src/telephony/simulator.js';
 import { seededRandom } from '../../src/flow/random.js';
 
-const ev = (n: number, type: string, delayMs: number): PlannedEvent => ({ delayMs, event: { id: `c~1:${n}:${type}`, type: type as PlannedEvent['event']['type'], callId: 'c~1', timestamp: '2026-11-23T09:00:00Z', properties: {} } });
+const ev = (n: number, type: string, delayMs: number): PlannedEvent => ({
+  delayMs,
+  event: {
+    id: `c~1:${n}:${type}`,
+    type: type as PlannedEvent['event']['type'],
+    callId: 'c~1',
+    timestamp: '2026-11-23T09:00:00Z',
+    properties: {},
+  },
+});
 const batch = [ev(1, 'CALL_RINGING', 100), ev(2, 'CALL_ESTABLISHED', 300)];
 const chaos = (c: object) => chaosSchema.parse(c);
 

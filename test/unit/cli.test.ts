@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { CLI_BIN } from '../../src/dev/stack.js';
 import { flowJsonSchema } from '../../src/flow/schema.js';
 
-const run = (...args: string[]) => spawnSync(process.execPath, [CLI_BIN, ...args], { encoding: 'utf8', timeout: 30_000 });
+const run = (...args: string[]) =>
+  spawnSync(process.execPath, [CLI_BIN, ...args], { encoding: 'utf8', timeout: 30_000 });
 const dir = mkdtempSync(join(tmpdir(), 'dialflow-cli-'));
 const write = (name: string, body: string) => {
   const f = join(dir, name);
@@ -17,7 +18,10 @@ const write = (name: string, body: string) => {
 
 describe('dialflow validate', () => {
   it('exit 0 for a valid flow, warnings listed', () => {
-    const f = write('ok.yaml', 'id: ok\nversion: 1\nstart: call\nelements:\n  - id: call\n    type: startOutgoingCall\n    from: "+14155550100"\n    retry: { minMinutes: 1, maxMinutes: 2, count: 4 }\n    next: { answered: bye }\n  - id: bye\n    type: play\n    tts: { text: Bye }\n');
+    const f = write(
+      'ok.yaml',
+      'id: ok\nversion: 1\nstart: call\nelements:\n  - id: call\n    type: startOutgoingCall\n    from: "+14155550100"\n    retry: { minMinutes: 1, maxMinutes: 2, count: 4 }\n    next: { answered: bye }\n  - id: bye\n    type: play\n    tts: { text: Bye }\n',
+    );
     const r = run('validate', f);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/warning +retry\.tooMany/);
@@ -25,7 +29,18 @@ describe('dialflow validate', () => {
     expect(r.stdout).toMatch(/valid \(2 warnings\)/);
   });
   it('exit 1 with every error, and --json gives them structured', () => {
-    const f = write('bad.json', JSON.stringify({ id: 'bad', version: 1, start: 'p', elements: [{ id: 'p', type: 'play', tts: { text: 'x'.repeat(200) } }, { id: 'q', type: 'hangUp' }] }));
+    const f = write(
+      'bad.json',
+      JSON.stringify({
+        id: 'bad',
+        version: 1,
+        start: 'p',
+        elements: [
+          { id: 'p', type: 'play', tts: { text: 'x'.repeat(200) } },
+          { id: 'q', type: 'hangUp' },
+        ],
+      }),
+    );
     const r = run('validate', f);
     expect(r.status).toBe(1);
     expect(r.stdout).toMatch(/error +field\.tooBig +\[p\] elements\[0\]\.tts\.text/);
@@ -46,7 +61,18 @@ describe('dialflow validate', () => {
     expect(run('validate', join(dir, 'missing.json')).status).toBe(2);
   });
   it('checks uploaded audio files exist', () => {
-    const f = write('audio.json', JSON.stringify({ id: 'a', version: 1, start: 'c', elements: [{ id: 'c', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'p' } }, { id: 'p', type: 'play', audio: { file: 'nope.mp3' } }] }));
+    const f = write(
+      'audio.json',
+      JSON.stringify({
+        id: 'a',
+        version: 1,
+        start: 'c',
+        elements: [
+          { id: 'c', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'p' } },
+          { id: 'p', type: 'play', audio: { file: 'nope.mp3' } },
+        ],
+      }),
+    );
     const r = run('validate', f, '--json');
     expect(r.status).toBe(1);
     expect(r.stdout).toContain('audio.fileMissing');
@@ -64,7 +90,13 @@ describe('dialflow graph', () => {
     expect(r.stdout).not.toMatch(/^\s+end\b/m);
   });
   it('refuses an invalid flow with exit 1', () => {
-    const r = run('graph', write('g.json', JSON.stringify({ id: 'g', version: 1, start: 'x', elements: [{ id: 'x', type: 'play', tts: { text: 'a' } }] })));
+    const r = run(
+      'graph',
+      write(
+        'g.json',
+        JSON.stringify({ id: 'g', version: 1, start: 'x', elements: [{ id: 'x', type: 'play', tts: { text: 'a' } }] }),
+      ),
+    );
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/session\.ivrOutsideSession/);
   });
@@ -72,7 +104,9 @@ describe('dialflow graph', () => {
 
 describe('published JSON Schema', () => {
   it('docs/flow.schema.json is current (regenerate with npm run schema)', () => {
-    const published = JSON.parse(readFileSync(new URL('../../docs/flow.schema.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+    const published = JSON.parse(
+      readFileSync(new URL('../../docs/flow.schema.json', import.meta.url), 'utf8'),
+    ) as Record<string, unknown>;
     const { $id: _id, title: _title, ...rest } = published;
     expect(rest).toEqual(JSON.parse(JSON.stringify(flowJsonSchema())));
   });

@@ -7,9 +7,26 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ValueError } from '@temporalio/common';
-import { decodeHistory, decodeReadable, EncryptionCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA, keyId, parseKey, PayloadKeyError, PlainPayloadError } from '../../src/codec/encryption.js';
+import {
+  decodeHistory,
+  decodeReadable,
+  EncryptionCodec,
+  ENCRYPTED_ENCODING,
+  KEY_ID_METADATA,
+  keyId,
+  parseKey,
+  PayloadKeyError,
+  PlainPayloadError,
+} from '../../src/codec/encryption.js';
 import { allowedHosts } from '../../src/codec/server.js';
-import { CodecTokenError, codecToken, generateCodecToken, parseCodecToken, resolveCodecToken, tokenMatches } from '../../src/codec/token.js';
+import {
+  CodecTokenError,
+  codecToken,
+  generateCodecToken,
+  parseCodecToken,
+  resolveCodecToken,
+  tokenMatches,
+} from '../../src/codec/token.js';
 import { checkWorkerKeys, identityKeyIds, PayloadKeyMismatchError, workerIdentity } from '../../src/codec/key-check.js';
 
 const key = new Uint8Array(randomBytes(32));
@@ -41,7 +58,9 @@ describe('EncryptionCodec', () => {
     await expect(codec.decode([payload])).rejects.toThrow(PlainPayloadError);
     // A ValueError: the worker fails the workflow task with this message and never runs the workflow.
     await expect(codec.decode([payload])).rejects.toThrow(ValueError);
-    await expect(codec.decode([payload])).rejects.toThrow(new RegExp(`unencrypted payload \\(encoding "json/plain"\\).*${keyId(key)}`));
+    await expect(codec.decode([payload])).rejects.toThrow(
+      new RegExp(`unencrypted payload \\(encoding "json/plain"\\).*${keyId(key)}`),
+    );
     // One plain payload among encrypted ones fails the whole list.
     const [enc] = await codec.encode([payload]);
     await expect(codec.decode([enc!, payload])).rejects.toThrow(PlainPayloadError);
@@ -74,10 +93,11 @@ describe('EncryptionCodec', () => {
     expect(parseKey(b.toString('base64'), 'x')).toEqual(key);
     expect(parseKey(b.toString('hex'), 'x')).toEqual(key);
     expect(() => parseKey('c2hvcnQ=', 'DIALFLOW_PAYLOAD_KEY')).toThrow(PayloadKeyError);
-    expect(() => parseKey('c2hvcnQ=', 'DIALFLOW_PAYLOAD_KEY')).toThrow(/DIALFLOW_PAYLOAD_KEY: a payload key is 32 bytes/);
+    expect(() => parseKey('c2hvcnQ=', 'DIALFLOW_PAYLOAD_KEY')).toThrow(
+      /DIALFLOW_PAYLOAD_KEY: a payload key is 32 bytes/,
+    );
   });
 });
-
 
 describe('codec server token', () => {
   it('is generated URL-safe, kept in a 0600 file under the data dir, and the same on the next start', () => {
@@ -87,9 +107,15 @@ describe('codec server token', () => {
       expect(t).toMatch(/^[A-Za-z0-9_-]{43}$/);
       expect(statSync(join(dir, 'codec.token')).mode & 0o777).toBe(0o600);
       expect(codecToken(dir)).toBe(t);
-      expect(resolveCodecToken({ file: join(dir, 'codec.token'), env: {} })).toEqual({ token: t, source: join(dir, 'codec.token') });
+      expect(resolveCodecToken({ file: join(dir, 'codec.token'), env: {} })).toEqual({
+        token: t,
+        source: join(dir, 'codec.token'),
+      });
       const fromEnv = generateCodecToken();
-      expect(resolveCodecToken({ file: join(dir, 'codec.token'), env: { DIALFLOW_CODEC_TOKEN: fromEnv } })).toEqual({ token: fromEnv, source: 'DIALFLOW_CODEC_TOKEN' });
+      expect(resolveCodecToken({ file: join(dir, 'codec.token'), env: { DIALFLOW_CODEC_TOKEN: fromEnv } })).toEqual({
+        token: fromEnv,
+        source: 'DIALFLOW_CODEC_TOKEN',
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -98,7 +124,9 @@ describe('codec server token', () => {
   it('refuses short or URL-unsafe tokens, naming where they came from', () => {
     expect(() => parseCodecToken('short', 'DIALFLOW_CODEC_TOKEN')).toThrow(CodecTokenError);
     expect(() => parseCodecToken('a/b'.repeat(10), 'x')).toThrow(/24 to 256 characters/);
-    expect(() => resolveCodecToken({ file: '/nonexistent', env: { DIALFLOW_CODEC_TOKEN: 'short' } })).toThrow(/DIALFLOW_CODEC_TOKEN/);
+    expect(() => resolveCodecToken({ file: '/nonexistent', env: { DIALFLOW_CODEC_TOKEN: 'short' } })).toThrow(
+      /DIALFLOW_CODEC_TOKEN/,
+    );
   });
 
   it('compares in constant time, whatever the lengths', () => {
@@ -141,8 +169,12 @@ describe('workers advertise their key ids; clients compare before starting anyth
     expect(() => checkWorkerKeys(current.keyId, [w(rotated)], 'q')).not.toThrow();
     expect(() => checkWorkerKeys(current.keyId, [], 'q')).not.toThrow();
     expect(() => checkWorkerKeys(other.keyId, [w(current)], 'q')).toThrow(PayloadKeyMismatchError);
-    expect(() => checkWorkerKeys(other.keyId, [w(current)], 'calls')).toThrow(new RegExp(`${other.keyId}.*task queue calls.*they use ${current.keyId}`));
+    expect(() => checkWorkerKeys(other.keyId, [w(current)], 'calls')).toThrow(
+      new RegExp(`${other.keyId}.*task queue calls.*they use ${current.keyId}`),
+    );
     // One worker without the key is enough: a task may go to it.
-    expect(() => checkWorkerKeys(current.keyId, [w(current), w(other)], 'q')).toThrow(new RegExp(`they use ${other.keyId}\\)`));
+    expect(() => checkWorkerKeys(current.keyId, [w(current), w(other)], 'q')).toThrow(
+      new RegExp(`they use ${other.keyId}\\)`),
+    );
   });
 });

@@ -3,7 +3,13 @@
 import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../scripts/lib/net.mjs';
-import { startFakeInfobip, models, type CallsEvent, type FakeInfobip, type FakeInfobipOptions } from '../fake-infobip/server.js';
+import {
+  startFakeInfobip,
+  models,
+  type CallsEvent,
+  type FakeInfobip,
+  type FakeInfobipOptions,
+} from '../fake-infobip/server.js';
 
 const API_KEY = 'test-api-key';
 const USER = 'infobip';
@@ -17,7 +23,9 @@ interface Received {
 }
 
 /** A local webhook receiver; `failFirst` answers 500 to that many requests first. */
-async function startReceiver(failFirst = 0): Promise<{ url: string; received: Received[]; close: () => Promise<void> }> {
+async function startReceiver(
+  failFirst = 0,
+): Promise<{ url: string; received: Received[]; close: () => Promise<void> }> {
   const received: Received[] = [];
   let failures = failFirst;
   const port = await freePort();
@@ -66,13 +74,25 @@ async function setup(extra: Partial<FakeInfobipOptions> = {}, failFirst = 0) {
   return { fake, receiver };
 }
 
-async function api(fake: FakeInfobip, method: string, path: string, body?: unknown, auth: string | null = `App ${API_KEY}`) {
+async function api(
+  fake: FakeInfobip,
+  method: string,
+  path: string,
+  body?: unknown,
+  auth: string | null = `App ${API_KEY}`,
+) {
   const headers: Record<string, string> = {};
   if (auth !== null) headers.authorization = auth;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(fake.baseUrl + path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  const res = await fetch(fake.baseUrl + path, {
+    method,
+    headers,
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
   const type = res.headers.get('content-type') ?? '';
-  const data: unknown = type.includes('json') ? await res.json().catch(() => undefined) : Buffer.from(await res.arrayBuffer());
+  const data: unknown = type.includes('json')
+    ? await res.json().catch(() => undefined)
+    : Buffer.from(await res.arrayBuffer());
   return { status: res.status, headers: res.headers, data: data as Record<string, unknown> };
 }
 
@@ -86,7 +106,8 @@ const createCall = (fake: FakeInfobip, phoneNumber: string, extra: Record<string
     ...extra,
   });
 
-const serviceException = (data: unknown) => (data as { requestError: { serviceException: { messageId: string; text: string } } }).requestError.serviceException;
+const serviceException = (data: unknown) =>
+  (data as { requestError: { serviceException: { messageId: string; text: string } } }).requestError.serviceException;
 
 const waitType = (fake: FakeInfobip, type: CallsEvent['type'], callId?: string, timeoutMs = 5000) =>
   fake.waitForEvent((e) => e.type === type && (callId === undefined || e.callId === callId), timeoutMs);
@@ -103,7 +124,13 @@ describe('fake Infobip: strictness', () => {
   it('answers 401 with an Infobip error body without or with a wrong App key', async () => {
     const { fake } = await setup();
     for (const auth of [null, 'App wrong', `Basic ${API_KEY}`, API_KEY]) {
-      const r = await api(fake, 'POST', '/calls/1/calls', { endpoint: { type: 'PHONE', phoneNumber: '41790000001' }, callsConfigurationId: CONFIG }, auth);
+      const r = await api(
+        fake,
+        'POST',
+        '/calls/1/calls',
+        { endpoint: { type: 'PHONE', phoneNumber: '41790000001' }, callsConfigurationId: CONFIG },
+        auth,
+      );
       expect(r.status).toBe(401);
       expect(serviceException(r.data).messageId).toBe('UNAUTHORIZED');
     }
@@ -130,7 +157,11 @@ describe('fake Infobip: strictness', () => {
       expect(r.status, why).toBe(400);
       expect(serviceException(r.data).messageId, why).toBe('BAD_REQUEST');
     }
-    const notJson = await fetch(`${fake.baseUrl}/calls/1/calls`, { method: 'POST', headers: { authorization: `App ${API_KEY}`, 'content-type': 'application/json' }, body: '{"endpoint":' });
+    const notJson = await fetch(`${fake.baseUrl}/calls/1/calls`, {
+      method: 'POST',
+      headers: { authorization: `App ${API_KEY}`, 'content-type': 'application/json' },
+      body: '{"endpoint":',
+    });
     expect(notJson.status).toBe(400);
     expect(fake.callsCreated.total).toBe(0);
     expect(fake.requests.every((r) => r.status >= 400)).toBe(true);
@@ -150,7 +181,11 @@ describe('fake Infobip: strictness', () => {
       ['capture without timeout', 'capture/dtmf', { maxLength: 1 }],
       ['capture with timeout as string', 'capture/dtmf', { maxLength: 1, timeout: '5000' }],
       ['capture with a two-digit terminator', 'capture/dtmf', { maxLength: 4, timeout: 5000, terminator: '##' }],
-      ['capture customData not a map of strings', 'capture/dtmf', { maxLength: 1, timeout: 5000, customData: { n: 1 } }],
+      [
+        'capture customData not a map of strings',
+        'capture/dtmf',
+        { maxLength: 1, timeout: 5000, customData: { n: 1 } },
+      ],
       ['play without content', 'play', { loopCount: 1 }],
       ['play URL content with fileId', 'play', { content: { type: 'URL', fileId: 'x' } }],
       ['start-recording without recordingType', 'start-recording', { recording: { maxSilence: 3 } }],
@@ -167,7 +202,9 @@ describe('fake Infobip: strictness', () => {
     expect(serviceException(unknown.data).messageId).toBe('NOT_FOUND');
     expect((await api(fake, 'GET', '/calls/1/calls/no-such-call')).status).toBe(404);
     // A valid say still works after all the rejects.
-    expect((await api(fake, 'POST', `/calls/1/calls/${id}/say`, { text: 'Hi', language: 'en' })).data).toEqual({ status: 'PENDING' });
+    expect((await api(fake, 'POST', `/calls/1/calls/${id}/say`, { text: 'Hi', language: 'en' })).data).toEqual({
+      status: 'PENDING',
+    });
   });
 
   it('treats an explicit null like an absent field, as Jackson does (but a null required field is still missing)', async () => {
@@ -190,7 +227,9 @@ describe('fake Infobip: strictness', () => {
     expect(ok.status).toBe(200);
     expect(ok.data).toMatchObject({ id, state: 'FINISHED' });
     const finished = await waitType(fake, 'CALL_FINISHED', id);
-    expect(finished.properties).toMatchObject({ callLog: { errorCode: { name: 'MACHINE_DETECTED' }, hangupSource: 'API' } });
+    expect(finished.properties).toMatchObject({
+      callLog: { errorCode: { name: 'MACHINE_DETECTED' }, hangupSource: 'API' },
+    });
     expect((await api(fake, 'POST', `/calls/1/calls/${id}/hangup`, {})).status).toBe(404);
   });
 });
@@ -200,20 +239,42 @@ describe('fake Infobip: a scripted human call', () => {
     const { fake, receiver } = await setup({ callees: { '+41790000001': { answer: 'human', keys: ['1'] } } });
     const created = await createCall(fake, '+41790000001');
     expect(created.status).toBe(201);
-    expect(created.data).toMatchObject({ state: 'CALLING', direction: 'OUTBOUND', externalId: 'df-call-1', customData: { dialflowCallId: 'df-call-1' }, callsConfigurationId: CONFIG });
+    expect(created.data).toMatchObject({
+      state: 'CALLING',
+      direction: 'OUTBOUND',
+      externalId: 'df-call-1',
+      customData: { dialflowCallId: 'df-call-1' },
+      callsConfigurationId: CONFIG,
+    });
     expect(models.Call.safeParse(created.data).success).toBe(true);
     const id = String(created.data.id);
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
-    expect(fake.callsCreated).toEqual({ total: 1, byDestination: { '+41790000001': 1 }, byExternalId: { 'df-call-1': 1 } });
+    expect(fake.callsCreated).toEqual({
+      total: 1,
+      byDestination: { '+41790000001': 1 },
+      byExternalId: { 'df-call-1': 1 },
+    });
 
     await waitType(fake, 'CALL_ESTABLISHED', id);
     expect((await api(fake, 'GET', `/calls/1/calls/${id}`)).data).toMatchObject({ id, state: 'ESTABLISHED' });
-    const say = await api(fake, 'POST', `/calls/1/calls/${id}/say`, { text: 'Press 1 to confirm.', language: 'en', customData: { commandId: 'cmd-say' } });
+    const say = await api(fake, 'POST', `/calls/1/calls/${id}/say`, {
+      text: 'Press 1 to confirm.',
+      language: 'en',
+      customData: { commandId: 'cmd-say' },
+    });
     expect(say).toMatchObject({ status: 200, data: { status: 'PENDING' } });
     const sayFinished = await waitType(fake, 'SAY_FINISHED', id);
-    expect(sayFinished.properties).toMatchObject({ playedCompletely: true, customData: { commandId: 'cmd-say', dialflowCallId: 'df-call-1' } });
+    expect(sayFinished.properties).toMatchObject({
+      playedCompletely: true,
+      customData: { commandId: 'cmd-say', dialflowCallId: 'df-call-1' },
+    });
 
-    await api(fake, 'POST', `/calls/1/calls/${id}/capture/dtmf`, { maxLength: 1, timeout: 5000, terminator: '#', customData: { commandId: 'cmd-collect' } });
+    await api(fake, 'POST', `/calls/1/calls/${id}/capture/dtmf`, {
+      maxLength: 1,
+      timeout: 5000,
+      terminator: '#',
+      customData: { commandId: 'cmd-collect' },
+    });
     const captured = await waitType(fake, 'DTMF_CAPTURED', id);
     expect(captured.properties).toMatchObject({ dtmf: '1', timeout: false, customData: { commandId: 'cmd-collect' } });
 
@@ -233,12 +294,23 @@ describe('fake Infobip: a scripted human call', () => {
 
     await fake.idle();
     await until(() => receiver.received.length === fake.events.length);
-    expect(receiver.received.map((r) => r.body.type)).toEqual(['CALL_RINGING', 'CALL_ESTABLISHED', 'SAY_FINISHED', 'DTMF_CAPTURED', 'CALL_FINISHED']);
+    expect(receiver.received.map((r) => r.body.type)).toEqual([
+      'CALL_RINGING',
+      'CALL_ESTABLISHED',
+      'SAY_FINISHED',
+      'DTMF_CAPTURED',
+      'CALL_FINISHED',
+    ]);
     const expectedAuth = 'Basic ' + Buffer.from(`${USER}:${PASSWORD}`).toString('base64');
     for (const r of receiver.received) {
       expect(r.auth).toBe(expectedAuth);
       expect(r.body).not.toHaveProperty('id');
-      expect(r.body).toMatchObject({ callId: id, conferenceId: null, dialogId: null, timestamp: expect.any(String) as string });
+      expect(r.body).toMatchObject({
+        callId: id,
+        conferenceId: null,
+        dialogId: null,
+        timestamp: expect.any(String) as string,
+      });
       const parsed = models.CallsEvent.safeParse(r.body);
       expect(parsed.success, JSON.stringify(parsed.error?.issues)).toBe(true);
     }
@@ -246,10 +318,16 @@ describe('fake Infobip: a scripted human call', () => {
   });
 
   it('lets a key interrupt a stopOn prompt, times out a silent capture, and hands a terminated multi-digit entry', async () => {
-    const { fake } = await setup({ callees: { '41790000002': { answer: 'human', keys: ['7', '', '12#'], pressDuringPrompt: true } } });
+    const { fake } = await setup({
+      callees: { '41790000002': { answer: 'human', keys: ['7', '', '12#'], pressDuringPrompt: true } },
+    });
     const id = String((await createCall(fake, '41790000002')).data.id);
     await waitType(fake, 'CALL_ESTABLISHED', id);
-    await api(fake, 'POST', `/calls/1/calls/${id}/say`, { text: 'A long interruptible menu prompt. '.repeat(5), language: 'en', stopOn: { type: 'DTMF' } });
+    await api(fake, 'POST', `/calls/1/calls/${id}/say`, {
+      text: 'A long interruptible menu prompt. '.repeat(5),
+      language: 'en',
+      stopOn: { type: 'DTMF' },
+    });
     const say = await waitType(fake, 'SAY_FINISHED', id);
     expect(say.properties).toMatchObject({ playedCompletely: false, capturedDtmf: '7' });
 
@@ -257,28 +335,52 @@ describe('fake Infobip: a scripted human call', () => {
     const silent = await waitType(fake, 'DTMF_CAPTURED', id);
     expect(silent.properties).toMatchObject({ dtmf: '', timeout: true });
 
-    await api(fake, 'POST', `/calls/1/calls/${id}/capture/dtmf`, { maxLength: 4, timeout: 3000, digitTimeout: 2000, terminator: '#' });
+    await api(fake, 'POST', `/calls/1/calls/${id}/capture/dtmf`, {
+      maxLength: 4,
+      timeout: 3000,
+      digitTimeout: 2000,
+      terminator: '#',
+    });
     await until(() => fake.events.filter((e) => e.type === 'DTMF_CAPTURED').length === 2);
-    expect(fake.events.filter((e) => e.type === 'DTMF_CAPTURED')[1]?.properties).toMatchObject({ dtmf: '12', timeout: false });
+    expect(fake.events.filter((e) => e.type === 'DTMF_CAPTURED')[1]?.properties).toMatchObject({
+      dtmf: '12',
+      timeout: false,
+    });
   });
 
   it('plays, stops a play, and counts a key pressed during a capture prompt toward the capture', async () => {
-    const { fake } = await setup({ callees: { '41790000003': { answer: 'human', keys: ['42'], pressDuringPrompt: true } }, latencyMs: { play: 2000 } });
+    const { fake } = await setup({
+      callees: { '41790000003': { answer: 'human', keys: ['42'], pressDuringPrompt: true } },
+      latencyMs: { play: 2000 },
+    });
     const id = String((await createCall(fake, '41790000003')).data.id);
     await waitType(fake, 'CALL_ESTABLISHED', id);
-    await api(fake, 'POST', `/calls/1/calls/${id}/play`, { content: { type: 'URL', fileUrl: 'https://example.com/hold.mp3' }, customData: { commandId: 'cmd-play' } });
+    await api(fake, 'POST', `/calls/1/calls/${id}/play`, {
+      content: { type: 'URL', fileUrl: 'https://example.com/hold.mp3' },
+      customData: { commandId: 'cmd-play' },
+    });
     await new Promise((r) => setTimeout(r, 30));
     expect((await api(fake, 'POST', `/calls/1/calls/${id}/stop-play`)).data).toEqual({ status: 'PENDING' });
     const played = await waitType(fake, 'PLAY_FINISHED', id);
     expect(played.properties).toMatchObject({ playedCompletely: false, customData: { commandId: 'cmd-play' } });
 
-    await api(fake, 'POST', `/calls/1/calls/${id}/play`, { content: { type: 'URL', fileUrl: 'https://audio.invalid/prompt.ogg' } });
+    await api(fake, 'POST', `/calls/1/calls/${id}/play`, {
+      content: { type: 'URL', fileUrl: 'https://audio.invalid/prompt.ogg' },
+    });
     const error = await waitType(fake, 'ERROR', id);
     expect(error.properties).toMatchObject({ actionType: 'PLAY', errorCode: expect.any(String) as string });
 
-    await api(fake, 'POST', `/calls/1/calls/${id}/capture/dtmf`, { maxLength: 2, timeout: 5000, playContent: { type: 'TEXT', text: 'Enter your two digit code.', language: 'en' } });
+    await api(fake, 'POST', `/calls/1/calls/${id}/capture/dtmf`, {
+      maxLength: 2,
+      timeout: 5000,
+      playContent: { type: 'TEXT', text: 'Enter your two digit code.', language: 'en' },
+    });
     const captured = await waitType(fake, 'DTMF_CAPTURED', id);
-    expect(captured.properties).toMatchObject({ dtmf: '42', timeout: false, playedContentProperties: { playedCompletely: false } });
+    expect(captured.properties).toMatchObject({
+      dtmf: '42',
+      timeout: false,
+      playedContentProperties: { playedCompletely: false },
+    });
   });
 
   it('can send +0000 timestamps like some Infobip payloads', async () => {
@@ -316,7 +418,10 @@ describe('fake Infobip: a scripted human call', () => {
     const { fake } = await setup({ callees: { '41790000021': { answer: 'machine' } } });
     const id = String((await createCall(fake, '41790000021', { machineDetection: { enabled: true } })).data.id);
     const md = await waitType(fake, 'MACHINE_DETECTION_FINISHED', id);
-    expect(md.properties).toMatchObject({ detectionResult: 'MACHINE', confidenceRating: { MACHINE: expect.any(Number) as number } });
+    expect(md.properties).toMatchObject({
+      detectionResult: 'MACHINE',
+      confidenceRating: { MACHINE: expect.any(Number) as number },
+    });
     const plain = String((await createCall(fake, '41790000022')).data.id);
     await waitType(fake, 'CALL_ESTABLISHED', plain);
     await new Promise((r) => setTimeout(r, 100));
@@ -326,15 +431,32 @@ describe('fake Infobip: a scripted human call', () => {
 
 describe('fake Infobip: recordings', () => {
   it('ends a voicemail recording on maxSilence and serves a real WAV; whole-call recording comes after CALL_FINISHED', async () => {
-    const { fake } = await setup({ callees: { '41790000031': { answer: 'human', speakSeconds: 2, hangUpAfterMs: 400 } } });
-    const id = String((await createCall(fake, '41790000031', { recording: { recordingType: 'AUDIO', customData: { kind: 'call' } } })).data.id);
+    const { fake } = await setup({
+      callees: { '41790000031': { answer: 'human', speakSeconds: 2, hangUpAfterMs: 400 } },
+    });
+    const id = String(
+      (await createCall(fake, '41790000031', { recording: { recordingType: 'AUDIO', customData: { kind: 'call' } } }))
+        .data.id,
+    );
     await waitType(fake, 'CALL_ESTABLISHED', id);
-    const start = await api(fake, 'POST', `/calls/1/calls/${id}/start-recording`, { recording: { recordingType: 'AUDIO', maxSilence: 3, beep: true, maxDuration: 60, customData: { commandId: 'cmd-vm' } } });
+    const start = await api(fake, 'POST', `/calls/1/calls/${id}/start-recording`, {
+      recording: {
+        recordingType: 'AUDIO',
+        maxSilence: 3,
+        beep: true,
+        maxDuration: 60,
+        customData: { commandId: 'cmd-vm' },
+      },
+    });
     expect(start.data).toEqual({ status: 'PENDING' });
     expect((await api(fake, 'POST', `/calls/1/calls/${id}/stop-recording`)).status).toBe(400);
 
     const ready = await waitType(fake, 'CALL_RECORDING_READY', id);
-    const file = (ready.properties as { recording: { files: Array<{ id: string; fileFormat: string; duration: number; location: string }> } }).recording.files[0];
+    const file = (
+      ready.properties as {
+        recording: { files: Array<{ id: string; fileFormat: string; duration: number; location: string }> };
+      }
+    ).recording.files[0];
     expect(file).toMatchObject({ fileFormat: 'WAV', duration: 5, location: 'HOSTED' });
 
     const wav = await api(fake, 'GET', `/calls/1/recordings/files/${file?.id ?? ''}`);
@@ -353,7 +475,12 @@ describe('fake Infobip: recordings', () => {
     const listing = await api(fake, 'GET', `/calls/1/recordings/calls/${id}`);
     expect(listing.status).toBe(200);
     expect(listing.data.files).toHaveLength(2);
-    expect(listing.data.files).toEqual(expect.arrayContaining([expect.objectContaining({ customData: { commandId: 'cmd-vm' } }), expect.objectContaining({ customData: { kind: 'call' } })]));
+    expect(listing.data.files).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ customData: { commandId: 'cmd-vm' } }),
+        expect.objectContaining({ customData: { kind: 'call' } }),
+      ]),
+    );
     expect(models.CallsPublicRecording.safeParse(listing.data).success).toBe(true);
   });
 });
@@ -371,11 +498,18 @@ describe('fake Infobip: chaos, retries, inbound, forward', () => {
   });
 
   it('retries a webhook that did not get a 2xx', async () => {
-    const { fake, receiver } = await setup({ callees: { '41790000051': { answer: 'busy' } }, webhookRetry: { attempts: 3, backoffMs: 10 } }, 2);
+    const { fake, receiver } = await setup(
+      { callees: { '41790000051': { answer: 'busy' } }, webhookRetry: { attempts: 3, backoffMs: 10 } },
+      2,
+    );
     const id = String((await createCall(fake, '41790000051')).data.id);
     await until(() => receiver.received.length === 1);
     expect(receiver.received[0]?.body).toMatchObject({ type: 'CALL_FAILED', callId: id });
-    expect(fake.webhookDeliveries.map((d) => [d.attempt, d.status])).toEqual([[1, 500], [2, 500], [3, 200]]);
+    expect(fake.webhookDeliveries.map((d) => [d.attempt, d.status])).toEqual([
+      [1, 500],
+      [2, 500],
+      [3, 200],
+    ]);
   });
 
   it('duplicates (same bytes), reorders and delivers CALL_RECORDING_READY late', async () => {
@@ -385,7 +519,9 @@ describe('fake Infobip: chaos, retries, inbound, forward', () => {
     });
     const id = String((await createCall(fake, '41790000061')).data.id);
     await waitType(fake, 'CALL_ESTABLISHED', id);
-    await api(fake, 'POST', `/calls/1/calls/${id}/start-recording`, { recording: { recordingType: 'AUDIO', maxSilence: 1 } });
+    await api(fake, 'POST', `/calls/1/calls/${id}/start-recording`, {
+      recording: { recordingType: 'AUDIO', maxSilence: 1 },
+    });
     await new Promise((r) => setTimeout(r, 100));
     expect(fake.events.some((e) => e.type === 'CALL_RECORDING_READY')).toBe(false);
     await api(fake, 'POST', `/calls/1/calls/${id}/hangup`, {});
@@ -407,36 +543,58 @@ describe('fake Infobip: chaos, retries, inbound, forward', () => {
     const { fake } = await setup();
     const id = fake.simulateInbound({ from: '41790000071', to: '41790009999' });
     const received = await waitType(fake, 'CALL_RECEIVED', id);
-    expect(received.properties).toMatchObject({ call: { id, direction: 'INBOUND', from: '41790000071', to: '41790009999' } });
+    expect(received.properties).toMatchObject({
+      call: { id, direction: 'INBOUND', from: '41790000071', to: '41790009999' },
+    });
     expect((await api(fake, 'POST', `/calls/1/calls/${id}/answer`, {})).data).toEqual({ status: 'PENDING' });
     await waitType(fake, 'CALL_ESTABLISHED', id);
   });
 
   it('connects a new call into a conference (POST …/connect)', async () => {
-    const { fake } = await setup({ callees: { '41790000091': { answer: 'human' }, '41790000092': { answer: 'human' } } });
+    const { fake } = await setup({
+      callees: { '41790000091': { answer: 'human' }, '41790000092': { answer: 'human' } },
+    });
     const parent = String((await createCall(fake, '41790000091')).data.id);
     await waitType(fake, 'CALL_ESTABLISHED', parent);
-    const r = await api(fake, 'POST', `/calls/1/calls/${parent}/connect`, { callRequest: { endpoint: { type: 'PHONE', phoneNumber: '41790000092' }, from: '41790000000', connectTimeout: 30 } });
+    const r = await api(fake, 'POST', `/calls/1/calls/${parent}/connect`, {
+      callRequest: { endpoint: { type: 'PHONE', phoneNumber: '41790000092' }, from: '41790000000', connectTimeout: 30 },
+    });
     expect(r.status).toBe(200);
     const conference = r.data.conference as { id: string };
     const child = r.data.call as { id: string; conferenceId: string };
     expect(child.conferenceId).toBe(conference.id);
     const est = await waitType(fake, 'CALL_ESTABLISHED', child.id);
     expect(est.conferenceId).toBe(conference.id);
-    const bad = await api(fake, 'POST', `/calls/1/calls/${parent}/connect`, { callRequest: { endpoint: { type: 'PHONE', phoneNumber: '41790000092' } }, connectOnEarlyMedia: true, ringbackGeneration: { enabled: true } });
+    const bad = await api(fake, 'POST', `/calls/1/calls/${parent}/connect`, {
+      callRequest: { endpoint: { type: 'PHONE', phoneNumber: '41790000092' } },
+      connectOnEarlyMedia: true,
+      ringbackGeneration: { enabled: true },
+    });
     expect(bad.status).toBe(400);
   });
 
   it('forwards through a dialog: the child leg follows its callee script', async () => {
-    const { fake } = await setup({ callees: { '41790000081': { answer: 'human' }, '41790000082': { answer: 'human', hangUpAfterMs: 50 }, '41790000083': { answer: 'busy' } } });
+    const { fake } = await setup({
+      callees: {
+        '41790000081': { answer: 'human' },
+        '41790000082': { answer: 'human', hangUpAfterMs: 50 },
+        '41790000083': { answer: 'busy' },
+      },
+    });
     const parent = String((await createCall(fake, '41790000081')).data.id);
     await waitType(fake, 'CALL_ESTABLISHED', parent);
-    const busy = await api(fake, 'POST', '/calls/1/dialogs', { parentCallId: parent, childCallRequest: { endpoint: { type: 'PHONE', phoneNumber: '41790000083' }, from: '41790000000' } });
+    const busy = await api(fake, 'POST', '/calls/1/dialogs', {
+      parentCallId: parent,
+      childCallRequest: { endpoint: { type: 'PHONE', phoneNumber: '41790000083' }, from: '41790000000' },
+    });
     expect(busy.status).toBe(200);
     const failed = await waitType(fake, 'DIALOG_FAILED');
     expect(failed.properties).toMatchObject({ errorCode: { name: 'BUSY' } });
 
-    const dialog = await api(fake, 'POST', '/calls/1/dialogs', { parentCallId: parent, childCallRequest: { endpoint: { type: 'PHONE', phoneNumber: '41790000082' } } });
+    const dialog = await api(fake, 'POST', '/calls/1/dialogs', {
+      parentCallId: parent,
+      childCallRequest: { endpoint: { type: 'PHONE', phoneNumber: '41790000082' } },
+    });
     expect(dialog.data).toMatchObject({ state: 'CREATED', parentCall: { id: parent } });
     await waitType(fake, 'DIALOG_ESTABLISHED');
     await waitType(fake, 'DIALOG_FINISHED');

@@ -1,11 +1,19 @@
 // The httpRequest address policy: what a flow may reach, judged after name resolution.
 import { describe, expect, it } from 'vitest';
 import type { LookupAddress } from 'node:dns';
-import { BlockedAddressError, blockedReason, checkedAddresses, httpPolicy, parseHttpAllow, type HttpPolicy } from '../../src/activities/http.js';
+import {
+  BlockedAddressError,
+  blockedReason,
+  checkedAddresses,
+  httpPolicy,
+  parseHttpAllow,
+  type HttpPolicy,
+} from '../../src/activities/http.js';
 
 /** A resolver from a fixed table: tests never depend on the machine's DNS. */
 function table(answers: Record<string, string[]>): HttpPolicy['resolve'] {
-  return async (host) => (answers[host] ?? []).map((address): LookupAddress => ({ address, family: address.includes(':') ? 6 : 4 }));
+  return async (host) =>
+    (answers[host] ?? []).map((address): LookupAddress => ({ address, family: address.includes(':') ? 6 : 4 }));
 }
 const deny = httpPolicy({ resolve: table({}) });
 
@@ -40,12 +48,16 @@ describe('addresses blocked by default', () => {
     expect(blockedReason(address, deny)).toBe(`${address} is a ${range} address`);
   });
 
-  it.each(['169.254.169.254', 'fd00:ec2::254', '::ffff:169.254.169.254', '100.100.100.200', '168.63.129.16'])('%s is a metadata address', (address) => {
-    expect(blockedReason(address, deny)).toBe(`${address} is a cloud metadata address`);
-  });
+  it.each(['169.254.169.254', 'fd00:ec2::254', '::ffff:169.254.169.254', '100.100.100.200', '168.63.129.16'])(
+    '%s is a metadata address',
+    (address) => {
+      expect(blockedReason(address, deny)).toBe(`${address} is a cloud metadata address`);
+    },
+  );
 
   it('public unicast addresses are reachable', () => {
-    for (const a of ['93.184.215.14', '8.8.8.8', '172.32.0.1', '2606:4700::1111', '::ffff:8.8.8.8']) expect(blockedReason(a, deny), a).toBeUndefined();
+    for (const a of ['93.184.215.14', '8.8.8.8', '172.32.0.1', '2606:4700::1111', '::ffff:8.8.8.8'])
+      expect(blockedReason(a, deny), a).toBeUndefined();
   });
 });
 
@@ -71,8 +83,17 @@ describe('URLs: the host as the WHATWG parser reads it, then every resolved addr
   });
 
   it('refuses a name that resolves to a private address, and one with any private address among public ones', async () => {
-    const policy = httpPolicy({ resolve: table({ 'crm.example.com': ['10.0.0.5'], 'mixed.example.com': ['93.184.215.14', '127.0.0.1'], 'v6.example.com': ['::ffff:192.168.0.1'], 'public.example.com': ['93.184.215.14', '2606:4700::1111'] }) });
-    await expect(check('https://crm.example.com/x', policy)).rejects.toThrow('crm.example.com resolves to 10.0.0.5 is a private address');
+    const policy = httpPolicy({
+      resolve: table({
+        'crm.example.com': ['10.0.0.5'],
+        'mixed.example.com': ['93.184.215.14', '127.0.0.1'],
+        'v6.example.com': ['::ffff:192.168.0.1'],
+        'public.example.com': ['93.184.215.14', '2606:4700::1111'],
+      }),
+    });
+    await expect(check('https://crm.example.com/x', policy)).rejects.toThrow(
+      'crm.example.com resolves to 10.0.0.5 is a private address',
+    );
     await expect(check('https://mixed.example.com/x', policy)).rejects.toThrow('127.0.0.1 is a loopback address');
     await expect(check('https://v6.example.com/x', policy)).rejects.toThrow('private');
     await expect(check('https://unknown.example.com/x', policy)).rejects.toThrow('has no address');
@@ -83,7 +104,12 @@ describe('URLs: the host as the WHATWG parser reads it, then every resolved addr
   });
 
   it('the allowlist opens hosts and ranges for internal services, never the metadata service', async () => {
-    const resolve = table({ 'crm.corp.example': ['10.0.0.5'], 'api.corp.example': ['10.9.0.1'], 'db.corp.example': ['192.168.3.3'], 'sneaky.corp.example': ['169.254.169.254'] });
+    const resolve = table({
+      'crm.corp.example': ['10.0.0.5'],
+      'api.corp.example': ['10.9.0.1'],
+      'db.corp.example': ['192.168.3.3'],
+      'sneaky.corp.example': ['169.254.169.254'],
+    });
     const policy = httpPolicy({ allow: 'crm.corp.example, 192.168.3.0/24, 127.0.0.1, fd00::/8', resolve });
     expect(await check('http://crm.corp.example/', policy)).toEqual([{ address: '10.0.0.5', family: 4 }]);
     expect(await check('http://db.corp.example/', policy)).toEqual([{ address: '192.168.3.3', family: 4 }]);
@@ -100,7 +126,9 @@ describe('URLs: the host as the WHATWG parser reads it, then every resolved addr
     expect(await check('http://api.corp.example/', wildcard)).toHaveLength(1);
     await expect(check('http://sneaky.corp.example/', wildcard)).rejects.toThrow('cloud metadata address');
     await expect(check('http://169.254.169.254/', wildcard)).rejects.toThrow('cloud metadata address');
-    await expect(check('http://metadata.google.internal/', httpPolicy({ allow: 'metadata.google.internal', resolve }))).rejects.toThrow('metadata host');
+    await expect(
+      check('http://metadata.google.internal/', httpPolicy({ allow: 'metadata.google.internal', resolve })),
+    ).rejects.toThrow('metadata host');
   });
 
   it('DIALFLOW_HTTP_ALLOW: hosts, *.domains, addresses and CIDRs; anything else is named', () => {

@@ -11,7 +11,11 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Stack, freePort } from '../../src/dev/stack.js';
 import { connectNats, ensureStreams, EVENTS_STREAM } from '../../src/telephony/nats.js';
-import { startWebhookServer, basicAuthMatches, type RunningWebhookServer } from '../../src/telephony/infobip/webhooks.js';
+import {
+  startWebhookServer,
+  basicAuthMatches,
+  type RunningWebhookServer,
+} from '../../src/telephony/infobip/webhooks.js';
 import { InfobipConfigError } from '../../src/telephony/infobip/options.js';
 import { webhookEventId } from '../../src/telephony/infobip/events.js';
 import { InfobipCallMap } from '../../src/telephony/infobip/calls.js';
@@ -36,7 +40,13 @@ beforeAll(async () => {
   nc = await connectNats(nats.url, 'infobip-webhooks-test');
   await ensureStreams(nc);
   jsm = await jetstreamManager(nc);
-  server = await startWebhookServer({ nc, options: { host: '127.0.0.1', port: 0, user: USER, password: PASSWORD, maxBodyBytes: 4096 }, registry, log: () => {}, resolveWaitMs: 200 });
+  server = await startWebhookServer({
+    nc,
+    options: { host: '127.0.0.1', port: 0, user: USER, password: PASSWORD, maxBodyBytes: 4096 },
+    registry,
+    log: () => {},
+    resolveWaitMs: 200,
+  });
 });
 afterAll(async () => {
   await server?.stop();
@@ -45,16 +55,25 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const published = async () => (await jsm.streams.info(EVENTS_STREAM, { subjects_filter: 'dialflow.events.infobip.>' })).state.messages;
+const published = async () =>
+  (await jsm.streams.info(EVENTS_STREAM, { subjects_filter: 'dialflow.events.infobip.>' })).state.messages;
 
-function post(body: string | Buffer, headers: Record<string, string> = {}, path = '/webhooks/infobip', method = 'POST'): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+function post(
+  body: string | Buffer,
+  headers: Record<string, string> = {},
+  path = '/webhooks/infobip',
+  method = 'POST',
+): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   const u = new URL(server.url);
   return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path, method, headers: { 'Content-Type': 'application/json', ...headers } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }));
-    });
+    const req = request(
+      { host: u.hostname, port: u.port, path, method, headers: { 'Content-Type': 'application/json', ...headers } },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -62,14 +81,32 @@ function post(body: string | Buffer, headers: Record<string, string> = {}, path 
 
 const ringing = (callId: string) =>
   JSON.stringify({
-    type: 'CALL_RINGING', callId: 'ib-77', conferenceId: null, dialogId: null, timestamp: '2025-03-01T10:00:00.000Z', callsConfigurationId: 'cfg',
-    properties: { call: { id: 'ib-77', endpoint: { type: 'PHONE', phoneNumber: '385911234567' }, direction: 'OUTBOUND', state: 'RINGING', customData: { callId, dialCommandId: 'cmd-1' }, externalId: callId } },
+    type: 'CALL_RINGING',
+    callId: 'ib-77',
+    conferenceId: null,
+    dialogId: null,
+    timestamp: '2025-03-01T10:00:00.000Z',
+    callsConfigurationId: 'cfg',
+    properties: {
+      call: {
+        id: 'ib-77',
+        endpoint: { type: 'PHONE', phoneNumber: '385911234567' },
+        direction: 'OUTBOUND',
+        state: 'RINGING',
+        customData: { callId, dialCommandId: 'cmd-1' },
+        externalId: callId,
+      },
+    },
   });
 
 describe('webhook ingress', () => {
   it('refuses to start without credentials', async () => {
-    await expect(startWebhookServer({ nc, options: { host: '127.0.0.1', port: 0, maxBodyBytes: 1024 } })).rejects.toBeInstanceOf(InfobipConfigError);
-    await expect(startWebhookServer({ nc, options: { host: '127.0.0.1', port: 0, user: 'u', maxBodyBytes: 1024 } })).rejects.toBeInstanceOf(InfobipConfigError);
+    await expect(
+      startWebhookServer({ nc, options: { host: '127.0.0.1', port: 0, maxBodyBytes: 1024 } }),
+    ).rejects.toBeInstanceOf(InfobipConfigError);
+    await expect(
+      startWebhookServer({ nc, options: { host: '127.0.0.1', port: 0, user: 'u', maxBodyBytes: 1024 } }),
+    ).rejects.toBeInstanceOf(InfobipConfigError);
   });
 
   it('listens on loopback', () => {
@@ -87,7 +124,13 @@ describe('webhook ingress', () => {
   it('no or wrong credentials → 401, and nothing is published', async () => {
     const before = await published();
     const body = ringing('call:auth:r1~1');
-    for (const headers of [{} as Record<string, string>, { Authorization: auth(USER, 'wrong') }, { Authorization: auth('someone', PASSWORD) }, { Authorization: 'Basic !!!' }, { Authorization: `App ${PASSWORD}` }]) {
+    for (const headers of [
+      {} as Record<string, string>,
+      { Authorization: auth(USER, 'wrong') },
+      { Authorization: auth('someone', PASSWORD) },
+      { Authorization: 'Basic !!!' },
+      { Authorization: `App ${PASSWORD}` },
+    ]) {
       const res = await post(body, headers);
       expect(res.status).toBe(401);
       expect(res.headers['www-authenticate']).toMatch(/^Basic /);
@@ -112,7 +155,9 @@ describe('webhook ingress', () => {
     sock.on('data', (c: Buffer) => (answer += c.toString()));
     const closed = new Promise<number>((resolve) => sock.on('close', () => resolve(Date.now())));
     sock.on('error', () => {});
-    sock.write('POST /webhooks/infobip HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n');
+    sock.write(
+      'POST /webhooks/infobip HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
+    );
     // Keep streaming far past the body limit, as an attacker would.
     const pump = setInterval(() => sock.writable && sock.write(`400\r\n${'x'.repeat(0x400)}\r\n`), 5);
     const t0 = Date.now();
@@ -126,7 +171,19 @@ describe('webhook ingress', () => {
   });
 
   it('a body whose Content-Length lies (larger than sent) or that stalls is cut off by the request timeout', async () => {
-    const s = await startWebhookServer({ nc, options: { host: '127.0.0.1', port: 0, user: USER, password: PASSWORD, maxBodyBytes: 4096, headersTimeoutMs: 300, requestTimeoutMs: 600 }, log: () => {} });
+    const s = await startWebhookServer({
+      nc,
+      options: {
+        host: '127.0.0.1',
+        port: 0,
+        user: USER,
+        password: PASSWORD,
+        maxBodyBytes: 4096,
+        headersTimeoutMs: 300,
+        requestTimeoutMs: 600,
+      },
+      log: () => {},
+    });
     try {
       const u = new URL(s.url);
       const open = (text: string) => {
@@ -135,12 +192,17 @@ describe('webhook ingress', () => {
         sock.resume(); // read the 408, so the server's FIN is seen
         sock.write(text);
         const t0 = Date.now();
-        return Promise.race([new Promise<number>((r) => sock.on('close', () => r(Date.now() - t0))), new Promise<number>((r) => setTimeout(() => r(Infinity), 3000))]).finally(() => sock.destroy());
+        return Promise.race([
+          new Promise<number>((r) => sock.on('close', () => r(Date.now() - t0))),
+          new Promise<number>((r) => setTimeout(() => r(Infinity), 3000)),
+        ]).finally(() => sock.destroy());
       };
       // Slow-loris: headers that never end.
       const headers = open('POST /webhooks/infobip HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n');
       // Authenticated, Content-Length 100, 10 bytes sent, then nothing.
-      const body = open(`POST /webhooks/infobip HTTP/1.1\r\nHost: x\r\nAuthorization: ${GOOD}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"type":"C`);
+      const body = open(
+        `POST /webhooks/infobip HTTP/1.1\r\nHost: x\r\nAuthorization: ${GOOD}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"type":"C`,
+      );
       expect(await headers).toBeLessThan(2500);
       expect(await body).toBeLessThan(2500);
     } finally {
@@ -153,7 +215,10 @@ describe('webhook ingress', () => {
     expect((await post('{not json', { Authorization: GOOD })).status).toBe(400);
     expect((await post(JSON.stringify({ callId: 'x' }), { Authorization: GOOD })).status).toBe(400);
     expect((await post(JSON.stringify([1, 2]), { Authorization: GOOD })).status).toBe(400);
-    const bad = await post(JSON.stringify({ type: 'DTMF_CAPTURED', callId: 'ib-1', properties: { dtmf: 5, customData: { callId: 'a~1' } } }), { Authorization: GOOD });
+    const bad = await post(
+      JSON.stringify({ type: 'DTMF_CAPTURED', callId: 'ib-1', properties: { dtmf: 5, customData: { callId: 'a~1' } } }),
+      { Authorization: GOOD },
+    );
     expect(bad.status).toBe(400);
     expect(bad.body).toContain('properties.dtmf');
     expect(await published()).toBe(before);
@@ -171,9 +236,17 @@ describe('webhook ingress', () => {
     const b = await post(body, { Authorization: GOOD });
     expect([a.status, b.status]).toEqual([204, 204]);
     expect(await published()).toBe(before + 1);
-    const stored = await jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: 'dialflow.events.infobip.CALL_RINGING' });
+    const stored = await jsm.streams.getMessage(EVENTS_STREAM, {
+      last_by_subj: 'dialflow.events.infobip.CALL_RINGING',
+    });
     const ev = stored!.json<TelephonyEvent>();
-    expect(ev).toEqual({ id: webhookEventId(body), type: 'CALL_RINGING', callId: 'call:dedupe:r1~1', timestamp: '2025-03-01T10:00:00.000Z', properties: { commandId: 'cmd-1', infobipCallId: 'ib-77' } });
+    expect(ev).toEqual({
+      id: webhookEventId(body),
+      type: 'CALL_RINGING',
+      callId: 'call:dedupe:r1~1',
+      timestamp: '2025-03-01T10:00:00.000Z',
+      properties: { commandId: 'cmd-1', infobipCallId: 'ib-77' },
+    });
     expect(stored!.header?.get('Nats-Msg-Id')).toBe(webhookEventId(body));
   });
 
@@ -189,8 +262,17 @@ describe('webhook ingress', () => {
 
   it('an unknown event type is answered 2xx, counted, and not published', async () => {
     const before = await published();
-    expect((await post(JSON.stringify({ type: 'SOMETHING_NEW', callId: 'ib-1', properties: {} }), { Authorization: GOOD })).status).toBe(204);
-    expect((await post(JSON.stringify({ type: 'CALL_PRE_ESTABLISHED', callId: 'ib-1', properties: {} }), { Authorization: GOOD })).status).toBe(204);
+    expect(
+      (await post(JSON.stringify({ type: 'SOMETHING_NEW', callId: 'ib-1', properties: {} }), { Authorization: GOOD }))
+        .status,
+    ).toBe(204);
+    expect(
+      (
+        await post(JSON.stringify({ type: 'CALL_PRE_ESTABLISHED', callId: 'ib-1', properties: {} }), {
+          Authorization: GOOD,
+        })
+      ).status,
+    ).toBe(204);
     expect(await published()).toBe(before);
     const text = await registry.metrics();
     expect(text).toMatch(/dialflow_infobip_webhooks_total\{type="unknown",status="204"\} 1/);
@@ -198,7 +280,11 @@ describe('webhook ingress', () => {
   });
 
   it('an event of a call nobody knows → 503 so Infobip retries later', async () => {
-    const body = JSON.stringify({ type: 'SAY_FINISHED', callId: 'ib-nobody', properties: { duration: 1, playedCompletely: true } });
+    const body = JSON.stringify({
+      type: 'SAY_FINISHED',
+      callId: 'ib-nobody',
+      properties: { duration: 1, playedCompletely: true },
+    });
     const res = await post(body, { Authorization: GOOD });
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBe('5');

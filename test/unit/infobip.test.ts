@@ -5,10 +5,31 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { ERROR_CODES } from '../../src/telephony/contract.js';
-import { INFOBIP_ERROR_CODE_MAP, mapErrorCode, mapInfobipEvent, webhookEventId, InvalidWebhookError, infobipEnvelopeSchema, type CallResolver } from '../../src/telephony/infobip/events.js';
-import { backoffMs, endpointFor, InfobipClient, InfobipRequestError, InfobipUnavailableError, retryAfterMs, TokenBucket } from '../../src/telephony/infobip/client.js';
+import {
+  INFOBIP_ERROR_CODE_MAP,
+  mapErrorCode,
+  mapInfobipEvent,
+  webhookEventId,
+  InvalidWebhookError,
+  infobipEnvelopeSchema,
+  type CallResolver,
+} from '../../src/telephony/infobip/events.js';
+import {
+  backoffMs,
+  endpointFor,
+  InfobipClient,
+  InfobipRequestError,
+  InfobipUnavailableError,
+  retryAfterMs,
+  TokenBucket,
+} from '../../src/telephony/infobip/client.js';
 import { commandSchema, infobipLanguage } from '../../src/telephony/infobip/provider.js';
-import { InfobipCallMap, type InfobipIdRecord, type MediaAction, type PendingRecording } from '../../src/telephony/infobip/calls.js';
+import {
+  InfobipCallMap,
+  type InfobipIdRecord,
+  type MediaAction,
+  type PendingRecording,
+} from '../../src/telephony/infobip/calls.js';
 import type { KV, KvEntry } from '@nats-io/kv';
 
 // Infobip's CallsErrorCode values (infobip-api-java-client) and the code each must become.
@@ -48,9 +69,21 @@ class MemResolver implements CallResolver {
 }
 
 const OUR = 'call:camp:r1~1';
-const call = (extra: Record<string, unknown> = {}) => ({ id: 'ib-1', endpoint: { type: 'PHONE', phoneNumber: '385911234567' }, from: '14155550100', to: '385911234567', direction: 'OUTBOUND', state: 'RINGING', customData: { callId: OUR, dialCommandId: 'c-dial', commandId: 'c-some-action' }, externalId: OUR, ...extra });
-const env = (type: string, properties: Record<string, unknown>, callId = 'ib-1') => infobipEnvelopeSchema.parse({ type, callId, timestamp: '2025-01-01T10:00:00.000Z', properties });
-const map = (type: string, properties: Record<string, unknown>, r: CallResolver = new MemResolver(), callId?: string) => mapInfobipEvent(env(type, properties, callId), 'h1', r);
+const call = (extra: Record<string, unknown> = {}) => ({
+  id: 'ib-1',
+  endpoint: { type: 'PHONE', phoneNumber: '385911234567' },
+  from: '14155550100',
+  to: '385911234567',
+  direction: 'OUTBOUND',
+  state: 'RINGING',
+  customData: { callId: OUR, dialCommandId: 'c-dial', commandId: 'c-some-action' },
+  externalId: OUR,
+  ...extra,
+});
+const env = (type: string, properties: Record<string, unknown>, callId = 'ib-1') =>
+  infobipEnvelopeSchema.parse({ type, callId, timestamp: '2025-01-01T10:00:00.000Z', properties });
+const map = (type: string, properties: Record<string, unknown>, r: CallResolver = new MemResolver(), callId?: string) =>
+  mapInfobipEvent(env(type, properties, callId), 'h1', r);
 const only = async (p: ReturnType<typeof map>) => {
   const m = await p;
   if (m.kind !== 'events') throw new Error(`expected events, got ${m.kind}`);
@@ -76,69 +109,190 @@ describe('Infobip error codes → ours', () => {
 describe('Infobip events → our envelope', () => {
   it('CALL_RINGING / CALL_ESTABLISHED find our call id in customData and keep the dial command id', async () => {
     const ev = await only(map('CALL_ESTABLISHED', { call: call({ state: 'ESTABLISHED' }) }));
-    expect(ev).toEqual({ id: 'h1', type: 'CALL_ESTABLISHED', callId: OUR, timestamp: '2025-01-01T10:00:00.000Z', properties: { commandId: 'c-dial', infobipCallId: 'ib-1' } });
+    expect(ev).toEqual({
+      id: 'h1',
+      type: 'CALL_ESTABLISHED',
+      callId: OUR,
+      timestamp: '2025-01-01T10:00:00.000Z',
+      properties: { commandId: 'c-dial', infobipCallId: 'ib-1' },
+    });
   });
 
   it('falls back to externalId, then the KV map, and is unresolved otherwise', async () => {
     expect((await only(map('CALL_RINGING', { call: call({ customData: undefined }) }))).callId).toBe(OUR);
     const r = new MemResolver();
     r.ids.set('ib-1', { callId: OUR, commandId: 'c-dial' });
-    expect((await only(map('CALL_RINGING', { call: call({ customData: undefined, externalId: undefined }) }, r))).callId).toBe(OUR);
-    expect(await map('CALL_RINGING', { call: call({ customData: undefined, externalId: undefined }) })).toEqual({ kind: 'unresolved', infobipId: 'ib-1' });
+    expect(
+      (await only(map('CALL_RINGING', { call: call({ customData: undefined, externalId: undefined }) }, r))).callId,
+    ).toBe(OUR);
+    expect(await map('CALL_RINGING', { call: call({ customData: undefined, externalId: undefined }) })).toEqual({
+      kind: 'unresolved',
+      infobipId: 'ib-1',
+    });
   });
 
   it('CALL_RECEIVED: Infobip id becomes our call id (inbound routing), with from/to', async () => {
-    const m = await map('CALL_RECEIVED', { call: call({ id: 'in-7', direction: 'INBOUND', customData: undefined, externalId: undefined, from: '385915550777', to: '14155550111' }) }, new MemResolver(), 'in-7');
-    expect(m).toMatchObject({ kind: 'events', identity: 'in-7', events: [{ type: 'CALL_RECEIVED', callId: 'in-7', properties: { from: '385915550777', to: '14155550111' } }] });
+    const m = await map(
+      'CALL_RECEIVED',
+      {
+        call: call({
+          id: 'in-7',
+          direction: 'INBOUND',
+          customData: undefined,
+          externalId: undefined,
+          from: '385915550777',
+          to: '14155550111',
+        }),
+      },
+      new MemResolver(),
+      'in-7',
+    );
+    expect(m).toMatchObject({
+      kind: 'events',
+      identity: 'in-7',
+      events: [{ type: 'CALL_RECEIVED', callId: 'in-7', properties: { from: '385915550777', to: '14155550111' } }],
+    });
   });
 
   it('CALL_FAILED / CALL_FINISHED: errorCode object name and hangupSource', async () => {
-    const failed = await only(map('CALL_FAILED', { callLog: { callId: 'ib-1', direction: 'OUTBOUND', customData: { callId: OUR, dialCommandId: 'c-dial', commandId: 'c-some-action' }, errorCode: { id: 17, name: 'BUSY', description: 'busy' }, hangupSource: 'ENDPOINT' } }));
-    expect(failed.properties).toEqual({ commandId: 'c-dial', errorCode: 'BUSY', hangupSource: 'ENDPOINT', infobipErrorCode: 'BUSY', infobipCallId: 'ib-1' });
+    const failed = await only(
+      map('CALL_FAILED', {
+        callLog: {
+          callId: 'ib-1',
+          direction: 'OUTBOUND',
+          customData: { callId: OUR, dialCommandId: 'c-dial', commandId: 'c-some-action' },
+          errorCode: { id: 17, name: 'BUSY', description: 'busy' },
+          hangupSource: 'ENDPOINT',
+        },
+      }),
+    );
+    expect(failed.properties).toEqual({
+      commandId: 'c-dial',
+      errorCode: 'BUSY',
+      hangupSource: 'ENDPOINT',
+      infobipErrorCode: 'BUSY',
+      infobipCallId: 'ib-1',
+    });
     const finished = await only(map('CALL_FINISHED', { callLog: { callId: 'ib-1', externalId: OUR } }));
     expect(finished.properties).toMatchObject({ errorCode: 'NORMAL_HANGUP', hangupSource: 'PLATFORM' });
   });
 
   it('an interrupted prompt reports the key; a complete one none', async () => {
-    const cut = await only(map('SAY_FINISHED', { duration: 1200, playedCompletely: false, capturedDtmf: '2', customData: { callId: OUR, commandId: 'c-say' } }));
+    const cut = await only(
+      map('SAY_FINISHED', {
+        duration: 1200,
+        playedCompletely: false,
+        capturedDtmf: '2',
+        customData: { callId: OUR, commandId: 'c-say' },
+      }),
+    );
     expect(cut.properties).toMatchObject({ commandId: 'c-say', dtmf: '2', interrupted: true });
-    const whole = await only(map('PLAY_FINISHED', { duration: 3000, playedCompletely: true, customData: { callId: OUR, commandId: 'c-play' } }));
+    const whole = await only(
+      map('PLAY_FINISHED', {
+        duration: 3000,
+        playedCompletely: true,
+        customData: { callId: OUR, commandId: 'c-play' },
+      }),
+    );
     expect(whole.properties).not.toHaveProperty('dtmf');
     expect(whole.type).toBe('PLAY_FINISHED');
   });
 
   it('DTMF_CAPTURED: timeout, terminator and maxDigits reasons; "#" is never collected', async () => {
     const cd = { callId: OUR, commandId: 'c-dtmf', maxDigits: '4' };
-    expect((await only(map('DTMF_CAPTURED', { dtmf: '', timeout: true, customData: cd }))).properties).toMatchObject({ dtmf: '', reason: 'timeout', commandId: 'c-dtmf' });
-    expect((await only(map('DTMF_CAPTURED', { dtmf: '12#', timeout: false, customData: cd }))).properties).toMatchObject({ dtmf: '12', reason: 'terminator' });
-    expect((await only(map('DTMF_CAPTURED', { dtmf: '12', timeout: false, customData: cd }))).properties).toMatchObject({ dtmf: '12', reason: 'terminator' });
-    expect((await only(map('DTMF_CAPTURED', { dtmf: '1234', timeout: false, customData: cd }))).properties).toMatchObject({ dtmf: '1234', reason: 'maxDigits' });
+    expect((await only(map('DTMF_CAPTURED', { dtmf: '', timeout: true, customData: cd }))).properties).toMatchObject({
+      dtmf: '',
+      reason: 'timeout',
+      commandId: 'c-dtmf',
+    });
+    expect(
+      (await only(map('DTMF_CAPTURED', { dtmf: '12#', timeout: false, customData: cd }))).properties,
+    ).toMatchObject({ dtmf: '12', reason: 'terminator' });
+    expect((await only(map('DTMF_CAPTURED', { dtmf: '12', timeout: false, customData: cd }))).properties).toMatchObject(
+      { dtmf: '12', reason: 'terminator' },
+    );
+    expect(
+      (await only(map('DTMF_CAPTURED', { dtmf: '1234', timeout: false, customData: cd }))).properties,
+    ).toMatchObject({ dtmf: '1234', reason: 'maxDigits' });
   });
 
   it('MACHINE_DETECTION_FINISHED maps; a failed detection counts as a person', async () => {
     const r = new MemResolver();
     r.ids.set('ib-1', { callId: OUR, commandId: 'c-dial' });
-    expect((await only(map('MACHINE_DETECTION_FINISHED', { detectionResult: 'MACHINE', confidenceRating: { MACHINE: 0.9 } }, r))).properties).toMatchObject({ detectionResult: 'MACHINE', commandId: 'c-dial' });
-    expect((await only(map('MACHINE_DETECTION_FAILED', { reason: 'no audio' }, r))).properties).toMatchObject({ detectionResult: 'HUMAN', failed: true });
+    expect(
+      (
+        await only(
+          map('MACHINE_DETECTION_FINISHED', { detectionResult: 'MACHINE', confidenceRating: { MACHINE: 0.9 } }, r),
+        )
+      ).properties,
+    ).toMatchObject({ detectionResult: 'MACHINE', commandId: 'c-dial' });
+    expect((await only(map('MACHINE_DETECTION_FAILED', { reason: 'no audio' }, r))).properties).toMatchObject({
+      detectionResult: 'HUMAN',
+      failed: true,
+    });
   });
 
   it('CALL_RECORDING_READY: a voicemail (its command) and the whole call get distinct ids', async () => {
     const r = new MemResolver();
     r.ids.set('ib-1', { callId: OUR });
     r.pending.set(OUR, { commandId: 'c-rec', name: 'reminder-r1' });
-    const m = await map('CALL_RECORDING_READY', { recording: { callId: 'ib-1', files: [{ id: 'f1', fileFormat: 'WAV', duration: 7 }] } }, r);
-    expect(m).toMatchObject({ kind: 'events', recordings: [{ fileId: 'f1', id: `${OUR}:c-rec`, name: 'reminder-r1', durationMs: 7000, voicemail: true }], events: [{ type: 'CALL_RECORDING_READY', callId: OUR, properties: { commandId: 'c-rec', recordingId: `${OUR}:c-rec`, name: 'reminder-r1', durationMs: 7000 } }] });
-    const whole = await map('CALL_RECORDING_READY', { recording: { callId: 'ib-1', files: [{ id: 'f2', duration: 30, customData: { callId: OUR, kind: 'call' } }] } }, r);
-    expect(whole).toMatchObject({ kind: 'events', recordings: [{ id: `${OUR}:call`, name: 'call', voicemail: false }], events: [{ properties: { recordingId: `${OUR}:call`, name: 'call' } }] });
+    const m = await map(
+      'CALL_RECORDING_READY',
+      { recording: { callId: 'ib-1', files: [{ id: 'f1', fileFormat: 'WAV', duration: 7 }] } },
+      r,
+    );
+    expect(m).toMatchObject({
+      kind: 'events',
+      recordings: [{ fileId: 'f1', id: `${OUR}:c-rec`, name: 'reminder-r1', durationMs: 7000, voicemail: true }],
+      events: [
+        {
+          type: 'CALL_RECORDING_READY',
+          callId: OUR,
+          properties: { commandId: 'c-rec', recordingId: `${OUR}:c-rec`, name: 'reminder-r1', durationMs: 7000 },
+        },
+      ],
+    });
+    const whole = await map(
+      'CALL_RECORDING_READY',
+      { recording: { callId: 'ib-1', files: [{ id: 'f2', duration: 30, customData: { callId: OUR, kind: 'call' } }] } },
+      r,
+    );
+    expect(whole).toMatchObject({
+      kind: 'events',
+      recordings: [{ id: `${OUR}:call`, name: 'call', voicemail: false }],
+      events: [{ properties: { recordingId: `${OUR}:call`, name: 'call' } }],
+    });
     if (whole.kind === 'events') expect(whole.events[0]!.properties).not.toHaveProperty('commandId');
   });
 
   it('a forward leg: DIALOG_FAILED and the child call map to the leg id', async () => {
     const r = new MemResolver();
     r.dialogs.set('dlg-1', { callId: `${OUR}.f1`, commandId: 'c-fwd' });
-    const failed = await only(map('DIALOG_FAILED', { dialog: { id: 'dlg-1', state: 'FAILED' }, errorCode: { id: 1, name: 'NO_ANSWER', description: '' }, hangupSource: 'CHILD_ENDPOINT' }, r, ''));
-    expect(failed).toMatchObject({ type: 'CALL_FAILED', callId: `${OUR}.f1`, properties: { errorCode: 'NO_ANSWER', hangupSource: 'ENDPOINT', commandId: 'c-fwd' } });
-    const child = await only(map('CALL_ESTABLISHED', { call: call({ id: 'ib-child', customData: undefined, externalId: undefined, dialogId: 'dlg-1' }) }, r, 'ib-child'));
+    const failed = await only(
+      map(
+        'DIALOG_FAILED',
+        {
+          dialog: { id: 'dlg-1', state: 'FAILED' },
+          errorCode: { id: 1, name: 'NO_ANSWER', description: '' },
+          hangupSource: 'CHILD_ENDPOINT',
+        },
+        r,
+        '',
+      ),
+    );
+    expect(failed).toMatchObject({
+      type: 'CALL_FAILED',
+      callId: `${OUR}.f1`,
+      properties: { errorCode: 'NO_ANSWER', hangupSource: 'ENDPOINT', commandId: 'c-fwd' },
+    });
+    const child = await only(
+      map(
+        'CALL_ESTABLISHED',
+        { call: call({ id: 'ib-child', customData: undefined, externalId: undefined, dialogId: 'dlg-1' }) },
+        r,
+        'ib-child',
+      ),
+    );
     expect(child.callId).toBe(`${OUR}.f1`);
   });
 
@@ -146,7 +300,9 @@ describe('Infobip events → our envelope', () => {
     expect(await map('SOMETHING_NEW', {})).toEqual({ kind: 'unknownType' });
     expect((await map('CALL_PRE_ESTABLISHED', { call: call() })).kind).toBe('ignored');
     // An ERROR nobody can tie to a command (unknown call, no prompt recorded) is only logged.
-    expect((await map('ERROR', { actionType: 'PLAY', errorCode: 'FILE_CAN_NOT_BE_PLAYED', errorDetails: 'bad file' })).kind).toBe('error');
+    expect(
+      (await map('ERROR', { actionType: 'PLAY', errorCode: 'FILE_CAN_NOT_BE_PLAYED', errorDetails: 'bad file' })).kind,
+    ).toBe('error');
     await expect(map('DTMF_CAPTURED', { dtmf: 5 })).rejects.toBeInstanceOf(InvalidWebhookError);
     await expect(map('CALL_FAILED', { callLog: { errorCode: 'BUSY' } })).rejects.toBeInstanceOf(InvalidWebhookError);
   });
@@ -155,15 +311,38 @@ describe('Infobip events → our envelope', () => {
     const r = new MemResolver();
     r.ids.set('ib-1', { callId: OUR, commandId: 'c-dial' });
     r.media.set(OUR, { action: 'play', commandId: 'c-play' });
-    const play = await map('ERROR', { actionType: 'PLAY', errorCode: 'FILE_CAN_NOT_BE_PLAYED', errorDetails: 'Unable to play file' }, r);
+    const play = await map(
+      'ERROR',
+      { actionType: 'PLAY', errorCode: 'FILE_CAN_NOT_BE_PLAYED', errorDetails: 'Unable to play file' },
+      r,
+    );
     expect(play).toMatchObject({ kind: 'events', warning: expect.stringContaining('FILE_CAN_NOT_BE_PLAYED') });
     if (play.kind !== 'events') throw new Error('expected events');
-    expect(play.events).toEqual([{ id: 'h1', type: 'PLAY_FINISHED', callId: OUR, timestamp: '2025-01-01T10:00:00.000Z', properties: { commandId: 'c-play', failed: true, infobipErrorCode: 'FILE_CAN_NOT_BE_PLAYED', infobipCallId: 'ib-1' } }]);
+    expect(play.events).toEqual([
+      {
+        id: 'h1',
+        type: 'PLAY_FINISHED',
+        callId: OUR,
+        timestamp: '2025-01-01T10:00:00.000Z',
+        properties: {
+          commandId: 'c-play',
+          failed: true,
+          infobipErrorCode: 'FILE_CAN_NOT_BE_PLAYED',
+          infobipCallId: 'ib-1',
+        },
+      },
+    ]);
     r.media.set(OUR, { action: 'say', commandId: 'c-say' });
-    expect((await only(map('ERROR', { actionType: 'SAY', errorCode: 'TTS_FAILED' }, r))).properties).toMatchObject({ commandId: 'c-say', failed: true });
+    expect((await only(map('ERROR', { actionType: 'SAY', errorCode: 'TTS_FAILED' }, r))).properties).toMatchObject({
+      commandId: 'c-say',
+      failed: true,
+    });
     expect((await only(map('ERROR', { actionType: 'SAY' }, r))).type).toBe('SAY_FINISHED');
     r.media.set(OUR, { action: 'captureDtmf', commandId: 'c-dtmf' });
-    expect(await only(map('ERROR', { actionType: 'CAPTURE_DTMF', errorCode: 'X' }, r))).toMatchObject({ type: 'DTMF_CAPTURED', properties: { commandId: 'c-dtmf', dtmf: '', reason: 'error', failed: true } });
+    expect(await only(map('ERROR', { actionType: 'CAPTURE_DTMF', errorCode: 'X' }, r))).toMatchObject({
+      type: 'DTMF_CAPTURED',
+      properties: { commandId: 'c-dtmf', dtmf: '', reason: 'error', failed: true },
+    });
     // The last command is of another kind (the failing one is long done): nothing is invented.
     expect((await map('ERROR', { actionType: 'PLAY', errorCode: 'X' }, r)).kind).toBe('error');
     // Actions a flow never waits on are only logged.
@@ -180,7 +359,11 @@ describe('Infobip events → our envelope', () => {
 describe('commands → request parts', () => {
   it('destinations: E.164 → PHONE digits, sip: → SIP with the trunk, webrtc: → WEBRTC', () => {
     expect(endpointFor('+385 91 123 4567')).toEqual({ type: 'PHONE', phoneNumber: '385911234567' });
-    expect(endpointFor('sip:1001@pbx.example.com', 'trunk-1')).toEqual({ type: 'SIP', username: '1001', sipTrunkId: 'trunk-1' });
+    expect(endpointFor('sip:1001@pbx.example.com', 'trunk-1')).toEqual({
+      type: 'SIP',
+      username: '1001',
+      sipTrunkId: 'trunk-1',
+    });
     expect(endpointFor('webrtc:agent-7')).toEqual({ type: 'WEBRTC', identity: 'agent-7' });
   });
   it('languages fall back to the base language Infobip knows', () => {
@@ -190,9 +373,34 @@ describe('commands → request parts', () => {
     expect(infobipLanguage('hr_HR')).toBe('hr');
   });
   it('the command schema refuses what is not a command', () => {
-    expect(commandSchema.safeParse({ action: 'dial', callId: 'a~1', commandId: 'c', elementId: 'e', from: '1', to: '2', recordCall: false, machineDetection: false, attempt: 1 }).success).toBe(true);
-    expect(commandSchema.safeParse({ action: 'dance', callId: 'a~1', commandId: 'c', elementId: 'e' }).success).toBe(false);
-    expect(commandSchema.safeParse({ action: 'captureDtmf', callId: 'a~1', commandId: 'c', elementId: 'e', maxDigits: 0, terminator: '#', firstDigitTimeoutMs: 1, interDigitTimeoutMs: 1 }).success).toBe(false);
+    expect(
+      commandSchema.safeParse({
+        action: 'dial',
+        callId: 'a~1',
+        commandId: 'c',
+        elementId: 'e',
+        from: '1',
+        to: '2',
+        recordCall: false,
+        machineDetection: false,
+        attempt: 1,
+      }).success,
+    ).toBe(true);
+    expect(commandSchema.safeParse({ action: 'dance', callId: 'a~1', commandId: 'c', elementId: 'e' }).success).toBe(
+      false,
+    );
+    expect(
+      commandSchema.safeParse({
+        action: 'captureDtmf',
+        callId: 'a~1',
+        commandId: 'c',
+        elementId: 'e',
+        maxDigits: 0,
+        terminator: '#',
+        firstDigitTimeoutMs: 1,
+        interDigitTimeoutMs: 1,
+      }).success,
+    ).toBe(false);
   });
 });
 
@@ -202,7 +410,14 @@ describe('claims in the shared KV', () => {
     const store = new Map<string, { value: string; revision: number }>();
     let rev = 0;
     let lose = true;
-    const entry = (key: string, v: { value: string; revision: number }) => ({ key, revision: v.revision, operation: 'PUT', string: () => v.value, json: () => JSON.parse(v.value) as unknown }) as unknown as KvEntry;
+    const entry = (key: string, v: { value: string; revision: number }) =>
+      ({
+        key,
+        revision: v.revision,
+        operation: 'PUT',
+        string: () => v.value,
+        json: () => JSON.parse(v.value) as unknown,
+      }) as unknown as KvEntry;
     return {
       async create(key: string, value: string) {
         if (store.has(key)) throw new Error('wrong last sequence: 1');
@@ -223,7 +438,10 @@ describe('claims in the shared KV', () => {
   it('a claim whose create answer was lost is still ours; a second claimant is refused', async () => {
     const calls = InfobipCallMap.fromKv(lossyKv());
     expect(await calls.claimDial(OUR, 'c-dial')).toMatchObject({ claimed: true });
-    expect(await calls.claimDial(OUR, 'c-dial')).toMatchObject({ claimed: false, existing: { state: 'creating', commandId: 'c-dial' } });
+    expect(await calls.claimDial(OUR, 'c-dial')).toMatchObject({
+      claimed: false,
+      existing: { state: 'creating', commandId: 'c-dial' },
+    });
     expect(await calls.claimCommand('c-say')).toMatchObject({ claimed: true });
   });
 });
@@ -277,7 +495,11 @@ describe('the API client against a local server', () => {
     });
     const client = new InfobipClient({ baseUrl: url, apiKey: 'k-123', requestsPerSecond: 20 });
     const t0 = Date.now();
-    await Promise.all(Array.from({ length: 11 }, (_, i) => client.say(`c${i}`, { text: 'hi', language: 'en', customData: { commandId: String(i) } })));
+    await Promise.all(
+      Array.from({ length: 11 }, (_, i) =>
+        client.say(`c${i}`, { text: 'hi', language: 'en', customData: { commandId: String(i) } }),
+      ),
+    );
     const elapsed = Date.now() - t0;
     // 11 requests at 20/s: the last one leaves 10 × 50 ms after the first.
     expect(elapsed).toBeGreaterThanOrEqual(480);
@@ -292,19 +514,37 @@ describe('the API client against a local server', () => {
     let n = 0;
     const url = await serve((_req, _body, res) => {
       n += 1;
-      if (n === 1) return json(res, 429, { requestError: { serviceException: { messageId: 'TOO_MANY_REQUESTS', text: 'slow down' } } }, { 'Retry-After': '0.3' });
+      if (n === 1)
+        return json(
+          res,
+          429,
+          { requestError: { serviceException: { messageId: 'TOO_MANY_REQUESTS', text: 'slow down' } } },
+          { 'Retry-After': '0.3' },
+        );
       if (n === 2) return json(res, 502, {});
       json(res, 200, { status: 'PENDING' });
     });
     const registry = new Registry();
-    const client = new InfobipClient({ baseUrl: url, apiKey: 'k', requestsPerSecond: 100, registry, retry: { baseMs: 10, maxMs: 50 } });
+    const client = new InfobipClient({
+      baseUrl: url,
+      apiKey: 'k',
+      requestsPerSecond: 100,
+      registry,
+      retry: { baseMs: 10, maxMs: 50 },
+    });
     const t0 = Date.now();
-    await expect(client.play('c1', { content: { type: 'URL', fileUrl: 'https://example.com/a.wav' } })).resolves.toEqual({ status: 'PENDING' });
+    await expect(
+      client.play('c1', { content: { type: 'URL', fileUrl: 'https://example.com/a.wav' } }),
+    ).resolves.toEqual({ status: 'PENDING' });
     expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
     expect(n).toBe(3);
     const text = await registry.metrics();
-    expect(text).toMatch(/dialflow_infobip_retries_total\{endpoint="POST \/calls\/1\/calls\/\{callId\}\/play",reason="429"\} 1/);
-    expect(text).toMatch(/dialflow_infobip_requests_total\{endpoint="POST \/calls\/1\/calls\/\{callId\}\/play",status="200"\} 1/);
+    expect(text).toMatch(
+      /dialflow_infobip_retries_total\{endpoint="POST \/calls\/1\/calls\/\{callId\}\/play",reason="429"\} 1/,
+    );
+    expect(text).toMatch(
+      /dialflow_infobip_requests_total\{endpoint="POST \/calls\/1\/calls\/\{callId\}\/play",status="200"\} 1/,
+    );
   });
 
   it('a 4xx is a named error without retry; a 500 on create call is ambiguous and not repeated', async () => {
@@ -314,13 +554,20 @@ describe('the API client against a local server', () => {
       if (req.url === '/calls/1/calls') return json(res, 500, {});
       json(res, 400, { requestError: { serviceException: { messageId: 'BAD_REQUEST', text: 'language: invalid' } } });
     });
-    const client = new InfobipClient({ baseUrl: url, apiKey: 'k', requestsPerSecond: 100, retry: { baseMs: 1, maxMs: 5 } });
+    const client = new InfobipClient({
+      baseUrl: url,
+      apiKey: 'k',
+      requestsPerSecond: 100,
+      retry: { baseMs: 1, maxMs: 5 },
+    });
     const err = await client.say('c1', { text: 'x', language: 'xx' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InfobipRequestError);
     expect((err as InfobipRequestError).status).toBe(400);
     expect((err as Error).message).toContain('language: invalid');
     expect(n).toBe(1);
-    const amb = await client.createCall({ endpoint: { type: 'PHONE', phoneNumber: '385911234567' }, from: '1', callsConfigurationId: 'cfg' }).catch((e: unknown) => e);
+    const amb = await client
+      .createCall({ endpoint: { type: 'PHONE', phoneNumber: '385911234567' }, from: '1', callsConfigurationId: 'cfg' })
+      .catch((e: unknown) => e);
     expect(amb).toBeInstanceOf(InfobipUnavailableError);
     expect((amb as InfobipUnavailableError).ambiguous).toBe(true);
     expect(n).toBe(2);
@@ -330,11 +577,23 @@ describe('the API client against a local server', () => {
     let n = 0;
     const url = await serve((_req, _body, res) => {
       n += 1;
-      json(res, 429, { requestError: { serviceException: { messageId: 'TOO_MANY_REQUESTS', text: 'quota' } } }, { 'Retry-After': '3600' });
+      json(
+        res,
+        429,
+        { requestError: { serviceException: { messageId: 'TOO_MANY_REQUESTS', text: 'quota' } } },
+        { 'Retry-After': '3600' },
+      );
     });
-    const client = new InfobipClient({ baseUrl: url, apiKey: 'k', requestsPerSecond: 100, retry: { baseMs: 1, maxMs: 5, maxRetryAfterMs: 2000 } });
+    const client = new InfobipClient({
+      baseUrl: url,
+      apiKey: 'k',
+      requestsPerSecond: 100,
+      retry: { baseMs: 1, maxMs: 5, maxRetryAfterMs: 2000 },
+    });
     const t0 = Date.now();
-    const err = await client.createCall({ endpoint: { type: 'PHONE', phoneNumber: '385911234567' }, from: '1', callsConfigurationId: 'cfg' }).catch((e: unknown) => e);
+    const err = await client
+      .createCall({ endpoint: { type: 'PHONE', phoneNumber: '385911234567' }, from: '1', callsConfigurationId: 'cfg' })
+      .catch((e: unknown) => e);
     expect(Date.now() - t0).toBeLessThan(1000);
     expect(err).toBeInstanceOf(InfobipUnavailableError);
     // A 429 was not processed: no call exists, the dial may be retried.
@@ -350,26 +609,51 @@ describe('the API client against a local server', () => {
       res.end('{"id": "ib-1", "sta');
     });
     const client = new InfobipClient({ baseUrl: url, apiKey: 'k', requestsPerSecond: 100 });
-    const err = await client.createCall({ endpoint: { type: 'PHONE', phoneNumber: '385911234567' }, from: '1', callsConfigurationId: 'cfg' }).catch((e: unknown) => e);
+    const err = await client
+      .createCall({ endpoint: { type: 'PHONE', phoneNumber: '385911234567' }, from: '1', callsConfigurationId: 'cfg' })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InfobipUnavailableError);
     expect((err as InfobipUnavailableError).ambiguous).toBe(true);
   });
 
   it('never puts the API key in an error message', async () => {
-    const url = await serve((req, _body, res) => json(res, 400, { requestError: { serviceException: { messageId: 'BAD_REQUEST', text: `bad request from ${req.headers.authorization ?? ''}`.slice(0, 12) } } }));
+    const url = await serve((req, _body, res) =>
+      json(res, 400, {
+        requestError: {
+          serviceException: {
+            messageId: 'BAD_REQUEST',
+            text: `bad request from ${req.headers.authorization ?? ''}`.slice(0, 12),
+          },
+        },
+      }),
+    );
     const client = new InfobipClient({ baseUrl: url, apiKey: 'super-secret-key', requestsPerSecond: 100 });
     const err = (await client.say('c1', { text: 'x', language: 'en' }).catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(InfobipRequestError);
     expect(`${err.message} ${JSON.stringify(err)}`).not.toContain('super-secret-key');
-    const refused = (await new InfobipClient({ baseUrl: 'http://127.0.0.1:1', apiKey: 'super-secret-key', requestsPerSecond: 100, retry: { attempts: 1 } }).getCall('x').catch((e: unknown) => e)) as Error;
+    const refused = (await new InfobipClient({
+      baseUrl: 'http://127.0.0.1:1',
+      apiKey: 'super-secret-key',
+      requestsPerSecond: 100,
+      retry: { attempts: 1 },
+    })
+      .getCall('x')
+      .catch((e: unknown) => e)) as Error;
     expect(refused).toBeInstanceOf(InfobipUnavailableError);
     expect(refused.message).not.toContain('super-secret-key');
   });
 
   it('gives up after the configured attempts with a named error', async () => {
     const url = await serve((_req, _body, res) => json(res, 503, {}));
-    const client = new InfobipClient({ baseUrl: url, apiKey: 'k', requestsPerSecond: 1000, retry: { attempts: 3, baseMs: 1, maxMs: 5 } });
-    const err = await client.createCall({ endpoint: { type: 'PHONE', phoneNumber: '385911234567' }, from: '1', callsConfigurationId: 'cfg' }).catch((e: unknown) => e);
+    const client = new InfobipClient({
+      baseUrl: url,
+      apiKey: 'k',
+      requestsPerSecond: 1000,
+      retry: { attempts: 3, baseMs: 1, maxMs: 5 },
+    });
+    const err = await client
+      .createCall({ endpoint: { type: 'PHONE', phoneNumber: '385911234567' }, from: '1', callsConfigurationId: 'cfg' })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InfobipUnavailableError);
     expect((err as InfobipUnavailableError).ambiguous).toBe(false);
   });

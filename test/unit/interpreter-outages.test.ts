@@ -4,7 +4,14 @@
 // flow has no retry for what the provider reports.
 import { describe, expect, it } from 'vitest';
 import { drive, flowOf, START } from '../helpers/drive.js';
-import { initialState, step, TIMEOUTS, type CallState, type FlowCommand, type FlowEvent } from '../../src/flow/interpreter.js';
+import {
+  initialState,
+  step,
+  TIMEOUTS,
+  type CallState,
+  type FlowCommand,
+  type FlowEvent,
+} from '../../src/flow/interpreter.js';
 import type { Flow, FlowInput } from '../../src/flow/schema.js';
 import type { TelephonyCommand, TelephonyEvent } from '../../src/telephony/contract.js';
 
@@ -13,8 +20,19 @@ const ivr = (over: Partial<Record<string, unknown>> = {}): FlowInput => ({
   version: 1,
   start: 'call',
   elements: [
-    { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'menu', busy: 'end', noAnswer: 'end', declined: 'end', callEnded: 'end' }, ...over },
-    { id: 'menu', type: 'play', tts: { text: 'Press 1 or 2.' }, next: { played: 'end', hungUp: 'end', callEnded: 'end' } },
+    {
+      id: 'call',
+      type: 'startOutgoingCall',
+      from: '+14155550100',
+      next: { answered: 'menu', busy: 'end', noAnswer: 'end', declined: 'end', callEnded: 'end' },
+      ...over,
+    },
+    {
+      id: 'menu',
+      type: 'play',
+      tts: { text: 'Press 1 or 2.' },
+      next: { played: 'end', hungUp: 'end', callEnded: 'end' },
+    },
     { id: 'end', type: 'hangUp' },
   ],
 });
@@ -27,7 +45,12 @@ class Stepper {
   last: FlowCommand[] = [];
   private ids = 0;
   constructor(readonly flow: Flow) {
-    this.state = initialState({ workflowId: 'call:test:r1', recipient: { id: 'r1', phone: '+385915550001' }, seed: 42, flow });
+    this.state = initialState({
+      workflowId: 'call:test:r1',
+      recipient: { id: 'r1', phone: '+385915550001' },
+      seed: 42,
+      flow,
+    });
   }
   async feed(event: FlowEvent): Promise<FlowCommand[]> {
     const out = await step(this.flow, this.state, event);
@@ -54,7 +77,13 @@ class Stepper {
     return this.feed({ type: 'timer', token: sleep.token, at: this.now });
   }
   event(type: TelephonyEvent['type'], properties: Record<string, unknown> = {}, callId = this.state.callId ?? '') {
-    const ev: TelephonyEvent = { id: `e${++this.ids}`, type, callId, timestamp: new Date(this.now).toISOString(), properties };
+    const ev: TelephonyEvent = {
+      id: `e${++this.ids}`,
+      type,
+      callId,
+      timestamp: new Date(this.now).toISOString(),
+      properties,
+    };
     return this.feed({ type: 'telephony', event: ev, at: this.now });
   }
   actions(): string[] {
@@ -80,7 +109,11 @@ describe('a dial of unknown outcome is reconciled before anything else', () => {
     await s.start();
     await s.timeout(TIMEOUTS.dialMs);
     const cmds = await s.event('CALL_FINISHED', { errorCode: 'NORMAL_HANGUP', hangupSource: 'API' });
-    expect(s.state.result).toMatchObject({ outcome: 'noAnswer', dials: 1, trail: [{ element: 'call', branch: 'noAnswer' }] });
+    expect(s.state.result).toMatchObject({
+      outcome: 'noAnswer',
+      dials: 1,
+      trail: [{ element: 'call', branch: 'noAnswer' }],
+    });
     expect(kinds(cmds)).toEqual(['finish']);
     expect(s.actions()).toEqual(['dial:call:test:r1~1', 'hangup:call:test:r1~1']);
   });
@@ -104,17 +137,34 @@ describe('a dial of unknown outcome is reconciled before anything else', () => {
   });
 
   it.each([
-    ['CALL_ESTABLISHED then our hang-up ends it', [['CALL_ESTABLISHED', {}], ['CALL_FINISHED', { errorCode: 'NORMAL_HANGUP', hangupSource: 'API' }]]],
-    ['the recipient answered and hung up during the outage', [['CALL_FINISHED', { errorCode: 'NORMAL_HANGUP', hangupSource: 'ENDPOINT' }]]],
+    [
+      'CALL_ESTABLISHED then our hang-up ends it',
+      [
+        ['CALL_ESTABLISHED', {}],
+        ['CALL_FINISHED', { errorCode: 'NORMAL_HANGUP', hangupSource: 'API' }],
+      ],
+    ],
+    [
+      'the recipient answered and hung up during the outage',
+      [['CALL_FINISHED', { errorCode: 'NORMAL_HANGUP', hangupSource: 'ENDPOINT' }]],
+    ],
     ['an answering machine picked up', [['CALL_FAILED', { errorCode: 'MACHINE_DETECTED', hangupSource: 'PLATFORM' }]]],
-  ] as const)('a leg that was answered is never dialled again, even within the validity period: %s', async (_name, events) => {
-    const s = new Stepper(flowOf(ivr({ validityPeriod: { value: 48, unit: 'hours' } })));
-    await s.start();
-    await s.timeout(TIMEOUTS.dialMs);
-    for (const [type, props] of events) await s.event(type, props);
-    expect(s.state.result).toMatchObject({ outcome: 'failed', dials: 1, trail: [{ element: 'call', branch: 'callEnded' }], error: expect.stringMatching(/answered after its dial had timed out/) });
-    expect(s.actions().filter((a) => a.startsWith('dial:'))).toHaveLength(1);
-  });
+  ] as const)(
+    'a leg that was answered is never dialled again, even within the validity period: %s',
+    async (_name, events) => {
+      const s = new Stepper(flowOf(ivr({ validityPeriod: { value: 48, unit: 'hours' } })));
+      await s.start();
+      await s.timeout(TIMEOUTS.dialMs);
+      for (const [type, props] of events) await s.event(type, props);
+      expect(s.state.result).toMatchObject({
+        outcome: 'failed',
+        dials: 1,
+        trail: [{ element: 'call', branch: 'callEnded' }],
+        error: expect.stringMatching(/answered after its dial had timed out/),
+      });
+      expect(s.actions().filter((a) => a.startsWith('dial:'))).toHaveLength(1);
+    },
+  );
 
   it('events of other legs and stale events do not end the reconciliation', async () => {
     const s = new Stepper(flowOf(ivr()));
@@ -122,7 +172,9 @@ describe('a dial of unknown outcome is reconciled before anything else', () => {
     await s.timeout(TIMEOUTS.dialMs);
     const token = s.state.phase.kind === 'reconciling' ? s.state.phase.token : -1;
     expect(kinds(await s.event('CALL_RINGING'))).toEqual(['awaitEvent']);
-    expect(kinds(await s.event('CALL_FINISHED', { errorCode: 'NORMAL_HANGUP', hangupSource: 'API' }, 'call:test:r1~9'))).toEqual(['awaitEvent']);
+    expect(
+      kinds(await s.event('CALL_FINISHED', { errorCode: 'NORMAL_HANGUP', hangupSource: 'API' }, 'call:test:r1~9')),
+    ).toEqual(['awaitEvent']);
     expect(s.state.phase).toMatchObject({ kind: 'reconciling', token });
   });
 
@@ -161,7 +213,8 @@ describe('a dial of unknown outcome is reconciled before anything else', () => {
 });
 
 describe('against the simulator, events of the dial lost', () => {
-  const dropDialEvents = (events: TelephonyEvent[]) => events.filter((e) => !['CALL_RINGING', 'CALL_ESTABLISHED', 'MACHINE_DETECTION_FINISHED'].includes(e.type));
+  const dropDialEvents = (events: TelephonyEvent[]) =>
+    events.filter((e) => !['CALL_RINGING', 'CALL_ESTABLISHED', 'MACHINE_DETECTION_FINISHED'].includes(e.type));
 
   it('answered, its events lost: hung up once and never dialled twice', async () => {
     const d = await drive(flowOf(ivr()), { attempts: ['answered'] }, { tamper: dropDialEvents });
@@ -172,7 +225,11 @@ describe('against the simulator, events of the dial lost', () => {
   });
 
   it('with retries configured, each redial follows the hang-up of the leg before it', async () => {
-    const d = await drive(flowOf(ivr({ retry: { minMinutes: 1, maxMinutes: 2, count: 2 } })), { attempts: ['answered'] }, { tamper: dropDialEvents });
+    const d = await drive(
+      flowOf(ivr({ retry: { minMinutes: 1, maxMinutes: 2, count: 2 } })),
+      { attempts: ['answered'] },
+      { tamper: dropDialEvents },
+    );
     const seq = d.commands.map((c) => `${c.action}:${c.callId.slice(-2)}`);
     expect(seq).toEqual(['dial:~1', 'hangup:~1', 'dial:~2', 'hangup:~2', 'dial:~3', 'hangup:~3']);
     expect(d.result).toMatchObject({ outcome: 'noAnswer', dials: 3 });

@@ -5,7 +5,9 @@ import { initialState, step } from '../../src/flow/interpreter.js';
 import type { FlowInput } from '../../src/flow/schema.js';
 import type { TelephonyEvent } from '../../src/telephony/contract.js';
 
-const reminder = flowOf(JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')) as FlowInput);
+const reminder = flowOf(
+  JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')) as FlowInput,
+);
 
 function branches(r: { trail: Array<{ element: string; branch: string }> }): string[] {
   return r.trail.map((t) => `${t.element}:${t.branch}`);
@@ -16,9 +18,27 @@ const ivr = (over: Partial<Record<string, unknown>> = {}): FlowInput => ({
   version: 1,
   start: 'call',
   elements: [
-    { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'menu', busy: 'end', noAnswer: 'end', declined: 'end', callEnded: 'end' }, ...over },
-    { id: 'menu', type: 'play', tts: { text: 'Press 1 or 2.' }, next: { played: 'ask', hungUp: 'end', callEnded: 'end' } },
-    { id: 'ask', type: 'collect', maxDigits: 1, saveTo: 'choice', responses: { '1': 'one', '2': 'end' }, next: { noMatch: 'end', hungUp: 'end', callEnded: 'end' } },
+    {
+      id: 'call',
+      type: 'startOutgoingCall',
+      from: '+14155550100',
+      next: { answered: 'menu', busy: 'end', noAnswer: 'end', declined: 'end', callEnded: 'end' },
+      ...over,
+    },
+    {
+      id: 'menu',
+      type: 'play',
+      tts: { text: 'Press 1 or 2.' },
+      next: { played: 'ask', hungUp: 'end', callEnded: 'end' },
+    },
+    {
+      id: 'ask',
+      type: 'collect',
+      maxDigits: 1,
+      saveTo: 'choice',
+      responses: { '1': 'one', '2': 'end' },
+      next: { noMatch: 'end', hungUp: 'end', callEnded: 'end' },
+    },
     { id: 'one', type: 'play', tts: { text: 'One.' }, next: { played: 'end', hungUp: 'end', callEnded: 'end' } },
     { id: 'end', type: 'hangUp' },
   ],
@@ -51,7 +71,10 @@ describe('startOutgoingCall', () => {
   });
 
   it('retries known failures after a random wait between min and max minutes, up to count', async () => {
-    const d = await drive(flowOf(ivr({ retry: { minMinutes: 5, maxMinutes: 30, count: 3 } })), { attempts: ['busy', 'noAnswer', 'busy', 'answered'], keys: ['2'] });
+    const d = await drive(flowOf(ivr({ retry: { minMinutes: 5, maxMinutes: 30, count: 3 } })), {
+      attempts: ['busy', 'noAnswer', 'busy', 'answered'],
+      keys: ['2'],
+    });
     expect(d.result.outcome).toBe('answered');
     expect(d.result.dials).toBe(4);
     expect(d.sleeps).toHaveLength(3);
@@ -65,7 +88,9 @@ describe('startOutgoingCall', () => {
   });
 
   it('takes the outcome branch once retries are used up', async () => {
-    const d = await drive(flowOf(ivr({ retry: { minMinutes: 1, maxMinutes: 2, count: 2 } })), { attempts: ['busy', 'busy', 'noAnswer'] });
+    const d = await drive(flowOf(ivr({ retry: { minMinutes: 1, maxMinutes: 2, count: 2 } })), {
+      attempts: ['busy', 'busy', 'noAnswer'],
+    });
     expect(d.result.dials).toBe(3);
     expect(d.result.outcome).toBe('noAnswer');
     expect(branches(d.result)).toEqual(['call:noAnswer']);
@@ -89,14 +114,23 @@ describe('startOutgoingCall', () => {
   });
 
   it('internal errors do not use call retry; known failures do not use the validity period', async () => {
-    const d = await drive(flowOf(ivr({ retry: { minMinutes: 1, maxMinutes: 1, count: 1 }, validityPeriod: { value: 10, unit: 'minutes' } })), { attempts: ['error', 'error', 'busy', 'busy'] });
+    const d = await drive(
+      flowOf(
+        ivr({ retry: { minMinutes: 1, maxMinutes: 1, count: 1 }, validityPeriod: { value: 10, unit: 'minutes' } }),
+      ),
+      { attempts: ['error', 'error', 'busy', 'busy'] },
+    );
     expect(d.result.outcome).toBe('busy');
     expect(d.result.dials).toBe(4);
     expect(d.sleeps.map((s) => s.ms / 60_000)).toEqual([1, 2, 1]);
   });
 
   it('a provider that never answers the dial counts as an internal error', async () => {
-    const d = await drive(flowOf(ivr({ validityPeriod: { value: 5, unit: 'minutes' } })), { attempts: ['answered'] }, { tamper: () => [] });
+    const d = await drive(
+      flowOf(ivr({ validityPeriod: { value: 5, unit: 'minutes' } })),
+      { attempts: ['answered'] },
+      { tamper: () => [] },
+    );
     expect(d.result.outcome).toBe('expired');
   });
 
@@ -122,10 +156,19 @@ describe('startOutgoingCall', () => {
 describe('play', () => {
   it('loops and pauses before the first play only', async () => {
     const f = flowOf({
-      id: 'p', version: 1, start: 'call',
+      id: 'p',
+      version: 1,
+      start: 'call',
       elements: [
         { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'msg' } },
-        { id: 'msg', type: 'play', tts: { text: 'Hello {{recipient.firstName}}' }, pauseSeconds: 2, loopCount: 3, next: { played: 'end' } },
+        {
+          id: 'msg',
+          type: 'play',
+          tts: { text: 'Hello {{recipient.firstName}}' },
+          pauseSeconds: 2,
+          loopCount: 3,
+          next: { played: 'end' },
+        },
         { id: 'end', type: 'hangUp' },
       ],
     });
@@ -144,7 +187,16 @@ describe('play', () => {
   });
 
   it('call ended by the platform → callEnded', async () => {
-    const platformEnd = (events: TelephonyEvent[]) => events.map((e) => (e.type === 'SAY_FINISHED' ? { ...e, type: 'CALL_FINISHED' as const, properties: { hangupSource: 'PLATFORM', errorCode: 'NETWORK_ERROR' } } : e));
+    const platformEnd = (events: TelephonyEvent[]) =>
+      events.map((e) =>
+        e.type === 'SAY_FINISHED'
+          ? {
+              ...e,
+              type: 'CALL_FINISHED' as const,
+              properties: { hangupSource: 'PLATFORM', errorCode: 'NETWORK_ERROR' },
+            }
+          : e,
+      );
     const d = await drive(flowOf(ivr()), { attempts: ['answered'] }, { tamper: platformEnd });
     expect(branches(d.result)).toEqual(['call:answered', 'menu:callEnded']);
   });
@@ -165,10 +217,21 @@ describe('play', () => {
 describe('collect', () => {
   const collectFlow = (over: Record<string, unknown>) =>
     flowOf({
-      id: 'c', version: 1, start: 'call', variables: { pin: { type: 'string' } },
+      id: 'c',
+      version: 1,
+      start: 'call',
+      variables: { pin: { type: 'string' } },
       elements: [
         { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'ask' } },
-        { id: 'ask', type: 'collect', maxDigits: 4, saveTo: 'pin', responses: { '1234': 'ok' }, next: { noMatch: 'end' }, ...over },
+        {
+          id: 'ask',
+          type: 'collect',
+          maxDigits: 4,
+          saveTo: 'pin',
+          responses: { '1234': 'ok' },
+          next: { noMatch: 'end' },
+          ...over,
+        },
         { id: 'ok', type: 'hangUp' },
         { id: 'end', type: 'hangUp' },
       ],
@@ -189,12 +252,30 @@ describe('collect', () => {
   it('completes when the inter-digit timeout passes after fewer than max digits', async () => {
     const d = await drive(collectFlow({ responses: { '12': 'ok' } }), { keys: ['12'] });
     expect(branches(d.result)).toEqual(['call:answered', 'ask:12']);
-    expect(d.commands.find((c) => c.action === 'captureDtmf')).toMatchObject({ maxDigits: 4, terminator: '#', firstDigitTimeoutMs: 5000, interDigitTimeoutMs: 3000 });
+    expect(d.commands.find((c) => c.action === 'captureDtmf')).toMatchObject({
+      maxDigits: 4,
+      terminator: '#',
+      firstDigitTimeoutMs: 5000,
+      interDigitTimeoutMs: 3000,
+    });
   });
 
   it('the platform ends the call during a collect → callEnded', async () => {
-    const platformEnd = (events: TelephonyEvent[]) => events.map((e) => (e.type === 'DTMF_CAPTURED' ? { ...e, type: 'CALL_FINISHED' as const, properties: { hangupSource: 'PLATFORM', errorCode: 'NETWORK_ERROR' } } : e));
-    const d = await drive(collectFlow({ next: { noMatch: 'end', callEnded: 'ok' } }), { keys: ['1234'] }, { tamper: platformEnd });
+    const platformEnd = (events: TelephonyEvent[]) =>
+      events.map((e) =>
+        e.type === 'DTMF_CAPTURED'
+          ? {
+              ...e,
+              type: 'CALL_FINISHED' as const,
+              properties: { hangupSource: 'PLATFORM', errorCode: 'NETWORK_ERROR' },
+            }
+          : e,
+      );
+    const d = await drive(
+      collectFlow({ next: { noMatch: 'end', callEnded: 'ok' } }),
+      { keys: ['1234'] },
+      { tamper: platformEnd },
+    );
     expect(branches(d.result)).toEqual(['call:answered', 'ask:callEnded']);
     expect(d.commands.map((c) => c.action)).toEqual(['dial', 'captureDtmf']);
   });
@@ -206,7 +287,11 @@ describe('collect', () => {
   });
 
   it('a provider that never reports the digits falls back to noMatch after the wait', async () => {
-    const d = await drive(collectFlow({}), { keys: ['1234'] }, { tamper: (evs) => evs.filter((e) => e.type !== 'DTMF_CAPTURED') });
+    const d = await drive(
+      collectFlow({}),
+      { keys: ['1234'] },
+      { tamper: (evs) => evs.filter((e) => e.type !== 'DTMF_CAPTURED') },
+    );
     expect(branches(d.result)).toEqual(['call:answered', 'ask:noMatch']);
   });
 
@@ -230,7 +315,14 @@ describe('collect', () => {
 
   it('no match, then the second menu takes the response', async () => {
     const d = await drive(reminder, { attempts: ['answered'], keys: ['9', '1'] });
-    expect(branches(d.result)).toEqual(['call:answered', 'menu:played', 'ask:noMatch', 'menu-again:played', 'ask-again:1', 'confirmed:played']);
+    expect(branches(d.result)).toEqual([
+      'call:answered',
+      'menu:played',
+      'ask:noMatch',
+      'menu-again:played',
+      'ask-again:1',
+      'confirmed:played',
+    ]);
     expect(d.result.variables.choice).toBe('1');
   });
 });
@@ -238,7 +330,9 @@ describe('collect', () => {
 describe('hangUp, pause and open branches', () => {
   it('an open branch inside the session hangs up automatically', async () => {
     const f = flowOf({
-      id: 'o', version: 1, start: 'call',
+      id: 'o',
+      version: 1,
+      start: 'call',
       elements: [
         { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'msg' } },
         { id: 'msg', type: 'play', tts: { text: 'Bye' } },
@@ -250,7 +344,9 @@ describe('hangUp, pause and open branches', () => {
 
   it('hangUp after the session ended is a no-op and non-IVR paths continue', async () => {
     const f = flowOf({
-      id: 'h', version: 1, start: 'call',
+      id: 'h',
+      version: 1,
+      start: 'call',
       elements: [
         { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'bye', busy: 'end' } },
         { id: 'bye', type: 'hangUp', next: 'wait' },
@@ -266,7 +362,9 @@ describe('hangUp, pause and open branches', () => {
 
   it('pause then call again (the seed’s “call the next day”)', async () => {
     const f = flowOf({
-      id: 'again', version: 1, start: 'first',
+      id: 'again',
+      version: 1,
+      start: 'first',
       elements: [
         { id: 'first', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'msg', noAnswer: 'wait' } },
         { id: 'wait', type: 'pause', duration: 'P3D', next: 'second' },
@@ -283,7 +381,9 @@ describe('hangUp, pause and open branches', () => {
 
   it('a cycle that never waits is stopped with a clear error', async () => {
     const f = flowOf({
-      id: 'loop', version: 1, start: 'a',
+      id: 'loop',
+      version: 1,
+      start: 'a',
       elements: [
         { id: 'a', type: 'hangUp', next: 'b' },
         { id: 'b', type: 'hangUp', next: 'a' },
@@ -298,17 +398,33 @@ describe('hangUp, pause and open branches', () => {
 describe('robustness', () => {
   it('duplicated and reordered events give the same result', async () => {
     const base = await drive(reminder, { attempts: ['answered'], keys: ['9', '2'] });
-    const dup = await drive(reminder, { attempts: ['answered'], keys: ['9', '2'] }, { tamper: (evs) => [...evs, ...evs] });
-    const reversed = await drive(reminder, { attempts: ['answered'], keys: ['9', '2'] }, { tamper: (evs) => [...evs].reverse() });
+    const dup = await drive(
+      reminder,
+      { attempts: ['answered'], keys: ['9', '2'] },
+      { tamper: (evs) => [...evs, ...evs] },
+    );
+    const reversed = await drive(
+      reminder,
+      { attempts: ['answered'], keys: ['9', '2'] },
+      { tamper: (evs) => [...evs].reverse() },
+    );
     expect(dup.result).toEqual(base.result);
     expect(reversed.result.trail).toEqual(base.result.trail);
   });
 
   it('events for another call id are ignored', async () => {
     const f = flowOf(ivr());
-    let { state } = await step(f, initialState({ workflowId: 'w', recipient: { id: 'r', phone: '+385915550001' }, seed: 1, flow: f }), { type: 'start', at: START });
+    let { state } = await step(
+      f,
+      initialState({ workflowId: 'w', recipient: { id: 'r', phone: '+385915550001' }, seed: 1, flow: f }),
+      { type: 'start', at: START },
+    );
     const before = JSON.stringify(state);
-    const out = await step(f, state, { type: 'telephony', at: START, event: { id: 'x', type: 'CALL_ESTABLISHED', callId: 'other~1', timestamp: '', properties: {} } });
+    const out = await step(f, state, {
+      type: 'telephony',
+      at: START,
+      event: { id: 'x', type: 'CALL_ESTABLISHED', callId: 'other~1', timestamp: '', properties: {} },
+    });
     state = out.state;
     expect(out.commands).toEqual([{ kind: 'awaitEvent', token: 1, timeoutMs: 0 }]);
     expect(JSON.stringify(state)).toBe(before);
@@ -316,7 +432,11 @@ describe('robustness', () => {
 
   it('a stale timeout token does nothing', async () => {
     const f = flowOf(ivr());
-    const { state } = await step(f, initialState({ workflowId: 'w', recipient: { id: 'r', phone: '+385915550001' }, seed: 1, flow: f }), { type: 'start', at: START });
+    const { state } = await step(
+      f,
+      initialState({ workflowId: 'w', recipient: { id: 'r', phone: '+385915550001' }, seed: 1, flow: f }),
+      { type: 'start', at: START },
+    );
     const out = await step(f, state, { type: 'timeout', token: 99, at: START });
     expect(out.state.phase).toEqual(state.phase);
   });

@@ -20,11 +20,26 @@ describe('workflow import rules', () => {
   });
 
   it('allows type-only imports of activities and the same imports outside src/workflows', async () => {
-    expect(await errorsFor("import type { Activities } from '../activities/index.js';\nexport type A = Activities;", 'src/workflows/example.ts')).toEqual([]);
-    expect(await errorsFor("import { readFileSync } from 'node:fs';\nexport const x = readFileSync;", 'src/activities/example.ts')).toEqual([]);
+    expect(
+      await errorsFor(
+        "import type { Activities } from '../activities/index.js';\nexport type A = Activities;",
+        'src/workflows/example.ts',
+      ),
+    ).toEqual([]);
+    expect(
+      await errorsFor(
+        "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;",
+        'src/activities/example.ts',
+      ),
+    ).toEqual([]);
   });
 
   it('keeps src/flow pure', async () => {
-    expect(await errorsFor("import { proxyActivities } from '@temporalio/workflow';\nexport const x = proxyActivities;", 'src/flow/example.ts')).toContain('no-restricted-imports');
+    expect(
+      await errorsFor(
+        "import { proxyActivities } from '@temporalio/workflow';\nexport const x = proxyActivities;",
+        'src/flow/example.ts',
+      ),
+    ).toContain('no-restricted-imports');
   });
 });

@@ -2,11 +2,25 @@
 // down, order per call kept through retries, and a restart takes the events up again.
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { EventOutbox, MemoryOutboxStore, OutboxUnavailableError, type OutboxEvent } from '../../src/telephony/outbox.js';
-import { personaSchema, SimulatorEngine, simCallStateSchema, type SimCallState } from '../../src/telephony/simulator.js';
+import {
+  EventOutbox,
+  MemoryOutboxStore,
+  OutboxUnavailableError,
+  type OutboxEvent,
+} from '../../src/telephony/outbox.js';
+import {
+  personaSchema,
+  SimulatorEngine,
+  simCallStateSchema,
+  type SimCallState,
+} from '../../src/telephony/simulator.js';
 import type { TelephonyCommand } from '../../src/telephony/contract.js';
 
-const ev = (callId: string, n: number, at: number): OutboxEvent => ({ at, msgId: `${callId}:${n}`, event: { id: `${callId}:${n}`, type: 'SAY_FINISHED', callId, timestamp: new Date(at).toISOString(), properties: {} } });
+const ev = (callId: string, n: number, at: number): OutboxEvent => ({
+  at,
+  msgId: `${callId}:${n}`,
+  event: { id: `${callId}:${n}`, type: 'SAY_FINISHED', callId, timestamp: new Date(at).toISOString(), properties: {} },
+});
 const stateSchema = z.object({ step: z.number() });
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -110,7 +124,12 @@ describe('durable outbox', () => {
   it('a publish acknowledged but whose removal could not be stored is published again (same msg-id) after a restart', async () => {
     const store = new MemoryOutboxStore();
     const b = broker();
-    const box = new EventOutbox(store, { publish: b.publish, stateSchema, retry: { initialMs: 5, maxMs: 10_000 }, log: () => undefined });
+    const box = new EventOutbox(store, {
+      publish: b.publish,
+      stateSchema,
+      retry: { initialMs: 5, maxMs: 10_000 },
+      log: () => undefined,
+    });
     await box.commit('a', { step: 1 }, [ev('a', 1, Date.now() + 30)]);
     store.failing = true;
     await tick(80);
@@ -127,8 +146,28 @@ describe('durable outbox', () => {
 });
 
 describe('simulator state survives a restart', () => {
-  const dial = (callId: string): TelephonyCommand => ({ action: 'dial', callId, commandId: `${callId}#1`, dialIndex: 1, attempt: 1, from: '+1', to: '+2', hints: { persona: { attempts: ['answered'], keys: ['9', '2'] } } }) as unknown as TelephonyCommand;
-  const collect = (callId: string, n: number): TelephonyCommand => ({ action: 'captureDtmf', callId, commandId: `${callId}#${n}`, elementId: 'ask', maxDigits: 1, firstDigitTimeoutMs: 5000, interDigitTimeoutMs: 2000, terminator: '#' }) as unknown as TelephonyCommand;
+  const dial = (callId: string): TelephonyCommand =>
+    ({
+      action: 'dial',
+      callId,
+      commandId: `${callId}#1`,
+      dialIndex: 1,
+      attempt: 1,
+      from: '+1',
+      to: '+2',
+      hints: { persona: { attempts: ['answered'], keys: ['9', '2'] } },
+    }) as unknown as TelephonyCommand;
+  const collect = (callId: string, n: number): TelephonyCommand =>
+    ({
+      action: 'captureDtmf',
+      callId,
+      commandId: `${callId}#${n}`,
+      elementId: 'ask',
+      maxDigits: 1,
+      firstDigitTimeoutMs: 5000,
+      interDigitTimeoutMs: 2000,
+      terminator: '#',
+    }) as unknown as TelephonyCommand;
 
   it('a new engine restored from a snapshot continues the call: next key, same event ids, dials counted', () => {
     const a = new SimulatorEngine();
@@ -143,7 +182,9 @@ describe('simulator state survives a restart', () => {
     // The repeated command plans nothing; the next one gets the next key and the same id as before.
     expect(b.plan(collect('c~1', 2))).toEqual([]);
     const again = b.plan(collect('c~1', 3));
-    expect(again.map((p) => [p.event.id, p.event.properties.dtmf])).toEqual(next.map((p) => [p.event.id, p.event.properties.dtmf]));
+    expect(again.map((p) => [p.event.id, p.event.properties.dtmf])).toEqual(
+      next.map((p) => [p.event.id, p.event.properties.dtmf]),
+    );
     expect(again[0]?.event.properties.dtmf).toBe('2');
   });
 
@@ -154,7 +195,16 @@ describe('simulator state survives a restart', () => {
     expect(e.knows('c~2')).toBe(false);
     expect(e.stats.dials).toBe(0);
     expect(e.stats.dialsByCall.has('c~2')).toBe(false);
-    const state: SimCallState = { persona: personaSchema.parse({}), c: 0, e: true, f: false, k: false, cmd: ['x'], q: 2, d: 1 };
+    const state: SimCallState = {
+      persona: personaSchema.parse({}),
+      c: 0,
+      e: true,
+      f: false,
+      k: false,
+      cmd: ['x'],
+      q: 2,
+      d: 1,
+    };
     e.restore('c~3', state);
     expect(e.snapshot('c~3')).toEqual(state);
   });

@@ -27,10 +27,22 @@ const everything = flowOf({
   version: 1,
   start: 'call',
   elements: [
-    { id: 'call', type: 'startOutgoingCall', from: '+14155550100', recordCall: true, next: { answered: 'hello', voicemail: 'vm' } },
+    {
+      id: 'call',
+      type: 'startOutgoingCall',
+      from: '+14155550100',
+      recordCall: true,
+      next: { answered: 'hello', voicemail: 'vm' },
+    },
     { id: 'hello', type: 'play', tts: { text: 'Zdravo', language: 'zu', neural: true }, next: { played: 'file' } },
     { id: 'file', type: 'play', audio: { file: 'prompts/hello.wav' }, next: { played: 'fwd' } },
-    { id: 'fwd', type: 'forwardCall', from: '+14155550100', to: 'webrtc:agent-7', next: { forwarded: 'end', notForwarded: 'sms' } },
+    {
+      id: 'fwd',
+      type: 'forwardCall',
+      from: '+14155550100',
+      to: 'webrtc:agent-7',
+      next: { forwarded: 'end', notForwarded: 'sms' },
+    },
     { id: 'sms', type: 'sendSms', text: 'Sorry we missed you', next: 'end' },
     { id: 'vm', type: 'recordVoicemail', name: 'vm', escapeDigits: '#', next: { recorded: 'end' } },
     { id: 'end', type: 'hangUp' },
@@ -42,7 +54,9 @@ describe('DIALFLOW_PROVIDER', () => {
     expect(loadConfig({}).provider).toBe('simulator');
     expect(loadConfig({ DIALFLOW_PROVIDER: 'sim' }).provider).toBe('simulator');
     expect(loadConfig({ DIALFLOW_PROVIDER: 'sip' }).provider).toBe('sip');
-    expect(() => loadConfig({ DIALFLOW_PROVIDER: 'twilio' })).toThrow(/DIALFLOW_PROVIDER: one of simulator, sip, infobip/);
+    expect(() => loadConfig({ DIALFLOW_PROVIDER: 'twilio' })).toThrow(
+      /DIALFLOW_PROVIDER: one of simulator, sip, infobip/,
+    );
   });
   it('validates SIP and Infobip settings once, with the variable named', () => {
     expect(() => loadConfig({ DIALFLOW_SIP_TRUNK: 'sip:+385@carrier' })).toThrow(/DIALFLOW_SIP_TRUNK/);
@@ -51,7 +65,12 @@ describe('DIALFLOW_PROVIDER', () => {
     expect(() => loadConfig({ DIALFLOW_SIP_CHANNELS: '0' })).toThrow(/DIALFLOW_SIP_CHANNELS/);
     expect(() => loadConfig({ DIALFLOW_INFOBIP_BASE_URL: 'ftp://x' })).toThrow(/DIALFLOW_INFOBIP_BASE_URL/);
     expect(() => loadConfig({ DIALFLOW_WEBHOOK_PASSWORD: 'short' })).toThrow(/DIALFLOW_WEBHOOK_PASSWORD/);
-    const c = loadConfig({ DIALFLOW_PROVIDER: 'infobip', DIALFLOW_INFOBIP_BASE_URL: 'https://abc.api.infobip.com/', DIALFLOW_INFOBIP_API_KEY: 'k', DIALFLOW_SIP_TRUNK: 'sip:127.0.0.1:5080' });
+    const c = loadConfig({
+      DIALFLOW_PROVIDER: 'infobip',
+      DIALFLOW_INFOBIP_BASE_URL: 'https://abc.api.infobip.com/',
+      DIALFLOW_INFOBIP_API_KEY: 'k',
+      DIALFLOW_SIP_TRUNK: 'sip:127.0.0.1:5080',
+    });
     expect(c.infobip.baseUrl).toBe('https://abc.api.infobip.com');
     // A child process gets the same configuration.
     expect(loadConfig(configEnv(c))).toEqual(c);
@@ -78,11 +97,16 @@ describe('capabilities', () => {
     expect(providerIssues(everything, 'sip').every((i) => i.severity === 'warning')).toBe(true);
   });
   it('Infobip: no uploaded files (they must be URLs), no escape digits, no SMS through the voice provider', () => {
-    expect(providerIssues(everything, 'infobip').map((i) => i.code)).toEqual(['provider.audioFile', 'provider.sms', 'provider.escapeDigits']);
+    expect(providerIssues(everything, 'infobip').map((i) => i.code)).toEqual([
+      'provider.audioFile',
+      'provider.sms',
+      'provider.escapeDigits',
+    ]);
   });
   it('docs/providers.md shows every capability of every provider as the table says', () => {
     const doc = readFileSync(join(PROJECT_ROOT, 'docs', 'providers.md'), 'utf8');
-    const row = (label: string, f: (p: (typeof PROVIDERS)[number]) => boolean) => `| ${label} | ${PROVIDERS.map((p) => (f(p) ? 'yes' : 'no')).join(' | ')} |`;
+    const row = (label: string, f: (p: (typeof PROVIDERS)[number]) => boolean) =>
+      `| ${label} | ${PROVIDERS.map((p) => (f(p) ? 'yes' : 'no')).join(' | ')} |`;
     const C = CAPABILITIES;
     for (const line of [
       row('machine detection', (p) => C[p].machineDetection),
@@ -103,14 +127,34 @@ describe('capabilities', () => {
     ]) {
       expect(doc).toContain(line);
     }
-    for (const code of ['machineDetection', 'recordCall', 'inbound', 'ttsLanguage', 'ttsVoice', 'ttsNeural', 'audioUrl', 'audioFile', 'audioVoicemail', 'forward', 'voicemail', 'escapeDigits', 'beep', 'sms']) {
+    for (const code of [
+      'machineDetection',
+      'recordCall',
+      'inbound',
+      'ttsLanguage',
+      'ttsVoice',
+      'ttsNeural',
+      'audioUrl',
+      'audioFile',
+      'audioVoicemail',
+      'forward',
+      'voicemail',
+      'escapeDigits',
+      'beep',
+      'sms',
+    ]) {
       expect(doc).toContain(`provider.${code}`);
     }
   });
 });
 
 describe('dialflow validate --provider / dialflow call', () => {
-  const run = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, [CLI_BIN, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } });
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    spawnSync(process.execPath, [CLI_BIN, ...args], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, ...env },
+    });
   const reminder = join(PROJECT_ROOT, 'examples', 'appointment-reminder.json');
   it('warns with a stable code when the configured provider lacks something, and stays valid', () => {
     const r = run(['validate', reminder, '--provider', 'infobip', '--json']);
@@ -119,8 +163,23 @@ describe('dialflow validate --provider / dialflow call', () => {
     expect(out.ok).toBe(true);
     expect(out.issues.filter((i) => i.code.startsWith('provider.'))).toEqual([]);
     const neural = join(dir, 'neural.json');
-    writeFileSync(neural, JSON.stringify({ id: 'neural', version: 1, start: 'call', elements: [{ id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'hi' } }, { id: 'hi', type: 'play', tts: { text: 'Hi', neural: true }, next: { played: 'end' } }, { id: 'end', type: 'hangUp' }] }));
-    const warned = JSON.parse(run(['validate', neural, '--provider', 'sip', '--json']).stdout) as { ok: boolean; issues: Array<{ code: string; elementId?: string }> };
+    writeFileSync(
+      neural,
+      JSON.stringify({
+        id: 'neural',
+        version: 1,
+        start: 'call',
+        elements: [
+          { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'hi' } },
+          { id: 'hi', type: 'play', tts: { text: 'Hi', neural: true }, next: { played: 'end' } },
+          { id: 'end', type: 'hangUp' },
+        ],
+      }),
+    );
+    const warned = JSON.parse(run(['validate', neural, '--provider', 'sip', '--json']).stdout) as {
+      ok: boolean;
+      issues: Array<{ code: string; elementId?: string }>;
+    };
     expect(warned.ok).toBe(true);
     expect(warned.issues).toContainEqual(expect.objectContaining({ code: 'provider.ttsNeural', elementId: 'hi' }));
     // DIALFLOW_PROVIDER is the default; the simulator has no such warning.
@@ -145,7 +204,8 @@ describe('error code tables in docs/providers.md', () => {
     for (const r of SIP_CODE_TABLE) {
       expect(doc).toContain(`| ${r.match} | ${r.errorCode} | ${r.note} |`);
       // The docs row says what the mapping does.
-      const probe = typeof r.match === 'number' ? r.match : /^\dxx$/.test(r.match) ? `${r.match[0]}99 Something` : r.match;
+      const probe =
+        typeof r.match === 'number' ? r.match : /^\dxx$/.test(r.match) ? `${r.match[0]}99 Something` : r.match;
       expect(mapSipFailure(probe).errorCode, String(r.match)).toBe(r.errorCode);
     }
   });

@@ -140,7 +140,12 @@ describe('cross-correlation', () => {
 
   it('is insensitive to level, and empty or silent inputs give 0 instead of NaN', () => {
     const ref = noise(4000, 8000, 5);
-    expect(normalizedCrossCorrelation(ref.map((x) => Math.round(x / 10)), ref)).toBeGreaterThan(0.999);
+    expect(
+      normalizedCrossCorrelation(
+        ref.map((x) => Math.round(x / 10)),
+        ref,
+      ),
+    ).toBeGreaterThan(0.999);
     expect(normalizedCrossCorrelation(new Int16Array(), ref)).toBe(0);
     expect(normalizedCrossCorrelation(silence(500), ref)).toBe(0);
   });
@@ -158,7 +163,12 @@ describe('MediaCache (espeak-ng + sox)', () => {
   const cache = new MediaCache(freshDir());
 
   it('renders TTS to an 8 kHz mono 16-bit WAV of plausible length, once per distinct input', async () => {
-    const first = await cache.renderSpeech({ text: 'Press 1 to confirm', language: 'en', voice: 'female', speechRate: 1 });
+    const first = await cache.renderSpeech({
+      text: 'Press 1 to confirm',
+      language: 'en',
+      voice: 'female',
+      speechRate: 1,
+    });
     const samples = samplesOf(first.path);
     expect(first.durationMs).toBe(durationMs(samples));
     expect(first.durationMs).toBeGreaterThan(700);
@@ -169,7 +179,10 @@ describe('MediaCache (espeak-ng + sox)', () => {
     const header = readFileSync(first.path);
     expect(header.readUInt16LE(34)).toBe(16);
 
-    const [again, concurrent] = await Promise.all([cache.renderSpeech({ text: 'Press 1 to confirm' }), cache.renderSpeech({ text: '  Press 1   to confirm ' })]);
+    const [again, concurrent] = await Promise.all([
+      cache.renderSpeech({ text: 'Press 1 to confirm' }),
+      cache.renderSpeech({ text: '  Press 1   to confirm ' }),
+    ]);
     expect(again.path).toBe(first.path);
     expect(concurrent.path).toBe(first.path);
     expect(cache.stats.renders).toBe(1);
@@ -329,7 +342,9 @@ describe('audio from URLs and bytes', () => {
   let endlessClosed: Promise<void> = Promise.resolve();
   const wav22k = encodeWav(tone(440, 1500, 22_050), 22_050);
   const sox = (...args: string[]) => execFileSync('sox', args, { stdio: 'pipe' });
-  const mp3Supported = /\bmp3\b/.test(execFileSync('sox', ['-h'], { encoding: 'utf8' }).split('AUDIO FILE FORMATS:')[1]?.split('\n')[0] ?? '');
+  const mp3Supported = /\bmp3\b/.test(
+    execFileSync('sox', ['-h'], { encoding: 'utf8' }).split('AUDIO FILE FORMATS:')[1]?.split('\n')[0] ?? '',
+  );
   let mp3 = Buffer.alloc(0);
 
   function drainedOrClosed(res: ServerResponse): Promise<void> {
@@ -456,12 +471,18 @@ describe('audio from URLs and bytes', () => {
     expect(direct.durationMs).toBe(1000);
     expect(cache.stats.conversions).toBe(0);
     expect(readFileSync(direct.path)).toEqual(Buffer.from(voicemail));
-    const stereo = encodeWav(Int16Array.from({ length: 16_000 }, (_, i) => (i % 2 ? 1000 : -1000)), 16_000, 2);
+    const stereo = encodeWav(
+      Int16Array.from({ length: 16_000 }, (_, i) => (i % 2 ? 1000 : -1000)),
+      16_000,
+      2,
+    );
     const converted = await cache.fromBytes(stereo);
     expect(converted.durationMs).toBeCloseTo(500, -1);
     expect(cache.stats.conversions).toBe(1);
     await expect(cache.fromBytes(voicemail, 'mp3')).rejects.toThrow(UnsupportedAudioError);
-    await expect(cache.fromBytes(Buffer.from('ID3 but then garbage'.repeat(20)), 'mp3')).rejects.toThrow(UnsupportedAudioError);
+    await expect(cache.fromBytes(Buffer.from('ID3 but then garbage'.repeat(20)), 'mp3')).rejects.toThrow(
+      UnsupportedAudioError,
+    );
     await expect(cache.fromBytes(new Uint8Array(4 * 1024 * 1024 + 1))).rejects.toThrow(AudioTooLargeError);
   });
 });

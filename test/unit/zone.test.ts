@@ -14,7 +14,13 @@ describe('recipient time zones', () => {
   });
 
   it('leaves countries with several differing zones unknown, with the reason', () => {
-    for (const [phone, country] of [['+14155550100', 'US'], ['+34612345678', 'ES'], ['+351912345678', 'PT'], ['+61412345678', 'AU'], ['+79161234567', 'RU']] as const) {
+    for (const [phone, country] of [
+      ['+14155550100', 'US'],
+      ['+34612345678', 'ES'],
+      ['+351912345678', 'PT'],
+      ['+61412345678', 'AU'],
+      ['+79161234567', 'RU'],
+    ] as const) {
       const r = resolveTimeZone({ phone }, at);
       expect(r.zone, phone).toBeUndefined();
       expect('reason' in r && r.reason).toContain(`${country} spans several time zones`);
@@ -25,14 +31,27 @@ describe('recipient time zones', () => {
   });
 
   it('an explicit zone wins; an invalid one, a non-geographic or unparsable number is unknown', () => {
-    expect(resolveTimeZone({ phone: '+14155550100', timeZone: 'America/Chicago' }, at)).toEqual({ zone: 'America/Chicago', source: 'recipient' });
-    expect(resolveTimeZone({ phone: '+33612345678', timeZone: 'Mars/Olympus' }, at)).toMatchObject({ reason: expect.stringContaining('not an IANA time zone') });
-    expect(resolveTimeZone({ phone: '+80012345678' }, at)).toMatchObject({ reason: expect.stringContaining('no single country') });
-    expect(resolveTimeZone({ phone: 'call me' }, at)).toMatchObject({ reason: expect.stringContaining('not an international phone number') });
+    expect(resolveTimeZone({ phone: '+14155550100', timeZone: 'America/Chicago' }, at)).toEqual({
+      zone: 'America/Chicago',
+      source: 'recipient',
+    });
+    expect(resolveTimeZone({ phone: '+33612345678', timeZone: 'Mars/Olympus' }, at)).toMatchObject({
+      reason: expect.stringContaining('not an IANA time zone'),
+    });
+    expect(resolveTimeZone({ phone: '+80012345678' }, at)).toMatchObject({
+      reason: expect.stringContaining('no single country'),
+    });
+    expect(resolveTimeZone({ phone: 'call me' }, at)).toMatchObject({
+      reason: expect.stringContaining('not an international phone number'),
+    });
   });
 
   it('withTimeZone fills the zone or records why not, never leaking the full number', () => {
-    expect(withTimeZone({ id: 'a', phone: '+33612345678' }, at)).toEqual({ id: 'a', phone: '+33612345678', timeZone: 'Europe/Paris' });
+    expect(withTimeZone({ id: 'a', phone: '+33612345678' }, at)).toEqual({
+      id: 'a',
+      phone: '+33612345678',
+      timeZone: 'Europe/Paris',
+    });
     const unknown = withTimeZone({ id: 'b', phone: '+999612345678' }, at);
     expect(unknown.timeZone).toBeUndefined();
     expect(String(unknown.timeZoneUnknown)).not.toContain('612345678');

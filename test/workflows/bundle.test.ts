@@ -7,11 +7,30 @@ import { WORKFLOWS_PATH } from '../../src/workers/flow-worker.js';
 
 describe('workflow bundle', () => {
   it('does not contain zod, the flow schema, prom-client or NATS', async () => {
-    const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined } });
+    const { code } = await bundleWorkflowCode({
+      workflowsPath: WORKFLOWS_PATH,
+      logger: {
+        log: () => undefined,
+        trace: () => undefined,
+        debug: () => undefined,
+        info: () => undefined,
+        warn: () => undefined,
+        error: () => undefined,
+      },
+    });
     const modules = [...new Set([...code.matchAll(/"\.\/((?:node_modules|src)\/[^"]+)"/g)].map((m) => m[1] ?? ''))];
     expect(modules).toContain('src/flow/interpreter.ts');
-    for (const banned of ['node_modules/zod/', 'src/flow/schema.ts', 'node_modules/prom-client/', 'node_modules/@nats-io/', 'node_modules/libphonenumber-js/']) {
-      expect(modules.filter((m) => m.includes(banned)), banned).toEqual([]);
+    for (const banned of [
+      'node_modules/zod/',
+      'src/flow/schema.ts',
+      'node_modules/prom-client/',
+      'node_modules/@nats-io/',
+      'node_modules/libphonenumber-js/',
+    ]) {
+      expect(
+        modules.filter((m) => m.includes(banned)),
+        banned,
+      ).toEqual([]);
     }
   }, 60_000);
 });

@@ -34,10 +34,20 @@ interface Harness {
  * A worker on `env` with the in-process simulator. `fails`: every telephony command fails for good.
  * `silentCollect`: key captures get no event, so a collect keeps the call waiting (mid-call).
  */
-async function harness(env: TestWorkflowEnvironment, codec: EncryptionCodec, taskQueue: string, mode: 'fails' | 'silentCollect' | 'normal' = 'normal'): Promise<Harness> {
+async function harness(
+  env: TestWorkflowEnvironment,
+  codec: EncryptionCodec,
+  taskQueue: string,
+  mode: 'fails' | 'silentCollect' | 'normal' = 'normal',
+): Promise<Harness> {
   const store = new MemoryCampaignStore();
   const provider = new InlineSimulatorProvider(() => env.client);
-  const activities = createActivities({ telephony: provider, sms: provider, profiles: new MemoryProfileStore(), campaigns: { client: env.client, store } });
+  const activities = createActivities({
+    telephony: provider,
+    sms: provider,
+    profiles: new MemoryProfileStore(),
+    campaigns: { client: env.client, store },
+  });
   const send = activities.sendTelephonyCommand;
   if (mode === 'fails') {
     activities.sendTelephonyCommand = async () => {
@@ -46,7 +56,14 @@ async function harness(env: TestWorkflowEnvironment, codec: EncryptionCodec, tas
   } else if (mode === 'silentCollect') {
     activities.sendTelephonyCommand = async (command) => (command.action === 'captureDtmf' ? undefined : send(command));
   }
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowsPath: WORKFLOWS_PATH, dataConverter: { payloadCodecs: [codec] }, sinks: workflowMetricSinks(new Registry()), activities });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowsPath: WORKFLOWS_PATH,
+    dataConverter: { payloadCodecs: [codec] },
+    sinks: workflowMetricSinks(new Registry()),
+    activities,
+  });
   return { env, store, worker, running: worker.run() };
 }
 
@@ -56,7 +73,11 @@ async function stop(h: Harness | undefined): Promise<void> {
   await h.running;
 }
 
-const row = (campaignId: string, persona: Record<string, unknown>): PageRow => ({ row: 2, recipient: { id: 'r1', phone: '+385915550001', firstName: 'Ana', timeZone: 'Europe/Zagreb' }, hints: { persona } });
+const row = (campaignId: string, persona: Record<string, unknown>): PageRow => ({
+  row: 2,
+  recipient: { id: 'r1', phone: '+385915550001', firstName: 'Ana', timeZone: 'Europe/Zagreb' },
+  hints: { persona },
+});
 
 beforeAll(() => {
   Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -68,7 +89,10 @@ describe('on the time-skipping server', () => {
   let broken: Harness;
   const codec = new EncryptionCodec(randomBytes(32));
   beforeAll(async () => {
-    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: toolPaths().testServer } }, client: { dataConverter: { payloadCodecs: [codec] } } });
+    env = await TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: toolPaths().testServer } },
+      client: { dataConverter: { payloadCodecs: [codec] } },
+    });
     ok = await harness(env, codec, 'records-ok');
     broken = await harness(env, codec, 'records-broken', 'fails');
   });
@@ -79,37 +103,90 @@ describe('on the time-skipping server', () => {
   });
 
   it('a call workflow that fails writes its record (failed, with the reason) and its campaign finishes', async () => {
-    const flow = parseFlow({ id: 'f', version: 1, start: 'call', elements: [{ id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'end' } }, { id: 'end', type: 'hangUp' }] });
+    const flow = parseFlow({
+      id: 'f',
+      version: 1,
+      start: 'call',
+      elements: [
+        { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'end' } },
+        { id: 'end', type: 'hangUp' },
+      ],
+    });
     const campaignId = 'fails';
     await broken.store.putPage(campaignId, 0, [row(campaignId, { attempts: ['answered'] })]);
-    const handle = await startCampaign(env.client, 'records-broken', { campaignId, flow, pages: 1, total: 1, speed: { calls: 60, per: 'minute' }, maxConcurrent: 10, callTaskQueue: 'records-broken' });
+    const handle = await startCampaign(env.client, 'records-broken', {
+      campaignId,
+      flow,
+      pages: 1,
+      total: 1,
+      speed: { calls: 60, per: 'minute' },
+      maxConcurrent: 10,
+      callTaskQueue: 'records-broken',
+    });
     const final = await handle.result();
     expect(final).toMatchObject({ state: 'completed', placed: 1, completed: 1, inFlight: 0, byOutcome: { failed: 1 } });
     const [record] = broken.store.records.filter((r) => r.record.campaignId === campaignId).map((r) => r.record);
-    expect(record).toMatchObject({ recipientId: 'r1', row: 2, outcome: 'failed', error: expect.stringMatching(/sendTelephonyCommand: provider unreachable/) });
-    await expect(env.client.workflow.getHandle(callWorkflowId(campaignId, 'r1')).result()).rejects.toBeInstanceOf(WorkflowFailedError);
+    expect(record).toMatchObject({
+      recipientId: 'r1',
+      row: 2,
+      outcome: 'failed',
+      error: expect.stringMatching(/sendTelephonyCommand: provider unreachable/),
+    });
+    await expect(env.client.workflow.getHandle(callWorkflowId(campaignId, 'r1')).result()).rejects.toBeInstanceOf(
+      WorkflowFailedError,
+    );
   }, 120_000);
 
   it.each([
     ['tail recursion', '($f := function($n){ $f($n+1) }; $f(0))'],
     ['non-tail recursion', '($f := function($n){ 1 + $f($n+1) }; $f(0))'],
     ['ten-million range', '$sum([1..10000000].($ * 2))'],
-  ])('%s in the workflow sandbox: warnings, the call completes, the worker lives', async (_name, poison) => {
-    // Enough elements that, unbounded per activation, their expressions would exceed the deadlock timeout.
-    const elements: Array<Record<string, unknown>> = [{ id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 's0' } }];
-    const N = Number(process.env.POISON_N ?? 40);
-    for (let i = 0; i < N; i++) elements.push({ id: `s${i}`, type: 'setVariable', variable: 'x', value: poison, next: `c${i}` }, { id: `c${i}`, type: 'condition', conditions: [{ if: poison, next: 'yes' }], else: i + 1 < N ? `s${i + 1}` : 'no' });
-    elements.push({ id: 'yes', type: 'play', tts: { text: 'Yes.' }, next: { played: 'end' } }, { id: 'no', type: 'play', tts: { text: 'No.' }, next: { played: 'end' } }, { id: 'end', type: 'hangUp' });
-    const flow = parseFlow({ id: 'poison', version: 1, start: 'call', elements });
-    const input: CallWorkflowInput = { flow, recipient: { id: 'p1', phone: '+385915550009' }, campaignId: 'poison', hints: { persona: { attempts: ['answered'] } } };
-    const wall = Date.now();
-    const result = await env.client.workflow.execute('callWorkflow', { taskQueue: 'records-ok', workflowId: `poison-${_name.replace(/\W/g, '-')}`, args: [input] });
-    const ms = Date.now() - wall;
-    expect(result.outcome).toBe('answered');
-    expect(result.trail.at(-1)).toMatchObject({ element: 'no', branch: 'played' });
-    expect(result.warnings.length).toBe(2 * N);
-    console.log(`${_name} x${2 * N} in the sandbox: ${ms} ms, worker RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB`);
-  }, 120_000);
+  ])(
+    '%s in the workflow sandbox: warnings, the call completes, the worker lives',
+    async (_name, poison) => {
+      // Enough elements that, unbounded per activation, their expressions would exceed the deadlock timeout.
+      const elements: Array<Record<string, unknown>> = [
+        { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 's0' } },
+      ];
+      const N = Number(process.env.POISON_N ?? 40);
+      for (let i = 0; i < N; i++)
+        elements.push(
+          { id: `s${i}`, type: 'setVariable', variable: 'x', value: poison, next: `c${i}` },
+          {
+            id: `c${i}`,
+            type: 'condition',
+            conditions: [{ if: poison, next: 'yes' }],
+            else: i + 1 < N ? `s${i + 1}` : 'no',
+          },
+        );
+      elements.push(
+        { id: 'yes', type: 'play', tts: { text: 'Yes.' }, next: { played: 'end' } },
+        { id: 'no', type: 'play', tts: { text: 'No.' }, next: { played: 'end' } },
+        { id: 'end', type: 'hangUp' },
+      );
+      const flow = parseFlow({ id: 'poison', version: 1, start: 'call', elements });
+      const input: CallWorkflowInput = {
+        flow,
+        recipient: { id: 'p1', phone: '+385915550009' },
+        campaignId: 'poison',
+        hints: { persona: { attempts: ['answered'] } },
+      };
+      const wall = Date.now();
+      const result = await env.client.workflow.execute('callWorkflow', {
+        taskQueue: 'records-ok',
+        workflowId: `poison-${_name.replace(/\W/g, '-')}`,
+        args: [input],
+      });
+      const ms = Date.now() - wall;
+      expect(result.outcome).toBe('answered');
+      expect(result.trail.at(-1)).toMatchObject({ element: 'no', branch: 'played' });
+      expect(result.warnings.length).toBe(2 * N);
+      console.log(
+        `${_name} x${2 * N} in the sandbox: ${ms} ms, worker RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MB`,
+      );
+    },
+    120_000,
+  );
 });
 
 describe('on the dev server (with visibility)', () => {
@@ -117,7 +194,10 @@ describe('on the dev server (with visibility)', () => {
   let h: Harness;
   const codec = new EncryptionCodec(randomBytes(32));
   beforeAll(async () => {
-    env = await TestWorkflowEnvironment.createLocal({ server: { executable: { type: 'existing-path', path: toolPaths().temporal } }, client: { dataConverter: { payloadCodecs: [codec] } } });
+    env = await TestWorkflowEnvironment.createLocal({
+      server: { executable: { type: 'existing-path', path: toolPaths().temporal } },
+      client: { dataConverter: { payloadCodecs: [codec] } },
+    });
     h = await harness(env, codec, 'records-dev', 'silentCollect');
   });
   afterAll(async () => {
@@ -127,17 +207,34 @@ describe('on the dev server (with visibility)', () => {
 
   it('a call terminated mid-call counts as failed and its campaign finishes', async () => {
     const flow = parseFlow({
-      id: 'long', version: 1, start: 'call',
+      id: 'long',
+      version: 1,
+      start: 'call',
       elements: [
         { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'hello' } },
         { id: 'hello', type: 'play', tts: { text: 'Press 1 when you are ready.' }, next: { played: 'hold' } },
-        { id: 'hold', type: 'collect', maxDigits: 1, waitSeconds: 60, responses: { '1': 'end' }, next: { noMatch: 'end' } },
+        {
+          id: 'hold',
+          type: 'collect',
+          maxDigits: 1,
+          waitSeconds: 60,
+          responses: { '1': 'end' },
+          next: { noMatch: 'end' },
+        },
         { id: 'end', type: 'hangUp' },
       ],
     });
     const campaignId = 'terminated';
     await h.store.putPage(campaignId, 0, [row(campaignId, { attempts: ['answered'] })]);
-    const handle = await startCampaign(env.client, 'records-dev', { campaignId, flow, pages: 1, total: 1, speed: { calls: 60, per: 'minute' }, maxConcurrent: 10, callTaskQueue: 'records-dev' });
+    const handle = await startCampaign(env.client, 'records-dev', {
+      campaignId,
+      flow,
+      pages: 1,
+      total: 1,
+      speed: { calls: 60, per: 'minute' },
+      maxConcurrent: 10,
+      callTaskQueue: 'records-dev',
+    });
     const call = env.client.workflow.getHandle(callWorkflowId(campaignId, 'r1'));
     // Mid-call: dialled, answered, waiting for a key that never comes.
     for (let i = 0; i < 200; i++) {
@@ -152,7 +249,12 @@ describe('on the dev server (with visibility)', () => {
     expect(final).toMatchObject({ state: 'completed', placed: 1, completed: 1, inFlight: 0, byOutcome: { failed: 1 } });
     const records = h.store.records.filter((r) => r.record.campaignId === campaignId).map((r) => r.record);
     expect(records).toHaveLength(1);
-    expect(records[0]).toMatchObject({ recipientId: 'r1', row: 2, outcome: 'failed', error: 'the call workflow terminated' });
+    expect(records[0]).toMatchObject({
+      recipientId: 'r1',
+      row: 2,
+      outcome: 'failed',
+      error: 'the call workflow terminated',
+    });
     console.log(`terminated call counted after ${Date.now() - wall} ms`);
   }, 120_000);
 });

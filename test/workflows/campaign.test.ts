@@ -31,7 +31,9 @@ afterAll(async () => {
 });
 
 const flow = parseFlow({
-  id: 'short', version: 1, start: 'call',
+  id: 'short',
+  version: 1,
+  start: 'call',
   elements: [
     { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'msg' } },
     { id: 'msg', type: 'play', tts: { text: 'Hello {{recipient.firstName}}.' }, next: { played: 'end' } },
@@ -40,19 +42,38 @@ const flow = parseFlow({
 });
 
 // One dial that finds the line busy: the lightest call, so thousands run quickly.
-const dialOnly = parseFlow({ id: 'dial', version: 1, start: 'call', elements: [{ id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: {} }] });
+const dialOnly = parseFlow({
+  id: 'dial',
+  version: 1,
+  start: 'call',
+  elements: [{ id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: {} }],
+});
 
 async function stage(campaignId: string, n: number, pageSize = 500): Promise<number> {
   let pages = 0;
   for (let start = 0; start < n; start += pageSize) {
     const rows: PageRow[] = [];
-    for (let i = start; i < Math.min(n, start + pageSize); i++) rows.push({ row: i + 2, recipient: { id: `r${i}`, phone: `+3859155${String(i).padStart(5, '0')}`, firstName: 'Ana', timeZone: 'Europe/Zagreb' }, hints: { persona: { attempts: [campaignId === 'pace' ? 'busy' : 'answered'] } } });
+    for (let i = start; i < Math.min(n, start + pageSize); i++)
+      rows.push({
+        row: i + 2,
+        recipient: {
+          id: `r${i}`,
+          phone: `+3859155${String(i).padStart(5, '0')}`,
+          firstName: 'Ana',
+          timeZone: 'Europe/Zagreb',
+        },
+        hints: { persona: { attempts: [campaignId === 'pace' ? 'busy' : 'answered'] } },
+      });
     await store.putPage(campaignId, pages++, rows);
   }
   return pages;
 }
 
-const slotsOf = (campaignId: string) => store.records.filter((r) => r.record.campaignId === campaignId).map((r) => r.record.slotAt).sort((a, b) => a - b);
+const slotsOf = (campaignId: string) =>
+  store.records
+    .filter((r) => r.record.campaignId === campaignId)
+    .map((r) => r.record.slotAt)
+    .sort((a, b) => a - b);
 
 describe('campaign calling speed on the time-skipping server', () => {
   it('1,000 per day over several days: never more than 1,000 in any day, and the pace is kept', async () => {
@@ -61,28 +82,53 @@ describe('campaign calling speed on the time-skipping server', () => {
     const pages = await stage(campaignId, total);
     const t0 = await env.currentTimeMs();
     const wall = Date.now();
-    const handle = await startCampaign(env.client, TASK_QUEUE, { campaignId, flow: dialOnly, pages, total, speed: { calls: 1000, per: 'day' }, maxConcurrent: 50, callTaskQueue: TASK_QUEUE });
+    const handle = await startCampaign(env.client, TASK_QUEUE, {
+      campaignId,
+      flow: dialOnly,
+      pages,
+      total,
+      speed: { calls: 1000, per: 'day' },
+      maxConcurrent: 50,
+      callTaskQueue: TASK_QUEUE,
+    });
     const final = await handle.result();
-    expect(final).toMatchObject({ state: 'completed', placed: total, completed: total, inFlight: 0, byOutcome: { busy: total } });
+    expect(final).toMatchObject({
+      state: 'completed',
+      placed: total,
+      completed: total,
+      inFlight: 0,
+      byOutcome: { busy: total },
+    });
     const slots = slotsOf(campaignId);
     expect(slots).toHaveLength(total);
     // Never more than N in any window of one day: the (N+1)-th next slot is at least a day later.
     for (let i = 0; i + 1000 < slots.length; i++) expect(slots[i + 1000]! - slots[i]!).toBeGreaterThanOrEqual(DAY);
     // With a backlog, at least 0.99 N per day, each day counted from the first call.
     const first = slots[0]!;
-    for (let d = 0; d < 2; d++) expect(slots.filter((s) => s >= first + d * DAY && s < first + (d + 1) * DAY).length).toBeGreaterThanOrEqual(990);
+    for (let d = 0; d < 2; d++)
+      expect(slots.filter((s) => s >= first + d * DAY && s < first + (d + 1) * DAY).length).toBeGreaterThanOrEqual(990);
     expect(first - t0).toBeLessThan(60_000);
     expect((await env.currentTimeMs()) - t0).toBeGreaterThan(2 * DAY);
     // History stays bounded: several runs, each well below 4,096 events.
     expect(final.run).toBeGreaterThanOrEqual(1);
-    console.log(`campaign of ${total} at 1000/day: ${((Date.now() - wall) / 1000).toFixed(1)} s real, ${final.run} run(s)`);
+    console.log(
+      `campaign of ${total} at 1000/day: ${((Date.now() - wall) / 1000).toFixed(1)} s real, ${final.run} run(s)`,
+    );
   }, 240_000);
 
   it('pause withdraws the calls waiting for their slot; resume places them again; each recipient is called once', async () => {
     const campaignId = 'pause';
     const total = 60;
     const pages = await stage(campaignId, total, 25);
-    const handle = await startCampaign(env.client, TASK_QUEUE, { campaignId, flow, pages, total, speed: { calls: 10, per: 'hour' }, maxConcurrent: 100, callTaskQueue: TASK_QUEUE });
+    const handle = await startCampaign(env.client, TASK_QUEUE, {
+      campaignId,
+      flow,
+      pages,
+      total,
+      speed: { calls: 10, per: 'hour' },
+      maxConcurrent: 100,
+      callTaskQueue: TASK_QUEUE,
+    });
     // Let the first slots pass (time skips while the campaign sleeps).
     for (let i = 0; i < 100 && (await handle.query(campaignStatusQuery)).completed < 3; i++) await env.sleep(60_000);
     const paused = await handle.executeUpdate(pauseCampaignUpdate);
@@ -92,7 +138,9 @@ describe('campaign calling speed on the time-skipping server', () => {
     const later = await handle.query(campaignStatusQuery);
     // Nothing was placed while paused.
     expect(later.placed).toBe(atPause.placed);
-    await expect(handle.executeUpdate(pauseCampaignUpdate)).rejects.toMatchObject({ cause: { message: expect.stringMatching(/paused, not running/) } });
+    await expect(handle.executeUpdate(pauseCampaignUpdate)).rejects.toMatchObject({
+      cause: { message: expect.stringMatching(/paused, not running/) },
+    });
     expect((await handle.executeUpdate(resumeCampaignUpdate)).state).toBe('running');
     const final = await handle.result();
     expect(final).toMatchObject({ state: 'completed', completed: total, inFlight: 0 });
@@ -109,10 +157,39 @@ describe('campaign calling speed on the time-skipping server', () => {
     const cap = { max: 1, windowDays: 30 };
     const first = await stage('cap-a', 5);
     // Same numbers under other ids: the cap counts per phone number, across campaigns.
-    await store.putPage('cap-b', 0, (await store.getPage('cap-a', 0)).map((r) => ({ ...r, recipient: { ...r.recipient, id: `b-${r.recipient.id}` } })));
-    const a = await (await startCampaign(env.client, TASK_QUEUE, { campaignId: 'cap-a', flow, pages: first, total: 5, speed: { calls: 60, per: 'minute' }, maxConcurrent: 10, callTaskQueue: TASK_QUEUE, contactCap: cap })).result();
+    await store.putPage(
+      'cap-b',
+      0,
+      (await store.getPage('cap-a', 0)).map((r) => ({
+        ...r,
+        recipient: { ...r.recipient, id: `b-${r.recipient.id}` },
+      })),
+    );
+    const a = await (
+      await startCampaign(env.client, TASK_QUEUE, {
+        campaignId: 'cap-a',
+        flow,
+        pages: first,
+        total: 5,
+        speed: { calls: 60, per: 'minute' },
+        maxConcurrent: 10,
+        callTaskQueue: TASK_QUEUE,
+        contactCap: cap,
+      })
+    ).result();
     expect(a.byOutcome).toEqual({ answered: 5 });
-    const b = await (await startCampaign(env.client, TASK_QUEUE, { campaignId: 'cap-b', flow, pages: 1, total: 5, speed: { calls: 60, per: 'minute' }, maxConcurrent: 10, callTaskQueue: TASK_QUEUE, contactCap: cap })).result();
+    const b = await (
+      await startCampaign(env.client, TASK_QUEUE, {
+        campaignId: 'cap-b',
+        flow,
+        pages: 1,
+        total: 5,
+        speed: { calls: 60, per: 'minute' },
+        maxConcurrent: 10,
+        callTaskQueue: TASK_QUEUE,
+        contactCap: cap,
+      })
+    ).result();
     expect(b.byOutcome).toEqual({ contactCapped: 5 });
   }, 120_000);
 });

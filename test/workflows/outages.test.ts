@@ -38,7 +38,12 @@ const seen = new Map<string, TelephonyCommand[]>();
 let worker: { worker: Worker; running: Promise<void> } | undefined;
 
 async function startWorker(): Promise<void> {
-  const activities = createActivities({ telephony: provider, sms: provider, profiles: new MemoryProfileStore(), campaigns: { client: env.client, store } });
+  const activities = createActivities({
+    telephony: provider,
+    sms: provider,
+    profiles: new MemoryProfileStore(),
+    campaigns: { client: env.client, store },
+  });
   const simulate = activities.sendTelephonyCommand;
   activities.sendTelephonyCommand = async (command) => {
     const owner = workflowIdOfCallId(command.callId) ?? '';
@@ -46,10 +51,17 @@ async function startWorker(): Promise<void> {
     const behaviour = behaviours.get(owner);
     return behaviour ? behaviour(command, simulate) : simulate(command);
   };
-  const w = await Worker.create({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, workflowsPath: WORKFLOWS_PATH, dataConverter: { payloadCodecs: [codec] }, sinks: workflowMetricSinks(new Registry()), activities,
+  const w = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: TASK_QUEUE,
+    workflowsPath: WORKFLOWS_PATH,
+    dataConverter: { payloadCodecs: [codec] },
+    sinks: workflowMetricSinks(new Registry()),
+    activities,
     // No sticky queue: a workflow task due while the worker is away goes to the next worker at once
     // (and every activation replays the history from the start: determinism is checked on the way).
-    maxCachedWorkflows: 0 });
+    maxCachedWorkflows: 0,
+  });
   worker = { worker: w, running: w.run() };
 }
 
@@ -61,17 +73,26 @@ async function stopWorker(): Promise<void> {
 }
 
 let eventIds = 0;
-async function signal(callId: string, type: TelephonyEvent['type'], properties: Record<string, unknown>, timestamp?: Date): Promise<void> {
+async function signal(
+  callId: string,
+  type: TelephonyEvent['type'],
+  properties: Record<string, unknown>,
+  timestamp?: Date,
+): Promise<void> {
   const at = timestamp ?? new Date(await env.currentTimeMs());
   const ev: TelephonyEvent = { id: `outage-${++eventIds}`, type, callId, timestamp: at.toISOString(), properties };
   await env.client.workflow.getHandle(workflowIdOfCallId(callId) ?? '').signal(telephonyEventSignal, ev);
 }
 
-const actions = (workflowId: string) => (seen.get(workflowId) ?? []).map((c) => `${c.action}:${c.callId.slice(c.callId.lastIndexOf('~'))}`);
+const actions = (workflowId: string) =>
+  (seen.get(workflowId) ?? []).map((c) => `${c.action}:${c.callId.slice(c.callId.lastIndexOf('~'))}`);
 
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: toolPaths().testServer } }, client: { dataConverter: { payloadCodecs: [codec] } } });
+  env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: toolPaths().testServer } },
+    client: { dataConverter: { payloadCodecs: [codec] } },
+  });
   provider = new InlineSimulatorProvider(() => env.client);
   await startWorker();
 });
@@ -83,18 +104,35 @@ afterAll(async () => {
 describe('outages', () => {
   it('a collect timer that fires late (Temporal away) lets the key pressed before its deadline decide', async () => {
     const flow = parseFlow({
-      id: 'late', version: 1, start: 'call',
+      id: 'late',
+      version: 1,
+      start: 'call',
       elements: [
         { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'ask' } },
-        { id: 'ask', type: 'collect', maxDigits: 1, waitSeconds: 5, responses: { '1': 'thanks' }, next: { noMatch: 'end' } },
+        {
+          id: 'ask',
+          type: 'collect',
+          maxDigits: 1,
+          waitSeconds: 5,
+          responses: { '1': 'thanks' },
+          next: { noMatch: 'end' },
+        },
         { id: 'thanks', type: 'play', tts: { text: 'Thank you.' }, next: { played: 'end' } },
         { id: 'end', type: 'hangUp' },
       ],
     });
     const workflowId = callWorkflowId('late', 'r1');
     // The key capture is accepted, but its DTMF_CAPTURED is held back as by an outage.
-    behaviours.set(workflowId, async (command, simulate) => (command.action === 'captureDtmf' ? undefined : simulate(command)));
-    const handle = await startCall(env.client, { flow, campaignId: 'late', taskQueue: TASK_QUEUE, recipient: { id: 'r1', phone: '+385915550001' }, hints: { persona: { attempts: ['answered'] } } });
+    behaviours.set(workflowId, async (command, simulate) =>
+      command.action === 'captureDtmf' ? undefined : simulate(command),
+    );
+    const handle = await startCall(env.client, {
+      flow,
+      campaignId: 'late',
+      taskQueue: TASK_QUEUE,
+      recipient: { id: 'r1', phone: '+385915550001' },
+      hints: { persona: { attempts: ['answered'] } },
+    });
     let status = await handle.query(callStatusQuery);
     // Collecting, its command sent and its wait armed.
     for (let i = 0; i < 200 && (status.phase !== 'collecting' || status.waitUntil === undefined); i++) {
@@ -118,7 +156,12 @@ describe('outages', () => {
       status = await handle.query(callStatusQuery);
     }
     expect(Date.parse(status.waitUntil ?? '')).toBeGreaterThan(deadline + 10_000);
-    await signal(capture.callId, 'DTMF_CAPTURED', { commandId: capture.commandId, dtmf: '1', reason: 'maxDigits' }, pressedAt);
+    await signal(
+      capture.callId,
+      'DTMF_CAPTURED',
+      { commandId: capture.commandId, dtmf: '1', reason: 'maxDigits' },
+      pressedAt,
+    );
     const result = await handle.result();
     expect(result.trail.map((t) => `${t.element}:${t.branch}`)).toEqual(['call:answered', 'ask:1', 'thanks:played']);
     expect(result.outcome).toBe('answered');
@@ -127,7 +170,9 @@ describe('outages', () => {
 
   it('a prompt whose events are held by a NATS outage: asked again before its timeout, the prompt completes', async () => {
     const flow = parseFlow({
-      id: 'held', version: 1, start: 'call',
+      id: 'held',
+      version: 1,
+      start: 'call',
       elements: [
         { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'menu' } },
         { id: 'menu', type: 'play', tts: { text: 'Hello.' }, next: { played: 'thanks', callEnded: 'end' } },
@@ -153,17 +198,34 @@ describe('outages', () => {
       }
       return simulate(command);
     });
-    const handle = await startCall(env.client, { flow, campaignId: 'held', taskQueue: TASK_QUEUE, recipient: { id: 'r1', phone: '+385915550001' }, hints: { persona: { attempts: ['answered'] } } });
+    const handle = await startCall(env.client, {
+      flow,
+      campaignId: 'held',
+      taskQueue: TASK_QUEUE,
+      recipient: { id: 'r1', phone: '+385915550001' },
+      hints: { persona: { attempts: ['answered'] } },
+    });
     const result = await handle.result();
-    expect(result.trail.map((t) => `${t.element}:${t.branch}`)).toEqual(['call:answered', 'menu:played', 'thanks:played']);
+    expect(result.trail.map((t) => `${t.element}:${t.branch}`)).toEqual([
+      'call:answered',
+      'menu:played',
+      'thanks:played',
+    ]);
     const says = (seen.get(workflowId) ?? []).filter((c) => c.action === 'say' && c.elementId === 'menu');
-    expect(says.map((c) => c.commandId)).toEqual([heldSay?.commandId, heldSay?.commandId, heldSay?.commandId, heldSay?.commandId]);
+    expect(says.map((c) => c.commandId)).toEqual([
+      heldSay?.commandId,
+      heldSay?.commandId,
+      heldSay?.commandId,
+      heldSay?.commandId,
+    ]);
     await recordHistory('call-v2-confirm-provider', handle, codec);
   }, 120_000);
 
   it('a command that cannot reach its provider ends the call as failed, after a hang-up, with its record', async () => {
     const flow = parseFlow({
-      id: 'unreachable', version: 1, start: 'call',
+      id: 'unreachable',
+      version: 1,
+      start: 'call',
       elements: [
         { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'menu' } },
         { id: 'menu', type: 'play', tts: { text: 'Hello.' }, next: { played: 'end' } },
@@ -174,48 +236,113 @@ describe('outages', () => {
     const workflowId = callWorkflowId(campaignId, 'r1');
     behaviours.set(workflowId, async (command, simulate) => {
       // Answered, then the provider is gone for good: the prompt never reaches it.
-      if (command.action === 'say') throw ApplicationFailure.nonRetryable('provider unreachable', 'ProviderUnavailableError');
+      if (command.action === 'say')
+        throw ApplicationFailure.nonRetryable('provider unreachable', 'ProviderUnavailableError');
       return simulate(command);
     });
-    await store.putPage(campaignId, 0, [{ row: 2, recipient: { id: 'r1', phone: '+385915550001', timeZone: 'Europe/Zagreb' }, hints: { persona: { attempts: ['answered'] } } }]);
-    const handle = await startCampaign(env.client, TASK_QUEUE, { campaignId, flow, pages: 1, total: 1, speed: { calls: 60, per: 'minute' }, maxConcurrent: 10, callTaskQueue: TASK_QUEUE });
+    await store.putPage(campaignId, 0, [
+      {
+        row: 2,
+        recipient: { id: 'r1', phone: '+385915550001', timeZone: 'Europe/Zagreb' },
+        hints: { persona: { attempts: ['answered'] } },
+      },
+    ]);
+    const handle = await startCampaign(env.client, TASK_QUEUE, {
+      campaignId,
+      flow,
+      pages: 1,
+      total: 1,
+      speed: { calls: 60, per: 'minute' },
+      maxConcurrent: 10,
+      callTaskQueue: TASK_QUEUE,
+    });
     const final = await handle.result();
     expect(final).toMatchObject({ state: 'completed', completed: 1, byOutcome: { failed: 1 } });
     expect(actions(workflowId)).toEqual(['dial:~1', 'say:~1', 'hangup:~1']);
     const records = store.records.filter((r) => r.record.campaignId === campaignId).map((r) => r.record);
-    expect(records).toEqual([expect.objectContaining({ outcome: 'failed', dials: 1, error: expect.stringMatching(/sendTelephonyCommand: provider unreachable/) })]);
+    expect(records).toEqual([
+      expect.objectContaining({
+        outcome: 'failed',
+        dials: 1,
+        error: expect.stringMatching(/sendTelephonyCommand: provider unreachable/),
+      }),
+    ]);
     await expect(env.client.workflow.getHandle(workflowId).result()).rejects.toBeInstanceOf(WorkflowFailedError);
   }, 120_000);
 
   it('when the hang-up cannot reach the provider either, the call still ends failed with its record', async () => {
-    const flow = parseFlow({ id: 'gone', version: 1, start: 'call', elements: [{ id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'menu' } }, { id: 'menu', type: 'play', tts: { text: 'Hello.' }, next: { played: 'end' } }, { id: 'end', type: 'hangUp' }] });
+    const flow = parseFlow({
+      id: 'gone',
+      version: 1,
+      start: 'call',
+      elements: [
+        { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'menu' } },
+        { id: 'menu', type: 'play', tts: { text: 'Hello.' }, next: { played: 'end' } },
+        { id: 'end', type: 'hangUp' },
+      ],
+    });
     const campaignId = 'gone';
     const workflowId = callWorkflowId(campaignId, 'r1');
     behaviours.set(workflowId, async (command, simulate) => {
-      if (command.action === 'say') throw ApplicationFailure.nonRetryable('provider unreachable', 'ProviderUnavailableError');
+      if (command.action === 'say')
+        throw ApplicationFailure.nonRetryable('provider unreachable', 'ProviderUnavailableError');
       // A retryable failure: the best-effort hang-up gives up after its short window.
       if (command.action === 'hangup') throw new Error('no responders');
       return simulate(command);
     });
-    await store.putPage(campaignId, 0, [{ row: 2, recipient: { id: 'r1', phone: '+385915550001', timeZone: 'Europe/Zagreb' }, hints: { persona: { attempts: ['answered'] } } }]);
-    const handle = await startCampaign(env.client, TASK_QUEUE, { campaignId, flow, pages: 1, total: 1, speed: { calls: 60, per: 'minute' }, maxConcurrent: 10, callTaskQueue: TASK_QUEUE });
+    await store.putPage(campaignId, 0, [
+      {
+        row: 2,
+        recipient: { id: 'r1', phone: '+385915550001', timeZone: 'Europe/Zagreb' },
+        hints: { persona: { attempts: ['answered'] } },
+      },
+    ]);
+    const handle = await startCampaign(env.client, TASK_QUEUE, {
+      campaignId,
+      flow,
+      pages: 1,
+      total: 1,
+      speed: { calls: 60, per: 'minute' },
+      maxConcurrent: 10,
+      callTaskQueue: TASK_QUEUE,
+    });
     const final = await handle.result();
     expect(final).toMatchObject({ state: 'completed', completed: 1, byOutcome: { failed: 1 } });
     const hangups = actions(workflowId).filter((a) => a === 'hangup:~1').length;
     expect(hangups).toBeGreaterThan(1);
     const records = store.records.filter((r) => r.record.campaignId === campaignId).map((r) => r.record);
-    expect(records).toEqual([expect.objectContaining({ outcome: 'failed', error: expect.stringMatching(/provider unreachable/) })]);
+    expect(records).toEqual([
+      expect.objectContaining({ outcome: 'failed', error: expect.stringMatching(/provider unreachable/) }),
+    ]);
   }, 120_000);
 
   it('a dial whose events are lost is hung up and its end awaited; no retry in the flow: never dialled twice', async () => {
-    const flow = parseFlow({ id: 'lost', version: 1, start: 'call', elements: [{ id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'end', noAnswer: 'end' } }, { id: 'end', type: 'hangUp' }] });
+    const flow = parseFlow({
+      id: 'lost',
+      version: 1,
+      start: 'call',
+      elements: [
+        { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'end', noAnswer: 'end' } },
+        { id: 'end', type: 'hangUp' },
+      ],
+    });
     const workflowId = callWorkflowId('lost', 'r1');
     behaviours.set(workflowId, async (command) => {
       // The dial is accepted and its events lost; the hang-up ends the leg that was ringing.
-      if (command.action === 'hangup') await signal(command.callId, 'CALL_FAILED', { commandId: command.commandId, errorCode: 'NORMAL_HANGUP', hangupSource: 'API' });
+      if (command.action === 'hangup')
+        await signal(command.callId, 'CALL_FAILED', {
+          commandId: command.commandId,
+          errorCode: 'NORMAL_HANGUP',
+          hangupSource: 'API',
+        });
     });
     const t0 = await env.currentTimeMs();
-    const handle = await startCall(env.client, { flow, campaignId: 'lost', taskQueue: TASK_QUEUE, recipient: { id: 'r1', phone: '+385915550001' } });
+    const handle = await startCall(env.client, {
+      flow,
+      campaignId: 'lost',
+      taskQueue: TASK_QUEUE,
+      recipient: { id: 'r1', phone: '+385915550001' },
+    });
     const result = await handle.result();
     expect(result).toMatchObject({ outcome: 'noAnswer', dials: 1 });
     expect(actions(workflowId)).toEqual(['dial:~1', 'hangup:~1']);
@@ -224,7 +351,21 @@ describe('outages', () => {
   }, 120_000);
 
   it('a dial whose events are lost, validity retries: the redial comes only after the old leg ended', async () => {
-    const flow = parseFlow({ id: 'lost2', version: 1, start: 'call', elements: [{ id: 'call', type: 'startOutgoingCall', from: '+14155550100', validityPeriod: { value: 30, unit: 'minutes' }, next: { answered: 'end' } }, { id: 'end', type: 'hangUp' }] });
+    const flow = parseFlow({
+      id: 'lost2',
+      version: 1,
+      start: 'call',
+      elements: [
+        {
+          id: 'call',
+          type: 'startOutgoingCall',
+          from: '+14155550100',
+          validityPeriod: { value: 30, unit: 'minutes' },
+          next: { answered: 'end' },
+        },
+        { id: 'end', type: 'hangUp' },
+      ],
+    });
     const workflowId = callWorkflowId('lost2', 'r1');
     behaviours.set(workflowId, async (command, simulate) => {
       // The first dial's events are lost and the provider says nothing of its leg; the second goes through.
@@ -232,7 +373,13 @@ describe('outages', () => {
       if (command.action === 'hangup' && command.callId.endsWith('~1')) return;
       return simulate(command);
     });
-    const handle = await startCall(env.client, { flow, campaignId: 'lost2', taskQueue: TASK_QUEUE, recipient: { id: 'r1', phone: '+385915550001' }, hints: { persona: { attempts: ['answered'] } } });
+    const handle = await startCall(env.client, {
+      flow,
+      campaignId: 'lost2',
+      taskQueue: TASK_QUEUE,
+      recipient: { id: 'r1', phone: '+385915550001' },
+      hints: { persona: { attempts: ['answered'] } },
+    });
     const result = await handle.result();
     expect(result).toMatchObject({ outcome: 'answered', dials: 2 });
     expect(actions(workflowId)).toEqual(['dial:~1', 'hangup:~1', 'dial:~2', 'hangup:~2']);

@@ -30,7 +30,9 @@ afterAll(async () => {
 
 /** Advance the server clock to the next `weekday` `time` in Zagreb (at least a day ahead, so tests never go back). */
 async function advanceTo(predicate: (d: DateTime) => boolean): Promise<number> {
-  let d = DateTime.fromMillis(await env.currentTimeMs(), { zone: ZONE }).plus({ days: 1 }).startOf('minute');
+  let d = DateTime.fromMillis(await env.currentTimeMs(), { zone: ZONE })
+    .plus({ days: 1 })
+    .startOf('minute');
   for (let i = 0; i < 400 * 24 * 60 && !predicate(d); i++) d = d.plus({ minutes: 1 });
   await env.sleep(d.toMillis() - (await env.currentTimeMs()));
   return env.currentTimeMs();
@@ -39,19 +41,31 @@ async function advanceTo(predicate: (d: DateTime) => boolean): Promise<number> {
 let n = 0;
 async function call(doc: FlowInput, persona: unknown) {
   n += 1;
-  const handle = await startCall(env.client, { flow: parseFlow(doc), campaignId: 'schedules', taskQueue: TASK_QUEUE, recipient: { id: `s${n}`, phone: '+385915550000', timeZone: ZONE }, hints: { persona } });
+  const handle = await startCall(env.client, {
+    flow: parseFlow(doc),
+    campaignId: 'schedules',
+    taskQueue: TASK_QUEUE,
+    recipient: { id: `s${n}`, phone: '+385915550000', timeZone: ZONE },
+    hints: { persona },
+  });
   const result = await handle.result();
   const history = await decodeHistory(await handle.fetchHistory(), codec);
   const dialTimes = (history.events ?? [])
     .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'sendTelephonyCommand')
     .map((e) => ({ at: Number(e.eventTime?.seconds ?? 0) * 1000, e }))
-    .filter(({ e }) => Buffer.from(e.activityTaskScheduledEventAttributes?.input?.payloads?.[0]?.data ?? new Uint8Array()).toString().includes('"action":"dial"'))
+    .filter(({ e }) =>
+      Buffer.from(e.activityTaskScheduledEventAttributes?.input?.payloads?.[0]?.data ?? new Uint8Array())
+        .toString()
+        .includes('"action":"dial"'),
+    )
     .map(({ at }) => DateTime.fromMillis(at, { zone: ZONE }));
   return { result, dialTimes };
 }
 
 const weekdays: FlowInput['elements'][number] = {
-  id: 'call', type: 'startOutgoingCall', from: '+14155550100',
+  id: 'call',
+  type: 'startOutgoingCall',
+  from: '+14155550100',
   deliveryWindow: { days: ['MON', 'TUE', 'WED', 'THU', 'FRI'], from: '09:00', to: '17:00', timeZone: 'recipient' },
   retry: { minMinutes: 5, maxMinutes: 10, count: 3 },
   next: { answered: 'end', busy: 'end' },
@@ -60,7 +74,10 @@ const weekdays: FlowInput['elements'][number] = {
 describe('schedules on the time-skipping server', () => {
   it('Friday 16:55 busy, Mon–Fri 09:00–17:00, 3 retries: every dial inside the window, done on Monday', async () => {
     await advanceTo((d) => d.weekday === 5 && d.hour === 16 && d.minute === 55);
-    const { result, dialTimes } = await call({ id: 'fri', version: 1, start: 'call', elements: [weekdays, { id: 'end', type: 'hangUp' }] }, { attempts: ['busy', 'busy', 'busy', 'answered'] });
+    const { result, dialTimes } = await call(
+      { id: 'fri', version: 1, start: 'call', elements: [weekdays, { id: 'end', type: 'hangUp' }] },
+      { attempts: ['busy', 'busy', 'busy', 'answered'] },
+    );
     expect(result).toMatchObject({ outcome: 'answered', dials: 4 });
     expect(dialTimes[0]?.toFormat('ccc HH:mm')).toBe('Fri 16:55');
     for (const t of dialTimes) expect(t.weekday <= 5 && t.hour >= 9 && t.hour < 17, t.toISO() ?? '').toBe(true);
@@ -68,7 +85,24 @@ describe('schedules on the time-skipping server', () => {
   });
 
   it('validity period: internal errors are retried until it expires', async () => {
-    const { result, dialTimes } = await call({ id: 'val', version: 1, start: 'call', elements: [{ id: 'call', type: 'startOutgoingCall', from: '+14155550100', validityPeriod: { value: 30, unit: 'minutes' }, next: { callEnded: 'end' } }, { id: 'end', type: 'hangUp' }] }, { attempts: ['error'] });
+    const { result, dialTimes } = await call(
+      {
+        id: 'val',
+        version: 1,
+        start: 'call',
+        elements: [
+          {
+            id: 'call',
+            type: 'startOutgoingCall',
+            from: '+14155550100',
+            validityPeriod: { value: 30, unit: 'minutes' },
+            next: { callEnded: 'end' },
+          },
+          { id: 'end', type: 'hangUp' },
+        ],
+      },
+      { attempts: ['error'] },
+    );
     expect(result.outcome).toBe('expired');
     // 1 + 2 + 4 + 8 minutes of back-off fit into 30 minutes; the next 16 would not.
     expect(dialTimes).toHaveLength(5);
@@ -77,15 +111,32 @@ describe('schedules on the time-skipping server', () => {
 
   it('a pause of one day', async () => {
     const t0 = await env.currentTimeMs();
-    const { result } = await call({ id: 'day', version: 1, start: 'wait', elements: [{ id: 'wait', type: 'pause', duration: 'P1D', next: 'call' }, { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'end' } }, { id: 'end', type: 'hangUp' }] }, {});
+    const { result } = await call(
+      {
+        id: 'day',
+        version: 1,
+        start: 'wait',
+        elements: [
+          { id: 'wait', type: 'pause', duration: 'P1D', next: 'call' },
+          { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'end' } },
+          { id: 'end', type: 'hangUp' },
+        ],
+      },
+      {},
+    );
     expect(result.outcome).toBe('answered');
     expect((await env.currentTimeMs()) - t0).toBeGreaterThanOrEqual(24 * 3600_000);
   });
 
   it('a window across the spring DST change opens at 09:00 local time', async () => {
     // Saturday before the last Sunday of March: Monday 09:00 is CEST (UTC+2), two days later.
-    await advanceTo((d) => d.month === 3 && d.weekday === 6 && d.day + 8 > 31 && d.day + 1 <= 31 && d.hour === 12 && d.minute === 0);
-    const { result, dialTimes } = await call({ id: 'dst', version: 1, start: 'call', elements: [weekdays, { id: 'end', type: 'hangUp' }] }, { attempts: ['answered'] });
+    await advanceTo(
+      (d) => d.month === 3 && d.weekday === 6 && d.day + 8 > 31 && d.day + 1 <= 31 && d.hour === 12 && d.minute === 0,
+    );
+    const { result, dialTimes } = await call(
+      { id: 'dst', version: 1, start: 'call', elements: [weekdays, { id: 'end', type: 'hangUp' }] },
+      { attempts: ['answered'] },
+    );
     expect(result.outcome).toBe('answered');
     expect(dialTimes[0]?.toFormat('ccc HH:mm ZZ')).toBe('Mon 09:00 +02:00');
   });

@@ -50,7 +50,9 @@ export class InfobipCallMap {
   private constructor(private readonly kv: KV) {}
 
   static async open(nc: NatsConnection): Promise<InfobipCallMap> {
-    return InfobipCallMap.fromKv(await new Kvm(nc).create(INFOBIP_CALLS_BUCKET, { history: 1, replicas: storageReplicas(), ttl: TTL_MS }));
+    return InfobipCallMap.fromKv(
+      await new Kvm(nc).create(INFOBIP_CALLS_BUCKET, { history: 1, replicas: storageReplicas(), ttl: TTL_MS }),
+    );
   }
 
   /** Over an opened bucket (tests give a KV whose answers get lost). */
@@ -105,7 +107,10 @@ export class InfobipCallMap {
 
   /** Our call id → Infobip's, and back. */
   async link(callId: string, infobipId: string, commandId?: string): Promise<void> {
-    await this.kv.put(`i.${enc(infobipId)}`, JSON.stringify({ callId, ...(commandId ? { commandId } : {}) } satisfies InfobipIdRecord));
+    await this.kv.put(
+      `i.${enc(infobipId)}`,
+      JSON.stringify({ callId, ...(commandId ? { commandId } : {}) } satisfies InfobipIdRecord),
+    );
     await this.kv.put(`b.${enc(callId)}`, infobipId);
   }
   byInfobipId(infobipId: string): Promise<InfobipIdRecord | undefined> {

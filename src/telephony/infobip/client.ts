@@ -8,7 +8,10 @@
 // Retry-After, and any other 4xx is a named, non-retryable error.
 import { Counter, type Registry } from 'prom-client';
 
-export type PhoneOrSipEndpoint = { type: 'PHONE'; phoneNumber: string } | { type: 'SIP'; username: string; sipTrunkId?: string } | { type: 'WEBRTC'; identity: string };
+export type PhoneOrSipEndpoint =
+  | { type: 'PHONE'; phoneNumber: string }
+  | { type: 'SIP'; username: string; sipTrunkId?: string }
+  | { type: 'WEBRTC'; identity: string };
 
 /** `POST /calls/1/calls` (model CallRequest). */
 export interface CreateCallRequest {
@@ -45,7 +48,8 @@ export interface SayRequest {
   customData?: Record<string, string>;
 }
 
-export type PlayContent = { type: 'URL'; fileUrl: string } | { type: 'FILE'; fileId: string } | { type: 'RECORDING'; fileId: string };
+export type PlayContent =
+  { type: 'URL'; fileUrl: string } | { type: 'FILE'; fileId: string } | { type: 'RECORDING'; fileId: string };
 
 /** `POST /calls/1/calls/{callId}/play` (model CallsPlayRequest). */
 export interface PlayRequest {
@@ -67,13 +71,25 @@ export interface CaptureDtmfRequest {
 
 /** `POST /calls/1/calls/{callId}/start-recording` (model CallsRecordingStartRequest); times in s. */
 export interface StartRecordingRequest {
-  recording: { recordingType: 'AUDIO'; maxSilence?: number; beep?: boolean; maxDuration?: number; customData?: Record<string, string>; filePrefix?: string };
+  recording: {
+    recordingType: 'AUDIO';
+    maxSilence?: number;
+    beep?: boolean;
+    maxDuration?: number;
+    customData?: Record<string, string>;
+    filePrefix?: string;
+  };
 }
 
 /** `POST /calls/1/dialogs` (model CallsDialogRequest). */
 export interface CreateDialogRequest {
   parentCallId: string;
-  childCallRequest: { endpoint: PhoneOrSipEndpoint; from: string; connectTimeout?: number; machineDetection?: { enabled: boolean } };
+  childCallRequest: {
+    endpoint: PhoneOrSipEndpoint;
+    from: string;
+    connectTimeout?: number;
+    machineDetection?: { enabled: boolean };
+  };
   maxDuration?: number;
 }
 
@@ -222,8 +238,18 @@ export class InfobipClient {
     this.random = opts.random ?? Math.random;
     this.base = opts.baseUrl.replace(/\/+$/, '');
     if (opts.registry) {
-      this.requests = getOrCreateCounter(opts.registry, 'dialflow_infobip_requests_total', 'Infobip API requests by endpoint and HTTP status (status "error" when no response)', ['endpoint', 'status']);
-      this.retries = getOrCreateCounter(opts.registry, 'dialflow_infobip_retries_total', 'Infobip API requests retried, by endpoint and reason', ['endpoint', 'reason']);
+      this.requests = getOrCreateCounter(
+        opts.registry,
+        'dialflow_infobip_requests_total',
+        'Infobip API requests by endpoint and HTTP status (status "error" when no response)',
+        ['endpoint', 'status'],
+      );
+      this.retries = getOrCreateCounter(
+        opts.registry,
+        'dialflow_infobip_retries_total',
+        'Infobip API requests retried, by endpoint and reason',
+        ['endpoint', 'reason'],
+      );
     }
   }
 
@@ -250,7 +276,12 @@ export class InfobipClient {
     return this.request('POST', '/calls/1/calls/{callId}/stop-recording', { callId }, { idempotent: true });
   }
   answer(callId: string, customData?: Record<string, string>): Promise<ActionResponse> {
-    return this.request('POST', '/calls/1/calls/{callId}/answer', { callId }, { idempotent: true, body: customData ? { customData } : {} });
+    return this.request(
+      'POST',
+      '/calls/1/calls/{callId}/answer',
+      { callId },
+      { idempotent: true, body: customData ? { customData } : {} },
+    );
   }
   hangup(callId: string): Promise<ActionResponse> {
     return this.request('POST', '/calls/1/calls/{callId}/hangup', { callId }, { idempotent: true, body: {} });
@@ -259,7 +290,10 @@ export class InfobipClient {
     return this.request<DialogResponse>('POST', '/calls/1/dialogs', {}, { idempotent: false, body });
   }
   /** A call's recordings with each file's customData (model CallsPublicRecording), which CALL_RECORDING_READY lacks. */
-  getCallRecordings(callId: string): Promise<{ callId?: string; files?: Array<{ id: string; customData?: Record<string, string> } & Record<string, unknown>> }> {
+  getCallRecordings(callId: string): Promise<{
+    callId?: string;
+    files?: Array<{ id: string; customData?: Record<string, string> } & Record<string, unknown>>;
+  }> {
     return this.request('GET', '/calls/1/recordings/calls/{callId}', { callId }, { idempotent: true });
   }
   /** The bytes of a recorded file and its content type. */
@@ -267,21 +301,40 @@ export class InfobipClient {
     return this.request('GET', '/calls/1/recordings/files/{fileId}', { fileId }, { idempotent: true, binary: true });
   }
 
-  private async request<T>(method: 'GET' | 'POST', template: string, params: Record<string, string>, o: RequestOptions): Promise<T> {
+  private async request<T>(
+    method: 'GET' | 'POST',
+    template: string,
+    params: Record<string, string>,
+    o: RequestOptions,
+  ): Promise<T> {
     const path = template.replace(/\{(\w+)\}/g, (_, k: string) => encodeURIComponent(params[k] ?? ''));
     const endpoint = `${method} ${template}`;
-    const headers: Record<string, string> = { Authorization: `App ${this.opts.apiKey}`, Accept: o.binary ? '*/*' : 'application/json' };
+    const headers: Record<string, string> = {
+      Authorization: `App ${this.opts.apiKey}`,
+      Accept: o.binary ? '*/*' : 'application/json',
+    };
     if (o.body !== undefined) headers['Content-Type'] = 'application/json';
     let lastError: Error | undefined;
     for (let attempt = 0; attempt < this.retry.attempts; attempt++) {
       await this.bucket.take();
       let res: Response;
       try {
-        res = await fetch(`${this.base}${path}`, { method, headers, ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}), signal: AbortSignal.timeout(this.opts.timeoutMs ?? 15_000) });
+        res = await fetch(`${this.base}${path}`, {
+          method,
+          headers,
+          ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}),
+          signal: AbortSignal.timeout(this.opts.timeoutMs ?? 15_000),
+        });
       } catch (err) {
         this.requests?.inc({ endpoint, status: 'error' });
         lastError = err as Error;
-        if (!o.idempotent && !notSent(err)) throw new InfobipUnavailableError(`${endpoint}: ${(err as Error).message} (the request may have been processed)`, endpoint, true, { cause: err });
+        if (!o.idempotent && !notSent(err))
+          throw new InfobipUnavailableError(
+            `${endpoint}: ${(err as Error).message} (the request may have been processed)`,
+            endpoint,
+            true,
+            { cause: err },
+          );
         this.retries?.inc({ endpoint, reason: 'network' });
         await sleep(backoffMs(attempt, this.retry, this.random));
         continue;
@@ -291,12 +344,21 @@ export class InfobipClient {
       const body = await readBody(res);
       if (res.status === 429 || res.status >= 500) {
         // A 429 was not processed; of the 5xx only 503 says so. Others may have created a call.
-        if (!o.idempotent && res.status !== 429 && res.status !== 503) throw new InfobipUnavailableError(`${endpoint} answered ${res.status} (the request may have been processed)`, endpoint, true);
+        if (!o.idempotent && res.status !== 429 && res.status !== 503)
+          throw new InfobipUnavailableError(
+            `${endpoint} answered ${res.status} (the request may have been processed)`,
+            endpoint,
+            true,
+          );
         const after = retryAfterMs(res.headers.get('retry-after'));
         if (after !== undefined && after > this.retry.maxRetryAfterMs) {
           // Waiting that long would hold this command (and, through the bucket, every other one)
           // far past the requester's timeout; fail now: 429/503 say nothing was processed.
-          throw new InfobipUnavailableError(`${endpoint} answered ${res.status} with Retry-After ${Math.round(after / 1000)} s (more than ${Math.round(this.retry.maxRetryAfterMs / 1000)} s)`, endpoint, false);
+          throw new InfobipUnavailableError(
+            `${endpoint} answered ${res.status} with Retry-After ${Math.round(after / 1000)} s (more than ${Math.round(this.retry.maxRetryAfterMs / 1000)} s)`,
+            endpoint,
+            false,
+          );
         }
         if (res.status === 429 && after !== undefined) this.bucket.pauseUntil(Date.now() + after);
         this.retries?.inc({ endpoint, reason: String(res.status) });
@@ -304,11 +366,21 @@ export class InfobipClient {
         await sleep(Math.max(after ?? 0, backoffMs(attempt, this.retry, this.random)));
         continue;
       }
-      throw new InfobipRequestError(`${endpoint} refused with ${res.status}: ${describe(body)}`, res.status, endpoint, body);
+      throw new InfobipRequestError(
+        `${endpoint} refused with ${res.status}: ${describe(body)}`,
+        res.status,
+        endpoint,
+        body,
+      );
     }
     // Non-idempotent requests only get here through answers that say "not processed" (429, 503,
     // connection refused), so nothing was created.
-    throw new InfobipUnavailableError(`${endpoint} failed after ${this.retry.attempts} attempts: ${lastError?.message ?? 'unknown error'}`, endpoint, false, lastError ? { cause: lastError } : undefined);
+    throw new InfobipUnavailableError(
+      `${endpoint} failed after ${this.retry.attempts} attempts: ${lastError?.message ?? 'unknown error'}`,
+      endpoint,
+      false,
+      lastError ? { cause: lastError } : undefined,
+    );
   }
 
   /**
@@ -318,12 +390,21 @@ export class InfobipClient {
    */
   private async success<T>(res: Response, endpoint: string, o: RequestOptions): Promise<T> {
     try {
-      if (o.binary) return { data: new Uint8Array(await res.arrayBuffer()), contentType: res.headers.get('content-type') ?? 'application/octet-stream' } as T;
+      if (o.binary)
+        return {
+          data: new Uint8Array(await res.arrayBuffer()),
+          contentType: res.headers.get('content-type') ?? 'application/octet-stream',
+        } as T;
       const text = await res.text();
       return (text ? JSON.parse(text) : {}) as T;
     } catch (err) {
       if (!(err instanceof SyntaxError) && !(err instanceof TypeError) && !(err instanceof DOMException)) throw err;
-      throw new InfobipUnavailableError(`${endpoint} answered ${res.status} with an unreadable body (${err.name})`, endpoint, true, { cause: err });
+      throw new InfobipUnavailableError(
+        `${endpoint} answered ${res.status} with an unreadable body (${err.name})`,
+        endpoint,
+        true,
+        { cause: err },
+      );
     }
   }
 }
@@ -340,14 +421,24 @@ async function readBody(res: Response): Promise<unknown> {
 /** Infobip's error body: `{requestError:{serviceException:{messageId,text}}}` or `{errorCode, description}`. */
 function describe(body: unknown): string {
   if (typeof body === 'string') return body.slice(0, 300) || '(empty body)';
-  const b = body as { requestError?: { serviceException?: { messageId?: string; text?: string } }; description?: string; errorCode?: string; message?: string } | null;
+  const b = body as {
+    requestError?: { serviceException?: { messageId?: string; text?: string } };
+    description?: string;
+    errorCode?: string;
+    message?: string;
+  } | null;
   const se = b?.requestError?.serviceException;
   if (se) return `${se.messageId ?? ''} ${se.text ?? ''}`.trim();
   return [b?.errorCode, b?.description ?? b?.message].filter(Boolean).join(' ') || JSON.stringify(body).slice(0, 300);
 }
 
 /** One registry may be shared by the provider and the webhook server in one process. */
-export function getOrCreateCounter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {
+export function getOrCreateCounter<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: L[],
+): Counter<L> {
   const existing = registry.getSingleMetric(name);
   if (existing) return existing as Counter<L>;
   return new Counter({ name, help, labelNames, registers: [registry] });

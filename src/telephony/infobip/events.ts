@@ -59,8 +59,21 @@ const callLogSchema = z.looseObject({
   customData,
   externalId: str,
 });
-const recordingFile = z.looseObject({ id: z.string().min(1), name: str, fileFormat: str, size: z.number().nullish(), duration: z.number().nullish(), location: str, customData });
-const dialogSchema = z.looseObject({ id: z.string().min(1), state: str, parentCall: callSchema.nullish(), childCall: callSchema.nullish() });
+const recordingFile = z.looseObject({
+  id: z.string().min(1),
+  name: str,
+  fileFormat: str,
+  size: z.number().nullish(),
+  duration: z.number().nullish(),
+  location: str,
+  customData,
+});
+const dialogSchema = z.looseObject({
+  id: z.string().min(1),
+  state: str,
+  parentCall: callSchema.nullish(),
+  childCall: callSchema.nullish(),
+});
 
 export const infobipEnvelopeSchema = z.looseObject({
   type: z.string().min(1).max(100),
@@ -78,20 +91,46 @@ export type InfobipEnvelope = z.infer<typeof infobipEnvelopeSchema>;
 export const propertySchemas = {
   call: z.looseObject({ call: callSchema }),
   callLog: z.looseObject({ callLog: callLogSchema }),
-  sayPlay: z.looseObject({ duration: z.number().nullish(), playedCompletely: z.boolean().nullish(), capturedDtmf: str, customData }),
+  sayPlay: z.looseObject({
+    duration: z.number().nullish(),
+    playedCompletely: z.boolean().nullish(),
+    capturedDtmf: str,
+    customData,
+  }),
   dtmf: z.looseObject({ dtmf: str, timeout: z.boolean().nullish(), customData }),
-  machineDetection: z.looseObject({ detectionResult: z.enum(['HUMAN', 'MACHINE']), confidenceRating: z.record(z.string(), z.number()).nullish(), customData }),
+  machineDetection: z.looseObject({
+    detectionResult: z.enum(['HUMAN', 'MACHINE']),
+    confidenceRating: z.record(z.string(), z.number()).nullish(),
+    customData,
+  }),
   machineDetectionFailed: z.looseObject({ reason: str, customData }),
-  recordingReady: z.looseObject({ recording: z.looseObject({ callId: str, files: z.array(recordingFile).nullish(), customData }) }),
+  recordingReady: z.looseObject({
+    recording: z.looseObject({ callId: str, files: z.array(recordingFile).nullish(), customData }),
+  }),
   error: z.looseObject({ actionType: str, errorCode: str, errorDetails: str }),
   dialog: z.looseObject({ dialog: dialogSchema, errorCode: errorCodeInfo.nullish(), hangupSource: str }),
 };
 
 /** Infobip event types that carry nothing our flows need (counted, answered 2xx). */
 export const IGNORED_TYPES = new Set([
-  'CALL_PRE_ESTABLISHED', 'CALL_STARTED', 'CALL_MEDIA_CHANGED', 'CALL_RECORDING_STARTED', 'CALL_RECORDING_STOPPED', 'CALL_RECORDING_DELETED', 'CALL_DISCONNECTED', 'CALL_RECONNECTED',
-  'DIALOG_CREATED', 'DIALOG_FINISHED', 'DIALOG_RECORDING_STARTED', 'DIALOG_RECORDING_STOPPED', 'DIALOG_RECORDING_READY', 'DIALOG_RECORDING_FAILED', 'DIALOG_RECORDING_DELETED',
-  'MACHINE_MESSAGE_DETECTION_FINISHED', 'MACHINE_MESSAGE_DETECTION_FAILED', 'BULK_CALL_STATUS',
+  'CALL_PRE_ESTABLISHED',
+  'CALL_STARTED',
+  'CALL_MEDIA_CHANGED',
+  'CALL_RECORDING_STARTED',
+  'CALL_RECORDING_STOPPED',
+  'CALL_RECORDING_DELETED',
+  'CALL_DISCONNECTED',
+  'CALL_RECONNECTED',
+  'DIALOG_CREATED',
+  'DIALOG_FINISHED',
+  'DIALOG_RECORDING_STARTED',
+  'DIALOG_RECORDING_STOPPED',
+  'DIALOG_RECORDING_READY',
+  'DIALOG_RECORDING_FAILED',
+  'DIALOG_RECORDING_DELETED',
+  'MACHINE_MESSAGE_DETECTION_FINISHED',
+  'MACHINE_MESSAGE_DETECTION_FAILED',
+  'BULK_CALL_STATUS',
 ]);
 
 /** What the mapper needs to know beyond the event: the adapter's KV records. */
@@ -145,24 +184,53 @@ export function webhookEventId(raw: Uint8Array | string): string {
 
 function parseProps<T extends z.ZodType>(schema: T, env: InfobipEnvelope): z.infer<T> {
   const r = schema.safeParse(env.properties ?? {});
-  if (!r.success) throw new InvalidWebhookError(`${env.type}: ${r.error.issues.map((i) => `properties.${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!r.success)
+    throw new InvalidWebhookError(
+      `${env.type}: ${r.error.issues.map((i) => `properties.${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   return r.data;
 }
 
-const ours = (cd: Record<string, string> | null | undefined, externalId: string | null | undefined) => cd?.callId ?? externalId ?? undefined;
+const ours = (cd: Record<string, string> | null | undefined, externalId: string | null | undefined) =>
+  cd?.callId ?? externalId ?? undefined;
 
 /**
  * Map one Infobip webhook to our events. `eventId` is the hash of the raw body; a webhook that
  * yields several events (several recorded files) suffixes the later ones with `:n`.
  */
-export async function mapInfobipEvent(env: InfobipEnvelope, eventId: string, resolver: CallResolver, now: () => Date = () => new Date()): Promise<MappedWebhook> {
+export async function mapInfobipEvent(
+  env: InfobipEnvelope,
+  eventId: string,
+  resolver: CallResolver,
+  now: () => Date = () => new Date(),
+): Promise<MappedWebhook> {
   const timestamp = env.timestamp ?? now().toISOString();
   const infobipId = env.callId ?? undefined;
-  const make = (type: TelephonyEventType, callId: string, properties: Record<string, unknown>, n = 0): TelephonyEvent => ({ id: n === 0 ? eventId : `${eventId}:${n}`, type, callId, timestamp, properties: { ...properties, ...(infobipId ? { infobipCallId: infobipId } : {}) } });
-  const one = (type: TelephonyEventType, callId: string, properties: Record<string, unknown>): MappedWebhook => ({ kind: 'events', events: [make(type, callId, properties)], recordings: [] });
+  const make = (
+    type: TelephonyEventType,
+    callId: string,
+    properties: Record<string, unknown>,
+    n = 0,
+  ): TelephonyEvent => ({
+    id: n === 0 ? eventId : `${eventId}:${n}`,
+    type,
+    callId,
+    timestamp,
+    properties: { ...properties, ...(infobipId ? { infobipCallId: infobipId } : {}) },
+  });
+  const one = (type: TelephonyEventType, callId: string, properties: Record<string, unknown>): MappedWebhook => ({
+    kind: 'events',
+    events: [make(type, callId, properties)],
+    recordings: [],
+  });
 
   /** Our call id for a call-scoped event: customData/externalId, inbound identity, the KV map, the dialog. */
-  async function resolve(cd: Record<string, string> | null | undefined, externalId: string | null | undefined, direction: string | null | undefined, dialogId: string | null | undefined): Promise<{ callId: string; commandId?: string } | undefined> {
+  async function resolve(
+    cd: Record<string, string> | null | undefined,
+    externalId: string | null | undefined,
+    direction: string | null | undefined,
+    dialogId: string | null | undefined,
+  ): Promise<{ callId: string; commandId?: string } | undefined> {
     // Actions merge their customData into the call's, so `commandId` there is the latest action's;
     // the dial's own command id travels as `dialCommandId`.
     const fromData = ours(cd, externalId);
@@ -182,7 +250,12 @@ export async function mapInfobipEvent(env: InfobipEnvelope, eventId: string, res
       const { call } = parseProps(propertySchemas.call, env);
       // Infobip's id is ours (no "~"): the bridge routes it to the inbound workflow inbound:{callId}.
       const callId = infobipId ?? call.id;
-      return { kind: 'events', events: [make('CALL_RECEIVED', callId, { from: call.from ?? '', to: call.to ?? '' })], recordings: [], identity: callId };
+      return {
+        kind: 'events',
+        events: [make('CALL_RECEIVED', callId, { from: call.from ?? '', to: call.to ?? '' })],
+        recordings: [],
+        identity: callId,
+      };
     }
     case 'CALL_RINGING':
     case 'CALL_ESTABLISHED': {
@@ -191,17 +264,31 @@ export async function mapInfobipEvent(env: InfobipEnvelope, eventId: string, res
       if (!r) return unresolved();
       const mapped = one(env.type, r.callId, r.commandId ? { commandId: r.commandId } : {});
       const fromData = ours(call.customData, call.externalId);
-      if (mapped.kind === 'events' && fromData && infobipId && call.direction !== 'INBOUND') mapped.link = { callId: fromData, infobipId, ...(r.commandId ? { commandId: r.commandId } : {}) };
+      if (mapped.kind === 'events' && fromData && infobipId && call.direction !== 'INBOUND')
+        mapped.link = { callId: fromData, infobipId, ...(r.commandId ? { commandId: r.commandId } : {}) };
       return mapped;
     }
     case 'CALL_FAILED':
     case 'CALL_FINISHED': {
       const { callLog } = parseProps(propertySchemas.callLog, env);
-      const r = await resolve(callLog.customData, callLog.externalId, callLog.direction, callLog.dialogId ?? env.dialogId);
+      const r = await resolve(
+        callLog.customData,
+        callLog.externalId,
+        callLog.direction,
+        callLog.dialogId ?? env.dialogId,
+      );
       if (!r) return unresolved();
-      const errorCode = mapErrorCode(callLog.errorCode?.name, env.type === 'CALL_FINISHED' ? 'NORMAL_HANGUP' : 'INTERNAL_ERROR');
+      const errorCode = mapErrorCode(
+        callLog.errorCode?.name,
+        env.type === 'CALL_FINISHED' ? 'NORMAL_HANGUP' : 'INTERNAL_ERROR',
+      );
       const source: HangupSource = callLog.hangupSource ?? 'PLATFORM';
-      return one(env.type, r.callId, { ...(r.commandId ? { commandId: r.commandId } : {}), errorCode, hangupSource: source, ...(callLog.errorCode ? { infobipErrorCode: callLog.errorCode.name } : {}) });
+      return one(env.type, r.callId, {
+        ...(r.commandId ? { commandId: r.commandId } : {}),
+        errorCode,
+        hangupSource: source,
+        ...(callLog.errorCode ? { infobipErrorCode: callLog.errorCode.name } : {}),
+      });
     }
     case 'SAY_FINISHED':
     case 'PLAY_FINISHED': {
@@ -223,17 +310,38 @@ export async function mapInfobipEvent(env: InfobipEnvelope, eventId: string, res
       const raw = p.dtmf ?? '';
       const dtmf = stripTerminator(raw);
       const maxDigits = Number(p.customData?.maxDigits ?? NaN);
-      const reason = p.timeout ? 'timeout' : raw.includes('#') ? 'terminator' : Number.isFinite(maxDigits) && dtmf.length < maxDigits ? 'terminator' : 'maxDigits';
-      return one('DTMF_CAPTURED', r.callId, { ...(p.customData?.commandId ? { commandId: p.customData.commandId } : {}), dtmf, reason });
+      const reason = p.timeout
+        ? 'timeout'
+        : raw.includes('#')
+          ? 'terminator'
+          : Number.isFinite(maxDigits) && dtmf.length < maxDigits
+            ? 'terminator'
+            : 'maxDigits';
+      return one('DTMF_CAPTURED', r.callId, {
+        ...(p.customData?.commandId ? { commandId: p.customData.commandId } : {}),
+        dtmf,
+        reason,
+      });
     }
     case 'MACHINE_DETECTION_FINISHED':
     case 'MACHINE_DETECTION_FAILED': {
       const failed = env.type === 'MACHINE_DETECTION_FAILED';
-      const p = failed ? { ...parseProps(propertySchemas.machineDetectionFailed, env), detectionResult: 'HUMAN' as const, confidenceRating: undefined } : parseProps(propertySchemas.machineDetection, env);
+      const p = failed
+        ? {
+            ...parseProps(propertySchemas.machineDetectionFailed, env),
+            detectionResult: 'HUMAN' as const,
+            confidenceRating: undefined,
+          }
+        : parseProps(propertySchemas.machineDetection, env);
       const r = await resolve(p.customData, undefined, undefined, undefined);
       if (!r) return unresolved();
       // Detection that failed is treated as a person answering, as the flow does when it times out.
-      return one('MACHINE_DETECTION_FINISHED', r.callId, { ...(r.commandId ? { commandId: r.commandId } : {}), detectionResult: p.detectionResult, ...(p.confidenceRating ? { confidenceRating: p.confidenceRating } : {}), ...(failed ? { failed: true } : {}) });
+      return one('MACHINE_DETECTION_FINISHED', r.callId, {
+        ...(r.commandId ? { commandId: r.commandId } : {}),
+        detectionResult: p.detectionResult,
+        ...(p.confidenceRating ? { confidenceRating: p.confidenceRating } : {}),
+        ...(failed ? { failed: true } : {}),
+      });
     }
     case 'CALL_RECORDING_READY': {
       const { recording } = parseProps(propertySchemas.recordingReady, env);
@@ -248,10 +356,27 @@ export async function mapInfobipEvent(env: InfobipEnvelope, eventId: string, res
         const commandId = cd?.commandId ?? (cd?.kind === 'call' ? undefined : pending?.commandId);
         const voicemail = commandId !== undefined && cd?.kind !== 'call';
         const name = voicemail ? (cd?.name ?? pending?.name ?? 'voicemail') : 'call';
-        const id = voicemail ? `${r.callId}:${commandId}` : `${r.callId}:call${wholeCall++ === 0 ? '' : `-${wholeCall}`}`;
+        const id = voicemail
+          ? `${r.callId}:${commandId}`
+          : `${r.callId}:call${wholeCall++ === 0 ? '' : `-${wholeCall}`}`;
         const durationMs = Math.round((f.duration ?? 0) * 1000);
-        recordings.push({ fileId: f.id, id, callId: r.callId, name, durationMs, ...(f.fileFormat ? { fileFormat: f.fileFormat } : {}), voicemail });
-        events.push(make('CALL_RECORDING_READY', r.callId, { ...(voicemail ? { commandId } : {}), recordingId: id, name, durationMs, infobipFileId: f.id }, i));
+        recordings.push({
+          fileId: f.id,
+          id,
+          callId: r.callId,
+          name,
+          durationMs,
+          ...(f.fileFormat ? { fileFormat: f.fileFormat } : {}),
+          voicemail,
+        });
+        events.push(
+          make(
+            'CALL_RECORDING_READY',
+            r.callId,
+            { ...(voicemail ? { commandId } : {}), recordingId: id, name, durationMs, infobipFileId: f.id },
+            i,
+          ),
+        );
       }
       if (events.length === 0) return { kind: 'ignored', reason: 'a recording without files' };
       return { kind: 'events', events, recordings };
@@ -261,9 +386,20 @@ export async function mapInfobipEvent(env: InfobipEnvelope, eventId: string, res
       const p = parseProps(propertySchemas.dialog, env);
       const leg = await resolver.byDialogId(p.dialog.id);
       if (!leg) return unresolved();
-      if (env.type === 'DIALOG_ESTABLISHED') return one('CALL_ESTABLISHED', leg.callId, leg.commandId ? { commandId: leg.commandId } : {});
-      const source = p.hangupSource === 'CHILD_ENDPOINT' || p.hangupSource === 'PARENT_ENDPOINT' ? 'ENDPOINT' : p.hangupSource === 'API' ? 'API' : 'PLATFORM';
-      return one('CALL_FAILED', leg.callId, { ...(leg.commandId ? { commandId: leg.commandId } : {}), errorCode: mapErrorCode(p.errorCode?.name, 'INTERNAL_ERROR'), hangupSource: source, ...(p.errorCode ? { infobipErrorCode: p.errorCode.name } : {}) });
+      if (env.type === 'DIALOG_ESTABLISHED')
+        return one('CALL_ESTABLISHED', leg.callId, leg.commandId ? { commandId: leg.commandId } : {});
+      const source =
+        p.hangupSource === 'CHILD_ENDPOINT' || p.hangupSource === 'PARENT_ENDPOINT'
+          ? 'ENDPOINT'
+          : p.hangupSource === 'API'
+            ? 'API'
+            : 'PLATFORM';
+      return one('CALL_FAILED', leg.callId, {
+        ...(leg.commandId ? { commandId: leg.commandId } : {}),
+        errorCode: mapErrorCode(p.errorCode?.name, 'INTERNAL_ERROR'),
+        hangupSource: source,
+        ...(p.errorCode ? { infobipErrorCode: p.errorCode.name } : {}),
+      });
     }
     case 'ERROR': {
       // A prompt or capture that failed (an unplayable file, a TTS error) never sends its
@@ -273,13 +409,25 @@ export async function mapInfobipEvent(env: InfobipEnvelope, eventId: string, res
       // capture as nothing pressed (noMatch). The event carries no customData, so the command is the
       // call's last prompt or capture of the failing kind, as the provider recorded it.
       const p = parseProps(propertySchemas.error, env);
-      const message = `${p.actionType ?? 'action'} failed on call ${infobipId ?? '?'}: ${p.errorCode ?? ''} ${p.errorDetails ?? ''}`.trim();
-      const action = p.actionType === 'SAY' ? 'say' : p.actionType === 'PLAY' ? 'play' : p.actionType === 'CAPTURE_DTMF' ? 'captureDtmf' : undefined;
+      const message =
+        `${p.actionType ?? 'action'} failed on call ${infobipId ?? '?'}: ${p.errorCode ?? ''} ${p.errorDetails ?? ''}`.trim();
+      const action =
+        p.actionType === 'SAY'
+          ? 'say'
+          : p.actionType === 'PLAY'
+            ? 'play'
+            : p.actionType === 'CAPTURE_DTMF'
+              ? 'captureDtmf'
+              : undefined;
       if (!action || !infobipId) return { kind: 'error', message };
       const r = await resolve(undefined, undefined, undefined, undefined);
       const last = r ? await resolver.lastMediaAction(r.callId) : undefined;
       if (!r || !last || last.action !== action) return { kind: 'error', message };
-      const failure = { commandId: last.commandId, failed: true, ...(p.errorCode ? { infobipErrorCode: p.errorCode } : {}) };
+      const failure = {
+        commandId: last.commandId,
+        failed: true,
+        ...(p.errorCode ? { infobipErrorCode: p.errorCode } : {}),
+      };
       const ev =
         action === 'captureDtmf'
           ? make('DTMF_CAPTURED', r.callId, { ...failure, dtmf: '', reason: 'error' })
@@ -287,7 +435,9 @@ export async function mapInfobipEvent(env: InfobipEnvelope, eventId: string, res
       return { kind: 'events', events: [ev], recordings: [], warning: message };
     }
     default:
-      return IGNORED_TYPES.has(env.type) ? { kind: 'ignored', reason: `${env.type} is not used by flows` } : { kind: 'unknownType' };
+      return IGNORED_TYPES.has(env.type)
+        ? { kind: 'ignored', reason: `${env.type} is not used by flows` }
+        : { kind: 'unknownType' };
   }
 }
 

@@ -37,7 +37,8 @@ export class InfobipConfigError extends Error {
 }
 
 export function requireApi(options: InfobipOptions): { baseUrl: string; apiKey: string } {
-  if (!options.baseUrl) throw new InfobipConfigError('the Infobip provider needs DIALFLOW_INFOBIP_BASE_URL (the account API base URL)');
+  if (!options.baseUrl)
+    throw new InfobipConfigError('the Infobip provider needs DIALFLOW_INFOBIP_BASE_URL (the account API base URL)');
   if (!options.apiKey) throw new InfobipConfigError('the Infobip provider needs DIALFLOW_INFOBIP_API_KEY');
   return { baseUrl: options.baseUrl, apiKey: options.apiKey };
 }

@@ -12,13 +12,86 @@ import { z } from 'zod';
 import type { Counter, Registry } from 'prom-client';
 import type { CommandAck, TelephonyCommand, TelephonyEvent } from '../contract.js';
 import { commandSubject, publishEvent } from '../nats.js';
-import { endpointFor, getOrCreateCounter, InfobipClient, InfobipRequestError, InfobipUnavailableError, phoneDigits, type CreateCallRequest, type PlayContent, type RetryPolicy } from './client.js';
+import {
+  endpointFor,
+  getOrCreateCounter,
+  InfobipClient,
+  InfobipRequestError,
+  InfobipUnavailableError,
+  phoneDigits,
+  type CreateCallRequest,
+  type PlayContent,
+  type RetryPolicy,
+} from './client.js';
 import { InfobipCallMap } from './calls.js';
 import { InfobipConfigError, INFOBIP_PROVIDER, requireApi, type InfobipOptions } from './options.js';
 
 /** CallsLanguage values of the official model: a language outside it is refused by the API. */
 export const INFOBIP_LANGUAGES = new Set([
-  'ar', 'ar-ma', 'bg', 'bn', 'ca', 'cs', 'da', 'de', 'de-at', 'de-ch', 'el', 'en', 'en-au', 'en-ca', 'en-gb', 'en-gb-wls', 'en-ie', 'en-in', 'es', 'es-ar', 'es-mx', 'fi', 'fil-ph', 'fr', 'fr-ca', 'fr-ch', 'gu', 'he', 'hi', 'hr', 'hu', 'id', 'is', 'it', 'ja', 'kk-kz', 'kn', 'ko', 'ml', 'mr-in', 'ms', 'nl', 'no', 'pl', 'pt-br', 'pt-pt', 'ro', 'ru', 'sk', 'sl', 'sv', 'sw-ke', 'sw-tz', 'ta', 'te', 'th', 'tr', 'uk', 'ur-pk', 'uz-uz', 'vi', 'wls', 'zh-cn', 'zh-tw',
+  'ar',
+  'ar-ma',
+  'bg',
+  'bn',
+  'ca',
+  'cs',
+  'da',
+  'de',
+  'de-at',
+  'de-ch',
+  'el',
+  'en',
+  'en-au',
+  'en-ca',
+  'en-gb',
+  'en-gb-wls',
+  'en-ie',
+  'en-in',
+  'es',
+  'es-ar',
+  'es-mx',
+  'fi',
+  'fil-ph',
+  'fr',
+  'fr-ca',
+  'fr-ch',
+  'gu',
+  'he',
+  'hi',
+  'hr',
+  'hu',
+  'id',
+  'is',
+  'it',
+  'ja',
+  'kk-kz',
+  'kn',
+  'ko',
+  'ml',
+  'mr-in',
+  'ms',
+  'nl',
+  'no',
+  'pl',
+  'pt-br',
+  'pt-pt',
+  'ro',
+  'ru',
+  'sk',
+  'sl',
+  'sv',
+  'sw-ke',
+  'sw-tz',
+  'ta',
+  'te',
+  'th',
+  'tr',
+  'uk',
+  'ur-pk',
+  'uz-uz',
+  'vi',
+  'wls',
+  'zh-cn',
+  'zh-tw',
 ]);
 
 /** `en-US` → `en` when Infobip has no such regional voice; unknown languages pass (and are refused). */
@@ -32,13 +105,57 @@ export function infobipLanguage(lang: string): string {
 const base = { callId: z.string().min(1).max(300), commandId: z.string().min(1).max(300), elementId: z.string() };
 /** Commands as the flow worker sends them (src/telephony/contract.ts); extra fields are tolerated. */
 export const commandSchema = z.discriminatedUnion('action', [
-  z.looseObject({ ...base, action: z.literal('dial'), from: z.string(), to: z.string().min(1), recordCall: z.boolean(), machineDetection: z.boolean() }),
+  z.looseObject({
+    ...base,
+    action: z.literal('dial'),
+    from: z.string(),
+    to: z.string().min(1),
+    recordCall: z.boolean(),
+    machineDetection: z.boolean(),
+  }),
   z.looseObject({ ...base, action: z.literal('answer') }),
-  z.looseObject({ ...base, action: z.literal('say'), text: z.string().min(1), language: z.string().min(1), voice: z.string(), speechRate: z.number(), pauseMs: z.number(), interruptible: z.boolean() }),
-  z.looseObject({ ...base, action: z.literal('play'), url: z.string().min(1), pauseMs: z.number(), interruptible: z.boolean() }),
-  z.looseObject({ ...base, action: z.literal('captureDtmf'), maxDigits: z.number().int().min(1), terminator: z.literal('#'), firstDigitTimeoutMs: z.number().min(0), interDigitTimeoutMs: z.number().min(0) }),
-  z.looseObject({ ...base, action: z.literal('forward'), legCallId: z.string().min(1), from: z.string(), to: z.string().min(1), ringSeconds: z.number().min(0) }),
-  z.looseObject({ ...base, action: z.literal('record'), name: z.string().min(1), maxDurationMs: z.number().min(0), maxSilenceMs: z.number().min(0), escapeDigits: z.string(), beep: z.boolean() }),
+  z.looseObject({
+    ...base,
+    action: z.literal('say'),
+    text: z.string().min(1),
+    language: z.string().min(1),
+    voice: z.string(),
+    speechRate: z.number(),
+    pauseMs: z.number(),
+    interruptible: z.boolean(),
+  }),
+  z.looseObject({
+    ...base,
+    action: z.literal('play'),
+    url: z.string().min(1),
+    pauseMs: z.number(),
+    interruptible: z.boolean(),
+  }),
+  z.looseObject({
+    ...base,
+    action: z.literal('captureDtmf'),
+    maxDigits: z.number().int().min(1),
+    terminator: z.literal('#'),
+    firstDigitTimeoutMs: z.number().min(0),
+    interDigitTimeoutMs: z.number().min(0),
+  }),
+  z.looseObject({
+    ...base,
+    action: z.literal('forward'),
+    legCallId: z.string().min(1),
+    from: z.string(),
+    to: z.string().min(1),
+    ringSeconds: z.number().min(0),
+  }),
+  z.looseObject({
+    ...base,
+    action: z.literal('record'),
+    name: z.string().min(1),
+    maxDurationMs: z.number().min(0),
+    maxSilenceMs: z.number().min(0),
+    escapeDigits: z.string(),
+    beep: z.boolean(),
+  }),
   z.looseObject({ ...base, action: z.literal('hangup') }),
 ]);
 
@@ -65,16 +182,39 @@ export interface RunningInfobipProvider {
 /** Outcome of handling one command: a reply, or none so the requester retries after its timeout. */
 type Outcome = CommandAck | 'retry';
 
-export async function startInfobipProvider(opts: { nc: NatsConnection; options: InfobipProviderOptions; registry?: Registry; log?: (m: string) => void; retry?: Partial<RetryPolicy>; subject?: string }): Promise<RunningInfobipProvider> {
+export async function startInfobipProvider(opts: {
+  nc: NatsConnection;
+  options: InfobipProviderOptions;
+  registry?: Registry;
+  log?: (m: string) => void;
+  retry?: Partial<RetryPolicy>;
+  subject?: string;
+}): Promise<RunningInfobipProvider> {
   const { nc, options } = opts;
   const log = opts.log ?? ((m: string) => console.error(`infobip: ${m}`));
   const api = requireApi(options);
-  if (!options.callsConfigurationId) throw new InfobipConfigError('the Infobip provider needs DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID (the API requires it on every created call, and its subscription delivers our webhooks)');
+  if (!options.callsConfigurationId)
+    throw new InfobipConfigError(
+      'the Infobip provider needs DIALFLOW_INFOBIP_CALLS_CONFIGURATION_ID (the API requires it on every created call, and its subscription delivers our webhooks)',
+    );
   const callsConfigurationId = options.callsConfigurationId;
-  const client = new InfobipClient({ ...api, requestsPerSecond: options.requestsPerSecond, ...(opts.retry ? { retry: opts.retry } : {}), ...(opts.registry ? { registry: opts.registry } : {}), log });
+  const client = new InfobipClient({
+    ...api,
+    requestsPerSecond: options.requestsPerSecond,
+    ...(opts.retry ? { retry: opts.retry } : {}),
+    ...(opts.registry ? { registry: opts.registry } : {}),
+    log,
+  });
   const calls = await InfobipCallMap.open(nc);
   const js = jetstream(nc);
-  const commands: Counter<'action' | 'result'> | undefined = opts.registry ? getOrCreateCounter(opts.registry, 'dialflow_infobip_commands_total', 'Telephony commands handled by the Infobip provider, by action and result', ['action', 'result']) : undefined;
+  const commands: Counter<'action' | 'result'> | undefined = opts.registry
+    ? getOrCreateCounter(
+        opts.registry,
+        'dialflow_infobip_commands_total',
+        'Telephony commands handled by the Infobip provider, by action and result',
+        ['action', 'result'],
+      )
+    : undefined;
   const inflight = new Set<Promise<void>>();
 
   const sub: Subscription = nc.subscribe(opts.subject ?? commandSubject(INFOBIP_PROVIDER), {
@@ -90,10 +230,13 @@ export async function startInfobipProvider(opts: { nc: NatsConnection; options: 
     let cmd: TelephonyCommand;
     try {
       const parsed = commandSchema.safeParse(msg.json());
-      if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `${i.path.join('.') || 'command'}: ${i.message}`).join('; '));
+      if (!parsed.success)
+        throw new Error(parsed.error.issues.map((i) => `${i.path.join('.') || 'command'}: ${i.message}`).join('; '));
       cmd = parsed.data as unknown as TelephonyCommand;
     } catch (e) {
-      msg.respond(JSON.stringify({ ok: false, error: `not a telephony command: ${(e as Error).message}` } satisfies CommandAck));
+      msg.respond(
+        JSON.stringify({ ok: false, error: `not a telephony command: ${(e as Error).message}` } satisfies CommandAck),
+      );
       return;
     }
     let outcome: Outcome;
@@ -108,18 +251,36 @@ export async function startInfobipProvider(opts: { nc: NatsConnection; options: 
     if (outcome !== 'retry') msg.respond(JSON.stringify(outcome));
   }
 
-  const dataOf = (cmd: TelephonyCommand, extra: Record<string, string> = {}) => ({ callId: cmd.callId, commandId: cmd.commandId, ...extra });
+  const dataOf = (cmd: TelephonyCommand, extra: Record<string, string> = {}) => ({
+    callId: cmd.callId,
+    commandId: cmd.commandId,
+    ...extra,
+  });
 
   async function handle(cmd: TelephonyCommand): Promise<Outcome> {
     if (cmd.action === 'dial') return dial(cmd);
     const infobipId = (await calls.infobipIdOf(cmd.callId)) ?? (cmd.callId.includes('~') ? undefined : cmd.callId);
     if (!infobipId) {
       // A command for a call this adapter never placed (or whose record expired): the call is lost.
-      await publish({ id: `${cmd.callId}:${cmd.commandId}:lost`, type: 'CALL_FINISHED', callId: cmd.callId, timestamp: new Date().toISOString(), properties: { commandId: cmd.commandId, errorCode: 'INTERNAL_ERROR', hangupSource: 'PLATFORM', reason: 'unknown call' } });
+      await publish({
+        id: `${cmd.callId}:${cmd.commandId}:lost`,
+        type: 'CALL_FINISHED',
+        callId: cmd.callId,
+        timestamp: new Date().toISOString(),
+        properties: {
+          commandId: cmd.commandId,
+          errorCode: 'INTERNAL_ERROR',
+          hangupSource: 'PLATFORM',
+          reason: 'unknown call',
+        },
+      });
       return { ok: true };
     }
     const claim = await calls.claimCommand(cmd.commandId);
-    if (!claim.claimed) return claim.existing.state === 'failed' ? { ok: false, error: claim.existing.error ?? 'refused earlier' } : { ok: true };
+    if (!claim.claimed)
+      return claim.existing.state === 'failed'
+        ? { ok: false, error: claim.existing.error ?? 'refused earlier' }
+        : { ok: true };
     try {
       await send(cmd, infobipId);
       await calls.setCommand(cmd.commandId, { state: 'sent' });
@@ -152,11 +313,13 @@ export async function startInfobipProvider(opts: { nc: NatsConnection; options: 
 
   async function send(cmd: Exclude<TelephonyCommand, { action: 'dial' }>, id: string): Promise<void> {
     // Remembered before the request: an ERROR webhook names only the call and the action type.
-    if (cmd.action === 'say' || cmd.action === 'play' || cmd.action === 'captureDtmf') await calls.setLastMediaAction(cmd.callId, { action: cmd.action, commandId: cmd.commandId });
+    if (cmd.action === 'say' || cmd.action === 'play' || cmd.action === 'captureDtmf')
+      await calls.setLastMediaAction(cmd.callId, { action: cmd.action, commandId: cmd.commandId });
     // The Play element's pause before the first play (0–5 s in the seed): Infobip's say/play have no
     // such field, so the request itself waits. The reply waits too, so a pause near the requester's
     // timeout may make it redeliver; the claim answers that redelivery without a second prompt.
-    if ((cmd.action === 'say' || cmd.action === 'play') && cmd.pauseMs > 0) await sleep(Math.min(cmd.pauseMs, MAX_PAUSE_MS));
+    if ((cmd.action === 'say' || cmd.action === 'play') && cmd.pauseMs > 0)
+      await sleep(Math.min(cmd.pauseMs, MAX_PAUSE_MS));
     switch (cmd.action) {
       case 'say': {
         const gender = /^male/i.test(cmd.voice) ? 'MALE' : /^female/i.test(cmd.voice) ? 'FEMALE' : undefined;
@@ -172,21 +335,44 @@ export async function startInfobipProvider(opts: { nc: NatsConnection; options: 
         return;
       }
       case 'play':
-        await client.play(id, { content: await playContent(cmd.url), ...(cmd.interruptible ? { stopOn: { type: 'DTMF' as const } } : {}), customData: dataOf(cmd) });
+        await client.play(id, {
+          content: await playContent(cmd.url),
+          ...(cmd.interruptible ? { stopOn: { type: 'DTMF' as const } } : {}),
+          customData: dataOf(cmd),
+        });
         return;
       case 'captureDtmf':
-        await client.captureDtmf(id, { maxLength: cmd.maxDigits, timeout: Math.round(cmd.firstDigitTimeoutMs), digitTimeout: Math.round(cmd.interDigitTimeoutMs), terminator: '#', customData: dataOf(cmd, { maxDigits: String(cmd.maxDigits) }) });
+        await client.captureDtmf(id, {
+          maxLength: cmd.maxDigits,
+          timeout: Math.round(cmd.firstDigitTimeoutMs),
+          digitTimeout: Math.round(cmd.interDigitTimeoutMs),
+          terminator: '#',
+          customData: dataOf(cmd, { maxDigits: String(cmd.maxDigits) }),
+        });
         return;
       case 'record':
         // Remembered first, so the CALL_RECORDING_READY webhook finds the command even without customData.
         await calls.setPendingRecording(cmd.callId, { commandId: cmd.commandId, name: cmd.name });
         await client.startRecording(id, {
-          recording: { recordingType: 'AUDIO', maxDuration: Math.max(1, Math.ceil(cmd.maxDurationMs / 1000)), maxSilence: Math.ceil(cmd.maxSilenceMs / 1000), beep: cmd.beep, customData: dataOf(cmd, { name: cmd.name, kind: 'voicemail' }) },
+          recording: {
+            recordingType: 'AUDIO',
+            maxDuration: Math.max(1, Math.ceil(cmd.maxDurationMs / 1000)),
+            maxSilence: Math.ceil(cmd.maxSilenceMs / 1000),
+            beep: cmd.beep,
+            customData: dataOf(cmd, { name: cmd.name, kind: 'voicemail' }),
+          },
         });
         return;
       case 'forward': {
         const endpoint = destination(cmd.to);
-        const dialog = await client.createDialog({ parentCallId: id, childCallRequest: { endpoint, from: callerId(cmd.from, endpoint.type), connectTimeout: Math.round(cmd.ringSeconds) } });
+        const dialog = await client.createDialog({
+          parentCallId: id,
+          childCallRequest: {
+            endpoint,
+            from: callerId(cmd.from, endpoint.type),
+            connectTimeout: Math.round(cmd.ringSeconds),
+          },
+        });
         await calls.linkDialog(dialog.id, cmd.legCallId, cmd.commandId);
         if (dialog.childCall?.id) await calls.link(cmd.legCallId, dialog.childCall.id, cmd.commandId);
         return;
@@ -202,8 +388,12 @@ export async function startInfobipProvider(opts: { nc: NatsConnection; options: 
 
   function destination(to: string) {
     const endpoint = endpointFor(to, options.sipTrunkId);
-    if (endpoint.type === 'SIP' && !endpoint.sipTrunkId) throw new UnsupportedCommandError(`cannot dial ${to}: SIP destinations need an Infobip SIP trunk id (DIALFLOW_INFOBIP_SIP_TRUNK_ID)`);
-    if (endpoint.type === 'PHONE' && !/^[1-9]\d{4,14}$/.test(endpoint.phoneNumber)) throw new UnsupportedCommandError(`cannot dial "${to}": not a phone number in E.164 format`);
+    if (endpoint.type === 'SIP' && !endpoint.sipTrunkId)
+      throw new UnsupportedCommandError(
+        `cannot dial ${to}: SIP destinations need an Infobip SIP trunk id (DIALFLOW_INFOBIP_SIP_TRUNK_ID)`,
+      );
+    if (endpoint.type === 'PHONE' && !/^[1-9]\d{4,14}$/.test(endpoint.phoneNumber))
+      throw new UnsupportedCommandError(`cannot dial "${to}": not a phone number in E.164 format`);
     return endpoint;
   }
 
@@ -222,7 +412,9 @@ export async function startInfobipProvider(opts: { nc: NatsConnection; options: 
     const claim = await calls.claimDial(cmd.callId, cmd.commandId);
     if (!claim.claimed) {
       // Redelivered: the first delivery placed (or is placing) the call; never a second one.
-      return claim.existing.state === 'failed' ? { ok: false, error: claim.existing.error ?? 'refused earlier' } : { ok: true };
+      return claim.existing.state === 'failed'
+        ? { ok: false, error: claim.existing.error ?? 'refused earlier' }
+        : { ok: true };
     }
     const at = new Date().toISOString();
     let body: CreateCallRequest;
@@ -235,7 +427,9 @@ export async function startInfobipProvider(opts: { nc: NatsConnection; options: 
         externalId: cmd.callId,
         customData: { callId: cmd.callId, dialCommandId: cmd.commandId },
         ...(cmd.machineDetection ? { machineDetection: { enabled: true } } : {}),
-        ...(cmd.recordCall ? { recording: { recordingType: 'AUDIO' as const, customData: { callId: cmd.callId, kind: 'call' } } } : {}),
+        ...(cmd.recordCall
+          ? { recording: { recordingType: 'AUDIO' as const, customData: { callId: cmd.callId, kind: 'call' } } }
+          : {}),
       };
     } catch (err) {
       if (!(err instanceof UnsupportedCommandError)) throw err;
@@ -262,7 +456,18 @@ export async function startInfobipProvider(opts: { nc: NatsConnection; options: 
         // Provably not created (429/503 after every retry, connection refused): a network failure
         // the flow retries on its schedule, under a new call id.
         await calls.setDial(cmd.callId, { state: 'created', commandId: cmd.commandId, at });
-        await publish({ id: `${cmd.callId}:${cmd.commandId}:unavailable`, type: 'CALL_FAILED', callId: cmd.callId, timestamp: new Date().toISOString(), properties: { commandId: cmd.commandId, errorCode: 'NETWORK_ERROR', hangupSource: 'PLATFORM', reason: err.message } });
+        await publish({
+          id: `${cmd.callId}:${cmd.commandId}:unavailable`,
+          type: 'CALL_FAILED',
+          callId: cmd.callId,
+          timestamp: new Date().toISOString(),
+          properties: {
+            commandId: cmd.commandId,
+            errorCode: 'NETWORK_ERROR',
+            hangupSource: 'PLATFORM',
+            reason: err.message,
+          },
+        });
         return { ok: true };
       }
       throw err;
@@ -287,4 +492,3 @@ export async function startInfobipProvider(opts: { nc: NatsConnection; options: 
 function callerId(from: string, type: string): string {
   return type === 'PHONE' && /^\+?[0-9][0-9 ()-]*$/.test(from) ? phoneDigits(from) : from;
 }
-

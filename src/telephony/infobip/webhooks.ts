@@ -13,7 +13,15 @@ import { publishEvent } from '../nats.js';
 import { ObjectRecordingStore, type RecordingStore } from '../../store/recordings.js';
 import { getOrCreateCounter, InfobipClient, InfobipRequestError } from './client.js';
 import { InfobipCallMap } from './calls.js';
-import { infobipEnvelopeSchema, InvalidWebhookError, mapInfobipEvent, webhookEventId, type InfobipEnvelope, type MappedWebhook, type RecordingToFetch } from './events.js';
+import {
+  infobipEnvelopeSchema,
+  InvalidWebhookError,
+  mapInfobipEvent,
+  webhookEventId,
+  type InfobipEnvelope,
+  type MappedWebhook,
+  type RecordingToFetch,
+} from './events.js';
 import { InfobipConfigError, INFOBIP_PROVIDER, type InfobipOptions, type WebhookOptions } from './options.js';
 
 export const WEBHOOK_PATH = '/webhooks/infobip';
@@ -71,18 +79,43 @@ export async function startWebhookServer(opts: {
   const { nc, options } = opts;
   const log = opts.log ?? ((m: string) => console.error(`webhooks: ${m}`));
   const { user, password } = options;
-  if (!user || !password) throw new InfobipConfigError('the webhook ingress needs DIALFLOW_WEBHOOK_USER and DIALFLOW_WEBHOOK_PASSWORD: it never accepts unauthenticated events');
+  if (!user || !password)
+    throw new InfobipConfigError(
+      'the webhook ingress needs DIALFLOW_WEBHOOK_USER and DIALFLOW_WEBHOOK_PASSWORD: it never accepts unauthenticated events',
+    );
   const js = jetstream(nc);
   const calls = await InfobipCallMap.open(nc);
   const recordings = opts.recordings ?? (await ObjectRecordingStore.open(nc));
   const ib: InfobipOptions | undefined = options.infobip;
-  const api = ib?.baseUrl && ib.apiKey ? new InfobipClient({ baseUrl: ib.baseUrl, apiKey: ib.apiKey, requestsPerSecond: ib.requestsPerSecond, ...(opts.registry ? { registry: opts.registry } : {}), log }) : undefined;
-  if (!api) log('no Infobip API settings: recordings cannot be downloaded (CALL_RECORDING_READY will be refused with 503)');
+  const api =
+    ib?.baseUrl && ib.apiKey
+      ? new InfobipClient({
+          baseUrl: ib.baseUrl,
+          apiKey: ib.apiKey,
+          requestsPerSecond: ib.requestsPerSecond,
+          ...(opts.registry ? { registry: opts.registry } : {}),
+          log,
+        })
+      : undefined;
+  if (!api)
+    log('no Infobip API settings: recordings cannot be downloaded (CALL_RECORDING_READY will be refused with 503)');
   const resolveWaitMs = opts.resolveWaitMs ?? 3000;
-  const webhooks: Counter<'type' | 'status'> | undefined = opts.registry ? getOrCreateCounter(opts.registry, 'dialflow_infobip_webhooks_total', 'Infobip webhooks received, by event type and HTTP status answered', ['type', 'status']) : undefined;
+  const webhooks: Counter<'type' | 'status'> | undefined = opts.registry
+    ? getOrCreateCounter(
+        opts.registry,
+        'dialflow_infobip_webhooks_total',
+        'Infobip webhooks received, by event type and HTTP status answered',
+        ['type', 'status'],
+      )
+    : undefined;
   const latency = opts.registry
     ? ((opts.registry.getSingleMetric('dialflow_infobip_webhook_seconds') as Histogram | undefined) ??
-      new Histogram({ name: 'dialflow_infobip_webhook_seconds', help: 'Time from a webhook arriving to its answer (JetStream acknowledged)', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [opts.registry] }))
+      new Histogram({
+        name: 'dialflow_infobip_webhook_seconds',
+        help: 'Time from a webhook arriving to its answer (JetStream acknowledged)',
+        buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+        registers: [opts.registry],
+      }))
     : undefined;
 
   async function mapWithWait(env: InfobipEnvelope, id: string): Promise<MappedWebhook> {
@@ -119,7 +152,10 @@ export async function startWebhookServer(opts: {
     if (!api) throw new InfobipConfigError('cannot download a recording without DIALFLOW_INFOBIP_BASE_URL / _API_KEY');
     const file = await api.downloadRecordingFile(r.fileId);
     const contentType = (r.fileFormat && CONTENT_TYPES[r.fileFormat]) ?? file.contentType;
-    await recordings.put({ id: r.id, callId: r.callId, name: r.name, durationMs: r.durationMs, contentType }, file.data);
+    await recordings.put(
+      { id: r.id, callId: r.callId, name: r.name, durationMs: r.durationMs, contentType },
+      file.data,
+    );
     if (r.voicemail) {
       await calls.setRecordingFile(r.name, r.fileId);
       await calls.clearPendingRecording(r.callId);
@@ -139,7 +175,12 @@ export async function startWebhookServer(opts: {
       // Nothing of the body is kept, and the connection is closed after the answer: on a kept-alive
       // connection an anonymous client could otherwise stream an endless body into the drain.
       req.resume();
-      return reply(401, '-', { error: 'unauthorized' }, { 'WWW-Authenticate': 'Basic realm="dialflow webhooks", charset="UTF-8"', Connection: 'close' });
+      return reply(
+        401,
+        '-',
+        { error: 'unauthorized' },
+        { 'WWW-Authenticate': 'Basic realm="dialflow webhooks", charset="UTF-8"', Connection: 'close' },
+      );
     }
     const declared = Number(req.headers['content-length'] ?? NaN);
     if (Number.isFinite(declared) && declared > options.maxBodyBytes) {
@@ -160,7 +201,10 @@ export async function startWebhookServer(opts: {
       return reply(400, '-', { error: 'the body is not JSON' });
     }
     const env = infobipEnvelopeSchema.safeParse(json);
-    if (!env.success) return reply(400, '-', { error: env.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') });
+    if (!env.success)
+      return reply(400, '-', {
+        error: env.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '),
+      });
     const type = env.data.type;
     const id = webhookEventId(raw);
     if (type === 'CALL_RECORDING_READY') await addFileCustomData(env.data);
@@ -188,7 +232,8 @@ export async function startWebhookServer(opts: {
         if (mapped.warning) log(`ERROR event: ${mapped.warning}`);
         if (mapped.identity) await calls.link(mapped.identity, mapped.identity);
         // Before the flow hears of the call, so its next command finds the Infobip id.
-        if (mapped.link && (await calls.infobipIdOf(mapped.link.callId)) === undefined) await calls.link(mapped.link.callId, mapped.link.infobipId, mapped.link.commandId);
+        if (mapped.link && (await calls.infobipIdOf(mapped.link.callId)) === undefined)
+          await calls.link(mapped.link.callId, mapped.link.infobipId, mapped.link.commandId);
         // The audio is in our store before anyone hears of it.
         for (const r of mapped.recordings) await fetchRecording(r);
         for (const ev of mapped.events) await publishEvent(js, INFOBIP_PROVIDER, ev, ev.id);
@@ -199,30 +244,33 @@ export async function startWebhookServer(opts: {
 
   const headersTimeout = options.headersTimeoutMs ?? 10_000;
   const requestTimeout = Math.max(options.requestTimeoutMs ?? 30_000, headersTimeout);
-  const server = createServer({
-    headersTimeout,
-    requestTimeout,
-    // Node checks those two timeouts only every `connectionsCheckingInterval` (30 s by default), so a
-    // slow-loris client would hold its connection up to a minute; check often enough to bound it.
-    connectionsCheckingInterval: Math.min(1000, headersTimeout),
-    keepAliveTimeout: 5_000,
-  }, (req, res) => {
-    const started = process.hrtime.bigint();
-    handle(req, res)
-      .then(({ status, type }) => {
-        webhooks?.inc({ type, status: String(status) });
-        latency?.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      })
-      .catch((err: unknown) => {
-        // Publishing, storing or the KV failed: 503 so Infobip delivers the event again.
-        log(`webhook failed: ${(err as Error).message}`);
-        webhooks?.inc({ type: 'error', status: '503' });
-        if (!res.headersSent) {
-          res.writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': '5' });
-          res.end(JSON.stringify({ error: 'temporarily unavailable' }));
-        } else res.end();
-      });
-  });
+  const server = createServer(
+    {
+      headersTimeout,
+      requestTimeout,
+      // Node checks those two timeouts only every `connectionsCheckingInterval` (30 s by default), so a
+      // slow-loris client would hold its connection up to a minute; check often enough to bound it.
+      connectionsCheckingInterval: Math.min(1000, headersTimeout),
+      keepAliveTimeout: 5_000,
+    },
+    (req, res) => {
+      const started = process.hrtime.bigint();
+      handle(req, res)
+        .then(({ status, type }) => {
+          webhooks?.inc({ type, status: String(status) });
+          latency?.observe(Number(process.hrtime.bigint() - started) / 1e9);
+        })
+        .catch((err: unknown) => {
+          // Publishing, storing or the KV failed: 503 so Infobip delivers the event again.
+          log(`webhook failed: ${(err as Error).message}`);
+          webhooks?.inc({ type: 'error', status: '503' });
+          if (!res.headersSent) {
+            res.writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': '5' });
+            res.end(JSON.stringify({ error: 'temporarily unavailable' }));
+          } else res.end();
+        });
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {

@@ -57,7 +57,17 @@
 //   per trunk user, calls live in the process that placed them. A command for a call the process
 //   does not know gets CALL_FINISHED INTERNAL_ERROR / PLATFORM, like the simulator.
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
@@ -111,15 +121,78 @@ export class SipProviderError extends Error {
 }
 
 // --- commands at the edge --------------------------------------------------------------------
-const base = { callId: z.string().min(1).max(300), commandId: z.string().min(1).max(300), elementId: z.string().default('') };
+const base = {
+  callId: z.string().min(1).max(300),
+  commandId: z.string().min(1).max(300),
+  elementId: z.string().default(''),
+};
 const commandSchema = z.discriminatedUnion('action', [
-  z.object({ ...base, action: z.literal('dial'), from: z.string().default(''), to: z.string().min(1), attempt: z.number().default(1), dialIndex: z.number().default(1), recordCall: z.boolean().default(false), machineDetection: z.boolean().default(false), hints: z.record(z.string(), z.unknown()).optional() }).passthrough(),
+  z
+    .object({
+      ...base,
+      action: z.literal('dial'),
+      from: z.string().default(''),
+      to: z.string().min(1),
+      attempt: z.number().default(1),
+      dialIndex: z.number().default(1),
+      recordCall: z.boolean().default(false),
+      machineDetection: z.boolean().default(false),
+      hints: z.record(z.string(), z.unknown()).optional(),
+    })
+    .passthrough(),
   z.object({ ...base, action: z.literal('answer') }).passthrough(),
-  z.object({ ...base, action: z.literal('say'), text: z.string(), language: z.string().default('en'), voice: z.string().default('female'), speechRate: z.number().positive().default(1), pauseMs: z.number().min(0).default(0), interruptible: z.boolean().default(false) }).passthrough(),
-  z.object({ ...base, action: z.literal('play'), url: z.string().min(1), pauseMs: z.number().min(0).default(0), interruptible: z.boolean().default(false) }).passthrough(),
-  z.object({ ...base, action: z.literal('captureDtmf'), maxDigits: z.number().int().min(1), terminator: z.literal('#').default('#'), firstDigitTimeoutMs: z.number().min(0), interDigitTimeoutMs: z.number().min(0) }).passthrough(),
-  z.object({ ...base, action: z.literal('forward'), legCallId: z.string().min(1), from: z.string().default(''), to: z.string().min(1), ringSeconds: z.number().min(1).default(30) }).passthrough(),
-  z.object({ ...base, action: z.literal('record'), name: z.string(), maxDurationMs: z.number().min(0), maxSilenceMs: z.number().min(0), escapeDigits: z.string().default(''), beep: z.boolean().default(false) }).passthrough(),
+  z
+    .object({
+      ...base,
+      action: z.literal('say'),
+      text: z.string(),
+      language: z.string().default('en'),
+      voice: z.string().default('female'),
+      speechRate: z.number().positive().default(1),
+      pauseMs: z.number().min(0).default(0),
+      interruptible: z.boolean().default(false),
+    })
+    .passthrough(),
+  z
+    .object({
+      ...base,
+      action: z.literal('play'),
+      url: z.string().min(1),
+      pauseMs: z.number().min(0).default(0),
+      interruptible: z.boolean().default(false),
+    })
+    .passthrough(),
+  z
+    .object({
+      ...base,
+      action: z.literal('captureDtmf'),
+      maxDigits: z.number().int().min(1),
+      terminator: z.literal('#').default('#'),
+      firstDigitTimeoutMs: z.number().min(0),
+      interDigitTimeoutMs: z.number().min(0),
+    })
+    .passthrough(),
+  z
+    .object({
+      ...base,
+      action: z.literal('forward'),
+      legCallId: z.string().min(1),
+      from: z.string().default(''),
+      to: z.string().min(1),
+      ringSeconds: z.number().min(1).default(30),
+    })
+    .passthrough(),
+  z
+    .object({
+      ...base,
+      action: z.literal('record'),
+      name: z.string(),
+      maxDurationMs: z.number().min(0),
+      maxSilenceMs: z.number().min(0),
+      escapeDigits: z.string().default(''),
+      beep: z.boolean().default(false),
+    })
+    .passthrough(),
   z.object({ ...base, action: z.literal('hangup') }).passthrough(),
 ]);
 type Cmd = z.infer<typeof commandSchema>;
@@ -194,7 +267,10 @@ interface Channel {
 
 /** Host:port of a trunk URI such as `sip:127.0.0.1:5080` or `sip:proxy.example.com;transport=tcp`. */
 function trunkHostPort(trunk: string): string {
-  return trunk.replace(/^sips?:/i, '').replace(/^[^@]*@/, '').replace(/;.*$/, '');
+  return trunk
+    .replace(/^sips?:/i, '')
+    .replace(/^[^@]*@/, '')
+    .replace(/;.*$/, '');
 }
 
 /** The user part we put in a From or a request URI: `+4915…`, `alice`, … */
@@ -204,7 +280,13 @@ function sipUser(s: string): string {
   return user.replace(/[^A-Za-z0-9+*#._!~-]/g, '');
 }
 
-export async function startSipAgents(opts: { nc: NatsConnection; options: SipAgentsOptions; registry?: Registry; log?: (m: string) => void; recordings?: RecordingStore }): Promise<RunningSipAgents> {
+export async function startSipAgents(opts: {
+  nc: NatsConnection;
+  options: SipAgentsOptions;
+  registry?: Registry;
+  log?: (m: string) => void;
+  recordings?: RecordingStore;
+}): Promise<RunningSipAgents> {
   const { nc, options } = opts;
   const provider = options.provider ?? 'sip';
   const log = opts.log ?? ((m: string) => console.error(`sip-agents: ${m}`));
@@ -214,11 +296,18 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
   mkdirSync(workDir, { recursive: true });
   // One media cache for every channel, shared with other hosts through the object store, so a
   // prompt a campaign plays a million times is rendered once.
-  const media = new MediaCache(join(workDir, 'media'), { store: await openMediaStore(nc), onWarning: (w) => log(`${w.code}: ${w.message}`) });
+  const media = new MediaCache(join(workDir, 'media'), {
+    store: await openMediaStore(nc),
+    onWarning: (w) => log(`${w.code}: ${w.message}`),
+  });
   const silenceWav = (await media.silenceFile()).path;
   let assets: AudioAssetStore | undefined;
   const bootId = randomBytes(4).toString('hex');
-  const liveCalls: KV = await new Kvm(nc).create(SIP_CALLS_BUCKET, { history: 1, replicas: storageReplicas(), description: 'calls held by dialflow sip-agents services, for crash recovery' });
+  const liveCalls: KV = await new Kvm(nc).create(SIP_CALLS_BUCKET, {
+    history: 1,
+    replicas: storageReplicas(),
+    description: 'calls held by dialflow sip-agents services, for crash recovery',
+  });
   const trunk = options.trunk ? trunkHostPort(options.trunk) : undefined;
   const registrar = trunk ?? options.host;
   // Which service owns a live-call entry: one sip-agents process per inbound user and trunk, so the
@@ -227,12 +316,42 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
 
   // --- metrics
   const reg = opts.registry ? [opts.registry] : [];
-  const channelsGauge = new Gauge({ name: 'dialflow_sip_channels', help: 'SIP channels (baresip agents) by state', labelNames: ['state'], registers: reg });
-  const waitingGauge = new Gauge({ name: 'dialflow_sip_dials_waiting', help: 'Dials waiting for a free SIP channel', registers: reg });
-  const dialsCounter = new Counter({ name: 'dialflow_sip_dials_total', help: 'Dials by SIP final response (200, 486, 603, timeout …)', labelNames: ['response'], registers: reg });
-  const setupHistogram = new Histogram({ name: 'dialflow_sip_call_setup_seconds', help: 'Dial command to CALL_ESTABLISHED', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers: reg });
-  const amdHistogram = new Histogram({ name: 'dialflow_sip_amd_decision_seconds', help: 'Answer to the answering-machine detection outcome', labelNames: ['result'], buckets: [0.5, 1, 1.5, 2, 3, 4, 5, 7], registers: reg });
-  const dtmfHistogram = new Histogram({ name: 'dialflow_sip_dtmf_to_event_seconds', help: 'RFC 2833 key at the agent to the published DTMF event', buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1], registers: reg });
+  const channelsGauge = new Gauge({
+    name: 'dialflow_sip_channels',
+    help: 'SIP channels (baresip agents) by state',
+    labelNames: ['state'],
+    registers: reg,
+  });
+  const waitingGauge = new Gauge({
+    name: 'dialflow_sip_dials_waiting',
+    help: 'Dials waiting for a free SIP channel',
+    registers: reg,
+  });
+  const dialsCounter = new Counter({
+    name: 'dialflow_sip_dials_total',
+    help: 'Dials by SIP final response (200, 486, 603, timeout …)',
+    labelNames: ['response'],
+    registers: reg,
+  });
+  const setupHistogram = new Histogram({
+    name: 'dialflow_sip_call_setup_seconds',
+    help: 'Dial command to CALL_ESTABLISHED',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    registers: reg,
+  });
+  const amdHistogram = new Histogram({
+    name: 'dialflow_sip_amd_decision_seconds',
+    help: 'Answer to the answering-machine detection outcome',
+    labelNames: ['result'],
+    buckets: [0.5, 1, 1.5, 2, 3, 4, 5, 7],
+    registers: reg,
+  });
+  const dtmfHistogram = new Histogram({
+    name: 'dialflow_sip_dtmf_to_event_seconds',
+    help: 'RFC 2833 key at the agent to the published DTMF event',
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: reg,
+  });
 
   const calls = new Map<string, Call>();
   const inboundBySipId = new Map<string, string>();
@@ -250,9 +369,21 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
 
   // --- events out: per call in order, retried until JetStream accepted them
   const chains = new Map<string, Promise<void>>();
-  function emit(callId: string, type: TelephonyEventType, properties: Record<string, unknown>, before?: () => Promise<void>): void {
-    const ev: TelephonyEvent = { id: `${callId}:${bootId}-${++seq}:${type}`, type, callId, timestamp: new Date().toISOString(), properties };
-    if (options.debug) log(`${new Date().toISOString().slice(17, 23)} ${callId}: → ${type} ${JSON.stringify(properties)}`);
+  function emit(
+    callId: string,
+    type: TelephonyEventType,
+    properties: Record<string, unknown>,
+    before?: () => Promise<void>,
+  ): void {
+    const ev: TelephonyEvent = {
+      id: `${callId}:${bootId}-${++seq}:${type}`,
+      type,
+      callId,
+      timestamp: new Date().toISOString(),
+      properties,
+    };
+    if (options.debug)
+      log(`${new Date().toISOString().slice(17, 23)} ${callId}: → ${type} ${JSON.stringify(properties)}`);
     const next = (chains.get(callId) ?? Promise.resolve()).then(async () => {
       if (before) {
         try {
@@ -269,8 +400,12 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
           return;
         } catch (err) {
           // Only a stopping service gives up (after a few tries): it cannot wait for NATS forever.
-          if (stopping && attempt >= 5) return log(`stopping: ${type} for ${callId} not published: ${(err as Error).message}`);
-          if (attempt === 10 || attempt % 100 === 99) log(`publishing ${type} for ${callId} still fails after ${attempt + 1} attempts: ${(err as Error).message}`);
+          if (stopping && attempt >= 5)
+            return log(`stopping: ${type} for ${callId} not published: ${(err as Error).message}`);
+          if (attempt === 10 || attempt % 100 === 99)
+            log(
+              `publishing ${type} for ${callId} still fails after ${attempt + 1} attempts: ${(err as Error).message}`,
+            );
           await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
         }
       }
@@ -317,7 +452,12 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
       }
       const { callId, since, agent } = parsed.data;
       log(`${callId}: held by ${agent} since ${since} when the service stopped; ending it`);
-      emit(callId, 'CALL_FINISHED', { errorCode: 'NETWORK_ERROR', hangupSource: 'PLATFORM', reason: RESTART_REASON, since });
+      emit(callId, 'CALL_FINISHED', {
+        errorCode: 'NETWORK_ERROR',
+        hangupSource: 'PLATFORM',
+        reason: RESTART_REASON,
+        since,
+      });
       forgetLive(callId);
     }
     return keys.length;
@@ -325,10 +465,22 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
 
   // --- channels
   async function startChannel(index: number): Promise<Channel> {
-    const auth = options.trunkUser ? `;auth_user=${options.trunkUser}${options.trunkPassword ? `;auth_pass=${options.trunkPassword}` : ''}` : '';
+    const auth = options.trunkUser
+      ? `;auth_user=${options.trunkUser}${options.trunkPassword ? `;auth_pass=${options.trunkPassword}` : ''}`
+      : '';
     const regint = trunk ? 'regint=60' : 'regint=0';
-    const accounts = [options.inboundUser, ...(options.inboundNumbers ?? [])].map((u) => `<sip:${sipUser(u)}@${registrar}>;${regint}${auth};answermode=manual`);
-    const agent = await BaresipAgent.start({ name: `agent-${index}`, dir: join(workDir, `agent-${index}`), host: options.host, accounts, silenceWav, recordAudio: true, log });
+    const accounts = [options.inboundUser, ...(options.inboundNumbers ?? [])].map(
+      (u) => `<sip:${sipUser(u)}@${registrar}>;${regint}${auth};answermode=manual`,
+    );
+    const agent = await BaresipAgent.start({
+      name: `agent-${index}`,
+      dir: join(workDir, `agent-${index}`),
+      host: options.host,
+      accounts,
+      silenceWav,
+      recordAudio: true,
+      log,
+    });
     const ch: Channel = { index, agent, fromAors: new Set() };
     agent.on('event', (ev: BaresipEvent) => onAgentEvent(ch, ev));
     agent.on('exit', (code: number | null) => void onAgentExit(ch, code));
@@ -339,7 +491,10 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
     if (stopping) return;
     log(`agent-${ch.index} exited (${code}); restarting it`);
     const call = ch.call;
-    if (call && !call.finished) finishCall(call, call.established ? 'CALL_FINISHED' : 'CALL_FAILED', 'INTERNAL_ERROR', 'PLATFORM', { reason: 'the SIP agent of this call died' });
+    if (call && !call.finished)
+      finishCall(call, call.established ? 'CALL_FINISHED' : 'CALL_FAILED', 'INTERNAL_ERROR', 'PLATFORM', {
+        reason: 'the SIP agent of this call died',
+      });
     ch.call = undefined;
     for (let attempt = 0; !stopping; attempt++) {
       try {
@@ -397,10 +552,25 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
 
   // --- call lifecycle
   function clearTimers(call: Call): void {
-    for (const t of [call.ringTimer, call.silenceTimer, call.prompt?.timer, call.capture?.timer, call.recording?.poll, call.forward?.timer, call.detection]) if (t) clearTimeout(t);
+    for (const t of [
+      call.ringTimer,
+      call.silenceTimer,
+      call.prompt?.timer,
+      call.capture?.timer,
+      call.recording?.poll,
+      call.forward?.timer,
+      call.detection,
+    ])
+      if (t) clearTimeout(t);
   }
 
-  function finishCall(call: Call, type: 'CALL_FINISHED' | 'CALL_FAILED', errorCode: ErrorCode, hangupSource: 'ENDPOINT' | 'API' | 'PLATFORM', extra: Record<string, unknown> = {}): void {
+  function finishCall(
+    call: Call,
+    type: 'CALL_FINISHED' | 'CALL_FAILED',
+    errorCode: ErrorCode,
+    hangupSource: 'ENDPOINT' | 'API' | 'PLATFORM',
+    extra: Record<string, unknown> = {},
+  ): void {
     if (call.finished) return;
     call.finished = true;
     call.finishedAt = Date.now();
@@ -409,12 +579,25 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
     // A voicemail being recorded when the caller hangs up is still stored and reported first.
     if (call.recording && !call.recording.done && ch) finishRecording(call, ch, 'hangup');
     if (call.forward) {
-      emit(call.forward.cmd.legCallId, 'CALL_FAILED', { commandId: call.forward.cmd.commandId, errorCode: 'NORMAL_HANGUP', hangupSource: 'ENDPOINT', reason: 'the call ended before the transfer completed' });
+      emit(call.forward.cmd.legCallId, 'CALL_FAILED', {
+        commandId: call.forward.cmd.commandId,
+        errorCode: 'NORMAL_HANGUP',
+        hangupSource: 'ENDPOINT',
+        reason: 'the call ended before the transfer completed',
+      });
       delete call.forward;
     }
-    const commandId = type === 'CALL_FINISHED' && hangupSource === 'API' ? call.hangupCommandId : type === 'CALL_FAILED' ? call.dialCommandId : undefined;
+    const commandId =
+      type === 'CALL_FINISHED' && hangupSource === 'API'
+        ? call.hangupCommandId
+        : type === 'CALL_FAILED'
+          ? call.dialCommandId
+          : undefined;
     emit(call.callId, type, { ...(commandId ? { commandId } : {}), errorCode, hangupSource, ...extra });
-    if (ch && call.established && call.recordCall) emit(call.callId, 'CALL_RECORDING_READY', { recordingId: `${call.callId}:call`, name: 'call' }, () => storeCallRecording(call, ch));
+    if (ch && call.established && call.recordCall)
+      emit(call.callId, 'CALL_RECORDING_READY', { recordingId: `${call.callId}:call`, name: 'call' }, () =>
+        storeCallRecording(call, ch),
+      );
     if (ch) forgetLive(call.callId);
     if (ch) {
       // sndfile closes its files when the call's audio stops; clean up after we read them.
@@ -438,7 +621,8 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
     switch (ev.type) {
       case 'CALL_RINGING':
       case 'CALL_PROGRESS':
-        if (call.direction === 'outbound' && !call.established) emit(call.callId, 'CALL_RINGING', { commandId: call.dialCommandId });
+        if (call.direction === 'outbound' && !call.established)
+          emit(call.callId, 'CALL_RINGING', { commandId: call.dialCommandId });
         return;
       case 'CALL_ESTABLISHED':
         if (call.established) return;
@@ -449,7 +633,9 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
           setupHistogram.observe((Date.now() - call.dialAt) / 1000);
         }
         armSilence(call, ch);
-        emit(call.callId, 'CALL_ESTABLISHED', { commandId: call.direction === 'outbound' ? call.dialCommandId : [...call.commands].pop() });
+        emit(call.callId, 'CALL_ESTABLISHED', {
+          commandId: call.direction === 'outbound' ? call.dialCommandId : [...call.commands].pop(),
+        });
         if (call.machineDetection && call.direction === 'outbound') startDetection(call, ch);
         return;
       case 'CALL_DTMF_START':
@@ -477,18 +663,26 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
       call.hangupBy = 'TRANSFER';
     }
     if (!call.established) {
-      if (call.direction === 'inbound') return finishCall(call, 'CALL_FINISHED', 'NORMAL_HANGUP', 'ENDPOINT', { reason });
+      if (call.direction === 'inbound')
+        return finishCall(call, 'CALL_FINISHED', 'NORMAL_HANGUP', 'ENDPOINT', { reason });
       if (call.hangupBy === 'RING_TIMEOUT') {
         dialsCounter.inc({ response: 'ring-timeout' });
-        return finishCall(call, 'CALL_FAILED', 'NO_ANSWER', 'PLATFORM', { reason: `no answer within ${options.ringTimeoutSeconds} s` });
+        return finishCall(call, 'CALL_FAILED', 'NO_ANSWER', 'PLATFORM', {
+          reason: `no answer within ${options.ringTimeoutSeconds} s`,
+        });
       }
       if (call.hangupBy === 'API') return finishCall(call, 'CALL_FINISHED', 'NORMAL_HANGUP', 'API', { reason });
       const mapped = mapSipFailure(reason);
       dialsCounter.inc({ response: responseLabel(reason) });
-      return finishCall(call, 'CALL_FAILED', mapped.errorCode, mapped.status ? 'ENDPOINT' : 'PLATFORM', { reason, ...(mapped.status ? { sipStatus: mapped.status } : {}) });
+      return finishCall(call, 'CALL_FAILED', mapped.errorCode, mapped.status ? 'ENDPOINT' : 'PLATFORM', {
+        reason,
+        ...(mapped.status ? { sipStatus: mapped.status } : {}),
+      });
     }
-    if (call.hangupBy === 'API' || call.hangupBy === 'TRANSFER') return finishCall(call, 'CALL_FINISHED', 'NORMAL_HANGUP', 'API', { reason });
-    if (call.hangupBy === 'PLATFORM') return finishCall(call, 'CALL_FINISHED', 'INTERNAL_ERROR', 'PLATFORM', { reason });
+    if (call.hangupBy === 'API' || call.hangupBy === 'TRANSFER')
+      return finishCall(call, 'CALL_FINISHED', 'NORMAL_HANGUP', 'API', { reason });
+    if (call.hangupBy === 'PLATFORM')
+      return finishCall(call, 'CALL_FINISHED', 'INTERNAL_ERROR', 'PLATFORM', { reason });
     // The far end hung up (BYE), or the media/session timed out.
     if (/timed out/i.test(reason)) return finishCall(call, 'CALL_FINISHED', 'NETWORK_ERROR', 'PLATFORM', { reason });
     finishCall(call, 'CALL_FINISHED', 'NORMAL_HANGUP', 'ENDPOINT', { reason });
@@ -498,26 +692,45 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
     const sipId = ev.id ?? '';
     if (ch.call || stopping || inboundBySipId.has(sipId)) {
       // Another agent took this forked INVITE, or this one is reserved for a dial: refuse our fork.
-      if (!ch.call?.sipId || ch.call.sipId === sipId || inboundBySipId.has(sipId)) void ch.agent.command('hangup').catch(() => undefined);
+      if (!ch.call?.sipId || ch.call.sipId === sipId || inboundBySipId.has(sipId))
+        void ch.agent.command('hangup').catch(() => undefined);
       return;
     }
     const callId = `sip-in-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     inboundBySipId.set(sipId, callId);
     setTimeout(() => inboundBySipId.delete(sipId), 120_000).unref();
-    const call: Call = { callId, direction: 'inbound', channel: ch, sipId, commands: new Set(), recordCall: false, dialAt: Date.now(), established: false, finished: false, pendingKeys: [] };
+    const call: Call = {
+      callId,
+      direction: 'inbound',
+      channel: ch,
+      sipId,
+      commands: new Set(),
+      recordCall: false,
+      dialAt: Date.now(),
+      established: false,
+      finished: false,
+      pendingKeys: [],
+    };
     ch.call = call;
     calls.set(callId, call);
     updateGauges();
     const from = sipUser(ev.peeruri ?? '');
     const to = sipUser(ev.accountaor ?? options.inboundUser);
-    emit(callId, 'CALL_RECEIVED', { from, to, ...(ev.peerdisplayname ? { displayName: ev.peerdisplayname } : {}) }, () => rememberLive(call, ch));
+    emit(
+      callId,
+      'CALL_RECEIVED',
+      { from, to, ...(ev.peerdisplayname ? { displayName: ev.peerdisplayname } : {}) },
+      () => rememberLive(call, ch),
+    );
   }
 
   // --- audio source
   /** Send silence, re-armed before the silence file runs out (aufile ends the call at EOF). */
   function armSilence(call: Call, ch: Channel): void {
     if (call.silenceTimer) clearTimeout(call.silenceTimer);
-    void ch.agent.command('ausrc', `aufile,${silenceWav}`).catch((err: Error) => log(`${call.callId}: silence: ${err.message}`));
+    void ch.agent
+      .command('ausrc', `aufile,${silenceWav}`)
+      .catch((err: Error) => log(`${call.callId}: silence: ${err.message}`));
     call.silenceTimer = setTimeout(() => {
       if (!call.finished && !call.prompt) armSilence(call, ch);
     }, DEFAULT_SILENCE_MS - 10_000);
@@ -551,8 +764,17 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
       delete call.detection;
       const decidedAfterMs = Date.now() - startedAt;
       amdHistogram.observe({ result }, decidedAfterMs / 1000);
-      log(`${call.callId}: machine detection ${result} after ${decidedAfterMs} ms${audioMs !== undefined ? ` (${audioMs} ms of audio)` : ''}: ${reason}`);
-      emit(call.callId, 'MACHINE_DETECTION_FINISHED', { commandId: call.dialCommandId, detectionResult: result, confidenceRating: Math.round(confidence * 100) / 100, reason, ...(audioMs !== undefined ? { audioMs } : {}), decidedAfterMs });
+      log(
+        `${call.callId}: machine detection ${result} after ${decidedAfterMs} ms${audioMs !== undefined ? ` (${audioMs} ms of audio)` : ''}: ${reason}`,
+      );
+      emit(call.callId, 'MACHINE_DETECTION_FINISHED', {
+        commandId: call.dialCommandId,
+        detectionResult: result,
+        confidenceRating: Math.round(confidence * 100) / 100,
+        reason,
+        ...(audioMs !== undefined ? { audioMs } : {}),
+        decidedAfterMs,
+      });
     };
     const tick = () => {
       if (call.finished) return;
@@ -565,9 +787,16 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
         return report('HUMAN', 0, `not sure: cannot read the received audio: ${err.message}`);
       }
       const decision = detectMachine(heard);
-      if (decision) return report(decision.result === 'MACHINE' ? 'MACHINE' : 'HUMAN', decision.confidence, decision.result === 'NOTSURE' ? `not sure: ${decision.reason}` : decision.reason, decision.atMs);
+      if (decision)
+        return report(
+          decision.result === 'MACHINE' ? 'MACHINE' : 'HUMAN',
+          decision.confidence,
+          decision.result === 'NOTSURE' ? `not sure: ${decision.reason}` : decision.reason,
+          decision.atMs,
+        );
       // No audio arrives at all (no RTP from the far end): do not keep the flow waiting.
-      if (Date.now() - startedAt > AMD_WALL_LIMIT_MS) return report('HUMAN', 0, `not sure: too little audio received within ${AMD_WALL_LIMIT_MS} ms`);
+      if (Date.now() - startedAt > AMD_WALL_LIMIT_MS)
+        return report('HUMAN', 0, `not sure: too little audio received within ${AMD_WALL_LIMIT_MS} ms`);
       call.detection = setTimeout(tick, 100);
     };
     call.detection = setTimeout(tick, 100);
@@ -578,7 +807,12 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
     if (!/^[0-9*#A-D]$/.test(digit)) return;
     const at = Date.now();
     if (options.debug) log(`${call.callId}: key ${digit} at ${at}`);
-    if (call.recording && !call.recording.done && call.recording.startedAt !== undefined && call.recording.cmd.escapeDigits.includes(digit)) {
+    if (
+      call.recording &&
+      !call.recording.done &&
+      call.recording.startedAt !== undefined &&
+      call.recording.cmd.escapeDigits.includes(digit)
+    ) {
       finishRecording(call, ch, 'escape');
       return;
     }
@@ -679,7 +913,8 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
       if (rec.cmd.maxSilenceMs > 0) {
         const samples = readDump(dumpFile(ch, 'dec'), rec.fromSample);
         const a = analyseSpeech(samples, TELEPHONY_RATE);
-        if (a.durationMs >= rec.cmd.maxSilenceMs && a.trailingSilenceMs >= rec.cmd.maxSilenceMs) return finishRecording(call, ch, 'silence');
+        if (a.durationMs >= rec.cmd.maxSilenceMs && a.trailingSilenceMs >= rec.cmd.maxSilenceMs)
+          return finishRecording(call, ch, 'silence');
       }
       rec.poll = setTimeout(tick, 250);
     };
@@ -694,9 +929,20 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
     const samples = rec.startedAt === undefined ? new Int16Array(0) : readDump(dumpFile(ch, 'dec'), rec.fromSample);
     const durationMs = Math.round((samples.length / TELEPHONY_RATE) * 1000);
     const recordingId = `${call.callId}:${rec.cmd.commandId}`;
-    const meta: RecordingMeta = { id: recordingId, callId: call.callId, name: rec.cmd.name, durationMs, contentType: 'audio/wav' };
+    const meta: RecordingMeta = {
+      id: recordingId,
+      callId: call.callId,
+      name: rec.cmd.name,
+      durationMs,
+      contentType: 'audio/wav',
+    };
     delete call.recording;
-    emit(call.callId, 'CALL_RECORDING_READY', { commandId: rec.cmd.commandId, recordingId, name: rec.cmd.name, durationMs, stoppedBy: why }, () => recordings.put(meta, encodeWav(samples, TELEPHONY_RATE)));
+    emit(
+      call.callId,
+      'CALL_RECORDING_READY',
+      { commandId: rec.cmd.commandId, recordingId, name: rec.cmd.name, durationMs, stoppedBy: why },
+      () => recordings.put(meta, encodeWav(samples, TELEPHONY_RATE)),
+    );
   }
 
   /** The whole call: what the agent received and sent, mixed into one mono track. */
@@ -708,7 +954,10 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
     const mixed = new Int16Array(n);
     for (let i = 0; i < n; i++) mixed[i] = Math.max(-32768, Math.min(32767, (rx[i] ?? 0) + (tx[i] ?? 0)));
     const durationMs = Math.round((n / TELEPHONY_RATE) * 1000);
-    await recordings.put({ id: `${call.callId}:call`, callId: call.callId, name: 'call', durationMs, contentType: 'audio/wav' }, encodeWav(mixed, TELEPHONY_RATE));
+    await recordings.put(
+      { id: `${call.callId}:call`, callId: call.callId, name: 'call', durationMs, contentType: 'audio/wav' },
+      encodeWav(mixed, TELEPHONY_RATE),
+    );
     if (ch.call !== call || call.finished) clearDumps(ch);
   }
 
@@ -747,7 +996,8 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
     if (file !== undefined) {
       assets ??= await AudioAssetStore.open(nc);
       const bytes = await assets.get(file);
-      if (!bytes) throw new SipProviderError(`no uploaded audio file "${file}" (publish the flow with its audio files)`);
+      if (!bytes)
+        throw new SipProviderError(`no uploaded audio file "${file}" (publish the flow with its audio files)`);
       return media.fromBytes(bytes, 'auto', `audio file ${file}`);
     }
     const name = /^recording:(.+)$/.exec(url)?.[1];
@@ -755,7 +1005,8 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
       // Recordings are keyed by the call id of the dial that made them: this call, or an earlier
       // dial of the same workflow (`{workflowId}~{n}`).
       const workflowId = workflowIdOfCallId(call.callId);
-      const sameCall = (id: string) => id === call.callId || (workflowId !== undefined && id.startsWith(`${workflowId}~`));
+      const sameCall = (id: string) =>
+        id === call.callId || (workflowId !== undefined && id.startsWith(`${workflowId}~`));
       const found = (await recordings.list()).filter((r) => r.name === name && sameCall(r.callId)).at(-1);
       const stored = found ? await recordings.get(found.id) : undefined;
       if (!stored) throw new SipProviderError(`no voicemail named "${name}" was recorded in this call`);
@@ -771,7 +1022,12 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
     clearTimeout(f.timer);
     delete call.forward;
     const mapped = mapSipFailure(reason);
-    emit(f.cmd.legCallId, 'CALL_FAILED', { commandId: f.cmd.commandId, errorCode: mapped.errorCode, hangupSource: 'ENDPOINT', reason });
+    emit(f.cmd.legCallId, 'CALL_FAILED', {
+      commandId: f.cmd.commandId,
+      errorCode: mapped.errorCode,
+      hangupSource: 'ENDPOINT',
+      reason,
+    });
     // baresip put our call on hold for the transfer: take it back.
     const ch = call.channel;
     if (ch) void ch.agent.command('resume').catch(() => undefined);
@@ -786,11 +1042,28 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
   // --- commands
   async function onDial(cmd: CmdOf<'dial'>): Promise<void> {
     const uri = destinationUri(cmd.to);
-    const call: Call = { callId: cmd.callId, direction: 'outbound', commands: new Set([cmd.commandId]), dialCommandId: cmd.commandId, recordCall: cmd.recordCall, machineDetection: cmd.machineDetection, dialAt: Date.now(), established: false, finished: false, pendingKeys: [] };
+    const call: Call = {
+      callId: cmd.callId,
+      direction: 'outbound',
+      commands: new Set([cmd.commandId]),
+      dialCommandId: cmd.commandId,
+      recordCall: cmd.recordCall,
+      machineDetection: cmd.machineDetection,
+      dialAt: Date.now(),
+      established: false,
+      finished: false,
+      pendingKeys: [],
+    };
     calls.set(cmd.callId, call);
-    if (!uri) return finishCall(call, 'CALL_FAILED', 'INTERNAL_ERROR', 'PLATFORM', { reason: `"${cmd.to}" is not a sip: URI and no SIP trunk is configured` });
+    if (!uri)
+      return finishCall(call, 'CALL_FAILED', 'INTERNAL_ERROR', 'PLATFORM', {
+        reason: `"${cmd.to}" is not a sip: URI and no SIP trunk is configured`,
+      });
     const ch = await acquire(call);
-    if (!ch) return finishCall(call, 'CALL_FAILED', 'INTERNAL_ERROR', 'PLATFORM', { reason: `all ${options.channels} SIP channels stayed busy for ${Math.round(options.dialWaitMs / 1000)} s` });
+    if (!ch)
+      return finishCall(call, 'CALL_FAILED', 'INTERNAL_ERROR', 'PLATFORM', {
+        reason: `all ${options.channels} SIP channels stayed busy for ${Math.round(options.dialWaitMs / 1000)} s`,
+      });
     if (call.finished) return; // hung up while waiting
     call.dialAt = Date.now();
     clearDumps(ch);
@@ -801,7 +1074,9 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
       const fromUser = sipUser(cmd.from) || options.inboundUser;
       const aor = `sip:${fromUser}@${registrar}`;
       if (!ch.fromAors.has(aor)) {
-        const auth = options.trunkUser ? `;auth_user=${options.trunkUser}${options.trunkPassword ? `;auth_pass=${options.trunkPassword}` : ''}` : '';
+        const auth = options.trunkUser
+          ? `;auth_user=${options.trunkUser}${options.trunkPassword ? `;auth_pass=${options.trunkPassword}` : ''}`
+          : '';
         await ch.agent.command('uanew', `<${aor}>;regint=0${auth};answermode=manual`);
         ch.fromAors.add(aor);
       }
@@ -814,7 +1089,9 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
         setTimeout(() => {
           if (!call.finished) {
             dialsCounter.inc({ response: 'ring-timeout' });
-            finishCall(call, 'CALL_FAILED', 'NO_ANSWER', 'PLATFORM', { reason: `no answer within ${options.ringTimeoutSeconds} s` });
+            finishCall(call, 'CALL_FAILED', 'NO_ANSWER', 'PLATFORM', {
+              reason: `no answer within ${options.ringTimeoutSeconds} s`,
+            });
           }
         }, 3000);
       }, options.ringTimeoutSeconds * 1000);
@@ -860,7 +1137,11 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
         if (call.finished) return;
         const file = await media.prompt({ body, pauseMs: Math.round(cmd.pauseMs) });
         if (call.finished) return;
-        await playFile(call, ch, file, { commandId: cmd.commandId, type: cmd.action === 'say' ? 'SAY_FINISHED' : 'PLAY_FINISHED', interruptible: cmd.interruptible });
+        await playFile(call, ch, file, {
+          commandId: cmd.commandId,
+          type: cmd.action === 'say' ? 'SAY_FINISHED' : 'PLAY_FINISHED',
+          interruptible: cmd.interruptible,
+        });
         return;
       }
       case 'captureDtmf': {
@@ -870,7 +1151,8 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
         const recent = call.pendingKeys.filter((k) => Date.now() - k.at <= PENDING_KEY_MS);
         call.pendingKeys = [];
         for (const k of recent) if (call.capture === cap) captureDigit(call, k.digit);
-        if (call.capture === cap && !cap.timer) cap.timer = setTimeout(() => endCapture(call, 'timeout'), cmd.firstDigitTimeoutMs);
+        if (call.capture === cap && !cap.timer)
+          cap.timer = setTimeout(() => endCapture(call, 'timeout'), cmd.firstDigitTimeoutMs);
         return;
       }
       case 'record': {
@@ -878,7 +1160,11 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
         call.recording = rec;
         if (cmd.beep) {
           const beep = await media.beepFile();
-          await playFile(call, ch, beep, { commandId: `${cmd.commandId}:beep`, type: 'PLAY_FINISHED', interruptible: false });
+          await playFile(call, ch, beep, {
+            commandId: `${cmd.commandId}:beep`,
+            type: 'PLAY_FINISHED',
+            interruptible: false,
+          });
           // The beep's own PLAY_FINISHED is not a flow event: start recording when it ends instead.
           if (call.prompt?.timer) clearTimeout(call.prompt.timer);
           const p = call.prompt;
@@ -893,22 +1179,40 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
       case 'forward': {
         const uri = destinationUri(cmd.to);
         if (!uri) {
-          emit(cmd.legCallId, 'CALL_FAILED', { commandId: cmd.commandId, errorCode: 'UNREACHABLE', hangupSource: 'PLATFORM', reason: `"${cmd.to}" is not a sip: URI and no SIP trunk is configured` });
+          emit(cmd.legCallId, 'CALL_FAILED', {
+            commandId: cmd.commandId,
+            errorCode: 'UNREACHABLE',
+            hangupSource: 'PLATFORM',
+            reason: `"${cmd.to}" is not a sip: URI and no SIP trunk is configured`,
+          });
           return;
         }
-        const timer = setTimeout(() => {
-          if (call.forward?.cmd !== cmd) return;
-          delete call.forward;
-          emit(cmd.legCallId, 'CALL_FAILED', { commandId: cmd.commandId, errorCode: 'NO_ANSWER', hangupSource: 'PLATFORM', reason: `no transfer outcome within ${cmd.ringSeconds + 5} s` });
-          void ch.agent.command('resume').catch(() => undefined);
-        }, (cmd.ringSeconds + 5) * 1000);
+        const timer = setTimeout(
+          () => {
+            if (call.forward?.cmd !== cmd) return;
+            delete call.forward;
+            emit(cmd.legCallId, 'CALL_FAILED', {
+              commandId: cmd.commandId,
+              errorCode: 'NO_ANSWER',
+              hangupSource: 'PLATFORM',
+              reason: `no transfer outcome within ${cmd.ringSeconds + 5} s`,
+            });
+            void ch.agent.command('resume').catch(() => undefined);
+          },
+          (cmd.ringSeconds + 5) * 1000,
+        );
         call.forward = { cmd, timer };
         try {
           await ch.agent.command('transfer', uri);
         } catch (err) {
           clearTimeout(timer);
           delete call.forward;
-          emit(cmd.legCallId, 'CALL_FAILED', { commandId: cmd.commandId, errorCode: 'INTERNAL_ERROR', hangupSource: 'PLATFORM', reason: (err as Error).message });
+          emit(cmd.legCallId, 'CALL_FAILED', {
+            commandId: cmd.commandId,
+            errorCode: 'INTERNAL_ERROR',
+            hangupSource: 'PLATFORM',
+            reason: (err as Error).message,
+          });
         }
         return;
       }
@@ -926,7 +1230,12 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
     }
     if (!call) {
       // A call this process never placed (e.g. it restarted): the call is lost.
-      emit(cmd.callId, 'CALL_FINISHED', { commandId: cmd.commandId, errorCode: 'INTERNAL_ERROR', hangupSource: 'PLATFORM', reason: 'the SIP provider holds no such call (restarted?)' });
+      emit(cmd.callId, 'CALL_FINISHED', {
+        commandId: cmd.commandId,
+        errorCode: 'INTERNAL_ERROR',
+        hangupSource: 'PLATFORM',
+        reason: 'the SIP provider holds no such call (restarted?)',
+      });
       return;
     }
     if (call.commands.has(cmd.commandId) || call.finished) return;
@@ -937,7 +1246,10 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
       if (!call.finished && call.channel) {
         call.hangupBy = 'PLATFORM';
         void call.channel.agent.command('hangup').catch(() => undefined);
-        setTimeout(() => finishCall(call, 'CALL_FINISHED', 'INTERNAL_ERROR', 'PLATFORM', { reason: err.message }), 2000);
+        setTimeout(
+          () => finishCall(call, 'CALL_FINISHED', 'INTERNAL_ERROR', 'PLATFORM', { reason: err.message }),
+          2000,
+        );
       }
     });
   }
@@ -962,9 +1274,15 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
       let cmd: Cmd;
       try {
         const parsed = commandSchema.safeParse(msg.json<TelephonyCommand>());
-        if (!parsed.success) throw new SipProviderError(`not a telephony command: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+        if (!parsed.success)
+          throw new SipProviderError(
+            `not a telephony command: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+          );
         cmd = parsed.data;
-        if (cmd.action === 'dial' && !destinationUri(cmd.to)) throw new SipProviderError(`cannot dial "${cmd.to}": no SIP trunk is configured (DIALFLOW_SIP_TRUNK), only sip: URIs can be dialled`);
+        if (cmd.action === 'dial' && !destinationUri(cmd.to))
+          throw new SipProviderError(
+            `cannot dial "${cmd.to}": no SIP trunk is configured (DIALFLOW_SIP_TRUNK), only sip: URIs can be dialled`,
+          );
       } catch (e) {
         msg.respond(JSON.stringify({ ok: false, error: (e as Error).message }));
         return;
@@ -983,7 +1301,13 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
   sweeper.unref();
 
   return {
-    agents: () => channels.map((c) => ({ name: c.agent.name, pid: c.agent.pid, rssBytes: c.agent.rssBytes(), busy: Boolean(c.call) })),
+    agents: () =>
+      channels.map((c) => ({
+        name: c.agent.name,
+        pid: c.agent.pid,
+        rssBytes: c.agent.rssBytes(),
+        busy: Boolean(c.call),
+      })),
     async stop() {
       stopping = true;
       clearInterval(sweeper);
@@ -997,7 +1321,9 @@ export async function startSipAgents(opts: { nc: NatsConnection; options: SipAge
         if (c.finished) continue;
         c.hangupBy = 'PLATFORM';
         if (c.channel) await c.channel.agent.command('hangup', '', 1000).catch(() => undefined);
-        finishCall(c, c.established ? 'CALL_FINISHED' : 'CALL_FAILED', 'INTERNAL_ERROR', 'PLATFORM', { reason: 'the SIP provider stopped' });
+        finishCall(c, c.established ? 'CALL_FINISHED' : 'CALL_FAILED', 'INTERNAL_ERROR', 'PLATFORM', {
+          reason: 'the SIP provider stopped',
+        });
       }
       await Promise.allSettled([...chains.values()]);
       await Promise.allSettled(channels.map((c) => c.agent.stop()));

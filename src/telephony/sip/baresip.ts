@@ -19,7 +19,11 @@ export class BaresipCommandError extends Error {
 }
 
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
-const MODULE_DIRS = ['/usr/lib/baresip/modules', '/usr/lib/x86_64-linux-gnu/baresip/modules', '/usr/local/lib/baresip/modules'];
+const MODULE_DIRS = [
+  '/usr/lib/baresip/modules',
+  '/usr/lib/x86_64-linux-gnu/baresip/modules',
+  '/usr/local/lib/baresip/modules',
+];
 
 /** An event baresip sends unasked (CALL_INCOMING, CALL_ESTABLISHED, CALL_DTMF_START, CALL_CLOSED, …). */
 export const baresipEventSchema = z
@@ -37,7 +41,9 @@ export const baresipEventSchema = z
   .passthrough();
 export type BaresipEvent = z.infer<typeof baresipEventSchema>;
 
-const responseSchema = z.object({ response: z.literal(true), ok: z.boolean(), data: z.string().optional(), token: z.string().optional() }).passthrough();
+const responseSchema = z
+  .object({ response: z.literal(true), ok: z.boolean(), data: z.string().optional(), token: z.string().optional() })
+  .passthrough();
 
 export interface BaresipAgentOptions {
   /** Name for logs. */
@@ -60,7 +66,15 @@ export interface BaresipAgentOptions {
 /** Where an agent's ctrl_tcp listens: only this machine may drive its calls. */
 const CTRL_HOST = '127.0.0.1';
 
-export function baresipConfig(o: { host: string; sipPort: number; rtpPorts: [number, number]; ctrlPort: number; silenceWav: string; sndPath?: string; rtpTimeoutSeconds?: number }): string {
+export function baresipConfig(o: {
+  host: string;
+  sipPort: number;
+  rtpPorts: [number, number];
+  ctrlPort: number;
+  silenceWav: string;
+  sndPath?: string;
+  rtpTimeoutSeconds?: number;
+}): string {
   const modulePath = MODULE_DIRS.find((d) => existsSync(d)) ?? MODULE_DIRS[0];
   return [
     `module_path ${modulePath}`,
@@ -107,7 +121,8 @@ export function parseNetstrings(buf: Buffer): { items: string[]; rest: Buffer } 
     const colon = rest.indexOf(0x3a);
     if (colon < 0) break;
     const len = Number(rest.subarray(0, colon).toString('ascii'));
-    if (!Number.isInteger(len) || len < 0) throw new BaresipError(`bad netstring length "${rest.subarray(0, colon).toString('ascii').slice(0, 20)}"`);
+    if (!Number.isInteger(len) || len < 0)
+      throw new BaresipError(`bad netstring length "${rest.subarray(0, colon).toString('ascii').slice(0, 20)}"`);
     if (rest.length < colon + 1 + len + 1) break;
     items.push(rest.subarray(colon + 1, colon + 1 + len).toString('utf8'));
     rest = rest.subarray(colon + 1 + len + 1);
@@ -149,7 +164,8 @@ export class BaresipAgent extends EventEmitter {
     this.exited = new Promise((res) =>
       proc.once('exit', (code) => {
         this.exitCode = code;
-        for (const p of this.pending.values()) p.reject(new BaresipCommandError(`${name}: baresip exited (${code}) before answering ${p.what}`));
+        for (const p of this.pending.values())
+          p.reject(new BaresipCommandError(`${name}: baresip exited (${code}) before answering ${p.what}`));
         this.pending.clear();
         this.sock?.destroy();
         this.emit('exit', code);
@@ -187,12 +203,25 @@ export class BaresipAgent extends EventEmitter {
     // range, where freePort's picks for SIP and ctrl_tcp land; baresip tries others in the range
     // when one is taken.
     const rtpLow = 20_000 + 8 * Math.floor(Math.random() * 1250);
-    writeFileSync(join(opts.dir, 'config'), baresipConfig({ host: opts.host, sipPort, rtpPorts: [rtpLow, rtpLow + 7], ctrlPort, silenceWav: opts.silenceWav, ...(sndPath ? { sndPath } : {}), ...(opts.rtpTimeoutSeconds ? { rtpTimeoutSeconds: opts.rtpTimeoutSeconds } : {}) }));
+    writeFileSync(
+      join(opts.dir, 'config'),
+      baresipConfig({
+        host: opts.host,
+        sipPort,
+        rtpPorts: [rtpLow, rtpLow + 7],
+        ctrlPort,
+        silenceWav: opts.silenceWav,
+        ...(sndPath ? { sndPath } : {}),
+        ...(opts.rtpTimeoutSeconds ? { rtpTimeoutSeconds: opts.rtpTimeoutSeconds } : {}),
+      }),
+    );
     writeFileSync(join(opts.dir, 'accounts'), opts.accounts.join('\n') + '\n');
     const logFile = join(opts.dir, 'baresip.log');
     const fd = openSync(logFile, 'a');
     const args = ['-f', opts.dir];
-    const proc = SETPRIV ? spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', 'baresip', ...args], { stdio: ['ignore', fd, fd] }) : spawn('baresip', args, { stdio: ['ignore', fd, fd] });
+    const proc = SETPRIV
+      ? spawn(SETPRIV, ['--pdeathsig', 'KILL', '--', 'baresip', ...args], { stdio: ['ignore', fd, fd] })
+      : spawn('baresip', args, { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     proc.once('error', (err) => log(`${opts.name}: cannot start baresip: ${err.message}`));
     const agent = new BaresipAgent(opts.name, proc, opts.host, sipPort, ctrlPort, sndPath, logFile, log);
@@ -205,7 +234,9 @@ export class BaresipAgent extends EventEmitter {
       } catch (err) {
         if (Date.now() > until) {
           proc.kill('SIGKILL');
-          throw new BaresipError(`${opts.name}: ctrl_tcp on ${CTRL_HOST}:${ctrlPort} did not accept connections: ${(err as Error).message}`);
+          throw new BaresipError(
+            `${opts.name}: ctrl_tcp on ${CTRL_HOST}:${ctrlPort} did not accept connections: ${(err as Error).message}`,
+          );
         }
         await delay(100);
       }
@@ -233,7 +264,8 @@ export class BaresipAgent extends EventEmitter {
   private async onClose(sock: Socket): Promise<void> {
     if (this.sock !== sock) return;
     this.sock = undefined;
-    for (const p of this.pending.values()) p.reject(new BaresipCommandError(`${this.name}: control connection closed before ${p.what} was answered`));
+    for (const p of this.pending.values())
+      p.reject(new BaresipCommandError(`${this.name}: control connection closed before ${p.what} was answered`));
     this.pending.clear();
     while (!this.stopping && this.alive) {
       await delay(200);
@@ -285,7 +317,8 @@ export class BaresipAgent extends EventEmitter {
   /** Send a command (`dial`, `hangup`, `accept`, `ausrc`, `sndcode`, …); resolves with baresip's text. */
   command(command: string, params = '', timeoutMs = 5000): Promise<string> {
     const sock = this.sock;
-    if (!sock || !this.alive) return Promise.reject(new BaresipCommandError(`${this.name}: not connected (cannot send ${command})`));
+    if (!sock || !this.alive)
+      return Promise.reject(new BaresipCommandError(`${this.name}: not connected (cannot send ${command})`));
     const token = `c${++this.seq}`;
     const what = `"${command}${params ? ` ${params}` : ''}"`;
     return new Promise<string>((resolve, reject) => {

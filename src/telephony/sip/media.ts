@@ -12,7 +12,19 @@ import { z } from 'zod';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { storageReplicas } from '../../store/replicas.js';
-import { concat, durationMs, encodeWav, parseWav, silence, sniffAudio, TELEPHONY_RATE, tone, toMono, WavError, type AudioKind } from './wav.js';
+import {
+  concat,
+  durationMs,
+  encodeWav,
+  parseWav,
+  silence,
+  sniffAudio,
+  TELEPHONY_RATE,
+  tone,
+  toMono,
+  WavError,
+  type AudioKind,
+} from './wav.js';
 export { sniffAudio, type AudioKind } from './wav.js';
 
 export const MEDIA_BUCKET = 'dialflow_media';
@@ -59,7 +71,11 @@ export class AudioFetchError extends MediaError {
 /** The audio is larger than the limit (checked on Content-Length and again while streaming). */
 export class AudioTooLargeError extends MediaError {
   override readonly name = 'AudioTooLargeError';
-  constructor(readonly limitBytes: number, readonly receivedBytes: number, source: string) {
+  constructor(
+    readonly limitBytes: number,
+    readonly receivedBytes: number,
+    source: string,
+  ) {
     super(`${source} is larger than ${limitBytes} bytes (got at least ${receivedBytes})`);
   }
 }
@@ -86,7 +102,6 @@ export class MediaToolError extends MediaError {
 
 // ---------------------------------------------------------------------------------------------
 // Types
-
 
 export interface MediaWarning {
   /** Stable code: TTS_LANGUAGE_FALLBACK, TTS_VOICE_FALLBACK, MEDIA_STORE_UNAVAILABLE. */
@@ -198,7 +213,10 @@ const urlSchema = z.url({ protocol: /^https?$/, error: 'only http and https URLs
 
 function parseRequest<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
   const result = schema.safeParse(input);
-  if (!result.success) throw new MediaRequestError(`invalid ${what}: ${result.error.issues.map((i) => `${i.path.join('.') || '(value)'}: ${i.message}`).join('; ')}`);
+  if (!result.success)
+    throw new MediaRequestError(
+      `invalid ${what}: ${result.error.issues.map((i) => `${i.path.join('.') || '(value)'}: ${i.message}`).join('; ')}`,
+    );
   return result.data;
 }
 
@@ -258,7 +276,10 @@ export function wordsPerMinute(speechRate: number): number {
 
 /** Opens (creating if needed) the object store bucket where media is shared by content hash. */
 export async function openMediaStore(nc: NatsConnection): Promise<ObjectStore> {
-  return new Objm(nc).create(MEDIA_BUCKET, { description: 'dialflow prompts and audio, 8 kHz mono WAV by content hash', replicas: storageReplicas() });
+  return new Objm(nc).create(MEDIA_BUCKET, {
+    description: 'dialflow prompts and audio, 8 kHz mono WAV by content hash',
+    replicas: storageReplicas(),
+  });
 }
 
 function sha256(...parts: (string | Uint8Array)[]): string {
@@ -303,7 +324,14 @@ export class MediaCache {
   private languages: Promise<Set<string>> | undefined;
   private variants: Promise<Map<string, string>> | undefined;
   private ready: Promise<void> | undefined;
-  private readonly counters: MediaStats = { renders: 0, conversions: 0, downloads: 0, hits: 0, storeHits: 0, storeErrors: 0 };
+  private readonly counters: MediaStats = {
+    renders: 0,
+    conversions: 0,
+    downloads: 0,
+    hits: 0,
+    storeHits: 0,
+    storeErrors: 0,
+  };
 
   constructor(
     readonly dir: string,
@@ -334,7 +362,11 @@ export class MediaCache {
     const req = parseRequest(speechSchema, request, 'speech request');
     const warnings: MediaWarning[] = [];
     const { language, exact } = resolveLanguage(req.language, await this.espeakLanguages());
-    if (!exact) warnings.push({ code: 'TTS_LANGUAGE_FALLBACK', message: `no text-to-speech voice for language "${req.language}"; speaking ${language} instead` });
+    if (!exact)
+      warnings.push({
+        code: 'TTS_LANGUAGE_FALLBACK',
+        message: `no text-to-speech voice for language "${req.language}"; speaking ${language} instead`,
+      });
     const variants = await this.espeakVariants();
     const wanted = VOICE_ALIASES[req.voice.toLowerCase()] ?? req.voice.toLowerCase();
     let variant = variants.get(wanted);
@@ -387,10 +419,13 @@ export class MediaCache {
    * and a contradiction is an error rather than a guess.
    */
   async fromBytes(bytes: Uint8Array, kind: AudioKind | 'auto' = 'auto', source = 'audio'): Promise<FetchedAudio> {
-    if (bytes.byteLength > this.maxAudioBytes) throw new AudioTooLargeError(this.maxAudioBytes, bytes.byteLength, source);
+    if (bytes.byteLength > this.maxAudioBytes)
+      throw new AudioTooLargeError(this.maxAudioBytes, bytes.byteLength, source);
     const sniffed = sniffAudio(bytes);
-    if (sniffed === undefined) throw new UnsupportedAudioError(`${source} is neither a WAV nor an MP3 file (by its content)`);
-    if (kind !== 'auto' && kind !== sniffed) throw new UnsupportedAudioError(`${source} was declared ${kind} but its content is ${sniffed}`);
+    if (sniffed === undefined)
+      throw new UnsupportedAudioError(`${source} is neither a WAV nor an MP3 file (by its content)`);
+    if (kind !== 'auto' && kind !== sniffed)
+      throw new UnsupportedAudioError(`${source} was declared ${kind} but its content is ${sniffed}`);
     const name = `audio-${sha256(CACHE_FORMAT, 'audio', bytes)}.wav`;
     const file = await this.materialize(name, async (out) => {
       if (sniffed === 'wav') {
@@ -423,7 +458,12 @@ export class MediaCache {
     const audibleSamples = Math.round((req.pauseMs * TELEPHONY_RATE) / 1000) + body.length * req.loops;
     const name = `prompt-${sha256(CACHE_FORMAT, 'prompt', bytes, String(req.pauseMs), String(req.loops), String(req.paddingMs))}.wav`;
     const file = await this.materialize(name, async (out) => {
-      await writeFile(out, encodeWav(concat(silence(req.pauseMs), ...Array.from({ length: req.loops }, () => body), silence(req.paddingMs))));
+      await writeFile(
+        out,
+        encodeWav(
+          concat(silence(req.pauseMs), ...Array.from({ length: req.loops }, () => body), silence(req.paddingMs)),
+        ),
+      );
     });
     return { path: file.path, durationMs: durationMs(audibleSamples), fileDurationMs: file.durationMs };
   }
@@ -549,12 +589,17 @@ export class MediaCache {
     if (!store) return;
     // In the background: the call that asked for the file should not wait for other hosts' benefit.
     const task = store
-      .putBlob({ name, description: 'dialflow media', metadata: { durationMs: String(ms), contentType: 'audio/wav' } }, bytes)
+      .putBlob(
+        { name, description: 'dialflow media', metadata: { durationMs: String(ms), contentType: 'audio/wav' } },
+        bytes,
+      )
       .then(
         () => undefined,
         (err: unknown) => {
           // Same reasoning as in fromStore: sharing is an optimisation, never a reason to fail.
-          this.storeProblem(`sharing ${name} in the media store failed: ${err instanceof Error ? err.message : String(err)}`);
+          this.storeProblem(
+            `sharing ${name} in the media store failed: ${err instanceof Error ? err.message : String(err)}`,
+          );
         },
       )
       .finally(() => this.sharing.delete(task));
@@ -575,7 +620,10 @@ export class MediaCache {
       if (err instanceof WavError) throw new UnsupportedAudioError(`${source}: ${err.message}`, { cause: err });
       throw err;
     }
-    if (wav.sampleRate !== TELEPHONY_RATE || wav.channels !== 1) throw new UnsupportedAudioError(`${source} is ${wav.sampleRate} Hz × ${wav.channels} channels, not ${TELEPHONY_RATE} Hz mono`);
+    if (wav.sampleRate !== TELEPHONY_RATE || wav.channels !== 1)
+      throw new UnsupportedAudioError(
+        `${source} is ${wav.sampleRate} Hz × ${wav.channels} channels, not ${TELEPHONY_RATE} Hz mono`,
+      );
     return wav.samples;
   }
 
@@ -599,12 +647,34 @@ export class MediaCache {
     try {
       // -D: no dither, so the same input always gives the same bytes (content-hash cache);
       // -G: guard against clipping when resampling a loud file.
-      await this.run(this.sox, ['-D', '-G', '-t', kind, input, '-t', 'wav', '-r', String(TELEPHONY_RATE), '-c', '1', '-b', '16', '-e', 'signed-integer', output]);
+      await this.run(this.sox, [
+        '-D',
+        '-G',
+        '-t',
+        kind,
+        input,
+        '-t',
+        'wav',
+        '-r',
+        String(TELEPHONY_RATE),
+        '-c',
+        '1',
+        '-b',
+        '16',
+        '-e',
+        'signed-integer',
+        output,
+      ]);
     } catch (err) {
       // A file that passed the magic-byte check but does not decode is the user's file, not our fault.
       if (err instanceof MediaToolError && err.reason === 'failed') {
-        const hint = /no handler/i.test(err.stderr) ? ` (this host cannot decode ${kind}: install sox's ${kind} format support)` : '';
-        throw new UnsupportedAudioError(`${source} could not be decoded as ${kind}${hint}: ${err.stderr.trim().split('\n').slice(-1)[0] ?? ''}`, { cause: err });
+        const hint = /no handler/i.test(err.stderr)
+          ? ` (this host cannot decode ${kind}: install sox's ${kind} format support)`
+          : '';
+        throw new UnsupportedAudioError(
+          `${source} could not be decoded as ${kind}${hint}: ${err.stderr.trim().split('\n').slice(-1)[0] ?? ''}`,
+          { cause: err },
+        );
       }
       throw err;
     }
@@ -617,15 +687,23 @@ export class MediaCache {
     const failed = (err: unknown): never => {
       if (err instanceof MediaError) throw err;
       if (signal?.aborted) throw signal.reason;
-      if (timeout.aborted) throw new AudioFetchError(`downloading ${href} took longer than ${this.fetchTimeoutMs} ms`, href, undefined, { cause: err });
+      if (timeout.aborted)
+        throw new AudioFetchError(`downloading ${href} took longer than ${this.fetchTimeoutMs} ms`, href, undefined, {
+          cause: err,
+        });
       // fetch reports network failures (refused, DNS, TLS, reset) as TypeError.
-      if (err instanceof TypeError) throw new AudioFetchError(`downloading ${href} failed: ${describeCause(err)}`, href, undefined, { cause: err });
+      if (err instanceof TypeError)
+        throw new AudioFetchError(`downloading ${href} failed: ${describeCause(err)}`, href, undefined, { cause: err });
       throw err;
     };
     this.counters.downloads++;
     let response: Response;
     try {
-      response = await fetch(href, { signal: combined, redirect: 'follow', headers: { accept: 'audio/wav, audio/x-wav, audio/mpeg, */*;q=0.5' } });
+      response = await fetch(href, {
+        signal: combined,
+        redirect: 'follow',
+        headers: { accept: 'audio/wav, audio/x-wav, audio/mpeg, */*;q=0.5' },
+      });
     } catch (err) {
       return failed(err);
     }
@@ -700,12 +778,39 @@ export class MediaCache {
     return this.limiter.run(
       () =>
         new Promise<string>((resolve, reject) => {
-          const child = execFile(command, args, { timeout: this.toolTimeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
-            if (!err) return resolve(stdout);
-            if (err.code === 'ENOENT') return reject(new MediaToolError(command, 'missing', `${command} not found: install it or put it on PATH`, '', { cause: err }));
-            if (err.killed) return reject(new MediaToolError(command, 'timeout', `${command} was stopped after ${this.toolTimeoutMs} ms`, stderr, { cause: err }));
-            reject(new MediaToolError(command, 'failed', `${command} failed (exit ${String(err.code)}): ${stderr.trim().split('\n').slice(-1)[0] ?? ''}`, stderr, { cause: err }));
-          });
+          const child = execFile(
+            command,
+            args,
+            { timeout: this.toolTimeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024, encoding: 'utf8' },
+            (err, stdout, stderr) => {
+              if (!err) return resolve(stdout);
+              if (err.code === 'ENOENT')
+                return reject(
+                  new MediaToolError(command, 'missing', `${command} not found: install it or put it on PATH`, '', {
+                    cause: err,
+                  }),
+                );
+              if (err.killed)
+                return reject(
+                  new MediaToolError(
+                    command,
+                    'timeout',
+                    `${command} was stopped after ${this.toolTimeoutMs} ms`,
+                    stderr,
+                    { cause: err },
+                  ),
+                );
+              reject(
+                new MediaToolError(
+                  command,
+                  'failed',
+                  `${command} failed (exit ${String(err.code)}): ${stderr.trim().split('\n').slice(-1)[0] ?? ''}`,
+                  stderr,
+                  { cause: err },
+                ),
+              );
+            },
+          );
           // A process that exits early closes stdin; the callback above reports why, so EPIPE here is noise.
           child.stdin?.on('error', () => undefined);
           child.stdin?.end(input ?? '');

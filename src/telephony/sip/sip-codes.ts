@@ -27,10 +27,22 @@ export const SIP_CODE_TABLE: readonly SipCodeRow[] = [
   { match: 485, errorCode: 'UNREACHABLE', note: 'Ambiguous' },
   { match: 503, errorCode: 'NETWORK_ERROR', note: 'Service Unavailable' },
   { match: '5xx', errorCode: 'NETWORK_ERROR', note: 'any other server failure' },
-  { match: '4xx', errorCode: 'INTERNAL_ERROR', note: 'any other request failure (401/407 auth, 488 codecs …): a configuration problem' },
+  {
+    match: '4xx',
+    errorCode: 'INTERNAL_ERROR',
+    note: 'any other request failure (401/407 auth, 488 codecs …): a configuration problem',
+  },
   { match: '6xx', errorCode: 'REJECTED', note: 'any other global failure' },
-  { match: 'Connection timed out', errorCode: 'NETWORK_ERROR', note: 'no SIP answer at all (32 s transaction timeout)' },
-  { match: 'Connection refused', errorCode: 'NETWORK_ERROR', note: 'nothing listens at the trunk address (ICMP / TCP refused)' },
+  {
+    match: 'Connection timed out',
+    errorCode: 'NETWORK_ERROR',
+    note: 'no SIP answer at all (32 s transaction timeout)',
+  },
+  {
+    match: 'Connection refused',
+    errorCode: 'NETWORK_ERROR',
+    note: 'nothing listens at the trunk address (ICMP / TCP refused)',
+  },
   { match: 'ring timeout', errorCode: 'NO_ANSWER', note: 'our own ring timeout expired and the call was cancelled' },
 ];
 
@@ -57,7 +69,9 @@ export function mapSipFailure(reason: string | number): SipOutcome {
     return { errorCode: 'INTERNAL_ERROR', status, reason: text };
   }
   const lower = text.toLowerCase();
-  const byText = SIP_CODE_TABLE.find((r) => typeof r.match === 'string' && !/^\dxx$/.test(r.match) && lower.includes(r.match.toLowerCase()));
+  const byText = SIP_CODE_TABLE.find(
+    (r) => typeof r.match === 'string' && !/^\dxx$/.test(r.match) && lower.includes(r.match.toLowerCase()),
+  );
   return { errorCode: byText?.errorCode ?? 'INTERNAL_ERROR', reason: text };
 }
 

@@ -52,7 +52,14 @@ export function sniffAudio(bytes: Uint8Array): AudioKind | undefined {
   // 11 sync bits, then version ≠ reserved (01), layer ≠ reserved (00; also what AAC ADTS uses),
   // bitrate index ≠ 1111 and sample-rate index ≠ 11.
   const frameSync = b0 === 0xff && (b1 & 0xe0) === 0xe0;
-  if (frameSync && ((b1 >> 3) & 0x03) !== 0x01 && ((b1 >> 1) & 0x03) !== 0x00 && b2 >> 4 !== 0x0f && ((b2 >> 2) & 0x03) !== 0x03) return 'mp3';
+  if (
+    frameSync &&
+    ((b1 >> 3) & 0x03) !== 0x01 &&
+    ((b1 >> 1) & 0x03) !== 0x00 &&
+    b2 >> 4 !== 0x0f &&
+    ((b2 >> 2) & 0x03) !== 0x03
+  )
+    return 'mp3';
   return undefined;
 }
 
@@ -75,11 +82,18 @@ export function parseWav(bytes: Uint8Array): WavAudio {
       if (size < 16 || body + 16 > bytes.length) throw new InvalidWavError(`fmt chunk too short (${size} bytes)`);
       let format = view.getUint16(body, true);
       // The extensible header keeps the real format in the first two bytes of its sub-format GUID.
-      if (format === WAVE_FORMAT_EXTENSIBLE && size >= 40 && body + 26 <= bytes.length) format = view.getUint16(body + 24, true);
-      fmt = { format, channels: view.getUint16(body + 2, true), sampleRate: view.getUint32(body + 4, true), bits: view.getUint16(body + 14, true) };
+      if (format === WAVE_FORMAT_EXTENSIBLE && size >= 40 && body + 26 <= bytes.length)
+        format = view.getUint16(body + 24, true);
+      fmt = {
+        format,
+        channels: view.getUint16(body + 2, true),
+        sampleRate: view.getUint32(body + 4, true),
+        bits: view.getUint16(body + 14, true),
+      };
     } else if (id === 'data') {
       if (!fmt) throw new InvalidWavError('data chunk before fmt chunk');
-      if (fmt.format !== WAVE_FORMAT_PCM) throw new UnsupportedWavError(`unsupported WAV encoding 0x${fmt.format.toString(16)} (only integer PCM)`);
+      if (fmt.format !== WAVE_FORMAT_PCM)
+        throw new UnsupportedWavError(`unsupported WAV encoding 0x${fmt.format.toString(16)} (only integer PCM)`);
       if (fmt.bits !== 16) throw new UnsupportedWavError(`unsupported WAV sample size ${fmt.bits} bits (only 16)`);
       if (fmt.channels < 1) throw new InvalidWavError('WAV declares 0 channels');
       if (fmt.sampleRate < 1) throw new InvalidWavError('WAV declares a sample rate of 0');
@@ -277,7 +291,8 @@ export function bestAlignment(a: ArrayLike<number>, b: ArrayLike<number>, option
   const none: Alignment = { correlation: 0, lagSamples: 0, overlapSamples: 0 };
   if (na === 0 || nb === 0) return none;
   const minOverlapFraction = options.minOverlap ?? 0.5;
-  if (!(minOverlapFraction > 0 && minOverlapFraction <= 1)) throw new RangeError(`minOverlap must be in (0, 1], got ${minOverlapFraction}`);
+  if (!(minOverlapFraction > 0 && minOverlapFraction <= 1))
+    throw new RangeError(`minOverlap must be in (0, 1], got ${minOverlapFraction}`);
   const minOverlap = Math.max(1, Math.ceil(Math.min(na, nb) * minOverlapFraction));
 
   const da = centered(a);
@@ -310,7 +325,11 @@ export function bestAlignment(a: ArrayLike<number>, b: ArrayLike<number>, option
 }
 
 /** The best normalized cross-correlation of two signals over all lags (see bestAlignment). */
-export function normalizedCrossCorrelation(a: ArrayLike<number>, b: ArrayLike<number>, options: CorrelationOptions = {}): number {
+export function normalizedCrossCorrelation(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  options: CorrelationOptions = {},
+): number {
   return bestAlignment(a, b, options).correlation;
 }
 
@@ -450,7 +469,11 @@ export interface SpeechAnalysis {
  * `maxSilenceSeconds` of trailingSilenceMs once speechMs > 0, and the same numbers serve a greeting
  * length check. Levels are absolute (dBFS), so pass the audio as received, not normalized.
  */
-export function analyseSpeech(samples: Int16Array, rate: number = TELEPHONY_RATE, options: SpeechAnalysisOptions = {}): SpeechAnalysis {
+export function analyseSpeech(
+  samples: Int16Array,
+  rate: number = TELEPHONY_RATE,
+  options: SpeechAnalysisOptions = {},
+): SpeechAnalysis {
   const frameMs = options.frameMs ?? 20;
   const thresholdDb = options.thresholdDb ?? -40;
   const minSpeechMs = options.minSpeechMs ?? 60;
@@ -469,7 +492,7 @@ export function analyseSpeech(samples: Int16Array, rate: number = TELEPHONY_RATE
     speech[f] = (frameDb[f] ?? -Infinity) >= thresholdDb ? 1 : 0;
   }
   const minRun = Math.max(1, Math.ceil(minSpeechMs / frameMs));
-  for (let f = 0; f < frames; ) {
+  for (let f = 0; f < frames;) {
     if (!speech[f]) {
       f++;
       continue;
@@ -489,7 +512,16 @@ export function analyseSpeech(samples: Int16Array, rate: number = TELEPHONY_RATE
     last = f;
     count++;
   }
-  if (first < 0) return { frameMs, frameDb, speech, speechMs: 0, leadingSilenceMs: total, trailingSilenceMs: total, durationMs: total };
+  if (first < 0)
+    return {
+      frameMs,
+      frameDb,
+      speech,
+      speechMs: 0,
+      leadingSilenceMs: total,
+      trailingSilenceMs: total,
+      durationMs: total,
+    };
   const lastEnd = Math.min(samples.length, (last + 1) * frameLen);
   return {
     frameMs,
