@@ -140,7 +140,7 @@ export function createCampaignActivities(deps: CampaignDeps) {
     const prefix = callWorkflowId(campaignId, '');
     // Campaign ids are plain names; one that cannot be quoted safely is not swept.
     if (/["\\]/.test(prefix)) return 0;
-    const query = `WorkflowType = "callWorkflow" AND WorkflowId STARTS_WITH "${prefix}" AND ExecutionStatus IN ("Terminated", "TimedOut", "Failed")`;
+    const query = `WorkflowType IN ("outboundCall", "callWorkflow") AND WorkflowId STARTS_WITH "${prefix}" AND ExecutionStatus IN ("Terminated", "TimedOut", "Failed")`;
     const known = settled.get(campaignId) ?? new Set<string>();
     settled.set(campaignId, known);
     const found: WorkflowExecutionInfo[] = [];
@@ -258,7 +258,7 @@ export function createCampaignActivities(deps: CampaignDeps) {
           },
         };
         try {
-          await deps.client.workflow.start('callWorkflow', {
+          await deps.client.workflow.start('outboundCall', {
             taskQueue: input.callTaskQueue,
             workflowId,
             // A withdrawn call (cancelled before its slot, never dialled) may be placed again;

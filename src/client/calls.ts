@@ -6,7 +6,7 @@ import type { Recipient } from '../flow/interpreter.js';
 import type { ContactCap } from '../activities/index.js';
 import { withTimeZone } from '../flow/zone.js';
 import type { TelephonyEvent } from '../telephony/contract.js';
-import type { callWorkflow, inboundCallWorkflow } from '../workflows/index.js';
+import type { outboundCall, inboundCall } from '../workflows/index.js';
 import { callWorkflowId, telephonyEventSignal } from '../workflows/messages.js';
 
 export interface StartCallOptions {
@@ -24,8 +24,8 @@ export interface StartCallOptions {
  * refused, whether the first call is still running or already closed: a recipient is never dialled
  * twice for one campaign.
  */
-export async function startCall(client: Client, o: StartCallOptions): Promise<WorkflowHandle<typeof callWorkflow>> {
-  return client.workflow.start<typeof callWorkflow>('callWorkflow', {
+export async function startCall(client: Client, o: StartCallOptions): Promise<WorkflowHandle<typeof outboundCall>> {
+  return client.workflow.start<typeof outboundCall>('outboundCall', {
     taskQueue: o.taskQueue,
     workflowId: callWorkflowId(o.campaignId, o.recipient.id),
     workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
@@ -50,9 +50,9 @@ export async function startCall(client: Client, o: StartCallOptions): Promise<Wo
 export async function startInboundCall(
   client: Client,
   o: { flow: Flow; received: TelephonyEvent; workflowId: string; taskQueue: string },
-): Promise<WorkflowHandle<typeof inboundCallWorkflow>> {
+): Promise<WorkflowHandle<typeof inboundCall>> {
   const str = (v: unknown) => (typeof v === 'string' ? v : '');
-  return client.workflow.signalWithStart<typeof inboundCallWorkflow, [TelephonyEvent]>('inboundCallWorkflow', {
+  return client.workflow.signalWithStart<typeof inboundCall, [TelephonyEvent]>('inboundCall', {
     workflowId: o.workflowId,
     taskQueue: o.taskQueue,
     args: [

@@ -1,4 +1,4 @@
-// callWorkflow: one outbound call, a thin durable shell around the pure interpreter.
+// outboundCall and inboundCall (core v2): one call, a thin durable shell around the pure interpreter.
 // It turns interpreter commands into an activity (telephony), timers (sleep) and signal waits.
 import {
   proxyActivities,
@@ -12,7 +12,6 @@ import {
   ApplicationFailure,
   CancellationScope,
   TemporalFailure,
-  patched,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { ContactCap } from '../activities/index.js';
@@ -62,19 +61,9 @@ export interface CampaignPlacement {
   contactCap?: ContactCap;
 }
 
-const { sendTelephonyCommand, loadProfile } = proxyActivities<Activities>({
-  startToCloseTimeout: '10 seconds',
-  scheduleToCloseTimeout: '2 minutes',
-  retry: {
-    initialInterval: '200 milliseconds',
-    backoffCoefficient: 2,
-    maximumInterval: '5 seconds',
-    nonRetryableErrorTypes: ['InvalidCommandError'],
-  },
-});
 // Long enough to ride out a NATS restart or a provider redeploy (minutes), bounded so that a provider
-// that stays away ends the call as failed rather than holding it. Calls from before it keep the above.
-const { sendTelephonyCommand: sendTelephonyCommandPatiently } = proxyActivities<Activities>({
+// that stays away ends the call as failed rather than holding it.
+const { sendTelephonyCommand, loadProfile } = proxyActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   scheduleToCloseTimeout: '10 minutes',
   retry: {
@@ -178,8 +167,7 @@ interface ArmedWait {
 async function graceIfLate(armed: ArmedWait, queue: TelephonyEvent[]): Promise<boolean> {
   if (armed.graceUntil === undefined) {
     const lateMs = Date.now() - armed.deadline;
-    // Histories from before the grace replay without its timer.
-    if (lateMs <= LATE_TIMER_MS || !patched('late-timer-grace')) return false;
+    if (lateMs <= LATE_TIMER_MS) return false;
     armed.graceUntil = Date.now() + LATE_GRACE_MS;
     log.info('a wait timed out late: waiting for queued events before acting on it', { lateMs });
   }
@@ -203,8 +191,6 @@ async function confirmProvider(
 ): Promise<boolean> {
   const command = armed.command;
   if (!command || armed.confirmed || command.action === 'dial' || command.action === 'hangup') return false;
-  // Histories from before the confirmation replay without the second command.
-  if (!patched('confirm-provider-before-timeout')) return false;
   armed.confirmed = true;
   log.info('a wait for the provider timed out: asking it again before acting on it', {
     action: command.action,
@@ -243,17 +229,7 @@ async function hangUpAfterFailure(state: CallState, failed: TelephonyCommand): P
   }
 }
 
-/**
- * A dial timed out with neither an answer nor a failure: new calls hang up its leg and wait for its
- * end before any redial; histories from before that replay with the redial decided at once.
- */
-function redialAtOnce(state: CallState, token: number): boolean {
-  const phase = state.phase;
-  return phase.kind === 'dialing' && phase.token === token && !phase.established && !patched('reconcile-before-redial');
-}
-
-export async function callWorkflow(input: CallWorkflowInput): Promise<CallResult> {
-  // Campaign placement is new input: no history without it can take this path, so no patch marker.
+export async function outboundCall(input: CallWorkflowInput): Promise<CallResult> {
   if (input.campaign) return campaignCall(input, input.campaign);
   // Any other start (CLI, API, a plain start by hand) passes the same gate, at its first dial.
   const gate = { ...(input.contactCap ? { contactCap: input.contactCap } : {}) };
@@ -319,8 +295,7 @@ async function campaignCall(input: CallWorkflowInput, placement: CampaignPlaceme
       if (gate !== 'ok') metrics.callCompleted(input.flow.id, input.campaignId, 'outbound', gate);
     } catch (err) {
       // A call that fails still counts for its campaign: without its record the campaign would
-      // wait for it forever. Histories of calls that failed before this replay without the record.
-      if (!patched('record-failed-calls')) throw err;
+      // wait for it forever.
       const reason = failureReason(err);
       log.warn('call failed', { reason });
       metrics.callCompleted(input.flow.id, input.campaignId, 'outbound', 'failed');
@@ -360,7 +335,7 @@ export interface InboundCallWorkflowInput {
 const RECEIVED_WAIT_MS = 60_000;
 
 /** inboundCallWorkflow: one inbound call, started by the bridge with signal-with-start on CALL_RECEIVED. */
-export async function inboundCallWorkflow(input: InboundCallWorkflowInput): Promise<CallResult> {
+export async function inboundCall(input: InboundCallWorkflowInput): Promise<CallResult> {
   return runCall({
     flow: input.flow,
     recipient: { id: input.from, phone: input.from },
@@ -429,9 +404,9 @@ async function runCall(o: {
   /** A telephony command; one that cannot reach its provider ends the call as failed. */
   const send = async (command: TelephonyCommand): Promise<void> => {
     try {
-      await (patched('telephony-command-window') ? sendTelephonyCommandPatiently : sendTelephonyCommand)(command);
+      await sendTelephonyCommand(command);
     } catch (err) {
-      if (!(err instanceof ActivityFailure) || !patched('hang-up-unreachable-provider')) throw err;
+      if (!(err instanceof ActivityFailure)) throw err;
       log.warn('a telephony command failed: ending the call', { action: command.action, reason: failureReason(err) });
       await hangUpAfterFailure(state, command);
       // The call fails with the command's own error; a campaign call writes its record (failed, reason).
@@ -457,8 +432,8 @@ async function runCall(o: {
       switch (cmd.kind) {
         case 'telephony':
           // Do-not-call and the contact cap, checked when the first dial is due (after any wait
-          // for the delivery window), as for campaign calls. Histories from before the gate replay without it.
-          if (o.gate && cmd.command.action === 'dial' && cmd.command.dialIndex === 1 && patched('dnc-gate-all-calls')) {
+          // for the delivery window), as for campaign calls.
+          if (o.gate && cmd.command.action === 'dial' && cmd.command.dialIndex === 1) {
             const gate = await campaignGate({ phone: cmd.command.to, now: Date.now(), ...o.gate });
             if (gate !== 'ok') {
               log.info('call not dialled', { outcome: gate });
@@ -515,12 +490,7 @@ async function runCall(o: {
               : 'other';
           following = ev
             ? { type: 'telephony', event: ev, at: Date.now() }
-            : {
-                type: 'timeout',
-                token: cmd.token,
-                at: Date.now(),
-                ...(redialAtOnce(state, cmd.token) ? { redialAtOnce: true } : {}),
-              };
+            : { type: 'timeout', token: cmd.token, at: Date.now() };
           break;
         }
         case 'finish':

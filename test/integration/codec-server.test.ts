@@ -236,7 +236,7 @@ describe('the real clients', () => {
     try {
       const client = new Client({ connection, dataConverter: { payloadCodecs: [codec] } });
       // No worker polls this queue: the workflow only has to exist, with its encrypted input.
-      const handle = await client.workflow.start('callWorkflow', {
+      const handle = await client.workflow.start('outboundCall', {
         taskQueue: 'codec-it-nobody',
         workflowId: `codec-${Date.now()}`,
         args: [secret],

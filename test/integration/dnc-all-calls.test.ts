@@ -8,7 +8,7 @@ import { parseFlow } from '../../src/flow/validate.js';
 import { NatsCampaignStore } from '../../src/store/campaigns.js';
 import { connectNats } from '../../src/telephony/nats.js';
 import type { CallWorkflowInput } from '../../src/workflows/call.js';
-import type { callWorkflow } from '../../src/workflows/index.js';
+import type { outboundCall } from '../../src/workflows/index.js';
 import { startEphemeralStack, type EphemeralStack } from '../../src/dev/ephemeral.js';
 
 const flow = parseFlow(
@@ -68,7 +68,7 @@ describe('the compliance gate outside campaigns', () => {
       hints: persona,
       contactCap: { max: 1, windowDays: 30 },
     };
-    const handle = await t.client.workflow.start<typeof callWorkflow>('callWorkflow', {
+    const handle = await t.client.workflow.start<typeof outboundCall>('outboundCall', {
       taskQueue: t.config.temporal.taskQueue,
       workflowId: 'call:manual:cap-1',
       args: [input],

@@ -38,7 +38,7 @@ describe('workers refuse unencrypted payloads', () => {
     const plain = new Client({ connection: t.connection, namespace: t.config.temporal.namespace });
     const campaignId = `plain-${Date.now()}`;
     const recipient = withTimeZone({ id: 'dnc-1', phone: '+14155550199' });
-    const handle = await plain.workflow.start('callWorkflow', {
+    const handle = await plain.workflow.start('outboundCall', {
       taskQueue: t.config.temporal.taskQueue,
       workflowId: callWorkflowId(campaignId, recipient.id),
       args: [{ flow, recipient, campaignId }],
@@ -124,7 +124,7 @@ describe('a client whose key the workers lack fails before starting anything', (
     let started = false;
     const refused = withTemporal(wrong, async (client) => {
       started = true;
-      return client.workflow.start('callWorkflow', {
+      return client.workflow.start('outboundCall', {
         taskQueue,
         workflowId: callWorkflowId('cli', 'keycheck-1'),
         args: [{ flow, recipient: withTimeZone({ id: 'keycheck-1', phone: '+14155550123' }), campaignId: 'cli' }],

@@ -172,7 +172,7 @@ describe('on the time-skipping server', () => {
         hints: { persona: { attempts: ['answered'] } },
       };
       const wall = Date.now();
-      const result = await env.client.workflow.execute('callWorkflow', {
+      const result = await env.client.workflow.execute('outboundCall', {
         taskQueue: 'records-ok',
         workflowId: `poison-${_name.replace(/\W/g, '-')}`,
         args: [input],

@@ -150,7 +150,7 @@ describe('campaign calling speed on the time-skipping server', () => {
     const slots = slotsOf(campaignId);
     for (let i = 0; i + 10 < slots.length; i++) expect(slots[i + 10]! - slots[i]!).toBeGreaterThanOrEqual(3_600_000);
     await recordHistory('campaign-v1-pause-resume', handle, codec);
-    await recordHistory('call-v1-campaign-placed', env.client.workflow.getHandle('call:pause:r59'), codec);
+    await recordHistory('core2-outbound-campaign-placed', env.client.workflow.getHandle('call:pause:r59'), codec);
   }, 240_000);
 
   it('a contact cap across campaigns: the second campaign within the window does not call the same numbers', async () => {

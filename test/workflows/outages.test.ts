@@ -165,7 +165,7 @@ describe('outages', () => {
     const result = await handle.result();
     expect(result.trail.map((t) => `${t.element}:${t.branch}`)).toEqual(['call:answered', 'ask:1', 'thanks:played']);
     expect(result.outcome).toBe('answered');
-    await recordHistory('call-v2-late-timer-grace', handle, codec);
+    await recordHistory('core2-outbound-late-timer-grace', handle, codec);
   }, 120_000);
 
   it('a prompt whose events are held by a NATS outage: asked again before its timeout, the prompt completes', async () => {
@@ -218,7 +218,7 @@ describe('outages', () => {
       heldSay?.commandId,
       heldSay?.commandId,
     ]);
-    await recordHistory('call-v2-confirm-provider', handle, codec);
+    await recordHistory('core2-outbound-confirm-provider', handle, codec);
   }, 120_000);
 
   it('a command that cannot reach its provider ends the call as failed, after a hang-up, with its record', async () => {
@@ -347,7 +347,7 @@ describe('outages', () => {
     expect(result).toMatchObject({ outcome: 'noAnswer', dials: 1 });
     expect(actions(workflowId)).toEqual(['dial:~1', 'hangup:~1']);
     expect((await env.currentTimeMs()) - t0).toBeGreaterThanOrEqual(TIMEOUTS.dialMs);
-    await recordHistory('call-v2-reconcile-no-retry', handle, codec);
+    await recordHistory('core2-outbound-reconcile-no-retry', handle, codec);
   }, 120_000);
 
   it('a dial whose events are lost, validity retries: the redial comes only after the old leg ended', async () => {
@@ -383,6 +383,6 @@ describe('outages', () => {
     const result = await handle.result();
     expect(result).toMatchObject({ outcome: 'answered', dials: 2 });
     expect(actions(workflowId)).toEqual(['dial:~1', 'hangup:~1', 'dial:~2', 'hangup:~2']);
-    await recordHistory('call-v2-reconcile-redial', handle, codec);
+    await recordHistory('core2-outbound-reconcile-redial', handle, codec);
   }, 120_000);
 });

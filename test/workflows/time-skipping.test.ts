@@ -69,7 +69,7 @@ describe('time-skipping', () => {
     ]);
     expect(skipped).toBeGreaterThanOrEqual(3 * DAY);
     expect(Date.now() - wall).toBeLessThan(60_000);
-    await recordHistory('call-v1-callback', handle, codec);
+    await recordHistory('core2-outbound-callback', handle, codec);
   });
 
   it('busy with 3 retries of 60–120 minutes: four dials spread over hours', async () => {
@@ -102,7 +102,7 @@ describe('time-skipping', () => {
     expect(skipped).toBeGreaterThanOrEqual(3 * 60 * 60_000);
     expect(skipped).toBeLessThan(3 * 120 * 60_000 + 60_000);
     expect(provider.engine.stats.dialsByCall.get('call:ts:r2~4')).toBe(1);
-    await recordHistory('call-v1-busy-retries', handle, codec);
+    await recordHistory('core2-outbound-busy-retries', handle, codec);
   });
 
   it('an inbound call: the menu, a choice, a voicemail recording stored by the provider', async () => {
@@ -137,7 +137,7 @@ describe('time-skipping', () => {
     const stored = await provider.recordings.list({ callId: 'ts-in-1' });
     expect(stored).toEqual([expect.objectContaining({ name: 'msg', durationMs: 9000, size: 44 + 9 * 16000 })]);
     expect(result.recordings[0]?.recordingId).toBe(stored[0]?.id);
-    await recordHistory('inbound-v1-voicemail', handle, codec);
+    await recordHistory('core2-inbound-voicemail', handle, codec);
   });
 
   it('a second start of the same recipient in a campaign is refused', async () => {

@@ -1,0 +1,540 @@
+// FROZEN: core v1's call workflows, `callWorkflow` and `inboundCallWorkflow`, kept so that calls
+// started before core v2 replay and finish unchanged; their patches (`late-timer-grace`, …) stay with
+// them. New calls start `outboundCall` / `inboundCall` (../call.ts). Do not change this file; delete it
+// with interpreter-v1.ts once no workflow of the old types is open (docs/upgrading.md).
+// callWorkflow: one outbound call, a thin durable shell around the pure interpreter.
+// It turns interpreter commands into an activity (telephony), timers (sleep) and signal waits.
+import {
+  proxyActivities,
+  condition,
+  sleep,
+  setHandler,
+  workflowInfo,
+  allHandlersFinished,
+  log,
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  TemporalFailure,
+  patched,
+} from '@temporalio/workflow';
+import type { Activities } from '../../activities/index.js';
+import type { ContactCap } from '../../activities/index.js';
+import type { Flow } from '../../flow/schema.js';
+import {
+  initialState,
+  step,
+  type ActionRequest,
+  type CallResult,
+  type CallState,
+  type FlowEvent,
+  type Recipient,
+  type TrailEntry,
+} from './interpreter-v1.js';
+import { startExpressionBudget } from '../../flow/expressions.js';
+import type { TelephonyCommand, TelephonyEvent } from '../../telephony/contract.js';
+import { ERROR_CODES } from '../../telephony/ids.js';
+
+const KNOWN_ERROR_CODES = new Set<string>(ERROR_CODES);
+import { callStatusQuery, telephonyEventSignal } from '../messages.js';
+import { metrics, type CallDirection } from '../sinks.js';
+
+/** Does any placeholder or expression read `profile.…`? */
+function usesProfile(flow: Flow): boolean {
+  return /\bprofile\./.test(JSON.stringify(flow.elements));
+}
+
+export interface CallWorkflowInput {
+  /** The validated flow, embedded so a running call keeps the version it started with. */
+  flow: Flow;
+  recipient: Recipient;
+  campaignId: string;
+  /** Provider hints for this recipient (the simulator reads `persona`). */
+  hints?: Record<string, unknown>;
+  /** Set when a campaign placed the call: its dial slot and compliance settings. */
+  campaign?: CampaignPlacement;
+  /** A contact cap for a call outside campaigns (a campaign's own is in `campaign`). */
+  contactCap?: ContactCap;
+}
+
+export interface CampaignPlacement {
+  workflowId: string;
+  /** The call may not dial before this instant (epoch ms): the campaign's calling speed. */
+  slotAt: number;
+  /** Row of the recipients file, for the report. */
+  row: number;
+  contactCap?: ContactCap;
+}
+
+const { sendTelephonyCommand, loadProfile } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  scheduleToCloseTimeout: '2 minutes',
+  retry: {
+    initialInterval: '200 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '5 seconds',
+    nonRetryableErrorTypes: ['InvalidCommandError'],
+  },
+});
+// Long enough to ride out a NATS restart or a provider redeploy (minutes), bounded so that a provider
+// that stays away ends the call as failed rather than holding it. Calls from before it keep the above.
+const { sendTelephonyCommand: sendTelephonyCommandPatiently } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  scheduleToCloseTimeout: '10 minutes',
+  retry: {
+    initialInterval: '200 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '10 seconds',
+    nonRetryableErrorTypes: ['InvalidCommandError'],
+  },
+});
+// The hang-up of a call that is already failing: best effort, short, so a dead provider does not hold it.
+const { sendTelephonyCommand: hangUpBestEffort } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  scheduleToCloseTimeout: '30 seconds',
+  retry: {
+    initialInterval: '500 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '5 seconds',
+    nonRetryableErrorTypes: ['InvalidCommandError'],
+  },
+});
+// The gate before a dial: bounded, so a do-not-call store that stays away fails the call instead of
+// holding it for the workflow's lifetime (and an unbounded schedule-to-close leaves a ten-year timer
+// behind in the time-skipping test server, which it then skips to).
+const { campaignGate } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  scheduleToCloseTimeout: '10 minutes',
+  retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds' },
+});
+// A call's record is retried for as long as it takes: the campaign counts completions from records.
+const { publishCallRecord } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds' },
+});
+const { sendSms, updateProfile } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+// The element's own timeout and retries run inside the activity; it heartbeats between attempts.
+const { httpRequest } = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '45 seconds',
+  retry: { maximumAttempts: 1 },
+});
+
+/** Runs a non-IVR action; a failure becomes a result the flow can branch on, not a failed call. */
+async function runAction(
+  request: ActionRequest,
+  recipientId: string,
+): Promise<{ ok: boolean; data?: unknown; error?: string }> {
+  try {
+    switch (request.type) {
+      case 'sendSms':
+        return await sendSms({ ...(request.from ? { from: request.from } : {}), to: request.to, text: request.text });
+      case 'updateProfile':
+        return await updateProfile(recipientId, request.attributes);
+      case 'httpRequest':
+        return await httpRequest({
+          method: request.method,
+          url: request.url,
+          headers: request.headers,
+          ...(request.body !== undefined ? { body: request.body } : {}),
+          timeoutMs: request.timeoutMs,
+          retries: request.retries,
+        });
+    }
+  } catch (err) {
+    return {
+      ok: false,
+      error: err instanceof ActivityFailure && err.cause ? err.cause.message : (err as Error).message,
+    };
+  }
+}
+
+/** Seen-event ids are kept to a bounded window: duplicates arrive close together. */
+const SEEN_WINDOW = 512;
+
+/**
+ * A wait whose timer fires this long after its deadline fired late: Temporal or the worker was away,
+ * and the events of that time (delivered by the bridge once Temporal is back) may not be in yet.
+ */
+const LATE_TIMER_MS = 2_000;
+/** How long a late timeout waits for those queued events before it counts as a timeout. */
+const LATE_GRACE_MS = 15_000;
+
+interface ArmedWait {
+  token: number;
+  deadline: number;
+  /** Set once the wait's timer fired late: the end of its grace for queued events. */
+  graceUntil?: number;
+  /** The command whose events the wait is for, and whether the provider was asked again. */
+  command?: TelephonyCommand;
+  confirmed?: boolean;
+}
+
+/**
+ * After a wait's deadline passed with nothing queued: a timer that fired on time is a timeout;
+ * one that fired late first gives the events queued during the outage a grace to arrive, so that a
+ * key pressed before the deadline still decides the branch. Returns whether an event arrived.
+ */
+async function graceIfLate(armed: ArmedWait, queue: TelephonyEvent[]): Promise<boolean> {
+  if (armed.graceUntil === undefined) {
+    const lateMs = Date.now() - armed.deadline;
+    // Histories from before the grace replay without its timer.
+    if (lateMs <= LATE_TIMER_MS || !patched('late-timer-grace')) return false;
+    armed.graceUntil = Date.now() + LATE_GRACE_MS;
+    log.info('a wait timed out late: waiting for queued events before acting on it', { lateMs });
+  }
+  const left = armed.graceUntil - Date.now();
+  return left > 0 && (await condition(() => queue.length > 0, left));
+}
+
+/**
+ * A wait for a command's events timed out (a late timer's grace included): before acting on it, ask
+ * the provider again with the same command — it is idempotent by command id, so nothing new
+ * happens there. Its acknowledgement comes once the path to the provider works (a NATS outage
+ * holds it, the command's retry window rides it out), and the events the provider kept during the
+ * outage follow within a grace: so an outage of NATS does not turn waiting into a timeout either.
+ * Dials are left out: a dial that timed out is reconciled by the flow (its leg hung up). Returns
+ * whether an event arrived.
+ */
+async function confirmProvider(
+  armed: ArmedWait,
+  queue: TelephonyEvent[],
+  send: (command: TelephonyCommand) => Promise<void>,
+): Promise<boolean> {
+  const command = armed.command;
+  if (!command || armed.confirmed || command.action === 'dial' || command.action === 'hangup') return false;
+  // Histories from before the confirmation replay without the second command.
+  if (!patched('confirm-provider-before-timeout')) return false;
+  armed.confirmed = true;
+  log.info('a wait for the provider timed out: asking it again before acting on it', {
+    action: command.action,
+    commandId: command.commandId,
+  });
+  await send(command);
+  armed.graceUntil = Date.now() + LATE_GRACE_MS;
+  return queue.length > 0 || (await condition(() => queue.length > 0, LATE_GRACE_MS));
+}
+
+/**
+ * A command that could not reach its provider ends the call as failed: first, as far as it can,
+ * hang up the leg that may be live, so no one is left on a line no flow drives.
+ */
+async function hangUpAfterFailure(state: CallState, failed: TelephonyCommand): Promise<void> {
+  const callId = state.callId;
+  if (!callId) return;
+  const mayBeLive =
+    state.session === 'active' ||
+    state.phase.kind === 'dialing' ||
+    state.phase.kind === 'answering' ||
+    state.phase.kind === 'reconciling' ||
+    failed.action === 'dial' ||
+    failed.action === 'answer';
+  if (!mayBeLive || (failed.action === 'hangup' && failed.callId === callId)) return;
+  try {
+    await hangUpBestEffort({
+      action: 'hangup',
+      callId,
+      commandId: `${callId}#failed`,
+      elementId: state.element ?? failed.elementId,
+    });
+  } catch (err) {
+    if (!(err instanceof ActivityFailure)) throw err;
+    log.warn('the hang-up of a failing call did not reach the provider either', { callId, reason: failureReason(err) });
+  }
+}
+
+/**
+ * A dial timed out with neither an answer nor a failure: new calls hang up its leg and wait for its
+ * end before any redial; histories from before that replay with the redial decided at once.
+ */
+function redialAtOnce(state: CallState, token: number): boolean {
+  const phase = state.phase;
+  return phase.kind === 'dialing' && phase.token === token && !phase.established && !patched('reconcile-before-redial');
+}
+
+export async function callWorkflow(input: CallWorkflowInput): Promise<CallResult> {
+  // Campaign placement is new input: no history without it can take this path, so no patch marker.
+  if (input.campaign) return campaignCall(input, input.campaign);
+  // Any other start (CLI, API, a plain start by hand) passes the same gate, at its first dial.
+  const gate = { ...(input.contactCap ? { contactCap: input.contactCap } : {}) };
+  return runCall({
+    flow: input.flow,
+    recipient: input.recipient,
+    campaignId: input.campaignId,
+    direction: 'outbound',
+    ...(input.hints ? { hints: input.hints } : {}),
+    gate,
+    first: async () => ({ type: 'start', at: Date.now() }),
+  });
+}
+
+/**
+ * A call placed by a campaign: wait for the slot (the only part a pause can withdraw: the call
+ * then ends CANCELLED, never dialled, and may be placed again), check do-not-call and the contact
+ * cap at dial time, run the flow, and store the call record for the campaign's counts and report.
+ */
+async function campaignCall(input: CallWorkflowInput, placement: CampaignPlacement): Promise<CallResult> {
+  const wait = placement.slotAt - Date.now();
+  if (wait > 0) await sleep(wait);
+  return CancellationScope.nonCancellable(async () => {
+    const dialFrom = Date.now();
+    // What the call got to, for the record of a call that fails on the way.
+    const progress: CallProgress = { dials: 0, trail: [] };
+    const record = (result: Pick<CallResult, 'outcome' | 'dials' | 'trail' | 'dataPayload' | 'error'>) =>
+      publishCallRecord({
+        workflowId: workflowInfo().workflowId,
+        record: {
+          campaignId: input.campaignId,
+          recipientId: input.recipient.id,
+          row: placement.row,
+          outcome: result.outcome,
+          dials: result.dials,
+          durationMs: result.dials > 0 ? Date.now() - dialFrom : 0,
+          slotAt: placement.slotAt,
+          endedAt: Date.now(),
+          responses: result.trail,
+          ...(result.dataPayload ? { dataPayload: result.dataPayload } : {}),
+          ...(result.error ? { error: result.error } : {}),
+        },
+      });
+    let result: CallResult;
+    try {
+      const gate = await campaignGate({
+        phone: input.recipient.phone,
+        now: dialFrom,
+        ...(placement.contactCap ? { contactCap: placement.contactCap } : {}),
+      });
+      result =
+        gate === 'ok'
+          ? await runCall({
+              flow: input.flow,
+              recipient: input.recipient,
+              campaignId: input.campaignId,
+              direction: 'outbound',
+              ...(input.hints ? { hints: input.hints } : {}),
+              progress,
+              first: async () => ({ type: 'start', at: Date.now() }),
+            })
+          : { outcome: gate, dials: 0, trail: [], visited: [], variables: {}, recordings: [], warnings: [] };
+      if (gate !== 'ok') metrics.callCompleted(input.flow.id, input.campaignId, 'outbound', gate);
+    } catch (err) {
+      // A call that fails still counts for its campaign: without its record the campaign would
+      // wait for it forever. Histories of calls that failed before this replay without the record.
+      if (!patched('record-failed-calls')) throw err;
+      const reason = failureReason(err);
+      log.warn('call failed', { reason });
+      metrics.callCompleted(input.flow.id, input.campaignId, 'outbound', 'failed');
+      await record({ outcome: 'failed', dials: progress.dials, trail: progress.trail, error: reason });
+      // A Temporal failure fails the workflow; anything else would only fail the workflow task
+      // and be retried for ever, so it becomes a failure too (the record is already written).
+      if (err instanceof TemporalFailure) throw err;
+      throw ApplicationFailure.nonRetryable(reason, 'CallFailed');
+    }
+    await record(result);
+    return result;
+  });
+}
+
+/** A failure as one line for the call record: the activity's own error rather than its wrapper. */
+function failureReason(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return `${err.activityType ?? 'activity'}: ${err.cause.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** How far a call got: kept up to date by `runCall` after every interpreter step. */
+interface CallProgress {
+  dials: number;
+  trail: TrailEntry[];
+}
+
+export interface InboundCallWorkflowInput {
+  /** The flow routed to the dialled number, embedded so the call keeps its version. */
+  flow: Flow;
+  callId: string;
+  /** The dialled number and the caller's. */
+  to: string;
+  from: string;
+}
+
+/** How long an inbound workflow waits for its CALL_RECEIVED (normally delivered with the start). */
+const RECEIVED_WAIT_MS = 60_000;
+
+/** inboundCallWorkflow: one inbound call, started by the bridge with signal-with-start on CALL_RECEIVED. */
+export async function inboundCallWorkflow(input: InboundCallWorkflowInput): Promise<CallResult> {
+  return runCall({
+    flow: input.flow,
+    recipient: { id: input.from, phone: input.from },
+    campaignId: 'inbound',
+    direction: 'inbound',
+    first: async (queue) => {
+      await condition(() => queue.some((e) => e.type === 'CALL_RECEIVED'), RECEIVED_WAIT_MS);
+      const at = queue.findIndex((e) => e.type === 'CALL_RECEIVED');
+      if (at > 0 || at === -1) log.warn('inbound call without CALL_RECEIVED first', { callId: input.callId });
+      if (at >= 0) queue.splice(at, 1);
+      return { type: 'incoming', at: Date.now(), callId: input.callId, to: input.to, from: input.from };
+    },
+  });
+}
+
+async function runCall(o: {
+  flow: Flow;
+  recipient: Recipient;
+  campaignId: string;
+  direction: CallDirection;
+  hints?: Record<string, unknown>;
+  gate?: { contactCap?: ContactCap };
+  progress?: CallProgress;
+  first: (queue: TelephonyEvent[]) => Promise<FlowEvent>;
+}): Promise<CallResult> {
+  const { flow } = o;
+  metrics.callStarted(flow.id, o.campaignId, o.direction);
+  // Why the next dial is a retry: the error code of the last failed attempt (a bounded label).
+  let lastFailure = 'first';
+  const info = workflowInfo();
+  const queue: TelephonyEvent[] = [];
+  const seen = new Set<string>();
+  setHandler(telephonyEventSignal, (ev) => {
+    if (seen.has(ev.id)) return;
+    seen.add(ev.id);
+    if (seen.size > SEEN_WINDOW) seen.delete(seen.values().next().value as string);
+    queue.push(ev);
+  });
+
+  // Math.random is seeded by Temporal and replays identically.
+  const seed = Math.floor(Math.random() * 2 ** 32);
+  // Profiles are loaded only when the flow uses them, keeping histories of simple flows short.
+  const profile = usesProfile(flow) ? await loadProfile(o.recipient.id) : {};
+  let armed: ArmedWait | undefined;
+  let state = initialState({
+    workflowId: info.workflowId,
+    recipient: o.recipient,
+    seed,
+    profile,
+    flow,
+    ...(o.hints ? { hints: o.hints } : {}),
+  });
+  setHandler(callStatusQuery, () => ({
+    flowId: flow.id,
+    flowVersion: flow.version,
+    element: state.element,
+    phase: state.phase.kind,
+    dials: state.dials,
+    trail: state.trail,
+    ...(state.result ? { outcome: state.result.outcome } : {}),
+    ...(armed && 'token' in state.phase && state.phase.token === armed.token
+      ? { waitUntil: new Date(armed.graceUntil ?? armed.deadline).toISOString() }
+      : {}),
+  }));
+
+  /** A telephony command; one that cannot reach its provider ends the call as failed. */
+  const send = async (command: TelephonyCommand): Promise<void> => {
+    try {
+      await (patched('telephony-command-window') ? sendTelephonyCommandPatiently : sendTelephonyCommand)(command);
+    } catch (err) {
+      if (!(err instanceof ActivityFailure) || !patched('hang-up-unreachable-provider')) throw err;
+      log.warn('a telephony command failed: ending the call', { action: command.action, reason: failureReason(err) });
+      await hangUpAfterFailure(state, command);
+      // The call fails with the command's own error; a campaign call writes its record (failed, reason).
+      throw err;
+    }
+  };
+
+  let event: FlowEvent = await o.first(queue);
+  for (;;) {
+    // The expressions of one step share a step budget: however many elements a flow visits
+    // between two waits, the activation stays far inside the worker's deadlock timeout.
+    startExpressionBudget();
+    const { state: next, commands } = await step(flow, state, event);
+    state = next;
+    if (o.progress) {
+      o.progress.dials = state.dials;
+      o.progress.trail = state.trail;
+    }
+    let following: FlowEvent | undefined;
+    // The command a wait of this step is for: re-sent to confirm the provider before a timeout.
+    let sentThisStep: TelephonyCommand | undefined;
+    for (const cmd of commands) {
+      switch (cmd.kind) {
+        case 'telephony':
+          // Do-not-call and the contact cap, checked when the first dial is due (after any wait
+          // for the delivery window), as for campaign calls. Histories from before the gate replay without it.
+          if (o.gate && cmd.command.action === 'dial' && cmd.command.dialIndex === 1 && patched('dnc-gate-all-calls')) {
+            const gate = await campaignGate({ phone: cmd.command.to, now: Date.now(), ...o.gate });
+            if (gate !== 'ok') {
+              log.info('call not dialled', { outcome: gate });
+              metrics.callCompleted(flow.id, o.campaignId, o.direction, gate);
+              return { outcome: gate, dials: 0, trail: [], visited: [], variables: {}, recordings: [], warnings: [] };
+            }
+          }
+          if (cmd.command.action === 'dial')
+            metrics.dialAttempt(
+              flow.id,
+              o.campaignId,
+              cmd.command.attempt > 1 ? lastFailure : 'first',
+              cmd.command.commandId,
+            );
+          await send(cmd.command);
+          sentThisStep = cmd.command;
+          break;
+        case 'action': {
+          const res = await runAction(cmd.request, o.recipient.id);
+          following = {
+            type: 'actionResult',
+            token: cmd.token,
+            at: Date.now(),
+            ok: res.ok,
+            ...(res.data !== undefined ? { data: res.data } : {}),
+            ...(res.error ? { error: res.error } : {}),
+          };
+          break;
+        }
+        case 'sleep':
+          await sleep(cmd.ms);
+          following = { type: 'timer', token: cmd.token, at: Date.now() };
+          break;
+        case 'awaitEvent': {
+          // An action already produced its result above; nothing to wait for.
+          if (following?.type === 'actionResult') break;
+          // A token keeps the deadline it was first armed with: stale events do not extend it.
+          if (armed?.token !== cmd.token)
+            armed = {
+              token: cmd.token,
+              deadline: Date.now() + cmd.timeoutMs,
+              ...(sentThisStep ? { command: sentThisStep } : {}),
+            };
+          const remaining = Math.max(0, armed.deadline - Date.now());
+          const got =
+            queue.length > 0 ||
+            (await condition(() => queue.length > 0, remaining)) ||
+            (await graceIfLate(armed, queue)) ||
+            (await confirmProvider(armed, queue, send));
+          const ev = got ? queue.shift() : undefined;
+          if (ev?.type === 'CALL_FAILED')
+            lastFailure = KNOWN_ERROR_CODES.has(ev.properties.errorCode as string)
+              ? (ev.properties.errorCode as string)
+              : 'other';
+          following = ev
+            ? { type: 'telephony', event: ev, at: Date.now() }
+            : {
+                type: 'timeout',
+                token: cmd.token,
+                at: Date.now(),
+                ...(redialAtOnce(state, cmd.token) ? { redialAtOnce: true } : {}),
+              };
+          break;
+        }
+        case 'finish':
+          await condition(allHandlersFinished);
+          log.info('call finished', { outcome: cmd.result.outcome, dials: cmd.result.dials });
+          metrics.callCompleted(flow.id, o.campaignId, o.direction, cmd.result.outcome);
+          return cmd.result;
+      }
+    }
+    if (!following) throw new Error(`interpreter produced no wait in element ${state.element ?? '-'}`);
+    event = following;
+  }
+}
