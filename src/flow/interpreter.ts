@@ -110,7 +110,10 @@ export interface CallState {
   vars: Record<string, unknown>;
   /** Variables holding masked or hidden input: never shown in results. */
   sensitiveVars: Record<string, 'masked' | 'hidden'>;
-  /** Digits pressed during an interruptible prompt, handed to the next collect. */
+  /**
+   * Digits pressed during an interruptible prompt, handed to the collect its `played` branch leads to.
+   * Set and consumed in the same step; dropped by any other element entered.
+   */
   bargeIn?: string;
   seq: number;
   rng: number;
@@ -187,8 +190,12 @@ export const TIMEOUTS = {
 };
 export const DEFAULT_VALIDITY_MS = 48 * 3600_000;
 const ERROR_BACKOFF_MS = { initial: 60_000, max: 30 * 60_000 };
-/** Transitions allowed in one step without waiting for anything: a guard against `next` cycles. */
-const MAX_TRANSITIONS_PER_STEP = 500;
+/**
+ * Elements entered in one step without waiting for anything: a guard against `next` cycles. A
+ * `hangUp` that ends the path (the automatic one included) is not counted: it cannot continue a cycle,
+ * and closing the call must never be what pushes a flow past the guard.
+ */
+export const MAX_TRANSITIONS_PER_STEP = 500;
 
 export function initialState(input: {
   workflowId: string;
@@ -306,12 +313,16 @@ class Step {
   // --- navigation ---------------------------------------------------------------------------
   async enter(id: string): Promise<void> {
     const el = this.byId.get(id);
-    if (!el) return this.finish('failed', `element "${id}" does not exist`);
-    if (++this.transitions > MAX_TRANSITIONS_PER_STEP)
-      return this.finish(
-        'failed',
-        `more than ${MAX_TRANSITIONS_PER_STEP} elements visited without waiting: check the flow for a cycle`,
-      );
+    if (!el) return this.fail(`element "${id}" does not exist`);
+    const endsPath = el.type === 'hangUp' && !el.next;
+    if (!endsPath && ++this.transitions > MAX_TRANSITIONS_PER_STEP) {
+      const message = `more than ${MAX_TRANSITIONS_PER_STEP} elements visited without waiting: check the flow for a cycle`;
+      this.warn(this.d.element ?? id, message);
+      return this.fail(message);
+    }
+    // Keys typed during a prompt belong to the collect right after it, and to no later element.
+    const typedAhead = this.d.bargeIn ?? '';
+    delete this.d.bargeIn;
     this.d.element = id;
     this.d.visited.push(id);
     switch (el.type) {
@@ -319,8 +330,7 @@ class Step {
         // Reached only as the entry of an inbound call (handled by `incoming`).
         return this.take(el, 'next', el.next);
       case 'startOutgoingCall':
-        if (this.d.session === 'active')
-          return this.finish('failed', `startOutgoingCall "${el.id}" inside an active call session`);
+        if (this.d.session === 'active') return this.fail(`startOutgoingCall "${el.id}" inside an active call session`);
         this.d.attempt = 0;
         this.d.knownFailures = 0;
         this.d.errorRetries = 0;
@@ -336,7 +346,7 @@ class Step {
         return this.play(el, 1);
       case 'collect':
         if (this.d.session !== 'active') return this.take(el, 'callEnded', el.next.callEnded);
-        return this.collect(el);
+        return this.collect(el, typedAhead);
       case 'forwardCall':
         if (this.d.session !== 'active') return this.take(el, 'callEnded', el.next.callEnded);
         return this.forward(el);
@@ -374,6 +384,15 @@ class Step {
     if (target) return this.enter(target);
     this.hangUpIfActive(el.id);
     this.finish();
+  }
+
+  /**
+   * The call cannot go on: it ends `failed`, and a call still live is hung up first, so no leg is
+   * left up behind a finished workflow.
+   */
+  private fail(message: string): void {
+    this.hangUpIfActive(this.d.element ?? '');
+    this.finish('failed', message);
   }
 
   private hangUpIfActive(elementId: string): void {
@@ -449,12 +468,24 @@ class Step {
           `the delivery window of "${el.id}" uses the recipient's time zone, and recipient ${this.d.recipient.id} has none (${this.zoneUnknownReason()}): not dialling`,
         );
       const open = nextWindowOpening(el.deliveryWindow, zone, this.at);
-      if (open > this.at)
+      if (open > this.at) {
+        // A redial after an internal error is made inside the validity period or not at all: when
+        // the window opens only after the period, the call waits for the period's end and expires.
+        const deadline = this.retryingAfterError() ? this.validityDeadline(el) : undefined;
+        if (deadline !== undefined && open > deadline) {
+          if (this.at >= deadline) return this.expire(el);
+          return this.sleep(
+            deadline - this.at,
+            `outside the delivery window until ${new Date(open).toISOString()} (${zone}), after the validity period (until ${new Date(deadline).toISOString()})`,
+            'dial',
+          );
+        }
         return this.sleep(
           open - this.at,
           `outside the delivery window until ${new Date(open).toISOString()} (${zone})`,
           'dial',
         );
+      }
     }
     this.d.attempt += 1;
     this.d.dials += 1;
@@ -501,19 +532,35 @@ class Step {
       return this.take(el, branch, el.next[branch]);
     }
     // Internal or unidentified errors: keep trying until the validity period ends (seed).
+    this.d.lastDial = 'error';
+    const deadline = this.validityDeadline(el);
+    if (this.at >= deadline) return this.expire(el);
+    const backoff = Math.min(ERROR_BACKOFF_MS.max, ERROR_BACKOFF_MS.initial * 2 ** this.d.errorRetries);
+    this.d.errorRetries += 1;
+    // A back-off that would end after the period is cut to end with it: the period's last attempt is
+    // made at its end instead of being given up a back-off early.
+    return this.sleep(
+      Math.min(backoff, deadline - this.at),
+      `retry after a provider error (validity until ${new Date(deadline).toISOString()})`,
+      'dial',
+    );
+  }
+
+  /** The end of the validity period of `el`'s current run of dials: it starts at the first dial. */
+  private validityDeadline(el: StartOutgoingCall): number {
     const validityMs = el.validityPeriod
       ? el.validityPeriod.value * (el.validityPeriod.unit === 'hours' ? 3600_000 : 60_000)
       : DEFAULT_VALIDITY_MS;
-    const deadline = (this.d.firstDialAt ?? this.at) + validityMs;
-    const backoff = Math.min(ERROR_BACKOFF_MS.max, ERROR_BACKOFF_MS.initial * 2 ** this.d.errorRetries);
-    this.d.errorRetries += 1;
-    this.d.lastDial = 'error';
-    if (this.at + backoff < deadline)
-      return this.sleep(
-        backoff,
-        `retry after a provider error (validity until ${new Date(deadline).toISOString()})`,
-        'dial',
-      );
+    return (this.d.firstDialAt ?? this.at) + validityMs;
+  }
+
+  /** The next dial is a redial after an internal error (so it is bound by the validity period). */
+  private retryingAfterError(): boolean {
+    return this.d.lastDial === 'error' && this.d.errorRetries > 0;
+  }
+
+  /** The validity period is over without an established call. */
+  private expire(el: StartOutgoingCall): Promise<void> {
     this.d.lastDial = 'expired';
     return this.take(el, 'callEnded', el.next.callEnded);
   }
@@ -560,7 +607,18 @@ class Step {
   }
 
   // --- play -----------------------------------------------------------------------------------
+  /**
+   * Audio interruption works only when the `played` branch leads straight to a collect (seed); on any
+   * other play the flag has no effect: the provider is told the prompt is not interruptible, and a
+   * key reported during it is not kept.
+   */
+  interrupts(el: Play): boolean {
+    const played = el.next.played;
+    return el.interruptible && typeof played === 'string' && this.byId.get(played)?.type === 'collect';
+  }
+
   play(el: Play, loop: number): void {
+    const interruptible = this.interrupts(el);
     const token = this.token();
     const commandId = this.commandId();
     const callId = this.d.callId ?? '';
@@ -580,7 +638,7 @@ class Step {
         voice: el.tts.neural ? `${el.tts.voice}-neural` : el.tts.voice,
         speechRate: el.tts.speechRate,
         pauseMs,
-        interruptible: el.interruptible,
+        interruptible,
       });
     } else if (el.audio) {
       const url =
@@ -589,16 +647,15 @@ class Step {
           : 'file' in el.audio
             ? `file:${el.audio.file}`
             : `recording:${this.t(el.audio.voicemail)}`;
-      this.send({ action: 'play', callId, commandId, elementId: el.id, url, pauseMs, interruptible: el.interruptible });
+      this.send({ action: 'play', callId, commandId, elementId: el.id, url, pauseMs, interruptible });
     }
     this.d.phase = { kind: 'playing', token, commandId, loop };
     this.await(token, pauseMs + lengthMs + TIMEOUTS.promptSlackMs);
   }
 
   // --- collect --------------------------------------------------------------------------------
-  async collect(el: Collect): Promise<void> {
-    const prefix = this.d.bargeIn ?? '';
-    delete this.d.bargeIn;
+  /** `prefix`: keys typed during the interruptible prompt that led here. */
+  async collect(el: Collect, prefix: string): Promise<void> {
     if (prefix.length >= el.maxDigits || prefix.includes('#')) return this.collected(el, prefix);
     const token = this.token();
     const commandId = this.commandId();
@@ -897,7 +954,7 @@ class Step {
       commandId === phase.commandId
     ) {
       const pressed = typeof p.dtmf === 'string' ? p.dtmf : '';
-      if (el.interruptible && pressed) {
+      if (pressed && this.interrupts(el)) {
         this.d.bargeIn = pressed;
         return this.take(el, 'played', el.next.played);
       }

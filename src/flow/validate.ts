@@ -7,6 +7,7 @@ import {
   flowSchema,
   IN_SESSION_ACTIONS,
   IVR_TYPES,
+  MAX_ELEMENTS,
   RECOMMENDED_MAX_RETRIES,
   type Flow,
   type FlowElement,
@@ -303,6 +304,19 @@ export function validateFlow(doc: unknown): ValidationResult {
         `${el.retry.count} retries: to avoid spamming the end user, do not retry a call more than ${RECOMMENDED_MAX_RETRIES} times`,
         el.id,
       );
+    if (el.type === 'play' && el.interruptible) {
+      const played = el.next.played;
+      const target = typeof played === 'string' ? byId.get(played) : undefined;
+      if (target?.type !== 'collect')
+        warn(
+          'play.interruptibleWithoutCollect',
+          `elements[${i}].interruptible`,
+          `audio interruption works only when the "played" branch leads to a collect element, and ${
+            typeof played === 'string' ? `it leads to ${target?.type ?? 'element'} "${played}"` : 'it is open'
+          }: the prompt is played to the end and keys pressed during it are ignored`,
+          el.id,
+        );
+    }
     for (const x of expressionsOf(el)) {
       const problem = expressionProblem(x.source);
       if (problem) err('expression.syntax', `elements[${i}].${x.path}`, problem, el.id);
@@ -363,7 +377,20 @@ export function validateFlow(doc: unknown): ValidationResult {
   const ok = !issues.some((i) => i.severity === 'error');
   if (!ok) return { ok, issues };
 
-  // Close open branches of call sessions with a hangUp (one shared element), and report each.
+  // Close open branches of call sessions with a hangUp (one shared element), and report each. A flow
+  // has at most 100 elements, and the added one may not be the 101st (the flow would fail its own
+  // schema when read back): at the limit the branches stay open, and the call is hung up where its
+  // path ends, exactly as the hangUp element would do it.
+  if (openInSession.length > 0 && flow.elements.length >= MAX_ELEMENTS) {
+    for (const o of openInSession)
+      warn(
+        'session.autoHangUp',
+        o.path,
+        `branch "${o.name}" is open inside the call session: the call is hung up automatically there (no hangUp element is added: the flow already has ${MAX_ELEMENTS} elements, the most allowed)`,
+        o.el.id,
+      );
+    return { ok, flow, issues };
+  }
   if (openInSession.length > 0) {
     let hangUpId = AUTO_HANGUP_ID;
     for (let n = 2; byId.has(hangUpId); n++) hangUpId = `${AUTO_HANGUP_ID}${n}`;

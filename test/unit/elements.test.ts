@@ -248,6 +248,33 @@ describe('delivery window', () => {
     expect(d.sleeps.map((s) => s.reason.split(' ')[0])).toEqual(['retry', 'outside', 'retry']);
     expect(zagreb('2026-11-27T16:55') + d.elapsedMs).toBe(zagreb('2026-11-30T09:05'));
   });
+  it('internal errors: a redial the window would push past the validity period is not made', async () => {
+    const f = flowOf({
+      id: 'wv',
+      version: 1,
+      start: 'call',
+      elements: [
+        {
+          id: 'call',
+          type: 'startOutgoingCall',
+          from: '+14155550100',
+          deliveryWindow: { days: ['MON', 'TUE', 'WED', 'THU', 'FRI'], from: '09:00', to: '17:00' },
+          validityPeriod: { value: 2, unit: 'hours' },
+          next: { answered: 'end' },
+        },
+        { id: 'end', type: 'hangUp' },
+      ],
+    });
+    const start = zagreb('2026-11-27T16:00');
+    const d = await drive(f, { attempts: ['error'] }, { at: start, recipient: { timeZone: 'Europe/Zagreb' } });
+    // Dials at 16:00, 16:01, 16:03, 16:07, 16:15, 16:31; the next back-off ends at 17:01, outside the
+    // window, whose next opening (Monday 09:00) is after the period (until 18:00): the call waits for
+    // the end of the period and ends there, never dialling on Monday.
+    expect(d.result.dials).toBe(6);
+    expect(d.result.outcome).toBe('expired');
+    expect(trail(d.result)).toEqual(['call:callEnded']);
+    expect(start + d.elapsedMs).toBe(zagreb('2026-11-27T18:00'));
+  });
   it('a fixed zone overrides the recipient’s', async () => {
     const d = await drive(
       windowed('America/New_York'),

@@ -212,6 +212,43 @@ describe('a dial of unknown outcome is reconciled before anything else', () => {
   });
 });
 
+describe('the validity period with dials whose error takes minutes to be known', () => {
+  it('each error is retried until the period is over; the last back-off ends at the end of the period', async () => {
+    const s = new Stepper(flowOf(ivr({ validityPeriod: { value: 30, unit: 'minutes' } })));
+    const deadline = START + 30 * 60_000;
+    const dialedAt: number[] = [];
+    await s.start();
+    for (;;) {
+      dialedAt.push(s.now);
+      // Nothing comes back: the dial times out (3 min), its leg is hung up and the hang-up goes unanswered (1 min).
+      await s.timeout(TIMEOUTS.dialMs);
+      await s.timeout(TIMEOUTS.reconcileMs);
+      if (s.state.result) break;
+      await s.wake();
+    }
+    // Errors known at 4, 9, 15, 23 min; back-offs 1, 2, 4, then 8 is shortened to 7 so the fifth dial is at 30.
+    expect(dialedAt.map((t) => (t - START) / 60_000)).toEqual([0, 5, 11, 19, 30]);
+    expect(dialedAt.every((t) => t <= deadline)).toBe(true);
+    expect(s.state.result).toMatchObject({
+      outcome: 'expired',
+      dials: 5,
+      trail: [{ element: 'call', branch: 'callEnded' }],
+    });
+    // The call ends only once the period is over.
+    expect(s.now).toBeGreaterThan(deadline);
+    expect(s.actions().filter((a) => a.startsWith('dial:'))).toHaveLength(5);
+  });
+
+  it('an error known at the very end of the period ends the call: no dial after the period', async () => {
+    const s = new Stepper(flowOf(ivr({ validityPeriod: { value: 5, unit: 'minutes' } })));
+    await s.start();
+    s.now += 5 * 60_000;
+    const cmds = await s.event('CALL_FAILED', { errorCode: 'INTERNAL_ERROR', hangupSource: 'PLATFORM' });
+    expect(kinds(cmds)).toEqual(['finish']);
+    expect(s.state.result).toMatchObject({ outcome: 'expired', dials: 1 });
+  });
+});
+
 describe('against the simulator, events of the dial lost', () => {
   const dropDialEvents = (events: TelephonyEvent[]) =>
     events.filter((e) => !['CALL_RINGING', 'CALL_ESTABLISHED', 'MACHINE_DETECTION_FINISHED'].includes(e.type));

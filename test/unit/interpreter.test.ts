@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { drive, flowOf, START } from '../helpers/drive.js';
-import { initialState, step } from '../../src/flow/interpreter.js';
+import { DEFAULT_VALIDITY_MS, MAX_TRANSITIONS_PER_STEP, initialState, step } from '../../src/flow/interpreter.js';
+import { AUTO_HANGUP_ID } from '../../src/flow/validate.js';
+import { MAX_ELEMENTS } from '../../src/flow/schema.js';
 import type { FlowInput } from '../../src/flow/schema.js';
-import type { TelephonyEvent } from '../../src/telephony/contract.js';
+import type { TelephonyCommand, TelephonyEvent } from '../../src/telephony/contract.js';
 
 const reminder = flowOf(
   JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')) as FlowInput,
@@ -113,6 +115,31 @@ describe('startOutgoingCall', () => {
     expect(d.result.dials).toBeGreaterThan(5);
   });
 
+  it('internal errors are retried until a 30-minute validity period is over: the last back-off is shortened', async () => {
+    const d = await drive(flowOf(ivr({ validityPeriod: { value: 30, unit: 'minutes' } })), { attempts: ['error'] });
+    // Dials at 0, 1, 3, 7, 15 minutes; 15 + 16 would end past 30, so the back-off ends at 30 instead.
+    expect(d.sleeps.map((s) => s.ms / 60_000)).toEqual([1, 2, 4, 8, 15]);
+    expect(d.result.dials).toBe(6);
+    expect(d.result.outcome).toBe('expired');
+    expect(branches(d.result)).toEqual(['call:callEnded']);
+    // The last dial is placed at the end of the period (not after it), and the call ends only then.
+    expect(d.sleeps.reduce((sum, s) => sum + s.ms, 0)).toBe(30 * 60_000);
+    expect(d.elapsedMs).toBe(30 * 60_000);
+  });
+
+  it('with the default validity period (48 h) internal errors are retried for the whole 48 hours', async () => {
+    const d = await drive(flowOf(ivr()), { attempts: ['error'] });
+    expect(d.result.outcome).toBe('expired');
+    const minutes = d.sleeps.map((s) => s.ms / 60_000);
+    expect(minutes.slice(0, 6)).toEqual([1, 2, 4, 8, 16, 30]);
+    expect(Math.max(...minutes)).toBe(30);
+    // 31 minutes of growing back-offs, 94 of 30 minutes, then 29 minutes to the end of the period.
+    expect(minutes.at(-1)).toBe(29);
+    expect(d.sleeps.reduce((sum, s) => sum + s.ms, 0)).toBe(DEFAULT_VALIDITY_MS);
+    expect(d.result.dials).toBe(101);
+    expect(d.elapsedMs).toBe(DEFAULT_VALIDITY_MS);
+  });
+
   it('internal errors do not use call retry; known failures do not use the validity period', async () => {
     const d = await drive(
       flowOf(
@@ -211,6 +238,119 @@ describe('play', () => {
   it('ignores digits pressed during a prompt that is not interruptible', async () => {
     const d = await drive(flowOf(ivr()), { attempts: ['answered'], keys: ['1'], pressDuringPrompt: true });
     expect(branches(d.result)).toEqual(['call:answered', 'menu:played', 'ask:1', 'one:played']);
+  });
+});
+
+// Seed: audio interruption "is triggered only if you add a Collect element in the Audio is played
+// branch of the Play element".
+describe('play: audio interruption only with a collect on the played branch', () => {
+  /** A provider that reports a key pressed during every prompt, interruptible or not (type-ahead). */
+  const keyDuringPrompts = (key: string) => (events: TelephonyEvent[]) =>
+    events.map((e) =>
+      e.type === 'SAY_FINISHED' || e.type === 'PLAY_FINISHED'
+        ? { ...e, properties: { ...e.properties, interrupted: true, dtmf: key } }
+        : e,
+    );
+  /** Whether each `say` sent asked the provider for an interruptible prompt. */
+  const says = (d: { commands: TelephonyCommand[] }) =>
+    d.commands.flatMap((c) => (c.action === 'say' ? [c.interruptible] : []));
+
+  /** call → menu (interruptible) → `between` → ask (collect). */
+  const menuThen = (between: Record<string, unknown>, menu: Record<string, unknown> = {}) =>
+    flowOf({
+      id: 'barge',
+      version: 1,
+      start: 'call',
+      variables: { choice: { type: 'string' }, seen: { type: 'boolean' } },
+      elements: [
+        { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'menu' } },
+        {
+          id: 'menu',
+          type: 'play',
+          tts: { text: 'Press 1 or 2.' },
+          interruptible: true,
+          next: { played: 'between', hungUp: 'end', callEnded: 'end' },
+          ...menu,
+        },
+        { id: 'between', ...between } as FlowInput['elements'][number],
+        {
+          id: 'ask',
+          type: 'collect',
+          maxDigits: 1,
+          saveTo: 'choice',
+          responses: { '1': 'end', '2': 'end' },
+          next: { noMatch: 'end', hungUp: 'end', callEnded: 'end' },
+        },
+        { id: 'end', type: 'hangUp' },
+      ],
+    });
+
+  it('played → collect: the prompt is interruptible and the key goes to the collect', async () => {
+    const d = await drive(reminder, { attempts: ['answered'], keys: ['2'], pressDuringPrompt: true });
+    expect(says(d)[0]).toBe(true);
+    expect(branches(d.result).slice(0, 3)).toEqual(['call:answered', 'menu:played', 'ask:2']);
+    expect(d.commands.filter((c) => c.action === 'captureDtmf')).toHaveLength(0);
+  });
+
+  it.each([
+    ['a setVariable', { type: 'setVariable', variable: 'seen', value: 'true', next: 'ask' }],
+    [
+      'another play',
+      { type: 'play', tts: { text: 'Choose now.' }, next: { played: 'ask', hungUp: 'end', callEnded: 'end' } },
+    ],
+  ])(
+    'played → %s → collect: the prompt is not interruptible, and a key pressed during it is not carried',
+    async (_name, between) => {
+      const f = menuThen(between);
+      // A person who presses during the prompt: with the prompt not interruptible, the key waits for the collect.
+      const person = await drive(f, { attempts: ['answered'], keys: ['1'], pressDuringPrompt: true });
+      expect(says(person)[0]).toBe(false);
+      expect(branches(person.result)).toEqual([
+        'call:answered',
+        'menu:played',
+        'between:' + (between.type === 'play' ? 'played' : 'next'),
+        'ask:1',
+      ]);
+      expect(person.commands.filter((c) => c.action === 'captureDtmf')).toHaveLength(1);
+
+      // A provider that reports a key during the prompt anyway: the collect still asks for its own input.
+      const typeAhead = await drive(f, { attempts: ['answered'], keys: ['1'] }, { tamper: keyDuringPrompts('2') });
+      expect(branches(typeAhead.result).at(-1)).toBe('ask:1');
+      expect(typeAhead.commands.filter((c) => c.action === 'captureDtmf')).toHaveLength(1);
+      expect(typeAhead.result.variables.choice).toBe('1');
+    },
+  );
+
+  it('played → not a collect: a key does not cut the loops short', async () => {
+    const f = menuThen({ type: 'setVariable', variable: 'seen', value: 'true', next: 'ask' }, { loopCount: 3 });
+    const d = await drive(f, { attempts: ['answered'], keys: ['1'] }, { tamper: keyDuringPrompts('2') });
+    expect(says(d)).toEqual([false, false, false]);
+    expect(branches(d.result)).toEqual(['call:answered', 'menu:played', 'between:next', 'ask:1']);
+  });
+
+  it('played branch open (automatic hang-up): the prompt is not interruptible', async () => {
+    const f = flowOf({
+      id: 'open',
+      version: 1,
+      start: 'call',
+      elements: [
+        { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'menu' } },
+        { id: 'menu', type: 'play', tts: { text: 'Bye.' }, interruptible: true, loopCount: 2 },
+      ],
+    });
+    const d = await drive(f, { attempts: ['answered'] }, { tamper: keyDuringPrompts('5') });
+    expect(says(d)).toEqual([false, false]);
+    expect(d.commands.map((c) => c.action)).toEqual(['dial', 'say', 'say', 'hangup']);
+  });
+
+  it('an audio file prompt follows the same rule', async () => {
+    const f = menuThen(
+      { type: 'setVariable', variable: 'seen', value: 'true', next: 'ask' },
+      { tts: undefined, audio: { url: 'https://example.com/menu.mp3' } },
+    );
+    const d = await drive(f, { attempts: ['answered'], keys: ['1'] }, { tamper: keyDuringPrompts('2') });
+    expect(d.commands.find((c) => c.action === 'play')).toMatchObject({ interruptible: false });
+    expect(d.result.variables.choice).toBe('1');
   });
 });
 
@@ -392,6 +532,78 @@ describe('hangUp, pause and open branches', () => {
     const d = await drive(f);
     expect(d.result.outcome).toBe('failed');
     expect(d.result.error).toMatch(/cycle/);
+  });
+});
+
+describe('limits: the automatic hang-up never counts against them', () => {
+  /** Answered → `inc` → `check` → `inc` … `rounds` times, then `check`'s else, open: closed by a hang-up. */
+  const counter = (rounds: number) =>
+    flowOf({
+      id: 'loop',
+      version: 1,
+      start: 'call',
+      variables: { n: { type: 'number', default: 0 } },
+      elements: [
+        { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'inc' } },
+        { id: 'inc', type: 'setVariable', variable: 'n', value: 'vars.n + 1', next: 'check' },
+        { id: 'check', type: 'condition', conditions: [{ if: `vars.n < ${rounds}`, next: 'inc' }] },
+      ],
+    });
+
+  it('a loop that visits exactly the per-step limit of elements, then ends: hung up, not failed', async () => {
+    // 2 elements a round: the loop alone takes the whole budget; the automatic hang-up comes on top.
+    const rounds = MAX_TRANSITIONS_PER_STEP / 2;
+    const d = await drive(counter(rounds), { attempts: ['answered'] });
+    expect(d.result.outcome).toBe('answered');
+    expect(d.result.error).toBeUndefined();
+    expect(d.result.warnings).toEqual([]);
+    expect(d.result.variables.n).toBe(rounds);
+    expect(d.commands.map((c) => c.action)).toEqual(['dial', 'hangup']);
+    expect(d.result.visited.at(-1)).toBe(AUTO_HANGUP_ID);
+    expect(d.result.trail.at(-1)).toEqual({ element: 'check', branch: 'else' });
+  });
+
+  it('a loop one element past the limit ends cleanly: the live call is hung up, with a warning and a result', async () => {
+    const rounds = MAX_TRANSITIONS_PER_STEP / 2 + 1;
+    const d = await drive(counter(rounds), { attempts: ['answered'] });
+    expect(d.result.outcome).toBe('failed');
+    expect(d.result.error).toMatch(new RegExp(`more than ${MAX_TRANSITIONS_PER_STEP} elements`));
+    expect(d.result.warnings).toEqual([{ element: 'check', message: d.result.error }]);
+    expect(d.commands.map((c) => c.action)).toEqual(['dial', 'hangup']);
+    expect(d.commands[1]).toMatchObject({ action: 'hangup', callId: d.commands[0]?.callId, elementId: 'check' });
+    // The element that would have gone past the limit is not entered: `call` + exactly the limit.
+    expect(d.result.visited).toHaveLength(1 + MAX_TRANSITIONS_PER_STEP);
+    expect(d.state.session).toBe('ended');
+  });
+
+  it('a flow of 100 elements with an open branch stays at 100 elements and is still hung up there', async () => {
+    const steps = Array.from({ length: MAX_ELEMENTS - 2 }, (_, i) => ({
+      id: `s${i}`,
+      type: 'setVariable' as const,
+      variable: 'n',
+      value: `${i}`,
+      next: i < MAX_ELEMENTS - 3 ? `s${i + 1}` : 'bye',
+    }));
+    const doc: FlowInput = {
+      id: 'full',
+      version: 1,
+      start: 'call',
+      variables: { n: { type: 'number' } },
+      elements: [
+        { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 's0' } },
+        ...steps,
+        { id: 'bye', type: 'play', tts: { text: 'Bye.' } },
+      ],
+    };
+    const f = flowOf(doc);
+    expect(f.elements).toHaveLength(MAX_ELEMENTS);
+    // What the flow store does with a published flow: read it back and parse it again.
+    expect(flowOf(JSON.parse(JSON.stringify(f)) as FlowInput).elements).toHaveLength(MAX_ELEMENTS);
+    const d = await drive(f, { attempts: ['answered'] });
+    expect(d.commands.map((c) => c.action)).toEqual(['dial', 'say', 'hangup']);
+    expect(d.commands.at(-1)).toMatchObject({ action: 'hangup', elementId: 'bye' });
+    expect(d.result).toMatchObject({ outcome: 'answered', warnings: [] });
+    expect(d.result.trail.at(-1)).toEqual({ element: 'bye', branch: 'played' });
   });
 });
 

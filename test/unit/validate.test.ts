@@ -239,6 +239,88 @@ describe('validator: graph rules', () => {
     // Branches that end the session (hungUp, callEnded, busy …) need no hang-up.
     expect(warnings.some((w) => /hungUp|callEnded|busy/.test(w.path))).toBe(false);
   });
+  it('at 100 elements, open branches are left to the automatic hang-up of the call: no 101st element', () => {
+    /** call, `fillers` setVariables, an open play, and a hangUp: `fillers + 3` elements. */
+    const build = (fillers: number) =>
+      flow(
+        [
+          call({ answered: 's0', voicemail: null, busy: 'end' }),
+          ...Array.from({ length: fillers }, (_, i) => ({
+            id: `s${i}`,
+            type: 'setVariable',
+            variable: 'n',
+            value: `${i}`,
+            next: i < fillers - 1 ? `s${i + 1}` : 'p',
+          })),
+          { id: 'p', type: 'play', tts: { text: 'x' } },
+          end,
+        ],
+        { variables: { n: { type: 'number' } } },
+      );
+    const full = build(97);
+    expect(full.elements).toHaveLength(100);
+    const r = validateFlow(full);
+    expect(r.issues.filter((i) => i.severity === 'error')).toEqual([]);
+    expect(r.flow?.elements).toHaveLength(100);
+    expect(r.flow?.elements.some((e) => e.id === AUTO_HANGUP_ID)).toBe(false);
+    const warnings = r.issues.filter((i) => i.code === 'session.autoHangUp');
+    expect(warnings.map((w) => w.path).sort()).toEqual(['elements[0].next.voicemail', 'elements[98].next.played']);
+    expect(warnings.every((w) => /hung up automatically/.test(w.message))).toBe(true);
+    // The normalised flow validates again as it is (the flow store parses what it stored).
+    const again = validateFlow(JSON.parse(JSON.stringify(r.flow)));
+    expect(again.ok).toBe(true);
+    expect(again.flow?.elements).toHaveLength(100);
+    // One element fewer: there is room, and the shared hang-up element is added as before.
+    const roomy = validateFlow(build(96));
+    expect(roomy.flow?.elements).toHaveLength(100);
+    expect(roomy.flow?.elements.at(-1)).toMatchObject({ id: AUTO_HANGUP_ID, type: 'hangUp' });
+    expect(validateFlow(JSON.parse(JSON.stringify(roomy.flow))).ok).toBe(true);
+  });
+  it('interruptible play: a warning unless its played branch leads to a collect', () => {
+    const collect = {
+      id: 'ask',
+      type: 'collect',
+      maxDigits: 1,
+      saveTo: 'choice',
+      next: { noMatch: 'end' },
+    };
+    const menu = (played: string | null) => ({
+      id: 'menu',
+      type: 'play',
+      tts: { text: 'Press 1.' },
+      interruptible: true,
+      next: { played, hungUp: 'end', callEnded: 'end' },
+    });
+    const vars = { variables: { choice: { type: 'string' } } };
+    const code = 'play.interruptibleWithoutCollect';
+    expect(issue(flow([call({ answered: 'menu' }), menu('ask'), collect, end], vars), code)).toBeUndefined();
+    const viaSet = flow(
+      [
+        call({ answered: 'menu' }),
+        menu('set'),
+        { id: 'set', type: 'setVariable', variable: 'choice', value: '"none"', next: 'ask' },
+        collect,
+        end,
+      ],
+      vars,
+    );
+    const r = validateFlow(viaSet);
+    expect(r.ok).toBe(true);
+    expect(r.issues.find((i) => i.code === code)).toEqual({
+      severity: 'warning',
+      code,
+      elementId: 'menu',
+      path: 'elements[1].interruptible',
+      message: expect.stringMatching(/played.*collect/),
+    });
+    expect(issue(flow([call({ answered: 'menu' }), menu('end'), end]), code)).toMatchObject({ severity: 'warning' });
+    expect(issue(flow([call({ answered: 'menu' }), menu(null), end]), code)).toMatchObject({
+      path: 'elements[1].interruptible',
+    });
+    // Not interruptible: nothing to say.
+    const plain = { ...menu('end'), interruptible: false };
+    expect(issue(flow([call({ answered: 'menu' }), plain, end]), code)).toBeUndefined();
+  });
   it('more than 3 retries is a warning', () => {
     const r = validateFlow(flow([call({}, { retry: { minMinutes: 1, maxMinutes: 2, count: 4 } })]));
     expect(r.ok).toBe(true);
