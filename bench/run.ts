@@ -1,8 +1,9 @@
-// Benchmarks: JSON on stdout, a human summary on stderr. `npm run bench [-- calls|campaign]`.
+// Benchmarks: JSON on stdout, a human summary on stderr. `npm run bench [-- calls|campaign|history]`.
 //   calls (default): everything in one run on one dev server (SQLite WAL): (a) the appointment
 //          reminder through the whole stack, (b) a bare-Temporal baseline with the same activities
 //          and signals, (c) their ratio, (d) event → signal latency under that load, (e) worker
-//          RSS per cached call.
+//          RSS per cached call, and (f) history events and workflow tasks per call (history).
+//   history: only (f): one call each with demo latencies, placed by a campaign, and instant.
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { startCall } from '../src/client/calls.js';
@@ -15,6 +16,7 @@ import { NatsCampaignStore } from '../src/store/campaigns.js';
 import { stageRecipients } from '../src/campaign/recipients.js';
 import { startCampaign } from '../src/client/campaigns.js';
 import { campaignStatusQuery } from '../src/workflows/messages.js';
+import { historyPerCall } from './history-per-call.js';
 
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -333,8 +335,16 @@ const machine = {
   memGb: Math.round(totalmem() / 2 ** 30),
   node: process.version,
 };
-if (which === 'calls') {
+const historyLine = (h: Awaited<ReturnType<typeof historyPerCall>>) =>
+  `history per call: ${h.historyEventsPerCall.demoLatency} events / ${h.workflowTasksPerCall.demoLatency} workflow tasks with demo latencies, ${h.historyEventsPerCall.campaignPlaced} / ${h.workflowTasksPerCall.campaignPlaced} placed by a campaign, ${h.historyEventsPerCall.instant} / ${h.workflowTasksPerCall.instant} instant\n`;
+if (which === 'history') {
+  const h = await historyPerCall();
+  process.stderr.write(historyLine(h));
+  process.stdout.write(`${JSON.stringify({ benchmark: 'history', machine, ...h })}\n`);
+} else if (which === 'calls') {
   const r = await benchCalls(Number(process.env.BENCH_CALLS ?? 400), Number(process.env.BENCH_CACHED ?? 1000));
+  const h = await historyPerCall();
+  process.stderr.write(historyLine(h));
   process.stderr.write(
     [
       `end to end:  ${r.e2eCallsPerSec} calls/s (${r.calls} answered-and-confirmed calls, ${r.historyEventsPerCall.answeredAndConfirmed} history events each; baseline ${r.historyEventsPerCall.baseline})`,
@@ -344,7 +354,7 @@ if (which === 'calls') {
       `worker RSS:  ${r.workerRssMbPerCachedCall} MB per cached call (${r.cachedCalls.calls} parked calls, sticky cache ${r.cachedCalls.stickyCacheSize}, ${r.cachedCalls.rssMbBefore} → ${r.cachedCalls.rssMbAfter} MB after GC; JS heap ${r.cachedCalls.heapMbPerCachedCall} MB per call)`,
     ].join('\n') + '\n',
   );
-  process.stdout.write(`${JSON.stringify({ benchmark: 'calls', machine, ...r })}\n`);
+  process.stdout.write(`${JSON.stringify({ benchmark: 'calls', machine, ...r, ...h })}\n`);
 } else if (which === 'campaign') {
   const n = Number(process.env.BENCH_RECIPIENTS ?? 100_000);
   const r = await benchCampaign(n);
@@ -353,6 +363,6 @@ if (which === 'calls') {
   );
   process.stdout.write(`${JSON.stringify({ benchmark: 'campaign', machine, ...r })}\n`);
 } else {
-  process.stderr.write(`unknown benchmark "${which}" (available: calls, campaign)\n`);
+  process.stderr.write(`unknown benchmark "${which}" (available: calls, campaign, history)\n`);
   process.exit(2);
 }

@@ -17,6 +17,13 @@ export const TELEPHONY_EVENT_TYPES = [
 ] as const;
 export type TelephonyEventType = (typeof TELEPHONY_EVENT_TYPES)[number];
 
+/**
+ * Events no element reacts to: the bridge acknowledges them without signalling the call, which
+ * saves the call a signal and a workflow task each (a ringing leg changes nothing in a flow; the
+ * dial's outcome comes with CALL_ESTABLISHED or CALL_FAILED).
+ */
+export const EVENTS_NO_ELEMENT_READS: ReadonlySet<TelephonyEventType> = new Set(['CALL_RINGING']);
+
 export { ERROR_CODES, type ErrorCode } from './ids.js';
 export const HANGUP_SOURCES = ['ENDPOINT', 'API', 'PLATFORM'] as const;
 export type HangupSource = (typeof HANGUP_SOURCES)[number];

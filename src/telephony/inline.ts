@@ -3,7 +3,7 @@
 // then never races ahead of an event that is already due.
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { workflowIdOfCallId, type TelephonyCommand } from './contract.js';
+import { EVENTS_NO_ELEMENT_READS, workflowIdOfCallId, type TelephonyCommand } from './contract.js';
 import type { SmsMessage, SmsSender, TelephonyProvider } from './provider.js';
 import { INSTANT, SimulatorEngine } from './simulator.js';
 import { MemoryRecordingStore, synthesizeWav } from '../store/recordings.js';
@@ -25,6 +25,8 @@ export class InlineSimulatorProvider implements TelephonyProvider, SmsSender {
     if (!workflowId) throw new Error(`unroutable call id ${command.callId}`);
     for (const p of this.engine.plan(command)) {
       if (p.recording) await this.recordings.put(p.recording, synthesizeWav(p.recording.durationMs));
+      // As the bridge does: no element reacts to these.
+      if (EVENTS_NO_ELEMENT_READS.has(p.event.type)) continue;
       try {
         await this.client().workflow.getHandle(workflowId).signal(telephonyEventSignal, p.event);
       } catch (err) {

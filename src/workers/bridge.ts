@@ -13,7 +13,12 @@ import {
 } from '@nats-io/jetstream';
 import { isGrpcServiceError, ServiceError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { telephonyEventSchema, workflowIdOfCallId, type TelephonyEvent } from '../telephony/contract.js';
+import {
+  EVENTS_NO_ELEMENT_READS,
+  telephonyEventSchema,
+  workflowIdOfCallId,
+  type TelephonyEvent,
+} from '../telephony/contract.js';
 import { BRIDGE_CONSUMER, DEADLETTER_SUBJECT, EVENTS_STREAM, eventSubject } from '../telephony/nats.js';
 import { telephonyEventSignal } from '../workflows/messages.js';
 import type { FlowStore } from '../store/flows.js';
@@ -253,6 +258,11 @@ export async function startBridge(opts: {
         const r = await receive(ev, workflowId);
         m.ack();
         metrics.events.inc({ type: ev.type, result: r });
+        return;
+      }
+      if (EVENTS_NO_ELEMENT_READS.has(ev.type)) {
+        m.ack();
+        metrics.events.inc({ type: ev.type, result: 'dropped' });
         return;
       }
       const seen = perCall.get(workflowId) ?? { events: 0, bytes: 0 };

@@ -2,6 +2,7 @@
 // It turns interpreter commands into an activity (telephony), timers (sleep) and signal waits.
 import {
   proxyActivities,
+  proxyLocalActivities,
   condition,
   sleep,
   setHandler,
@@ -12,6 +13,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   TemporalFailure,
+  TimeoutFailure,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { ContactCap } from '../activities/index.js';
@@ -61,9 +63,14 @@ export interface CampaignPlacement {
   contactCap?: ContactCap;
 }
 
+// Telephony commands, the gate and the record are local activities: each is one marker in the history
+// instead of three activity events and a workflow task of its own. That is safe because providers
+// are idempotent by command id (a local activity may run again after a worker crash), the gate and
+// the profile are reads, and the record is an idempotent put.
+//
 // Long enough to ride out a NATS restart or a provider redeploy (minutes), bounded so that a provider
 // that stays away ends the call as failed rather than holding it.
-const { sendTelephonyCommand, loadProfile } = proxyActivities<Activities>({
+const { sendTelephonyCommand, loadProfile } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   scheduleToCloseTimeout: '10 minutes',
   retry: {
@@ -74,6 +81,7 @@ const { sendTelephonyCommand, loadProfile } = proxyActivities<Activities>({
   },
 });
 // The hang-up of a call that is already failing: best effort, short, so a dead provider does not hold it.
+// A rare path, so an ordinary activity: its completion is a task of its own, apart from the failure.
 const { sendTelephonyCommand: hangUpBestEffort } = proxyActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   scheduleToCloseTimeout: '30 seconds',
@@ -87,13 +95,13 @@ const { sendTelephonyCommand: hangUpBestEffort } = proxyActivities<Activities>({
 // The gate before a dial: bounded, so a do-not-call store that stays away fails the call instead of
 // holding it for the workflow's lifetime (and an unbounded schedule-to-close leaves a ten-year timer
 // behind in the time-skipping test server, which it then skips to).
-const { campaignGate } = proxyActivities<Activities>({
+const { campaignGate } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   scheduleToCloseTimeout: '10 minutes',
   retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds' },
 });
 // A call's record is retried for as long as it takes: the campaign counts completions from records.
-const { publishCallRecord } = proxyActivities<Activities>({
+const { publishCallRecord } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '500 milliseconds', maximumInterval: '10 seconds' },
 });
@@ -148,6 +156,38 @@ const SEEN_WINDOW = 512;
 const LATE_TIMER_MS = 2_000;
 /** How long a late timeout waits for those queued events before it counts as a timeout. */
 const LATE_GRACE_MS = 15_000;
+/** How long a call waits for the end of a leg it hung up before it completes anyway. */
+const LEG_END_WAIT_MS = 30_000;
+
+/**
+ * One timer watches every wait of a call, instead of a timer started and cancelled per wait (two
+ * history events each). It is started for the deadline of the wait that finds none running; when
+ * it fires before the current wait's deadline it is started again for that deadline. A wait whose
+ * deadline is earlier than the running timer times out when the timer fires, later than its
+ * deadline: those deadlines are fallbacks for a provider that never reports (every provider ends
+ * prompts, collects and rings itself and says so), so a late fallback costs nothing in a working
+ * call. Pauses, delivery windows and retry back-offs are real timers of their own.
+ */
+class Watchdog {
+  /** When the running timer is due (undefined: none runs). */
+  dueAt: number | undefined;
+  /** Increases each time the timer fires. */
+  ticks = 0;
+  /** How late the timer fired after its due time, the last time it fired. */
+  lastLateMs = 0;
+
+  /** Start the timer for `deadline`, unless one runs already (the wait then sees its deadline when it fires). */
+  ensure(deadline: number): void {
+    if (this.dueAt !== undefined) return;
+    const dueAt = deadline;
+    this.dueAt = dueAt;
+    void sleep(Math.max(1, dueAt - Date.now())).then(() => {
+      this.lastLateMs = Date.now() - dueAt;
+      this.dueAt = undefined;
+      this.ticks += 1;
+    });
+  }
+}
 
 interface ArmedWait {
   token: number;
@@ -164,9 +204,8 @@ interface ArmedWait {
  * one that fired late first gives the events queued during the outage a grace to arrive, so that a
  * key pressed before the deadline still decides the branch. Returns whether an event arrived.
  */
-async function graceIfLate(armed: ArmedWait, queue: TelephonyEvent[]): Promise<boolean> {
+async function graceIfLate(armed: ArmedWait, queue: TelephonyEvent[], lateMs: number): Promise<boolean> {
   if (armed.graceUntil === undefined) {
-    const lateMs = Date.now() - armed.deadline;
     if (lateMs <= LATE_TIMER_MS) return false;
     armed.graceUntil = Date.now() + LATE_GRACE_MS;
     log.info('a wait timed out late: waiting for queued events before acting on it', { lateMs });
@@ -205,7 +244,11 @@ async function confirmProvider(
  * A command that could not reach its provider ends the call as failed: first, as far as it can,
  * hang up the leg that may be live, so no one is left on a line no flow drives.
  */
-async function hangUpAfterFailure(state: CallState, failed: TelephonyCommand): Promise<void> {
+async function hangUpAfterFailure(
+  state: CallState,
+  failed: TelephonyCommand,
+  awaitLegEnd: (callId: string) => Promise<void>,
+): Promise<void> {
   const callId = state.callId;
   if (!callId) return;
   const mayBeLive =
@@ -223,8 +266,9 @@ async function hangUpAfterFailure(state: CallState, failed: TelephonyCommand): P
       commandId: `${callId}#failed`,
       elementId: state.element ?? failed.elementId,
     });
+    await awaitLegEnd(callId);
   } catch (err) {
-    if (!(err instanceof ActivityFailure)) throw err;
+    if (!activityFailed(err)) throw err;
     log.warn('the hang-up of a failing call did not reach the provider either', { callId, reason: failureReason(err) });
   }
 }
@@ -310,6 +354,14 @@ async function campaignCall(input: CallWorkflowInput, placement: CampaignPlaceme
   });
 }
 
+/**
+ * A (local) activity that failed for good. Local activities fail with the activity's own error
+ * (an ApplicationFailure, or a TimeoutFailure), not wrapped in an ActivityFailure as activities are.
+ */
+function activityFailed(err: unknown): err is TemporalFailure {
+  return err instanceof ActivityFailure || err instanceof ApplicationFailure || err instanceof TimeoutFailure;
+}
+
 /** A failure as one line for the call record: the activity's own error rather than its wrapper. */
 function failureReason(err: unknown): string {
   if (err instanceof ActivityFailure && err.cause) return `${err.activityType ?? 'activity'}: ${err.cause.message}`;
@@ -380,6 +432,7 @@ async function runCall(o: {
   // Profiles are loaded only when the flow uses them, keeping histories of simple flows short.
   const profile = usesProfile(flow) ? await loadProfile(o.recipient.id) : {};
   let armed: ArmedWait | undefined;
+  const watchdog = new Watchdog();
   let state = initialState({
     workflowId: info.workflowId,
     recipient: o.recipient,
@@ -397,20 +450,46 @@ async function runCall(o: {
     trail: state.trail,
     ...(state.result ? { outcome: state.result.outcome } : {}),
     ...(armed && 'token' in state.phase && state.phase.token === armed.token
-      ? { waitUntil: new Date(armed.graceUntil ?? armed.deadline).toISOString() }
+      ? {
+          // When the call acts on the wait: its deadline is seen when the watchdog fires.
+          waitUntil: new Date(armed.graceUntil ?? Math.max(armed.deadline, watchdog.dueAt ?? 0)).toISOString(),
+        }
       : {}),
   }));
 
   /** A telephony command; one that cannot reach its provider ends the call as failed. */
+  /**
+   * After our hang-up, wait for the leg's end before the workflow completes. Completing in the task
+   * that ran the hang-up (a local activity) races the provider's CALL_FINISHED: Temporal refuses a
+   * completion when a new event came in meanwhile, and the retried task runs its local activities
+   * (and metrics) again. Bounded: a provider that never reports does not hold the call.
+   */
+  const awaitLegEnd = async (callId: string): Promise<void> => {
+    const until = Date.now() + LEG_END_WAIT_MS;
+    const ended = () =>
+      queue.some((e) => (e.type === 'CALL_FINISHED' || e.type === 'CALL_FAILED') && e.callId === callId);
+    while (!ended() && Date.now() < until) {
+      watchdog.ensure(until);
+      const ticks = watchdog.ticks;
+      await condition(() => ended() || watchdog.ticks !== ticks);
+    }
+  };
+
   const send = async (command: TelephonyCommand): Promise<void> => {
     try {
       await sendTelephonyCommand(command);
     } catch (err) {
-      if (!(err instanceof ActivityFailure)) throw err;
-      log.warn('a telephony command failed: ending the call', { action: command.action, reason: failureReason(err) });
-      await hangUpAfterFailure(state, command);
+      if (!activityFailed(err)) throw err;
+      const reason = `sendTelephonyCommand: ${failureReason(err)}`;
+      log.warn('a telephony command failed: ending the call', { action: command.action, reason });
+      await hangUpAfterFailure(state, command, awaitLegEnd);
       // The call fails with the command's own error; a campaign call writes its record (failed, reason).
-      throw err;
+      throw ApplicationFailure.create({
+        message: reason,
+        type: 'TelephonyCommandFailed',
+        nonRetryable: true,
+        cause: err,
+      });
     }
   };
 
@@ -477,11 +556,15 @@ async function runCall(o: {
               deadline: Date.now() + cmd.timeoutMs,
               ...(sentThisStep ? { command: sentThisStep } : {}),
             };
-          const remaining = Math.max(0, armed.deadline - Date.now());
+          // Wait for an event or the deadline, the deadline seen only when the watchdog fires.
+          while (queue.length === 0 && Date.now() < armed.deadline) {
+            watchdog.ensure(armed.deadline);
+            const ticks = watchdog.ticks;
+            await condition(() => queue.length > 0 || watchdog.ticks !== ticks);
+          }
           const got =
             queue.length > 0 ||
-            (await condition(() => queue.length > 0, remaining)) ||
-            (await graceIfLate(armed, queue)) ||
+            (await graceIfLate(armed, queue, watchdog.lastLateMs)) ||
             (await confirmProvider(armed, queue, send));
           const ev = got ? queue.shift() : undefined;
           if (ev?.type === 'CALL_FAILED')
@@ -494,6 +577,7 @@ async function runCall(o: {
           break;
         }
         case 'finish':
+          if (sentThisStep?.action === 'hangup') await awaitLegEnd(sentThisStep.callId);
           await condition(allHandlersFinished);
           log.info('call finished', { outcome: cmd.result.outcome, dials: cmd.result.dials });
           metrics.callCompleted(flow.id, o.campaignId, o.direction, cmd.result.outcome);

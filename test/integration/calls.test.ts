@@ -145,7 +145,13 @@ describe('the bridge and bad events', () => {
     // An event for a call that never existed is kept with its reason (a misrouted provider or an injection).
     await js.publish(
       'dialflow.events.sim.CALL_RINGING',
-      JSON.stringify({ id: 'x3', type: 'CALL_RINGING', callId: 'call:none:r1~1', timestamp: 'now', properties: {} }),
+      JSON.stringify({
+        id: 'x3',
+        type: 'CALL_ESTABLISHED',
+        callId: 'call:none:r1~1',
+        timestamp: 'now',
+        properties: {},
+      }),
     );
     // An event over the size limit is never parsed or signalled.
     await js.publish(
@@ -250,7 +256,7 @@ describe('the bridge and a flood of events at one call', () => {
         'dialflow.events.sim.CALL_RINGING',
         JSON.stringify({
           id: `flood-${i}`,
-          type: 'CALL_RINGING',
+          type: 'CALL_RECORDING_READY',
           callId,
           timestamp: new Date().toISOString(),
           properties: { junk },
@@ -459,8 +465,9 @@ describe('masking in workflow history', () => {
       execution: { workflowId: handle.workflowId },
     });
     type RawPayload = { metadata?: Record<string, Uint8Array> | null; data?: Uint8Array | null };
-    // Patch markers (`patched()`) are written by the SDK itself, outside the codec: they hold only
-    // the patch's name, checked separately below.
+    // Markers are written by the SDK itself: a patch marker (`patched()`, core v1) holds only the
+    // patch's name; a local activity's marker holds the SDK's own record of it (type, attempt,
+    // times) in `data`, outside the codec, and the activity's result in `result`, through it.
     const payloadsOf = (root: unknown, skip = 'markerRecordedEventAttributes'): RawPayload[] => {
       const found: RawPayload[] = [];
       const collect = (node: unknown): void => {
@@ -474,15 +481,25 @@ describe('masking in workflow history', () => {
       collect(root);
       return found;
     };
-    const markers = (raw.history?.events ?? []).flatMap((e) =>
-      e.markerRecordedEventAttributes ? payloadsOf(e.markerRecordedEventAttributes, '') : [],
-    );
-    for (const m of markers)
-      expect(Buffer.from(m.data ?? new Uint8Array()).toString('utf8')).toMatch(
-        /^\{"id":"[a-z0-9-]+","deprecated":(true|false)\}$/,
-      );
+    const text = (p: RawPayload) => Buffer.from(p.data ?? new Uint8Array()).toString('utf8');
+    let localActivityMarkers = 0;
+    for (const e of raw.history?.events ?? []) {
+      const marker = e.markerRecordedEventAttributes;
+      if (!marker) continue;
+      if (marker.markerName === 'core_local_activity') {
+        localActivityMarkers += 1;
+        for (const p of payloadsOf(marker.details?.data, '')) expect(text(p)).toMatch(/"activity_type":"\w+"/);
+        for (const p of payloadsOf(marker.details?.result, ''))
+          expect(Buffer.from(p.metadata?.encoding ?? new Uint8Array()).toString()).toBe('binary/encrypted');
+      } else {
+        for (const p of payloadsOf(marker, ''))
+          expect(text(p)).toMatch(/^\{"id":"[a-z0-9-]+","deprecated":(true|false)\}$/);
+      }
+    }
+    expect(localActivityMarkers).toBeGreaterThan(3);
+    // The start's input, the signals and the result (commands are markers, checked above).
     const payloads = payloadsOf(raw.history);
-    expect(payloads.length).toBeGreaterThan(10);
+    expect(payloads.length).toBeGreaterThan(4);
     for (const p of payloads) {
       expect(Buffer.from(p.metadata?.encoding ?? new Uint8Array()).toString()).toBe('binary/encrypted');
       expect(Buffer.from(p.data ?? new Uint8Array()).toString('latin1')).not.toContain('4321');
