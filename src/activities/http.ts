@@ -25,6 +25,11 @@ export class TooManyRedirectsError extends Error {
 export class InvalidUrlError extends Error {
   override readonly name = 'InvalidUrlError';
 }
+/** The server closed the connection in the middle of the response body. */
+export class ConnectionClosedError extends Error {
+  override readonly name = 'ConnectionClosedError';
+}
+
 /** Errors that no retry can fix: the activity fails them at once, without retrying. */
 export function isPermanentHttpError(
   err: unknown,
@@ -34,6 +39,23 @@ export function isPermanentHttpError(
     err instanceof ResponseTooLargeError ||
     err instanceof TooManyRedirectsError ||
     err instanceof InvalidUrlError
+  );
+}
+
+/**
+ * Failures of one exchange that another attempt may not have: the timeout or a cancellation
+ * (AbortError, TimeoutError), the socket or DNS (ECONNREFUSED, ECONNRESET, ENOTFOUND …), TLS
+ * (ERR_TLS_…, CERT_…), a response the HTTP parser refused (HPE_…), a body cut short.
+ */
+export function isTransientHttpError(err: unknown): err is Error {
+  if (!(err instanceof Error)) return false;
+  if (err instanceof ConnectionClosedError || err.name === 'AbortError' || err.name === 'TimeoutError') return true;
+  const code = (err as NodeJS.ErrnoException).code;
+  return (
+    typeof code === 'string' &&
+    /^(E[A-Z]+|ERR_TLS_\w+|ERR_SSL_\w+|CERT_\w+|UNABLE_TO_\w+|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|HPE_\w+)$/.test(
+      code,
+    )
   );
 }
 
@@ -107,7 +129,7 @@ export const httpAllowSchema = z
 
 export function parseHttpAllow(value: string | undefined): Pick<HttpPolicy, 'allowHosts' | 'allowRanges'> {
   const parsed = httpAllowSchema.safeParse(value);
-  if (!parsed.success) throw new Error(`DIALFLOW_HTTP_ALLOW: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  if (!parsed.success) throw new Error(`DIALFLOW_HTTP_ALLOW:\n${z.prettifyError(parsed.error)}`);
   const allowHosts: string[] = [];
   const allowRanges: Array<[Address, number]> = [];
   for (const e of parsed.data) {
@@ -220,12 +242,9 @@ const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new htt
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 function parseUrl(s: string, base?: URL): URL {
-  let url: URL;
-  try {
-    url = new URL(s, base);
-  } catch {
-    throw new InvalidUrlError(`not a valid URL: ${s.slice(0, 200)}`);
-  }
+  // Not quoted in the error: the URL is rendered from the flow and may carry what a caller typed.
+  if (!URL.canParse(s, base?.href)) throw new InvalidUrlError(`not a valid URL (${s.length} characters)`);
+  const url = new URL(s, base);
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
     throw new InvalidUrlError(`${url.protocol} URLs are not allowed; http or https only`);
   return url;
@@ -328,7 +347,7 @@ function readAnswer(res: http.IncomingMessage, limit: number): Promise<HttpAnswe
     res.on('error', reject);
     // A connection closed early without an error (the server gave up mid-body) is not a complete answer.
     res.on('close', () => {
-      if (!res.complete) reject(new Error('the connection closed before the end of the response'));
+      if (!res.complete) reject(new ConnectionClosedError('the connection closed before the end of the response'));
     });
   });
 }

@@ -5,7 +5,13 @@ import { InvalidCommandError, type SmsMessage, type SmsSender, type TelephonyPro
 import type { ProfileStore } from '../store/profiles.js';
 import type { HttpResponseData } from '../flow/interpreter.js';
 import { createCampaignActivities, type CampaignDeps } from './campaign.js';
-import { guardedRequest, httpPolicyFromEnv, isPermanentHttpError, type HttpPolicy } from './http.js';
+import {
+  guardedRequest,
+  httpPolicyFromEnv,
+  isPermanentHttpError,
+  isTransientHttpError,
+  type HttpPolicy,
+} from './http.js';
 
 export interface ActivityDeps {
   /** Campaign stores and the Temporal client that places calls (and signals the benchmark baseline). */
@@ -46,15 +52,23 @@ function decodeBody(text: string, contentType: string | undefined): unknown {
   return text;
 }
 
+/**
+ * The request as failures name it: method and host. The URL is rendered from the flow, so its path
+ * and query may carry what a caller typed (masked input too); failures end up in warnings, call
+ * results, logs and the failure messages Temporal keeps in clear in history.
+ */
+function requestName(method: string, url: string): string {
+  return `${method} ${URL.canParse(url) ? new URL(url).host : '(not a valid URL)'}`;
+}
+
 /** Network failures worth another attempt: a timeout, a reset, a refused connection, DNS. */
-function transientMessage(err: unknown, timeoutMs: number): string {
+function transientMessage(err: Error, timeoutMs: number): string {
   if (
-    err instanceof Error &&
-    (err.name === 'TimeoutError' ||
-      (err.name === 'AbortError' && err.cause instanceof Error && err.cause.name === 'TimeoutError'))
+    err.name === 'TimeoutError' ||
+    (err.name === 'AbortError' && err.cause instanceof Error && err.cause.name === 'TimeoutError')
   )
     return `timed out after ${timeoutMs} ms`;
-  return err instanceof Error ? err.message : String(err);
+  return err.message;
 }
 
 export function createActivities(deps: ActivityDeps) {
@@ -144,15 +158,15 @@ function createCallActivities(deps: ActivityDeps) {
           }
           return res.status < 400
             ? { ok: true, data }
-            : { ok: false, data, error: `HTTP ${res.status} from ${req.method} ${new URL(req.url).host}` };
+            : { ok: false, data, error: `HTTP ${res.status} from ${requestName(req.method, req.url)}` };
         } catch (err) {
           if (isPermanentHttpError(err))
-            throw ApplicationFailure.nonRetryable(`${req.method} ${req.url}: ${err.message}`, err.name);
-          if (cancelled.aborted) throw err;
+            throw ApplicationFailure.nonRetryable(`${requestName(req.method, req.url)}: ${err.message}`, err.name);
+          if (cancelled.aborted || !isTransientHttpError(err)) throw err;
           lastError = transientMessage(err, req.timeoutMs);
         }
       }
-      return { ok: false, error: `${req.method} ${req.url}: ${lastError}` };
+      return { ok: false, error: `${requestName(req.method, req.url)}: ${lastError}` };
     },
   };
 }

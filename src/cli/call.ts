@@ -94,7 +94,7 @@ export async function placeCall(file: string, o: CallOptions): Promise<CallComma
       const result = await Promise.race([handle.result(), timedOut]);
       const history = await decodeHistory(await handle.fetchHistory(), payloadCodec(config));
       return {
-        ...callReport(flow, result, history, recipient.timeZone ?? 'UTC'),
+        ...(await callReport(flow, result, history, recipient.timeZone ?? 'UTC', handle.workflowId)),
         workflowId: handle.workflowId,
         elapsedSeconds: Math.round((Date.now() - started) / 100) / 10,
       };

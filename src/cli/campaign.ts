@@ -1,6 +1,5 @@
 // `dialflow campaign start|check|status|pause|resume|cancel|report|forecast` and `dialflow dnc …`.
-import { createReadStream, existsSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { DateTime } from 'luxon';
 import { SingleBar, Presets } from 'cli-progress';
@@ -31,13 +30,15 @@ import {
 import { CliError } from './errors.js';
 import { configFor, conn, withNats, withTemporal, type Conn } from './connections.js';
 import { requireValidFlow } from './validate.js';
+import { readDoNotCallFile } from './dnc-file.js';
 import type { CallingSpeed } from '../flow/schema.js';
 
 function speedOption(v: string): CallingSpeed {
   try {
     return parseSpeed(v);
   } catch (err) {
-    throw new CliError((err as Error).message, 1);
+    if (!(err instanceof RangeError)) throw err;
+    throw new CliError(err.message, 1);
   }
 }
 
@@ -378,12 +379,12 @@ export function campaignCommands(program: Command): void {
     );
 
   const dnc = program.command('dnc').description('the do-not-call list (NATS KV), checked before every outbound call');
-  const phones = async (args: string[], file?: string): Promise<string[]> => {
-    const out = [...args];
-    if (file)
-      for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Infinity }))
-        if (/\d/.test(line)) out.push((line.split(',')[0] ?? '').trim());
-    return out;
+  /** The numbers given and those of the file; the file's bad lines are reported, and counted. */
+  const phones = async (args: string[], file?: string): Promise<{ list: string[]; badLines: number }> => {
+    if (!file) return { list: args, badLines: 0 };
+    const read = await readDoNotCallFile(file);
+    for (const p of read.problems) process.stderr.write(`${file}:${p.line}: ${p.message}\n`);
+    return { list: [...args, ...read.phones], badLines: read.problems.length };
   };
   for (const [name, blocked] of [
     ['add', true],
@@ -396,13 +397,22 @@ export function campaignCommands(program: Command): void {
         .argument('[phones...]')
         .option('--file <file>', 'one number per line (or CSV with the number first)'),
     ).action(async (args: string[], o: Conn & { file?: string }) => {
-      const list = await phones(args, o.file);
-      if (list.length === 0) throw new CliError('no numbers given', 1);
+      const { list, badLines } = await phones(args, o.file);
+      if (list.length === 0)
+        throw new CliError(
+          badLines > 0 ? `no numbers given (${badLines} bad line(s) in ${o.file})` : 'no numbers given',
+          1,
+        );
       await withNats(configFor(o).nats.servers, async (nc) => {
         const store = await NatsCampaignStore.open(nc);
         for (const p of list) await store.setDoNotCall(p, blocked);
       });
       process.stdout.write(`${list.length} number(s) ${blocked ? 'added to' : 'removed from'} the do-not-call list\n`);
+      // The good lines are in; the bad ones, listed above, still need fixing.
+      if (badLines > 0) {
+        process.stderr.write(`${o.file}: ${badLines} line(s) skipped\n`);
+        process.exitCode = 1;
+      }
     });
   }
   conn(dnc.command('check').description('is a number blocked? exit 0 if blocked, 3 if not').argument('<phone>')).action(

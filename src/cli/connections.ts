@@ -15,6 +15,7 @@ import {
 import { connectNats } from '../telephony/nats.js';
 import { NatsAuthError, type NatsSettings } from '../telephony/nats-auth.js';
 import { CliError } from './errors.js';
+import { isTemporalUnreachable } from '../dev/stack.js';
 
 /**
  * One NATS connection for a command. Pass `config.nats` (servers and DIALFLOW_NATS_* credentials);
@@ -35,8 +36,9 @@ export async function withNats<T>(
         { cause: err },
       );
     }
+    if (!(err instanceof errors.ConnectionError || err instanceof errors.TimeoutError)) throw err;
     throw new CliError(
-      `cannot reach NATS at ${servers.join(',')}: ${(err as Error).message} (start the stack with \`npm start\` or pass --nats)`,
+      `cannot reach NATS at ${servers.join(',')}: ${err.message} (start the stack with \`npm start\` or pass --nats)`,
       1,
       { cause: err },
     );
@@ -66,9 +68,10 @@ export async function withTemporal<T>(config: Config, f: (client: Client) => Pro
   }
   const connection = await Connection.connect({ address: config.temporal.address, connectTimeout: '5s' }).catch(
     (err: unknown) => {
+      if (!isTemporalUnreachable(err)) throw err;
       if (keyProblem) throw keyProblem;
       throw new CliError(
-        `cannot reach Temporal at ${config.temporal.address}: ${(err as Error).message} (start the stack with \`npm start\` or pass --temporal)`,
+        `cannot reach Temporal at ${config.temporal.address}: ${err.message} (start the stack with \`npm start\` or pass --temporal)`,
         1,
         { cause: err },
       );
@@ -110,9 +113,10 @@ async function advertisedWorkerKeys(
   try {
     return await workerKeys(connection, namespace, taskQueue);
   } catch (err) {
-    if (isGrpcServiceError(err) && (err.code === PERMISSION_DENIED || err.code === UNIMPLEMENTED)) return undefined;
+    if (!isGrpcServiceError(err)) throw err;
+    if (err.code === PERMISSION_DENIED || err.code === UNIMPLEMENTED) return undefined;
     throw new CliError(
-      `cannot ask Temporal at ${connection.options.address} about task queue ${taskQueue}: ${(err as Error).message}`,
+      `cannot ask Temporal at ${connection.options.address} about task queue ${taskQueue}: ${err.message}`,
       1,
       { cause: err },
     );

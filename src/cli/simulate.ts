@@ -1,10 +1,11 @@
 // `dialflow simulate FLOW --persona JSON [--recipient JSON] [--json]`: one call of the flow on
 // Temporal's time-skipping test server with the in-process simulator, so a week of retries and
-// pauses takes seconds. The transcript is read back from the workflow history: what the workflow
-// really did, at its (simulated) times.
+// pauses takes seconds. The transcript is read back from the workflow history (the telephony
+// commands from a replay of it: see transcript-commands.ts): what the workflow really did, at its
+// (simulated) times.
 import { readFileSync } from 'node:fs';
 import { DateTime } from 'luxon';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { z } from 'zod';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { tsToMs } from '@temporalio/common/lib/time.js';
 import type { temporal } from '@temporalio/proto';
@@ -19,6 +20,8 @@ import { CliError } from './errors.js';
 import { startTimeSkipping } from '../dev/time-skipping.js';
 import { decodeHistory } from '../codec/encryption.js';
 import { requireValidFlow } from './validate.js';
+import { FlowReporting, MASKS, Redactor } from './masking.js';
+import { installCliRuntime, sentCommands, type SentCommand } from './transcript-commands.js';
 
 export interface TranscriptEvent {
   /** Simulated time, ISO-8601. */
@@ -51,25 +54,36 @@ export interface SimulationReport extends CallReport {
   simulatedSeconds: number;
 }
 
-/** The report of a finished call, from its result and its decoded history. */
-export function callReport(
+/**
+ * The report of a finished call, from its result and its decoded history. Digits entered at masked
+ * and hidden collects are replaced wherever the call carried them on (see masking.ts); the
+ * interpreter has already masked the trail and the variables the collects saved.
+ */
+export async function callReport(
   flow: Flow,
   result: CallResult,
   history: temporal.api.history.v1.IHistory,
   timeZone: string,
-): CallReport {
+  workflowId: string,
+): Promise<CallReport> {
+  const replayed = await sentCommands(history, workflowId);
+  if (!replayed.commands)
+    process.stderr.write(
+      `warning: the transcript lacks the telephony commands (digits it cannot place are masked): ${replayed.reason}\n`,
+    );
+  const { events, redactor } = readTranscript(flow, history, replayed.commands ?? []);
   return {
     flow: { id: flow.id, version: flow.version },
     visited: result.visited,
     dials: result.dials,
     outcome: result.outcome,
-    ...(result.error ? { error: result.error } : {}),
-    variables: result.variables,
-    trail: result.trail,
-    recordings: result.recordings,
-    warnings: result.warnings,
+    ...(result.error ? { error: redactor.text(result.error) } : {}),
+    variables: redactor.value(result.variables),
+    trail: redactor.value(result.trail),
+    recordings: redactor.value(result.recordings),
+    warnings: result.warnings.map((w) => ({ ...w, message: redactor.text(w.message) })),
     timeZone,
-    events: transcriptFromHistory(flow, history),
+    events: events.map((e) => ({ ...e, text: redactor.text(e.text) })),
   };
 }
 
@@ -96,45 +110,70 @@ function describeCommand(c: TelephonyCommand): string {
   }
 }
 
-/** Builds the transcript from history; digits are shown as each collect's reporting allows. */
-export function transcriptFromHistory(flow: Flow, history: temporal.api.history.v1.IHistory): TranscriptEvent[] {
-  const reporting = new Map(flow.elements.flatMap((e) => (e.type === 'collect' ? [[e.id, e.reporting] as const] : [])));
+/**
+ * The transcript of a call from its decoded history and the telephony commands a replay found
+ * (`sent`; without them DTMF is shown as the flow's strictest collect allows). Events are
+ * redacted: digits of masked and hidden input appear nowhere, also not where the flow rendered them.
+ */
+export function transcriptFromHistory(
+  flow: Flow,
+  history: temporal.api.history.v1.IHistory,
+  sent: SentCommand[] = [],
+): TranscriptEvent[] {
+  const { events, redactor } = readTranscript(flow, history, sent);
+  return events.map((e) => ({ ...e, text: redactor.text(e.text) }));
+}
+
+/** The transcript's events as the history has them, and the digits that must not be shown. */
+function readTranscript(
+  flow: Flow,
+  history: temporal.api.history.v1.IHistory,
+  sent: SentCommand[],
+): { events: TranscriptEvent[]; redactor: Redactor } {
+  const reporting = new FlowReporting(flow);
+  const redactor = new Redactor();
   const commandElement = new Map<string, string>();
   const out: TranscriptEvent[] = [];
+  const command = (at: number, c: TelephonyCommand) => {
+    commandElement.set(c.commandId, c.elementId);
+    out.push({ at: new Date(at).toISOString(), kind: 'command', elementId: c.elementId, text: describeCommand(c) });
+  };
+  const sentAfter = new Map<number, SentCommand[]>();
+  for (const s of sent) sentAfter.set(s.historyLength, [...(sentAfter.get(s.historyLength) ?? []), s]);
+  // Keys pressed during a prompt, not yet taken by a collect: the start of what it collects.
+  let bargeIn = '';
   for (const e of history.events ?? []) {
     const at = new Date(tsToMs(e.eventTime)).toISOString();
     const scheduled = e.activityTaskScheduledEventAttributes;
+    const signal = e.workflowExecutionSignaledEventAttributes;
+    const timer = e.timerStartedEventAttributes;
     if (scheduled) {
       const name = scheduled.activityType?.name ?? '';
       const args = (scheduled.input?.payloads ?? []).map(decode);
-      if (name === 'sendTelephonyCommand') {
-        const c = args[0] as TelephonyCommand;
-        commandElement.set(c.commandId, c.elementId);
-        out.push({ at, kind: 'command', elementId: c.elementId, text: describeCommand(c) });
-      } else if (name !== 'loadProfile') {
+      // Calls of core v1 sent their commands as (non-local) activities.
+      if (name === 'sendTelephonyCommand') command(tsToMs(e.eventTime), args[0] as TelephonyCommand);
+      else if (name !== 'loadProfile')
         out.push({ at, kind: 'action', text: `${name} ${JSON.stringify(args.length === 1 ? args[0] : args)}` });
-      }
-      continue;
-    }
-    const signal = e.workflowExecutionSignaledEventAttributes;
-    if (signal?.signalName === 'telephonyEvent') {
+    } else if (signal?.signalName === 'telephonyEvent') {
       const ev = decode(signal.input?.payloads?.[0]) as TelephonyEvent;
       const p = ev.properties;
       const elementId = typeof p.commandId === 'string' ? commandElement.get(p.commandId) : undefined;
       let detail = '';
       if (ev.type === 'DTMF_CAPTURED' || (typeof p.dtmf === 'string' && p.dtmf)) {
-        const mode = (elementId && reporting.get(elementId)) ?? 'always';
+        const mode = reporting.of(elementId);
         const digits = typeof p.dtmf === 'string' ? p.dtmf : '';
-        detail = mode === 'always' ? ` "${digits}"` : mode === 'masked' ? ' "xxxx"' : ' (hidden)';
+        redactor.add(digits, mode);
+        if (ev.type === 'DTMF_CAPTURED') {
+          redactor.add(bargeIn + digits, mode);
+          bargeIn = '';
+        } else bargeIn += digits;
+        detail = mode === 'always' ? ` "${digits}"` : mode === 'masked' ? ` "${MASKS.masked}"` : ` ${MASKS.hidden}`;
       }
       if (typeof p.errorCode === 'string')
         detail += ` ${p.errorCode}${typeof p.hangupSource === 'string' ? ` by ${p.hangupSource}` : ''}`;
       if (typeof p.detectionResult === 'string') detail += ` ${p.detectionResult}`;
       out.push({ at, kind: 'event', ...(elementId ? { elementId } : {}), text: `${ev.type}${detail}` });
-      continue;
-    }
-    const timer = e.timerStartedEventAttributes;
-    if (timer) {
+    } else if (timer) {
       const ms = tsToMs(timer.startToFireTimeout);
       // Short timers are the workflow's own safety timeouts around waits, not flow behaviour.
       if (ms >= 60_000)
@@ -145,8 +184,9 @@ export function transcriptFromHistory(flow: Flow, history: temporal.api.history.
           until: new Date(tsToMs(e.eventTime) + ms).toISOString(),
         });
     }
+    for (const s of sentAfter.get(Number(e.eventId ?? 0)) ?? []) command(s.at, s.command);
   }
-  return out;
+  return { events: out, redactor };
 }
 
 function humanDuration(ms: number): string {
@@ -172,7 +212,8 @@ export function parseJsonOption(name: string, text: string | undefined): unknown
   try {
     return JSON.parse(source) as unknown;
   } catch (err) {
-    throw new CliError(`--${name} is not valid JSON (inline, or a file name): ${(err as Error).message}`, 1);
+    if (!(err instanceof SyntaxError)) throw err;
+    throw new CliError(`--${name} is not valid JSON (inline, or a file name): ${err.message}`, 1);
   }
 }
 
@@ -182,11 +223,7 @@ export async function simulate(
 ): Promise<SimulationReport> {
   const flow = requireValidFlow(file);
   const persona = personaSchema.safeParse(parseJsonOption('persona', opts.persona) ?? {});
-  if (!persona.success)
-    throw new CliError(
-      `invalid persona: ${persona.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
-      1,
-    );
+  if (!persona.success) throw new CliError(`invalid persona:\n${z.prettifyError(persona.error)}`, 1);
   const recipientInput = (parseJsonOption('recipient', opts.recipient) ?? {}) as Partial<Recipient>;
   // The recipient is the caller of an inbound flow. Its zone comes from `timeZone` or its number.
   const recipient: Recipient = withTimeZone({
@@ -197,11 +234,7 @@ export async function simulate(
   });
   const inboundNumber = flow.start ? undefined : flow.elements.find((e) => e.type === 'startIncomingCall');
 
-  // Native (core) logs go through the same logger, to stderr, so stdout stays a clean transcript/JSON.
-  Runtime.install({
-    logger: new DefaultLogger('ERROR', (entry) => process.stderr.write(`${entry.level} ${entry.message}\n`)),
-    telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
-  });
+  installCliRuntime();
   const { env, worker, provider, codec } = await startTimeSkipping('dialflow-simulate');
   // A simulated person calls the flow's number; the CALL_RECEIVED reaches the workflow as the bridge would send it.
   const callIn = (number: string) => {
@@ -214,8 +247,7 @@ export async function simulate(
     });
   };
   try {
-    const started = await env.currentTimeMs();
-    const { result, history } = await worker.runUntil(async () => {
+    const { result, history, workflowId } = await worker.runUntil(async () => {
       const handle =
         inboundNumber?.type === 'startIncomingCall'
           ? await callIn(inboundNumber.number)
@@ -227,10 +259,17 @@ export async function simulate(
               hints: { persona: persona.data },
             });
       const result = await handle.result();
-      return { result, history: await decodeHistory(await handle.fetchHistory(), codec) };
+      return {
+        result,
+        workflowId: handle.workflowId,
+        history: await decodeHistory(await handle.fetchHistory(), codec),
+      };
     });
-    const simulatedSeconds = Math.round(((await env.currentTimeMs()) - started) / 1000);
-    return { ...callReport(flow, result, history, recipient.timeZone ?? 'UTC'), simulatedSeconds };
+    // From the call's own history: once it is over, the test server skips ahead to whatever timer is
+    // left (an activity's schedule-to-close), so its clock says nothing about the call.
+    const events = history.events ?? [];
+    const simulatedSeconds = Math.round((tsToMs(events.at(-1)?.eventTime) - tsToMs(events[0]?.eventTime)) / 1000);
+    return { ...(await callReport(flow, result, history, recipient.timeZone ?? 'UTC', workflowId)), simulatedSeconds };
   } finally {
     await env.teardown();
   }

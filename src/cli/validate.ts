@@ -6,6 +6,7 @@ import { parseFlowText } from '../flow/document.js';
 import { validateFlow, type ValidationIssue, type ValidationResult } from '../flow/validate.js';
 import { AUDIO_MAX_BYTES, type Flow } from '../flow/schema.js';
 import { CliError } from './errors.js';
+import { isErrnoException } from '../config/errors.js';
 import { toMermaid } from '../flow/mermaid.js';
 import { PROVIDERS, providerIssues, type ProviderName } from '../telephony/capabilities.js';
 
@@ -40,7 +41,8 @@ function fileIssues(res: ValidationResult, file: string): ValidationIssue[] {
           path: `elements[${i}].audio.file`,
           message: `${el.audio.file} is ${(size / 2 ** 20).toFixed(1)} MB; audio files are at most 4 MB`,
         });
-    } catch {
+    } catch (err) {
+      if (!isErrnoException(err, 'ENOENT', 'ENOTDIR')) throw err;
       out.push({
         severity: 'error',
         code: 'audio.fileMissing',
@@ -61,7 +63,8 @@ export function loadAndValidate(file: string, provider: ProviderName = 'simulato
     // Bytes, not text: invalid UTF-8 is reported (document.encoding) instead of read as U+FFFD.
     bytes = readFileSync(file);
   } catch (err) {
-    return { code: 2, error: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` };
+    if (!isErrnoException(err)) throw err;
+    return { code: 2, error: `cannot read ${file}: ${err.code}` };
   }
   const parsed = parseFlowText(bytes, file);
   // A document over a limit (size, nesting, encoding) is invalid with a validator code, not unparsable.

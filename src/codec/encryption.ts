@@ -6,6 +6,7 @@
 // data = 12-byte nonce ‖ ciphertext of the serialized Payload ‖ 16-byte tag.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { isErrnoException } from '../config/errors.js';
 import { METADATA_ENCODING_KEY, ValueError, type Payload, type PayloadCodec } from '@temporalio/common';
 // CommonJS package: its named exports are not visible to Node's ESM loader.
 import protos from '@temporalio/proto';
@@ -60,7 +61,8 @@ export function readKeyFile(file: string): Uint8Array {
   try {
     content = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new PayloadKeyError(`cannot read the payload key file ${file}: ${(err as Error).message}`, { cause: err });
+    if (!isErrnoException(err)) throw err;
+    throw new PayloadKeyError(`cannot read the payload key file ${file}: ${err.message}`, { cause: err });
   }
   return parseKey(content, file);
 }
@@ -128,6 +130,8 @@ export class EncryptionCodec implements PayloadCodec {
         plain = Buffer.concat([decipher.update(data.subarray(NONCE_BYTES, data.length - TAG_BYTES)), decipher.final()]);
       } catch (err) {
         // GCM's tag check: the data was altered or encrypted with another key under the same id.
+        // Node reports it as an Error without a code; its coded errors (ERR_CRYPTO_…) are misuse.
+        if (!(err instanceof Error) || 'code' in err) throw err;
         throw new ValueError(
           `payload encrypted with key ${id} fails authentication (altered, or not encrypted with this key)`,
           err,

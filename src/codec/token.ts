@@ -5,6 +5,7 @@ import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { isErrnoException } from '../config/errors.js';
 
 export class CodecTokenError extends Error {
   override readonly name = 'CodecTokenError';
@@ -24,7 +25,7 @@ const tokenSchema = z
 
 export function parseCodecToken(value: string, where: string): string {
   const r = tokenSchema.safeParse(value);
-  if (!r.success) throw new CodecTokenError(`${where}: ${r.error.issues.map((i) => i.message).join('; ')}`);
+  if (!r.success) throw new CodecTokenError(`${where}:\n${z.prettifyError(r.error)}`);
   return r.data;
 }
 
@@ -40,16 +41,15 @@ export function ensureCodecTokenFile(file: string): string {
       writeFileSync(file, `${generateCodecToken()}\n`, { mode: 0o600, flag: 'wx' });
     } catch (err) {
       // Another process created it between the check and the write: use theirs.
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (!isErrnoException(err, 'EEXIST')) throw err;
     }
   }
   let content: string;
   try {
     content = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new CodecTokenError(`cannot read the codec server token file ${file}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    if (!isErrnoException(err)) throw err;
+    throw new CodecTokenError(`cannot read the codec server token file ${file}: ${err.message}`, { cause: err });
   }
   return parseCodecToken(content, file);
 }

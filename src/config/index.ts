@@ -7,14 +7,16 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { PayloadCodec } from '@temporalio/common';
-import { EncryptionCodec, generateKey, parseKey, readKeyFile } from '../codec/encryption.js';
+import { EncryptionCodec, generateKey, parseKey, PayloadKeyError, readKeyFile } from '../codec/encryption.js';
 import { PROJECT_ROOT } from './tools.js';
 import { NatsAuthError, natsAuthEnv, natsAuthEnvShape, natsAuthFrom, type NatsAuth } from '../telephony/nats-auth.js';
 
+/** The JSON value of `v`, or undefined when it is not JSON (the schema then reports the variable). */
 function safeJson(v: string): unknown {
   try {
     return JSON.parse(v);
-  } catch {
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
     return undefined;
   }
 }
@@ -167,9 +169,7 @@ export interface Config {
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
-    throw new ConfigError(
-      `invalid configuration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
+    throw new ConfigError(`invalid configuration:\n${z.prettifyError(parsed.error)}`);
   }
   const e = parsed.data;
   if (Boolean(e.DIALFLOW_SIP_TRUNK_USER) !== Boolean(e.DIALFLOW_SIP_TRUNK_PASSWORD)) {
@@ -299,7 +299,8 @@ export function payloadCodec(c: Config): EncryptionCodec {
     if (c.payload.keyFile) return new EncryptionCodec(readKeyFile(c.payload.keyFile), previous);
     if (existsSync(DEV_PAYLOAD_KEY_FILE)) return new EncryptionCodec(readKeyFile(DEV_PAYLOAD_KEY_FILE), previous);
   } catch (err) {
-    throw new ConfigError((err as Error).message, { cause: err });
+    if (!(err instanceof PayloadKeyError)) throw err;
+    throw new ConfigError(err.message, { cause: err });
   }
   throw new ConfigError(
     `no payload encryption key: set DIALFLOW_PAYLOAD_KEY (32 bytes, base64; \`openssl rand -base64 32\`) or DIALFLOW_PAYLOAD_KEY_FILE — or run \`dialflow dev\`, which creates ${DEV_PAYLOAD_KEY_FILE}`,

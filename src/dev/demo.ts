@@ -2,11 +2,17 @@
 import { readFileSync } from 'node:fs';
 import { DateTime } from 'luxon';
 import { SingleBar, Presets } from 'cli-progress';
-import type { Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
 import { parseFlow } from '../flow/validate.js';
 import type { CallResult, Recipient } from '../flow/interpreter.js';
 import { summarize, type CallSummary } from '../flow/summary.js';
 import { splitPersona, startCall } from '../client/calls.js';
+import { isTemporalUnreachable } from './stack.js';
+
+/** A demo call still running when the demo's deadline passed. */
+class DemoDeadlineError extends Error {
+  override readonly name = 'DemoDeadlineError';
+}
 
 export interface DemoOptions {
   client: Client;
@@ -65,10 +71,19 @@ export async function runDemo(o: DemoOptions): Promise<DemoReport> {
           ...(hints ? { hints } : {}),
         });
         const r = await Promise.race([handle.result(), deadline]);
-        if (r === 'timeout') throw new Error('did not finish before the demo deadline');
+        if (r === 'timeout') throw new DemoDeadlineError('did not finish before the demo deadline');
         results.push(r);
       } catch (err) {
-        failed.push({ recipientId: row.id, error: (err as Error).message });
+        // A call that failed, ran out of time, was already placed, or Temporal would not take: the
+        // demo reports it with the others.
+        if (!(
+          err instanceof WorkflowFailedError ||
+          err instanceof DemoDeadlineError ||
+          err instanceof WorkflowExecutionAlreadyStartedError ||
+          isTemporalUnreachable(err)
+        ))
+          throw err;
+        failed.push({ recipientId: row.id, error: err.message });
       } finally {
         tick();
       }

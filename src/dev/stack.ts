@@ -5,10 +5,12 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Connection } from '@temporalio/client';
+import { Connection, isGrpcServiceError, ServiceError } from '@temporalio/client';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { PROJECT_ROOT, toolPaths } from '../config/tools.js';
+import { isErrnoException } from '../config/errors.js';
+import { isNatsFailure } from '../store/nats-errors.js';
 import {
   devNatsEnv,
   ensureDevNatsAuth,
@@ -53,6 +55,19 @@ import { freePort } from '../../scripts/lib/net.mjs';
 
 export { freePort };
 
+/**
+ * Temporal's frontend cannot be used (yet): Connection.connect found no channel before its deadline
+ * (grpc-js says so in a plain Error), or a call ended with a gRPC status (unavailable, a namespace
+ * not registered yet …).
+ */
+export function isTemporalUnreachable(err: unknown): err is Error {
+  return (
+    err instanceof ServiceError ||
+    isGrpcServiceError(err) ||
+    (err instanceof Error && /^Failed to connect before the deadline/.test(err.message))
+  );
+}
+
 export async function assertPortFree(host: string, port: number, component: string, flag: string): Promise<void> {
   await new Promise<void>((res, rej) => {
     const srv = createServer();
@@ -80,9 +95,23 @@ interface Child {
 function tail(file: string, lines = 6): string {
   try {
     return readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
-  } catch {
+  } catch (err) {
+    if (!isErrnoException(err)) throw err;
     return '';
   }
+}
+
+/**
+ * What a probe of a server that is still starting fails with: a refused connection (fetch wraps it
+ * in a TypeError), no gRPC channel or an error status from Temporal, NATS or JetStream not there yet.
+ */
+function notUpYet(err: unknown): boolean {
+  return (
+    isErrnoException(err) ||
+    (err instanceof TypeError && isErrnoException(err.cause)) ||
+    isTemporalUnreachable(err) ||
+    isNatsFailure(err)
+  );
 }
 
 export interface TemporalOptions {
@@ -126,7 +155,9 @@ export class Stack {
       const ours = () => {
         try {
           return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(this.dataDir);
-        } catch {
+        } catch (err) {
+          // ENOENT: no such process (any more).
+          if (!isErrnoException(err)) throw err;
           return false;
         }
       };
@@ -185,7 +216,11 @@ export class Stack {
           `exited with code ${exitCode} while starting; last log lines:\n${tail(child.logFile)}`,
           fix,
         );
-      if (await probe().catch(() => false)) return;
+      try {
+        if (await probe()) return;
+      } catch (err) {
+        if (!notUpYet(err)) throw err;
+      }
       await delay(150);
     }
     throw new StackError(

@@ -2,7 +2,7 @@
 // records (JetStream, one subject per campaign: the report and the campaign's completion counts),
 // the do-not-call list and per-recipient contact counts (NATS KV).
 import { storageReplicas } from './replicas.js';
-import type { NatsConnection } from '@nats-io/transport-node';
+import { errors, nanos, type NatsConnection } from '@nats-io/transport-node';
 import {
   DiscardPolicy,
   jetstream,
@@ -17,6 +17,7 @@ import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { PageRow, StagingResult } from '../campaign/recipients.js';
 import type { CallOutcome, TrailEntry } from '../flow/interpreter.js';
 import { kvKey } from './profiles.js';
+import { isConsumerNotFound, isStreamNotFound, isWrongLastSequence } from './nats-errors.js';
 
 export const CAMPAIGN_BUCKET = 'dialflow_campaigns';
 export const RECORDS_STREAM = 'DIALFLOW_RECORDS';
@@ -107,12 +108,13 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       discard: DiscardPolicy.Old,
-      duplicate_window: 10 * 60 * 1000 * 1_000_000,
+      duplicate_window: nanos(10 * 60_000),
       num_replicas: storageReplicas(),
     };
     try {
       await jsm.streams.info(RECORDS_STREAM);
-    } catch {
+    } catch (err) {
+      if (!isStreamNotFound(err)) throw err;
       await jsm.streams.add(cfg);
     }
     const kvm = new Kvm(nc);
@@ -181,7 +183,13 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
       }
       if (got === 0 || pending === 0 || records.length >= max) break;
     }
-    await consumer.delete().catch(() => undefined);
+    try {
+      await consumer.delete();
+    } catch (err) {
+      // The server drops an idle ordered consumer by itself: one already gone, or a delete that got
+      // no answer in time, leaves nothing behind for long. The records are read either way.
+      if (!isConsumerNotFound(err) && !(err instanceof errors.TimeoutError)) throw err;
+    }
     return { records, lastSeq };
   }
 
@@ -208,7 +216,8 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
         else await this.contacts.create(key, value);
         return true;
       } catch (err) {
-        if (attempt >= 10) throw err;
+        // Another call of the same number counted a contact since the read: count again.
+        if (!isWrongLastSequence(err) || attempt >= 10) throw err;
       }
     }
   }

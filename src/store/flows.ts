@@ -5,6 +5,7 @@ import { storageReplicas } from './replicas.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
 import { parseFlow } from '../flow/validate.js';
+import { isWrongLastSequence } from './nats-errors.js';
 import type { Flow } from '../flow/schema.js';
 
 export class FlowVersionConflictError extends Error {
@@ -52,6 +53,8 @@ export class KvFlowStore implements FlowStore {
     try {
       await this.kv.create(key, body);
     } catch (err) {
+      // The version exists: the same content is a repeated publish, other content a conflict.
+      if (!isWrongLastSequence(err)) throw err;
       const existing = await this.kv.get(key);
       if (!existing || existing.operation !== 'PUT') throw err;
       if (existing.string() !== body)
@@ -69,8 +72,9 @@ export class KvFlowStore implements FlowStore {
         if (cur) await this.kv.update(latestKey(flow.id), String(flow.version), cur.revision);
         else await this.kv.create(latestKey(flow.id), String(flow.version));
         break;
-      } catch {
-        /* lost a race: re-read */
+      } catch (err) {
+        // Another publisher moved it in between: read it again.
+        if (!isWrongLastSequence(err)) throw err;
       }
     }
     // Inbound numbers route to this flow (its latest version is taken when a call arrives).

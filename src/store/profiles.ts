@@ -2,6 +2,7 @@
 import { storageReplicas } from './replicas.js';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
+import { isWrongLastSequence } from './nats-errors.js';
 
 export interface ProfileStore {
   get(recipientId: string): Promise<Record<string, unknown>>;
@@ -36,7 +37,8 @@ export class KvProfileStore implements ProfileStore {
         else await this.kv.create(key, JSON.stringify(next));
         return next;
       } catch (err) {
-        if (attempt >= 5) throw err;
+        // Another writer updated the profile since it was read: merge into theirs.
+        if (!isWrongLastSequence(err) || attempt >= 5) throw err;
       }
     }
   }

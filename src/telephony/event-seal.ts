@@ -3,6 +3,7 @@
 // weeks, so a provider seals each event's `properties` with the payload key before publishing,
 // and the bridge opens them just before signalling. Routing fields (id, type, callId, timestamp)
 // stay readable: the bridge dead-letters and orders events without the key.
+import { ValueError, type Payload } from '@temporalio/common';
 import type { EncryptionCodec } from '../codec/encryption.js';
 import type { TelephonyEvent } from './contract.js';
 // CommonJS package: its named exports are not visible to Node's ESM loader.
@@ -34,12 +35,24 @@ async function sealText(plain: string, codec: EncryptionCodec): Promise<string> 
 }
 
 async function openText(sealed: string, codec: EncryptionCodec, what: string): Promise<string> {
+  let payload: Payload;
   try {
-    const [plain] = await codec.decode([temporal.api.common.v1.Payload.decode(Buffer.from(sealed, 'base64'))]);
-    return new TextDecoder().decode(plain?.data ?? new Uint8Array());
+    payload = temporal.api.common.v1.Payload.decode(Buffer.from(sealed, 'base64'));
   } catch (err) {
-    throw new SealedEventError(`${what} cannot be opened: ${(err as Error).message}`, { cause: err });
+    // Only protobuf's reader runs here, on bytes from outside: what it throws (RangeError, or an
+    // Error about the wire format) says they are not a Payload.
+    if (!(err instanceof Error)) throw err;
+    throw new SealedEventError(`${what} cannot be opened: ${err.message}`, { cause: err });
   }
+  let plain: Payload | undefined;
+  try {
+    [plain] = await codec.decode([payload]);
+  } catch (err) {
+    // The codec's refusal: not encrypted, a key this process lacks, altered data.
+    if (!(err instanceof ValueError)) throw err;
+    throw new SealedEventError(`${what} cannot be opened: ${err.message}`, { cause: err });
+  }
+  return new TextDecoder().decode(plain?.data ?? new Uint8Array());
 }
 
 export async function sealEvent(
@@ -67,6 +80,7 @@ export async function openEvent(
   try {
     properties = JSON.parse(text);
   } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
     throw new SealedEventError(`event ${ev.id}: sealed properties are not JSON`, { cause: err });
   }
   if (!properties || typeof properties !== 'object' || Array.isArray(properties))

@@ -19,6 +19,7 @@ import {
   type ConnectionOptions,
 } from '@nats-io/transport-node';
 import { PROJECT_ROOT } from '../config/tools.js';
+import { isErrnoException } from '../config/errors.js';
 
 export class NatsAuthError extends Error {
   override readonly name = 'NatsAuthError';
@@ -111,10 +112,8 @@ function readCredentialFile(file: string, what: string): string {
   try {
     return readFileSync(file, 'utf8').trim();
   } catch (err) {
-    throw new NatsAuthError(
-      `cannot read the NATS ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-      { cause: err },
-    );
+    if (!isErrnoException(err)) throw err;
+    throw new NatsAuthError(`cannot read the NATS ${what} ${file}: ${err.code}`, { cause: err });
   }
 }
 
@@ -175,10 +174,7 @@ export function defaultNatsAuth(
     if (own) return own;
   }
   const parsed = natsAuthEnvSchema.safeParse(env);
-  if (!parsed.success)
-    throw new NatsAuthError(
-      `invalid NATS settings: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
+  if (!parsed.success) throw new NatsAuthError(`invalid NATS settings:\n${z.prettifyError(parsed.error)}`);
   const fromEnv = natsAuthFrom(parsed.data);
   if (fromEnv?.user || fromEnv?.nkeySeedFile || fromEnv?.credsFile) return fromEnv;
   const devSeed = join(DEV_NATS_AUTH_DIR, seedFileName('cli'));
@@ -490,6 +486,7 @@ export function ensureDevNatsAuth(
     try {
       publicKey = nkeys.fromSeed(new TextEncoder().encode(seed)).getPublicKey();
     } catch (err) {
+      if (!(err instanceof nkeys.NKeysError)) throw err;
       throw new NatsAuthError(
         `${seedFile} does not hold an nkey seed; delete it and start again to generate a new one`,
         { cause: err },

@@ -5,7 +5,8 @@
 //    the event id as msg-id so the server drops duplicates inside its window;
 //  - poison events go to DIALFLOW_DEADLETTER on `dialflow.deadletter.events`.
 import { storageReplicas } from '../store/replicas.js';
-import { connect, RequestError, type NatsConnection } from '@nats-io/transport-node';
+import { isNatsFailure, isStreamNotFound } from '../store/nats-errors.js';
+import { connect, nanos, RequestError, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import {
   jetstreamManager,
   RetentionPolicy,
@@ -34,8 +35,6 @@ export const commandSubject = (provider: string) => `dialflow.telephony.${subjec
 export const smsSubject = (provider: string) => `dialflow.telephony.${subjectToken(provider)}.sms`;
 export const eventSubject = (provider: string, type: string) => `dialflow.events.${subjectToken(provider)}.${type}`;
 
-const NANOS_PER_MS = 1_000_000;
-
 /**
  * Connect as this process's NATS identity. Pass `config.nats` (servers and the DIALFLOW_NATS_*
  * credentials and TLS); with only a URL, the credentials are found as defaultNatsAuth says (a
@@ -58,8 +57,8 @@ export async function ensureStreams(nc: NatsConnection): Promise<void> {
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       discard: DiscardPolicy.Old,
-      max_age: 24 * 3600 * 1000 * NANOS_PER_MS,
-      duplicate_window: 2 * 60 * 1000 * NANOS_PER_MS,
+      max_age: nanos(24 * 3600_000),
+      duplicate_window: nanos(2 * 60_000),
       num_replicas: storageReplicas(),
     },
     {
@@ -67,20 +66,23 @@ export async function ensureStreams(nc: NatsConnection): Promise<void> {
       subjects: ['dialflow.deadletter.>'],
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
-      max_age: 14 * 24 * 3600 * 1000 * NANOS_PER_MS,
+      max_age: nanos(14 * 24 * 3600_000),
       num_replicas: storageReplicas(),
     },
   ];
   for (const cfg of streams) {
+    let current: Record<string, unknown>;
     try {
-      const current = (await jsm.streams.info(cfg.name)).config as unknown as Record<string, unknown>;
-      // Only the worker and operators may update these streams (telephony/nats-auth.ts): the others
-      // update nothing when the stream is already as wanted.
-      if (Object.entries(cfg).some(([k, v]) => JSON.stringify(current[k]) !== JSON.stringify(v)))
-        await jsm.streams.update(cfg.name, cfg);
-    } catch {
+      current = (await jsm.streams.info(cfg.name)).config as unknown as Record<string, unknown>;
+    } catch (err) {
+      if (!isStreamNotFound(err)) throw err;
       await jsm.streams.add(cfg);
+      continue;
     }
+    // Only the worker and operators may update these streams (telephony/nats-auth.ts): the others
+    // update nothing when the stream is already as wanted.
+    if (Object.entries(cfg).some(([k, v]) => JSON.stringify(current[k]) !== JSON.stringify(v)))
+      await jsm.streams.update(cfg.name, cfg);
   }
 }
 
@@ -92,16 +94,26 @@ export class NatsTelephonyProvider implements TelephonyProvider, SmsSender {
   ) {}
 
   private async request(subject: string, payload: unknown, what: string): Promise<CommandAck & { messageId?: string }> {
-    let ack: CommandAck & { messageId?: string };
+    let reply: Msg;
     try {
-      const reply = await this.nc.request(subject, JSON.stringify(payload), { timeout: this.timeoutMs });
-      ack = reply.json<CommandAck & { messageId?: string }>();
+      reply = await this.nc.request(subject, JSON.stringify(payload), { timeout: this.timeoutMs });
     } catch (err) {
+      // No answer in time, nobody listening, or the connection is away: the activity retries.
+      if (!isNatsFailure(err)) throw err;
       const why =
         err instanceof RequestError && err.isNoResponders()
           ? `no telephony provider "${this.provider}" is listening`
-          : `provider "${this.provider}" did not answer: ${(err as Error).message}`;
+          : `provider "${this.provider}" did not answer: ${err.message}`;
       throw new ProviderUnavailableError(why, { cause: err });
+    }
+    let ack: CommandAck & { messageId?: string };
+    try {
+      ack = reply.json<CommandAck & { messageId?: string }>();
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+      throw new ProviderUnavailableError(`provider "${this.provider}" answered with something other than JSON`, {
+        cause: err,
+      });
     }
     if (!ack.ok)
       throw new InvalidCommandError(`provider "${this.provider}" refused ${what}: ${ack.error ?? 'no reason given'}`);

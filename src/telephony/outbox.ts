@@ -22,6 +22,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { TelephonyEvent } from './contract.js';
 import type { RecordingMeta } from '../store/recordings.js';
 import { storageReplicas } from '../store/replicas.js';
+import { SealedEventError } from './event-seal.js';
 
 /** Thrown by commit() when the record could not be stored: the caller must not acknowledge. */
 export class OutboxUnavailableError extends Error {
@@ -151,7 +152,8 @@ export interface OutboxOptions<S> {
   retry?: { initialMs: number; maxMs: number };
   /**
    * Encrypt a record before it is stored and decrypt it at recovery: records hold what callers
-   * typed (DTMF in event properties), which must not sit in clear in the bucket's files.
+   * typed (DTMF in event properties), which must not sit in clear in the bucket's files. `open`
+   * throws SealedEventError for a record it cannot open (another key, altered).
    */
   sealer?: { seal(plain: string): Promise<string>; open(stored: string): Promise<string> };
 }
@@ -210,8 +212,10 @@ export class EventOutbox<S> {
           JSON.parse(this.opts.sealer ? await this.opts.sealer.open(value) : value),
         ) as OutboxRecord<S>;
       } catch (err) {
-        // A record this version cannot read: keep it in the store for an operator, do not crash.
-        this.log(`skipping unreadable record ${id}: ${(err as Error).message}`);
+        // A record this version cannot read (not JSON, another shape, sealed with a key this process
+        // lacks): keep it in the store for an operator, do not crash.
+        if (!(err instanceof SyntaxError || err instanceof z.ZodError || err instanceof SealedEventError)) throw err;
+        this.log(`skipping unreadable record ${id}: ${err.message}`);
         continue;
       }
       this.records.set(id, parsed);
@@ -247,8 +251,10 @@ export class EventOutbox<S> {
     await this.serial(id, async () => {
       const current = this.records.get(id);
       const next: OutboxRecord<S> = { s: state, p: [...(current?.p ?? []), ...events] };
+      const encoded = await this.encode(next);
       try {
-        await this.store.put(outboxKey(id), await this.encode(next));
+        // The store's contract: it throws on any failure to store, and that is all it throws.
+        await this.store.put(outboxKey(id), encoded);
       } catch (err) {
         this.stats.refused += 1;
         throw new OutboxUnavailableError(`cannot store the events of ${id}: ${(err as Error).message}`, { cause: err });
@@ -362,8 +368,9 @@ export class EventOutbox<S> {
     await this.serial(id, async () => {
       const rec = this.records.get(id);
       if (!rec) return;
+      const encoded = await this.encode(rec);
       try {
-        await this.store.put(outboxKey(id), await this.encode(rec));
+        await this.store.put(outboxKey(id), encoded);
         this.dirty.delete(id);
       } catch (err) {
         // The event went out; only its removal is not stored. Republishing it after a crash is

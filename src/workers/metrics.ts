@@ -1,5 +1,6 @@
 // A /metrics endpoint per worker process (prom-client).
 import { createServer, type Server } from 'node:http';
+import { LRUCache } from 'lru-cache';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { InjectedSinks } from '@temporalio/worker';
 import type { DialflowSinks } from '../workflows/sinks.js';
@@ -152,24 +153,28 @@ export function workflowMetricSinks(registry: Registry): InjectedSinks<DialflowS
   };
 }
 
+/** The SDK's exposition; without it (not up yet, slow, gone) /metrics still serves ours. */
 async function fetchExtra(url: string | undefined): Promise<string | undefined> {
   if (!url) return undefined;
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
     return res.ok ? await res.text() : undefined;
-  } catch {
+  } catch (err) {
+    // fetch reports network failures as TypeError, the timeout as a DOMException.
+    if (!(err instanceof TypeError) && !(err instanceof DOMException && err.name === 'TimeoutError')) throw err;
     return undefined;
   }
 }
 
 /** Remembers the last `capacity` keys: `first(key)` is true the first time a key is seen. */
 class OnceSet {
-  private readonly keys = new Set<string>();
-  constructor(private readonly capacity: number) {}
+  private readonly keys: LRUCache<string, true>;
+  constructor(capacity: number) {
+    this.keys = new LRUCache({ max: capacity });
+  }
   first(key: string): boolean {
     if (this.keys.has(key)) return false;
-    this.keys.add(key);
-    if (this.keys.size > this.capacity) this.keys.delete(this.keys.values().next().value as string);
+    this.keys.set(key, true);
     return true;
   }
 }

@@ -2,6 +2,7 @@
 // to a supervising parent, and a clean stop on SIGINT/SIGTERM or when the parent goes away.
 import { setStorageReplicas } from '../store/replicas.js';
 import { Client, Connection } from '@temporalio/client';
+import { errors } from '@nats-io/transport-node';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { Registry } from 'prom-client';
 import { ConfigError, dataConverter, loadConfig, payloadCodec, type Config } from '../config/index.js';
@@ -49,7 +50,12 @@ async function startRole(
   readiness.add(natsReadiness(nc));
   await ensureStreams(nc);
   const closeNats = async () => {
-    await nc.drain().catch(() => undefined);
+    try {
+      await nc.drain();
+    } catch (err) {
+      // Stopping twice (a signal during a stop), or the connection is gone already: nothing to drain.
+      if (!(err instanceof errors.ClosedConnectionError || err instanceof errors.DrainingConnectionError)) throw err;
+    }
   };
   switch (role) {
     case 'worker': {

@@ -6,7 +6,7 @@
 // outbox (src/telephony/outbox.ts, KV bucket `dialflow_sim_outbox`); events are published from
 // there at their time, retried until JetStream acknowledges them. A restarted simulator reads the
 // bucket back: every call goes on where it was, overdue events go out at once.
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Counter, type Registry } from 'prom-client';
 import { TELEPHONY_ACTIONS, type TelephonyCommand } from '../telephony/contract.js';
@@ -78,6 +78,16 @@ export function parseChaos(spec: string): Chaos {
 }
 
 const ACTIONS = new Set<string>(TELEPHONY_ACTIONS);
+
+/** A request's JSON body, or undefined when it is not JSON (the caller answers what it expected). */
+function jsonOf(msg: Msg): unknown {
+  try {
+    return msg.json<unknown>();
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
+    return undefined;
+  }
+}
 
 // Outbox records carry digits (DTMF events) and personas: sealed with the payload key like events
 // on JetStream, where the process has one.
@@ -215,19 +225,15 @@ export async function startSimulator(opts: {
     queue: `dialflow-sim-${provider}`,
     callback: (err, msg) => {
       if (err) return log(`subscription error: ${err.message}`);
-      let cmd: TelephonyCommand;
-      try {
-        cmd = msg.json<TelephonyCommand>();
-        if (
-          !cmd ||
-          typeof cmd !== 'object' ||
-          !ACTIONS.has(cmd.action) ||
-          typeof cmd.callId !== 'string' ||
-          typeof cmd.commandId !== 'string'
-        )
-          throw new Error('not a telephony command');
-      } catch (e) {
-        msg.respond(JSON.stringify({ ok: false, error: (e as Error).message }));
+      const cmd = jsonOf(msg) as TelephonyCommand | undefined;
+      if (
+        !cmd ||
+        typeof cmd !== 'object' ||
+        !ACTIONS.has(cmd.action) ||
+        typeof cmd.callId !== 'string' ||
+        typeof cmd.commandId !== 'string'
+      ) {
+        msg.respond(JSON.stringify({ ok: false, error: 'not a telephony command' }));
         return;
       }
       commands?.inc({ action: cmd.action });
@@ -238,12 +244,7 @@ export async function startSimulator(opts: {
   const smsSub = nc.subscribe(smsSubject(provider), {
     queue: `dialflow-sim-${provider}`,
     callback: (_err, msg) => {
-      let sms: { to?: unknown; text?: unknown };
-      try {
-        sms = msg.json();
-      } catch {
-        sms = {};
-      }
+      const sms = (jsonOf(msg) ?? {}) as { to?: unknown; text?: unknown };
       if (typeof sms.to !== 'string' || typeof sms.text !== 'string' || sms.text.length === 0) {
         msg.respond(JSON.stringify({ ok: false, error: 'an SMS needs `to` and `text`' }));
         return;
@@ -255,12 +256,7 @@ export async function startSimulator(opts: {
   let inbound = 0;
   const callInSub = nc.subscribe(simulatorCallInSubject(provider), {
     callback: (_err, msg) => {
-      let req: { from?: unknown; to?: unknown; persona?: unknown };
-      try {
-        req = msg.json();
-      } catch {
-        req = {};
-      }
+      const req = (jsonOf(msg) ?? {}) as { from?: unknown; to?: unknown; persona?: unknown };
       const { from, to } = req;
       if (typeof to !== 'string' || typeof from !== 'string') {
         msg.respond(JSON.stringify({ ok: false, error: 'a simulated inbound call needs `from` and `to`' }));

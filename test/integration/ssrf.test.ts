@@ -186,7 +186,7 @@ describe('httpRequest against local servers', () => {
     const before = hits.filter((h) => h === '/hang').length;
     expect(await run({ url: `http://127.0.0.1:${port}/hang`, timeoutMs: 300, retries: 1 })).toEqual({
       ok: false,
-      error: `GET http://127.0.0.1:${port}/hang: timed out after 300 ms`,
+      error: `GET 127.0.0.1:${port}: timed out after 300 ms`,
     });
     expect(hits.filter((h) => h === '/hang').length - before).toBe(2);
   });

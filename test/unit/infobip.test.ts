@@ -31,6 +31,8 @@ import {
   type PendingRecording,
 } from '../../src/telephony/infobip/calls.js';
 import type { KV, KvEntry } from '@nats-io/kv';
+import { JetStreamApiError } from '@nats-io/jetstream';
+import { errors } from '@nats-io/transport-node';
 
 // Infobip's CallsErrorCode values (infobip-api-java-client) and the code each must become.
 const EXPECTED: Array<[string, string]> = [
@@ -420,11 +422,12 @@ describe('claims in the shared KV', () => {
       }) as unknown as KvEntry;
     return {
       async create(key: string, value: string) {
-        if (store.has(key)) throw new Error('wrong last sequence: 1');
+        if (store.has(key))
+          throw new JetStreamApiError({ code: 400, err_code: 10071, description: 'wrong last sequence: 1' });
         store.set(key, { value, revision: ++rev });
         if (lose) {
           lose = false;
-          throw new Error('TIMEOUT');
+          throw new errors.TimeoutError();
         }
         return rev;
       },

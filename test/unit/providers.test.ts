@@ -55,7 +55,7 @@ describe('DIALFLOW_PROVIDER', () => {
     expect(loadConfig({ DIALFLOW_PROVIDER: 'sim' }).provider).toBe('simulator');
     expect(loadConfig({ DIALFLOW_PROVIDER: 'sip' }).provider).toBe('sip');
     expect(() => loadConfig({ DIALFLOW_PROVIDER: 'twilio' })).toThrow(
-      /DIALFLOW_PROVIDER: one of simulator, sip, infobip/,
+      /one of simulator, sip, infobip\n\s+→ at DIALFLOW_PROVIDER/,
     );
   });
   it('validates SIP and Infobip settings once, with the variable named', () => {

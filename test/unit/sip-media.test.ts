@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ObjectStore } from '@nats-io/obj';
+import { errors } from '@nats-io/transport-node';
 import {
   analyseSpeech,
   bestAlignment,
@@ -319,10 +320,10 @@ describe('MediaCache (espeak-ng + sox)', () => {
     const warnings: MediaWarning[] = [];
     const down = {
       getBlob: async () => {
-        throw new Error('no responders');
+        throw new errors.NoRespondersError('$JS.API.STREAM.INFO.OBJ_dialflow_media');
       },
       putBlob: async () => {
-        throw new Error('no responders');
+        throw new errors.TimeoutError();
       },
     } as unknown as ObjectStore;
     const c = new MediaCache(freshDir(), { store: down, onWarning: (w) => warnings.push(w) });

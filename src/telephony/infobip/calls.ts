@@ -2,10 +2,11 @@
 // webhook instance: our call id ↔ Infobip's call id, the claim that makes a dial or an action happen
 // once per command id (create-if-absent before the API request), forward dialogs, pending
 // voicemail recordings and where a recorded voicemail lives at Infobip (to play it back).
-import type { NatsConnection } from '@nats-io/transport-node';
+import { errors, type NatsConnection } from '@nats-io/transport-node';
 import { randomUUID } from 'node:crypto';
 import { Kvm, type KV } from '@nats-io/kv';
 import { storageReplicas } from '../../store/replicas.js';
+import { isWrongLastSequence } from '../../store/nats-errors.js';
 
 export const INFOBIP_CALLS_BUCKET = 'dialflow_infobip_calls';
 /** Long enough for the longest call (validity period 48 h + call time) and its late events. */
@@ -76,6 +77,8 @@ export class InfobipCallMap {
     try {
       return { claimed: true, revision: await this.kv.create(key, JSON.stringify({ ...value, claimToken })) };
     } catch (err) {
+      // The key exists, or the answer was lost (the server may have stored ours): the record decides.
+      if (!isWrongLastSequence(err) && !(err instanceof errors.TimeoutError)) throw err;
       const e = await this.kv.get(key);
       if (!e || e.operation !== 'PUT') throw err;
       const existing = e.json<T & { claimToken?: string }>();

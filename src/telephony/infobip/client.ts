@@ -326,11 +326,13 @@ export class InfobipClient {
           signal: AbortSignal.timeout(this.opts.timeoutMs ?? 15_000),
         });
       } catch (err) {
+        // fetch fails with a TypeError (network: refused, reset, DNS, TLS) or, at our timeout, a DOMException.
+        if (!(err instanceof TypeError || err instanceof DOMException)) throw err;
         this.requests?.inc({ endpoint, status: 'error' });
-        lastError = err as Error;
+        lastError = err;
         if (!o.idempotent && !notSent(err))
           throw new InfobipUnavailableError(
-            `${endpoint}: ${(err as Error).message} (the request may have been processed)`,
+            `${endpoint}: ${err.message} (the request may have been processed)`,
             endpoint,
             true,
             { cause: err },
@@ -409,11 +411,20 @@ export class InfobipClient {
   }
 }
 
+/** An error answer's body: JSON if it is, else its text ('' if it cannot be read: the status says enough). */
 async function readBody(res: Response): Promise<unknown> {
-  const text = await res.text().catch(() => '');
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    // The body broke off (TypeError) or our timeout fired while reading it (DOMException).
+    if (!(err instanceof TypeError || err instanceof DOMException)) throw err;
+    text = '';
+  }
   try {
     return JSON.parse(text) as unknown;
-  } catch {
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
     return text;
   }
 }

@@ -183,12 +183,10 @@ export function webhookEventId(raw: Uint8Array | string): string {
 }
 
 function parseProps<T extends z.ZodType>(schema: T, env: InfobipEnvelope): z.infer<T> {
-  const r = schema.safeParse(env.properties ?? {});
-  if (!r.success)
-    throw new InvalidWebhookError(
-      `${env.type}: ${r.error.issues.map((i) => `properties.${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
-  return r.data;
+  // Parsed in place, so that every problem names its path from the body (`properties.dtmf`).
+  const r = z.object({ properties: schema }).safeParse({ properties: env.properties ?? {} });
+  if (!r.success) throw new InvalidWebhookError(`${env.type}:\n${z.prettifyError(r.error)}`);
+  return (r.data as { properties: z.infer<T> }).properties;
 }
 
 const ours = (cd: Record<string, string> | null | undefined, externalId: string | null | undefined) =>

@@ -24,6 +24,7 @@ import {
   type RetryPolicy,
 } from './client.js';
 import { InfobipCallMap } from './calls.js';
+import { isNatsFailure } from '../../store/nats-errors.js';
 import { InfobipConfigError, INFOBIP_PROVIDER, requireApi, type InfobipOptions } from './options.js';
 
 /** CallsLanguage values of the official model: a language outside it is refused by the API. */
@@ -221,30 +222,37 @@ export async function startInfobipProvider(opts: {
     queue: `dialflow-${INFOBIP_PROVIDER}`,
     callback: (err, msg) => {
       if (err) return log(`subscription error: ${err.message}`);
-      const p = handleMessage(msg).finally(() => inflight.delete(p));
+      const p = handleMessage(msg)
+        // Not a refusal and not NATS trouble: a bug. Unanswered, the command is retried (and logged again).
+        .catch((err: unknown) =>
+          log(`unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`),
+        )
+        .finally(() => inflight.delete(p));
       inflight.add(p);
     },
   });
 
   async function handleMessage(msg: Msg): Promise<void> {
-    let cmd: TelephonyCommand;
+    const refuse = (why: string): void => {
+      msg.respond(JSON.stringify({ ok: false, error: `not a telephony command: ${why}` } satisfies CommandAck));
+    };
+    let json: unknown;
     try {
-      const parsed = commandSchema.safeParse(msg.json());
-      if (!parsed.success)
-        throw new Error(parsed.error.issues.map((i) => `${i.path.join('.') || 'command'}: ${i.message}`).join('; '));
-      cmd = parsed.data as unknown as TelephonyCommand;
-    } catch (e) {
-      msg.respond(
-        JSON.stringify({ ok: false, error: `not a telephony command: ${(e as Error).message}` } satisfies CommandAck),
-      );
-      return;
+      json = msg.json();
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+      return refuse('not JSON');
     }
+    const parsed = commandSchema.safeParse(json);
+    if (!parsed.success) return refuse(z.prettifyError(parsed.error));
+    const cmd = parsed.data as unknown as TelephonyCommand;
     let outcome: Outcome;
     try {
       outcome = await handle(cmd);
-    } catch (e) {
+    } catch (err) {
       // KV or NATS trouble: no reply, so the activity retries the command.
-      log(`${cmd.action} ${cmd.commandId} for ${cmd.callId}: ${(e as Error).message}`);
+      if (!isNatsFailure(err)) throw err;
+      log(`${cmd.action} ${cmd.commandId} for ${cmd.callId}: ${err.message}`);
       outcome = 'retry';
     }
     commands?.inc({ action: cmd.action, result: outcome === 'retry' ? 'retry' : outcome.ok ? 'ok' : 'refused' });

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Histogram, type Counter, type Registry } from 'prom-client';
+import { z } from 'zod';
 import { publishEvent } from '../nats.js';
 import { ObjectRecordingStore, type RecordingStore } from '../../store/recordings.js';
 import { getOrCreateCounter, InfobipClient, InfobipRequestError } from './client.js';
@@ -197,14 +198,12 @@ export async function startWebhookServer(opts: {
     let json: unknown;
     try {
       json = JSON.parse(raw.toString('utf8'));
-    } catch {
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
       return reply(400, '-', { error: 'the body is not JSON' });
     }
     const env = infobipEnvelopeSchema.safeParse(json);
-    if (!env.success)
-      return reply(400, '-', {
-        error: env.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '),
-      });
+    if (!env.success) return reply(400, '-', { error: z.prettifyError(env.error) });
     const type = env.data.type;
     const id = webhookEventId(raw);
     if (type === 'CALL_RECORDING_READY') await addFileCustomData(env.data);

@@ -76,18 +76,20 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { storageReplicas } from '../../store/replicas.js';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { z } from 'zod';
-import type { TelephonyCommand, TelephonyEvent, TelephonyEventType } from '../contract.js';
+import type { TelephonyEvent, TelephonyEventType } from '../contract.js';
 import type { ErrorCode } from '../ids.js';
 import { commandSubject, publishEvent } from '../nats.js';
 import { ObjectRecordingStore, type RecordingMeta, type RecordingStore } from '../../store/recordings.js';
 import type { SipConfig } from '../../config/index.js';
-import { BaresipAgent, type BaresipEvent } from './baresip.js';
+import { BaresipAgent, BaresipCommandError, BaresipError, type BaresipEvent } from './baresip.js';
 import { mapSipFailure, responseLabel } from './sip-codes.js';
 import { DEFAULT_SILENCE_MS, MediaCache, openMediaStore, type FetchedAudio, type PromptFile } from './media.js';
 import { analyseSpeech, encodeWav, parseWav, toMono, TELEPHONY_RATE, WavError } from './wav.js';
 import { detectMachine } from '../amd.js';
 import { AudioAssetStore } from '../../store/assets.js';
 import { workflowIdOfCallId } from '../ids.js';
+import { isNatsFailure } from '../../store/nats-errors.js';
+import { isErrnoException } from '../../config/errors.js';
 
 /** The SIP settings (DIALFLOW_SIP_*, see src/config), plus what tests and tools set in process. */
 export interface SipAgentsOptions extends Omit<SipConfig, 'inboundNumbers'> {
@@ -280,6 +282,27 @@ function sipUser(s: string): string {
   return user.replace(/[^A-Za-z0-9+*#._!~-]/g, '');
 }
 
+/**
+ * Event properties for a debug log line: what a caller typed is never logged (a provider cannot
+ * know which input a flow masks), only how many keys it was.
+ */
+function withoutDigits(properties: Record<string, unknown>): Record<string, unknown> {
+  const dtmf = properties.dtmf;
+  return typeof dtmf === 'string' && dtmf !== '' ? { ...properties, dtmf: `<${dtmf.length} key(s)>` } : properties;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
+}
+
+/**
+ * For commands whose failure changes nothing (a hang-up or resume that baresip refuses, or does not
+ * answer, on a call that is ending anyway): baresip's refusal is expected, anything else is not.
+ */
+function ignoreCommandFailure(err: unknown): void {
+  if (!(err instanceof BaresipCommandError)) throw err;
+}
+
 export async function startSipAgents(opts: {
   nc: NatsConnection;
   options: SipAgentsOptions;
@@ -290,6 +313,13 @@ export async function startSipAgents(opts: {
   const { nc, options } = opts;
   const provider = options.provider ?? 'sip';
   const log = opts.log ?? ((m: string) => console.error(`sip-agents: ${m}`));
+  /** Logs baresip's refusal of a command worth knowing about; anything else is not expected. */
+  const logCommandFailure =
+    (what: string) =>
+    (err: unknown): void => {
+      if (!(err instanceof BaresipCommandError)) throw err;
+      log(`${what}: ${err.message}`);
+    };
   const js: JetStreamClient = jetstream(nc);
   const recordings: RecordingStore = opts.recordings ?? (await ObjectRecordingStore.open(nc));
   const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), 'dialflow-sip-'));
@@ -383,13 +413,17 @@ export async function startSipAgents(opts: {
       properties,
     };
     if (options.debug)
-      log(`${new Date().toISOString().slice(17, 23)} ${callId}: → ${type} ${JSON.stringify(properties)}`);
+      log(
+        `${new Date().toISOString().slice(17, 23)} ${callId}: → ${type} ${JSON.stringify(withoutDigits(properties))}`,
+      );
     const next = (chains.get(callId) ?? Promise.resolve()).then(async () => {
       if (before) {
         try {
           await before();
         } catch (err) {
-          log(`preparing ${type} for ${callId} failed: ${(err as Error).message}`);
+          // The recording could not be read or stored: the event still goes out, the flow goes on.
+          if (!isNatsFailure(err) && !isErrnoException(err)) throw err;
+          log(`preparing ${type} for ${callId} failed: ${err.message}`);
         }
       }
       // Never dropped: the call's events wait (in order) until JetStream is back; a NATS outage of
@@ -399,20 +433,20 @@ export async function startSipAgents(opts: {
           await publishEvent(js, provider, ev);
           return;
         } catch (err) {
+          if (!isNatsFailure(err)) throw err;
           // Only a stopping service gives up (after a few tries): it cannot wait for NATS forever.
-          if (stopping && attempt >= 5)
-            return log(`stopping: ${type} for ${callId} not published: ${(err as Error).message}`);
+          if (stopping && attempt >= 5) return log(`stopping: ${type} for ${callId} not published: ${err.message}`);
           if (attempt === 10 || attempt % 100 === 99)
-            log(
-              `publishing ${type} for ${callId} still fails after ${attempt + 1} attempts: ${(err as Error).message}`,
-            );
+            log(`publishing ${type} for ${callId} still fails after ${attempt + 1} attempts: ${err.message}`);
           await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
         }
       }
     });
-    chains.set(callId, next);
-    void next.finally(() => {
-      if (chains.get(callId) === next) chains.delete(callId);
+    // The chain goes on after anything else (a bug): logged, and the call's later events still go out.
+    const chained = next.catch((err: unknown) => log(`${type} for ${callId} not published: ${describe(err)}`));
+    chains.set(callId, chained);
+    void chained.finally(() => {
+      if (chains.get(callId) === chained) chains.delete(callId);
     });
   }
 
@@ -423,7 +457,7 @@ export async function startSipAgents(opts: {
       await liveCalls.put(liveKey(service, call.callId), JSON.stringify(entry));
     } catch (err) {
       // The call goes on: losing the entry only loses the clean ending after a crash.
-      if (!(err instanceof Error)) throw err;
+      if (!isNatsFailure(err)) throw err;
       log(`${call.callId}: cannot note the live call in ${SIP_CALLS_BUCKET}: ${err.message}`);
     }
   }
@@ -504,7 +538,9 @@ export async function startSipAgents(opts: {
         releaseTo(fresh);
         return;
       } catch (err) {
-        log(`agent-${ch.index} restart failed: ${(err as Error).message}`);
+        // baresip did not come up, or its directory could not be written: try again, slower.
+        if (!(err instanceof BaresipError) && !isErrnoException(err)) throw err;
+        log(`agent-${ch.index} restart failed: ${err.message}`);
         await new Promise((r) => setTimeout(r, Math.min(10_000, 500 * 2 ** attempt)));
       }
     }
@@ -693,7 +729,7 @@ export async function startSipAgents(opts: {
     if (ch.call || stopping || inboundBySipId.has(sipId)) {
       // Another agent took this forked INVITE, or this one is reserved for a dial: refuse our fork.
       if (!ch.call?.sipId || ch.call.sipId === sipId || inboundBySipId.has(sipId))
-        void ch.agent.command('hangup').catch(() => undefined);
+        void ch.agent.command('hangup').catch(ignoreCommandFailure);
       return;
     }
     const callId = `sip-in-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
@@ -728,9 +764,7 @@ export async function startSipAgents(opts: {
   /** Send silence, re-armed before the silence file runs out (aufile ends the call at EOF). */
   function armSilence(call: Call, ch: Channel): void {
     if (call.silenceTimer) clearTimeout(call.silenceTimer);
-    void ch.agent
-      .command('ausrc', `aufile,${silenceWav}`)
-      .catch((err: Error) => log(`${call.callId}: silence: ${err.message}`));
+    void ch.agent.command('ausrc', `aufile,${silenceWav}`).catch(logCommandFailure(`${call.callId}: silence`));
     call.silenceTimer = setTimeout(() => {
       if (!call.finished && !call.prompt) armSilence(call, ch);
     }, DEFAULT_SILENCE_MS - 10_000);
@@ -782,8 +816,8 @@ export async function startSipAgents(opts: {
       try {
         heard = readWav(dumpFile(ch, 'dec'), true);
       } catch (err) {
-        // A timer callback must not throw (it would take the whole service down): decide instead.
-        if (!(err instanceof Error)) throw err;
+        // The dump cannot be read: decide instead of waiting on audio that does not come.
+        if (!isErrnoException(err)) throw err;
         return report('HUMAN', 0, `not sure: cannot read the received audio: ${err.message}`);
       }
       const decision = detectMachine(heard);
@@ -806,7 +840,7 @@ export async function startSipAgents(opts: {
   function onDigit(call: Call, ch: Channel, digit: string): void {
     if (!/^[0-9*#A-D]$/.test(digit)) return;
     const at = Date.now();
-    if (options.debug) log(`${call.callId}: key ${digit} at ${at}`);
+    if (options.debug) log(`${call.callId}: a key at ${at}`);
     if (
       call.recording &&
       !call.recording.done &&
@@ -833,7 +867,7 @@ export async function startSipAgents(opts: {
     // A key during a prompt that is not interruptible is discarded: the product's rule is that keys
     // act on audio only when the prompt allows it, so it must not answer the next collect either.
     if (call.prompt) {
-      if (options.debug) log(`${call.callId}: key ${digit} discarded (the prompt is not interruptible)`);
+      if (options.debug) log(`${call.callId}: a key discarded (the prompt is not interruptible)`);
       return;
     }
     // No prompt and no collect: the prompt just ended and the collect command is still on its way
@@ -893,7 +927,8 @@ export async function startSipAgents(opts: {
       if (len > 0) readSync(fd, buf, 0, len, start);
       return new Int16Array(buf.buffer, buf.byteOffset, len / 2).slice();
     } catch (err) {
-      log(`reading ${path}: ${(err as Error).message}`);
+      if (!isErrnoException(err)) throw err;
+      log(`reading ${path}: ${err.message}`);
       return new Int16Array(0);
     } finally {
       if (fd !== undefined) closeSync(fd);
@@ -967,8 +1002,8 @@ export async function startSipAgents(opts: {
     try {
       return toMono(parseWav(new Uint8Array(readDumpBytes(path))));
     } catch (err) {
-      if (!(err instanceof WavError) && (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      if (!quiet) log(`reading ${path}: ${(err as Error).message}`);
+      if (!(err instanceof WavError) && !isErrnoException(err, 'ENOENT')) throw err;
+      if (!quiet) log(`reading ${path}: ${err.message}`);
       return quiet ? new Int16Array(0) : readDump(path);
     }
   }
@@ -1030,7 +1065,7 @@ export async function startSipAgents(opts: {
     });
     // baresip put our call on hold for the transfer: take it back.
     const ch = call.channel;
-    if (ch) void ch.agent.command('resume').catch(() => undefined);
+    if (ch) void ch.agent.command('resume').catch(ignoreCommandFailure);
   }
 
   function destinationUri(to: string): string | undefined {
@@ -1084,7 +1119,7 @@ export async function startSipAgents(opts: {
       call.ringTimer = setTimeout(() => {
         if (call.established || call.finished) return;
         call.hangupBy = 'RING_TIMEOUT';
-        void ch.agent.command('hangup').catch(() => undefined);
+        void ch.agent.command('hangup').catch(ignoreCommandFailure);
         // If baresip never reports the close, fail the dial anyway.
         setTimeout(() => {
           if (!call.finished) {
@@ -1097,9 +1132,11 @@ export async function startSipAgents(opts: {
       }, options.ringTimeoutSeconds * 1000);
       await ch.agent.command('dial', uri);
     } catch (err) {
-      log(`${cmd.callId}: dial ${uri} failed: ${(err as Error).message}`);
+      // baresip refused a step of the dial, or did not answer it.
+      if (!(err instanceof BaresipCommandError)) throw err;
+      log(`${cmd.callId}: dial ${uri} failed: ${err.message}`);
       dialsCounter.inc({ response: 'error' });
-      finishCall(call, 'CALL_FAILED', 'INTERNAL_ERROR', 'PLATFORM', { reason: (err as Error).message });
+      finishCall(call, 'CALL_FAILED', 'INTERNAL_ERROR', 'PLATFORM', { reason: err.message });
     }
   }
 
@@ -1124,7 +1161,7 @@ export async function startSipAgents(opts: {
       case 'hangup':
         call.hangupBy = 'API';
         call.hangupCommandId = cmd.commandId;
-        await ch.agent.command('hangup').catch((err: Error) => log(`${call.callId}: hangup: ${err.message}`));
+        await ch.agent.command('hangup').catch(logCommandFailure(`${call.callId}: hangup`));
         setTimeout(() => finishCall(call, 'CALL_FINISHED', 'NORMAL_HANGUP', 'API'), 3000);
         return;
       case 'answer':
@@ -1197,7 +1234,7 @@ export async function startSipAgents(opts: {
               hangupSource: 'PLATFORM',
               reason: `no transfer outcome within ${cmd.ringSeconds + 5} s`,
             });
-            void ch.agent.command('resume').catch(() => undefined);
+            void ch.agent.command('resume').catch(ignoreCommandFailure);
           },
           (cmd.ringSeconds + 5) * 1000,
         );
@@ -1205,13 +1242,14 @@ export async function startSipAgents(opts: {
         try {
           await ch.agent.command('transfer', uri);
         } catch (err) {
+          if (!(err instanceof BaresipCommandError)) throw err;
           clearTimeout(timer);
           delete call.forward;
           emit(cmd.legCallId, 'CALL_FAILED', {
             commandId: cmd.commandId,
             errorCode: 'INTERNAL_ERROR',
             hangupSource: 'PLATFORM',
-            reason: (err as Error).message,
+            reason: err.message,
           });
         }
         return;
@@ -1245,7 +1283,7 @@ export async function startSipAgents(opts: {
       // A prompt we could not render or play: end the call rather than leave the flow waiting.
       if (!call.finished && call.channel) {
         call.hangupBy = 'PLATFORM';
-        void call.channel.agent.command('hangup').catch(() => undefined);
+        void call.channel.agent.command('hangup').catch(ignoreCommandFailure);
         setTimeout(
           () => finishCall(call, 'CALL_FINISHED', 'INTERNAL_ERROR', 'PLATFORM', { reason: err.message }),
           2000,
@@ -1271,22 +1309,23 @@ export async function startSipAgents(opts: {
     queue: `dialflow-sip-${provider}`,
     callback: (err, msg) => {
       if (err) return log(`subscription error: ${err.message}`);
-      let cmd: Cmd;
+      const refuse = (error: string): void => {
+        msg.respond(JSON.stringify({ ok: false, error }));
+      };
+      let json: unknown;
       try {
-        const parsed = commandSchema.safeParse(msg.json<TelephonyCommand>());
-        if (!parsed.success)
-          throw new SipProviderError(
-            `not a telephony command: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-          );
-        cmd = parsed.data;
-        if (cmd.action === 'dial' && !destinationUri(cmd.to))
-          throw new SipProviderError(
-            `cannot dial "${cmd.to}": no SIP trunk is configured (DIALFLOW_SIP_TRUNK), only sip: URIs can be dialled`,
-          );
-      } catch (e) {
-        msg.respond(JSON.stringify({ ok: false, error: (e as Error).message }));
-        return;
+        json = msg.json<unknown>();
+      } catch (err) {
+        if (!(err instanceof SyntaxError)) throw err;
+        return refuse('not a telephony command: not JSON');
       }
+      const parsed = commandSchema.safeParse(json);
+      if (!parsed.success) return refuse(`not a telephony command:\n${z.prettifyError(parsed.error)}`);
+      const cmd = parsed.data;
+      if (cmd.action === 'dial' && !destinationUri(cmd.to))
+        return refuse(
+          `cannot dial "${cmd.to}": no SIP trunk is configured (DIALFLOW_SIP_TRUNK), only sip: URIs can be dialled`,
+        );
       msg.respond(JSON.stringify({ ok: true }));
       if (stopping) return;
       handle(cmd);
@@ -1320,7 +1359,7 @@ export async function startSipAgents(opts: {
       for (const c of calls.values()) {
         if (c.finished) continue;
         c.hangupBy = 'PLATFORM';
-        if (c.channel) await c.channel.agent.command('hangup', '', 1000).catch(() => undefined);
+        if (c.channel) await c.channel.agent.command('hangup', '', 1000).catch(ignoreCommandFailure);
         finishCall(c, c.established ? 'CALL_FINISHED' : 'CALL_FAILED', 'INTERNAL_ERROR', 'PLATFORM', {
           reason: 'the SIP provider stopped',
         });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import { freePort } from '../../../scripts/lib/net.mjs';
+import { isErrnoException } from '../../config/errors.js';
 
 export class BaresipError extends Error {
   override readonly name = 'BaresipError';
@@ -232,10 +233,12 @@ export class BaresipAgent extends EventEmitter {
         await agent.connect();
         break;
       } catch (err) {
+        // Refused until baresip listens on ctrl_tcp.
+        if (!isErrnoException(err)) throw err;
         if (Date.now() > until) {
           proc.kill('SIGKILL');
           throw new BaresipError(
-            `${opts.name}: ctrl_tcp on ${CTRL_HOST}:${ctrlPort} did not accept connections: ${(err as Error).message}`,
+            `${opts.name}: ctrl_tcp on ${CTRL_HOST}:${ctrlPort} did not accept connections: ${err.message}`,
           );
         }
         await delay(100);
@@ -273,8 +276,9 @@ export class BaresipAgent extends EventEmitter {
         await this.connect();
         this.log(`${this.name}: ctrl_tcp reconnected`);
         return;
-      } catch {
-        // keep trying while the process lives
+      } catch (err) {
+        // Refused or reset: keep trying while the process lives.
+        if (!isErrnoException(err)) throw err;
       }
     }
   }
@@ -284,7 +288,8 @@ export class BaresipAgent extends EventEmitter {
     try {
       parsed = parseNetstrings(Buffer.concat([this.buf, d]));
     } catch (err) {
-      this.log(`${this.name}: ${(err as Error).message}; resetting the control connection`);
+      if (!(err instanceof BaresipError)) throw err;
+      this.log(`${this.name}: ${err.message}; resetting the control connection`);
       this.sock?.destroy();
       return;
     }
@@ -293,7 +298,8 @@ export class BaresipAgent extends EventEmitter {
       let json: unknown;
       try {
         json = JSON.parse(item);
-      } catch {
+      } catch (err) {
+        if (!(err instanceof SyntaxError)) throw err;
         this.log(`${this.name}: not JSON on ctrl_tcp: ${item.slice(0, 100)}`);
         continue;
       }
@@ -320,7 +326,8 @@ export class BaresipAgent extends EventEmitter {
     if (!sock || !this.alive)
       return Promise.reject(new BaresipCommandError(`${this.name}: not connected (cannot send ${command})`));
     const token = `c${++this.seq}`;
-    const what = `"${command}${params ? ` ${params}` : ''}"`;
+    // Named in errors, which reach logs and call records: never with the trunk password of `uanew`.
+    const what = `"${command}${params ? ` ${params.replace(/(auth_pass=)[^;>\s]*/g, '$1…')}` : ''}"`;
     return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(token);
@@ -336,7 +343,9 @@ export class BaresipAgent extends EventEmitter {
     try {
       const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
       return m?.[1] ? Number(m[1]) * 1024 : 0;
-    } catch {
+    } catch (err) {
+      // The process is gone (ENOENT), or there is no /proc.
+      if (!isErrnoException(err)) throw err;
       return 0;
     }
   }
@@ -345,7 +354,12 @@ export class BaresipAgent extends EventEmitter {
   async stop(): Promise<void> {
     this.stopping = true;
     if (!this.alive) return;
-    await this.command('quit', '', 1000).catch(() => undefined);
+    try {
+      await this.command('quit', '', 1000);
+    } catch (err) {
+      // Not connected, or no answer in time: the signals below end it all the same.
+      if (!(err instanceof BaresipCommandError)) throw err;
+    }
     const killer = setTimeout(() => this.proc.kill('SIGKILL'), 2000);
     this.proc.kill('SIGTERM');
     await this.exited;
@@ -357,7 +371,8 @@ export class BaresipAgent extends EventEmitter {
 function tailOf(file: string): string {
   try {
     return readFileSync(file, 'utf8').trim().split('\n').slice(-5).join('\n');
-  } catch {
+  } catch (err) {
+    if (!isErrnoException(err)) throw err;
     return '';
   }
 }

@@ -9,9 +9,12 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { LRUCache } from 'lru-cache';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { storageReplicas } from '../../store/replicas.js';
+import { isNatsFailure } from '../../store/nats-errors.js';
 import {
   concat,
   durationMs,
@@ -172,6 +175,8 @@ export interface MediaCacheOptions {
   concurrency?: number;
   /** A downloaded URL is reused for this long without downloading it again (default 5 min; 0 = always download). */
   urlCacheMs?: number;
+  /** How many downloaded URLs and file durations are remembered (default 10,000 each; the oldest go first). */
+  cacheEntries?: number;
   /** Where store problems are reported (they never fail a request); default process.emitWarning. */
   onWarning?: (warning: MediaWarning) => void;
 }
@@ -213,10 +218,7 @@ const urlSchema = z.url({ protocol: /^https?$/, error: 'only http and https URLs
 
 function parseRequest<T>(schema: z.ZodType<T>, input: unknown, what: string): T {
   const result = schema.safeParse(input);
-  if (!result.success)
-    throw new MediaRequestError(
-      `invalid ${what}: ${result.error.issues.map((i) => `${i.path.join('.') || '(value)'}: ${i.message}`).join('; ')}`,
-    );
+  if (!result.success) throw new MediaRequestError(`invalid ${what}:\n${z.prettifyError(result.error)}`);
   return result.data;
 }
 
@@ -291,22 +293,6 @@ function sha256(...parts: (string | Uint8Array)[]): string {
   return h.digest('hex');
 }
 
-class Limiter {
-  private active = 0;
-  private readonly queue: (() => void)[] = [];
-  constructor(private readonly max: number) {}
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.max) await new Promise<void>((resolve) => this.queue.push(resolve));
-    this.active++;
-    try {
-      return await task();
-    } finally {
-      this.active--;
-      this.queue.shift()?.();
-    }
-  }
-}
-
 export class MediaCache {
   private readonly store: ObjectStore | undefined;
   private readonly sox: string;
@@ -314,12 +300,14 @@ export class MediaCache {
   private readonly maxAudioBytes: number;
   private readonly fetchTimeoutMs: number;
   private readonly toolTimeoutMs: number;
-  private readonly urlCacheMs: number;
   private readonly onWarning: (w: MediaWarning) => void;
-  private readonly limiter: Limiter;
+  /** At most `concurrency` sox/espeak-ng processes at once. */
+  private readonly limit: LimitFunction;
   private readonly inFlight = new Map<string, Promise<MediaFile>>();
-  private readonly durations = new Map<string, number>();
-  private readonly urls = new Map<string, { at: number; file: FetchedAudio }>();
+  /** Durations of files in the local directory (the file name is its content hash). */
+  private readonly durations: LRUCache<string, number>;
+  /** Campaigns personalise URLs: bounded in number and in age. Undefined when every URL is downloaded. */
+  private readonly urls: LRUCache<string, FetchedAudio> | undefined;
   private readonly sharing = new Set<Promise<void>>();
   private languages: Promise<Set<string>> | undefined;
   private variants: Promise<Map<string, string>> | undefined;
@@ -343,9 +331,12 @@ export class MediaCache {
     this.maxAudioBytes = options.maxAudioBytes ?? MAX_AUDIO_BYTES;
     this.fetchTimeoutMs = options.fetchTimeoutMs ?? 20_000;
     this.toolTimeoutMs = options.toolTimeoutMs ?? 30_000;
-    this.urlCacheMs = options.urlCacheMs ?? 5 * 60_000;
+    const urlCacheMs = options.urlCacheMs ?? 5 * 60_000;
+    const cacheEntries = options.cacheEntries ?? 10_000;
+    this.durations = new LRUCache({ max: cacheEntries });
+    this.urls = urlCacheMs > 0 ? new LRUCache({ max: cacheEntries, ttl: urlCacheMs }) : undefined;
     this.onWarning = options.onWarning ?? ((w) => process.emitWarning(w.message, { code: w.code }));
-    this.limiter = new Limiter(Math.max(1, options.concurrency ?? availableParallelism()));
+    this.limit = pLimit(Math.max(1, options.concurrency ?? availableParallelism()));
   }
 
   get stats(): Readonly<MediaStats> {
@@ -397,19 +388,14 @@ export class MediaCache {
    */
   async fetchAudio(url: string, options: { signal?: AbortSignal } = {}): Promise<FetchedAudio> {
     const href = parseRequest(urlSchema, url, 'audio URL');
-    const cached = this.urls.get(href);
-    if (cached && Date.now() - cached.at < this.urlCacheMs) {
+    const cached = this.urls?.get(href);
+    if (cached) {
       this.counters.hits++;
-      return cached.file;
+      return cached;
     }
     const bytes = await this.download(href, options.signal);
     const file = await this.fromBytes(bytes, 'auto', `audio at ${href}`);
-    if (this.urlCacheMs > 0) {
-      const now = Date.now();
-      // Campaigns personalise URLs too: drop expired entries so the map stays as small as the TTL allows.
-      for (const [key, entry] of this.urls) if (now - entry.at >= this.urlCacheMs) this.urls.delete(key);
-      this.urls.set(href, { at: now, file });
-    }
+    this.urls?.set(href, file);
     return file;
   }
 
@@ -563,7 +549,7 @@ export class MediaCache {
       data = await this.store.getBlob(name);
     } catch (err) {
       // The shared store only saves work; when NATS is unreachable the file is produced locally.
-      if (!(err instanceof Error)) throw err;
+      if (!isNatsFailure(err)) throw err;
       this.storeProblem(`reading ${name} from the media store failed: ${err.message}`);
       return undefined;
     }
@@ -597,9 +583,8 @@ export class MediaCache {
         () => undefined,
         (err: unknown) => {
           // Same reasoning as in fromStore: sharing is an optimisation, never a reason to fail.
-          this.storeProblem(
-            `sharing ${name} in the media store failed: ${err instanceof Error ? err.message : String(err)}`,
-          );
+          if (!isNatsFailure(err)) throw err;
+          this.storeProblem(`sharing ${name} in the media store failed: ${err.message}`);
         },
       )
       .finally(() => this.sharing.delete(task));
@@ -775,7 +760,7 @@ export class MediaCache {
 
   /** Runs a command (never through a shell), feeding `input` on stdin; resolves with stdout. */
   private run(command: string, args: string[], input?: string): Promise<string> {
-    return this.limiter.run(
+    return this.limit(
       () =>
         new Promise<string>((resolve, reject) => {
           const child = execFile(
