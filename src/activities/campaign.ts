@@ -1,10 +1,12 @@
-// Campaign activities: place a batch of calls at their slots, withdraw calls that still wait for
-// their slot, the compliance gate of every outbound call, and the call record of each campaign call.
+// Campaign activities: place calls at the slots the campaign reserved, count completions from the
+// call records, withdraw calls that still wait for their slot, ask a campaign for a retry's dial
+// slot, the compliance gate of every outbound call, and the call record of each campaign call.
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import {
   ServiceError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
   type Client,
   type WorkflowExecutionInfo,
 } from '@temporalio/client';
@@ -21,8 +23,15 @@ import {
   type PageStore,
   type RecordStore,
 } from '../store/campaigns.js';
-import { callWorkflowId } from '../workflows/messages.js';
-import type { CallWorkflowInput } from '../workflows/call.js';
+import {
+  CAMPAIGN_NOT_DIALLING,
+  CAMPAIGN_UPGRADING,
+  callWorkflowId,
+  requestDialSlotUpdate,
+} from '../workflows/messages.js';
+import type { CampaignPlacement, CallWorkflowInput } from '../workflows/call.js';
+import type { Completions, Placement } from '../campaign/dispatcher.js';
+import type { DialSlot } from '../campaign/budget.js';
 
 export interface CampaignDeps {
   client: Client;
@@ -34,6 +43,53 @@ export interface ContactCap {
   windowDays: number;
 }
 
+export interface PlaceCallsInput {
+  campaignId: string;
+  campaignWorkflowId: string;
+  flow: Flow;
+  callTaskQueue: string;
+  page: number;
+  /** First row index (within the page) to consider. */
+  fromRow: number;
+  /** Rows of this page to consider (later passes); all rows when absent. */
+  only?: string;
+  /**
+   * Dial slots the campaign reserved from its budget, earliest first: the i-th call placed gets the
+   * i-th; rows whose delivery window is closed at the slot they would get are deferred instead.
+   */
+  slots: DialSlot[];
+  contactCap?: ContactCap;
+}
+
+export interface PlaceCallsResult extends Placement {
+  /** Of `placed`: calls an interrupted attempt of this placement had already started. */
+  alreadyPlaced: number;
+}
+
+export interface CountCompletionsInput {
+  campaignId: string;
+  /** Records up to this sequence are counted already. */
+  recordsSeq: number;
+}
+
+export interface RequestDialSlotInput {
+  /** The campaign workflow's id (`CampaignPlacement.workflowId`). */
+  campaignWorkflowId: string;
+  /** The asking call workflow's id. */
+  workflowId: string;
+  /** The dial number about to be placed (the dial command's `dialIndex`). */
+  dial: number;
+  /** 1 for the first request for this dial, 2 when asking again after missing `until`, … */
+  request?: number;
+}
+
+/** What a call does about its next dial. */
+export type DialSlotAnswer =
+  | { granted: true; at: number; until: number }
+  /** No more dials: the campaign was cancelled or is over (or gone). */
+  | { granted: false; reason: 'campaignStopped' | 'campaignClosed'; message: string };
+
+/** dispatchBatch's input: campaign runs from before core v2 place calls through it until they hand over. */
 export interface DispatchInput {
   campaignId: string;
   campaignWorkflowId: string;
@@ -56,6 +112,7 @@ export interface DispatchInput {
   now: number;
 }
 
+/** dispatchBatch's result (campaign runs from before core v2). */
 export interface DispatchResult {
   nextRow: number;
   pageDone: boolean;
@@ -191,10 +248,7 @@ export function createCampaignActivities(deps: CampaignDeps) {
   }
 
   /** Completions since `afterSeq`, counted by outcome. */
-  async function collect(
-    campaignId: string,
-    afterSeq: number,
-  ): Promise<Pick<DispatchResult, 'completed' | 'byOutcome' | 'recordsSeq'>> {
+  async function collect(campaignId: string, afterSeq: number): Promise<Completions> {
     await sweepClosedCalls(campaignId);
     const read = await deps.store.readAfter(campaignId, afterSeq);
     const byOutcome: Record<string, number> = {};
@@ -202,104 +256,200 @@ export function createCampaignActivities(deps: CampaignDeps) {
     return { completed: read.records.length, byOutcome, recordsSeq: read.lastSeq };
   }
 
+  /**
+   * Which rows of a page get which slot: rows in order, the i-th call planned gets `slotFor(i)`
+   * (none: the placement is full); a row whose delivery window is closed at that slot is deferred
+   * and the slot goes to the next row. Pure given the page, so a retried attempt plans the same.
+   */
+  function planRows(
+    rows: PageRow[],
+    o: { flow: Flow; fromRow: number; only?: string | undefined },
+    slotFor: (i: number) => number | undefined,
+  ) {
+    const planned: Array<{ row: number; entry: PageRow; slot: number; index: number }> = [];
+    const deferredRows: number[] = [];
+    let nextWindowAt: number | undefined;
+    let row = o.fromRow;
+    for (; row < rows.length; row++) {
+      if (o.only !== undefined && !bitmapHas(o.only, row)) continue;
+      const slot = slotFor(planned.length);
+      if (slot === undefined) break;
+      const entry = rows[row] as PageRow;
+      const opens = dialableFrom(o.flow, entry.recipient, slot);
+      if (opens !== undefined && opens > slot) {
+        deferredRows.push(row);
+        nextWindowAt = Math.min(nextWindowAt ?? opens, opens);
+        continue;
+      }
+      planned.push({ row, entry, slot, index: planned.length });
+    }
+    return { planned, deferredRows, nextWindowAt, nextRow: row, pageDone: row >= rows.length };
+  }
+
+  /**
+   * Start the planned calls, concurrently; each call workflow starts now and sleeps until its slot.
+   * A recipient already placed (by an earlier attempt of this placement that crashed, with the same
+   * plan) is not placed again; it holds its slot all the same.
+   */
+  async function startCalls(
+    o: {
+      campaignId: string;
+      campaignWorkflowId: string;
+      flow: Flow;
+      callTaskQueue: string;
+      contactCap?: ContactCap | undefined;
+    },
+    planned: Array<{ row: number; entry: PageRow; slot: number; until?: number }>,
+  ): Promise<Array<{ workflowId: string; row: number; slotAt: number; started: boolean }>> {
+    const out = planned.map(({ row, entry, slot }) => ({
+      workflowId: callWorkflowId(o.campaignId, entry.recipient.id),
+      row,
+      slotAt: slot,
+      started: false,
+    }));
+    const queue = planned.map((p, i) => ({ ...p, i }));
+    let done = 0;
+    const startOne = async ({ entry, slot, until, i }: (typeof queue)[number]) => {
+      const call = out[i] as (typeof out)[number];
+      // `slotUntil` (the end of the period that counted the slot) is for the call side: a first
+      // dial that could not start by then asks for a new slot, as a retry does.
+      const placement: CampaignPlacement & { slotUntil?: number } = {
+        workflowId: o.campaignWorkflowId,
+        slotAt: slot,
+        row: entry.row,
+        ...(until !== undefined ? { slotUntil: until } : {}),
+        ...(o.contactCap ? { contactCap: o.contactCap } : {}),
+      };
+      const args: CallWorkflowInput = {
+        flow: o.flow,
+        recipient: entry.recipient,
+        campaignId: o.campaignId,
+        ...(entry.hints ? { hints: entry.hints } : {}),
+        campaign: placement,
+      };
+      try {
+        await deps.client.workflow.start('outboundCall', {
+          taskQueue: o.callTaskQueue,
+          workflowId: call.workflowId,
+          // A withdrawn call (cancelled before its slot, never dialled) may be placed again;
+          // one that completed may not.
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+          args: [args],
+          memo: {
+            call: {
+              campaignId: o.campaignId,
+              recipientId: entry.recipient.id,
+              row: entry.row,
+              slotAt: slot,
+            } satisfies CallMemo,
+          },
+        });
+        call.started = true;
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        // Placed by an interrupted attempt of this placement (same slot): never started twice.
+      }
+      if (++done % 50 === 0) heartbeat(done);
+    };
+    await Promise.all(
+      Array.from({ length: START_CONCURRENCY }, async () => {
+        for (let next = queue.shift(); next; next = queue.shift()) await startOne(next);
+      }),
+    );
+    return out;
+  }
+
   return {
     /**
-     * Count completions, then place calls from the page at spaced slots: each call workflow
-     * starts now and sleeps until its slot. A recipient already placed (an earlier attempt of this
-     * activity that crashed) is not placed again, and its slot still counts for the spacing.
+     * Place calls from a page at the slots the campaign reserved (it counts completions
+     * separately, with countCompletions). A retried attempt gets the same input, so it plans the
+     * same rows at the same slots and never starts a call twice.
+     */
+    async placeCalls(input: PlaceCallsInput): Promise<PlaceCallsResult> {
+      const rows = await page(input.campaignId, input.page);
+      const plan = planRows(rows, input, (i) => input.slots[i]?.at);
+      const placed = await startCalls(
+        input,
+        plan.planned.map((c) => ({ ...c, until: input.slots[c.index]?.until as number })),
+      );
+      return {
+        placed: placed.map(({ workflowId, row, slotAt }) => ({ workflowId, row, slotAt })),
+        alreadyPlaced: placed.filter((c) => !c.started).length,
+        deferredRows: plan.deferredRows,
+        ...(plan.nextWindowAt !== undefined ? { nextWindowAt: plan.nextWindowAt } : {}),
+        nextRow: plan.nextRow,
+        pageDone: plan.pageDone,
+      };
+    },
+
+    /** Completions since `recordsSeq`, from the call records (and records for calls that closed without one). */
+    async countCompletions(input: CountCompletionsInput): Promise<Completions> {
+      return collect(input.campaignId, input.recordsSeq);
+    },
+
+    /**
+     * The slot of a campaign call's next dial (a retry), from its campaign's budget: the update
+     * requestDialSlot on the campaign workflow. The update id makes a retried attempt get the same
+     * answer (within the campaign's run). A cancelled, finished or vanished campaign refuses: the
+     * call dials no more.
+     */
+    async requestDialSlot(input: RequestDialSlotInput): Promise<DialSlotAnswer> {
+      const handle = deps.client.workflow.getHandle(input.campaignWorkflowId);
+      try {
+        const grant = await handle.executeUpdate(requestDialSlotUpdate, {
+          args: [{ workflowId: input.workflowId, dial: input.dial }],
+          updateId: `dial-slot:${input.workflowId}:${input.dial}:${input.request ?? 1}`,
+        });
+        return { granted: true, at: grant.at, until: grant.until };
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError)
+          return { granted: false, reason: 'campaignClosed', message: `campaign ${input.campaignWorkflowId} is over` };
+        if (!(err instanceof WorkflowUpdateFailedError) || !(err.cause instanceof ApplicationFailure)) throw err;
+        if (err.cause.type === CAMPAIGN_NOT_DIALLING)
+          return { granted: false, reason: 'campaignStopped', message: err.cause.message };
+        // A campaign run from before core v2 hands over to its v2 run: the next attempt lands there.
+        if (err.cause.type === CAMPAIGN_UPGRADING)
+          throw ApplicationFailure.retryable(err.cause.message, CAMPAIGN_UPGRADING);
+        throw err;
+      }
+    },
+
+    /**
+     * Campaign runs from before core v2 (until they hand over): count completions, then place
+     * calls at slots spaced `intervalMs` from the last one, up to `horizonMs` ahead.
      */
     async dispatchBatch(input: DispatchInput): Promise<DispatchResult> {
       const done = await collect(input.campaignId, input.recordsSeq);
       const rows = await page(input.campaignId, input.page);
-      const result: DispatchResult = {
+      // A retried attempt gets the same input (the same `now` and last slot): the same slots.
+      const slots: number[] = [];
+      const slotFor = (i: number): number | undefined => {
+        if (i >= input.maxPlace) return undefined;
+        for (let k = slots.length; k <= i; k++)
+          slots.push(nextSlot(slots[k - 1] ?? input.lastSlot, input.intervalMs, input.now));
+        const slot = slots[i] as number;
+        return slot > input.now + input.horizonMs && i > 0 ? undefined : slot;
+      };
+      const plan = planRows(rows, input, slotFor);
+      const placed = await startCalls(input, plan.planned);
+      const started = placed.filter((c) => c.started);
+      const lastSlot = plan.planned.at(-1)?.slot ?? input.lastSlot;
+      return {
         ...done,
-        nextRow: input.fromRow,
-        pageDone: false,
-        placed: 0,
-        waiting: [],
-        deferredRows: [],
-        alreadyPlaced: 0,
-        ...(input.lastSlot !== undefined ? { lastSlot: input.lastSlot } : {}),
+        nextRow: plan.nextRow,
+        pageDone: plan.pageDone,
+        ...(lastSlot !== undefined ? { lastSlot } : {}),
+        placed: started.length,
+        waiting: started.map((c): [string, number, number] => [c.workflowId, c.row, c.slotAt]),
+        deferredRows: plan.deferredRows,
+        ...(plan.nextWindowAt !== undefined ? { nextWindowAt: plan.nextWindowAt } : {}),
+        alreadyPlaced: placed.length - started.length,
       };
-      const now = input.now;
-      // Slots first, in row order; then the starts, concurrently. A retried attempt gets the same
-      // input (the same `now` and last slot), so it computes the same slots for the same rows.
-      const planned: Array<{ row: number; entry: PageRow; slot: number }> = [];
-      let row = input.fromRow;
-      for (; row < rows.length; row++) {
-        if (input.only !== undefined && !bitmapHas(input.only, row)) continue;
-        if (planned.length >= input.maxPlace) break;
-        const slot = nextSlot(result.lastSlot, input.intervalMs, now);
-        if (slot > now + input.horizonMs && planned.length > 0) break;
-        const entry = rows[row] as PageRow;
-        const opens = dialableFrom(input.flow, entry.recipient, slot);
-        if (opens !== undefined && opens > slot) {
-          result.deferredRows.push(row);
-          result.nextWindowAt = Math.min(result.nextWindowAt ?? opens, opens);
-          continue;
-        }
-        result.lastSlot = slot;
-        planned.push({ row, entry, slot });
-      }
-      const queue = [...planned];
-      let started = 0;
-      const startOne = async ({ row: r, entry, slot }: (typeof planned)[number]) => {
-        const workflowId = callWorkflowId(input.campaignId, entry.recipient.id);
-        const args: CallWorkflowInput = {
-          flow: input.flow,
-          recipient: entry.recipient,
-          campaignId: input.campaignId,
-          ...(entry.hints ? { hints: entry.hints } : {}),
-          campaign: {
-            workflowId: input.campaignWorkflowId,
-            slotAt: slot,
-            row: entry.row,
-            ...(input.contactCap ? { contactCap: input.contactCap } : {}),
-          },
-        };
-        try {
-          await deps.client.workflow.start('outboundCall', {
-            taskQueue: input.callTaskQueue,
-            workflowId,
-            // A withdrawn call (cancelled before its slot, never dialled) may be placed again;
-            // one that completed may not.
-            workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-            workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-            args: [args],
-            memo: {
-              call: {
-                campaignId: input.campaignId,
-                recipientId: entry.recipient.id,
-                row: entry.row,
-                slotAt: slot,
-              } satisfies CallMemo,
-            },
-          });
-          result.placed += 1;
-          result.waiting.push([workflowId, r, slot]);
-        } catch (err) {
-          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-          // Placed by an interrupted attempt of this batch (same slot): never started twice.
-          result.alreadyPlaced += 1;
-        }
-        if (++started % 50 === 0) heartbeat(started);
-      };
-      await Promise.all(
-        Array.from({ length: START_CONCURRENCY }, async () => {
-          for (let next = queue.shift(); next; next = queue.shift()) await startOne(next);
-        }),
-      );
-      result.waiting.sort((a, b) => a[2] - b[2]);
-      result.nextRow = row;
-      result.pageDone = row >= rows.length;
-      return result;
     },
 
-    /** Counts completions only (draining, paused, cap reached). */
-    async collectRecords(input: {
-      campaignId: string;
-      recordsSeq: number;
-    }): Promise<Pick<DispatchResult, 'completed' | 'byOutcome' | 'recordsSeq'>> {
+    /** Campaign runs from before core v2: countCompletions under its old name. */
+    async collectRecords(input: CountCompletionsInput): Promise<Completions> {
       return collect(input.campaignId, input.recordsSeq);
     },
 
@@ -307,12 +457,14 @@ export function createCampaignActivities(deps: CampaignDeps) {
      * Withdraw calls still waiting for their slot: cancel them. A call past its slot ignores the
      * cancellation and completes. Returns the rows that were really withdrawn.
      */
-    async withdrawCalls(input: { calls: Array<[workflowId: string, slot: number]> }): Promise<string[]> {
+    async withdrawCalls(input: {
+      /** `[workflowId, slot]` from campaign runs before core v2. */
+      calls: Array<{ workflowId: string; slotAt: number } | [workflowId: string, slot: number]>;
+    }): Promise<string[]> {
       const withdrawn: string[] = [];
-      const queue = [...input.calls];
+      const queue = input.calls.map((c) => (Array.isArray(c) ? c[0] : c.workflowId));
       const worker = async () => {
-        for (let next = queue.shift(); next; next = queue.shift()) {
-          const [workflowId] = next;
+        for (let workflowId = queue.shift(); workflowId; workflowId = queue.shift()) {
           const handle = deps.client.workflow.getHandle(workflowId);
           try {
             await handle.cancel();

@@ -173,4 +173,13 @@ function createCallActivities(deps: ActivityDeps) {
 
 export type Activities = ReturnType<typeof createActivities>;
 
-export type { ContactCap, DispatchInput, DispatchResult } from './campaign.js';
+export type {
+  ContactCap,
+  CountCompletionsInput,
+  DialSlotAnswer,
+  DispatchInput,
+  DispatchResult,
+  PlaceCallsInput,
+  PlaceCallsResult,
+  RequestDialSlotInput,
+} from './campaign.js';

@@ -1,10 +1,13 @@
 // Campaign forecast: when will a campaign finish, given its calling speed, concurrency, the flow's
 // delivery window in each recipient's zone and its retry settings? Pure; it replays the
-// dispatcher's rules (spaced slots, rows whose window is closed wait for a later pass) over the
-// recipients' zones, so the forecast and the campaign agree by construction.
+// dispatcher's rules (up to N first dials at the start of each period as concurrency lets them go,
+// or spaced slots when spread; rows whose window is closed wait for a later pass) over the
+// recipients' zones, so the forecast and the campaign agree by construction. Retries are left out
+// of the first dials' schedule (they take budget only when calls fail).
 import type { CallingSpeed, Flow, StartOutgoingCall } from '../flow/schema.js';
 import { nextWindowOpening } from '../flow/window.js';
 import { nextSlot, slotIntervalMs } from './pacing.js';
+import { paceOf } from './budget.js';
 
 export interface ForecastOptions {
   speed: CallingSpeed;
@@ -85,12 +88,40 @@ export function forecastCampaign(flow: Flow, zones: string[], o: ForecastOptions
   let first: number | undefined;
   let now = o.start;
   let passes = 0;
+  // Burst: calls go in waves of maxConcurrent, one wave per average call, at most N per period,
+  // clear of the period's ends by the budget's guard (the first call's period apart).
+  const { periodMs, guardMs } = paceOf(o.speed);
+  let burstAt = o.start;
+  let period = 0;
+  let inPeriod = 0;
+  let inWave = 0;
+  const burstSlot = (from: number): number => {
+    if (from > burstAt) {
+      burstAt = from;
+      inWave = 0;
+    }
+    for (;;) {
+      const k = first === undefined ? 0 : Math.floor((burstAt - first) / periodMs);
+      if (k !== period) {
+        period = k;
+        inPeriod = 0;
+        inWave = 0;
+      }
+      const start = (first ?? burstAt) + k * periodMs;
+      if (k > 0 && burstAt < start + guardMs) burstAt = start + guardMs;
+      else if (inPeriod >= o.speed.calls || burstAt >= start + periodMs - guardMs) burstAt = start + periodMs;
+      else if (inWave >= o.maxConcurrent) {
+        burstAt += callMs;
+        inWave = 0;
+      } else return burstAt;
+    }
+  };
   while (pending.length > 0 && passes < MAX_PASSES) {
     passes += 1;
     const deferred: number[] = [];
     let nextOpen = Infinity;
     for (const i of pending) {
-      const slot = nextSlot(lastSlot, interval, now);
+      const slot = o.speed.spread ? nextSlot(lastSlot, interval, now) : burstSlot(now);
       const zone = zoneOf(zones[i] ?? '');
       const open = opensAt(zone, slot);
       if (open > slot) {
@@ -100,6 +131,8 @@ export function forecastCampaign(flow: Flow, zones: string[], o: ForecastOptions
       }
       lastSlot = slot;
       first ??= slot;
+      inPeriod += 1;
+      inWave += 1;
       const day = new Date(slot).toISOString().slice(0, 10);
       perDay.set(day, (perDay.get(day) ?? 0) + 1);
     }

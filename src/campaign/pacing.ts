@@ -1,20 +1,20 @@
 // Calling speed and per-recipient windows for campaigns. Pure.
 //
-// Calling speed N per period is enforced by spacing dial slots at least period/N apart, from the
-// first call placed. In any window of one period there are then at most N slots (the seed's "never
-// more than N"), and with a backlog exactly N per period (≥ 0.99 N). The last slot is part of the
-// campaign's durable state, so the spacing survives worker restarts and continue-as-new.
+// A calling speed is N dials per period, the periods counted from the first call. How the dials of
+// a period are handed out (all at its start, or spread evenly) is the dial budget's business
+// (budget.ts); this module holds the units, the even spacing and the delivery-window check.
 // No zod here: the campaign workflow imports this module.
 import type { CallingSpeed, Flow, StartOutgoingCall } from '../flow/schema.js';
 import { nextWindowOpening } from '../flow/window.js';
 
 export const PERIOD_MS = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
 
+/** As operators type it (parseSpeed reads it back): `1000/day`, or `1000/day spread` for even spacing. */
 export function formatSpeed(s: CallingSpeed): string {
-  return `${s.calls}/${s.per}`;
+  return `${s.calls}/${s.per}${s.spread ? ' spread' : ''}`;
 }
 
-/** Minimum spacing of slots in ms. Fractional: 100/minute is 600 ms, 7/minute 8571.43 ms. */
+/** Spacing of slots in ms when spread. Fractional: 100/minute is 600 ms, 7/minute 8571.43 ms. */
 export function slotIntervalMs(s: CallingSpeed): number {
   return PERIOD_MS[s.per] / s.calls;
 }

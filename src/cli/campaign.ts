@@ -336,7 +336,10 @@ export function campaignCommands(program: Command): void {
     .requiredOption('--flow <file>', 'flow document')
     .requiredOption('--recipients <file>', 'CSV or NDJSON')
     .addOption(
-      new Option('--speed <n/period>', 'calling speed (default: the flow’s, else 60/minute)').argParser(speedOption),
+      new Option(
+        '--speed <n/period>',
+        'calling speed, e.g. 1000/day; append "spread" for even spacing (default: the flow’s, else 60/minute)',
+      ).argParser(speedOption),
     )
     .addOption(
       new Option('--max-concurrent <n>', 'at most this many calls at once')

@@ -124,7 +124,20 @@ export const deliveryWindowSchema = z
   });
 
 export const callingSpeedSchema = z
-  .object({ calls: z.number().int().min(1).max(1_000_000), per: z.enum(['minute', 'hour', 'day']) })
+  .object({
+    calls: z.number().int().min(1).max(1_000_000),
+    per: z.enum(['minute', 'hour', 'day']),
+    /**
+     * Absent or false: up to `calls` dials at the start of each period, periods counted from the first
+     * call. True: dials spaced evenly, one every period/calls.
+     */
+    spread: z
+      .boolean()
+      .optional()
+      .describe(
+        'false (default): up to `calls` dials start at the beginning of each period, counted from the first call; true: dials spaced evenly, period/calls apart',
+      ),
+  })
   .strict();
 
 export const trackingSchema = z

@@ -2,6 +2,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { TelephonyEvent } from '../telephony/contract.js';
 import type { CallOutcome, TrailEntry } from '../flow/interpreter.js';
+import type { CampaignState } from '../campaign/dispatcher.js';
 
 /** A telephony event for the call, delivered by the event bridge. */
 export const telephonyEventSignal = defineSignal<[TelephonyEvent]>('telephonyEvent');
@@ -26,7 +27,7 @@ export function callWorkflowId(campaignId: string, recipientId: string): string 
 
 // --- campaigns -----------------------------------------------------------------------------------
 
-export type CampaignState = 'running' | 'paused' | 'cancelling' | 'cancelled' | 'completed';
+export type { CampaignState } from '../campaign/dispatcher.js';
 
 export interface CampaignStatus {
   campaignId: string;
@@ -49,6 +50,8 @@ export interface CampaignStatus {
   eta?: string;
   /** Run of the campaign workflow (continue-as-new keeps history short). */
   run: number;
+  /** Dials granted to calls for their retries (they count against the calling speed too). */
+  retrySlots?: number;
 }
 export const campaignStatusQuery = defineQuery<CampaignStatus>('campaignStatus');
 
@@ -62,3 +65,28 @@ export const resumeCampaignUpdate = defineUpdate<CampaignControlResult>('resumeC
 export const cancelCampaignUpdate = defineUpdate<CampaignControlResult>('cancelCampaign');
 
 export const campaignWorkflowId = (campaignId: string) => `campaign:${campaignId}`;
+
+/** A campaign call asks for the slot of its next dial (a retry). */
+export interface DialSlotRequest {
+  /** The call workflow's id. */
+  workflowId: string;
+  /** The call's dial number about to be placed (its `dialIndex`: 2 for the first retry). */
+  dial: number;
+}
+export interface DialSlotGrant {
+  /** The dial may start at this instant (epoch ms, workflow time)… */
+  at: number;
+  /** …and must start before this one (the end of the period that counted it); later, ask again. */
+  until: number;
+}
+/**
+ * Every dial of a campaign counts against its calling speed: a call asks its campaign for the slot
+ * of each retry. Granted at once, for the earliest instant in a period that still has budget, and
+ * counted there. Rejected (validator, failure type CAMPAIGN_NOT_DIALLING) once the campaign is
+ * cancelled or finished; granted while it is paused (a pause stops first dials only).
+ */
+export const requestDialSlotUpdate = defineUpdate<DialSlotGrant, [DialSlotRequest]>('requestDialSlot');
+/** Failure type of a dial slot refused because the campaign no longer dials. */
+export const CAMPAIGN_NOT_DIALLING = 'CampaignNotDialling';
+/** Failure type of a dial slot asked of a campaign run from before core v2: ask again (it hands over). */
+export const CAMPAIGN_UPGRADING = 'CampaignUpgrading';

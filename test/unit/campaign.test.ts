@@ -1,14 +1,16 @@
-// Campaign building blocks: calling speed, bitmaps, recipients files, the forecast.
+// Campaign building blocks: calling speed, bitmaps, recipients files, the forecast. The dispatcher
+// and its dial budget: campaign-dispatcher.test.ts.
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DateTime } from 'luxon';
-import { dialableFrom, nextSlot, slotIntervalMs } from '../../src/campaign/pacing.js';
+import { dialableFrom, formatSpeed, nextSlot, slotIntervalMs } from '../../src/campaign/pacing.js';
 import { parseSpeed } from '../../src/campaign/speed.js';
 import { bitmapCount, bitmapFrom, bitmapHas } from '../../src/campaign/bitmap.js';
 import { stageRecipients, type PageRow } from '../../src/campaign/recipients.js';
 import { forecastCampaign } from '../../src/campaign/forecast.js';
+import { reportCsv } from '../../src/campaign/report.js';
 import { parseFlow } from '../../src/flow/validate.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dialflow-campaign-'));
@@ -23,8 +25,15 @@ describe('calling speed', () => {
     expect(parseSpeed('100/minute')).toEqual({ calls: 100, per: 'minute' });
     expect(parseSpeed('5000 per hour')).toEqual({ calls: 5000, per: 'hour' });
     expect(parseSpeed('1000/d')).toEqual({ calls: 1000, per: 'day' });
-    for (const bad of ['0/minute', '100', 'fast', '10/week', '2000000/minute'])
+    for (const bad of ['0/minute', '100', 'fast', '10/week', '2000000/minute', '100/minute slow', 'spread'])
       expect(() => parseSpeed(bad), bad).toThrow(RangeError);
+  });
+  it('says spread after the speed for even spacing (burst, the default, may be said too); formatSpeed reads back', () => {
+    expect(parseSpeed('1000/day spread')).toEqual({ calls: 1000, per: 'day', spread: true });
+    expect(parseSpeed('100/min,spread')).toEqual({ calls: 100, per: 'minute', spread: true });
+    expect(parseSpeed('100 per minute Spread')).toEqual({ calls: 100, per: 'minute', spread: true });
+    expect(parseSpeed('1000/day burst')).toEqual({ calls: 1000, per: 'day' });
+    for (const spec of ['1000/day spread', '100/minute']) expect(formatSpeed(parseSpeed(spec)), spec).toBe(spec);
   });
   it('spaces slots period/N apart from the first call, never earlier than now', () => {
     expect(slotIntervalMs({ calls: 100, per: 'minute' })).toBe(600);
@@ -143,12 +152,48 @@ const windowed = parseFlow({
 describe('forecast', () => {
   const zagreb = (iso: string) => DateTime.fromISO(iso, { zone: 'Europe/Zagreb' }).toMillis();
 
-  it('follows the window: Friday 16:00 at 100/hour → 100 on Friday, the rest from Monday 09:00', () => {
+  it('follows the window: Friday 16:00 at 100/hour → 100 on Friday, the rest from Monday 09:00, 100 an hour', () => {
     const f = forecastCampaign(
       windowed,
       Array.from({ length: 300 }, () => 'Europe/Zagreb'),
       {
         speed: { calls: 100, per: 'hour' },
+        maxConcurrent: 1000,
+        start: zagreb('2026-11-27T16:00'),
+        avgCallSeconds: 60,
+      },
+    );
+    expect(f.firstDialAt).toBe(new Date(zagreb('2026-11-27T16:00')).toISOString());
+    expect(f.perDay).toEqual([
+      { date: '2026-11-27', dials: 100 },
+      { date: '2026-11-30', dials: 200 },
+    ]);
+    // Bursts at the start of each hour from the first call (30 s in): Monday 09:00:30 and 10:00:30.
+    expect(f.lastFirstDialAt).toBe(new Date(zagreb('2026-11-30T10:00:30')).toISOString());
+  });
+
+  it('bursts go as concurrency lets them: waves of maxConcurrent, one average call apart', () => {
+    const f = forecastCampaign(
+      windowed,
+      Array.from({ length: 250 }, () => 'Europe/Zagreb'),
+      {
+        speed: { calls: 200, per: 'hour' },
+        maxConcurrent: 50,
+        start: zagreb('2026-11-24T10:00'),
+        avgCallSeconds: 60,
+      },
+    );
+    expect(f.perDay).toEqual([{ date: '2026-11-24', dials: 250 }]);
+    // Four waves of 50 (10:00 … 10:03), the hour's 200 used; then the next hour, 30 s in.
+    expect(f.lastFirstDialAt).toBe(new Date(zagreb('2026-11-24T11:00:30')).toISOString());
+  });
+
+  it('spread: slots period/N apart, Friday 16:00 at 100/hour → the rest from Monday 09:00 to 10:59:24', () => {
+    const f = forecastCampaign(
+      windowed,
+      Array.from({ length: 300 }, () => 'Europe/Zagreb'),
+      {
+        speed: { calls: 100, per: 'hour', spread: true },
         maxConcurrent: 1000,
         start: zagreb('2026-11-27T16:00'),
         avgCallSeconds: 60,
@@ -178,5 +223,29 @@ describe('forecast', () => {
     const t = zagreb('2026-11-28T10:00');
     expect(dialableFrom(windowed, { timeZone: 'Europe/Zagreb' }, t)).toBe(zagreb('2026-11-30T09:00'));
     expect(dialableFrom(windowed, {}, t)).toBeUndefined();
+  });
+});
+
+describe('report CSV (csv-stringify)', () => {
+  it('quotes what needs quoting and neutralises formula cells, full-width forms too', () => {
+    const csv = reportCsv([
+      {
+        campaignId: 'c',
+        recipientId: '－1',
+        row: 2,
+        outcome: 'answered',
+        dials: 1,
+        durationMs: 1_000,
+        slotAt: 0,
+        endedAt: 0,
+        responses: [{ element: 'ask', branch: '1', input: '1' }],
+        dataPayload: { note: '＝HYPERLINK("x")', city: 'Split, HR' },
+      },
+    ]);
+    expect(csv.split('\n')).toEqual([
+      'row,recipientId,outcome,attempts,durationSeconds,responses,dataPayload.city,dataPayload.note,error',
+      `2,'－1,answered,1,1.0,ask:1(1),"Split, HR","'＝HYPERLINK(""x"")",`,
+      '',
+    ]);
   });
 });
