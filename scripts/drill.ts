@@ -23,8 +23,7 @@ import { NatsCampaignStore, readAllRecords, type CallRecord } from '../src/store
 import { stageRecipients } from '../src/campaign/recipients.js';
 import { startCampaign } from '../src/client/campaigns.js';
 import { callWorkflowId, campaignStatusQuery, type CampaignStatus } from '../src/workflows/messages.js';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import { decodeHistory } from '../src/codec/encryption.js';
+import { writeDecodedHistory } from '../src/dev/histories.js';
 import { payloadCodec } from '../src/config/index.js';
 import { cpSync, mkdirSync } from 'node:fs';
 
@@ -253,14 +252,12 @@ async function drill(scenario: Scenario): Promise<DrillResult> {
       mkdirSync(historiesDir, { recursive: true });
       const wrong = new Set([...ex.dialledTwice, ...ex.cutOff, ...ex.answersDiffer, ...ex.wrongTrail.map((w) => w.id)]);
       const codec = payloadCodec(s.config);
-      for (const id of wrong) {
-        const workflowId = callWorkflowId(campaignId, id);
-        const history = await decodeHistory(await s.client.workflow.getHandle(workflowId).fetchHistory(), codec);
-        writeFileSync(
+      for (const id of wrong)
+        await writeDecodedHistory(
           join(historiesDir, `${id}.json`),
-          `{"workflowId":${JSON.stringify(workflowId)},"history":${historyToJSON(history)}}\n`,
+          s.client.workflow.getHandle(callWorkflowId(campaignId, id)),
+          codec,
         );
-      }
       cpSync(s.stack.logDir, join(historiesDir, 'logs'), { recursive: true });
       log(`${wrong.size} histories and the services' logs in ${historiesDir}`);
     }

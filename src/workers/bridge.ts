@@ -2,15 +2,8 @@
 // Several instances share one durable consumer. A message is acked only after Temporal accepted
 // the signal; failures are redelivered with backoff, poison messages are dead-lettered.
 import type { NatsConnection } from '@nats-io/transport-node';
-import {
-  AckPolicy,
-  DeliverPolicy,
-  jetstream,
-  jetstreamManager,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  type JsMsg,
-} from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import { isConsumerNotFound } from '../store/nats-errors.js';
 import { isGrpcServiceError, ServiceError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import {
@@ -146,7 +139,7 @@ export async function startBridge(opts: {
     if (existing.config.max_deliver !== -1)
       await jsm.consumers.update(EVENTS_STREAM, BRIDGE_CONSUMER, { max_deliver: -1 });
   } catch (err) {
-    if (!(err instanceof JetStreamApiError) || err.code !== JetStreamApiCodes.ConsumerNotFound) throw err;
+    if (!isConsumerNotFound(err)) throw err;
     await jsm.consumers.add(EVENTS_STREAM, consumerConfig);
   }
   const js = jetstream(nc);

@@ -172,20 +172,28 @@ class Watchdog {
   /** When the running timer is due (undefined: none runs). */
   dueAt: number | undefined;
   /** Increases each time the timer fires. */
-  ticks = 0;
+  private ticks = 0;
   /** How late the timer fired after its due time, the last time it fired. */
   lastLateMs = 0;
 
   /** Start the timer for `deadline`, unless one runs already (the wait then sees its deadline when it fires). */
-  ensure(deadline: number): void {
+  private ensure(deadline: number): void {
     if (this.dueAt !== undefined) return;
-    const dueAt = deadline;
-    this.dueAt = dueAt;
-    void sleep(Math.max(1, dueAt - Date.now())).then(() => {
-      this.lastLateMs = Date.now() - dueAt;
+    this.dueAt = deadline;
+    void sleep(Math.max(1, deadline - Date.now())).then(() => {
+      this.lastLateMs = Date.now() - deadline;
       this.dueAt = undefined;
       this.ticks += 1;
     });
+  }
+
+  /** Wait until `done()` holds or `deadline` has passed, the deadline seen when the timer fires. */
+  async waitFor(done: () => boolean, deadline: number): Promise<void> {
+    while (!done() && Date.now() < deadline) {
+      this.ensure(deadline);
+      const ticks = this.ticks;
+      await condition(() => done() || this.ticks !== ticks);
+    }
   }
 }
 
@@ -465,14 +473,10 @@ async function runCall(o: {
    * (and metrics) again. Bounded: a provider that never reports does not hold the call.
    */
   const awaitLegEnd = async (callId: string): Promise<void> => {
-    const until = Date.now() + LEG_END_WAIT_MS;
-    const ended = () =>
-      queue.some((e) => (e.type === 'CALL_FINISHED' || e.type === 'CALL_FAILED') && e.callId === callId);
-    while (!ended() && Date.now() < until) {
-      watchdog.ensure(until);
-      const ticks = watchdog.ticks;
-      await condition(() => ended() || watchdog.ticks !== ticks);
-    }
+    await watchdog.waitFor(
+      () => queue.some((e) => (e.type === 'CALL_FINISHED' || e.type === 'CALL_FAILED') && e.callId === callId),
+      Date.now() + LEG_END_WAIT_MS,
+    );
   };
 
   const send = async (command: TelephonyCommand): Promise<void> => {
@@ -556,12 +560,7 @@ async function runCall(o: {
               deadline: Date.now() + cmd.timeoutMs,
               ...(sentThisStep ? { command: sentThisStep } : {}),
             };
-          // Wait for an event or the deadline, the deadline seen only when the watchdog fires.
-          while (queue.length === 0 && Date.now() < armed.deadline) {
-            watchdog.ensure(armed.deadline);
-            const ticks = watchdog.ticks;
-            await condition(() => queue.length > 0 || watchdog.ticks !== ticks);
-          }
+          await watchdog.waitFor(() => queue.length > 0, armed.deadline);
           const got =
             queue.length > 0 ||
             (await graceIfLate(armed, queue, watchdog.lastLateMs)) ||
