@@ -79,9 +79,14 @@ function createCallActivities(deps: ActivityDeps) {
   // Read once per worker: a bad allowlist stops the worker at start, not the first call.
   const policy = deps.http ?? httpPolicyFromEnv();
   return {
-    async sendTelephonyCommand(command: TelephonyCommand): Promise<void> {
+    /**
+     * Returns the command it sent: a local activity's history marker keeps only its result, and
+     * transcripts (`dialflow simulate`, `dialflow call`) read the commands of a call from there.
+     */
+    async sendTelephonyCommand(command: TelephonyCommand): Promise<TelephonyCommand> {
       try {
         await deps.telephony.send(command);
+        return command;
       } catch (err) {
         if (err instanceof InvalidCommandError) throw ApplicationFailure.nonRetryable(err.message, err.name);
         throw err;

@@ -94,7 +94,7 @@ export async function placeCall(file: string, o: CallOptions): Promise<CallComma
       const result = await Promise.race([handle.result(), timedOut]);
       const history = await decodeHistory(await handle.fetchHistory(), payloadCodec(config));
       return {
-        ...(await callReport(flow, result, history, recipient.timeZone ?? 'UTC', handle.workflowId)),
+        ...(await callReport(flow, result, history, recipient.timeZone ?? 'UTC')),
         workflowId: handle.workflowId,
         elapsedSeconds: Math.round((Date.now() - started) / 100) / 10,
       };

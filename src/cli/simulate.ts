@@ -1,8 +1,7 @@
 // `dialflow simulate FLOW --persona JSON [--recipient JSON] [--json]`: one call of the flow on
 // Temporal's time-skipping test server with the in-process simulator, so a week of retries and
-// pauses takes seconds. The transcript is read back from the workflow history (the telephony
-// commands from a replay of it: see transcript-commands.ts): what the workflow really did, at its
-// (simulated) times.
+// pauses takes seconds. The transcript is read back from the workflow history (telephony commands
+// from their local activities' markers): what the workflow really did, at its (simulated) times.
 import { readFileSync } from 'node:fs';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
@@ -21,7 +20,7 @@ import { startTimeSkipping } from '../dev/time-skipping.js';
 import { decodeHistory } from '../codec/encryption.js';
 import { requireValidFlow } from './validate.js';
 import { FlowReporting, MASKS, Redactor } from './masking.js';
-import { installCliRuntime, sentCommands, type SentCommand } from './transcript-commands.js';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 
 export interface TranscriptEvent {
   /** Simulated time, ISO-8601. */
@@ -64,14 +63,8 @@ export async function callReport(
   result: CallResult,
   history: temporal.api.history.v1.IHistory,
   timeZone: string,
-  workflowId: string,
 ): Promise<CallReport> {
-  const replayed = await sentCommands(history, workflowId);
-  if (!replayed.commands)
-    process.stderr.write(
-      `warning: the transcript lacks the telephony commands (digits it cannot place are masked): ${replayed.reason}\n`,
-    );
-  const { events, redactor } = readTranscript(flow, history, replayed.commands ?? []);
+  const { events, redactor } = readTranscript(flow, history);
   return {
     flow: { id: flow.id, version: flow.version },
     visited: result.visited,
@@ -88,6 +81,23 @@ export async function callReport(
 }
 
 const decode = (p: Payload | null | undefined): unknown => (p ? defaultPayloadConverter.fromPayload(p) : undefined);
+/** The marker the SDK records for a local activity: `data` says which, `result` holds its result. */
+const LOCAL_ACTIVITY_MARKER = 'core_local_activity';
+
+let runtimeInstalled = false;
+
+/**
+ * The SDK's runtime for a CLI command: its logs (and the bundler's) go to stderr at ERROR, so stdout
+ * stays a clean transcript or JSON. Installed once per process, before any worker exists.
+ */
+export function installCliRuntime(): void {
+  if (runtimeInstalled) return;
+  Runtime.install({
+    logger: new DefaultLogger('ERROR', (entry) => process.stderr.write(`${entry.level} ${entry.message}\n`)),
+    telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
+  });
+  runtimeInstalled = true;
+}
 
 function describeCommand(c: TelephonyCommand): string {
   switch (c.action) {
@@ -111,16 +121,11 @@ function describeCommand(c: TelephonyCommand): string {
 }
 
 /**
- * The transcript of a call from its decoded history and the telephony commands a replay found
- * (`sent`; without them DTMF is shown as the flow's strictest collect allows). Events are
- * redacted: digits of masked and hidden input appear nowhere, also not where the flow rendered them.
+ * The transcript of a call from its decoded history. Events are redacted: digits of masked and
+ * hidden input appear nowhere, also not where the flow rendered them.
  */
-export function transcriptFromHistory(
-  flow: Flow,
-  history: temporal.api.history.v1.IHistory,
-  sent: SentCommand[] = [],
-): TranscriptEvent[] {
-  const { events, redactor } = readTranscript(flow, history, sent);
+export function transcriptFromHistory(flow: Flow, history: temporal.api.history.v1.IHistory): TranscriptEvent[] {
+  const { events, redactor } = readTranscript(flow, history);
   return events.map((e) => ({ ...e, text: redactor.text(e.text) }));
 }
 
@@ -128,7 +133,6 @@ export function transcriptFromHistory(
 function readTranscript(
   flow: Flow,
   history: temporal.api.history.v1.IHistory,
-  sent: SentCommand[],
 ): { events: TranscriptEvent[]; redactor: Redactor } {
   const reporting = new FlowReporting(flow);
   const redactor = new Redactor();
@@ -138,8 +142,6 @@ function readTranscript(
     commandElement.set(c.commandId, c.elementId);
     out.push({ at: new Date(at).toISOString(), kind: 'command', elementId: c.elementId, text: describeCommand(c) });
   };
-  const sentAfter = new Map<number, SentCommand[]>();
-  for (const s of sent) sentAfter.set(s.historyLength, [...(sentAfter.get(s.historyLength) ?? []), s]);
   // Keys pressed during a prompt, not yet taken by a collect: the start of what it collects.
   let bargeIn = '';
   for (const e of history.events ?? []) {
@@ -147,7 +149,13 @@ function readTranscript(
     const scheduled = e.activityTaskScheduledEventAttributes;
     const signal = e.workflowExecutionSignaledEventAttributes;
     const timer = e.timerStartedEventAttributes;
-    if (scheduled) {
+    const marker = e.markerRecordedEventAttributes;
+    if (marker?.markerName === LOCAL_ACTIVITY_MARKER) {
+      // Core v2 sends its commands as local activities; sendTelephonyCommand returns the command.
+      const activity = decode(marker.details?.data?.payloads?.[0]) as { activity_type?: string } | undefined;
+      const sent = decode(marker.details?.result?.payloads?.[0]) as TelephonyCommand | undefined;
+      if (activity?.activity_type === 'sendTelephonyCommand' && sent) command(tsToMs(e.eventTime), sent);
+    } else if (scheduled) {
       const name = scheduled.activityType?.name ?? '';
       const args = (scheduled.input?.payloads ?? []).map(decode);
       // Calls of core v1 sent their commands as (non-local) activities.
@@ -184,7 +192,6 @@ function readTranscript(
           until: new Date(tsToMs(e.eventTime) + ms).toISOString(),
         });
     }
-    for (const s of sentAfter.get(Number(e.eventId ?? 0)) ?? []) command(s.at, s.command);
   }
   return { events: out, redactor };
 }
@@ -247,7 +254,7 @@ export async function simulate(
     });
   };
   try {
-    const { result, history, workflowId } = await worker.runUntil(async () => {
+    const { result, history } = await worker.runUntil(async () => {
       const handle =
         inboundNumber?.type === 'startIncomingCall'
           ? await callIn(inboundNumber.number)
@@ -259,17 +266,13 @@ export async function simulate(
               hints: { persona: persona.data },
             });
       const result = await handle.result();
-      return {
-        result,
-        workflowId: handle.workflowId,
-        history: await decodeHistory(await handle.fetchHistory(), codec),
-      };
+      return { result, history: await decodeHistory(await handle.fetchHistory(), codec) };
     });
     // From the call's own history: once it is over, the test server skips ahead to whatever timer is
     // left (an activity's schedule-to-close), so its clock says nothing about the call.
     const events = history.events ?? [];
     const simulatedSeconds = Math.round((tsToMs(events.at(-1)?.eventTime) - tsToMs(events[0]?.eventTime)) / 1000);
-    return { ...(await callReport(flow, result, history, recipient.timeZone ?? 'UTC', workflowId)), simulatedSeconds };
+    return { ...(await callReport(flow, result, history, recipient.timeZone ?? 'UTC')), simulatedSeconds };
   } finally {
     await env.teardown();
   }

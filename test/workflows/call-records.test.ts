@@ -54,7 +54,8 @@ async function harness(
       throw ApplicationFailure.nonRetryable('provider unreachable', 'ProviderUnavailableError');
     };
   } else if (mode === 'silentCollect') {
-    activities.sendTelephonyCommand = async (command) => (command.action === 'captureDtmf' ? undefined : send(command));
+    // The key capture is accepted (its command comes back) but never reports.
+    activities.sendTelephonyCommand = async (command) => (command.action === 'captureDtmf' ? command : send(command));
   }
   const worker = await Worker.create({
     connection: env.nativeConnection,

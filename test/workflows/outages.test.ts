@@ -26,7 +26,7 @@ import { recordHistory } from '../helpers/histories.js';
 
 const TASK_QUEUE = 'outages';
 /** What the provider does with a command: by default the in-process simulator plans its events. */
-type Behaviour = (command: TelephonyCommand, simulate: (c: TelephonyCommand) => Promise<void>) => Promise<void>;
+type Behaviour = (command: TelephonyCommand, simulate: (c: TelephonyCommand) => Promise<unknown>) => Promise<unknown>;
 
 let env: TestWorkflowEnvironment;
 const codec = new EncryptionCodec(randomBytes(32));
@@ -49,7 +49,8 @@ async function startWorker(): Promise<void> {
     const owner = workflowIdOfCallId(command.callId) ?? '';
     seen.set(owner, [...(seen.get(owner) ?? []), command]);
     const behaviour = behaviours.get(owner);
-    return behaviour ? behaviour(command, simulate) : simulate(command);
+    await (behaviour ? behaviour(command, simulate) : simulate(command));
+    return command;
   };
   const w = await Worker.create({
     connection: env.nativeConnection,
