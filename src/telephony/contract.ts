@@ -24,6 +24,16 @@ export type TelephonyEventType = (typeof TELEPHONY_EVENT_TYPES)[number];
  */
 export const EVENTS_NO_ELEMENT_READS: ReadonlySet<TelephonyEventType> = new Set(['CALL_RINGING']);
 
+/** Events a command asked to hold (see `holdEvents`): delivered with the call's next event. */
+export function isHeldEvent(ev: { properties: Record<string, unknown> }): boolean {
+  return ev.properties.hold === true;
+}
+
+/** The properties a provider adds to an event of `command` of type `type`: `{hold: true}` when asked to hold it. */
+export function holdMark(command: { holdEvents?: readonly string[] } | undefined, type: string): { hold?: true } {
+  return command?.holdEvents?.includes(type) ? { hold: true } : {};
+}
+
 export { ERROR_CODES, type ErrorCode } from './ids.js';
 export const HANGUP_SOURCES = ['ENDPOINT', 'API', 'PLATFORM'] as const;
 export type HangupSource = (typeof HANGUP_SOURCES)[number];
@@ -44,6 +54,14 @@ interface CommandBase {
   commandId: string;
   /** The flow element that issued the command (logs, the simulator's `hangUpAt`). */
   elementId: string;
+  /**
+   * Events of this command the call need not wake for on their own: the provider marks them
+   * `properties.hold: true`, and the bridge delivers them together with the call's next event (one
+   * signal, one workflow task) or, if none follows within its hold limit, alone. Used for a
+   * CALL_ESTABLISHED that is followed by a machine-detection result, and for the end of a prompt
+   * that has a follow-up (`then`).
+   */
+  holdEvents?: TelephonyEventType[];
 }
 
 export interface DialCommand extends CommandBase {
@@ -71,6 +89,7 @@ export interface SayCommand extends CommandBase {
   pauseMs: number;
   /** Audio interruption: a key press stops the prompt and the digits are reported with SAY_FINISHED. */
   interruptible: boolean;
+  then?: PromptFollowUp;
 }
 
 export interface PlayCommand extends CommandBase {
@@ -78,7 +97,25 @@ export interface PlayCommand extends CommandBase {
   url: string;
   pauseMs: number;
   interruptible: boolean;
+  then?: PromptFollowUp;
 }
+
+/**
+ * What the provider does the moment a prompt ends (played out, or stopped by a key when it is
+ * interruptible), as if the command had been sent then: one command from the call instead of two,
+ * and no round trip through the workflow between them (a menu followed by its collect, a last
+ * prompt followed by the hang-up).
+ *
+ * - `captureDtmf`: its timeouts start when the prompt ends. Keys that interrupted an interruptible
+ *   prompt are its first digits (and are reported again in its DTMF_CAPTURED); keys pressed during
+ *   a prompt that is not interruptible are dropped. The prompt's own SAY_FINISHED / PLAY_FINISHED
+ *   is still sent, first.
+ * - `hangup`: the call is hung up (CALL_FINISHED, hangupSource API) right after the prompt's end event.
+ *
+ * If the call ends during the prompt, the follow-up does not run. A follow-up is idempotent by its
+ * own commandId, like any command: sent again on its own, it does nothing new.
+ */
+export type PromptFollowUp = CaptureDtmfCommand | HangupCommand;
 
 export interface CaptureDtmfCommand extends CommandBase {
   action: 'captureDtmf';
