@@ -16,6 +16,7 @@ import type { Flow } from '../flow/schema.js';
 import type { TelephonyCommand, TelephonyEvent } from '../telephony/contract.js';
 import { personaSchema } from '../telephony/simulator.js';
 import { CliError } from './errors.js';
+import { isErrnoException } from '../config/errors.js';
 import { startTimeSkipping } from '../dev/time-skipping.js';
 import { decodeHistory } from '../codec/encryption.js';
 import { requireValidFlow } from './validate.js';
@@ -138,9 +139,26 @@ function readTranscript(
   const redactor = new Redactor();
   const commandElement = new Map<string, string>();
   const out: TranscriptEvent[] = [];
+  // Follow-ups of prompts (say/play `then`), by the prompt's command id and their own: shown when
+  // the provider ran them, at the prompt's end (or before their own result, if that came first).
+  const followUps = new Map<string, TelephonyCommand>();
   const command = (at: number, c: TelephonyCommand) => {
     commandElement.set(c.commandId, c.elementId);
     out.push({ at: new Date(at).toISOString(), kind: 'command', elementId: c.elementId, text: describeCommand(c) });
+    if ((c.action === 'say' || c.action === 'play') && c.then) {
+      commandElement.set(c.then.commandId, c.then.elementId);
+      followUps.set(c.commandId, c.then);
+      followUps.set(c.then.commandId, c.then);
+    }
+  };
+  const ranFollowUp = (at: string, c: TelephonyCommand) => {
+    for (const [key, f] of followUps) if (f.commandId === c.commandId) followUps.delete(key);
+    out.push({
+      at,
+      kind: 'command',
+      elementId: c.elementId,
+      text: `${describeCommand(c)} (the provider, as the prompt ended)`,
+    });
   };
   // Keys pressed during a prompt, not yet taken by a collect: the start of what it collects.
   let bargeIn = '';
@@ -162,25 +180,35 @@ function readTranscript(
       if (name === 'sendTelephonyCommand') command(tsToMs(e.eventTime), args[0] as TelephonyCommand);
       else if (name !== 'loadProfile')
         out.push({ at, kind: 'action', text: `${name} ${JSON.stringify(args.length === 1 ? args[0] : args)}` });
-    } else if (signal?.signalName === 'telephonyEvent') {
-      const ev = decode(signal.input?.payloads?.[0]) as TelephonyEvent;
-      const p = ev.properties;
-      const elementId = typeof p.commandId === 'string' ? commandElement.get(p.commandId) : undefined;
-      let detail = '';
-      if (ev.type === 'DTMF_CAPTURED' || (typeof p.dtmf === 'string' && p.dtmf)) {
-        const mode = reporting.of(elementId);
-        const digits = typeof p.dtmf === 'string' ? p.dtmf : '';
-        redactor.add(digits, mode);
-        if (ev.type === 'DTMF_CAPTURED') {
-          redactor.add(bargeIn + digits, mode);
-          bargeIn = '';
-        } else bargeIn += digits;
-        detail = mode === 'always' ? ` "${digits}"` : mode === 'masked' ? ` "${MASKS.masked}"` : ` ${MASKS.hidden}`;
+    } else if (signal?.signalName === 'telephonyEvent' || signal?.signalName === 'telephonyEvents') {
+      // One event, or several the bridge held for the call's next event (telephonyEvents).
+      const payload = decode(signal.input?.payloads?.[0]) as TelephonyEvent | TelephonyEvent[];
+      for (const ev of Array.isArray(payload) ? payload : [payload]) {
+        const p = ev.properties;
+        const commandId = typeof p.commandId === 'string' ? p.commandId : undefined;
+        const followUp = commandId ? followUps.get(commandId) : undefined;
+        // The follow-up's own result came before the prompt's end: it ran all the same.
+        if (followUp && followUp.commandId === commandId) ranFollowUp(at, followUp);
+        const elementId = commandId ? commandElement.get(commandId) : undefined;
+        let detail = '';
+        if (ev.type === 'DTMF_CAPTURED' || (typeof p.dtmf === 'string' && p.dtmf)) {
+          const mode = reporting.of(elementId);
+          const digits = typeof p.dtmf === 'string' ? p.dtmf : '';
+          redactor.add(digits, mode);
+          if (ev.type === 'DTMF_CAPTURED') {
+            redactor.add(bargeIn + digits, mode);
+            bargeIn = '';
+          } else bargeIn += digits;
+          detail = mode === 'always' ? ` "${digits}"` : mode === 'masked' ? ` "${MASKS.masked}"` : ` ${MASKS.hidden}`;
+        }
+        if (typeof p.errorCode === 'string')
+          detail += ` ${p.errorCode}${typeof p.hangupSource === 'string' ? ` by ${p.hangupSource}` : ''}`;
+        if (typeof p.detectionResult === 'string') detail += ` ${p.detectionResult}`;
+        out.push({ at, kind: 'event', ...(elementId ? { elementId } : {}), text: `${ev.type}${detail}` });
+        // The prompt ended: its follow-up runs now (unless the call ended during the prompt).
+        if (followUp && followUp.commandId !== commandId && (ev.type === 'SAY_FINISHED' || ev.type === 'PLAY_FINISHED'))
+          ranFollowUp(at, followUp);
       }
-      if (typeof p.errorCode === 'string')
-        detail += ` ${p.errorCode}${typeof p.hangupSource === 'string' ? ` by ${p.hangupSource}` : ''}`;
-      if (typeof p.detectionResult === 'string') detail += ` ${p.detectionResult}`;
-      out.push({ at, kind: 'event', ...(elementId ? { elementId } : {}), text: `${ev.type}${detail}` });
     } else if (timer) {
       const ms = tsToMs(timer.startToFireTimeout);
       // Short timers are the workflow's own safety timeouts around waits, not flow behaviour.
@@ -213,14 +241,25 @@ function humanDuration(ms: number): string {
   return parts.join(' ') || '0s';
 }
 
+/** An option that takes JSON inline or from a file; JSON that cannot be read or parsed is a usage error (exit 2). */
 export function parseJsonOption(name: string, text: string | undefined): unknown {
   if (text === undefined) return undefined;
-  const source = text.trim().startsWith('{') || text.trim().startsWith('[') ? text : readFileSync(text, 'utf8');
+  let source = text;
+  if (!text.trim().startsWith('{') && !text.trim().startsWith('[')) {
+    try {
+      source = readFileSync(text, 'utf8');
+    } catch (err) {
+      if (!isErrnoException(err)) throw err;
+      throw new CliError(`--${name} ${text}: neither JSON nor a readable file (${err.code ?? err.message})`, 2, {
+        cause: err,
+      });
+    }
+  }
   try {
     return JSON.parse(source) as unknown;
   } catch (err) {
     if (!(err instanceof SyntaxError)) throw err;
-    throw new CliError(`--${name} is not valid JSON (inline, or a file name): ${err.message}`, 1);
+    throw new CliError(`--${name} is not valid JSON (inline, or a file name): ${err.message}`, 2);
   }
 }
 
@@ -230,6 +269,7 @@ export async function simulate(
 ): Promise<SimulationReport> {
   const flow = requireValidFlow(file);
   const persona = personaSchema.safeParse(parseJsonOption('persona', opts.persona) ?? {});
+  // Like a flow: a persona that parses but is invalid is exit 1, one that cannot be read or parsed exit 2.
   if (!persona.success) throw new CliError(`invalid persona:\n${z.prettifyError(persona.error)}`, 1);
   const recipientInput = (parseJsonOption('recipient', opts.recipient) ?? {}) as Partial<Recipient>;
   // The recipient is the caller of an inbound flow. Its zone comes from `timeZone` or its number.

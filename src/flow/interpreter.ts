@@ -3,7 +3,13 @@
 // seeded PRNG kept in the state, so a workflow replays it exactly and tests run it without Temporal.
 // It is async only because JSONata evaluates asynchronously; it never waits on anything external.
 import { mulberry32 } from './random.js';
-import type { TelephonyCommand, TelephonyEvent, ErrorCode } from '../telephony/contract.js';
+import type {
+  CaptureDtmfCommand,
+  ErrorCode,
+  PromptFollowUp,
+  TelephonyCommand,
+  TelephonyEvent,
+} from '../telephony/contract.js';
 import { callIdFor } from '../telephony/ids.js';
 import type {
   Collect,
@@ -80,7 +86,8 @@ type Phase =
   /** A dial whose outcome is unknown: its leg is being hung up before anything else is decided. */
   | { kind: 'reconciling'; token: number; commandId: string; callId: string; answered: boolean }
   | { kind: 'sleeping'; token: number; resume: SleepResume }
-  | { kind: 'playing'; token: number; commandId: string; loop: number }
+  /** `followUp`: what the provider runs when this prompt ends (the collect it leads to, or the hang-up). */
+  | { kind: 'playing'; token: number; commandId: string; loop: number; followUp?: PromptFollowUp }
   | { kind: 'collecting'; token: number; commandId: string; prefix: string }
   | { kind: 'forwarding'; token: number; commandId: string; legCallId: string }
   | { kind: 'recording'; token: number; commandId: string; name: string }
@@ -115,6 +122,13 @@ export interface CallState {
    * Set and consumed in the same step; dropped by any other element entered.
    */
   bargeIn?: string;
+  /**
+   * The capture a prompt's follow-up started for the collect its `played` branch leads to, and
+   * (when its result came before the prompt's end) the digits it reported. Set and consumed in the same step.
+   */
+  queuedCapture?: { elementId: string; command: CaptureDtmfCommand; digits?: string };
+  /** The hang-up a prompt's follow-up runs: the path that ends after the prompt sends none of its own. */
+  queuedHangup?: boolean;
   seq: number;
   rng: number;
   trail: TrailEntry[];
@@ -165,9 +179,14 @@ export interface HttpResponseData {
 export type FlowCommand =
   | { kind: 'telephony'; command: TelephonyCommand }
   | { kind: 'action'; token: number; request: ActionRequest }
-  | { kind: 'awaitEvent'; token: number; timeoutMs: number }
+  /**
+   * Wait for the provider's event; `command`: the command the wait is for, asked again (idempotent)
+   * before a timeout is acted on. `timeoutMs` 0: a wait already armed keeps its deadline.
+   */
+  | { kind: 'awaitEvent'; token: number; timeoutMs: number; command?: TelephonyCommand }
   | { kind: 'sleep'; token: number; ms: number; reason: string }
-  | { kind: 'finish'; result: CallResult };
+  /** `awaitLegEnd`: the call leg this step hung up, whose end the call waits for before it completes. */
+  | { kind: 'finish'; result: CallResult; awaitLegEnd?: string };
 
 export interface StepResult {
   state: CallState;
@@ -300,8 +319,8 @@ class Step {
   private send(command: TelephonyCommand): void {
     this.commands.push({ kind: 'telephony', command });
   }
-  private await(token: number, timeoutMs: number): void {
-    this.commands.push({ kind: 'awaitEvent', token, timeoutMs });
+  private await(token: number, timeoutMs: number, command?: TelephonyCommand): void {
+    this.commands.push({ kind: 'awaitEvent', token, timeoutMs, ...(command ? { command } : {}) });
   }
   private warn(element: string, message: string): void {
     this.d.warnings.push({ element, message });
@@ -395,11 +414,21 @@ class Step {
     this.finish('failed', message);
   }
 
+  /** The leg this step hung up (or whose hang-up a prompt's follow-up runs): its end is awaited. */
+  private hungUpLeg: string | undefined;
+  /** This step learnt that the leg has ended already: there is no end left to await. */
+  private legEnded = false;
+
   private hangUpIfActive(elementId: string): void {
     if (this.d.session !== 'active' || !this.d.callId) return;
+    if (!this.legEnded) this.hungUpLeg = this.d.callId;
+    this.d.session = 'ended';
+    if (this.d.queuedHangup) {
+      delete this.d.queuedHangup;
+      return;
+    }
     this.token();
     this.send({ action: 'hangup', callId: this.d.callId, commandId: this.commandId(), elementId });
-    this.d.session = 'ended';
   }
 
   finish(outcome?: CallOutcome, error?: string): void {
@@ -430,7 +459,7 @@ class Step {
     this.d.phase = { kind: 'done' };
     this.d.element = null;
     this.d.result = result;
-    this.commands.push({ kind: 'finish', result });
+    this.commands.push({ kind: 'finish', result, ...(this.hungUpLeg ? { awaitLegEnd: this.hungUpLeg } : {}) });
   }
 
   private sleep(ms: number, reason: string, resume: SleepResume): void {
@@ -506,6 +535,8 @@ class Step {
       dialIndex: this.d.dials,
       recordCall: el.recordCall,
       machineDetection,
+      // The answer alone changes nothing while detection runs: it comes with the detection result.
+      ...(machineDetection ? { holdEvents: ['CALL_ESTABLISHED' as const] } : {}),
       ...(this.d.hints ? { hints: this.d.hints } : {}),
     });
     this.d.phase = { kind: 'dialing', token, commandId, established: false, machineDetection };
@@ -624,6 +655,10 @@ class Step {
     const callId = this.d.callId ?? '';
     // The pause applies only before the first play (seed).
     const pauseMs = loop === 1 ? Math.round(el.pauseSeconds * 1000) : 0;
+    const followUp = loop === el.loopCount ? this.followUpOf(el, callId) : undefined;
+    const ends = el.tts ? 'SAY_FINISHED' : 'PLAY_FINISHED';
+    // With a follow-up the prompt's end changes nothing on its own: it comes with the follow-up's result.
+    const chained = followUp ? { then: followUp.command, holdEvents: [ends] as Array<typeof ends> } : {};
     let lengthMs = 60_000;
     if (el.tts) {
       const text = this.t(el.tts.text);
@@ -639,6 +674,7 @@ class Step {
         speechRate: el.tts.speechRate,
         pauseMs,
         interruptible,
+        ...chained,
       });
     } else if (el.audio) {
       const url =
@@ -647,31 +683,88 @@ class Step {
           : 'file' in el.audio
             ? `file:${el.audio.file}`
             : `recording:${this.t(el.audio.voicemail)}`;
-      this.send({ action: 'play', callId, commandId, elementId: el.id, url, pauseMs, interruptible });
+      this.send({ action: 'play', callId, commandId, elementId: el.id, url, pauseMs, interruptible, ...chained });
     }
-    this.d.phase = { kind: 'playing', token, commandId, loop };
-    this.await(token, pauseMs + lengthMs + TIMEOUTS.promptSlackMs);
+    this.d.phase = { kind: 'playing', token, commandId, loop, ...(followUp ? { followUp: followUp.command } : {}) };
+    this.await(token, pauseMs + lengthMs + TIMEOUTS.promptSlackMs + (followUp?.extraMs ?? 0));
+  }
+
+  /**
+   * What the provider can do by itself when the last loop of `el` ends, saving the call a round trip:
+   * start the capture of the collect `played` leads to, or hang up when the path ends there (left
+   * open, or a final hangUp element). `extraMs`: how much longer the prompt's wait may then last.
+   */
+  private followUpOf(el: Play, callId: string): { command: PromptFollowUp; extraMs: number } | undefined {
+    const played = el.next.played;
+    const target = typeof played === 'string' ? this.byId.get(played) : undefined;
+    if (target?.type === 'collect') {
+      this.token();
+      const command = this.captureCommand(target, this.commandId(), '');
+      return { command, extraMs: this.collectWaitMs(target, target.maxDigits) };
+    }
+    if (!played || (target?.type === 'hangUp' && !target.next)) {
+      this.token();
+      return {
+        command: { action: 'hangup', callId, commandId: this.commandId(), elementId: target?.id ?? el.id },
+        extraMs: 0,
+      };
+    }
+    return undefined;
+  }
+
+  /**
+   * The prompt ended (or the follow-up's result came before word of it): the follow-up is running,
+   * so the collect or the hang-up it stands for is not sent again. `captured`: its digits, if known.
+   */
+  private async promptEnded(el: Play, followUp: PromptFollowUp, captured?: string): Promise<void> {
+    if (followUp.action === 'captureDtmf') {
+      const queued = { elementId: el.next.played ?? '', command: followUp };
+      this.d.queuedCapture = { ...queued, ...(captured !== undefined ? { digits: captured } : {}) };
+    } else {
+      this.d.queuedHangup = true;
+    }
+    await this.take(el, 'played', el.next.played);
+    delete this.d.queuedCapture;
+    delete this.d.queuedHangup;
   }
 
   // --- collect --------------------------------------------------------------------------------
   /** `prefix`: keys typed during the interruptible prompt that led here. */
   async collect(el: Collect, prefix: string): Promise<void> {
+    const queued = this.d.queuedCapture?.elementId === el.id ? this.d.queuedCapture : undefined;
+    delete this.d.queuedCapture;
+    if (queued) {
+      // The prompt's follow-up is capturing already (with any keys that interrupted the prompt).
+      if (queued.digits !== undefined) return this.collected(el, queued.digits);
+      const token = this.token();
+      this.d.phase = { kind: 'collecting', token, commandId: queued.command.commandId, prefix: '' };
+      return this.await(token, this.collectWaitMs(el, el.maxDigits) + TIMEOUTS.collectSlackMs, queued.command);
+    }
     if (prefix.length >= el.maxDigits || prefix.includes('#')) return this.collected(el, prefix);
     const token = this.token();
-    const commandId = this.commandId();
-    const maxDigits = el.maxDigits - prefix.length;
-    this.send({
+    const command = this.captureCommand(el, this.commandId(), prefix);
+    this.send(command);
+    this.d.phase = { kind: 'collecting', token, commandId: command.commandId, prefix };
+    this.await(token, this.collectWaitMs(el, el.maxDigits - prefix.length) + TIMEOUTS.collectSlackMs);
+  }
+
+  /** The capture of `el`; `prefix`: digits typed already, so the rest is waited for as between digits. */
+  private captureCommand(el: Collect, commandId: string, prefix: string): CaptureDtmfCommand {
+    return {
       action: 'captureDtmf',
       callId: this.d.callId ?? '',
       commandId,
       elementId: el.id,
-      maxDigits,
+      maxDigits: el.maxDigits - prefix.length,
       terminator: '#',
       firstDigitTimeoutMs: (prefix ? el.interDigitSeconds : el.waitSeconds) * 1000,
       interDigitTimeoutMs: el.interDigitSeconds * 1000,
-    });
-    this.d.phase = { kind: 'collecting', token, commandId, prefix };
-    this.await(token, el.waitSeconds * 1000 + maxDigits * el.interDigitSeconds * 1000 + TIMEOUTS.collectSlackMs);
+    };
+  }
+
+  /** The longest a capture of `digits` digits for `el` can take by its own timeouts. */
+  private collectWaitMs(el: Collect, digits: number): number {
+    return el.waitSeconds * 1000 + digits * el.interDigitSeconds * 1000;
   }
 
   async collected(el: Collect, raw: string): Promise<void> {
@@ -928,6 +1021,16 @@ class Step {
       }
     }
 
+    if (phase.kind === 'playing' && el.type === 'play' && phase.followUp && commandId === phase.followUp.commandId) {
+      // The follow-up's result came first (the prompt's end was held or is late): the prompt ended.
+      if (ev.type === 'DTMF_CAPTURED')
+        return this.promptEnded(el, phase.followUp, typeof p.dtmf === 'string' ? p.dtmf : '');
+      if (ev.type === 'CALL_FINISHED') {
+        this.legEnded = true;
+        return this.promptEnded(el, phase.followUp);
+      }
+    }
+
     if (ev.type === 'CALL_FINISHED' || ev.type === 'CALL_FAILED') {
       // The far end or the platform ended an established call.
       if (this.d.session !== 'active') return this.stillWaiting();
@@ -953,6 +1056,8 @@ class Step {
       (ev.type === 'SAY_FINISHED' || ev.type === 'PLAY_FINISHED') &&
       commandId === phase.commandId
     ) {
+      // Keys that interrupted the prompt are the follow-up capture's first digits already.
+      if (phase.followUp) return this.promptEnded(el, phase.followUp);
       const pressed = typeof p.dtmf === 'string' ? p.dtmf : '';
       if (pressed && this.interrupts(el)) {
         this.d.bargeIn = pressed;

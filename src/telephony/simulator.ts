@@ -2,7 +2,14 @@
 // The engine only *plans* events (with delays) for each command; a transport decides how time
 // passes: the simulator process schedules them on NATS with real timers, tests emit them inline.
 import { z } from 'zod';
-import type { TelephonyCommand, TelephonyEvent, TelephonyEventType } from './contract.js';
+import {
+  holdMark,
+  type CaptureDtmfCommand,
+  type PromptFollowUp,
+  type TelephonyCommand,
+  type TelephonyEvent,
+  type TelephonyEventType,
+} from './contract.js';
 import type { RecordingMeta } from '../store/recordings.js';
 
 export const ATTEMPT_OUTCOMES = [
@@ -293,7 +300,7 @@ export class SimulatorEngine {
           if (cmd.recordCall) call.recordFrom = this.now().getTime() + t2;
           const out = [
             this.event(call, cmd.callId, 'CALL_RINGING', base, t1),
-            this.event(call, cmd.callId, 'CALL_ESTABLISHED', base, t2),
+            this.event(call, cmd.callId, 'CALL_ESTABLISHED', { ...base, ...holdMark(cmd, 'CALL_ESTABLISHED') }, t2),
           ];
           if (cmd.machineDetection)
             out.push(
@@ -372,45 +379,25 @@ export class SimulatorEngine {
         const duration = cmd.pauseMs * (L.msPerChar > 0 ? 1 : 0) + speech;
         if (call.persona.hangUpAt === cmd.elementId) return hangUp(Math.round(duration / 2));
         const type = cmd.action === 'say' ? 'SAY_FINISHED' : 'PLAY_FINISHED';
+        const ended = { ...base, ...holdMark(cmd, type) };
+        // The follow-up is planned now, so a later standalone copy of it is a repeat.
+        if (cmd.then) call.commands.add(cmd.then.commandId);
         const key = call.persona.keys[call.collects];
         if (cmd.interruptible && call.persona.pressDuringPrompt && key) {
           call.collects += 1;
+          const at = Math.round(duration / 2);
           return [
-            this.event(
-              call,
-              cmd.callId,
-              type,
-              { ...base, interrupted: true, dtmf: key.replace(/#.*$/, '') },
-              Math.round(duration / 2),
-            ),
+            this.event(call, cmd.callId, type, { ...ended, interrupted: true, dtmf: key.replace(/#.*$/, '') }, at),
+            ...(cmd.then ? this.followUp(cmd.callId, call, cmd.then, at, key) : []),
           ];
         }
-        return [this.event(call, cmd.callId, type, base, duration)];
+        return [
+          this.event(call, cmd.callId, type, ended, duration),
+          ...(cmd.then ? this.followUp(cmd.callId, call, cmd.then, duration, '') : []),
+        ];
       }
-      case 'captureDtmf': {
-        if (call.persona.hangUpAt === cmd.elementId) return hangUp(L.keyMs);
-        const key = call.persona.keys[call.collects];
-        call.collects += 1;
-        if (key === undefined || key === '') {
-          return [
-            this.event(
-              call,
-              cmd.callId,
-              'DTMF_CAPTURED',
-              { ...base, dtmf: '', reason: 'timeout' },
-              cmd.firstDigitTimeoutMs * (L.keyMs > 0 ? 1 : 0),
-            ),
-          ];
-        }
-        const hash = key.indexOf('#');
-        const typed = hash >= 0 ? key.slice(0, hash) : key;
-        const dtmf = typed.slice(0, cmd.maxDigits);
-        const reason = typed.length >= cmd.maxDigits ? 'maxDigits' : hash >= 0 ? 'terminator' : 'timeout';
-        const delay =
-          L.keyMs * (dtmf.length + (reason === 'terminator' ? 1 : 0)) +
-          (reason === 'timeout' ? cmd.interDigitTimeoutMs * (L.keyMs > 0 ? 1 : 0) : 0);
-        return [this.event(call, cmd.callId, 'DTMF_CAPTURED', { ...base, dtmf, reason }, delay)];
-      }
+      case 'captureDtmf':
+        return this.capture(cmd.callId, call, cmd, 0, '');
       case 'hangup':
         call.finished = true;
         return [
@@ -476,6 +463,81 @@ export class SimulatorEngine {
         ];
       }
     }
+  }
+
+  /**
+   * The follow-up of a prompt, run when the prompt ended `atMs` from now. `typed`: the keys that
+   * interrupted it (with a `#` if one was pressed), the capture's first digits.
+   */
+  private followUp(callId: string, call: SimCall, then: PromptFollowUp, atMs: number, typed: string): PlannedEvent[] {
+    if (then.action === 'hangup') {
+      call.finished = true;
+      return [
+        this.event(
+          call,
+          callId,
+          'CALL_FINISHED',
+          { commandId: then.commandId, errorCode: 'NORMAL_HANGUP', hangupSource: 'API' },
+          atMs,
+        ),
+        ...this.callRecording(callId, call, atMs),
+      ];
+    }
+    return this.capture(callId, call, then, atMs, typed);
+  }
+
+  /**
+   * A DTMF capture starting `atMs` from now. `typed` keys came first (they interrupted the prompt
+   * before it): enough of them, or a `#`, end the capture at once; otherwise the person's next key
+   * completes it, after an inter-digit wait rather than the first-digit wait.
+   */
+  private capture(callId: string, call: SimCall, cmd: CaptureDtmfCommand, atMs: number, typed: string): PlannedEvent[] {
+    const L = this.latency;
+    const base = { commandId: cmd.commandId, ...holdMark(cmd, 'DTMF_CAPTURED') };
+    const typedHash = typed.indexOf('#');
+    const prefix = (typedHash >= 0 ? typed.slice(0, typedHash) : typed).slice(0, cmd.maxDigits);
+    if (prefix.length >= cmd.maxDigits || typedHash >= 0)
+      return [
+        this.event(
+          call,
+          callId,
+          'DTMF_CAPTURED',
+          {
+            ...base,
+            dtmf: prefix,
+            reason: typedHash >= 0 && prefix.length < cmd.maxDigits ? 'terminator' : 'maxDigits',
+          },
+          atMs,
+        ),
+      ];
+    if (call.persona.hangUpAt === cmd.elementId) {
+      call.finished = true;
+      return [
+        this.event(
+          call,
+          callId,
+          'CALL_FINISHED',
+          { errorCode: 'NORMAL_HANGUP', hangupSource: 'ENDPOINT' },
+          atMs + L.keyMs,
+        ),
+        ...this.callRecording(callId, call, atMs + L.keyMs),
+      ];
+    }
+    const waitMs = (prefix ? cmd.interDigitTimeoutMs : cmd.firstDigitTimeoutMs) * (L.keyMs > 0 ? 1 : 0);
+    const key = call.persona.keys[call.collects];
+    call.collects += 1;
+    if (key === undefined || key === '') {
+      return [this.event(call, callId, 'DTMF_CAPTURED', { ...base, dtmf: prefix, reason: 'timeout' }, atMs + waitMs)];
+    }
+    const hash = key.indexOf('#');
+    const keyed = hash >= 0 ? key.slice(0, hash) : key;
+    const dtmf = keyed.slice(0, cmd.maxDigits - prefix.length);
+    const full = prefix.length + keyed.length >= cmd.maxDigits;
+    const reason = full ? 'maxDigits' : hash >= 0 ? 'terminator' : 'timeout';
+    const delay =
+      L.keyMs * (dtmf.length + (reason === 'terminator' ? 1 : 0)) +
+      (reason === 'timeout' ? cmd.interDigitTimeoutMs * (L.keyMs > 0 ? 1 : 0) : 0);
+    return [this.event(call, callId, 'DTMF_CAPTURED', { ...base, dtmf: prefix + dtmf, reason }, atMs + delay)];
   }
 
   /** The whole-call recording, ready after the call ended (only if the dial asked for recordCall). */

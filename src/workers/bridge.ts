@@ -8,12 +8,13 @@ import { isGrpcServiceError, ServiceError, WorkflowNotFoundError, type Client } 
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import {
   EVENTS_NO_ELEMENT_READS,
+  isHeldEvent,
   telephonyEventSchema,
   workflowIdOfCallId,
   type TelephonyEvent,
 } from '../telephony/contract.js';
 import { BRIDGE_CONSUMER, DEADLETTER_SUBJECT, EVENTS_STREAM, eventSubject } from '../telephony/nats.js';
-import { telephonyEventSignal } from '../workflows/messages.js';
+import { telephonyEventSignal, telephonyEventsSignal } from '../workflows/messages.js';
 import type { FlowStore } from '../store/flows.js';
 import type { TelephonyProvider } from '../telephony/provider.js';
 import { startInboundCall } from '../client/calls.js';
@@ -44,6 +45,15 @@ export const MAX_EVENT_BYTES = 64 * 1024;
  * Temporal's history limits (50 MB, 50k events), so a flood at one call cannot kill it.
  */
 export const MAX_EVENTS_PER_CALL = 2_000;
+/**
+ * How long an event a command asked to hold (`holdEvents`: the end of a prompt whose collect runs,
+ * a CALL_ESTABLISHED whose machine detection runs) waits for the call's next event before it is
+ * signalled alone. Longer than most collects and detections; a longer one only costs the call the
+ * workflow task the hold would have saved.
+ */
+export const HOLD_MAX_MS = 30_000;
+/** Held events per call at most: a provider that marks everything cannot make the bridge hoard. */
+const MAX_HELD_PER_CALL = 8;
 export const MAX_EVENT_BYTES_PER_CALL = 8 * 2 ** 20;
 
 export interface BridgeMetrics {
@@ -156,6 +166,63 @@ export async function startBridge(opts: {
 
   // Events of one call are signalled in order; different calls proceed concurrently.
   const chains = new Map<string, Promise<void>>();
+  function enqueue(workflowId: string, work: () => Promise<void>): Promise<void> {
+    const next = (chains.get(workflowId) ?? Promise.resolve()).then(work);
+    chains.set(workflowId, next);
+    void next.finally(() => {
+      if (chains.get(workflowId) === next) chains.delete(workflowId);
+    });
+    return next;
+  }
+
+  // Held events per call, unacknowledged (kept in progress) until the signal that carries them is accepted.
+  interface HeldEvent {
+    m: JsMsg;
+    ev: TelephonyEvent;
+    keepAlive: ReturnType<typeof setInterval>;
+  }
+  const held = new Map<string, { events: HeldEvent[]; release: ReturnType<typeof setTimeout> }>();
+  function hold(workflowId: string, m: JsMsg, ev: TelephonyEvent): void {
+    const entry: HeldEvent = { m, ev, keepAlive: setInterval(() => m.working(), ACK_WAIT_MS / 3) };
+    const existing = held.get(workflowId);
+    if (existing) {
+      existing.events.push(entry);
+      return;
+    }
+    const release = setTimeout(() => {
+      void enqueue(workflowId, async () => {
+        const events = takeHeld(workflowId);
+        const last = events.pop();
+        if (!last) return;
+        putBack(workflowId, events);
+        clearInterval(last.keepAlive);
+        await deliver(last.m, last.ev, workflowId, true);
+      }).catch((err: unknown) => log(`unexpected error: ${(err as Error).message}`));
+    }, HOLD_MAX_MS);
+    held.set(workflowId, { events: [entry], release });
+  }
+  /** The held events of a call, taken out of the hold (their keep-alives still run). */
+  function takeHeld(workflowId: string): HeldEvent[] {
+    const entry = held.get(workflowId);
+    if (!entry) return [];
+    clearTimeout(entry.release);
+    held.delete(workflowId);
+    return entry.events;
+  }
+  /** Held events whose signal failed go back to wait for the next attempt (a new release timer). */
+  function putBack(workflowId: string, events: HeldEvent[]): void {
+    for (const e of events) {
+      clearInterval(e.keepAlive);
+      hold(workflowId, e.m, e.ev);
+    }
+  }
+  function settleHeld(events: HeldEvent[], how: 'ack' | 'nak'): void {
+    for (const e of events) {
+      clearInterval(e.keepAlive);
+      if (how === 'ack') e.m.ack();
+      else e.m.nak();
+    }
+  }
   // What each recent call has received (bounded: the oldest calls are forgotten first).
   const perCall = new LRUCache<string, { events: number; bytes: number }>({ max: 200_000 });
   let inFlight = 0;
@@ -242,10 +309,13 @@ export async function startBridge(opts: {
     }
   }
 
-  async function deliver(m: JsMsg, ev: TelephonyEvent, workflowId: string): Promise<void> {
+  /** `release`: a held event whose hold ended without a following event: signalled now. */
+  async function deliver(m: JsMsg, ev: TelephonyEvent, workflowId: string, release = false): Promise<void> {
     if (m.info.redelivered) metrics.redeliveries.inc();
     // Known to be away: wait with the others instead of spending a failing call on it.
     if (temporalBack) await holdWhileTemporalAway(m);
+    // Events held for this call before this one: signalled with it, settled with it.
+    let before: HeldEvent[] = [];
     try {
       if (ev.type === 'CALL_RECEIVED') {
         const r = await receive(ev, workflowId);
@@ -266,13 +336,26 @@ export async function startBridge(opts: {
           `${ev.id}: ${workflowId} already received ${seen.events} events (${seen.bytes} bytes)`,
         );
       }
+      if (!release && isHeldEvent(ev) && (held.get(workflowId)?.events.length ?? 0) < MAX_HELD_PER_CALL) {
+        // Acknowledged with the signal that carries it: a bridge that dies meanwhile leaves it to another.
+        hold(workflowId, m, ev);
+        metrics.events.inc({ type: ev.type, result: 'held' });
+        return;
+      }
+      before = takeHeld(workflowId);
       const sent = performance.now();
-      await client.workflow.getHandle(workflowId).signal(telephonyEventSignal, ev);
-      perCall.set(workflowId, { events: seen.events + 1, bytes: seen.bytes + m.data.length });
+      if (before.length === 0) await client.workflow.getHandle(workflowId).signal(telephonyEventSignal, ev);
+      else await client.workflow.getHandle(workflowId).signal(telephonyEventsSignal, [...before.map((h) => h.ev), ev]);
+      perCall.set(workflowId, {
+        events: seen.events + 1 + before.length,
+        bytes: seen.bytes + m.data.length + before.reduce((n, h) => n + h.m.data.length, 0),
+      });
       metrics.signalRpc.observe((performance.now() - sent) / 1000);
+      settleHeld(before, 'ack');
       m.ack();
+      for (const h of before) metrics.events.inc({ type: h.ev.type, result: 'signalled' });
       metrics.events.inc({ type: ev.type, result: 'signalled' });
-      const ts = Date.parse(ev.timestamp);
+      const ts = Date.parse((before[0]?.ev ?? ev).timestamp);
       if (Number.isFinite(ts)) metrics.latency.observe(Math.max(0, Date.now() - ts) / 1000);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
@@ -285,22 +368,30 @@ export async function startBridge(opts: {
           // Temporal did not answer the question: try the event again later, like a failed signal.
           metrics.events.inc({ type: ev.type, result: 'retry' });
           log(`could not check ${workflowId}: ${(describeErr as Error).message}`);
+          putBack(workflowId, before);
           m.nak(Math.min(10_000, 250 * 2 ** m.info.deliveryCount));
           return;
         }
         if (exists) {
+          settleHeld(before, 'ack');
           m.ack();
           metrics.events.inc({ type: ev.type, result: 'callFinished' });
           return;
         }
+        for (const h of before) {
+          clearInterval(h.keepAlive);
+          await deadLetter(h.m, 'unknownCall', `${h.ev.id}: no call workflow ${workflowId}`);
+        }
         return deadLetter(m, 'unknownCall', `${ev.id}: no call workflow ${workflowId}`);
       }
+      // Anything else happens to the events held before this one too: the retry carries them again.
+      putBack(workflowId, before);
       if (temporalAway(err)) {
         // Temporal restarts or is unreachable: the event waits for it, whatever the delivery count,
         // and goes out as soon as Temporal answers again (see holdWhileTemporalAway).
         metrics.events.inc({ type: ev.type, result: 'retry' });
         await holdWhileTemporalAway(m);
-        return deliver(m, ev, workflowId);
+        return deliver(m, ev, workflowId, release);
       }
       if (m.info.deliveryCount >= BRIDGE_MAX_DELIVER)
         return deadLetter(m, 'signalFailed', `${ev.id}: ${(err as Error).message}`);
@@ -340,8 +431,7 @@ export async function startBridge(opts: {
     const sealed = parsed.data;
     const workflowId = workflowIdOfCallId(sealed.callId);
     if (!workflowId) return deadLetter(m, 'unroutable', `callId ${sealed.callId}`);
-    const prev = chains.get(workflowId) ?? Promise.resolve();
-    const next = prev.then(async () => {
+    return enqueue(workflowId, async () => {
       let ev: TelephonyEvent;
       try {
         ev = await openEvent(sealed);
@@ -351,11 +441,6 @@ export async function startBridge(opts: {
       }
       return deliver(m, ev, workflowId);
     });
-    chains.set(workflowId, next);
-    void next.finally(() => {
-      if (chains.get(workflowId) === next) chains.delete(workflowId);
-    });
-    return next;
   }
 
   const loop = (async () => {
@@ -378,6 +463,8 @@ export async function startBridge(opts: {
       await messages.close();
       await loop;
       await Promise.allSettled([...chains.values()]);
+      // Held events go back to the stream at once, for another bridge (or this one restarted).
+      for (const workflowId of [...held.keys()]) settleHeld(takeHeld(workflowId), 'nak');
     },
   };
 }

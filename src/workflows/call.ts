@@ -33,7 +33,7 @@ import type { TelephonyCommand, TelephonyEvent } from '../telephony/contract.js'
 import { ERROR_CODES } from '../telephony/ids.js';
 
 const KNOWN_ERROR_CODES = new Set<string>(ERROR_CODES);
-import { callStatusQuery, telephonyEventSignal } from './messages.js';
+import { callStatusQuery, telephonyEventSignal, telephonyEventsSignal } from './messages.js';
 import { metrics, type CallDirection } from './sinks.js';
 
 /** Does any placeholder or expression read `profile.…`? */
@@ -428,12 +428,15 @@ async function runCall(o: {
   const info = workflowInfo();
   const queue: TelephonyEvent[] = [];
   const seen = new Set<string>();
-  setHandler(telephonyEventSignal, (ev) => {
+  const accept = (ev: TelephonyEvent): void => {
     if (seen.has(ev.id)) return;
     seen.add(ev.id);
     if (seen.size > SEEN_WINDOW) seen.delete(seen.values().next().value as string);
     queue.push(ev);
-  });
+  };
+  setHandler(telephonyEventSignal, accept);
+  // Events the bridge held for the call's next event (see holdEvents), in order, with that event.
+  setHandler(telephonyEventsSignal, (events) => events.forEach(accept));
 
   // Math.random is seeded by Temporal and replays identically.
   const seed = Math.floor(Math.random() * 2 ** 32);
@@ -554,12 +557,10 @@ async function runCall(o: {
           // An action already produced its result above; nothing to wait for.
           if (following?.type === 'actionResult') break;
           // A token keeps the deadline it was first armed with: stale events do not extend it.
-          if (armed?.token !== cmd.token)
-            armed = {
-              token: cmd.token,
-              deadline: Date.now() + cmd.timeoutMs,
-              ...(sentThisStep ? { command: sentThisStep } : {}),
-            };
+          if (armed?.token !== cmd.token) {
+            const command = cmd.command ?? sentThisStep;
+            armed = { token: cmd.token, deadline: Date.now() + cmd.timeoutMs, ...(command ? { command } : {}) };
+          }
           await watchdog.waitFor(() => queue.length > 0, armed.deadline);
           const got =
             queue.length > 0 ||
@@ -576,7 +577,7 @@ async function runCall(o: {
           break;
         }
         case 'finish':
-          if (sentThisStep?.action === 'hangup') await awaitLegEnd(sentThisStep.callId);
+          if (cmd.awaitLegEnd) await awaitLegEnd(cmd.awaitLegEnd);
           await condition(allHandlersFinished);
           log.info('call finished', { outcome: cmd.result.outcome, dials: cmd.result.dials });
           metrics.callCompleted(flow.id, o.campaignId, o.direction, cmd.result.outcome);

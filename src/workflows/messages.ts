@@ -6,6 +6,12 @@ import type { CampaignState } from '../campaign/dispatcher.js';
 
 /** A telephony event for the call, delivered by the event bridge. */
 export const telephonyEventSignal = defineSignal<[TelephonyEvent]>('telephonyEvent');
+/**
+ * Several telephony events of one call in one signal, in order: events a command asked to hold
+ * (`holdEvents`) followed by the event that came after them. Only core v2 calls (outboundCall,
+ * inboundCall) ask to hold events, so only they receive it.
+ */
+export const telephonyEventsSignal = defineSignal<[TelephonyEvent[]]>('telephonyEvents');
 
 export interface CallStatus {
   flowId: string;

@@ -17,7 +17,10 @@ import type { TelephonyCommand, TelephonyEvent } from '../../src/telephony/contr
 
 export interface Drive {
   result: CallResult;
+  /** Commands the provider ran, in order: a prompt's follow-up (`then`) right after its prompt. */
   commands: TelephonyCommand[];
+  /** Commands as the call sent them (follow-ups inside their prompts). */
+  sent: TelephonyCommand[];
   actions: ActionRequest[];
   sleeps: Array<{ ms: number; reason: string }>;
   state: CallState;
@@ -59,6 +62,7 @@ export async function drive(flow: Flow, persona: unknown = {}, opts: DriveOption
     ...(opts.profile ? { profile: opts.profile } : {}),
   });
   const commands: TelephonyCommand[] = [];
+  const sent: TelephonyCommand[] = [];
   const actions: ActionRequest[] = [];
   const sleeps: Array<{ ms: number; reason: string }> = [];
   let pending: Array<PlannedEvent & { due: number }> = [];
@@ -75,8 +79,12 @@ export async function drive(flow: Flow, persona: unknown = {}, opts: DriveOption
     let next: FlowEvent | undefined;
     for (const c of out.commands as FlowCommand[]) {
       if (c.kind === 'telephony') {
+        sent.push(c.command);
         commands.push(c.command);
         const planned = engine.plan(c.command);
+        // A prompt's follow-up is listed after the prompt when the provider ran it (not when the call ended first).
+        const then = c.command.action === 'say' || c.command.action === 'play' ? c.command.then : undefined;
+        if (then && planned.some((p) => p.event.properties.commandId === then.commandId)) commands.push(then);
         const events = opts.tamper ? opts.tamper(planned.map((p) => p.event)) : planned.map((p) => p.event);
         for (const ev of events)
           pending.push({ delayMs: 0, event: ev, due: now + (planned.find((p) => p.event.id === ev.id)?.delayMs ?? 0) });
@@ -102,7 +110,7 @@ export async function drive(flow: Flow, persona: unknown = {}, opts: DriveOption
           next = { type: 'timeout', token: c.token, at: now };
         }
       } else {
-        return { result: c.result, commands, actions, sleeps, state, elapsedMs: now - started, engine };
+        return { result: c.result, commands, sent, actions, sleeps, state, elapsedMs: now - started, engine };
       }
     }
     if (!next) throw new Error(`no wait after step in ${state.element}`);

@@ -231,8 +231,11 @@ describe('play', () => {
   it('audio interruption hands the pressed key to the following collect', async () => {
     const d = await drive(reminder, { attempts: ['answered'], keys: ['2'], pressDuringPrompt: true });
     expect(branches(d.result)).toEqual(['call:answered', 'menu:played', 'ask:2', 'cancelled:played']);
-    // The key was consumed by the prompt: the collect completes without a capture command.
-    expect(d.commands.filter((c) => c.action === 'captureDtmf')).toHaveLength(0);
+    // The collect's capture is the prompt's follow-up: the key that interrupted the prompt completes
+    // it, and the call sends no capture of its own.
+    expect(d.sent.filter((c) => c.action === 'captureDtmf')).toHaveLength(0);
+    const menu = d.sent.find((c) => c.action === 'say');
+    expect(menu?.action === 'say' && menu.then?.action).toBe('captureDtmf');
   });
 
   it('ignores digits pressed during a prompt that is not interruptible', async () => {
@@ -289,7 +292,7 @@ describe('play: audio interruption only with a collect on the played branch', ()
     const d = await drive(reminder, { attempts: ['answered'], keys: ['2'], pressDuringPrompt: true });
     expect(says(d)[0]).toBe(true);
     expect(branches(d.result).slice(0, 3)).toEqual(['call:answered', 'menu:played', 'ask:2']);
-    expect(d.commands.filter((c) => c.action === 'captureDtmf')).toHaveLength(0);
+    expect(d.sent.filter((c) => c.action === 'captureDtmf')).toHaveLength(0);
   });
 
   it.each([
@@ -657,5 +660,154 @@ describe('robustness', () => {
     const d = await drive(flowOf(ivr()), { attempts: ['busy'] });
     const out = await step(flowOf(ivr()), d.state, { type: 'start', at: START });
     expect(out.commands).toEqual([]);
+  });
+});
+
+// A prompt's follow-up: the provider starts the collect (or hangs up) the moment the prompt ends, so
+// the call spends no workflow task between the two.
+describe('prompt follow-ups', () => {
+  const sayOf = (d: { sent: TelephonyCommand[] }, elementId: string) =>
+    d.sent.find(
+      (c): c is Extract<TelephonyCommand, { action: 'say' }> => c.action === 'say' && c.elementId === elementId,
+    );
+
+  it('a menu carries its collect, the last prompt its hang-up, and a detected answer is held', async () => {
+    const d = await drive(reminder, { attempts: ['answered'], keys: ['1'] });
+    expect(branches(d.result)).toEqual(['call:answered', 'menu:played', 'ask:1', 'confirmed:played']);
+    expect(d.sent.map((c) => c.action)).toEqual(['dial', 'say', 'say']);
+    expect(d.commands.map((c) => c.action)).toEqual(['dial', 'say', 'captureDtmf', 'say', 'hangup']);
+    const dial = d.sent[0];
+    expect(dial?.action === 'dial' && dial.holdEvents).toEqual(['CALL_ESTABLISHED']);
+    const menu = sayOf(d, 'menu');
+    expect(menu?.holdEvents).toEqual(['SAY_FINISHED']);
+    expect(menu?.then).toMatchObject({
+      action: 'captureDtmf',
+      elementId: 'ask',
+      maxDigits: 1,
+      firstDigitTimeoutMs: 5000,
+      terminator: '#',
+    });
+    // `confirmed` → played → `end`, a hangUp that ends the path.
+    expect(sayOf(d, 'confirmed')?.then).toMatchObject({ action: 'hangup', elementId: 'end' });
+  });
+
+  it("the follow-up's result before the prompt's end (held or late) decides the same branches", async () => {
+    const promptEndLast = (events: TelephonyEvent[]) => [
+      ...events.filter((e) => e.type !== 'SAY_FINISHED'),
+      ...events.filter((e) => e.type === 'SAY_FINISHED'),
+    ];
+    // Every planned batch reaches the call with the prompt's end last, at the same moment.
+    const d = await drive(
+      reminder,
+      { attempts: ['answered'], keys: ['2'] },
+      {
+        tamper: (events) =>
+          promptEndLast(events).map((e) =>
+            e.type === 'SAY_FINISHED' ? e : { ...e, timestamp: events[0]?.timestamp ?? e.timestamp },
+          ),
+      },
+    );
+    expect(branches(d.result)).toEqual(['call:answered', 'menu:played', 'ask:2', 'cancelled:played']);
+    expect(d.result.outcome).toBe('answered');
+    expect(d.sent.map((c) => c.action)).toEqual(['dial', 'say', 'say']);
+  });
+
+  it('hung up during a prompt with a follow-up: the follow-up never runs, the branch is the prompt’s', async () => {
+    const d = await drive(reminder, { attempts: ['answered'], hangUpAt: 'menu' });
+    expect(branches(d.result)).toEqual(['call:answered', 'menu:hungUp']);
+    expect(d.commands.map((c) => c.action)).toEqual(['dial', 'say']);
+  });
+
+  it('a key typed during an interruptible menu and a # end the capture at once', async () => {
+    const f = flowOf({
+      ...ivr(),
+      elements: ivr().elements.map((e) =>
+        e.id === 'menu'
+          ? { ...e, interruptible: true }
+          : e.id === 'ask'
+            ? { ...e, maxDigits: 4, responses: { '12': 'one' } }
+            : e,
+      ),
+    } as FlowInput);
+    const d = await drive(f, { attempts: ['answered'], keys: ['12#'], pressDuringPrompt: true });
+    expect(branches(d.result)).toEqual(['call:answered', 'menu:played', 'ask:12', 'one:played']);
+    expect(d.sent.filter((c) => c.action === 'captureDtmf')).toHaveLength(0);
+  });
+
+  it('only the last loop of a prompt carries the follow-up; a prompt that leads elsewhere carries none', async () => {
+    const looped = flowOf({
+      ...ivr(),
+      elements: [
+        ...ivr().elements.map((e) =>
+          e.id === 'menu' ? { ...e, loopCount: 2 } : e.id === 'one' ? { ...e, next: { played: 'bye' } } : e,
+        ),
+        { id: 'bye', type: 'setVariable', variable: 'choice', value: 'done' },
+      ],
+    } as FlowInput);
+    const d = await drive(looped, { attempts: ['answered'], keys: ['1'] });
+    const menus = d.sent.filter((c) => c.action === 'say' && c.elementId === 'menu');
+    expect(menus.map((c) => c.action === 'say' && c.then?.action)).toEqual([undefined, 'captureDtmf']);
+    // `one` leads to a setVariable: the prompt ends the usual way, and the path's end hangs up.
+    expect(sayOf(d, 'one')?.then).toBeUndefined();
+    expect(d.commands.map((c) => c.action)).toEqual(['dial', 'say', 'say', 'captureDtmf', 'say', 'hangup']);
+  });
+
+  it('a prompt followed by a hangUp element that ends the path carries the hang-up', async () => {
+    const d = await drive(flowOf(ivr()), { attempts: ['answered'], keys: ['1'] });
+    // `one` → played → `end` (a hangUp without next).
+    expect(sayOf(d, 'one')?.then).toMatchObject({ action: 'hangup', elementId: 'end' });
+    expect(d.commands.filter((c) => c.action === 'hangup')).toHaveLength(1);
+  });
+
+  it('step: the finish awaits the end of a leg hung up by a follow-up, not of one that already ended', async () => {
+    const base = initialState({
+      workflowId: 'call:t:r1',
+      recipient: { id: 'r1', phone: '+385915550001' },
+      seed: 1,
+      flow: reminder,
+    });
+    let state = base;
+    let out = await step(reminder, state, { type: 'start', at: START });
+    state = out.state;
+    const dial = out.commands.find((c) => c.kind === 'telephony');
+    const callId = dial?.kind === 'telephony' ? dial.command.callId : '';
+    const ev = (type: TelephonyEvent['type'], properties: Record<string, unknown>): TelephonyEvent => ({
+      id: `${type}:${Math.random()}`,
+      type,
+      callId,
+      timestamp: new Date(START).toISOString(),
+      properties,
+    });
+    const feed = async (e: TelephonyEvent) => {
+      out = await step(reminder, state, { type: 'telephony', at: START, event: e });
+      state = out.state;
+      return out.commands;
+    };
+    const commandOf = (cmds: typeof out.commands, action: string) =>
+      cmds.flatMap((c) => (c.kind === 'telephony' && c.command.action === action ? [c.command] : []));
+    await feed(ev('MACHINE_DETECTION_FINISHED', { detectionResult: 'HUMAN' }));
+    const menu = commandOf(out.commands, 'say')[0];
+    const capture = menu?.action === 'say' ? menu.then : undefined;
+    await feed(ev('DTMF_CAPTURED', { commandId: capture?.commandId, dtmf: '1' }));
+    const confirmed = commandOf(out.commands, 'say')[0];
+    const hangup = confirmed?.action === 'say' ? confirmed.then : undefined;
+    // Prompt end first (normal order): the call waits for its leg's end.
+    const normal = await step(reminder, state, {
+      type: 'telephony',
+      at: START,
+      event: ev('SAY_FINISHED', { commandId: confirmed?.commandId }),
+    });
+    expect(normal.commands).toEqual([expect.objectContaining({ kind: 'finish', awaitLegEnd: callId })]);
+    // The hang-up's CALL_FINISHED first: the prompt played, and there is no end left to await.
+    const reordered = await feed(ev('CALL_FINISHED', { commandId: hangup?.commandId, hangupSource: 'API' }));
+    expect(reordered).toHaveLength(1);
+    expect(reordered[0]).toMatchObject({ kind: 'finish' });
+    expect(reordered[0]).not.toHaveProperty('awaitLegEnd');
+    expect(branches(state.result ?? { trail: [] })).toEqual([
+      'call:answered',
+      'menu:played',
+      'ask:1',
+      'confirmed:played',
+    ]);
   });
 });
