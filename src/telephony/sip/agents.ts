@@ -24,6 +24,14 @@
 //   discarded: keys act on audio only where the flow allows it, so there is no type-ahead into
 //   the next collect. A key between a prompt's end and the collect's start (the captureDtmf command
 //   is still on its way through the workflow) counts for that collect if at most 3 s old.
+// - Follow-ups. A say or play with `then` runs it the moment the prompt ends, right after the
+//   prompt's SAY_FINISHED / PLAY_FINISHED: a captureDtmf opens then (its timeouts start then, and
+//   the key that cut an interruptible prompt is its first digit, reported again in DTMF_CAPTURED),
+//   a hangup hangs up (CALL_FINISHED API with the hangup's commandId). The follow-up counts as
+//   received with its prompt, so the same command sent on its own later does nothing; a call that
+//   ends during the prompt never runs it.
+// - Held events. Every event a command causes carries `hold: true` when the command listed its
+//   type in `holdEvents` (e.g. CALL_ESTABLISHED of a dial with machine detection).
 // - Recordings. sndfile writes what each agent receives (`…-dec.wav`) and sends (`…-enc.wav`) per
 //   call. A voicemail is the received audio from the record start (after the optional beep) until
 //   max duration, max silence (trailing silence of the received audio, polled every 250 ms), an
@@ -76,7 +84,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { storageReplicas } from '../../store/replicas.js';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { z } from 'zod';
-import type { TelephonyEvent, TelephonyEventType } from '../contract.js';
+import { holdMark, TELEPHONY_EVENT_TYPES, type TelephonyEvent, type TelephonyEventType } from '../contract.js';
 import type { ErrorCode } from '../ids.js';
 import { commandSubject, publishEvent } from '../nats.js';
 import { ObjectRecordingStore, type RecordingMeta, type RecordingStore } from '../../store/recordings.js';
@@ -127,7 +135,21 @@ const base = {
   callId: z.string().min(1).max(300),
   commandId: z.string().min(1).max(300),
   elementId: z.string().default(''),
+  holdEvents: z.array(z.enum(TELEPHONY_EVENT_TYPES)).optional(),
 };
+const captureDtmfSchema = z
+  .object({
+    ...base,
+    action: z.literal('captureDtmf'),
+    maxDigits: z.number().int().min(1),
+    terminator: z.literal('#').default('#'),
+    firstDigitTimeoutMs: z.number().min(0),
+    interDigitTimeoutMs: z.number().min(0),
+  })
+  .passthrough();
+const hangupSchema = z.object({ ...base, action: z.literal('hangup') }).passthrough();
+/** What a prompt runs the moment it ends (contract's PromptFollowUp). */
+const followUpSchema = z.discriminatedUnion('action', [captureDtmfSchema, hangupSchema]);
 const commandSchema = z.discriminatedUnion('action', [
   z
     .object({
@@ -153,6 +175,7 @@ const commandSchema = z.discriminatedUnion('action', [
       speechRate: z.number().positive().default(1),
       pauseMs: z.number().min(0).default(0),
       interruptible: z.boolean().default(false),
+      then: followUpSchema.optional(),
     })
     .passthrough(),
   z
@@ -162,18 +185,10 @@ const commandSchema = z.discriminatedUnion('action', [
       url: z.string().min(1),
       pauseMs: z.number().min(0).default(0),
       interruptible: z.boolean().default(false),
+      then: followUpSchema.optional(),
     })
     .passthrough(),
-  z
-    .object({
-      ...base,
-      action: z.literal('captureDtmf'),
-      maxDigits: z.number().int().min(1),
-      terminator: z.literal('#').default('#'),
-      firstDigitTimeoutMs: z.number().min(0),
-      interDigitTimeoutMs: z.number().min(0),
-    })
-    .passthrough(),
+  captureDtmfSchema,
   z
     .object({
       ...base,
@@ -195,10 +210,11 @@ const commandSchema = z.discriminatedUnion('action', [
       beep: z.boolean().default(false),
     })
     .passthrough(),
-  z.object({ ...base, action: z.literal('hangup') }).passthrough(),
+  hangupSchema,
 ]);
 type Cmd = z.infer<typeof commandSchema>;
 type CmdOf<A extends Cmd['action']> = Extract<Cmd, { action: A }>;
+type FollowUp = z.infer<typeof followUpSchema>;
 
 /** Machine detection gives up (HUMAN, not sure) when the far end sends this long too little audio to decide. */
 const AMD_WALL_LIMIT_MS = 8000;
@@ -210,6 +226,8 @@ interface Prompt {
   commandId: string;
   type: 'SAY_FINISHED' | 'PLAY_FINISHED';
   interruptible: boolean;
+  /** Run the moment the prompt ends, after its end event (absent when its command already came on its own). */
+  then?: FollowUp;
   timer?: NodeJS.Timeout;
 }
 interface Capture {
@@ -235,7 +253,8 @@ interface Call {
   direction: 'outbound' | 'inbound';
   channel?: Channel;
   sipId?: string;
-  commands: Set<string>;
+  /** Commands of the call by commandId (redelivery dedupe), with the events each asked to hold. */
+  commands: Map<string, { holdEvents?: readonly TelephonyEventType[] }>;
   dialCommandId?: string;
   recordCall: boolean;
   machineDetection?: boolean;
@@ -289,6 +308,11 @@ function sipUser(s: string): string {
 function withoutDigits(properties: Record<string, unknown>): Record<string, unknown> {
   const dtmf = properties.dtmf;
   return typeof dtmf === 'string' && dtmf !== '' ? { ...properties, dtmf: `<${dtmf.length} key(s)>` } : properties;
+}
+
+/** `{hold: true}` when the call's command `commandId` asked to hold its events of `type` (see contract). */
+function held(call: Call, commandId: string | undefined, type: TelephonyEventType): { hold?: true } {
+  return holdMark(commandId === undefined ? undefined : call.commands.get(commandId), type);
 }
 
 function describe(err: unknown): string {
@@ -620,6 +644,7 @@ export async function startSipAgents(opts: {
         errorCode: 'NORMAL_HANGUP',
         hangupSource: 'ENDPOINT',
         reason: 'the call ended before the transfer completed',
+        ...holdMark(call.forward.cmd, 'CALL_FAILED'),
       });
       delete call.forward;
     }
@@ -629,7 +654,13 @@ export async function startSipAgents(opts: {
         : type === 'CALL_FAILED'
           ? call.dialCommandId
           : undefined;
-    emit(call.callId, type, { ...(commandId ? { commandId } : {}), errorCode, hangupSource, ...extra });
+    emit(call.callId, type, {
+      ...(commandId ? { commandId } : {}),
+      errorCode,
+      hangupSource,
+      ...extra,
+      ...held(call, commandId, type),
+    });
     if (ch && call.established && call.recordCall)
       emit(call.callId, 'CALL_RECORDING_READY', { recordingId: `${call.callId}:call`, name: 'call' }, () =>
         storeCallRecording(call, ch),
@@ -658,7 +689,10 @@ export async function startSipAgents(opts: {
       case 'CALL_RINGING':
       case 'CALL_PROGRESS':
         if (call.direction === 'outbound' && !call.established)
-          emit(call.callId, 'CALL_RINGING', { commandId: call.dialCommandId });
+          emit(call.callId, 'CALL_RINGING', {
+            commandId: call.dialCommandId,
+            ...held(call, call.dialCommandId, 'CALL_RINGING'),
+          });
         return;
       case 'CALL_ESTABLISHED':
         if (call.established) return;
@@ -669,9 +703,11 @@ export async function startSipAgents(opts: {
           setupHistogram.observe((Date.now() - call.dialAt) / 1000);
         }
         armSilence(call, ch);
-        emit(call.callId, 'CALL_ESTABLISHED', {
-          commandId: call.direction === 'outbound' ? call.dialCommandId : [...call.commands].pop(),
-        });
+        {
+          // An inbound call is established by its answer command, the last one it received.
+          const by = call.direction === 'outbound' ? call.dialCommandId : [...call.commands.keys()].pop();
+          emit(call.callId, 'CALL_ESTABLISHED', { commandId: by, ...held(call, by, 'CALL_ESTABLISHED') });
+        }
         if (call.machineDetection && call.direction === 'outbound') startDetection(call, ch);
         return;
       case 'CALL_DTMF_START':
@@ -695,7 +731,7 @@ export async function startSipAgents(opts: {
       const f = call.forward;
       clearTimeout(f.timer);
       delete call.forward;
-      emit(f.cmd.legCallId, 'CALL_ESTABLISHED', { commandId: f.cmd.commandId });
+      emit(f.cmd.legCallId, 'CALL_ESTABLISHED', { commandId: f.cmd.commandId, ...holdMark(f.cmd, 'CALL_ESTABLISHED') });
       call.hangupBy = 'TRANSFER';
     }
     if (!call.established) {
@@ -740,7 +776,7 @@ export async function startSipAgents(opts: {
       direction: 'inbound',
       channel: ch,
       sipId,
-      commands: new Set(),
+      commands: new Map(),
       recordCall: false,
       dialAt: Date.now(),
       established: false,
@@ -780,8 +816,31 @@ export async function startSipAgents(opts: {
       if (call.prompt !== prompt || call.finished) return;
       delete call.prompt;
       armSilence(call, ch);
-      emit(call.callId, prompt.type, { commandId: prompt.commandId });
+      emit(call.callId, prompt.type, { commandId: prompt.commandId, ...held(call, prompt.commandId, prompt.type) });
+      runFollowUp(call, ch, prompt.then, '');
     }, file.durationMs);
+  }
+
+  /**
+   * A prompt's follow-up, run the moment the prompt ended (after its end event was emitted, so the
+   * events stay in that order). `typed`: the key that interrupted the prompt, the capture's first digit.
+   * A call that ended during the prompt never gets here (its prompt timer is cleared, keys are ignored).
+   */
+  function runFollowUp(call: Call, ch: Channel, then: FollowUp | undefined, typed: string): void {
+    if (!then || call.finished) return;
+    if (then.action === 'hangup')
+      return void hangUp(call, ch, then.commandId).catch((err: Error) =>
+        log(`${call.callId}: hangup after the prompt failed: ${err.message}`),
+      );
+    openCapture(call, then, typed ? [typed] : []);
+  }
+
+  /** Hang up as the API asked (a hangup command, or a prompt's follow-up): CALL_FINISHED API names `commandId`. */
+  async function hangUp(call: Call, ch: Channel, commandId: string): Promise<void> {
+    call.hangupBy = 'API';
+    call.hangupCommandId = commandId;
+    await ch.agent.command('hangup').catch(logCommandFailure(`${call.callId}: hangup`));
+    setTimeout(() => finishCall(call, 'CALL_FINISHED', 'NORMAL_HANGUP', 'API'), 3000);
   }
 
   // --- answering-machine detection
@@ -803,6 +862,7 @@ export async function startSipAgents(opts: {
       );
       emit(call.callId, 'MACHINE_DETECTION_FINISHED', {
         commandId: call.dialCommandId,
+        ...held(call, call.dialCommandId, 'MACHINE_DETECTION_FINISHED'),
         detectionResult: result,
         confidenceRating: Math.round(confidence * 100) / 100,
         reason,
@@ -855,8 +915,15 @@ export async function startSipAgents(opts: {
       if (p.timer) clearTimeout(p.timer);
       delete call.prompt;
       armSilence(call, ch);
-      emit(call.callId, p.type, { commandId: p.commandId, interrupted: true, dtmf: digit === '#' ? '' : digit });
+      emit(call.callId, p.type, {
+        commandId: p.commandId,
+        interrupted: true,
+        dtmf: digit === '#' ? '' : digit,
+        ...held(call, p.commandId, p.type),
+      });
       dtmfHistogram.observe((Date.now() - at) / 1000);
+      // The key that stopped the prompt is the follow-up capture's first digit (a `#` ends it at once).
+      runFollowUp(call, ch, p.then, digit);
       return;
     }
     if (call.capture) {
@@ -875,6 +942,19 @@ export async function startSipAgents(opts: {
     if (!call.recording) call.pendingKeys = [...call.pendingKeys, { digit, at }].slice(-32);
   }
 
+  /**
+   * Start collecting keys for `cmd`; `first` are keys pressed before it (they count towards
+   * maxDigits, a `#` among them ends input). Its first-digit timeout runs from now.
+   */
+  function openCapture(call: Call, cmd: CmdOf<'captureDtmf'>, first: readonly string[]): void {
+    if (call.capture) endCapture(call, 'timeout');
+    const cap: Capture = { cmd, digits: '' };
+    call.capture = cap;
+    for (const digit of first) if (call.capture === cap) captureDigit(call, digit);
+    if (call.capture === cap && !cap.timer)
+      cap.timer = setTimeout(() => endCapture(call, 'timeout'), cmd.firstDigitTimeoutMs);
+  }
+
   function captureDigit(call: Call, digit: string): void {
     const cap = call.capture;
     if (!cap) return;
@@ -890,7 +970,12 @@ export async function startSipAgents(opts: {
     if (!cap) return;
     if (cap.timer) clearTimeout(cap.timer);
     delete call.capture;
-    emit(call.callId, 'DTMF_CAPTURED', { commandId: cap.cmd.commandId, dtmf: cap.digits, reason });
+    emit(call.callId, 'DTMF_CAPTURED', {
+      commandId: cap.cmd.commandId,
+      dtmf: cap.digits,
+      reason,
+      ...holdMark(cap.cmd, 'DTMF_CAPTURED'),
+    });
   }
 
   // --- recordings
@@ -975,7 +1060,14 @@ export async function startSipAgents(opts: {
     emit(
       call.callId,
       'CALL_RECORDING_READY',
-      { commandId: rec.cmd.commandId, recordingId, name: rec.cmd.name, durationMs, stoppedBy: why },
+      {
+        commandId: rec.cmd.commandId,
+        recordingId,
+        name: rec.cmd.name,
+        durationMs,
+        stoppedBy: why,
+        ...holdMark(rec.cmd, 'CALL_RECORDING_READY'),
+      },
       () => recordings.put(meta, encodeWav(samples, TELEPHONY_RATE)),
     );
   }
@@ -1062,6 +1154,7 @@ export async function startSipAgents(opts: {
       errorCode: mapped.errorCode,
       hangupSource: 'ENDPOINT',
       reason,
+      ...holdMark(f.cmd, 'CALL_FAILED'),
     });
     // baresip put our call on hold for the transfer: take it back.
     const ch = call.channel;
@@ -1080,7 +1173,7 @@ export async function startSipAgents(opts: {
     const call: Call = {
       callId: cmd.callId,
       direction: 'outbound',
-      commands: new Set([cmd.commandId]),
+      commands: new Map([[cmd.commandId, cmd]]),
       dialCommandId: cmd.commandId,
       recordCall: cmd.recordCall,
       machineDetection: cmd.machineDetection,
@@ -1140,7 +1233,8 @@ export async function startSipAgents(opts: {
     }
   }
 
-  async function onCallCommand(cmd: Exclude<Cmd, CmdOf<'dial'>>, call: Call): Promise<void> {
+  /** `followUp`: a say's or play's `then`, unless that command already came on its own. */
+  async function onCallCommand(cmd: Exclude<Cmd, CmdOf<'dial'>>, call: Call, followUp?: FollowUp): Promise<void> {
     const ch = call.channel;
     if (!ch) {
       // Still waiting for a channel: only a hang-up makes sense.
@@ -1159,10 +1253,7 @@ export async function startSipAgents(opts: {
     }
     switch (cmd.action) {
       case 'hangup':
-        call.hangupBy = 'API';
-        call.hangupCommandId = cmd.commandId;
-        await ch.agent.command('hangup').catch(logCommandFailure(`${call.callId}: hangup`));
-        setTimeout(() => finishCall(call, 'CALL_FINISHED', 'NORMAL_HANGUP', 'API'), 3000);
+        await hangUp(call, ch, cmd.commandId);
         return;
       case 'answer':
         if (call.direction !== 'inbound' || call.established) return;
@@ -1178,18 +1269,14 @@ export async function startSipAgents(opts: {
           commandId: cmd.commandId,
           type: cmd.action === 'say' ? 'SAY_FINISHED' : 'PLAY_FINISHED',
           interruptible: cmd.interruptible,
+          ...(followUp ? { then: followUp } : {}),
         });
         return;
       }
       case 'captureDtmf': {
-        if (call.capture) endCapture(call, 'timeout');
-        const cap: Capture = { cmd, digits: '' };
-        call.capture = cap;
-        const recent = call.pendingKeys.filter((k) => Date.now() - k.at <= PENDING_KEY_MS);
+        const recent = call.pendingKeys.filter((k) => Date.now() - k.at <= PENDING_KEY_MS).map((k) => k.digit);
         call.pendingKeys = [];
-        for (const k of recent) if (call.capture === cap) captureDigit(call, k.digit);
-        if (call.capture === cap && !cap.timer)
-          cap.timer = setTimeout(() => endCapture(call, 'timeout'), cmd.firstDigitTimeoutMs);
+        openCapture(call, cmd, recent);
         return;
       }
       case 'record': {
@@ -1221,6 +1308,7 @@ export async function startSipAgents(opts: {
             errorCode: 'UNREACHABLE',
             hangupSource: 'PLATFORM',
             reason: `"${cmd.to}" is not a sip: URI and no SIP trunk is configured`,
+            ...holdMark(cmd, 'CALL_FAILED'),
           });
           return;
         }
@@ -1233,6 +1321,7 @@ export async function startSipAgents(opts: {
               errorCode: 'NO_ANSWER',
               hangupSource: 'PLATFORM',
               reason: `no transfer outcome within ${cmd.ringSeconds + 5} s`,
+              ...holdMark(cmd, 'CALL_FAILED'),
             });
             void ch.agent.command('resume').catch(ignoreCommandFailure);
           },
@@ -1250,6 +1339,7 @@ export async function startSipAgents(opts: {
             errorCode: 'INTERNAL_ERROR',
             hangupSource: 'PLATFORM',
             reason: err.message,
+            ...holdMark(cmd, 'CALL_FAILED'),
           });
         }
         return;
@@ -1259,7 +1349,13 @@ export async function startSipAgents(opts: {
 
   function handle(cmd: Cmd): void {
     const call = calls.get(cmd.callId);
-    if (options.debug) log(`${new Date().toISOString().slice(17, 23)} ${cmd.callId}: ${cmd.action} ${cmd.commandId}`);
+    if (options.debug) {
+      const then =
+        (cmd.action === 'say' || cmd.action === 'play') && cmd.then
+          ? ` then ${cmd.then.action} ${cmd.then.commandId}`
+          : '';
+      log(`${new Date().toISOString().slice(17, 23)} ${cmd.callId}: ${cmd.action} ${cmd.commandId}${then}`);
+    }
     if (cmd.action === 'dial') {
       // A redelivered dial, or a second dial for a call id already placed: nothing new.
       if (call) return;
@@ -1277,8 +1373,15 @@ export async function startSipAgents(opts: {
       return;
     }
     if (call.commands.has(cmd.commandId) || call.finished) return;
-    call.commands.add(cmd.commandId);
-    void onCallCommand(cmd, call).catch((err: Error) => {
+    call.commands.set(cmd.commandId, cmd);
+    // A prompt's follow-up counts as received with the prompt: the copy the workflow sends on its own
+    // when it times out is then a repeat. One that already came on its own is not run again.
+    let followUp: FollowUp | undefined;
+    if ((cmd.action === 'say' || cmd.action === 'play') && cmd.then && !call.commands.has(cmd.then.commandId)) {
+      followUp = cmd.then;
+      call.commands.set(followUp.commandId, followUp);
+    }
+    void onCallCommand(cmd, call, followUp).catch((err: Error) => {
       log(`${cmd.callId}: ${cmd.action} failed: ${err.message}`);
       // A prompt we could not render or play: end the call rather than leave the flow waiting.
       if (!call.finished && call.channel) {
@@ -1322,6 +1425,12 @@ export async function startSipAgents(opts: {
       const parsed = commandSchema.safeParse(json);
       if (!parsed.success) return refuse(`not a telephony command:\n${z.prettifyError(parsed.error)}`);
       const cmd = parsed.data;
+      if ((cmd.action === 'say' || cmd.action === 'play') && cmd.then) {
+        if (cmd.then.callId !== cmd.callId)
+          return refuse(`the follow-up (then) of ${cmd.action} is for call "${cmd.then.callId}", not "${cmd.callId}"`);
+        if (cmd.then.commandId === cmd.commandId)
+          return refuse(`the follow-up (then) of ${cmd.action} needs its own commandId`);
+      }
       if (cmd.action === 'dial' && !destinationUri(cmd.to))
         return refuse(
           `cannot dial "${cmd.to}": no SIP trunk is configured (DIALFLOW_SIP_TRUNK), only sip: URIs can be dialled`,
