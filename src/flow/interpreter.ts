@@ -178,12 +178,15 @@ export interface HttpResponseData {
 
 export type FlowCommand =
   | { kind: 'telephony'; command: TelephonyCommand }
+  /** Run a non-IVR action; its result is the next event (`actionResult` with the same token). */
   | { kind: 'action'; token: number; request: ActionRequest }
   /**
-   * Wait for the provider's event; `command`: the command the wait is for, asked again (idempotent)
-   * before a timeout is acted on. `timeoutMs` 0: a wait already armed keeps its deadline.
+   * Wait for the provider's next event, for at most `timeoutMs` (then a `timeout` with the token);
+   * `command`: the command the wait is for, asked again (idempotent) before a timeout is acted on.
    */
   | { kind: 'awaitEvent'; token: number; timeoutMs: number; command?: TelephonyCommand }
+  /** The event changed nothing: the wait armed for `token` goes on, with the deadline it was armed with. */
+  | { kind: 'continueWaiting'; token: number }
   | { kind: 'sleep'; token: number; ms: number; reason: string }
   /** `awaitLegEnd`: the call leg this step hung up, whose end the call waits for before it completes. */
   | { kind: 'finish'; result: CallResult; awaitLegEnd?: string };
@@ -202,8 +205,6 @@ export const TIMEOUTS = {
   collectSlackMs: 30_000,
   forwardSlackMs: 30_000,
   recordSlackMs: 60_000,
-  /** Activities retry on their own; this only guards against a lost result. */
-  actionMs: 10 * 60_000,
   /** After hanging up a dial of unknown outcome: how long its CALL_FINISHED / CALL_FAILED may take. */
   reconcileMs: 60_000,
 };
@@ -867,7 +868,6 @@ class Step {
     const token = this.token();
     this.d.phase = { kind: 'acting', token };
     this.commands.push({ kind: 'action', token, request });
-    this.await(token, TIMEOUTS.actionMs);
   }
 
   sendSms(el: SendSms): void {
@@ -1131,8 +1131,6 @@ class Step {
           return this.take(el, 'callEnded', el.next.callEnded);
         }
         break;
-      case 'acting':
-        return this.actionDone(el, false, undefined, 'no result from the action (timed out)');
     }
     return this.stillWaiting();
   }
@@ -1153,13 +1151,12 @@ class Step {
     return this.actionDone(el, ev.ok, ev.data, ev.error);
   }
 
-  /** An event that changes nothing (duplicate, stale, unrelated): keep waiting on the same token. */
+  /** An event that changes nothing (duplicate, stale, unrelated): the current wait goes on. */
   stillWaiting(): void {
     const phase = this.d.phase;
-    if ('token' in phase && phase.kind !== 'sleeping') {
-      // The workflow keeps the original deadline for a token it already armed.
-      this.await(phase.token, 0);
-    }
+    // A sleep's timer runs on by itself; an action's result is the runner's next event anyway.
+    if ('token' in phase && phase.kind !== 'sleeping' && phase.kind !== 'acting')
+      this.commands.push({ kind: 'continueWaiting', token: phase.token });
   }
 }
 

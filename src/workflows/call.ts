@@ -18,9 +18,9 @@ import {
 import type { Activities } from '../activities/index.js';
 import type { ContactCap } from '../activities/index.js';
 import type { Flow } from '../flow/schema.js';
+import { runFlow, type ArmedWait, type FlowHost } from '../flow/run.js';
 import {
   initialState,
-  step,
   type ActionRequest,
   type CallResult,
   type CallState,
@@ -28,7 +28,6 @@ import {
   type Recipient,
   type TrailEntry,
 } from '../flow/interpreter.js';
-import { startExpressionBudget } from '../flow/expressions.js';
 import type { TelephonyCommand, TelephonyEvent } from '../telephony/contract.js';
 import { ERROR_CODES } from '../telephony/ids.js';
 
@@ -195,16 +194,6 @@ class Watchdog {
       await condition(() => done() || this.ticks !== ticks);
     }
   }
-}
-
-interface ArmedWait {
-  token: number;
-  deadline: number;
-  /** Set once the wait's timer fired late: the end of its grace for queued events. */
-  graceUntil?: number;
-  /** The command whose events the wait is for, and whether the provider was asked again. */
-  command?: TelephonyCommand;
-  confirmed?: boolean;
 }
 
 /**
@@ -468,7 +457,6 @@ async function runCall(o: {
       : {}),
   }));
 
-  /** A telephony command; one that cannot reach its provider ends the call as failed. */
   /**
    * After our hang-up, wait for the leg's end before the workflow completes. Completing in the task
    * that ran the hang-up (a local activity) races the provider's CALL_FINISHED: Temporal refuses a
@@ -482,6 +470,7 @@ async function runCall(o: {
     );
   };
 
+  /** A telephony command; one that cannot reach its provider ends the call as failed. */
   const send = async (command: TelephonyCommand): Promise<void> => {
     try {
       await sendTelephonyCommand(command);
@@ -500,91 +489,54 @@ async function runCall(o: {
     }
   };
 
-  let event: FlowEvent = await o.first(queue);
-  for (;;) {
-    // The expressions of one step share a step budget: however many elements a flow visits
-    // between two waits, the activation stays far inside the worker's deadlock timeout.
-    startExpressionBudget();
-    const { state: next, commands } = await step(flow, state, event);
-    state = next;
-    if (o.progress) {
-      o.progress.dials = state.dials;
-      o.progress.trail = state.trail;
-    }
-    let following: FlowEvent | undefined;
-    // The command a wait of this step is for: re-sent to confirm the provider before a timeout.
-    let sentThisStep: TelephonyCommand | undefined;
-    for (const cmd of commands) {
-      switch (cmd.kind) {
-        case 'telephony':
-          // Do-not-call and the contact cap, checked when the first dial is due (after any wait
-          // for the delivery window), as for campaign calls.
-          if (o.gate && cmd.command.action === 'dial' && cmd.command.dialIndex === 1) {
-            const gate = await campaignGate({ phone: cmd.command.to, now: Date.now(), ...o.gate });
-            if (gate !== 'ok') {
-              log.info('call not dialled', { outcome: gate });
-              metrics.callCompleted(flow.id, o.campaignId, o.direction, gate);
-              return { outcome: gate, dials: 0, trail: [], visited: [], variables: {}, recordings: [], warnings: [] };
-            }
-          }
-          if (cmd.command.action === 'dial')
-            metrics.dialAttempt(
-              flow.id,
-              o.campaignId,
-              cmd.command.attempt > 1 ? lastFailure : 'first',
-              cmd.command.commandId,
-            );
-          await send(cmd.command);
-          sentThisStep = cmd.command;
-          break;
-        case 'action': {
-          const res = await runAction(cmd.request, o.recipient.id);
-          following = {
-            type: 'actionResult',
-            token: cmd.token,
-            at: Date.now(),
-            ok: res.ok,
-            ...(res.data !== undefined ? { data: res.data } : {}),
-            ...(res.error ? { error: res.error } : {}),
-          };
-          break;
+  const host: FlowHost = {
+    now: () => Date.now(),
+    async send(command) {
+      // Do-not-call and the contact cap, checked when the first dial is due (after any wait for
+      // the delivery window), as for campaign calls.
+      if (o.gate && command.action === 'dial' && command.dialIndex === 1) {
+        const gate = await campaignGate({ phone: command.to, now: Date.now(), ...o.gate });
+        if (gate !== 'ok') {
+          log.info('call not dialled', { outcome: gate });
+          metrics.callCompleted(flow.id, o.campaignId, o.direction, gate);
+          return { outcome: gate, dials: 0, trail: [], visited: [], variables: {}, recordings: [], warnings: [] };
         }
-        case 'sleep':
-          await sleep(cmd.ms);
-          following = { type: 'timer', token: cmd.token, at: Date.now() };
-          break;
-        case 'awaitEvent': {
-          // An action already produced its result above; nothing to wait for.
-          if (following?.type === 'actionResult') break;
-          // A token keeps the deadline it was first armed with: stale events do not extend it.
-          if (armed?.token !== cmd.token) {
-            const command = cmd.command ?? sentThisStep;
-            armed = { token: cmd.token, deadline: Date.now() + cmd.timeoutMs, ...(command ? { command } : {}) };
-          }
-          await watchdog.waitFor(() => queue.length > 0, armed.deadline);
-          const got =
-            queue.length > 0 ||
-            (await graceIfLate(armed, queue, watchdog.lastLateMs)) ||
-            (await confirmProvider(armed, queue, send));
-          const ev = got ? queue.shift() : undefined;
-          if (ev?.type === 'CALL_FAILED')
-            lastFailure = KNOWN_ERROR_CODES.has(ev.properties.errorCode as string)
-              ? (ev.properties.errorCode as string)
-              : 'other';
-          following = ev
-            ? { type: 'telephony', event: ev, at: Date.now() }
-            : { type: 'timeout', token: cmd.token, at: Date.now() };
-          break;
-        }
-        case 'finish':
-          if (cmd.awaitLegEnd) await awaitLegEnd(cmd.awaitLegEnd);
-          await condition(allHandlersFinished);
-          log.info('call finished', { outcome: cmd.result.outcome, dials: cmd.result.dials });
-          metrics.callCompleted(flow.id, o.campaignId, o.direction, cmd.result.outcome);
-          return cmd.result;
       }
-    }
-    if (!following) throw new Error(`interpreter produced no wait in element ${state.element ?? '-'}`);
-    event = following;
-  }
+      if (command.action === 'dial')
+        metrics.dialAttempt(flow.id, o.campaignId, command.attempt > 1 ? lastFailure : 'first', command.commandId);
+      await send(command);
+      return undefined;
+    },
+    runAction: (request) => runAction(request, o.recipient.id),
+    sleep: (ms) => sleep(ms),
+    async nextEvent(wait) {
+      armed = wait;
+      await watchdog.waitFor(() => queue.length > 0, wait.deadline);
+      const got =
+        queue.length > 0 ||
+        (await graceIfLate(wait, queue, watchdog.lastLateMs)) ||
+        (await confirmProvider(wait, queue, send));
+      const ev = got ? queue.shift() : undefined;
+      if (ev?.type === 'CALL_FAILED')
+        lastFailure = KNOWN_ERROR_CODES.has(ev.properties.errorCode as string)
+          ? (ev.properties.errorCode as string)
+          : 'other';
+      return ev;
+    },
+    async finish(result, legToEnd) {
+      if (legToEnd) await awaitLegEnd(legToEnd);
+      await condition(allHandlersFinished);
+      log.info('call finished', { outcome: result.outcome, dials: result.dials });
+      metrics.callCompleted(flow.id, o.campaignId, o.direction, result.outcome);
+    },
+    stepped(next) {
+      state = next;
+      if (o.progress) {
+        o.progress.dials = next.dials;
+        o.progress.trail = next.trail;
+      }
+    },
+  };
+  const run = await runFlow(flow, state, await o.first(queue), host);
+  return run.result;
 }

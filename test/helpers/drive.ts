@@ -1,17 +1,17 @@
-// Drives the pure interpreter against the simulator engine in memory: no Temporal, no NATS.
+// Drives a flow with the workflows' runner (runFlow) against the simulator engine in memory: no
+// Temporal, no NATS.
 // Time is virtual: sleeps and timeouts advance `now`; planned events arrive in delay order.
 import type { Flow, FlowInput } from '../../src/flow/schema.js';
 import { parseFlow } from '../../src/flow/validate.js';
 import {
   initialState,
-  step,
   type ActionRequest,
   type CallResult,
   type CallState,
-  type FlowCommand,
   type FlowEvent,
   type Recipient,
 } from '../../src/flow/interpreter.js';
+import { runFlow } from '../../src/flow/run.js';
 import { SimulatorEngine, personaSchema, type PlannedEvent } from '../../src/telephony/simulator.js';
 import type { TelephonyCommand, TelephonyEvent } from '../../src/telephony/contract.js';
 
@@ -72,49 +72,46 @@ export async function drive(flow: Flow, persona: unknown = {}, opts: DriveOption
     event = { type: 'incoming', at: now, callId, to: opts.incoming.to, from: opts.incoming.from ?? recipient.phone };
     engine.incomingCall(callId, opts.incoming.from ?? recipient.phone, opts.incoming.to, persona);
   }
-  let armed: { token: number; deadline: number } | undefined;
-  for (let i = 0; i < (opts.maxSteps ?? 10_000); i++) {
-    const out = await step(flow, state, event);
-    state = out.state;
-    let next: FlowEvent | undefined;
-    for (const c of out.commands as FlowCommand[]) {
-      if (c.kind === 'telephony') {
-        sent.push(c.command);
-        commands.push(c.command);
-        const planned = engine.plan(c.command);
-        // A prompt's follow-up is listed after the prompt when the provider ran it (not when the call ended first).
-        const then = c.command.action === 'say' || c.command.action === 'play' ? c.command.then : undefined;
-        if (then && planned.some((p) => p.event.properties.commandId === then.commandId)) commands.push(then);
-        const events = opts.tamper ? opts.tamper(planned.map((p) => p.event)) : planned.map((p) => p.event);
-        for (const ev of events)
-          pending.push({ delayMs: 0, event: ev, due: now + (planned.find((p) => p.event.id === ev.id)?.delayMs ?? 0) });
-      } else if (c.kind === 'action') {
-        actions.push(c.request);
-        const r = opts.action?.(c.request) ?? { ok: true };
-        next = { type: 'actionResult', token: c.token, at: now, ...r };
-      } else if (c.kind === 'sleep') {
-        sleeps.push({ ms: c.ms, reason: c.reason });
-        now += c.ms;
-        next = { type: 'timer', token: c.token, at: now };
-      } else if (c.kind === 'awaitEvent') {
-        if (next?.type === 'actionResult') continue;
-        if (armed?.token !== c.token) armed = { token: c.token, deadline: now + c.timeoutMs };
-        pending.sort((a, b) => a.due - b.due);
-        const first = pending[0];
-        if (first && first.due <= armed.deadline) {
-          pending = pending.slice(1);
-          now = Math.max(now, first.due);
-          next = { type: 'telephony', event: first.event, at: now };
-        } else {
-          now = armed.deadline;
-          next = { type: 'timeout', token: c.token, at: now };
-        }
-      } else {
-        return { result: c.result, commands, sent, actions, sleeps, state, elapsedMs: now - started, engine };
+  // The same runner the workflows use; this host answers from the simulator in virtual time.
+  let steps = 0;
+  const run = await runFlow(flow, state, event, {
+    now: () => now,
+    async send(command) {
+      sent.push(command);
+      commands.push(command);
+      const planned = engine.plan(command);
+      // A prompt's follow-up is listed after the prompt when the provider ran it (not when the call ended first).
+      const then = command.action === 'say' || command.action === 'play' ? command.then : undefined;
+      if (then && planned.some((p) => p.event.properties.commandId === then.commandId)) commands.push(then);
+      const events = opts.tamper ? opts.tamper(planned.map((p) => p.event)) : planned.map((p) => p.event);
+      for (const ev of events)
+        pending.push({ delayMs: 0, event: ev, due: now + (planned.find((p) => p.event.id === ev.id)?.delayMs ?? 0) });
+      return undefined;
+    },
+    async runAction(request) {
+      actions.push(request);
+      return opts.action?.(request) ?? { ok: true };
+    },
+    async sleep(ms, reason) {
+      sleeps.push({ ms, reason });
+      now += ms;
+    },
+    async nextEvent(wait) {
+      pending.sort((a, b) => a.due - b.due);
+      const first = pending[0];
+      if (first && first.due <= wait.deadline) {
+        pending = pending.slice(1);
+        now = Math.max(now, first.due);
+        return first.event;
       }
-    }
-    if (!next) throw new Error(`no wait after step in ${state.element}`);
-    event = next;
-  }
-  throw new Error('call did not finish');
+      now = Math.max(now, wait.deadline);
+      return undefined;
+    },
+    async finish() {},
+    stepped(next) {
+      state = next;
+      if (++steps > (opts.maxSteps ?? 10_000)) throw new Error('call did not finish');
+    },
+  });
+  return { result: run.result, commands, sent, actions, sleeps, state, elapsedMs: now - started, engine };
 }

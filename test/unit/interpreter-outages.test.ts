@@ -171,10 +171,10 @@ describe('a dial of unknown outcome is reconciled before anything else', () => {
     await s.start();
     await s.timeout(TIMEOUTS.dialMs);
     const token = s.state.phase.kind === 'reconciling' ? s.state.phase.token : -1;
-    expect(kinds(await s.event('CALL_RINGING'))).toEqual(['awaitEvent']);
+    expect(kinds(await s.event('CALL_RINGING'))).toEqual(['continueWaiting']);
     expect(
       kinds(await s.event('CALL_FINISHED', { errorCode: 'NORMAL_HANGUP', hangupSource: 'API' }, 'call:test:r1~9')),
-    ).toEqual(['awaitEvent']);
+    ).toEqual(['continueWaiting']);
     expect(s.state.phase).toMatchObject({ kind: 'reconciling', token });
   });
 

@@ -641,7 +641,7 @@ describe('robustness', () => {
       event: { id: 'x', type: 'CALL_ESTABLISHED', callId: 'other~1', timestamp: '', properties: {} },
     });
     state = out.state;
-    expect(out.commands).toEqual([{ kind: 'awaitEvent', token: 1, timeoutMs: 0 }]);
+    expect(out.commands).toEqual([{ kind: 'continueWaiting', token: 1 }]);
     expect(JSON.stringify(state)).toBe(before);
   });
 

@@ -212,21 +212,20 @@ describe('on the dev server (with visibility)', () => {
       version: 1,
       start: 'call',
       elements: [
-        { id: 'call', type: 'startOutgoingCall', from: '+14155550100', next: { answered: 'hello' } },
-        { id: 'hello', type: 'play', tts: { text: 'Press 1 when you are ready.' }, next: { played: 'hold' } },
+        // Busy at first, redialled in 10 minutes: the call is under way, asleep between two dials.
         {
-          id: 'hold',
-          type: 'collect',
-          maxDigits: 1,
-          waitSeconds: 60,
-          responses: { '1': 'end' },
-          next: { noMatch: 'end' },
+          id: 'call',
+          type: 'startOutgoingCall',
+          from: '+14155550100',
+          retry: { count: 1, minMinutes: 10, maxMinutes: 10 },
+          next: { answered: 'hello', busy: 'end' },
         },
+        { id: 'hello', type: 'play', tts: { text: 'Hello.' }, next: { played: 'end' } },
         { id: 'end', type: 'hangUp' },
       ],
     });
     const campaignId = 'terminated';
-    await h.store.putPage(campaignId, 0, [row(campaignId, { attempts: ['answered'] })]);
+    await h.store.putPage(campaignId, 0, [row(campaignId, { attempts: ['busy', 'answered'] })]);
     const handle = await startCampaign(env.client, 'records-dev', {
       campaignId,
       flow,
@@ -237,13 +236,13 @@ describe('on the dev server (with visibility)', () => {
       callTaskQueue: 'records-dev',
     });
     const call = env.client.workflow.getHandle(callWorkflowId(campaignId, 'r1'));
-    // Mid-call: dialled, answered, waiting for a key that never comes.
+    // Mid-call: dialled once, waiting to dial again.
     for (let i = 0; i < 200; i++) {
       const s = await call.query(callStatusQuery).catch(() => undefined);
-      if (s?.element === 'hold') break;
+      if (s?.phase === 'sleeping') break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    expect((await call.query(callStatusQuery)).element).toBe('hold');
+    expect(await call.query(callStatusQuery)).toMatchObject({ element: 'call', phase: 'sleeping', dials: 1 });
     await call.terminate('drill: terminated mid-call');
     const wall = Date.now();
     const final = await handle.result();
