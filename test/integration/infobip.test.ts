@@ -15,6 +15,7 @@ import { parseFlowText } from '../../src/flow/document.js';
 import type { CallResult } from '../../src/flow/interpreter.js';
 import type { Flow } from '../../src/flow/schema.js';
 import { connectNats, EVENTS_STREAM } from '../../src/telephony/nats.js';
+import type { TelephonyEvent } from '../../src/telephony/contract.js';
 import { KvFlowStore } from '../../src/store/flows.js';
 import { ObjectRecordingStore } from '../../src/store/recordings.js';
 import { startInfobipProvider, type RunningInfobipProvider } from '../../src/telephony/infobip/provider.js';
@@ -125,6 +126,12 @@ const CALLEES: Record<string, CalleeScript> = {
   '385915550008': { answer: 'human', speakSeconds: 3 },
   '385915550009': { answer: 'human', keys: ['2'], pressDuringPrompt: true },
   '385915550010': { answer: 'rejected' },
+  '385915550011': { answer: 'human', keys: ['12#'] },
+  '385915550012': { answer: 'human', keys: ['3'], pressDuringPrompt: true },
+  '385915550013': { answer: 'human', keys: ['345'], pressDuringPrompt: true },
+  '385915550014': { answer: 'human' },
+  '385915550015': { answer: 'human', keys: ['9'] },
+  '385915550016': { answer: 'human' },
   '385915559001': { answer: 'human' }, // agent who answers
   '385915559002': { answer: 'busy' }, // agent who is busy
 };
@@ -538,4 +545,211 @@ describe('Infobip provider against the fake Calls API', () => {
     expect(await registry.metrics()).toMatch(/dialflow_infobip_retries_total\{[^}]*reason="429"\} [1-9]/);
     console.log(JSON.stringify({ infobip: measured }));
   }, 180_000);
+});
+
+// The adapter's side of the contract's `then` and `holdEvents`, driven by commands on NATS as the
+// flow worker sends them, against the fake's webhooks (Infobip has no "then": the webhook ingress
+// runs the follow-up when the prompt's *_FINISHED arrives).
+describe('prompt follow-ups and held events', () => {
+  const COMMANDS = 'dialflow.telephony.infobip.commands';
+  const ask = (cmd: Record<string, unknown>) =>
+    nc.request(COMMANDS, JSON.stringify(cmd), { timeout: 5000 }).then((m) => m.json<{ ok: boolean }>());
+
+  beforeAll(async () => {
+    // A fresh fake without the chaos of the test before.
+    await startInfobipSide();
+  });
+
+  /** Our events of one call as they reach JetStream subjects (what the bridge consumes). */
+  function watch(callId: string) {
+    const events: TelephonyEvent[] = [];
+    const sub = nc.subscribe('dialflow.events.infobip.>', {
+      callback: (_e, m) => {
+        const ev = m.json<TelephonyEvent>();
+        if (ev.callId === callId) events.push(ev);
+      },
+    });
+    return {
+      events,
+      async next(type: string, timeoutMs = 5000): Promise<TelephonyEvent> {
+        for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
+          const ev = events.find((e) => e.type === type);
+          if (ev) return ev;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        throw new Error(
+          `no ${type} for ${callId} within ${timeoutMs} ms (got ${events.map((e) => e.type).join(', ')})`,
+        );
+      },
+      stop: () => sub.unsubscribe(),
+    };
+  }
+
+  /** A call placed through our provider and answered by `phone`'s script. */
+  async function answered(phone: string, tag: string, dial: Record<string, unknown> = {}) {
+    const callId = `call:${tag}-${Date.now()}:r1~1`;
+    const w = watch(callId);
+    expect(
+      await ask({
+        action: 'dial',
+        callId,
+        commandId: `${callId}#dial`,
+        elementId: 'call',
+        from: '+14155550100',
+        to: phone,
+        attempt: 1,
+        dialIndex: 1,
+        recordCall: false,
+        machineDetection: false,
+        ...dial,
+      }),
+    ).toEqual({ ok: true });
+    const established = await w.next('CALL_ESTABLISHED');
+    const infobipId = (await provider!.calls.infobipIdOf(callId))!;
+    const requests = (action: string) =>
+      fake!.requests.filter((r) => r.path === `/calls/1/calls/${infobipId}/${action}`);
+    return { callId, infobipId, w, established, requests };
+  }
+  const say = (callId: string, n: string, o: Record<string, unknown> = {}) => ({
+    action: 'say',
+    callId,
+    commandId: `${callId}#${n}`,
+    elementId: n,
+    text: 'Press a key, please.',
+    language: 'en',
+    voice: 'female',
+    speechRate: 1,
+    pauseMs: 0,
+    interruptible: false,
+    ...o,
+  });
+  const capture = (callId: string, n: string, maxDigits: number) => ({
+    action: 'captureDtmf' as const,
+    callId,
+    commandId: `${callId}#${n}`,
+    elementId: n,
+    maxDigits,
+    terminator: '#' as const,
+    firstDigitTimeoutMs: 5000,
+    interDigitTimeoutMs: 3000,
+  });
+  const hangup = (callId: string, n: string) => ({
+    action: 'hangup',
+    callId,
+    commandId: `${callId}#${n}`,
+    elementId: n,
+  });
+
+  it('say then captureDtmf: SAY_FINISHED (held) is published, the capture is sent, its DTMF_CAPTURED follows', async () => {
+    const { callId, w, requests } = await answered('+385915550011', 'fu-capture');
+    const then = capture(callId, 'ask', 4);
+    expect(await ask(say(callId, 'menu', { holdEvents: ['SAY_FINISHED'], then }))).toEqual({ ok: true });
+    expect((await w.next('SAY_FINISHED')).properties).toMatchObject({ commandId: `${callId}#menu`, hold: true });
+    const captured = await w.next('DTMF_CAPTURED');
+    expect(captured.properties).toMatchObject({ commandId: then.commandId, dtmf: '12', reason: 'terminator' });
+    expect(captured.properties).not.toHaveProperty('hold');
+    expect(requests('capture/dtmf').map((r) => r.body)).toEqual([
+      {
+        maxLength: 4,
+        timeout: 5000,
+        digitTimeout: 3000,
+        terminator: '#',
+        customData: { callId, commandId: then.commandId, maxDigits: '4', typed: '' },
+      },
+    ]);
+    expect(w.events.map((e) => e.type)).toEqual(['CALL_RINGING', 'CALL_ESTABLISHED', 'SAY_FINISHED', 'DTMF_CAPTURED']);
+    await ask(hangup(callId, 'end'));
+    w.stop();
+  });
+
+  it('an interruptible say cut by a key: with maxDigits 1 DTMF_CAPTURED comes at once, Infobip is not asked', async () => {
+    const { callId, w, requests } = await answered('+385915550012', 'fu-typed');
+    const then = capture(callId, 'ask', 1);
+    expect(await ask(say(callId, 'menu', { interruptible: true, holdEvents: ['SAY_FINISHED'], then }))).toEqual({
+      ok: true,
+    });
+    expect((await w.next('SAY_FINISHED')).properties).toMatchObject({ dtmf: '3', interrupted: true, hold: true });
+    expect((await w.next('DTMF_CAPTURED')).properties).toMatchObject({
+      commandId: then.commandId,
+      dtmf: '3',
+      reason: 'maxDigits',
+    });
+    expect(requests('capture/dtmf')).toEqual([]);
+    await ask(hangup(callId, 'end'));
+    w.stop();
+  });
+
+  it('…with more digits to come, the capture asks only for the rest and reports the typed key first', async () => {
+    const { callId, w, requests } = await answered('+385915550013', 'fu-rest');
+    const then = capture(callId, 'ask', 3);
+    expect(await ask(say(callId, 'menu', { interruptible: true, then }))).toEqual({ ok: true });
+    expect((await w.next('SAY_FINISHED')).properties).toMatchObject({ dtmf: '3', interrupted: true });
+    expect((await w.next('DTMF_CAPTURED')).properties).toMatchObject({
+      commandId: then.commandId,
+      dtmf: '345',
+      reason: 'maxDigits',
+    });
+    expect(requests('capture/dtmf').map((r) => r.body)).toMatchObject([
+      { maxLength: 2, timeout: 3000, customData: { commandId: then.commandId, typed: '3' } },
+    ]);
+    await ask(hangup(callId, 'end'));
+    w.stop();
+  });
+
+  it('say then hangup: the hang-up request follows SAY_FINISHED, and the call ends by API', async () => {
+    const { callId, w, requests } = await answered('+385915550014', 'fu-bye');
+    expect(await ask(say(callId, 'bye', { holdEvents: ['SAY_FINISHED'], then: hangup(callId, 'end') }))).toEqual({
+      ok: true,
+    });
+    expect((await w.next('SAY_FINISHED')).properties).toMatchObject({ hold: true });
+    expect((await w.next('CALL_FINISHED')).properties).toMatchObject({ hangupSource: 'API' });
+    expect(requests('hangup')).toHaveLength(1);
+    expect(w.events.map((e) => e.type).slice(-2)).toEqual(['SAY_FINISHED', 'CALL_FINISHED']);
+    w.stop();
+  });
+
+  it('a redelivered prompt webhook and the follow-up re-sent alone send nothing twice', async () => {
+    const { callId, infobipId, w, requests } = await answered('+385915550015', 'fu-once');
+    const then = capture(callId, 'ask', 1);
+    expect(await ask(say(callId, 'menu', { holdEvents: ['SAY_FINISHED'], then }))).toEqual({ ok: true });
+    expect((await w.next('DTMF_CAPTURED')).properties).toMatchObject({ commandId: then.commandId, dtmf: '9' });
+    const prompt = fake!.webhookDeliveries.find((d) => d.body.type === 'SAY_FINISHED' && d.body.callId === infobipId);
+    const basic = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
+    const jsm = await jetstreamManager(nc);
+    const stored = async () =>
+      (await jsm.streams.info(EVENTS_STREAM, { subjects_filter: 'dialflow.events.infobip.>' })).state.messages;
+    const before = await stored();
+    // Infobip delivers the prompt's webhook again, twice at once.
+    const again = await Promise.all(
+      [0, 1].map(() =>
+        fetch(webhooks!.url, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', Authorization: basic },
+          body: prompt!.raw,
+        }),
+      ),
+    );
+    expect(again.map((r) => r.status)).toEqual([204, 204]);
+    // The workflow, its wait over, sends the capture on its own.
+    expect(await ask(then)).toEqual({ ok: true });
+    expect(requests('capture/dtmf')).toHaveLength(1);
+    // Nothing new stored either: the repeated SAY_FINISHED is dropped by JetStream's dedupe.
+    expect(await stored()).toBe(before);
+    await ask(hangup(callId, 'end'));
+    w.stop();
+  });
+
+  it("a dial with holdEvents ['CALL_ESTABLISHED'] gets CALL_ESTABLISHED marked hold, and nothing else", async () => {
+    const { callId, w, established } = await answered('+385915550016', 'fu-hold', {
+      machineDetection: true,
+      holdEvents: ['CALL_ESTABLISHED'],
+    });
+    expect(established.properties).toMatchObject({ commandId: `${callId}#dial`, hold: true });
+    expect((await w.next('CALL_RINGING')).properties).not.toHaveProperty('hold');
+    const detected = await w.next('MACHINE_DETECTION_FINISHED');
+    expect(detected.properties).toMatchObject({ commandId: `${callId}#dial`, detectionResult: 'HUMAN' });
+    expect(detected.properties).not.toHaveProperty('hold');
+    await ask(hangup(callId, 'end'));
+    w.stop();
+  });
 });

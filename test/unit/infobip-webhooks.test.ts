@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { Registry } from 'prom-client';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
@@ -18,7 +19,9 @@ import {
 } from '../../src/telephony/infobip/webhooks.js';
 import { InfobipConfigError } from '../../src/telephony/infobip/options.js';
 import { webhookEventId } from '../../src/telephony/infobip/events.js';
-import { InfobipCallMap } from '../../src/telephony/infobip/calls.js';
+import { InfobipCallMap, type CommandMemo } from '../../src/telephony/infobip/calls.js';
+import { InfobipActions } from '../../src/telephony/infobip/actions.js';
+import { InfobipClient } from '../../src/telephony/infobip/client.js';
 import type { TelephonyEvent } from '../../src/telephony/contract.js';
 
 const USER = 'infobip';
@@ -63,8 +66,9 @@ function post(
   headers: Record<string, string> = {},
   path = '/webhooks/infobip',
   method = 'POST',
+  url = server.url,
 ): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
-  const u = new URL(server.url);
+  const u = new URL(url);
   return new Promise((resolve, reject) => {
     const req = request(
       { host: u.hostname, port: u.port, path, method, headers: { 'Content-Type': 'application/json', ...headers } },
@@ -288,5 +292,244 @@ describe('webhook ingress', () => {
     const res = await post(body, { Authorization: GOOD });
     expect(res.status).toBe(503);
     expect(res.headers['retry-after']).toBe('5');
+  });
+});
+
+describe('prompt follow-ups, run by the ingress when the prompt ends', () => {
+  /** A Calls API stand-in: records every request; `down` answers 503 (not processed) instead of 200. */
+  let api: Server;
+  let apiUrl: string;
+  let down = false;
+  const seen: Array<{ path: string; body: unknown; status: number }> = [];
+  let ingress: RunningWebhookServer;
+  let calls: InfobipCallMap;
+
+  beforeAll(async () => {
+    api = createServer((req, res) => {
+      let text = '';
+      req.on('data', (c: Buffer) => (text += c.toString()));
+      req.on('end', () => {
+        const status = down ? 503 : 200;
+        seen.push({ path: req.url ?? '', body: text ? (JSON.parse(text) as unknown) : undefined, status });
+        res.writeHead(status, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(status === 200 ? { status: 'PENDING' } : {}));
+      });
+    });
+    await new Promise<void>((r) => api.listen(0, '127.0.0.1', () => r()));
+    apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+    ingress = await startWebhookServer({
+      nc,
+      options: {
+        host: '127.0.0.1',
+        port: 0,
+        user: USER,
+        password: PASSWORD,
+        maxBodyBytes: 4096,
+        infobip: { baseUrl: apiUrl, apiKey: 'k', requestsPerSecond: 100 },
+      },
+      log: () => {},
+      retry: { attempts: 1 },
+    });
+    calls = await InfobipCallMap.open(nc);
+  });
+  afterAll(async () => {
+    await ingress?.stop();
+    await new Promise<void>((r) => (api ? api.close(() => r()) : r()));
+  });
+
+  const capture = (callId: string, commandId: string, maxDigits: number) => ({
+    action: 'captureDtmf' as const,
+    callId,
+    commandId,
+    elementId: 'ask',
+    maxDigits,
+    terminator: '#' as const,
+    firstDigitTimeoutMs: 5000,
+    interDigitTimeoutMs: 3000,
+  });
+  /** The prompt's record as the command side left it (possibly a process that is gone since). */
+  async function promptSent(commandId: string, memo: CommandMemo): Promise<void> {
+    expect(await calls.claimCommand(commandId, memo)).toMatchObject({ claimed: true });
+    await calls.setCommand(commandId, { ...memo, state: 'sent' });
+  }
+  const sayFinished = (infobipId: string, callId: string, commandId: string, capturedDtmf?: string) =>
+    JSON.stringify({
+      type: 'SAY_FINISHED',
+      callId: infobipId,
+      timestamp: '2025-03-01T10:00:05.000Z',
+      properties: {
+        duration: 900,
+        playedCompletely: capturedDtmf === undefined,
+        ...(capturedDtmf !== undefined ? { capturedDtmf } : {}),
+        customData: { callId, commandId },
+      },
+    });
+  const last = async (type: string) =>
+    (await jsm.streams.getMessage(EVENTS_STREAM, {
+      last_by_subj: `dialflow.events.infobip.${type}`,
+    }))!.json<TelephonyEvent>();
+
+  it('sends the capture once, after the prompt event, and answers 2xx only once it was sent', async () => {
+    const callId = `call:fu-${Date.now()}:r1~1`;
+    await calls.link(callId, 'ib-fu-1');
+    const then = capture(callId, 'c-fu-ask', 3);
+    await promptSent('c-fu-say', { holdEvents: ['SAY_FINISHED'], interruptible: true, then });
+    const body = sayFinished('ib-fu-1', callId, 'c-fu-say', '4');
+    const requests = () => seen.filter((r) => r.path === '/calls/1/calls/ib-fu-1/capture/dtmf');
+
+    // Infobip cannot take the capture now: the webhook is refused, so Infobip delivers it again.
+    down = true;
+    expect((await post(body, { Authorization: GOOD }, undefined, undefined, ingress.url)).status).toBe(503);
+    down = false;
+    expect(requests().map((r) => r.status)).toEqual([503]);
+    expect(await calls.command('c-fu-ask')).toBeUndefined();
+    // The prompt's own event went first, held, with the key that stopped it.
+    expect(await last('SAY_FINISHED')).toMatchObject({
+      callId,
+      properties: { commandId: 'c-fu-say', dtmf: '4', interrupted: true, hold: true },
+    });
+
+    const before = await published();
+    expect((await post(body, { Authorization: GOOD }, undefined, undefined, ingress.url)).status).toBe(204);
+    expect(await published()).toBe(before); // the SAY_FINISHED again: deduplicated
+    expect(requests().map((r) => r.status)).toEqual([503, 200]);
+    // The typed key is the first digit: two more to collect, the next one an inter-digit wait away.
+    expect(requests()[1]!.body).toEqual({
+      maxLength: 2,
+      timeout: 3000,
+      digitTimeout: 3000,
+      terminator: '#',
+      customData: { callId, commandId: 'c-fu-ask', maxDigits: '3', typed: '4' },
+    });
+    expect(await calls.command('c-fu-ask')).toMatchObject({ state: 'sent' });
+
+    // A third delivery, and the workflow re-sending the capture on its own: nothing new at Infobip.
+    expect((await post(body, { Authorization: GOOD }, undefined, undefined, ingress.url)).status).toBe(204);
+    const alone = new InfobipActions({
+      client: new InfobipClient({ baseUrl: apiUrl, apiKey: 'k', requestsPerSecond: 100 }),
+      calls,
+      publish: () => Promise.reject(new Error('nothing to publish')),
+      log: () => {},
+    });
+    expect(await alone.run(then)).toEqual({ ok: true });
+    expect(requests()).toHaveLength(2);
+  });
+
+  it('keys that already end the capture: DTMF_CAPTURED at once, Infobip not asked', async () => {
+    const callId = `call:fu-typed-${Date.now()}:r1~1`;
+    await calls.link(callId, 'ib-fu-2');
+    await promptSent('c-fu-say2', {
+      holdEvents: ['SAY_FINISHED'],
+      interruptible: true,
+      then: { ...capture(callId, 'c-fu-ask2', 1), holdEvents: ['DTMF_CAPTURED'] },
+    });
+    const n = seen.length;
+    const before = await published();
+    const body = sayFinished('ib-fu-2', callId, 'c-fu-say2', '7');
+    expect((await post(body, { Authorization: GOOD }, undefined, undefined, ingress.url)).status).toBe(204);
+    expect(await published()).toBe(before + 2);
+    expect(await last('DTMF_CAPTURED')).toMatchObject({
+      id: `${callId}:c-fu-ask2:typed`,
+      callId,
+      timestamp: '2025-03-01T10:00:05.000Z',
+      properties: { commandId: 'c-fu-ask2', dtmf: '7', reason: 'maxDigits', hold: true },
+    });
+    expect((await post(body, { Authorization: GOOD }, undefined, undefined, ingress.url)).status).toBe(204);
+    expect(await published()).toBe(before + 2);
+    expect(seen.length).toBe(n);
+
+    // '#' typed into the prompt ends the capture with what came before it (nothing).
+    await promptSent('c-fu-say3', { interruptible: true, then: capture(callId, 'c-fu-ask3', 4) });
+    expect(
+      (
+        await post(
+          sayFinished('ib-fu-2', callId, 'c-fu-say3', '#'),
+          { Authorization: GOOD },
+          undefined,
+          undefined,
+          ingress.url,
+        )
+      ).status,
+    ).toBe(204);
+    expect((await last('DTMF_CAPTURED')).properties).toMatchObject({
+      commandId: 'c-fu-ask3',
+      dtmf: '',
+      reason: 'terminator',
+    });
+    expect(seen.length).toBe(n);
+  });
+
+  it('a hang-up follows the prompt; a refused capture ends at once as an error', async () => {
+    const callId = `call:fu-end-${Date.now()}:r1~1`;
+    await calls.link(callId, 'ib-fu-3');
+    await promptSent('c-fu-bye', {
+      interruptible: false,
+      then: { action: 'hangup', callId, commandId: 'c-fu-hang', elementId: 'end' },
+    });
+    expect(
+      (
+        await post(
+          sayFinished('ib-fu-3', callId, 'c-fu-bye'),
+          { Authorization: GOOD },
+          undefined,
+          undefined,
+          ingress.url,
+        )
+      ).status,
+    ).toBe(204);
+    expect(seen.filter((r) => r.path === '/calls/1/calls/ib-fu-3/hangup')).toHaveLength(1);
+
+    await calls.link(`${callId}x`, 'ib-fu-4');
+    // maxDigits 200 is more than Infobip allows: the stand-in refuses it like the API would.
+    const refusing = createServer((_req, res) => {
+      res.writeHead(400, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ requestError: { serviceException: { messageId: 'BAD_REQUEST', text: 'maxLength' } } }));
+    });
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', () => r()));
+    const s = await startWebhookServer({
+      nc,
+      options: {
+        host: '127.0.0.1',
+        port: 0,
+        user: USER,
+        password: PASSWORD,
+        maxBodyBytes: 4096,
+        infobip: {
+          baseUrl: `http://127.0.0.1:${(refusing.address() as AddressInfo).port}`,
+          apiKey: 'k',
+          requestsPerSecond: 100,
+        },
+      },
+      log: () => {},
+    });
+    try {
+      await promptSent('c-fu-say5', { interruptible: true, then: capture(`${callId}x`, 'c-fu-ask5', 200) });
+      expect(
+        (
+          await post(
+            sayFinished('ib-fu-4', `${callId}x`, 'c-fu-say5'),
+            { Authorization: GOOD },
+            undefined,
+            undefined,
+            s.url,
+          )
+        ).status,
+      ).toBe(204);
+      expect(await last('DTMF_CAPTURED')).toMatchObject({
+        callId: `${callId}x`,
+        properties: { commandId: 'c-fu-ask5', dtmf: '', reason: 'error', failed: true },
+      });
+      expect(await calls.command('c-fu-ask5')).toMatchObject({ state: 'failed' });
+    } finally {
+      await s.stop();
+      await new Promise<void>((r) => refusing.close(() => r()));
+    }
+  });
+
+  it('without API settings a follow-up cannot be sent: 503, so it is not lost', async () => {
+    const callId = `call:fu-noapi-${Date.now()}:r1~1`;
+    await promptSent('c-fu-say6', { interruptible: true, then: capture(callId, 'c-fu-ask6', 2) });
+    expect((await post(sayFinished('ib-fu-6', callId, 'c-fu-say6'), { Authorization: GOOD })).status).toBe(503);
+    expect(await calls.command('c-fu-ask6')).toBeUndefined();
   });
 });

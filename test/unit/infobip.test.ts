@@ -24,8 +24,11 @@ import {
   TokenBucket,
 } from '../../src/telephony/infobip/client.js';
 import { commandSchema, infobipLanguage } from '../../src/telephony/infobip/provider.js';
+import { memoOf, typedDigits } from '../../src/telephony/infobip/actions.js';
 import {
   InfobipCallMap,
+  type CommandRecord,
+  type DialRecord,
   type InfobipIdRecord,
   type MediaAction,
   type PendingRecording,
@@ -56,6 +59,8 @@ class MemResolver implements CallResolver {
   dialogs = new Map<string, InfobipIdRecord>();
   pending = new Map<string, PendingRecording>();
   media = new Map<string, MediaAction>();
+  commands = new Map<string, CommandRecord>();
+  dials = new Map<string, DialRecord>();
   async byInfobipId(id: string) {
     return this.ids.get(id);
   }
@@ -67,6 +72,12 @@ class MemResolver implements CallResolver {
   }
   async lastMediaAction(callId: string) {
     return this.media.get(callId);
+  }
+  async command(commandId: string) {
+    return this.commands.get(commandId);
+  }
+  async dial(callId: string) {
+    return this.dials.get(callId);
   }
 }
 
@@ -351,6 +362,120 @@ describe('Infobip events → our envelope', () => {
     expect((await map('ERROR', { actionType: 'SEND_DTMF', errorCode: 'X' }, r)).kind).toBe('error');
   });
 
+  it('a prompt with a follow-up: its end is held and names the follow-up, with the keys that stopped it', async () => {
+    const r = new MemResolver();
+    const capture = {
+      action: 'captureDtmf' as const,
+      callId: OUR,
+      commandId: 'c-ask',
+      elementId: 'ask',
+      maxDigits: 3,
+      terminator: '#' as const,
+      firstDigitTimeoutMs: 5000,
+      interDigitTimeoutMs: 3000,
+    };
+    r.commands.set('c-say', { state: 'sent', holdEvents: ['SAY_FINISHED'], interruptible: true, then: capture });
+    const m = await map('SAY_FINISHED', {
+      duration: 800,
+      playedCompletely: false,
+      capturedDtmf: '4',
+      customData: { callId: OUR, commandId: 'c-say' },
+    });
+    expect(m.kind).toBe('events');
+    const held = await map(
+      'SAY_FINISHED',
+      { duration: 800, playedCompletely: false, capturedDtmf: '4', customData: { callId: OUR, commandId: 'c-say' } },
+      r,
+    );
+    if (held.kind !== 'events') throw new Error('expected events');
+    expect(held.events[0]!.properties).toMatchObject({ commandId: 'c-say', dtmf: '4', interrupted: true, hold: true });
+    expect(held.followUp).toEqual({
+      callId: OUR,
+      promptCommandId: 'c-say',
+      command: capture,
+      typed: '4',
+      at: '2025-01-01T10:00:00.000Z',
+    });
+    // Without a record (an older adapter's prompt) nothing is held and nothing follows.
+    if (m.kind === 'events') {
+      expect(m.events[0]!.properties).not.toHaveProperty('hold');
+      expect(m.followUp).toBeUndefined();
+    }
+    // Keys reported for a prompt that was not interruptible are dropped, not typed ahead.
+    r.commands.set('c-play', { state: 'sent', interruptible: false, then: { ...capture, commandId: 'c-ask2' } });
+    const quiet = await map(
+      'PLAY_FINISHED',
+      { duration: 800, playedCompletely: true, capturedDtmf: '9', customData: { callId: OUR, commandId: 'c-play' } },
+      r,
+    );
+    if (quiet.kind !== 'events') throw new Error('expected events');
+    expect(quiet.events[0]!.properties).not.toHaveProperty('dtmf');
+    expect(quiet.events[0]!.properties).not.toHaveProperty('hold');
+    expect(quiet.followUp).toMatchObject({ typed: '', command: { commandId: 'c-ask2' } });
+  });
+
+  it('a prompt that failed (ERROR) still runs its follow-up', async () => {
+    const r = new MemResolver();
+    r.ids.set('ib-1', { callId: OUR, commandId: 'c-dial' });
+    r.media.set(OUR, { action: 'play', commandId: 'c-play' });
+    const hangup = { action: 'hangup' as const, callId: OUR, commandId: 'c-end', elementId: 'end' };
+    r.commands.set('c-play', { state: 'sent', holdEvents: ['PLAY_FINISHED'], interruptible: false, then: hangup });
+    const m = await map('ERROR', { actionType: 'PLAY', errorCode: 'FILE_CAN_NOT_BE_PLAYED' }, r);
+    if (m.kind !== 'events') throw new Error('expected events');
+    expect(m.events[0]!.properties).toMatchObject({ commandId: 'c-play', failed: true, hold: true });
+    expect(m.followUp).toMatchObject({ command: hangup, typed: '', promptCommandId: 'c-play' });
+  });
+
+  it("a follow-up capture's DTMF_CAPTURED puts the keys typed into the prompt in front", async () => {
+    const cd = { callId: OUR, commandId: 'c-ask', maxDigits: '3', typed: '4' };
+    expect((await only(map('DTMF_CAPTURED', { dtmf: '56', timeout: false, customData: cd }))).properties).toMatchObject(
+      { commandId: 'c-ask', dtmf: '456', reason: 'maxDigits' },
+    );
+    expect((await only(map('DTMF_CAPTURED', { dtmf: '5#', timeout: false, customData: cd }))).properties).toMatchObject(
+      { dtmf: '45', reason: 'terminator' },
+    );
+    expect((await only(map('DTMF_CAPTURED', { dtmf: '', timeout: true, customData: cd }))).properties).toMatchObject({
+      dtmf: '4',
+      reason: 'timeout',
+    });
+    // A capture of its own sends `typed: ''`, which replaces an earlier capture's in the merged customData.
+    expect(
+      (await only(map('DTMF_CAPTURED', { dtmf: '7', timeout: false, customData: { ...cd, typed: '' } }))).properties,
+    ).toMatchObject({ dtmf: '7' });
+  });
+
+  it("held events: the dial's CALL_ESTABLISHED and a command's events of the listed types only", async () => {
+    const r = new MemResolver();
+    r.dials.set(OUR, { state: 'created', commandId: 'c-dial', holdEvents: ['CALL_ESTABLISHED'], at: 'x' });
+    expect((await only(map('CALL_ESTABLISHED', { call: call({ state: 'ESTABLISHED' }) }, r))).properties).toEqual({
+      commandId: 'c-dial',
+      hold: true,
+      infobipCallId: 'ib-1',
+    });
+    expect((await only(map('CALL_RINGING', { call: call() }, r))).properties).not.toHaveProperty('hold');
+    // Another dial of the same call id (a record that is not this event's command) marks nothing.
+    r.dials.set(OUR, { state: 'created', commandId: 'c-other', holdEvents: ['CALL_ESTABLISHED'], at: 'x' });
+    expect(
+      (await only(map('CALL_ESTABLISHED', { call: call({ state: 'ESTABLISHED' }) }, r))).properties,
+    ).not.toHaveProperty('hold');
+    r.commands.set('c-dtmf', { state: 'sent', holdEvents: ['DTMF_CAPTURED'] });
+    expect(
+      (
+        await only(
+          map(
+            'DTMF_CAPTURED',
+            {
+              dtmf: '1',
+              timeout: false,
+              customData: { callId: OUR, commandId: 'c-dtmf', maxDigits: '1' },
+            },
+            r,
+          ),
+        )
+      ).properties,
+    ).toMatchObject({ dtmf: '1', hold: true });
+  });
+
   it('the event id is a hash of the raw body', () => {
     expect(webhookEventId('{"a":1}')).toBe(webhookEventId(Buffer.from('{"a":1}')));
     expect(webhookEventId('{"a":1}')).not.toBe(webhookEventId('{"a": 1}'));
@@ -403,6 +528,61 @@ describe('commands → request parts', () => {
         interDigitTimeoutMs: 1,
       }).success,
     ).toBe(false);
+  });
+});
+
+describe('prompt follow-ups and held events at the edge', () => {
+  const say = {
+    action: 'say',
+    callId: 'a~1',
+    commandId: 'c1',
+    elementId: 'menu',
+    text: 'Press 1',
+    language: 'en',
+    voice: 'female',
+    speechRate: 1,
+    pauseMs: 0,
+    interruptible: true,
+    holdEvents: ['SAY_FINISHED'],
+  };
+  const capture = {
+    action: 'captureDtmf',
+    callId: 'a~1',
+    commandId: 'c2',
+    elementId: 'ask',
+    maxDigits: 2,
+    terminator: '#',
+    firstDigitTimeoutMs: 5000,
+    interDigitTimeoutMs: 3000,
+  };
+  it('the command schema takes holdEvents and a follow-up, and checks both', () => {
+    expect(commandSchema.safeParse({ ...say, then: capture }).success).toBe(true);
+    expect(
+      commandSchema.safeParse({ ...say, then: { action: 'hangup', callId: 'a~1', commandId: 'c2', elementId: 'e' } })
+        .success,
+    ).toBe(true);
+    expect(commandSchema.safeParse({ ...say, holdEvents: ['SOMETHING'] }).success).toBe(false);
+    // Only a capture or a hang-up can follow a prompt, on the same call, under its own command id.
+    expect(commandSchema.safeParse({ ...say, then: { ...say, commandId: 'c2' } }).success).toBe(false);
+    expect(commandSchema.safeParse({ ...say, then: { ...capture, maxDigits: 0 } }).success).toBe(false);
+    expect(commandSchema.safeParse({ ...say, then: { ...capture, callId: 'b~1' } }).success).toBe(false);
+    expect(commandSchema.safeParse({ ...say, then: { ...capture, commandId: 'c1' } }).success).toBe(false);
+  });
+  it("keys typed into a prompt as a capture's first digits", () => {
+    expect(typedDigits('', 3)).toEqual({ prefix: '', complete: false, reason: 'terminator' });
+    expect(typedDigits('4', 3)).toEqual({ prefix: '4', complete: false, reason: 'terminator' });
+    expect(typedDigits('4', 1)).toEqual({ prefix: '4', complete: true, reason: 'maxDigits' });
+    expect(typedDigits('#', 3)).toEqual({ prefix: '', complete: true, reason: 'terminator' });
+    expect(typedDigits('12#', 2)).toEqual({ prefix: '12', complete: true, reason: 'maxDigits' });
+    expect(typedDigits('123', 2)).toEqual({ prefix: '12', complete: true, reason: 'maxDigits' });
+  });
+  it("a command's record keeps what its webhooks need", () => {
+    expect(memoOf({ ...say, then: capture } as never)).toEqual({
+      holdEvents: ['SAY_FINISHED'],
+      interruptible: true,
+      then: capture,
+    });
+    expect(memoOf(capture as never)).toEqual({});
   });
 });
 

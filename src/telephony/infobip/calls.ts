@@ -1,12 +1,15 @@
 // What the Infobip adapter remembers about calls, in a NATS KV bucket shared by every provider and
 // webhook instance: our call id ↔ Infobip's call id, the claim that makes a dial or an action happen
 // once per command id (create-if-absent before the API request), forward dialogs, pending
-// voicemail recordings and where a recorded voicemail lives at Infobip (to play it back).
+// voicemail recordings and where a recorded voicemail lives at Infobip (to play it back). A
+// command's record also keeps what its webhooks need later: the events it asked to hold, and a
+// prompt's follow-up, which the webhook ingress runs when the prompt ends (Infobip has no "then").
 import { errors, type NatsConnection } from '@nats-io/transport-node';
 import { randomUUID } from 'node:crypto';
 import { Kvm, type KV } from '@nats-io/kv';
 import { storageReplicas } from '../../store/replicas.js';
 import { isWrongLastSequence } from '../../store/nats-errors.js';
+import type { PromptFollowUp, TelephonyEventType } from '../contract.js';
 
 export const INFOBIP_CALLS_BUCKET = 'dialflow_infobip_calls';
 /** Long enough for the longest call (validity period 48 h + call time) and its late events. */
@@ -14,14 +17,27 @@ const TTL_MS = 4 * 24 * 3600_000;
 
 export type Claim<T> = { claimed: true; revision: number } | { claimed: false; existing: T };
 
-export interface DialRecord {
+/**
+ * What a command's webhooks need to know about it, kept with its claim from before its request
+ * leaves until the record expires: a webhook may come before the request's answer, and may be
+ * handled by another process (or a restarted one).
+ */
+export interface CommandMemo {
+  /** The command's `holdEvents`: its webhooks of these types are marked `hold: true`. */
+  holdEvents?: TelephonyEventType[];
+  /** A prompt's follow-up, run by the webhook ingress when the prompt's *_FINISHED arrives. */
+  then?: PromptFollowUp;
+  /** A prompt's `interruptible`: keys reported at the end of a prompt that was not are dropped. */
+  interruptible?: boolean;
+}
+export interface DialRecord extends Pick<CommandMemo, 'holdEvents'> {
   state: 'creating' | 'created' | 'failed';
   commandId: string;
   infobipId?: string;
   error?: string;
   at: string;
 }
-export interface CommandRecord {
+export interface CommandRecord extends CommandMemo {
   state: 'sending' | 'sent' | 'failed';
   error?: string;
 }
@@ -87,8 +103,13 @@ export class InfobipCallMap {
     }
   }
 
-  claimDial(callId: string, commandId: string): Promise<Claim<DialRecord>> {
-    return this.claim<DialRecord>(`o.${enc(callId)}`, { state: 'creating', commandId, at: new Date().toISOString() });
+  claimDial(callId: string, commandId: string, memo: Pick<CommandMemo, 'holdEvents'> = {}): Promise<Claim<DialRecord>> {
+    return this.claim<DialRecord>(`o.${enc(callId)}`, {
+      state: 'creating',
+      commandId,
+      at: new Date().toISOString(),
+      ...memo,
+    });
   }
   async setDial(callId: string, rec: DialRecord): Promise<void> {
     await this.kv.put(`o.${enc(callId)}`, JSON.stringify(rec));
@@ -97,11 +118,16 @@ export class InfobipCallMap {
     return this.getJson<DialRecord>(`o.${enc(callId)}`);
   }
 
-  claimCommand(commandId: string): Promise<Claim<CommandRecord>> {
-    return this.claim<CommandRecord>(`c.${enc(commandId)}`, { state: 'sending' });
+  /** `memo` is written with the claim, so it is there before the request leaves (see CommandMemo). */
+  claimCommand(commandId: string, memo: CommandMemo = {}): Promise<Claim<CommandRecord>> {
+    return this.claim<CommandRecord>(`c.${enc(commandId)}`, { state: 'sending', ...memo });
   }
+  /** Replaces the record: pass the command's memo again to keep it. */
   async setCommand(commandId: string, rec: CommandRecord): Promise<void> {
     await this.kv.put(`c.${enc(commandId)}`, JSON.stringify(rec));
+  }
+  command(commandId: string): Promise<CommandRecord | undefined> {
+    return this.getJson<CommandRecord>(`c.${enc(commandId)}`);
   }
   /** Forget a claim so a redelivery may try again (the request provably did not happen). */
   async releaseCommand(commandId: string): Promise<void> {

@@ -3,8 +3,15 @@
 // through, because Infobip adds fields over time and a new field must not stop calls.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { ErrorCode, HangupSource, TelephonyEvent, TelephonyEventType } from '../contract.js';
-import type { InfobipIdRecord, MediaAction, PendingRecording } from './calls.js';
+import {
+  holdMark,
+  type ErrorCode,
+  type HangupSource,
+  type TelephonyEvent,
+  type TelephonyEventType,
+} from '../contract.js';
+import type { CommandRecord, DialRecord, InfobipIdRecord, MediaAction, PendingRecording } from './calls.js';
+import type { FollowUpToRun } from './actions.js';
 
 /**
  * Infobip error code names (model CallsErrorCode) → ours. Exported for docs/providers.md; every
@@ -139,6 +146,10 @@ export interface CallResolver {
   byDialogId(dialogId: string): Promise<InfobipIdRecord | undefined>;
   pendingRecording(callId: string): Promise<PendingRecording | undefined>;
   lastMediaAction(callId: string): Promise<MediaAction | undefined>;
+  /** A command's record: the events it asked to hold, a prompt's follow-up. */
+  command(commandId: string): Promise<CommandRecord | undefined>;
+  /** A dial's record (keyed by our call id): the events the dial asked to hold. */
+  dial(callId: string): Promise<DialRecord | undefined>;
 }
 
 export interface RecordingToFetch {
@@ -167,6 +178,11 @@ export type MappedWebhook =
       link?: { callId: string; infobipId: string; commandId?: string };
       /** Worth an operator's eye (an ERROR event turned into an outcome). */
       warning?: string;
+      /**
+       * A prompt ended whose command has a follow-up (`then`): the ingress runs it after publishing
+       * the events, and answers the webhook only once it ran (see InfobipActions.runFollowUp).
+       */
+      followUp?: FollowUpToRun;
     }
   | { kind: 'ignored'; reason: string }
   | { kind: 'unknownType' }
@@ -201,6 +217,60 @@ export async function mapInfobipEvent(
   eventId: string,
   resolver: CallResolver,
   now: () => Date = () => new Date(),
+): Promise<MappedWebhook> {
+  // A prompt's record is read for its follow-up and again for its hold mark: once is enough.
+  const commands = new Map<string, Promise<CommandRecord | undefined>>();
+  const cached: CallResolver = {
+    byInfobipId: (id) => resolver.byInfobipId(id),
+    byDialogId: (id) => resolver.byDialogId(id),
+    pendingRecording: (callId) => resolver.pendingRecording(callId),
+    lastMediaAction: (callId) => resolver.lastMediaAction(callId),
+    dial: (callId) => resolver.dial(callId),
+    command: (commandId) => {
+      const known = commands.get(commandId);
+      if (known) return known;
+      const read = resolver.command(commandId);
+      commands.set(commandId, read);
+      return read;
+    },
+  };
+  const mapped = await mapEvent(env, eventId, cached, now);
+  if (mapped.kind === 'events') for (const ev of mapped.events) Object.assign(ev.properties, await holdFor(ev, cached));
+  return mapped;
+}
+
+/** Types a dial causes: their command's record is most likely the call's dial record. */
+const DIAL_EVENT_TYPES: ReadonlySet<TelephonyEventType> = new Set([
+  'CALL_RINGING',
+  'CALL_ESTABLISHED',
+  'CALL_FAILED',
+  'CALL_FINISHED',
+  'MACHINE_DETECTION_FINISHED',
+]);
+
+/**
+ * `{hold: true}` when the event's command asked to hold events of its type (`holdEvents`, kept in
+ * its KV record). A dial's events carry the dial's command id, whose record is the call's dial
+ * record (keyed by call id); any other command's is its claim. The likelier one is read first.
+ */
+async function holdFor(ev: TelephonyEvent, resolver: CallResolver): Promise<{ hold?: true }> {
+  const commandId = ev.properties.commandId;
+  if (typeof commandId !== 'string') return {};
+  const asDial = async () => {
+    const dial = await resolver.dial(ev.callId);
+    return dial?.commandId === commandId ? dial : undefined;
+  };
+  const rec = DIAL_EVENT_TYPES.has(ev.type)
+    ? ((await asDial()) ?? (await resolver.command(commandId)))
+    : ((await resolver.command(commandId)) ?? (await asDial()));
+  return holdMark(rec, ev.type);
+}
+
+async function mapEvent(
+  env: InfobipEnvelope,
+  eventId: string,
+  resolver: CallResolver,
+  now: () => Date,
 ): Promise<MappedWebhook> {
   const timestamp = env.timestamp ?? now().toISOString();
   const infobipId = env.callId ?? undefined;
@@ -293,20 +363,32 @@ export async function mapInfobipEvent(
       const p = parseProps(propertySchemas.sayPlay, env);
       const r = await resolve(p.customData, undefined, undefined, undefined);
       if (!r) return unresolved();
-      const pressed = stripTerminator(p.capturedDtmf ?? '');
-      return one(env.type, r.callId, {
-        ...(p.customData?.commandId ? { commandId: p.customData.commandId } : {}),
+      const commandId = p.customData?.commandId;
+      const prompt = commandId ? await resolver.command(commandId) : undefined;
+      // Keys during a prompt that is not interruptible are dropped: no type-ahead into the next collect.
+      const typed = prompt?.interruptible === false ? '' : (p.capturedDtmf ?? '');
+      const pressed = stripTerminator(typed);
+      const mapped = one(env.type, r.callId, {
+        ...(commandId ? { commandId } : {}),
         ...(typeof p.duration === 'number' ? { durationMs: p.duration } : {}),
         ...(p.playedCompletely === false ? { interrupted: true } : {}),
         ...(pressed ? { dtmf: pressed } : {}),
       });
+      return commandId && prompt?.then && mapped.kind === 'events'
+        ? {
+            ...mapped,
+            followUp: { callId: r.callId, promptCommandId: commandId, command: prompt.then, typed, at: timestamp },
+          }
+        : mapped;
     }
     case 'DTMF_CAPTURED': {
       const p = parseProps(propertySchemas.dtmf, env);
       const r = await resolve(p.customData, undefined, undefined, undefined);
       if (!r) return unresolved();
       const raw = p.dtmf ?? '';
-      const dtmf = stripTerminator(raw);
+      // A capture that follows a prompt collects only what was not typed into the prompt: the keys
+      // typed there come back in front (the adapter sends `typed` with every capture, '' if none).
+      const dtmf = (p.customData?.typed ?? '') + stripTerminator(raw);
       const maxDigits = Number(p.customData?.maxDigits ?? NaN);
       const reason = p.timeout
         ? 'timeout'
@@ -426,11 +508,24 @@ export async function mapInfobipEvent(
         failed: true,
         ...(p.errorCode ? { infobipErrorCode: p.errorCode } : {}),
       };
-      const ev =
-        action === 'captureDtmf'
-          ? make('DTMF_CAPTURED', r.callId, { ...failure, dtmf: '', reason: 'error' })
-          : make(action === 'say' ? 'SAY_FINISHED' : 'PLAY_FINISHED', r.callId, failure);
-      return { kind: 'events', events: [ev], recordings: [], warning: message };
+      if (action === 'captureDtmf')
+        return {
+          kind: 'events',
+          events: [make('DTMF_CAPTURED', r.callId, { ...failure, dtmf: '', reason: 'error' })],
+          recordings: [],
+          warning: message,
+        };
+      // A failed prompt counts as played, so its follow-up runs as after any prompt.
+      const then = (await resolver.command(last.commandId))?.then;
+      return {
+        kind: 'events',
+        events: [make(action === 'say' ? 'SAY_FINISHED' : 'PLAY_FINISHED', r.callId, failure)],
+        recordings: [],
+        warning: message,
+        ...(then
+          ? { followUp: { callId: r.callId, promptCommandId: last.commandId, command: then, typed: '', at: timestamp } }
+          : {}),
+      };
     }
     default:
       return IGNORED_TYPES.has(env.type)

@@ -3,6 +3,11 @@
 // envelope and published on JetStream. It answers 2xx only once JetStream acknowledged every
 // event of the body, so a lost publish makes Infobip retry; the event id is a hash of the raw body
 // (also the JetStream msg-id), so a retried or duplicated webhook is deduplicated.
+//
+// Infobip has no "then": when a prompt whose command has a follow-up ends, the ingress runs the
+// follow-up itself (InfobipActions, the command side's exactly-once path, claimed by the follow-up's
+// command id), after publishing the prompt's event and before answering, so that a crash in between
+// makes Infobip deliver the webhook again rather than lose the follow-up.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -10,10 +15,12 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Histogram, type Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
+import type { TelephonyEvent } from '../contract.js';
 import { publishEvent } from '../nats.js';
 import { ObjectRecordingStore, type RecordingStore } from '../../store/recordings.js';
-import { getOrCreateCounter, InfobipClient, InfobipRequestError } from './client.js';
+import { getOrCreateCounter, InfobipClient, InfobipRequestError, type RetryPolicy } from './client.js';
 import { InfobipCallMap } from './calls.js';
+import { InfobipActions, type FollowUpToRun } from './actions.js';
 import {
   infobipEnvelopeSchema,
   InvalidWebhookError,
@@ -76,6 +83,8 @@ export async function startWebhookServer(opts: {
   /** How long an event of a call not yet in the map waits for it (a forward leg's events can outrun the dialog's reply). */
   resolveWaitMs?: number;
   recordings?: RecordingStore;
+  /** Retries of this process's API requests (recording downloads, prompt follow-ups). */
+  retry?: Partial<RetryPolicy>;
 }): Promise<RunningWebhookServer> {
   const { nc, options } = opts;
   const log = opts.log ?? ((m: string) => console.error(`webhooks: ${m}`));
@@ -94,12 +103,17 @@ export async function startWebhookServer(opts: {
           baseUrl: ib.baseUrl,
           apiKey: ib.apiKey,
           requestsPerSecond: ib.requestsPerSecond,
+          ...(opts.retry ? { retry: opts.retry } : {}),
           ...(opts.registry ? { registry: opts.registry } : {}),
           log,
         })
       : undefined;
   if (!api)
-    log('no Infobip API settings: recordings cannot be downloaded (CALL_RECORDING_READY will be refused with 503)');
+    log(
+      'no Infobip API settings: recordings cannot be downloaded and prompt follow-ups cannot be sent (such webhooks will be refused with 503)',
+    );
+  const publish = (ev: TelephonyEvent) => publishEvent(js, INFOBIP_PROVIDER, ev, ev.id);
+  const actions = api ? new InfobipActions({ client: api, calls, publish, log }) : undefined;
   const resolveWaitMs = opts.resolveWaitMs ?? 3000;
   const webhooks: Counter<'type' | 'status'> | undefined = opts.registry
     ? getOrCreateCounter(
@@ -161,6 +175,17 @@ export async function startWebhookServer(opts: {
       await calls.setRecordingFile(r.name, r.fileId);
       await calls.clearPendingRecording(r.callId);
     }
+  }
+
+  /** False when the follow-up must be tried again (Infobip unavailable): the webhook is answered 503. */
+  async function runFollowUp(f: FollowUpToRun): Promise<boolean> {
+    if (!actions)
+      throw new InfobipConfigError('cannot send a prompt follow-up without DIALFLOW_INFOBIP_BASE_URL / _API_KEY');
+    const outcome = await actions.runFollowUp(f);
+    if (outcome === 'retry') return false;
+    if (!outcome.ok)
+      log(`${f.command.action} after prompt ${f.promptCommandId} on ${f.callId} refused: ${outcome.error ?? ''}`);
+    return true;
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<{ status: number; type: string }> {
@@ -235,7 +260,11 @@ export async function startWebhookServer(opts: {
           await calls.link(mapped.link.callId, mapped.link.infobipId, mapped.link.commandId);
         // The audio is in our store before anyone hears of it.
         for (const r of mapped.recordings) await fetchRecording(r);
-        for (const ev of mapped.events) await publishEvent(js, INFOBIP_PROVIDER, ev, ev.id);
+        for (const ev of mapped.events) await publish(ev);
+        // After the prompt's own event (the contract: SAY_FINISHED / PLAY_FINISHED first), and before
+        // the answer: until Infobip has its 2xx, a crash here means the webhook comes again.
+        if (mapped.followUp && !(await runFollowUp(mapped.followUp)))
+          return reply(503, type, { error: 'temporarily unavailable' }, { 'Retry-After': '5' });
         return reply(204, type);
       }
     }
