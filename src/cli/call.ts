@@ -5,13 +5,13 @@ import { randomBytes } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/min';
 import { splitPersona, startCall } from '../client/calls.js';
-import { payloadCodec } from '../config/index.js';
+import { payloadCodec, type Config } from '../config/index.js';
 import { decodeHistory } from '../codec/encryption.js';
 import type { Recipient } from '../flow/interpreter.js';
 import type { ContactCap } from '../activities/index.js';
 import { withTimeZone } from '../flow/zone.js';
 import { CliError } from './errors.js';
-import { configFor, withNats, withTemporal, type Conn } from './connections.js';
+import { withNats, withTemporal } from './connections.js';
 import { uploadFlowAudio } from '../store/assets.js';
 import { callReport, parseJsonOption, type CallReport } from './simulate.js';
 import { providerFor, requireValidFlow } from './validate.js';
@@ -20,7 +20,7 @@ import { providerFor, requireValidFlow } from './validate.js';
 export const CLI_CAMPAIGN = 'cli';
 const SIP_URI = /^sips?:[^@\s]+@[^\s]+$/;
 
-export interface CallOptions extends Conn {
+export interface CallOptions {
   to: string;
   recipient?: string;
   id?: string;
@@ -46,7 +46,7 @@ export function parseDestination(to: string): string {
   return phone.number;
 }
 
-export async function placeCall(file: string, o: CallOptions): Promise<CallCommandReport> {
+export async function placeCall(file: string, o: CallOptions, config: Config): Promise<CallCommandReport> {
   const flow = requireValidFlow(file, providerFor(undefined));
   if (!flow.start)
     throw new CliError(
@@ -64,8 +64,7 @@ export async function placeCall(file: string, o: CallOptions): Promise<CallComma
   // A `persona` in --recipient is a hint for the simulator (as in a campaign's recipients file).
   const { recipient: given, hints } = splitPersona({ ...(extra as Partial<Recipient>), id, phone: to });
   const recipient: Recipient = withTimeZone(given);
-  const config = configFor(o);
-  await withNats(config.nats.servers, (nc) => uploadFlowAudio(nc, flow, file));
+  await withNats(config.nats, (nc) => uploadFlowAudio(nc, flow, file));
   const started = Date.now();
   return withTemporal(config, async (client) => {
     const handle = await startCall(client, {

@@ -10,6 +10,11 @@ import type { PayloadCodec } from '@temporalio/common';
 import { EncryptionCodec, generateKey, parseKey, PayloadKeyError, readKeyFile } from '../codec/encryption.js';
 import { PROJECT_ROOT } from './tools.js';
 import { NatsAuthError, natsAuthEnv, natsAuthEnvShape, natsAuthFrom, type NatsAuth } from '../telephony/nats-auth.js';
+import { ConfigError } from './errors.js';
+import { resolveTemporalSettings, temporalAddressSchema, temporalEnv, type TemporalSettings } from './temporal.js';
+
+export { ConfigError, ConfigFileError } from './errors.js';
+export type { TemporalSettings, TemporalConnectionSettings, TemporalTls, PemSource } from './temporal.js';
 
 /** The JSON value of `v`, or undefined when it is not JSON (the schema then reports the variable). */
 function safeJson(v: string): unknown {
@@ -21,16 +26,30 @@ function safeJson(v: string): unknown {
   }
 }
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+/** NATS servers: comma-separated URLs (`nats://host:4222`, `tls://…`) or `host:port`. */
+export const natsServersSchema = z
+  .string()
+  .min(1)
+  .refine(
+    (v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .every((s) => /^((nats|tls|ws|wss):\/\/)?[^\s,/]+(:\d{1,5})?\/?$/.test(s)),
+    'comma-separated NATS URLs such as nats://127.0.0.1:4222',
+  );
 
 const port = z.coerce.number().int().min(0).max(65535);
 const envSchema = z.object({
-  DIALFLOW_TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
-  DIALFLOW_TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  /** Address and namespace: over TEMPORAL_ADDRESS/NAMESPACE and the Temporal profile (config/temporal.ts). */
+  DIALFLOW_TEMPORAL_ADDRESS: temporalAddressSchema.optional(),
+  DIALFLOW_TEMPORAL_NAMESPACE: z.string().min(1).optional(),
+  /** `off`: read neither TEMPORAL_* nor temporal.toml (set by `dialflow dev` for its own server). */
+  DIALFLOW_TEMPORAL_ENVCONFIG: z.enum(['on', 'off'], { error: 'on or off' }).default('on'),
   DIALFLOW_TASK_QUEUE: z.string().min(1).default(TASK_QUEUE),
-  DIALFLOW_NATS_SERVERS: z.string().min(1).default('nats://127.0.0.1:4222'),
+  DIALFLOW_NATS_SERVERS: natsServersSchema.default('nats://127.0.0.1:4222'),
+  /** A token for servers configured with `authorization { token: … }` (instead of a user identity). */
+  DIALFLOW_NATS_TOKEN: z.string().min(1).optional(),
   /** Copies of streams and buckets: 1 for one nats-server, 3 for a cluster. */
   DIALFLOW_NATS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   /** This process's NATS identity and TLS: DIALFLOW_NATS_USER/PASSWORD, _NKEY_SEED_FILE or _CREDS, _INBOX_PREFIX, _TLS_CA/CERT/KEY (telephony/nats-auth.ts). */
@@ -151,9 +170,13 @@ export interface WebhookConfig {
 }
 
 export interface Config {
-  temporal: { address: string; namespace: string; taskQueue: string };
-  /** `auth` absent: connectNats falls back to dev's operator credentials (telephony/nats-auth.ts). */
-  nats: { servers: string[]; replicas: number; auth?: NatsAuth };
+  temporal: TemporalSettings;
+  /**
+   * `auth` and `token` absent: connectNats falls back to dev's operator credentials
+   * (telephony/nats-auth.ts). `token` is the other way to say who this client is, besides `auth`'s
+   * user/password, nkey or creds file; `auth` may still carry TLS and the inbox prefix.
+   */
+  nats: { servers: string[]; replicas: number; auth?: NatsAuth; token?: string };
   provider: ProviderKind;
   sip: SipConfig;
   infobip: InfobipConfig;
@@ -182,18 +205,25 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (!(err instanceof NatsAuthError)) throw err;
     throw new ConfigError(`invalid configuration: ${err.message}`, { cause: err });
   }
+  if (e.DIALFLOW_NATS_TOKEN && (natsAuth?.user || natsAuth?.nkeySeedFile || natsAuth?.credsFile))
+    throw new ConfigError(
+      'invalid configuration: set one of DIALFLOW_NATS_TOKEN, DIALFLOW_NATS_USER/PASSWORD, DIALFLOW_NATS_NKEY_SEED_FILE or DIALFLOW_NATS_CREDS, not several',
+    );
+  const temporal = resolveTemporalSettings(env, {
+    ...(e.DIALFLOW_TEMPORAL_ADDRESS ? { address: e.DIALFLOW_TEMPORAL_ADDRESS } : {}),
+    ...(e.DIALFLOW_TEMPORAL_NAMESPACE ? { namespace: e.DIALFLOW_TEMPORAL_NAMESPACE } : {}),
+    taskQueue: e.DIALFLOW_TASK_QUEUE,
+    useEnvConfig: e.DIALFLOW_TEMPORAL_ENVCONFIG === 'on',
+  });
   return {
-    temporal: {
-      address: e.DIALFLOW_TEMPORAL_ADDRESS,
-      namespace: e.DIALFLOW_TEMPORAL_NAMESPACE,
-      taskQueue: e.DIALFLOW_TASK_QUEUE,
-    },
+    temporal,
     nats: {
       servers: e.DIALFLOW_NATS_SERVERS.split(',')
         .map((s) => s.trim())
         .filter(Boolean),
       replicas: e.DIALFLOW_NATS_REPLICAS,
       ...(natsAuth ? { auth: natsAuth } : {}),
+      ...(e.DIALFLOW_NATS_TOKEN ? { token: e.DIALFLOW_NATS_TOKEN } : {}),
     },
     provider: e.DIALFLOW_PROVIDER,
     sip: {
@@ -241,15 +271,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
 }
 
-/** The environment a child process needs to get the same configuration. */
+/**
+ * The environment a child process needs to get the same configuration (on top of this process's
+ * own environment, which it inherits: see temporalEnv for what travels that way).
+ */
 export function configEnv(c: Config): Record<string, string> {
   return {
-    DIALFLOW_TEMPORAL_ADDRESS: c.temporal.address,
-    DIALFLOW_TEMPORAL_NAMESPACE: c.temporal.namespace,
-    DIALFLOW_TASK_QUEUE: c.temporal.taskQueue,
+    ...temporalEnv(c.temporal),
     DIALFLOW_NATS_SERVERS: c.nats.servers.join(','),
     DIALFLOW_NATS_REPLICAS: String(c.nats.replicas),
     ...natsAuthEnv(c.nats.auth),
+    ...(c.nats.token ? { DIALFLOW_NATS_TOKEN: c.nats.token } : {}),
     DIALFLOW_PROVIDER: c.provider,
     DIALFLOW_SIP_CHANNELS: String(c.sip.channels),
     ...(c.sip.trunk ? { DIALFLOW_SIP_TRUNK: c.sip.trunk } : {}),

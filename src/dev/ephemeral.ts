@@ -2,7 +2,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, type Connection } from '@temporalio/client';
+import { connectTemporal } from '../client/connection.js';
 import { configEnv, dataConverter, ensureDevPayloadKey, loadConfig, type Config } from '../config/index.js';
 import { Stack, freePort, type StartedNats } from './stack.js';
 import { connectNats, ensureStreams } from '../telephony/nats.js';
@@ -56,6 +57,8 @@ export async function startEphemeralStack(
     await nc.close();
     const config = loadConfig({
       ...opts.env,
+      // The stack's own dev server: a developer's TEMPORAL_* and temporal.toml must not reach it.
+      DIALFLOW_TEMPORAL_ENVCONFIG: 'off',
       DIALFLOW_TEMPORAL_ADDRESS: temporal.address,
       DIALFLOW_NATS_SERVERS: nats.url,
       DIALFLOW_SIM_LATENCY: opts.simLatency ?? 'instant',
@@ -77,7 +80,7 @@ export async function startEphemeralStack(
         });
       }),
     );
-    const connection = await Connection.connect({ address: temporal.address });
+    const connection = await connectTemporal(config.temporal);
     const client = new Client({
       connection,
       namespace: config.temporal.namespace,

@@ -5,7 +5,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Connection, isGrpcServiceError, ServiceError } from '@temporalio/client';
+import { isGrpcServiceError, ServiceError } from '@temporalio/client';
+import { connectTemporal } from '../client/connection.js';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { PROJECT_ROOT, toolPaths } from '../config/tools.js';
@@ -278,7 +279,8 @@ export class Stack {
       component,
       opts.deadlineMs ?? 60_000,
       async () => {
-        const conn = await Connection.connect({ address, connectTimeout: 1000 });
+        // Its own dev server: plain gRPC, whatever the configuration says about other servers.
+        const conn = await connectTemporal({ address }, { connectTimeout: 1000 });
         try {
           await conn.workflowService.describeNamespace({ namespace: opts.namespace ?? 'default' });
           return true;

@@ -6,7 +6,15 @@
 //  - poison events go to DIALFLOW_DEADLETTER on `dialflow.deadletter.events`.
 import { storageReplicas } from '../store/replicas.js';
 import { isNatsFailure, isStreamNotFound } from '../store/nats-errors.js';
-import { connect, nanos, RequestError, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import {
+  connect,
+  nanos,
+  RequestError,
+  tokenAuthenticator,
+  type ConnectionOptions,
+  type Msg,
+  type NatsConnection,
+} from '@nats-io/transport-node';
 import {
   jetstreamManager,
   RetentionPolicy,
@@ -16,7 +24,8 @@ import {
 } from '@nats-io/jetstream';
 import type { CommandAck, TelephonyCommand, TelephonyEvent } from './contract.js';
 import { sealEvent } from './event-seal.js';
-import { defaultNatsAuth, natsConnectOptions, type NatsSettings } from './nats-auth.js';
+import { defaultNatsAuth, natsConnectOptions, type NatsAuth, type NatsSettings } from './nats-auth.js';
+import { readConfiguredFile } from '../config/errors.js';
 import {
   InvalidCommandError,
   ProviderUnavailableError,
@@ -35,16 +44,62 @@ export const commandSubject = (provider: string) => `dialflow.telephony.${subjec
 export const smsSubject = (provider: string) => `dialflow.telephony.${subjectToken(provider)}.sms`;
 export const eventSubject = (provider: string, type: string) => `dialflow.events.${subjectToken(provider)}.${type}`;
 
+/** Connection settings with everything `config.nats` may say: a token is the one identity NatsAuth has no field for. */
+export interface NatsConnectSettings extends NatsSettings {
+  token?: string;
+}
+
+/** The credentials a connection uses: those given (a token, or `auth` as it is), else found as defaultNatsAuth says. */
+function connectionAuth(servers: string[], settings: NatsConnectSettings | undefined): NatsAuth | undefined {
+  if (settings?.token) return settings.auth;
+  return settings?.auth ?? defaultNatsAuth(servers);
+}
+
 /**
- * Connect as this process's NATS identity. Pass `config.nats` (servers and the DIALFLOW_NATS_*
- * credentials and TLS); with only a URL, the credentials are found as defaultNatsAuth says (a
- * server this process started, DIALFLOW_NATS_* of the environment, or dev's operator identity).
+ * Every file the credentials name must be readable, checked before dialling: nats.js would report a
+ * TLS file only once connected, without saying which setting named it.
  */
-export async function connectNats(target: string | string[] | NatsSettings, name: string): Promise<NatsConnection> {
+function checkCredentialFiles(auth: NatsAuth | undefined): void {
+  const files: Array<[string | undefined, string, string]> = [
+    [auth?.credsFile, 'NATS creds file', 'DIALFLOW_NATS_CREDS or --nats-creds'],
+    [auth?.nkeySeedFile, 'NATS nkey seed file', 'DIALFLOW_NATS_NKEY_SEED_FILE or --nats-nkey-seed-file'],
+    [auth?.tls?.caFile, 'NATS TLS CA certificate', 'DIALFLOW_NATS_TLS_CA or --nats-tls-ca'],
+    [auth?.tls?.certFile, 'NATS TLS client certificate', 'DIALFLOW_NATS_TLS_CERT or --nats-tls-cert'],
+    [auth?.tls?.keyFile, 'NATS TLS client key', 'DIALFLOW_NATS_TLS_KEY or --nats-tls-key'],
+  ];
+  for (const [file, what, source] of files) if (file) readConfiguredFile(file, what, source);
+}
+
+/**
+ * The nats.js options of these settings: servers, the authenticator (its files read), TLS, inbox prefix.
+ * Throws ConfigFileError naming a file that cannot be read, NatsAuthError on one that holds no
+ * usable credentials.
+ */
+export function natsConnectionOptions(
+  target: string | string[] | NatsConnectSettings,
+): Pick<ConnectionOptions, 'servers' | 'authenticator' | 'tls' | 'inboxPrefix'> {
+  const settings = typeof target === 'string' || Array.isArray(target) ? undefined : target;
   const servers = typeof target === 'string' ? [target] : Array.isArray(target) ? target : target.servers;
-  const auth =
-    (!Array.isArray(target) && typeof target === 'object' ? target.auth : undefined) ?? defaultNatsAuth(servers);
-  return connect({ servers, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...natsConnectOptions(auth) });
+  const auth = connectionAuth(servers, settings);
+  checkCredentialFiles(auth);
+  return {
+    servers,
+    ...natsConnectOptions(auth),
+    ...(settings?.token ? { authenticator: tokenAuthenticator(settings.token) } : {}),
+  };
+}
+
+/**
+ * Connect as this process's NATS identity. Pass `config.nats` (servers, the DIALFLOW_NATS_*
+ * credentials and TLS, or a token); with only a URL, the credentials are found as defaultNatsAuth
+ * says (a server this process started, DIALFLOW_NATS_* of the environment, or dev's operator
+ * identity). Every NATS connection of dialflow is opened here.
+ */
+export async function connectNats(
+  target: string | string[] | NatsConnectSettings,
+  name: string,
+): Promise<NatsConnection> {
+  return connect({ name, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...natsConnectionOptions(target) });
 }
 
 /** Create or update the streams dialflow needs. Idempotent: every process may call it at start. */

@@ -1,7 +1,7 @@
 // Missing tools, taken ports, servers that do not come up: one clear line, nothing left running.
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,13 +55,27 @@ describe('dialflow dev with bad input', () => {
     }
   }, 70_000);
 
-  it('an invalid port is refused as a usage error', () => {
+  it('an invalid port is refused as a usage error: exit 2, one line', () => {
     const r = spawnSync(process.execPath, [CLI_BIN, 'dev', '--nats-port', '99999'], {
       encoding: 'utf8',
       timeout: 30_000,
     });
-    expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/a port is a whole number from 1 to 65535/);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(
+      /^dialflow dev: option '--nats-port <port>' argument '99999' is invalid\. a port is a whole number from 1 to 65535 — see `dialflow dev --help`\n$/,
+    );
+  });
+
+  it('connection flags are for a running stack: dev refuses them as a usage error, before starting anything', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dialflow-bad-'));
+    const r = spawnSync(
+      process.execPath,
+      [CLI_BIN, 'dev', '--exit', '--data-dir', dir, '--temporal', '10.0.0.1:7233', '--nats-tls-ca', '/ca.pem'],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^dialflow dev: --temporal, --nats-tls-ca: dev runs its own Temporal and NATS servers/);
+    expect(existsSync(join(dir, 'logs'))).toBe(false);
   });
 });
 
