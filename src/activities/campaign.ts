@@ -1,7 +1,7 @@
 // Campaign activities: place calls at the slots the campaign reserved, count completions from the
 // call records, withdraw calls that still wait for their slot, ask a campaign for a retry's dial
 // slot, the compliance gate of every outbound call, and the call record of each campaign call.
-import { ApplicationFailure, heartbeat } from '@temporalio/activity';
+import { ApplicationFailure, heartbeat, log } from '@temporalio/activity';
 import {
   ServiceError,
   WorkflowExecutionAlreadyStartedError,
@@ -18,6 +18,7 @@ import { bitmapHas } from '../campaign/bitmap.js';
 import type { PageRow } from '../campaign/recipients.js';
 import {
   readAllRecords,
+  isCallRecord,
   type CallRecord,
   type ComplianceStore,
   type PageStore,
@@ -206,7 +207,13 @@ export function createCampaignActivities(deps: CampaignDeps) {
     } catch (err) {
       // A server without advanced visibility (the time-skipping test server) cannot list: the
       // campaign then counts only the records calls write themselves, as before.
-      if (err instanceof ServiceError) return 0;
+      if (err instanceof ServiceError) {
+        log.debug('cannot list closed calls: counting only the records calls write', {
+          campaignId,
+          reason: err.message,
+        });
+        return 0;
+      }
       throw err;
     }
     if (found.length === 0) return 0;
@@ -252,8 +259,10 @@ export function createCampaignActivities(deps: CampaignDeps) {
     await sweepClosedCalls(campaignId);
     const read = await deps.store.readAfter(campaignId, afterSeq);
     const byOutcome: Record<string, number> = {};
-    for (const r of read.records) byOutcome[r.outcome] = (byOutcome[r.outcome] ?? 0) + 1;
-    return { completed: read.records.length, byOutcome, recordsSeq: read.lastSeq };
+    // Calls only: a recording that came after its call closed is not another completion.
+    const calls = read.records.filter(isCallRecord);
+    for (const r of calls) byOutcome[r.outcome] = (byOutcome[r.outcome] ?? 0) + 1;
+    return { completed: calls.length, byOutcome, recordsSeq: read.lastSeq };
   }
 
   /**

@@ -1,5 +1,8 @@
-// Activities are built by a factory so tests can pass real or fake dependencies.
-import { ApplicationFailure, heartbeat, Context } from '@temporalio/activity';
+// Activities are built by a factory so tests can pass real or fake dependencies. They log through
+// Temporal's activity logger (`log`): the worker routes it into the service's JSON log with the
+// activity's workflow id, type and attempt attached. Never log a command's body or a request's URL
+// path or body: they can carry masked input.
+import { ApplicationFailure, heartbeat, Context, log } from '@temporalio/activity';
 import type { TelephonyCommand } from '../telephony/contract.js';
 import { InvalidCommandError, type SmsMessage, type SmsSender, type TelephonyProvider } from '../telephony/provider.js';
 import type { ProfileStore } from '../store/profiles.js';
@@ -14,7 +17,7 @@ import {
 } from './http.js';
 
 export interface ActivityDeps {
-  /** Campaign stores and the Temporal client that places calls (and signals the benchmark baseline). */
+  /** Campaign stores and the Temporal client that places calls. */
   campaigns: CampaignDeps;
   telephony: TelephonyProvider;
   sms: SmsSender;
@@ -88,17 +91,17 @@ function createCallActivities(deps: ActivityDeps) {
         await deps.telephony.send(command);
         return command;
       } catch (err) {
-        if (err instanceof InvalidCommandError) throw ApplicationFailure.nonRetryable(err.message, err.name);
+        if (err instanceof InvalidCommandError) {
+          log.warn('the provider refused a command', {
+            action: command.action,
+            callId: command.callId,
+            commandId: command.commandId,
+            reason: err.message,
+          });
+          throw ApplicationFailure.nonRetryable(err.message, err.name);
+        }
         throw err;
       }
-    },
-
-    /** Benchmark baseline: signal the calling workflow `signals` times, as events of a call would. */
-    async baselineStep(signals: number): Promise<void> {
-      const handle = deps.campaigns.client.workflow.getHandle(
-        Context.current().info.workflowExecution?.workflowId ?? '',
-      );
-      for (let i = 0; i < signals; i++) await handle.signal('baselineEvent', i);
     },
 
     async loadProfile(recipientId: string): Promise<Record<string, unknown>> {
@@ -138,6 +141,11 @@ function createCallActivities(deps: ActivityDeps) {
       let lastError = 'no attempt';
       for (let attempt = 0; attempt <= req.retries; attempt++) {
         if (attempt > 0) {
+          log.info('HTTP request failed, trying again', {
+            request: requestName(req.method, req.url),
+            attempt,
+            reason: lastError,
+          });
           heartbeat({ attempt });
           await Context.current().sleep(Math.min(5_000, 250 * 2 ** attempt));
         }

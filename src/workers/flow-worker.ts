@@ -1,7 +1,8 @@
 // The flow worker: runs call workflows and their activities.
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker } from '@temporalio/worker';
-import { Client, Connection } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import { Client, type Connection } from '@temporalio/client';
+import { connectTemporal } from '../client/connection.js';
 import { NatsCampaignStore } from '../store/campaigns.js';
 import { Registry } from 'prom-client';
 import { workflowMetricSinks } from './metrics.js';
@@ -12,7 +13,19 @@ import { KvProfileStore } from '../store/profiles.js';
 import { dataConverter, payloadCodec, type Config } from '../config/index.js';
 import { workerIdentity } from '../codec/key-check.js';
 
+/** The production workflows bundle entry: call and campaign workflows only. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/**
+ * What a process embedding the flow worker may add (the benchmark runs its baseline workflow on
+ * the same worker as the calls it compares it with). The production worker passes none.
+ */
+export interface FlowWorkerExtensions {
+  /** A workflows bundle entry that re-exports the production workflows and adds its own. */
+  workflowsPath?: string;
+  /** More activities, given the worker's Temporal client (with the payload codec). */
+  activities?: (deps: { client: Client }) => object;
+}
 
 export interface RunningWorker {
   worker: Worker;
@@ -27,11 +40,12 @@ export async function startFlowWorker(
   config: Config,
   nc: NatsConnection,
   registry: Registry = new Registry(),
+  extensions: FlowWorkerExtensions = {},
 ): Promise<RunningWorker> {
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const connection = await connectTemporal(config.temporal, { worker: true });
   const provider = new NatsTelephonyProvider(nc, config.provider);
   // Campaign activities place calls: they need a client of their own (with the same codec).
-  const clientConnection = await Connection.connect({ address: config.temporal.address });
+  const clientConnection = await connectTemporal(config.temporal);
   const client = new Client({
     connection: clientConnection,
     namespace: config.temporal.namespace,
@@ -42,18 +56,21 @@ export async function startFlowWorker(
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    workflowsPath: WORKFLOWS_PATH,
+    workflowsPath: extensions.workflowsPath ?? WORKFLOWS_PATH,
     dataConverter: dataConverter(config),
     // Advertises the ids of its payload keys: clients with another key refuse to start workflows.
     identity: workerIdentity(payloadCodec(config)),
     sinks: workflowMetricSinks(registry),
     ...(config.maxCachedWorkflows ? { maxCachedWorkflows: config.maxCachedWorkflows } : {}),
-    activities: createActivities({
-      telephony: provider,
-      sms: provider,
-      profiles: await KvProfileStore.open(nc),
-      campaigns,
-    }),
+    activities: {
+      ...createActivities({
+        telephony: provider,
+        sms: provider,
+        profiles: await KvProfileStore.open(nc),
+        campaigns,
+      }),
+      ...extensions.activities?.({ client }),
+    },
   });
   const done = worker.run().finally(async () => {
     await connection.close();

@@ -5,6 +5,7 @@
 // Kubernetes takes an unready instance out of rotation instead of killing it.
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Connection } from '@temporalio/client';
+import type { Logger } from '../logging.js';
 
 export interface ReadinessCheck {
   name: string;
@@ -54,13 +55,21 @@ export class Readiness {
   }
 }
 
-/** NATS is ready when the connection is open, not between a disconnect and a reconnect, and a round trip succeeds. */
-export function natsReadiness(nc: NatsConnection): ReadinessCheck {
+/**
+ * NATS is ready when the connection is open, not between a disconnect and a reconnect, and a round
+ * trip succeeds. `log` gets the disconnects and reconnects: the moments the service turned unready.
+ */
+export function natsReadiness(nc: NatsConnection, log?: Logger): ReadinessCheck {
   let disconnected = false;
   void (async () => {
     for await (const s of nc.status()) {
-      if (s.type === 'disconnect') disconnected = true;
-      else if (s.type === 'reconnect') disconnected = false;
+      if (s.type === 'disconnect') {
+        disconnected = true;
+        log?.warn({ server: s.server }, 'disconnected from NATS');
+      } else if (s.type === 'reconnect') {
+        disconnected = false;
+        log?.info({ server: s.server }, 'reconnected to NATS');
+      }
     }
   })();
   return {

@@ -5,6 +5,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { InjectedSinks } from '@temporalio/worker';
 import type { DialflowSinks } from '../workflows/sinks.js';
 import type { Readiness } from './health.js';
+import type { Logger } from '../logging.js';
 
 export function createRegistry(process: string): Registry {
   const registry = new Registry();
@@ -23,6 +24,7 @@ export async function startMetricsServer(
   port: number,
   extra?: () => string | undefined,
   readiness?: Readiness,
+  log?: Logger,
 ): Promise<{ url: string; close: () => Promise<void> }> {
   const server: Server = createServer((req, res) => {
     if (req.url === '/metrics' || req.url?.startsWith('/metrics?')) {
@@ -33,21 +35,10 @@ export async function startMetricsServer(
           res.end(body);
         })
         .catch((err: unknown) => {
+          log?.warn({ err }, 'cannot serve /metrics');
           res.writeHead(500);
           res.end(String(err));
         });
-      return;
-    }
-    // For memory benchmarks only: a full GC before sampling, when the process runs with --expose-gc.
-    if (
-      req.url === '/debug/gc' &&
-      req.method === 'POST' &&
-      typeof globalThis.gc === 'function' &&
-      process.env.DIALFLOW_DEBUG_GC === '1'
-    ) {
-      globalThis.gc();
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(process.memoryUsage()));
       return;
     }
     if (req.url === '/readyz') {

@@ -1,21 +1,30 @@
 // Process entry points of the dialflow services: config once at start, /metrics, a ready message
-// to a supervising parent, and a clean stop on SIGINT/SIGTERM or when the parent goes away.
+// to a supervising parent, and a clean stop on SIGINT/SIGTERM or when the parent goes away. Each
+// logs JSON lines to stderr at DIALFLOW_LOG_LEVEL (src/logging.ts), the worker's Temporal SDK too.
+import { createServer } from 'node:net';
 import { setStorageReplicas } from '../store/replicas.js';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
+import { connectTemporal } from '../client/connection.js';
 import { errors } from '@nats-io/transport-node';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { Runtime } from '@temporalio/worker';
 import type { Registry } from 'prom-client';
 import { ConfigError, dataConverter, loadConfig, payloadCodec, type Config } from '../config/index.js';
 import { setEventCodec } from '../telephony/event-seal.js';
 import type { EncryptionCodec } from '../codec/encryption.js';
 import { connectNats, ensureStreams, NatsTelephonyProvider } from '../telephony/nats.js';
 import { KvFlowStore } from '../store/flows.js';
+import { recordPublisher } from '../store/campaigns.js';
 import { bridgeMetrics, startBridge } from './bridge.js';
-import { startFlowWorker } from './flow-worker.js';
+import { startFlowWorker, type FlowWorkerExtensions } from './flow-worker.js';
 import { createRegistry, startMetricsServer } from './metrics.js';
 import { natsReadiness, Readiness, temporalReadiness } from './health.js';
 import { parseChaos, parseLatency, startSimulator } from './simulator.js';
-import { freePort } from '../../scripts/lib/net.mjs';
+import { createLogger, temporalLevel, temporalLogger, type Logger } from '../logging.js';
+
+/** What a process embedding a service adds to it (the benchmark's worker); production passes none. */
+export interface ServiceExtensions {
+  worker?: FlowWorkerExtensions;
+}
 
 interface Service {
   stop(): Promise<void>;
@@ -44,10 +53,12 @@ async function startRole(
   registry: Registry,
   exposeTemporalMetrics: (url: string) => void,
   readiness: Readiness,
+  log: Logger,
+  extensions: ServiceExtensions,
 ): Promise<Service> {
   setStorageReplicas(config.nats.replicas);
   const nc = await connectNats(config.nats, `dialflow-${role}`);
-  readiness.add(natsReadiness(nc));
+  readiness.add(natsReadiness(nc, log));
   await ensureStreams(nc);
   const closeNats = async () => {
     try {
@@ -62,14 +73,18 @@ async function startRole(
       // The SDK's own metrics (task latencies, slots, sticky cache…) on a loopback port, served
       // together with ours on /metrics.
       const corePort = config.metrics.port > 0 ? await freePort() : 0;
+      // The SDK's logs (its own, workflow `log`, activity `log`) and its native core's go to our
+      // logger at our level; third-party native crates only from WARN, they are noisy below.
+      const level = temporalLevel(config.logLevel);
       Runtime.install({
-        logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN'),
-        ...(corePort
-          ? { telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${corePort}` } } } }
-          : {}),
+        logger: temporalLogger(log),
+        telemetryOptions: {
+          logging: { filter: { core: level, other: level === 'ERROR' ? 'ERROR' : 'WARN' }, forward: {} },
+          ...(corePort ? { metrics: { prometheus: { bindAddress: `127.0.0.1:${corePort}` } } } : {}),
+        },
       });
       if (corePort) exposeTemporalMetrics(`http://127.0.0.1:${corePort}/metrics`);
-      const w = await startFlowWorker(config, nc, registry);
+      const w = await startFlowWorker(config, nc, registry, extensions.worker);
       readiness.add(temporalReadiness(w.connection));
       return {
         done: w.done,
@@ -82,8 +97,7 @@ async function startRole(
     case 'bridge': {
       // grpc-js backs off reconnecting up to 2 minutes: after a long Temporal outage the bridge would
       // reconnect, and deliver the events it holds, long after Temporal is back.
-      const connection = await Connection.connect({
-        address: config.temporal.address,
+      const connection = await connectTemporal(config.temporal, {
         channelArgs: { 'grpc.initial_reconnect_backoff_ms': 250, 'grpc.max_reconnect_backoff_ms': 2_000 },
       });
       readiness.add(temporalReadiness(connection));
@@ -97,7 +111,15 @@ async function startRole(
         provider: new NatsTelephonyProvider(nc, config.provider),
         taskQueue: config.temporal.taskQueue,
       };
-      const b = await startBridge({ nc, client, metrics: bridgeMetrics(registry), inbound, provider: config.provider });
+      const b = await startBridge({
+        nc,
+        client,
+        metrics: bridgeMetrics(registry),
+        inbound,
+        provider: config.provider,
+        records: recordPublisher(nc),
+        logger: log,
+      });
       return {
         async stop() {
           await b.stop();
@@ -114,6 +136,7 @@ async function startRole(
         latency: parseLatency(config.simulatorLatency),
         chaos: parseChaos(config.simulatorChaos),
         registry,
+        logger: log,
       });
       return {
         async stop() {
@@ -173,7 +196,7 @@ async function startRole(
         },
         registry,
       });
-      console.error(`dialflow webhooks: listening on ${s.url}`);
+      log.info({ url: s.url }, 'listening');
       return {
         async stop() {
           await s.stop();
@@ -194,8 +217,22 @@ function eventCodec(config: Config): EncryptionCodec | undefined {
   }
 }
 
-export async function runService(role: Role): Promise<void> {
+/** A free TCP port on loopback, for the SDK's Prometheus exporter (it cannot report a port it picked). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function runService(role: Role, extensions: ServiceExtensions = {}): Promise<void> {
   const config = loadConfig();
+  const log = createLogger(role, config.logLevel);
   setEventCodec(eventCodec(config));
   const registry = createRegistry(role);
   let temporalMetricsUrl: string | undefined;
@@ -209,6 +246,7 @@ export async function runService(role: Role): Promise<void> {
           config.metrics.port,
           () => temporalMetricsUrl,
           readiness,
+          log,
         )
       : undefined;
   const service = await startRole(
@@ -219,16 +257,17 @@ export async function runService(role: Role): Promise<void> {
       temporalMetricsUrl = url;
     },
     readiness,
+    log,
+    extensions,
   );
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
+    log.info({ exitCode: code }, 'stopping');
     const force = setTimeout(() => process.exit(code), 10_000);
     force.unref();
-    await service
-      .stop()
-      .catch((err: unknown) => console.error(`dialflow ${role}: error while stopping: ${(err as Error).message}`));
+    await service.stop().catch((err: unknown) => log.error({ err }, 'error while stopping'));
     await metrics?.close();
     process.exit(code);
   };
@@ -239,10 +278,10 @@ export async function runService(role: Role): Promise<void> {
   void service.done?.then(
     () => void shutdown(stopping ? 0 : 1),
     (err: unknown) => {
-      console.error(`dialflow ${role}: stopped: ${(err as Error).message}`);
+      log.error({ err }, 'stopped');
       void shutdown(1);
     },
   );
-  console.error(`dialflow ${role}: ready${metrics ? ` (metrics ${metrics.url})` : ''}`);
+  log.info(metrics ? { metricsUrl: metrics.url } : {}, 'ready');
   process.send?.({ type: 'ready', ...(metrics ? { metricsUrl: metrics.url } : {}) });
 }

@@ -27,6 +27,7 @@ import {
 import { seededRandom } from '../flow/random.js';
 import { textSealer } from '../telephony/event-seal.js';
 import { ObjectRecordingStore, synthesizeWav } from '../store/recordings.js';
+import { createLogger, type Logger } from '../logging.js';
 import {
   EventOutbox,
   KvOutboxStore,
@@ -108,11 +109,12 @@ export async function startSimulator(opts: {
   latency: SimulatorLatency;
   chaos?: Chaos;
   registry?: Registry;
-  log?: (m: string) => void;
+  /** The service's logger; one of its own at `info` by default (in-process use). */
+  logger?: Logger;
   bucket?: string;
 }): Promise<RunningSimulator> {
   const { nc, provider } = opts;
-  const log = opts.log ?? ((m: string) => console.error(`simulator: ${m}`));
+  const log = opts.logger ?? createLogger('simulator', 'info');
   const js = jetstream(nc);
   const recordings = await ObjectRecordingStore.open(nc);
   const engine = new SimulatorEngine(opts.latency);
@@ -142,9 +144,11 @@ export async function startSimulator(opts: {
   // Dials per call id outlive the call's state (forgotten after 12 minutes), so the stats that tell
   // a double dial survive a restart of this process.
   const dialStore = store.withPrefix('d.');
+  const outboxLog = log.child({ module: 'outbox' });
   const outbox = new EventOutbox<SimCallState>(store, {
     stateSchema: simCallStateSchema,
-    log,
+    // The outbox reports skipped records, retries and late publishes: all worth a look, none fatal.
+    log: (m) => outboxLog.warn(m),
     sealer: recordSealer,
     // A recording is stored before its CALL_RECORDING_READY goes out, so whoever reacts can fetch it.
     publish: async (e) => {
@@ -162,7 +166,7 @@ export async function startSimulator(opts: {
       engine.stats.dialsByCall.set(callId, n);
     }
   }
-  if (states.size > 0) log(`took up ${states.size} calls from the outbox (${outbox.stats.pending} events pending)`);
+  if (states.size > 0) log.info({ calls: states.size, pending: outbox.stats.pending }, 'took up calls from the outbox');
 
   // Commands of one call are handled one at a time: a retried command waits for the first to be
   // stored, then finds its id and plans nothing.
@@ -170,7 +174,7 @@ export async function startSimulator(opts: {
   function perCall(callId: string, fn: () => Promise<void>): void {
     const next = (callChains.get(callId) ?? Promise.resolve())
       .then(fn)
-      .catch((err: unknown) => log(`command for ${callId} failed: ${(err as Error).message}`));
+      .catch((err: unknown) => log.error({ err, callId }, 'command failed'));
     callChains.set(callId, next);
     void next.finally(() => {
       if (callChains.get(callId) === next) callChains.delete(callId);
@@ -204,7 +208,7 @@ export async function startSimulator(opts: {
       // Undo, and leave the command unanswered: the requester times out and retries, and the
       // person acts on it then as if it came for the first time.
       engine.restore(callId, before);
-      log(`${cmd.action} for ${callId} not acknowledged: ${err.message}`);
+      log.warn({ action: cmd.action, callId, reason: err.message }, 'command not acknowledged');
       return;
     }
     for (const p of planned) {
@@ -216,7 +220,7 @@ export async function startSimulator(opts: {
       // Only the stats depend on this write; the call itself is stored above.
       await dialStore
         .put(outboxKey(callId), String(engine.stats.dialsByCall.get(callId) ?? after.d))
-        .catch((err: unknown) => log(`cannot store the dial count of ${callId}: ${(err as Error).message}`));
+        .catch((err: unknown) => log.warn({ err, callId }, 'cannot store the dial count'));
     }
     respond(JSON.stringify({ ok: true }));
   }
@@ -224,7 +228,7 @@ export async function startSimulator(opts: {
   const sub: Subscription = nc.subscribe(commandSubject(provider), {
     queue: `dialflow-sim-${provider}`,
     callback: (err, msg) => {
-      if (err) return log(`subscription error: ${err.message}`);
+      if (err) return log.error({ err }, 'command subscription error');
       const cmd = jsonOf(msg) as TelephonyCommand | undefined;
       if (
         !cmd ||

@@ -4,4 +4,3 @@ export { callWorkflow, inboundCallWorkflow } from './legacy/call-v1.js';
 export type { CallWorkflowInput, InboundCallWorkflowInput } from './call.js';
 export { campaignWorkflow } from './campaign.js';
 export type { CampaignWorkflowInput } from './campaign.js';
-export { baselineWorkflow } from './baseline.js';
