@@ -37,8 +37,11 @@ export interface FlowHost {
   sleep(ms: number, reason: string): Promise<void>;
   /** The call's next event, or undefined when the wait's deadline passed without one. */
   nextEvent(wait: ArmedWait): Promise<TelephonyEvent | undefined>;
-  /** The flow finished; `awaitLegEnd`: the leg the last step hung up, whose end the call waits for. */
-  finish(result: CallResult, awaitLegEnd: string | undefined): Promise<void>;
+  /**
+   * The flow finished; `awaitLegEnd`: the leg the last step hung up, whose end the call waits for.
+   * The host may return the result with what came with the end (a whole-call recording).
+   */
+  finish(result: CallResult, awaitLegEnd: string | undefined): Promise<CallResult | void>;
   /** After every step: the state so far (progress, status queries). */
   stepped?(state: CallState): void;
 }
@@ -103,9 +106,10 @@ export async function runFlow(flow: Flow, initial: CallState, first: FlowEvent, 
             : { type: 'timeout', token: cmd.token, at: host.now() };
           break;
         }
-        case 'finish':
-          await host.finish(cmd.result, cmd.awaitLegEnd);
-          return { result: cmd.result, state, endedByHost: false };
+        case 'finish': {
+          const result = (await host.finish(cmd.result, cmd.awaitLegEnd)) ?? cmd.result;
+          return { result, state, endedByHost: false };
+        }
       }
     }
     if (!following) throw new Error(`interpreter produced no wait in element ${state.element ?? '-'}`);

@@ -26,8 +26,20 @@ export const CONTACTS_BUCKET = 'dialflow_contacts';
 export const recordsSubject = (campaignId: string) => `dialflow.records.${kvKey(campaignId)}`;
 
 /** One finished call of a campaign, as the report lists it. Masked digits are already masked. */
+/**
+ * What a call wrote when it ended: one per call, campaign calls, direct calls and inbound calls
+ * alike (`campaignId` names the campaign, the direct calls' label, or `inbound`). A recording that
+ * became ready only after the call's workflow had closed comes as a second record of kind
+ * `recording` for the same `workflowId`: `readAllRecords` puts it into its call's record, and
+ * completions count calls only.
+ */
 export interface CallRecord {
+  /** Absent: a call's record (records from before recordings had records of their own). */
+  kind?: 'call';
   campaignId: string;
+  /** The call workflow, where known (every record written since records carry recordings). */
+  workflowId?: string;
+  direction?: 'outbound' | 'inbound';
   recipientId: string;
   row: number;
   outcome: CallOutcome;
@@ -39,7 +51,27 @@ export interface CallRecord {
   responses: TrailEntry[];
   dataPayload?: Record<string, string>;
   error?: string;
+  /** Voicemail and whole-call recordings of the call. */
+  recordings?: RecordingRef[];
 }
+
+export interface RecordingRef {
+  recordingId: string;
+  name: string;
+  durationMs?: number;
+  url?: string;
+}
+
+/** A recording that became ready after its call's workflow closed (the provider's CALL_RECORDING_READY came late). */
+export interface LateRecordingRecord {
+  kind: 'recording';
+  campaignId: string;
+  workflowId: string;
+  recording: RecordingRef;
+}
+
+export type RecordEntry = CallRecord | LateRecordingRecord;
+export const isCallRecord = (r: RecordEntry): r is CallRecord => r.kind !== 'recording';
 
 export interface CampaignMeta {
   campaignId: string;
@@ -55,26 +87,52 @@ export interface PageStore {
 }
 
 export interface RecordsRead {
-  records: CallRecord[];
+  records: RecordEntry[];
   /** Stream sequence of the last record read (pass back as `afterSeq`). */
   lastSeq: number;
 }
 
 export interface RecordStore {
-  publish(record: CallRecord, dedupeId: string): Promise<void>;
+  publish(record: RecordEntry, dedupeId: string): Promise<void>;
   /** Records of a campaign after stream sequence `afterSeq`, up to `max`. */
   readAfter(campaignId: string, afterSeq: number, max?: number): Promise<RecordsRead>;
 }
 
-/** Every record of a campaign so far, in stream order (the report). */
+/**
+ * Every call record of a campaign so far, in stream order (the report), with the recordings that
+ * came after their call had closed put into their call's record.
+ */
 export async function readAllRecords(store: RecordStore, campaignId: string): Promise<CallRecord[]> {
   const all: CallRecord[] = [];
+  const late: LateRecordingRecord[] = [];
   for (let seq = 0; ;) {
     const r = await store.readAfter(campaignId, seq);
-    if (r.records.length === 0) return all;
-    all.push(...r.records);
+    if (r.records.length === 0) break;
+    for (const e of r.records) {
+      if (isCallRecord(e)) all.push(e);
+      else late.push(e);
+    }
     seq = r.lastSeq;
   }
+  if (late.length === 0) return all;
+  const byWorkflow = new Map(all.filter((r) => r.workflowId).map((r) => [r.workflowId as string, r]));
+  for (const l of late) {
+    const call = byWorkflow.get(l.workflowId);
+    if (!call) continue;
+    const known = call.recordings ?? [];
+    if (!known.some((k) => k.recordingId === l.recording.recordingId)) call.recordings = [...known, l.recording];
+  }
+  return all;
+}
+
+/** Publishes records only (no stream set-up, no reads): what the bridge may do with the records. */
+export function recordPublisher(nc: NatsConnection): Pick<RecordStore, 'publish'> {
+  const js = jetstream(nc);
+  return {
+    async publish(record, dedupeId) {
+      await js.publish(recordsSubject(record.campaignId), JSON.stringify(record), { msgID: dedupeId });
+    },
+  };
 }
 
 export interface ComplianceStore {
@@ -156,7 +214,7 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
     return blob ? (JSON.parse(dec.decode(blob)) as CampaignMeta) : undefined;
   }
 
-  async publish(record: CallRecord, dedupeId: string): Promise<void> {
+  async publish(record: RecordEntry, dedupeId: string): Promise<void> {
     await this.js.publish(recordsSubject(record.campaignId), JSON.stringify(record), { msgID: dedupeId });
   }
 
@@ -169,7 +227,7 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
       filter_subjects: subject,
       opt_start_seq: afterSeq + 1,
     });
-    const records: CallRecord[] = [];
+    const records: RecordEntry[] = [];
     let lastSeq = afterSeq;
     for (;;) {
       const batch = await consumer.fetch({ max_messages: Math.min(1000, max - records.length), expires: 1000 });
@@ -177,7 +235,7 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
       let pending = 0;
       for await (const m of batch) {
         got += 1;
-        records.push(m.json<CallRecord>());
+        records.push(m.json<RecordEntry>());
         lastSeq = m.seq;
         pending = m.info.pending;
       }
@@ -227,7 +285,7 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
 export class MemoryCampaignStore implements PageStore, RecordStore, ComplianceStore {
   readonly pages = new Map<string, PageRow[]>();
   readonly metas = new Map<string, CampaignMeta>();
-  readonly records: Array<{ seq: number; dedupeId: string; record: CallRecord }> = [];
+  readonly records: Array<{ seq: number; dedupeId: string; record: RecordEntry }> = [];
   readonly dnc = new Set<string>();
   readonly contacts = new Map<string, number[]>();
 
@@ -245,7 +303,14 @@ export class MemoryCampaignStore implements PageStore, RecordStore, ComplianceSt
   async getMeta(campaignId: string): Promise<CampaignMeta | undefined> {
     return this.metas.get(campaignId);
   }
-  async publish(record: CallRecord, dedupeId: string): Promise<void> {
+  /** The call records published so far, of one campaign or all. */
+  callRecords(campaignId?: string): CallRecord[] {
+    return this.records
+      .map((r) => r.record)
+      .filter(isCallRecord)
+      .filter((r) => campaignId === undefined || r.campaignId === campaignId);
+  }
+  async publish(record: RecordEntry, dedupeId: string): Promise<void> {
     if (this.records.some((r) => r.dedupeId === dedupeId)) return;
     this.records.push({ seq: this.records.length + 1, dedupeId, record });
   }

@@ -355,6 +355,8 @@ export function natsPermissions(identity: NatsIdentity): NatsPermissions {
             // the deployment's provider is configuration, not identity).
             ...commandSubjects,
             'dialflow.deadletter.events',
+            // A recording ready after its call closed goes into the records, next to the call's record.
+            'dialflow.records.>',
             '$JS.API.INFO',
             ...ensureTelephonyStreams(false),
             // Its durable consumer on the events stream: look up, create, pull, ack. No other consumer.

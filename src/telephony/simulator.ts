@@ -512,12 +512,14 @@ export class SimulatorEngine {
       ];
     if (call.persona.hangUpAt === cmd.elementId) {
       call.finished = true;
+      // The capture that was running when the person hung up: the call knows which element it was,
+      // whatever order the events reach it in.
       return [
         this.event(
           call,
           callId,
           'CALL_FINISHED',
-          { errorCode: 'NORMAL_HANGUP', hangupSource: 'ENDPOINT' },
+          { commandId: cmd.commandId, errorCode: 'NORMAL_HANGUP', hangupSource: 'ENDPOINT' },
           atMs + L.keyMs,
         ),
         ...this.callRecording(callId, call, atMs + L.keyMs),

@@ -14,12 +14,14 @@ import {
   type TelephonyEvent,
 } from '../telephony/contract.js';
 import { BRIDGE_CONSUMER, DEADLETTER_SUBJECT, EVENTS_STREAM, eventSubject } from '../telephony/nats.js';
-import { telephonyEventSignal, telephonyEventsSignal } from '../workflows/messages.js';
+import { recordsNameOfWorkflowId, telephonyEventSignal, telephonyEventsSignal } from '../workflows/messages.js';
+import type { RecordStore } from '../store/campaigns.js';
 import type { FlowStore } from '../store/flows.js';
 import type { TelephonyProvider } from '../telephony/provider.js';
 import { startInboundCall } from '../client/calls.js';
 import { LRUCache } from 'lru-cache';
 import { openEvent, SealedEventError } from '../telephony/event-seal.js';
+import { createLogger, type Logger } from '../logging.js';
 
 /**
  * Deliveries after which an event whose signal keeps failing for a reason of its own is
@@ -127,11 +129,16 @@ export async function startBridge(opts: {
   metrics: BridgeMetrics;
   inbound?: InboundRouting;
   provider?: string;
-  log?: (msg: string) => void;
+  /** Where a recording that is ready only after its call closed is added to the call's record. */
+  records?: Pick<RecordStore, 'publish'>;
+  /** The service's logger (default: warnings and errors to stderr). */
+  logger?: Logger;
+  /** How long a held event waits for the call's next event (default HOLD_MAX_MS). */
+  holdMaxMs?: number;
 }): Promise<RunningBridge> {
   const { nc, client, metrics, inbound } = opts;
   const ownSubjects = opts.provider ? eventSubject(opts.provider, '') : undefined;
-  const log = opts.log ?? ((m: string) => console.error(`bridge: ${m}`));
+  const log = opts.logger ?? createLogger('bridge', 'warn');
   const jsm = await jetstreamManager(nc);
   const consumerConfig = {
     durable_name: BRIDGE_CONSUMER,
@@ -197,8 +204,8 @@ export async function startBridge(opts: {
         putBack(workflowId, events);
         clearInterval(last.keepAlive);
         await deliver(last.m, last.ev, workflowId, true);
-      }).catch((err: unknown) => log(`unexpected error: ${(err as Error).message}`));
-    }, HOLD_MAX_MS);
+      }).catch((err: unknown) => log.error({ err }, 'unexpected error'));
+    }, opts.holdMaxMs ?? HOLD_MAX_MS);
     held.set(workflowId, { events: [entry], release });
   }
   /** The held events of a call, taken out of the hold (their keep-alives still run). */
@@ -225,12 +232,16 @@ export async function startBridge(opts: {
   }
   // What each recent call has received (bounded: the oldest calls are forgotten first).
   const perCall = new LRUCache<string, { events: number; bytes: number }>({ max: 200_000 });
+  // Events this bridge had Temporal accept lately: a copy (a provider's duplicate, a redelivery)
+  // is acknowledged without a signal — the call ignores it anyway, and a copy of a held event
+  // would otherwise wait out a whole hold for a next event that never comes.
+  const signalled = new LRUCache<string, true>({ max: 100_000 });
   let inFlight = 0;
   let wake: (() => void) | undefined;
 
   async function deadLetter(m: JsMsg, reason: string, detail: string): Promise<void> {
     metrics.deadLetters.inc({ reason });
-    log(`dead-lettered event (${reason}): ${detail}`);
+    log.warn({ reason, detail }, 'dead-lettered event');
     try {
       // An oversized event is kept in part: the dead-letter stream must not take what the bridge refused.
       const data = m.data.length > MAX_EVENT_BYTES ? `${m.string().slice(0, 1024)}…` : m.string();
@@ -257,7 +268,10 @@ export async function startBridge(opts: {
     const flowId = inbound ? await inbound.flows.route(to) : undefined;
     const flow = flowId && inbound ? await inbound.flows.get(flowId) : undefined;
     if (!inbound || !flow) {
-      log(`rejected inbound call ${ev.callId} to ${to || '(no number)'}: no published flow answers this number`);
+      log.warn(
+        { callId: ev.callId, to: to || '(no number)' },
+        'rejected inbound call: no published flow answers this number',
+      );
       await inbound?.provider.send({
         action: 'hangup',
         callId: ev.callId,
@@ -280,7 +294,7 @@ export async function startBridge(opts: {
   let temporalBack: Promise<void> | undefined;
   function whenTemporalAnswers(): Promise<void> {
     temporalBack ??= (async () => {
-      log('Temporal does not answer: holding events until it does');
+      log.warn('Temporal does not answer: holding events until it does');
       const since = Date.now();
       for (;;) {
         await new Promise((r) => setTimeout(r, PROBE_INTERVAL_MS));
@@ -293,7 +307,10 @@ export async function startBridge(opts: {
           if (!temporalAway(err)) break; // it answers, with an error of its own: the signal will tell
         }
       }
-      log(`Temporal answers again after ${Math.round((Date.now() - since) / 1000)} s: delivering the held events`);
+      log.info(
+        { outageS: Math.round((Date.now() - since) / 1000) },
+        'Temporal answers again: delivering the held events',
+      );
     })().finally(() => {
       temporalBack = undefined;
     });
@@ -328,6 +345,11 @@ export async function startBridge(opts: {
         metrics.events.inc({ type: ev.type, result: 'dropped' });
         return;
       }
+      if (signalled.has(ev.id)) {
+        m.ack();
+        metrics.events.inc({ type: ev.type, result: 'duplicate' });
+        return;
+      }
       const seen = perCall.get(workflowId) ?? { events: 0, bytes: 0 };
       if (seen.events >= MAX_EVENTS_PER_CALL || seen.bytes + m.data.length > MAX_EVENT_BYTES_PER_CALL) {
         return deadLetter(
@@ -351,6 +373,8 @@ export async function startBridge(opts: {
         bytes: seen.bytes + m.data.length + before.reduce((n, h) => n + h.m.data.length, 0),
       });
       metrics.signalRpc.observe((performance.now() - sent) / 1000);
+      for (const h of before) signalled.set(h.ev.id, true);
+      signalled.set(ev.id, true);
       settleHeld(before, 'ack');
       m.ack();
       for (const h of before) metrics.events.inc({ type: h.ev.type, result: 'signalled' });
@@ -367,12 +391,13 @@ export async function startBridge(opts: {
         } catch (describeErr) {
           // Temporal did not answer the question: try the event again later, like a failed signal.
           metrics.events.inc({ type: ev.type, result: 'retry' });
-          log(`could not check ${workflowId}: ${(describeErr as Error).message}`);
+          log.warn({ workflowId, err: describeErr }, 'could not check whether the call exists');
           putBack(workflowId, before);
           m.nak(Math.min(10_000, 250 * 2 ** m.info.deliveryCount));
           return;
         }
         if (exists) {
+          if (ev.type === 'CALL_RECORDING_READY' && opts.records) await recordLate(ev, workflowId);
           settleHeld(before, 'ack');
           m.ack();
           metrics.events.inc({ type: ev.type, result: 'callFinished' });
@@ -398,6 +423,31 @@ export async function startBridge(opts: {
       metrics.events.inc({ type: ev.type, result: 'retry' });
       m.nak(Math.min(10_000, 250 * 2 ** m.info.deliveryCount));
     }
+  }
+
+  /**
+   * A recording ready after its call closed (a whole-call recording comes after the hang-up, with
+   * the provider's own delay): a record of its own next to the call's, which the reports join.
+   */
+  async function recordLate(ev: TelephonyEvent, workflowId: string): Promise<void> {
+    const p = ev.properties;
+    const campaignId = recordsNameOfWorkflowId(workflowId);
+    if (!opts.records || !campaignId || typeof p.recordingId !== 'string') return;
+    await opts.records.publish(
+      {
+        kind: 'recording',
+        campaignId,
+        workflowId,
+        recording: {
+          recordingId: p.recordingId,
+          name: typeof p.name === 'string' ? p.name : 'call',
+          ...(typeof p.durationMs === 'number' ? { durationMs: p.durationMs } : {}),
+          ...(typeof p.url === 'string' ? { url: p.url } : {}),
+        },
+      },
+      `${workflowId}:recording:${p.recordingId}`,
+    );
+    metrics.events.inc({ type: ev.type, result: 'recordedLate' });
   }
 
   async function workflowExists(workflowId: string): Promise<boolean> {
@@ -448,7 +498,7 @@ export async function startBridge(opts: {
       while (inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => (wake = r));
       inFlight += 1;
       void handle(m)
-        .catch((err: unknown) => log(`unexpected error: ${(err as Error).message}`))
+        .catch((err: unknown) => log.error({ err }, 'unexpected error'))
         .finally(() => {
           inFlight -= 1;
           wake?.();

@@ -26,6 +26,7 @@ import {
   type CallState,
   type FlowEvent,
   type Recipient,
+  type Recording,
   type TrailEntry,
 } from '../flow/interpreter.js';
 import type { TelephonyCommand, TelephonyEvent } from '../telephony/contract.js';
@@ -244,7 +245,7 @@ async function confirmProvider(
 async function hangUpAfterFailure(
   state: CallState,
   failed: TelephonyCommand,
-  awaitLegEnd: (callId: string) => Promise<void>,
+  awaitLegEnd: (callId: string) => Promise<unknown>,
 ): Promise<void> {
   const callId = state.callId;
   if (!callId) return;
@@ -274,15 +275,22 @@ export async function outboundCall(input: CallWorkflowInput): Promise<CallResult
   if (input.campaign) return campaignCall(input, input.campaign);
   // Any other start (CLI, API, a plain start by hand) passes the same gate, at its first dial.
   const gate = { ...(input.contactCap ? { contactCap: input.contactCap } : {}) };
-  return runCall({
-    flow: input.flow,
-    recipient: input.recipient,
-    campaignId: input.campaignId,
-    direction: 'outbound',
-    ...(input.hints ? { hints: input.hints } : {}),
-    gate,
-    first: async () => ({ type: 'start', at: Date.now() }),
-  });
+  const startedAt = Date.now();
+  return recorded(
+    { campaignId: input.campaignId, recipientId: input.recipient.id, row: 0, slotAt: startedAt, direction: 'outbound' },
+    input.flow,
+    (progress) =>
+      runCall({
+        flow: input.flow,
+        recipient: input.recipient,
+        campaignId: input.campaignId,
+        direction: 'outbound',
+        ...(input.hints ? { hints: input.hints } : {}),
+        gate,
+        progress,
+        first: async () => ({ type: 'start', at: Date.now() }),
+      }),
+  );
 }
 
 /**
@@ -293,62 +301,106 @@ export async function outboundCall(input: CallWorkflowInput): Promise<CallResult
 async function campaignCall(input: CallWorkflowInput, placement: CampaignPlacement): Promise<CallResult> {
   const wait = placement.slotAt - Date.now();
   if (wait > 0) await sleep(wait);
-  return CancellationScope.nonCancellable(async () => {
-    const dialFrom = Date.now();
-    // What the call got to, for the record of a call that fails on the way.
-    const progress: CallProgress = { dials: 0, trail: [] };
-    const record = (result: Pick<CallResult, 'outcome' | 'dials' | 'trail' | 'dataPayload' | 'error'>) =>
-      publishCallRecord({
-        workflowId: workflowInfo().workflowId,
-        record: {
+  return CancellationScope.nonCancellable(() =>
+    recorded(
+      {
+        campaignId: input.campaignId,
+        recipientId: input.recipient.id,
+        row: placement.row,
+        slotAt: placement.slotAt,
+        direction: 'outbound',
+      },
+      input.flow,
+      async (progress) => {
+        const gate = await campaignGate({
+          phone: input.recipient.phone,
+          now: Date.now(),
+          ...(placement.contactCap ? { contactCap: placement.contactCap } : {}),
+        });
+        if (gate !== 'ok') {
+          metrics.callCompleted(input.flow.id, input.campaignId, 'outbound', gate);
+          return { outcome: gate, dials: 0, trail: [], visited: [], variables: {}, recordings: [], warnings: [] };
+        }
+        return runCall({
+          flow: input.flow,
+          recipient: input.recipient,
           campaignId: input.campaignId,
-          recipientId: input.recipient.id,
-          row: placement.row,
-          outcome: result.outcome,
-          dials: result.dials,
-          durationMs: result.dials > 0 ? Date.now() - dialFrom : 0,
-          slotAt: placement.slotAt,
-          endedAt: Date.now(),
-          responses: result.trail,
-          ...(result.dataPayload ? { dataPayload: result.dataPayload } : {}),
-          ...(result.error ? { error: result.error } : {}),
-        },
-      });
-    let result: CallResult;
-    try {
-      const gate = await campaignGate({
-        phone: input.recipient.phone,
-        now: dialFrom,
-        ...(placement.contactCap ? { contactCap: placement.contactCap } : {}),
-      });
-      result =
-        gate === 'ok'
-          ? await runCall({
-              flow: input.flow,
-              recipient: input.recipient,
-              campaignId: input.campaignId,
-              direction: 'outbound',
-              ...(input.hints ? { hints: input.hints } : {}),
-              progress,
-              first: async () => ({ type: 'start', at: Date.now() }),
-            })
-          : { outcome: gate, dials: 0, trail: [], visited: [], variables: {}, recordings: [], warnings: [] };
-      if (gate !== 'ok') metrics.callCompleted(input.flow.id, input.campaignId, 'outbound', gate);
-    } catch (err) {
-      // A call that fails still counts for its campaign: without its record the campaign would
-      // wait for it forever.
-      const reason = failureReason(err);
-      log.warn('call failed', { reason });
-      metrics.callCompleted(input.flow.id, input.campaignId, 'outbound', 'failed');
-      await record({ outcome: 'failed', dials: progress.dials, trail: progress.trail, error: reason });
-      // A Temporal failure fails the workflow; anything else would only fail the workflow task
-      // and be retried for ever, so it becomes a failure too (the record is already written).
-      if (err instanceof TemporalFailure) throw err;
-      throw ApplicationFailure.nonRetryable(reason, 'CallFailed');
-    }
-    await record(result);
-    return result;
-  });
+          direction: 'outbound',
+          ...(input.hints ? { hints: input.hints } : {}),
+          progress,
+          first: async () => ({ type: 'start', at: Date.now() }),
+        });
+      },
+    ),
+  );
+}
+
+interface RecordContext {
+  campaignId: string;
+  recipientId: string;
+  /** Row of the recipients file (0 outside campaigns). */
+  row: number;
+  slotAt: number;
+  direction: CallDirection;
+}
+
+/**
+ * Run a call and write its record: every call has one (campaign, direct and inbound calls), with
+ * what it got to when it failed on the way. A campaign counts its completions from the records: a
+ * campaign call without one would be waited for forever.
+ */
+async function recorded(
+  ctx: RecordContext,
+  flow: Flow,
+  run: (progress: CallProgress) => Promise<CallResult>,
+): Promise<CallResult> {
+  const startedAt = Date.now();
+  const progress: CallProgress = { dials: 0, trail: [] };
+  const record = (result: Pick<CallResult, 'outcome' | 'dials' | 'trail' | 'dataPayload' | 'error' | 'recordings'>) =>
+    publishCallRecord({
+      workflowId: workflowInfo().workflowId,
+      record: {
+        campaignId: ctx.campaignId,
+        workflowId: workflowInfo().workflowId,
+        direction: ctx.direction,
+        recipientId: ctx.recipientId,
+        row: ctx.row,
+        outcome: result.outcome,
+        dials: result.dials,
+        durationMs: result.dials > 0 || ctx.direction === 'inbound' ? Date.now() - startedAt : 0,
+        slotAt: ctx.slotAt,
+        endedAt: Date.now(),
+        responses: result.trail,
+        ...(result.dataPayload ? { dataPayload: result.dataPayload } : {}),
+        ...(result.error ? { error: result.error } : {}),
+        ...(result.recordings.length > 0
+          ? {
+              recordings: result.recordings.map((r) => ({
+                recordingId: r.recordingId,
+                name: r.name,
+                ...(r.durationMs !== undefined ? { durationMs: r.durationMs } : {}),
+                ...(r.url ? { url: r.url } : {}),
+              })),
+            }
+          : {}),
+      },
+    });
+  let result: CallResult;
+  try {
+    result = await run(progress);
+  } catch (err) {
+    // A call that fails still has its record (and still counts for its campaign).
+    const reason = failureReason(err);
+    log.warn('call failed', { reason });
+    metrics.callCompleted(flow.id, ctx.campaignId, ctx.direction, 'failed');
+    await record({ outcome: 'failed', dials: progress.dials, trail: progress.trail, error: reason, recordings: [] });
+    // A Temporal failure fails the workflow; anything else would only fail the workflow task
+    // and be retried for ever, so it becomes a failure too (the record is already written).
+    if (err instanceof TemporalFailure) throw err;
+    throw ApplicationFailure.nonRetryable(reason, 'CallFailed');
+  }
+  await record(result);
+  return result;
 }
 
 /**
@@ -363,6 +415,28 @@ function activityFailed(err: unknown): err is TemporalFailure {
 function failureReason(err: unknown): string {
   if (err instanceof ActivityFailure && err.cause) return `${err.activityType ?? 'activity'}: ${err.cause.message}`;
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Whole-call recordings (`recordCall`) become ready after the call ended: those already in when the
+ * call completes join its result (and record); a later one reaches the record through the bridge.
+ */
+function withWholeCallRecordings(result: CallResult, queue: TelephonyEvent[]): CallResult {
+  const known = new Set(result.recordings.map((r) => r.recordingId));
+  const more: Recording[] = [];
+  for (const ev of queue) {
+    const p = ev.properties;
+    if (ev.type !== 'CALL_RECORDING_READY' || typeof p.recordingId !== 'string' || known.has(p.recordingId)) continue;
+    known.add(p.recordingId);
+    more.push({
+      element: '',
+      name: typeof p.name === 'string' ? p.name : 'call',
+      recordingId: p.recordingId,
+      ...(typeof p.url === 'string' ? { url: p.url } : {}),
+      ...(typeof p.durationMs === 'number' ? { durationMs: p.durationMs } : {}),
+    });
+  }
+  return more.length > 0 ? { ...result, recordings: [...result.recordings, ...more] } : result;
 }
 
 /** How far a call got: kept up to date by `runCall` after every interpreter step. */
@@ -385,19 +459,25 @@ const RECEIVED_WAIT_MS = 60_000;
 
 /** inboundCallWorkflow: one inbound call, started by the bridge with signal-with-start on CALL_RECEIVED. */
 export async function inboundCall(input: InboundCallWorkflowInput): Promise<CallResult> {
-  return runCall({
-    flow: input.flow,
-    recipient: { id: input.from, phone: input.from },
-    campaignId: 'inbound',
-    direction: 'inbound',
-    first: async (queue) => {
-      await condition(() => queue.some((e) => e.type === 'CALL_RECEIVED'), RECEIVED_WAIT_MS);
-      const at = queue.findIndex((e) => e.type === 'CALL_RECEIVED');
-      if (at > 0 || at === -1) log.warn('inbound call without CALL_RECEIVED first', { callId: input.callId });
-      if (at >= 0) queue.splice(at, 1);
-      return { type: 'incoming', at: Date.now(), callId: input.callId, to: input.to, from: input.from };
-    },
-  });
+  return recorded(
+    { campaignId: 'inbound', recipientId: input.from, row: 0, slotAt: Date.now(), direction: 'inbound' },
+    input.flow,
+    (progress) =>
+      runCall({
+        flow: input.flow,
+        recipient: { id: input.from, phone: input.from },
+        campaignId: 'inbound',
+        direction: 'inbound',
+        progress,
+        first: async (queue) => {
+          await condition(() => queue.some((e) => e.type === 'CALL_RECEIVED'), RECEIVED_WAIT_MS);
+          const at = queue.findIndex((e) => e.type === 'CALL_RECEIVED');
+          if (at > 0 || at === -1) log.warn('inbound call without CALL_RECEIVED first', { callId: input.callId });
+          if (at >= 0) queue.splice(at, 1);
+          return { type: 'incoming', at: Date.now(), callId: input.callId, to: input.to, from: input.from };
+        },
+      }),
+  );
 }
 
 async function runCall(o: {
@@ -463,11 +543,11 @@ async function runCall(o: {
    * completion when a new event came in meanwhile, and the retried task runs its local activities
    * (and metrics) again. Bounded: a provider that never reports does not hold the call.
    */
-  const awaitLegEnd = async (callId: string): Promise<void> => {
-    await watchdog.waitFor(
-      () => queue.some((e) => (e.type === 'CALL_FINISHED' || e.type === 'CALL_FAILED') && e.callId === callId),
-      Date.now() + LEG_END_WAIT_MS,
-    );
+  const legEnded = (callId: string) =>
+    queue.some((e) => (e.type === 'CALL_FINISHED' || e.type === 'CALL_FAILED') && e.callId === callId);
+  const awaitLegEnd = async (callId: string): Promise<boolean> => {
+    await watchdog.waitFor(() => legEnded(callId), Date.now() + LEG_END_WAIT_MS);
+    return legEnded(callId);
   };
 
   /** A telephony command; one that cannot reach its provider ends the call as failed. */
@@ -524,10 +604,26 @@ async function runCall(o: {
       return ev;
     },
     async finish(result, legToEnd) {
-      if (legToEnd) await awaitLegEnd(legToEnd);
+      if (legToEnd && !(await awaitLegEnd(legToEnd))) {
+        // The leg did not end: a provider that does not know prompt follow-ups (one from before
+        // them) played the last prompt without hanging up. Hang up once more, best effort.
+        log.warn('the call leg did not end after its hang-up: hanging up again', { callId: legToEnd });
+        try {
+          await hangUpBestEffort({
+            action: 'hangup',
+            callId: legToEnd,
+            commandId: `${legToEnd}#end`,
+            elementId: state.visited.at(-1) ?? '-',
+          });
+        } catch (err) {
+          if (!activityFailed(err)) throw err;
+          log.warn('the second hang-up did not reach the provider either', { reason: failureReason(err) });
+        }
+      }
       await condition(allHandlersFinished);
       log.info('call finished', { outcome: result.outcome, dials: result.dials });
       metrics.callCompleted(flow.id, o.campaignId, o.direction, result.outcome);
+      return withWholeCallRecordings(result, queue);
     },
     stepped(next) {
       state = next;

@@ -30,6 +30,15 @@ export const TASK_QUEUE = 'dialflow-calls';
 export function callWorkflowId(campaignId: string, recipientId: string): string {
   return `call:${campaignId}:${recipientId}`;
 }
+/**
+ * Under which name a call's records are kept, from its workflow id: the campaign's id (campaign
+ * ids hold no `:`), or `inbound` for inbound calls. Undefined for an id of neither form.
+ */
+export function recordsNameOfWorkflowId(workflowId: string): string | undefined {
+  if (workflowId.startsWith('inbound:')) return 'inbound';
+  const m = /^call:([^:]+):/.exec(workflowId);
+  return m?.[1];
+}
 
 // --- campaigns -----------------------------------------------------------------------------------
 

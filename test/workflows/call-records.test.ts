@@ -3,18 +3,21 @@
 // code, so the campaign's collector writes it. And a poison expression inside the workflow
 // sandbox fails like any expression: the call goes on and the worker lives.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowFailedError } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { Registry } from 'prom-client';
 import { createActivities } from '../../src/activities/index.js';
 import { startCampaign } from '../../src/client/campaigns.js';
+import { startCall, startInboundCall } from '../../src/client/calls.js';
+import { inboundWorkflowId } from '../../src/telephony/contract.js';
 import { EncryptionCodec } from '../../src/codec/encryption.js';
 import { toolPaths } from '../../src/config/tools.js';
 import { parseFlow } from '../../src/flow/validate.js';
-import { MemoryCampaignStore } from '../../src/store/campaigns.js';
+import { MemoryCampaignStore, readAllRecords } from '../../src/store/campaigns.js';
 import { MemoryProfileStore } from '../../src/store/profiles.js';
 import { InlineSimulatorProvider } from '../../src/telephony/inline.js';
 import { callStatusQuery, callWorkflowId } from '../../src/workflows/messages.js';
@@ -32,14 +35,14 @@ interface Harness {
 
 /**
  * A worker on `env` with the in-process simulator. `fails`: every telephony command fails for good.
- * `silentCollect`: key captures get no event, so a collect keeps the call waiting (mid-call).
+ * `noFollowUps`: a provider from before prompt follow-ups and held events (it drops both fields).
  */
 async function harness(
   env: TestWorkflowEnvironment,
   codec: EncryptionCodec,
   taskQueue: string,
-  mode: 'fails' | 'silentCollect' | 'normal' = 'normal',
-): Promise<Harness> {
+  mode: 'fails' | 'noFollowUps' | 'normal' = 'normal',
+): Promise<Harness & { provider: InlineSimulatorProvider }> {
   const store = new MemoryCampaignStore();
   const provider = new InlineSimulatorProvider(() => env.client);
   const activities = createActivities({
@@ -48,14 +51,19 @@ async function harness(
     profiles: new MemoryProfileStore(),
     campaigns: { client: env.client, store },
   });
-  const send = activities.sendTelephonyCommand;
   if (mode === 'fails') {
     activities.sendTelephonyCommand = async () => {
       throw ApplicationFailure.nonRetryable('provider unreachable', 'ProviderUnavailableError');
     };
-  } else if (mode === 'silentCollect') {
-    // The key capture is accepted (its command comes back) but never reports.
-    activities.sendTelephonyCommand = async (command) => (command.action === 'captureDtmf' ? command : send(command));
+  } else if (mode === 'noFollowUps') {
+    const send = activities.sendTelephonyCommand;
+    activities.sendTelephonyCommand = async (command) => {
+      // eslint-disable-next-line @typescript-eslint/no-unused-vars
+      const { holdEvents, ...rest } = command;
+      const old = rest.action === 'say' || rest.action === 'play' ? { ...rest, then: undefined } : rest;
+      await send(JSON.parse(JSON.stringify(old)) as typeof command);
+      return command;
+    };
   }
   const worker = await Worker.create({
     connection: env.nativeConnection,
@@ -65,7 +73,7 @@ async function harness(
     sinks: workflowMetricSinks(new Registry()),
     activities,
   });
-  return { env, store, worker, running: worker.run() };
+  return { env, store, worker, running: worker.run(), provider };
 }
 
 async function stop(h: Harness | undefined): Promise<void> {
@@ -86,7 +94,7 @@ beforeAll(() => {
 
 describe('on the time-skipping server', () => {
   let env: TestWorkflowEnvironment;
-  let ok: Harness;
+  let ok: Harness & { provider: InlineSimulatorProvider };
   let broken: Harness;
   const codec = new EncryptionCodec(randomBytes(32));
   beforeAll(async () => {
@@ -101,6 +109,131 @@ describe('on the time-skipping server', () => {
     await stop(ok);
     await stop(broken);
     await env?.teardown();
+  });
+
+  it('every call writes its record: a direct call (with its whole-call recording) and an inbound one', async () => {
+    const flow = parseFlow({
+      id: 'rec',
+      version: 1,
+      start: 'call',
+      elements: [
+        {
+          id: 'call',
+          type: 'startOutgoingCall',
+          from: '+14155550100',
+          recordCall: true,
+          next: { answered: 'hello' },
+        },
+        { id: 'in', type: 'startIncomingCall', number: '+14155550199', next: 'hello' },
+        { id: 'hello', type: 'play', tts: { text: 'Hello.' }, next: { played: 'ask' } },
+        {
+          id: 'ask',
+          type: 'collect',
+          maxDigits: 4,
+          reporting: 'masked',
+          saveTo: 'pin',
+          next: { noMatch: 'end' },
+        },
+        { id: 'end', type: 'hangUp' },
+      ],
+    });
+    const direct = await startCall(env.client, {
+      flow,
+      campaignId: 'direct-records',
+      taskQueue: 'records-ok',
+      recipient: { id: 'r9', phone: '+385915550009' },
+      hints: { persona: { keys: ['4321#'] } },
+    });
+    const directResult = await direct.result();
+    const received = ok.provider.engine.incomingCall('records-in-1', '+385915550008', '+14155550199', {
+      keys: ['4321#'],
+    }).event;
+    const inbound = await startInboundCall(env.client, {
+      flow,
+      received,
+      workflowId: inboundWorkflowId(received.callId),
+      taskQueue: 'records-ok',
+    });
+    const inboundResult = await inbound.result();
+    for (const [name, result, workflowId, direction, recipientId, recordings] of [
+      ['direct-records', directResult, direct.workflowId, 'outbound', 'r9', ['call']],
+      ['inbound', inboundResult, inbound.workflowId, 'inbound', '+385915550008', []],
+    ] as const) {
+      const records = ok.store.callRecords(name);
+      expect(records).toHaveLength(1);
+      expect(records[0]).toMatchObject({ workflowId, direction, recipientId, outcome: result.outcome });
+      // The whole-call recording came after the hang-up, before the workflow closed: in the result and the record.
+      expect(result.recordings.map((r) => r.name)).toEqual(recordings);
+      expect(records[0]?.recordings?.map((r) => r.name) ?? []).toEqual(recordings);
+      // Masked input is reported masked.
+      expect(JSON.stringify(records[0])).not.toContain('4321');
+      expect(records[0]?.responses.map((t) => t.branch)).toContain('noMatch');
+    }
+  });
+
+  it('a provider without prompt follow-ups still gets every command: the capture asked again, the hang-up sent again', async () => {
+    const old = await harness(env, codec, 'records-old-provider', 'noFollowUps');
+    try {
+      const flow = parseFlow(
+        JSON.parse(readFileSync(new URL('../../examples/appointment-reminder.json', import.meta.url), 'utf8')),
+      );
+      const handle = await startCall(env.client, {
+        flow,
+        campaignId: 'old-provider',
+        taskQueue: 'records-old-provider',
+        recipient: { id: 'r8', phone: '+385915550088', firstName: 'Ana', timeZone: 'Europe/Zagreb' },
+        hints: { persona: { keys: ['1'] } },
+      });
+      const result = await handle.result();
+      expect(result.trail.map((t) => `${t.element}:${t.branch}`)).toEqual([
+        'call:answered',
+        'menu:played',
+        'ask:1',
+        'confirmed:played',
+      ]);
+      expect(old.provider.engine.knows(`${handle.workflowId}~1`)).toBe(true);
+      const call = old.provider.engine.snapshot(`${handle.workflowId}~1`);
+      // The leg was hung up (by the second hang-up), not left up behind the closed workflow.
+      expect(call?.f).toBe(true);
+      expect(call?.cmd.some((id) => id.endsWith('#end'))).toBe(true);
+    } finally {
+      await stop(old);
+    }
+  });
+
+  it('a recording that came after its call closed joins the call record in the report, and is no completion', async () => {
+    const store = new MemoryCampaignStore();
+    const call = {
+      campaignId: 'late',
+      workflowId: 'call:late:r1',
+      recipientId: 'r1',
+      row: 2,
+      outcome: 'answered' as const,
+      dials: 1,
+      durationMs: 1000,
+      slotAt: 0,
+      endedAt: 1000,
+      responses: [],
+    };
+    await store.publish(call, 'call:late:r1');
+    const late = { recordingId: 'call:late:r1~1:call', name: 'call', durationMs: 900 };
+    await store.publish({ kind: 'recording', campaignId: 'late', workflowId: 'call:late:r1', recording: late }, 'l1');
+    await store.publish({ kind: 'recording', campaignId: 'late', workflowId: 'call:late:r1', recording: late }, 'l1');
+    expect(await readAllRecords(store, 'late')).toEqual([{ ...call, recordings: [late] }]);
+    const activities = createActivities({
+      telephony: ok.provider,
+      sms: ok.provider,
+      profiles: new MemoryProfileStore(),
+      campaigns: { client: env.client, store },
+    });
+    const completions = await new MockActivityEnvironment().run(activities.countCompletions, {
+      campaignId: 'late',
+      recordsSeq: 0,
+    });
+    expect(completions).toMatchObject({
+      completed: 1,
+      byOutcome: { answered: 1 },
+    });
   });
 
   it('a call workflow that fails writes its record (failed, with the reason) and its campaign finishes', async () => {
@@ -199,7 +332,7 @@ describe('on the dev server (with visibility)', () => {
       server: { executable: { type: 'existing-path', path: toolPaths().temporal } },
       client: { dataConverter: { payloadCodecs: [codec] } },
     });
-    h = await harness(env, codec, 'records-dev', 'silentCollect');
+    h = await harness(env, codec, 'records-dev');
   });
   afterAll(async () => {
     await stop(h);

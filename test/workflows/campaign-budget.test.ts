@@ -187,7 +187,7 @@ describe('retries count against the calling speed (requestDialSlot)', () => {
     const after = mine.filter((d) => d.at > cancelAt);
     expect(after).toHaveLength(10);
     for (const d of after) expect(d.askedAt).toBeLessThan(cancelAt);
-    const records = stack.campaigns.records.filter((r) => r.record.campaignId === campaignId).map((r) => r.record);
+    const records = stack.campaigns.callRecords(campaignId);
     expect(records.map((r) => [r.dials, r.error])).toEqual(Array.from({ length: 10 }, () => [2, 'campaignStopped']));
     // The first run: placements, retries' updates, the cancel.
     await recordHistory(
@@ -237,7 +237,7 @@ describe('upgrade', () => {
     });
     expect(final).toMatchObject({ state: 'completed', placed: total, completed: total, inFlight: 0 });
     expect(final.speed).toBe('10/hour spread');
-    const records = stack.campaigns.records.filter((r) => r.record.campaignId === campaignId).map((r) => r.record);
+    const records = stack.campaigns.callRecords(campaignId);
     expect(new Set(records.map((r) => r.recipientId)).size).toBe(total);
     expect(records).toHaveLength(total);
     // The spacing it started with goes on across the upgrade: any hour holds at most 10.

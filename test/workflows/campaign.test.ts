@@ -71,9 +71,9 @@ async function stage(campaignId: string, n: number, pageSize = 500): Promise<num
 }
 
 const slotsOf = (campaignId: string) =>
-  store.records
-    .filter((r) => r.record.campaignId === campaignId)
-    .map((r) => r.record.slotAt)
+  store
+    .callRecords(campaignId)
+    .map((r) => r.slotAt)
     .sort((a, b) => a - b);
 
 /** Dial starts in each period, the periods counted from the first one. */
@@ -163,7 +163,7 @@ describe('campaign calling speed on the time-skipping server', () => {
     expect((await handle.executeUpdate(resumeCampaignUpdate)).state).toBe('running');
     const final = await handle.result();
     expect(final).toMatchObject({ state: 'completed', completed: total, inFlight: 0 });
-    const records = store.records.filter((r) => r.record.campaignId === campaignId).map((r) => r.record.recipientId);
+    const records = store.callRecords(campaignId).map((r) => r.recipientId);
     expect(new Set(records).size).toBe(total);
     expect(records).toHaveLength(total);
     // Spread: any window of an hour, aligned or not, holds at most 10.
