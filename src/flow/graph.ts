@@ -1,9 +1,10 @@
-// The branches of every element, with what each does to the call session. One description shared
-// by the validator (session rules, reachability, auto hang-ups), `dialflow graph` and the docs.
-import type { FlowElement } from './schema.js';
+// The branches of every element, with what each does to the call session, read from the element's
+// branch table (src/flow/elements/<type>.schema.ts): shared by the validator (session rules,
+// reachability, auto hang-ups), `dialflow graph` and the docs.
+import { BRANCH_TABLES, type FlowElement } from './schema.js';
+import type { BranchRule, SessionEffect } from './elements/branch-table.js';
 
-/** start: the branch opens a call session; keep: the session state is unchanged; end: no session after it. */
-export type SessionEffect = 'start' | 'keep' | 'end';
+export type { SessionEffect } from './elements/branch-table.js';
 
 export interface Branch {
   /** Branch name as written in the document (`answered`, `1`, `next`, `else`, `conditions[0]` …). */
@@ -13,96 +14,52 @@ export interface Branch {
   effect: SessionEffect;
   /** Field path of the branch inside the element. */
   path: string;
+  /** Where the target is written: a key of `next`, a field of its own, or an entry of a list or map. */
+  written: 'next' | 'field' | 'each';
   /** Configured or always present: an open branch here is reported (and closed with a hang-up in a session). */
   enabled: boolean;
 }
 
-function fromMap(
-  map: Record<string, string | null | undefined>,
-  spec: Record<string, { effect: SessionEffect; always: boolean }>,
-): Branch[] {
-  return Object.entries(spec).map(([name, s]) => ({
+const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+
+/** The branches an `each` rule stands for: one per response of a collect, one per condition. */
+function eachBranches(el: FlowElement, effect: SessionEffect): Branch[] {
+  const branch = (name: string, target: string, path: string): Branch => ({
     name,
-    target: map[name],
-    effect: s.effect,
-    path: `next.${name}`,
-    enabled: s.always || Object.prototype.hasOwnProperty.call(map, name),
-  }));
+    target,
+    effect,
+    path,
+    written: 'each',
+    enabled: true,
+  });
+  switch (el.type) {
+    case 'collect':
+      return Object.entries(el.responses).map(([digits, t]) => branch(digits, t, `responses.${digits}`));
+    case 'condition':
+      return el.conditions.map((c, i) => branch(`conditions[${i}]`, c.next, `conditions[${i}].next`));
+    default:
+      return [];
+  }
 }
 
-const single = (target: string | undefined, effect: SessionEffect, name = 'next', path = 'next'): Branch => ({
-  name,
-  target,
-  effect,
-  path,
-  enabled: true,
-});
-
 export function branchesOf(el: FlowElement): Branch[] {
-  switch (el.type) {
-    case 'startIncomingCall':
-      return [single(el.next, 'start')];
-    case 'startOutgoingCall':
-      return fromMap(el.next, {
-        answered: { effect: 'start', always: true },
-        voicemail: { effect: 'start', always: false },
-        noAnswer: { effect: 'end', always: false },
-        busy: { effect: 'end', always: false },
-        declined: { effect: 'end', always: false },
-        callEnded: { effect: 'end', always: true },
-      });
-    case 'play':
-      return fromMap(el.next, {
-        played: { effect: 'keep', always: true },
-        hungUp: { effect: 'end', always: true },
-        callEnded: { effect: 'end', always: true },
-      });
-    case 'collect':
-      return [
-        ...Object.entries(el.responses).map(([digits, t]) => ({
-          name: digits,
-          target: t,
-          effect: 'keep' as const,
-          path: `responses.${digits}`,
-          enabled: true,
-        })),
-        ...fromMap(el.next, {
-          noMatch: { effect: 'keep', always: true },
-          hungUp: { effect: 'end', always: true },
-          callEnded: { effect: 'end', always: true },
-        }),
-      ];
-    case 'forwardCall':
-      return fromMap(el.next, {
-        forwarded: { effect: 'end', always: true },
-        notForwarded: { effect: 'keep', always: true },
-        noAnswer: { effect: 'keep', always: false },
-        busy: { effect: 'keep', always: false },
-        declined: { effect: 'keep', always: false },
-        callEnded: { effect: 'end', always: true },
-      });
-    case 'recordVoicemail':
-      return fromMap(el.next, {
-        recorded: { effect: 'keep', always: true },
-        hungUp: { effect: 'end', always: true },
-        callEnded: { effect: 'end', always: true },
-      });
-    case 'hangUp':
-      return [single(el.next, 'end')];
-    case 'pause':
-    case 'setVariable':
-      return [single(el.next, 'keep')];
-    case 'sendSms':
-    case 'updateProfile':
-    case 'httpRequest':
-      return [
-        single(el.next, 'keep'),
-        ...(el.onError !== undefined ? [single(el.onError, 'keep', 'onError', 'onError')] : []),
-      ];
-    case 'condition':
-      return [
-        ...el.conditions.map((c, i) => single(c.next, 'keep', `conditions[${i}]`, `conditions[${i}].next`)),
-        single(el.else, 'keep', 'else', 'else'),
-      ];
-  }
+  const table: Record<string, BranchRule> = BRANCH_TABLES[el.type];
+  const fields = el as unknown as Record<string, string | undefined>;
+  const next: Record<string, string | null | undefined> =
+    'next' in el && el.next !== null && typeof el.next === 'object' ? el.next : {};
+  return Object.entries(table).flatMap(([name, rule]): Branch[] => {
+    switch (rule.written) {
+      case 'each':
+        return eachBranches(el, rule.session);
+      case 'field': {
+        const target = fields[name];
+        const enabled = !rule.optional || target !== undefined;
+        return [{ name, target, effect: rule.session, path: name, written: 'field', enabled }];
+      }
+      default: {
+        const enabled = !rule.optional || hasOwn(next, name);
+        return [{ name, target: next[name], effect: rule.session, path: `next.${name}`, written: 'next', enabled }];
+      }
+    }
+  });
 }

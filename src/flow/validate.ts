@@ -213,7 +213,7 @@ export function validateFlow(doc: unknown): ValidationResult {
   const seen = new Set<string>();
   const reached = new Set<string>();
   const reported = new Set<string>();
-  const openInSession: Array<{ el: FlowElement; path: string; name: string }> = [];
+  const openInSession: Array<{ el: FlowElement; path: string; name: string; field: boolean }> = [];
   const once = (key: string, f: () => void) => {
     if (!reported.has(key)) {
       reported.add(key);
@@ -279,7 +279,9 @@ export function validateFlow(doc: unknown): ValidationResult {
             : state;
       if (typeof b.target === 'string') queue.push({ id: b.target, state: nextState, viaNext: true });
       else if (b.enabled && nextState !== 'none') {
-        once(`${id}:open:${b.name}`, () => openInSession.push({ el, path: `${p}.${b.path}`, name: b.name }));
+        once(`${id}:open:${b.name}`, () =>
+          openInSession.push({ el, path: `${p}.${b.path}`, name: b.name, field: b.written === 'field' }),
+        );
       }
     }
   }
@@ -404,8 +406,7 @@ export function validateFlow(doc: unknown): ValidationResult {
       );
       const el = normalised.elements[index.get(o.el.id) ?? -1];
       if (!el) continue;
-      if (o.name === 'next' || o.name === 'else' || o.name === 'onError')
-        (el as Record<string, unknown>)[o.name] = hangUpId;
+      if (o.field) (el as Record<string, unknown>)[o.name] = hangUpId;
       else (el as { next: Record<string, unknown> }).next[o.name] = hangUpId;
     }
     normalised.elements.push({ id: hangUpId, type: 'hangUp', label: 'added automatically' });
