@@ -104,9 +104,10 @@ export interface CallState {
   bargeIn?: string;
   /**
    * The capture a prompt's follow-up started for the collect its `played` branch leads to, and
-   * (when its result came before the prompt's end) the digits it reported. Set and consumed in the same step.
+   * (when its result came before the prompt's end) the digits it reported, or the end of the call
+   * during it. Set and consumed in the same step.
    */
-  queuedCapture?: { elementId: string; command: CaptureDtmfCommand; digits?: string };
+  queuedCapture?: { elementId: string; command: CaptureDtmfCommand; digits?: string; ended?: TelephonyEvent };
   /** The hang-up a prompt's follow-up runs: the path that ends after the prompt sends none of its own. */
   queuedHangup?: boolean;
   seq: number;

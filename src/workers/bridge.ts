@@ -236,6 +236,9 @@ export async function startBridge(opts: {
   // is acknowledged without a signal — the call ignores it anyway, and a copy of a held event
   // would otherwise wait out a whole hold for a next event that never comes.
   const signalled = new LRUCache<string, true>({ max: 100_000 });
+  // Call legs whose end this bridge signalled: an event held after that has no next event to wait
+  // for (a provider's events can come out of order: a prompt's end after the hang-up it ran).
+  const endedLegs = new LRUCache<string, true>({ max: 100_000 });
   let inFlight = 0;
   let wake: (() => void) | undefined;
 
@@ -358,7 +361,12 @@ export async function startBridge(opts: {
           `${ev.id}: ${workflowId} already received ${seen.events} events (${seen.bytes} bytes)`,
         );
       }
-      if (!release && isHeldEvent(ev) && (held.get(workflowId)?.events.length ?? 0) < MAX_HELD_PER_CALL) {
+      if (
+        !release &&
+        isHeldEvent(ev) &&
+        !endedLegs.has(ev.callId) &&
+        (held.get(workflowId)?.events.length ?? 0) < MAX_HELD_PER_CALL
+      ) {
         // Acknowledged with the signal that carries it: a bridge that dies meanwhile leaves it to another.
         hold(workflowId, m, ev);
         metrics.events.inc({ type: ev.type, result: 'held' });
@@ -375,6 +383,7 @@ export async function startBridge(opts: {
       metrics.signalRpc.observe((performance.now() - sent) / 1000);
       for (const h of before) signalled.set(h.ev.id, true);
       signalled.set(ev.id, true);
+      if (ev.type === 'CALL_FINISHED' || ev.type === 'CALL_FAILED') endedLegs.set(ev.callId, true);
       settleHeld(before, 'ack');
       m.ack();
       for (const h of before) metrics.events.inc({ type: h.ev.type, result: 'signalled' });

@@ -811,3 +811,13 @@ describe('prompt follow-ups', () => {
     ]);
   });
 });
+
+describe('prompt follow-ups, in any order', () => {
+  it('the person hangs up during the follow-up capture: the collect’s branch, whichever event comes first', async () => {
+    const reorder = (events: TelephonyEvent[]) => [...events].reverse();
+    for (const tamper of [undefined, reorder]) {
+      const d = await drive(reminder, { attempts: ['answered'], hangUpAt: 'ask' }, tamper ? { tamper } : {});
+      expect(branches(d.result)).toEqual(['call:answered', 'menu:played', 'ask:hungUp']);
+    }
+  });
+});

@@ -50,6 +50,7 @@ export const collect: ElementRuntime<Collect> = {
     if (queued) {
       // The prompt's follow-up is capturing already (with any keys that interrupted the prompt).
       if (queued.digits !== undefined) return collected(ctx, el, queued.digits);
+      if (queued.ended) return ctx.otherEvent(el, queued.ended);
       const token = ctx.token();
       d.phase = { kind: 'collecting', token, commandId: queued.command.commandId, prefix: '' };
       return ctx.await(token, collectWaitMs(el, el.maxDigits) + TIMEOUTS.collectSlackMs, queued.command);

@@ -1,7 +1,7 @@
 // play at run time: says a text or plays audio, loop by loop. On the last loop the provider is handed
 // what follows the prompt (the capture of the collect it leads to, or the hang-up where the path
 // ends), saving the call a round trip; keys that interrupt the prompt go to that collect.
-import type { PromptFollowUp } from '../../telephony/contract.js';
+import type { PromptFollowUp, TelephonyEvent } from '../../telephony/contract.js';
 import type { Play } from '../schema.js';
 import { TIMEOUTS, type ElementRuntime, type StepContext } from './context.js';
 import { captureCommand, collectWaitMs } from './collect.js';
@@ -89,11 +89,21 @@ function followUpOf(
  * The prompt ended (or the follow-up's result came before word of it): the follow-up is running,
  * so the collect or the hang-up it stands for is not sent again. `captured`: its digits, if known.
  */
-async function promptEnded(ctx: StepContext, el: Play, followUp: PromptFollowUp, captured?: string): Promise<void> {
+async function promptEnded(
+  ctx: StepContext,
+  el: Play,
+  followUp: PromptFollowUp,
+  captured?: string,
+  ended?: TelephonyEvent,
+): Promise<void> {
   const d = ctx.state;
   if (followUp.action === 'captureDtmf') {
     const queued = { elementId: el.next.played ?? '', command: followUp };
-    d.queuedCapture = { ...queued, ...(captured !== undefined ? { digits: captured } : {}) };
+    d.queuedCapture = {
+      ...queued,
+      ...(captured !== undefined ? { digits: captured } : {}),
+      ...(ended ? { ended } : {}),
+    };
   } else {
     d.queuedHangup = true;
   }
@@ -115,6 +125,10 @@ export const play: ElementRuntime<Play> = {
       // The follow-up's result came first (the prompt's end was held or is late): the prompt ended.
       if (ev.type === 'DTMF_CAPTURED')
         return promptEnded(ctx, el, phase.followUp, typeof p.dtmf === 'string' ? p.dtmf : '');
+      // The call ended during the follow-up's capture (the provider names the capture that was
+      // running): the prompt had played, and the collect sees the end.
+      if (phase.followUp.action === 'captureDtmf' && (ev.type === 'CALL_FINISHED' || ev.type === 'CALL_FAILED'))
+        return promptEnded(ctx, el, phase.followUp, undefined, ev);
       if (ev.type === 'CALL_FINISHED') {
         ctx.legEnded();
         return promptEnded(ctx, el, phase.followUp);
