@@ -56,12 +56,15 @@ export function initialState(input: {
   hints?: Record<string, unknown>;
   profile?: Record<string, unknown>;
   flow: Flow;
+  /** A campaign placed the call: redials ask it for their slots. */
+  dialSlots?: boolean;
 }): CallState {
   const vars: Record<string, unknown> = {};
   for (const [name, v] of Object.entries(input.flow.variables)) if (v.default !== undefined) vars[name] = v.default;
   return {
     workflowId: input.workflowId,
     recipient: input.recipient,
+    ...(input.dialSlots ? { dialSlots: true } : {}),
     profile: input.profile ?? {},
     ...(input.hints ? { hints: input.hints } : {}),
     element: null,

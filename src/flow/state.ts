@@ -85,6 +85,13 @@ export interface CallState {
   dials: number;
   forwards: number;
   firstDialAt?: number;
+  /**
+   * A campaign placed the call: every dial after its first asks the campaign for a slot from the
+   * calling speed's budget (`dialSlot` action), so retries count against the speed too.
+   */
+  dialSlots?: boolean;
+  /** The slot granted for dial number `dial`: it may start from `at` until `until` (then ask again). */
+  slot?: { dial: number; at: number; until: number; request: number };
   /** Known failures (busy, no answer …) on the current element: only these use the call-retry budget. */
   knownFailures: number;
   /** Internal-error redials on the current element: only these use the validity period. */
@@ -139,6 +146,11 @@ export type FlowEvent =
 export type ActionRequest =
   | { type: 'sendSms'; elementId: string; from?: string; to: string; text: string }
   | { type: 'updateProfile'; elementId: string; recipientId: string; attributes: Record<string, unknown> }
+  /**
+   * Ask the campaign for the slot of dial number `dial` (`request`: 1, then 2… when a granted slot
+   * passed unused). Data: `{granted: true, at, until}` or `{granted: false, reason, message}`.
+   */
+  | { type: 'dialSlot'; elementId: string; dial: number; request: number }
   | {
       type: 'httpRequest';
       elementId: string;

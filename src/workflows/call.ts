@@ -117,13 +117,34 @@ const { httpRequest } = proxyActivities<Activities>({
   retry: { maximumAttempts: 1 },
 });
 
+// A redial's slot from its campaign (an update of the campaign workflow, answered at once while the
+// campaign runs). Retried while the campaign's worker is away or the campaign hands over to a new
+// run; bounded, so a call whose campaign stays unreachable ends instead of waiting for ever.
+const { requestDialSlot } = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  scheduleToCloseTimeout: '1 hour',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
 /** Runs a non-IVR action; a failure becomes a result the flow can branch on, not a failed call. */
 async function runAction(
   request: ActionRequest,
-  recipientId: string,
+  call: { recipientId: string; campaignWorkflowId?: string },
 ): Promise<{ ok: boolean; data?: unknown; error?: string }> {
+  const { recipientId } = call;
   try {
     switch (request.type) {
+      case 'dialSlot':
+        if (!call.campaignWorkflowId) return { ok: false, error: 'the call was not placed by a campaign' };
+        return {
+          ok: true,
+          data: await requestDialSlot({
+            campaignWorkflowId: call.campaignWorkflowId,
+            workflowId: workflowInfo().workflowId,
+            dial: request.dial,
+            request: request.request,
+          }),
+        };
       case 'sendSms':
         return await sendSms({ ...(request.from ? { from: request.from } : {}), to: request.to, text: request.text });
       case 'updateProfile':
@@ -328,6 +349,7 @@ async function campaignCall(input: CallWorkflowInput, placement: CampaignPlaceme
           direction: 'outbound',
           ...(input.hints ? { hints: input.hints } : {}),
           progress,
+          campaignWorkflowId: placement.workflowId,
           first: async () => ({ type: 'start', at: Date.now() }),
         });
       },
@@ -488,6 +510,8 @@ async function runCall(o: {
   hints?: Record<string, unknown>;
   gate?: { contactCap?: ContactCap };
   progress?: CallProgress;
+  /** The campaign that placed the call: its redials ask it for their slots. */
+  campaignWorkflowId?: string;
   first: (queue: TelephonyEvent[]) => Promise<FlowEvent>;
 }): Promise<CallResult> {
   const { flow } = o;
@@ -520,6 +544,7 @@ async function runCall(o: {
     profile,
     flow,
     ...(o.hints ? { hints: o.hints } : {}),
+    ...(o.campaignWorkflowId ? { dialSlots: true } : {}),
   });
   setHandler(callStatusQuery, () => ({
     flowId: flow.id,
@@ -587,7 +612,11 @@ async function runCall(o: {
       await send(command);
       return undefined;
     },
-    runAction: (request) => runAction(request, o.recipient.id),
+    runAction: (request) =>
+      runAction(request, {
+        recipientId: o.recipient.id,
+        ...(o.campaignWorkflowId ? { campaignWorkflowId: o.campaignWorkflowId } : {}),
+      }),
     sleep: (ms) => sleep(ms),
     async nextEvent(wait) {
       armed = wait;

@@ -46,6 +46,8 @@ export interface DriveOptions {
   /** Drive an inbound call: the person calls `to`. */
   incoming?: { to: string; from?: string };
   maxSteps?: number;
+  /** A campaign placed the call: redials ask for their slots (answered by `action`). */
+  dialSlots?: boolean;
 }
 
 export async function drive(flow: Flow, persona: unknown = {}, opts: DriveOptions = {}): Promise<Drive> {
@@ -60,6 +62,7 @@ export async function drive(flow: Flow, persona: unknown = {}, opts: DriveOption
     flow,
     hints: { persona },
     ...(opts.profile ? { profile: opts.profile } : {}),
+    ...(opts.dialSlots ? { dialSlots: true } : {}),
   });
   const commands: TelephonyCommand[] = [];
   const sent: TelephonyCommand[] = [];

@@ -821,3 +821,64 @@ describe('prompt follow-ups, in any order', () => {
     }
   });
 });
+
+describe('redials of a campaign call dial in slots the campaign grants', () => {
+  const retrying = flowOf(ivr({ retry: { count: 2, minMinutes: 10, maxMinutes: 10 } }));
+  const MIN = 60_000;
+
+  it('a redial waits for its slot; a slot that passed unused is asked for again', async () => {
+    const asked: Array<{ dial: number; request: number }> = [];
+    const d = await drive(
+      retrying,
+      { attempts: ['busy', 'busy', 'answered'], keys: ['1'] },
+      {
+        dialSlots: true,
+        action: (request) => {
+          if (request.type !== 'dialSlot') return { ok: true };
+          asked.push({ dial: request.dial, request: request.request });
+          // Dial 2 (asked 10 minutes in): a slot 20 minutes from the start that closes as it opens,
+          // so it is asked for again and then granted at once; dial 3 at once.
+          if (request.dial === 2 && request.request === 1)
+            return { ok: true, data: { granted: true, at: START + 20 * MIN, until: START + 20 * MIN } };
+          return { ok: true, data: { granted: true, at: START, until: START + 10 * 60 * MIN } };
+        },
+      },
+    );
+    expect(branches(d.result)).toEqual(['call:answered', 'menu:played', 'ask:1', 'one:played']);
+    expect(d.result.dials).toBe(3);
+    expect(asked.map((a) => [a.dial, a.request])).toEqual([
+      [2, 1],
+      [2, 2],
+      [3, 1],
+    ]);
+    // The retry back-off, then the slot's wait; the second dial's slot is used at once.
+    expect(d.sleeps.map((s) => s.reason)).toEqual([
+      'retry 1/2 after busy',
+      expect.stringMatching(/^calling speed: dial 2 in the campaign's slot at /),
+      'retry 2/2 after busy',
+    ]);
+    expect(d.actions.filter((a) => a.type === 'dialSlot')).toHaveLength(3);
+  });
+
+  it('a refused slot ends the call with its last dial’s outcome; a call outside campaigns never asks', async () => {
+    const refused = await drive(
+      retrying,
+      { attempts: ['busy', 'answered'] },
+      {
+        dialSlots: true,
+        action: () => ({
+          ok: true,
+          data: { granted: false, reason: 'campaignStopped', message: 'campaign is cancelled: no more dials' },
+        }),
+      },
+    );
+    expect(refused.result).toMatchObject({
+      outcome: 'busy',
+      dials: 1,
+      error: 'not dialled again: campaign is cancelled: no more dials',
+    });
+    const direct = await drive(retrying, { attempts: ['busy', 'answered'], keys: ['1'] });
+    expect(direct.result.dials).toBe(2);
+    expect(direct.actions).toEqual([]);
+  });
+});

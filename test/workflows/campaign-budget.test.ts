@@ -28,6 +28,7 @@ import { recordHistory } from '../helpers/histories.js';
 const HOUR = 3_600_000;
 const MAIN = 'campaign-budget';
 const RETRIES = 'campaign-budget-retries';
+const REAL = 'campaign-budget-real';
 const UPGRADE = 'campaign-budget-upgrade';
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -71,7 +72,16 @@ beforeAll(async () => {
   stack = await startTimeSkipping(MAIN);
   env = stack.env;
   run(await createWorker(RETRIES, fixture('retrying-calls.ts')));
+  run(await createWorker(REAL, WORKFLOWS_PATH));
+  // Dial starts in workflow time, as the provider receives them.
+  const send = stack.provider.send.bind(stack.provider);
+  stack.provider.send = async (command) => {
+    if (command.action === 'dial')
+      realDials.push({ callId: command.callId, dial: command.dialIndex, at: await env.currentTimeMs() });
+    return send(command);
+  };
 });
+const realDials: Array<{ callId: string; dial: number; at: number }> = [];
 afterAll(async () => {
   // The stack's own worker (its task queue is not used here) runs only to be stopped.
   if (stack) run(stack.worker);
@@ -195,6 +205,75 @@ describe('retries count against the calling speed (requestDialSlot)', () => {
       env.client.workflow.getHandle(handle.workflowId, firstRunId),
       stack.codec,
     );
+  }, 120_000);
+});
+
+describe('real calls ask for their redial slots', () => {
+  const retrying = parseFlow({
+    id: 'retrying',
+    version: 1,
+    start: 'call',
+    elements: [
+      {
+        id: 'call',
+        type: 'startOutgoingCall',
+        from: '+14155550100',
+        retry: { count: 2, minMinutes: 30, maxMinutes: 30 },
+        next: { answered: 'msg', busy: 'end' },
+      },
+      { id: 'msg', type: 'play', tts: { text: 'Hello.' }, next: { played: 'end' } },
+      { id: 'end', type: 'hangUp' },
+    ],
+  });
+
+  it('outboundCall: busy twice, answered the third time; every hour from the first call holds at most 20 dials', async () => {
+    const campaignId = 'real-retries';
+    const total = 40;
+    const pages = await stage(campaignId, total, { persona: { attempts: ['busy', 'busy', 'answered'] } });
+    const handle = await startCampaign(env.client, REAL, {
+      campaignId,
+      flow: retrying,
+      pages,
+      total,
+      speed: { calls: 20, per: 'hour' },
+      maxConcurrent: 1000,
+      callTaskQueue: REAL,
+    });
+    const final = await handle.result();
+    expect(final).toMatchObject({ state: 'completed', placed: total, completed: total, retrySlots: 2 * total });
+    const mine = realDials.filter((d) => d.callId.startsWith(`call:${campaignId}:`));
+    expect(mine).toHaveLength(3 * total);
+    const counts = perPeriod(
+      mine.map((d) => d.at),
+      HOUR,
+    );
+    expect(Math.max(...counts)).toBeLessThanOrEqual(20);
+    // 120 dials at 20 an hour: six hours from the first call.
+    expect(counts).toHaveLength(6);
+    const records = stack.campaigns.callRecords(campaignId);
+    expect(records.map((r) => [r.outcome, r.dials])).toEqual(Array.from({ length: total }, () => ['answered', 3]));
+  }, 120_000);
+
+  it('outboundCall: after a cancel its redial is refused, and the call ends with its last dial’s outcome', async () => {
+    const campaignId = 'real-cancel';
+    const pages = await stage(campaignId, 5, { persona: { attempts: ['busy', 'answered'] } });
+    const handle = await startCampaign(env.client, REAL, {
+      campaignId,
+      flow: retrying,
+      pages,
+      total: 5,
+      speed: { calls: 10, per: 'hour' },
+      maxConcurrent: 100,
+      callTaskQueue: REAL,
+    });
+    // The five dial at once and are busy; their redials are due 30 minutes on.
+    await env.sleep(10 * 60_000);
+    expect((await handle.executeUpdate(cancelCampaignUpdate)).state).toBe('cancelling');
+    const final = await handle.result();
+    expect(final).toMatchObject({ state: 'cancelled', placed: 5, completed: 5 });
+    const records = stack.campaigns.callRecords(campaignId);
+    expect(records.map((r) => [r.outcome, r.dials])).toEqual(Array.from({ length: 5 }, () => ['busy', 1]));
+    for (const r of records) expect(r.error).toMatch(/^not dialled again: campaign is cancell/);
   }, 120_000);
 });
 

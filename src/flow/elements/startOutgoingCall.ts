@@ -42,6 +42,16 @@ async function dial(ctx: StepContext, el: StartOutgoingCall): Promise<void> {
       );
     }
   }
+  // A campaign's redial dials in a slot of the campaign's calling speed (its first dial was placed in one).
+  const next = d.dials + 1;
+  if (d.dialSlots && next > 1) {
+    const slot = d.slot?.dial === next ? d.slot : undefined;
+    if (!slot || at >= slot.until) {
+      const request = (slot?.request ?? 0) + 1;
+      d.slot = { dial: next, at: 0, until: 0, request };
+      return ctx.action({ type: 'dialSlot', elementId: el.id, dial: next, request });
+    }
+  }
   d.attempt += 1;
   d.dials += 1;
   d.firstDialAt ??= at;
@@ -227,5 +237,29 @@ export const startOutgoingCall: ElementRuntime<StartOutgoingCall> = {
   onTimer(ctx, el, phase) {
     if (phase.resume === 'dial') return dial(ctx, el);
     return ctx.stillWaiting();
+  },
+
+  /** The campaign's answer to a redial's `dialSlot`: dial in the slot, or dial no more. */
+  onActionResult(ctx, el, { ok, data, error }) {
+    const d = ctx.state;
+    const slot = d.slot;
+    if (!slot) return ctx.stillWaiting();
+    const answer = (ok ? data : undefined) as
+      | { granted: true; at: number; until: number }
+      | { granted: false; reason: string; message: string }
+      | undefined;
+    if (!answer) return ctx.finish('failed', `no dial slot from the campaign: ${error ?? 'no answer'}`);
+    if (!answer.granted) {
+      d.failure = `not dialled again: ${answer.message}`;
+      return ctx.finish(undefined, d.failure);
+    }
+    d.slot = { ...slot, at: answer.at, until: answer.until };
+    if (answer.at > ctx.at)
+      return ctx.sleep(
+        answer.at - ctx.at,
+        `calling speed: dial ${slot.dial} in the campaign's slot at ${new Date(answer.at).toISOString()}`,
+        'dial',
+      );
+    return dial(ctx, el);
   },
 };
