@@ -41,7 +41,7 @@ export function createBaselineActivities(signallerUrl: string | undefined) {
 export type BaselineActivities = ReturnType<typeof createBaselineActivities>;
 
 /**
- * Two events like a call's (a held one and the next, ~200 bytes each): the same fields, ids built
+ * Two events like a call's (a held one and the next, ~250 bytes each): the same fields, ids built
  * from the workflow id as a call's from its call id.
  */
 function eventsFor(workflowId: string, n: number): BaselineEvent[] {

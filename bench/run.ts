@@ -1,10 +1,11 @@
 // Benchmarks: JSON on stdout, a human summary on stderr. `npm run bench [-- calls|campaign|history]`.
 //   calls (default): everything in one run on one dev server (SQLite WAL): (a) the appointment
 //          reminder through the whole stack, (b) a bare-Temporal baseline with the call's history
-//          shape (checked: the benchmark fails when the shapes differ), (c) their ratio — (a) and (b) in interleaved rounds (a, b, a, b …), each
-//          figure the median of the rounds with their min and max —, (d) event → signal latency
-//          under that load and at a steady half of it, (e) worker RSS per cached call, and (f)
-//          history events and workflow tasks per call (history).
+//          shape (checked: the benchmark fails when the shapes differ), (c) their ratio — (a) and
+//          (b) in interleaved rounds (a, b, a, b …), each figure the median of the rounds with
+//          their min and max —, (d) event → signal latency under that load and at a steady half
+//          of it, (e) worker RSS per cached call, and (f) history events and workflow tasks per
+//          call (history).
 //   history: only (f): one call each with demo latencies, placed by a campaign, and instant.
 // The calls benchmark runs its own worker (bench/worker.ts: the production worker plus the
 // baseline workflow and its local activity, with --expose-gc) and the baseline's signaller
@@ -144,11 +145,10 @@ const shapeKey = (h: HistoryShape) => JSON.stringify(Object.entries(h.byType).so
 
 /** The most frequent shape (events by type) of a sample, with how many of the sample had it. */
 function typicalShape(shapes: HistoryShape[]): HistoryShape & { of: string } {
-  const key = shapeKey;
   const counts = new Map<string, number>();
-  for (const h of shapes) counts.set(key(h), (counts.get(key(h)) ?? 0) + 1);
+  for (const h of shapes) counts.set(shapeKey(h), (counts.get(shapeKey(h)) ?? 0) + 1);
   const [top, n] = [...counts].sort((a, b) => b[1] - a[1])[0]!;
-  const same = shapes.filter((h) => key(h) === top);
+  const same = shapes.filter((h) => shapeKey(h) === top);
   const bytes = same.map((h) => h.payloadBytes).sort((a, b) => a - b);
   return { ...same[0]!, payloadBytes: bytes[Math.floor(bytes.length / 2)]!, of: `${n}/${shapes.length}` };
 }
@@ -234,8 +234,10 @@ async function benchCalls(calls: number, cached: number, rounds: number) {
       // A signal the signaller could not send would leave its workflow waiting: fail instead.
       const results = await Promise.race([Promise.all(handles.map((h) => h.result())), signallerFailed]);
       const seconds = (performance.now() - t0) / 1000;
-      const wrong = results.filter((r) => r.signals !== 3 || r.events !== 6).length;
-      if (wrong > 0) throw new Error(`${wrong} baseline workflows of ${prefix} did not receive 3 signals of 2 events`);
+      const signals = BASELINE_INPUT.steps.filter((step) => step.signalled).length;
+      const wrong = results.filter((r) => r.signals !== signals || r.events !== 2 * signals).length;
+      if (wrong > 0)
+        throw new Error(`${wrong} baseline workflows of ${prefix} did not receive ${signals} signals of 2 events each`);
       return { seconds, handles };
     };
     const warmup = await run('warmup', 20);
@@ -244,8 +246,8 @@ async function benchCalls(calls: number, cached: number, rounds: number) {
     await sameShape(warmup.handles, warmupBaseline.handles, 'warm-up');
 
     // (a) and (b), alternating on the same worker and server, so that neither gets a warmer or a
-    // quieter machine; (d) at saturation over the end-to-end rounds (the baseline's signals do not
-    // go through the bridge, so its rounds add nothing to the bridge's histograms).
+    // quieter machine; (d) at saturation over the end-to-end rounds (the baseline's signals go
+    // through its own signaller, not the bridge, so its rounds add nothing to the bridge's histograms).
     const before = await histogram(bridgeMetrics, 'dialflow_event_to_signal_seconds');
     const rpcBefore = await histogram(bridgeMetrics, 'dialflow_bridge_signal_rpc_seconds');
     const e2eSeconds: number[] = [];
