@@ -148,6 +148,8 @@ export class EncryptionCodec implements PayloadCodec {
  * This is for reading: plain payloads (written without the key, and refused by the workers) are
  * left as they are, so a report can still show what such a history holds.
  */
+const isPayloadLike = (p: unknown): boolean => Boolean(p && typeof p === 'object' && 'metadata' in p);
+
 export async function decodeHistory<T>(history: T, codec: PayloadCodec): Promise<T> {
   const visit = async (node: unknown): Promise<void> => {
     if (!node || typeof node !== 'object' || node instanceof Uint8Array) return;
@@ -157,9 +159,15 @@ export async function decodeHistory<T>(history: T, codec: PayloadCodec): Promise
     }
     const obj = node as Record<string, unknown>;
     for (const [k, v] of Object.entries(obj)) {
-      if (k === 'payloads' && Array.isArray(v) && v.every((p) => p && typeof p === 'object' && 'metadata' in p))
+      if (k === 'payloads' && Array.isArray(v) && v.every(isPayloadLike))
         obj[k] = await decodeReadable(v as Payload[], codec);
-      else await visit(v);
+      else if (k === 'fields' && v && typeof v === 'object' && Object.values(v).every(isPayloadLike)) {
+        // A memo (`{fields: {name: Payload}}`) goes through the codec too; search attributes do not
+        // (they are `indexedFields`).
+        const names = Object.keys(v);
+        const decoded = await decodeReadable(Object.values(v) as Payload[], codec);
+        obj[k] = Object.fromEntries(names.map((n, i) => [n, decoded[i]]));
+      } else await visit(v);
     }
   };
   await visit(history);
