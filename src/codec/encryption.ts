@@ -4,7 +4,7 @@
 // Wire format as in Temporal's encryption samples (interoperable with their codec servers):
 // metadata.encoding = "binary/encrypted", metadata["encryption-key-id"] = key id,
 // data = 12-byte nonce ‖ ciphertext of the serialized Payload ‖ 16-byte tag.
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isErrnoException } from '../config/errors.js';
 import { METADATA_ENCODING_KEY, ValueError, type Payload, type PayloadCodec } from '@temporalio/common';
@@ -84,6 +84,15 @@ export class EncryptionCodec implements PayloadCodec {
 
   get keyId(): string {
     return this.currentId;
+  }
+
+  /**
+   * A secret for another purpose, derived from the current key (HMAC-SHA256 of `purpose`): never
+   * the key itself, and different for every purpose.
+   */
+  deriveSecret(purpose: string): Uint8Array {
+    const key = this.keys.get(this.currentId) as Uint8Array;
+    return new Uint8Array(createHmac('sha256', key).update(purpose).digest());
   }
 
   /** Every key id this codec decrypts: the current key first, then the previous ones. */

@@ -148,7 +148,10 @@ async function startRole(
     case 'sip-agents': {
       requireProvider(config, role, 'sip');
       const { startSipAgents } = await import('../telephony/sip/agents.js');
-      const s = await startSipAgents({ nc, options: config.sip, registry });
+      // Prompt audio is named by an HMAC keyed from the payload key, so a prompt that reads back a
+      // caller's PIN is not findable by hashing guesses (without a key: a plain content hash).
+      const mediaNameKey = eventCodec(config)?.deriveSecret('dialflow media names');
+      const s = await startSipAgents({ nc, options: config.sip, registry, ...(mediaNameKey ? { mediaNameKey } : {}) });
       return {
         async stop() {
           await s.stop();

@@ -6,7 +6,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { ObjectStore } from '@nats-io/obj';
 import { errors } from '@nats-io/transport-node';
 import {
@@ -196,6 +196,22 @@ describe('MediaCache (espeak-ng + sox)', () => {
     const other = new MediaCache(cache.dir);
     expect((await other.renderSpeech({ text: 'Press 1 to confirm' })).path).toBe(first.path);
     expect(other.stats).toMatchObject({ renders: 0, hits: 1 });
+  });
+
+  it('with a name key, a prompt that reads back a PIN is not named by a hash anyone can compute', async () => {
+    const key = new Uint8Array(32).fill(7);
+    const keyed = new MediaCache(freshDir(), { nameKey: key });
+    const plain = new MediaCache(freshDir());
+    const text = 'You entered 4 3 2 1';
+    const a = await keyed.renderSpeech({ text });
+    const b = await plain.renderSpeech({ text });
+    expect(basename(a.path)).not.toBe(basename(b.path));
+    // The same key names it the same on every host sharing the store; another key does not.
+    expect(basename((await new MediaCache(keyed.dir, { nameKey: key }).renderSpeech({ text })).path)).toBe(
+      basename(a.path),
+    );
+    const other = await new MediaCache(freshDir(), { nameKey: new Uint8Array(32).fill(8) }).renderSpeech({ text });
+    expect(basename(other.path)).not.toBe(basename(a.path));
   });
 
   it('speech rate changes the length: 2.0 is shorter than 0.5', async () => {

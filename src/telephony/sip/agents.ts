@@ -333,6 +333,8 @@ export async function startSipAgents(opts: {
   registry?: Registry;
   log?: (m: string) => void;
   recordings?: RecordingStore;
+  /** Keys the media cache's file names (see MediaCacheOptions.nameKey). */
+  mediaNameKey?: Uint8Array;
 }): Promise<RunningSipAgents> {
   const { nc, options } = opts;
   const provider = options.provider ?? 'sip';
@@ -353,6 +355,7 @@ export async function startSipAgents(opts: {
   const media = new MediaCache(join(workDir, 'media'), {
     store: await openMediaStore(nc),
     onWarning: (w) => log(`${w.code}: ${w.message}`),
+    ...(opts.mediaNameKey ? { nameKey: opts.mediaNameKey } : {}),
   });
   const silenceWav = (await media.silenceFile()).path;
   let assets: AudioAssetStore | undefined;

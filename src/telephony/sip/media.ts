@@ -4,7 +4,7 @@
 // by the agents service and are named by a sha256 of their inputs, so a prompt that a million
 // recipients hear is rendered once; with a NATS object store they are shared between hosts too.
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -179,6 +179,13 @@ export interface MediaCacheOptions {
   cacheEntries?: number;
   /** Where store problems are reported (they never fail a request); default process.emitWarning. */
   onWarning?: (warning: MediaWarning) => void;
+  /**
+   * Names files by an HMAC keyed with this secret instead of a plain hash of their inputs: a prompt
+   * that reads back what a caller typed ("You entered 4321") cannot be found in the shared store
+   * by hashing guesses. Every host sharing the store needs the same secret (dialflow derives it from
+   * the payload key).
+   */
+  nameKey?: Uint8Array;
 }
 
 export interface MediaStats {
@@ -284,8 +291,8 @@ export async function openMediaStore(nc: NatsConnection): Promise<ObjectStore> {
   });
 }
 
-function sha256(...parts: (string | Uint8Array)[]): string {
-  const h = createHash('sha256');
+function contentName(key: Uint8Array | undefined, ...parts: (string | Uint8Array)[]): string {
+  const h = key ? createHmac('sha256', key) : createHash('sha256');
   for (const p of parts) {
     h.update(typeof p === 'string' ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength));
     h.update('\0');
@@ -295,6 +302,7 @@ function sha256(...parts: (string | Uint8Array)[]): string {
 
 export class MediaCache {
   private readonly store: ObjectStore | undefined;
+  private readonly nameKey: Uint8Array | undefined;
   private readonly sox: string;
   private readonly espeak: string;
   private readonly maxAudioBytes: number;
@@ -326,6 +334,7 @@ export class MediaCache {
     options: MediaCacheOptions = {},
   ) {
     this.store = options.store;
+    this.nameKey = options.nameKey;
     this.sox = options.commands?.sox ?? 'sox';
     this.espeak = options.commands?.espeak ?? 'espeak-ng';
     this.maxAudioBytes = options.maxAudioBytes ?? MAX_AUDIO_BYTES;
@@ -367,7 +376,7 @@ export class MediaCache {
     }
     const voice = `${language}+${variant}`;
     const wpm = wordsPerMinute(req.speechRate);
-    const name = `tts-${sha256(CACHE_FORMAT, 'tts', voice, String(wpm), req.text)}.wav`;
+    const name = `tts-${contentName(this.nameKey, CACHE_FORMAT, 'tts', voice, String(wpm), req.text)}.wav`;
     const file = await this.materialize(name, async (out) => {
       const raw = `${out}.speech.wav`;
       try {
@@ -412,7 +421,7 @@ export class MediaCache {
       throw new UnsupportedAudioError(`${source} is neither a WAV nor an MP3 file (by its content)`);
     if (kind !== 'auto' && kind !== sniffed)
       throw new UnsupportedAudioError(`${source} was declared ${kind} but its content is ${sniffed}`);
-    const name = `audio-${sha256(CACHE_FORMAT, 'audio', bytes)}.wav`;
+    const name = `audio-${contentName(this.nameKey, CACHE_FORMAT, 'audio', bytes)}.wav`;
     const file = await this.materialize(name, async (out) => {
       if (sniffed === 'wav') {
         const direct = this.directWav(bytes, source);
@@ -442,7 +451,7 @@ export class MediaCache {
     const bytes = await readFile(req.body.path);
     const body = this.telephonyWav(bytes, req.body.path);
     const audibleSamples = Math.round((req.pauseMs * TELEPHONY_RATE) / 1000) + body.length * req.loops;
-    const name = `prompt-${sha256(CACHE_FORMAT, 'prompt', bytes, String(req.pauseMs), String(req.loops), String(req.paddingMs))}.wav`;
+    const name = `prompt-${contentName(this.nameKey, CACHE_FORMAT, 'prompt', bytes, String(req.pauseMs), String(req.loops), String(req.paddingMs))}.wav`;
     const file = await this.materialize(name, async (out) => {
       await writeFile(
         out,
