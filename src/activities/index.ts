@@ -2,7 +2,7 @@
 // Temporal's activity logger (`log`): the worker routes it into the service's JSON log with the
 // activity's workflow id, type and attempt attached. Never log a command's body or a request's URL
 // path or body: they can carry masked input.
-import { ApplicationFailure, heartbeat, Context, log } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { TelephonyCommand } from '../telephony/contract.js';
 import { InvalidCommandError, type SmsMessage, type SmsSender, type TelephonyProvider } from '../telephony/provider.js';
 import type { ProfileStore } from '../store/profiles.js';
@@ -123,10 +123,13 @@ function createCallActivities(deps: ActivityDeps) {
     },
 
     /**
-     * One HTTP request with the element's own timeout and retries (on network errors and 5xx),
-     * heartbeating between attempts. Any HTTP response is returned as data; `ok` is status < 400,
-     * and a 4xx is not retried. A blocked address, a body over the limit, too many redirects or a
-     * bad URL fail at once as non-retryable: no attempt could succeed.
+     * One attempt of an HTTP request with the element's own timeout; Temporal's retry policy makes
+     * the element's retries (the workflow allows up to six attempts, and this attempt's number says
+     * whether another is wanted). A network error, a timeout or a 5xx fails the attempt as
+     * retryable while the element has retries left; the last attempt returns it as the result (`ok`
+     * false) for the flow's error branch. Any other response is returned as data (`ok`: status <
+     * 400). A blocked address, a body over the limit, too many redirects or a bad URL fail at once
+     * as non-retryable: no attempt could succeed.
      */
     async httpRequest(req: HttpRequestInput): Promise<ActionOutcome<HttpResponseData>> {
       const isJson = req.body !== undefined && typeof req.body !== 'string';
@@ -137,49 +140,40 @@ function createCallActivities(deps: ActivityDeps) {
             : String(req.body)
           : undefined;
       const headers = { ...(isJson ? { 'content-type': 'application/json' } : {}), ...req.headers };
-      const cancelled = Context.current().cancellationSignal;
-      let lastError = 'no attempt';
-      for (let attempt = 0; attempt <= req.retries; attempt++) {
-        if (attempt > 0) {
-          log.info('HTTP request failed, trying again', {
-            request: requestName(req.method, req.url),
-            attempt,
-            reason: lastError,
-          });
-          heartbeat({ attempt });
-          await Context.current().sleep(Math.min(5_000, 250 * 2 ** attempt));
+      const { cancellationSignal: cancelled, info } = Context.current();
+      const name = requestName(req.method, req.url);
+      const retriesLeft = info.attempt <= req.retries;
+      const failed = (reason: string, data?: HttpResponseData): ActionOutcome<HttpResponseData> => {
+        if (retriesLeft) {
+          log.info('HTTP request failed, trying again', { request: name, attempt: info.attempt, reason });
+          throw ApplicationFailure.retryable(`${name}: ${reason}`, 'HttpRequestFailed');
         }
-        try {
-          const res = await guardedRequest(
-            {
-              method: req.method,
-              url: req.url,
-              headers,
-              ...(body !== undefined ? { body } : {}),
-              signal: AbortSignal.any([AbortSignal.timeout(req.timeoutMs), cancelled]),
-            },
-            policy,
-          );
-          const data: HttpResponseData = {
-            status: res.status,
-            body: decodeBody(res.text, res.headers['content-type']),
-            headers: res.headers,
-          };
-          if (res.status >= 500 && attempt < req.retries) {
-            lastError = `HTTP ${res.status}`;
-            continue;
-          }
-          return res.status < 400
-            ? { ok: true, data }
-            : { ok: false, data, error: `HTTP ${res.status} from ${requestName(req.method, req.url)}` };
-        } catch (err) {
-          if (isPermanentHttpError(err))
-            throw ApplicationFailure.nonRetryable(`${requestName(req.method, req.url)}: ${err.message}`, err.name);
-          if (cancelled.aborted || !isTransientHttpError(err)) throw err;
-          lastError = transientMessage(err, req.timeoutMs);
-        }
+        return { ok: false, ...(data ? { data } : {}), error: `${name}: ${reason}` };
+      };
+      let res: Awaited<ReturnType<typeof guardedRequest>>;
+      try {
+        res = await guardedRequest(
+          {
+            method: req.method,
+            url: req.url,
+            headers,
+            ...(body !== undefined ? { body } : {}),
+            signal: AbortSignal.any([AbortSignal.timeout(req.timeoutMs), cancelled]),
+          },
+          policy,
+        );
+      } catch (err) {
+        if (isPermanentHttpError(err)) throw ApplicationFailure.nonRetryable(`${name}: ${err.message}`, err.name);
+        if (cancelled.aborted || !isTransientHttpError(err)) throw err;
+        return failed(transientMessage(err, req.timeoutMs));
       }
-      return { ok: false, error: `${requestName(req.method, req.url)}: ${lastError}` };
+      const data: HttpResponseData = {
+        status: res.status,
+        body: decodeBody(res.text, res.headers['content-type']),
+        headers: res.headers,
+      };
+      if (res.status >= 500) return failed(`HTTP ${res.status}`, data);
+      return res.status < 400 ? { ok: true, data } : { ok: false, data, error: `HTTP ${res.status} from ${name}` };
     },
   };
 }

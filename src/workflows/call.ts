@@ -110,11 +110,18 @@ const { sendSms, updateProfile } = proxyActivities<Activities>({
   scheduleToCloseTimeout: '5 minutes',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
-// The element's own timeout and retries run inside the activity; it heartbeats between attempts.
+// One attempt per activity attempt, bounded by the element's own timeout (at most 30 s); the
+// element's retries (at most 5) are Temporal's: the activity asks for another attempt only while
+// the element has retries left, and returns the last failure as the flow's error result.
 const { httpRequest } = proxyActivities<Activities>({
-  startToCloseTimeout: '5 minutes',
-  heartbeatTimeout: '45 seconds',
-  retry: { maximumAttempts: 1 },
+  startToCloseTimeout: '45 seconds',
+  scheduleToCloseTimeout: '5 minutes',
+  retry: {
+    initialInterval: '250 milliseconds',
+    backoffCoefficient: 2,
+    maximumInterval: '5 seconds',
+    maximumAttempts: 6,
+  },
 });
 
 // A redial's slot from its campaign (an update of the campaign workflow, answered at once while the

@@ -70,12 +70,12 @@ function table(answers: Record<string, string[]>, calls?: string[]): HttpPolicy[
 }
 
 /** The httpRequest activity alone, under `policy`; the other dependencies are never touched. */
-function activity(policy: HttpPolicy) {
+function activity(policy: HttpPolicy, attempt = 1) {
   const { httpRequest } = createActivities({ http: policy } as unknown as ActivityDeps);
   // Expected failures are asserted here, not logged.
   const quiet = { logger: new DefaultLogger('ERROR', () => undefined) };
   return (req: Partial<HttpRequestInput> & { url: string }) =>
-    new MockActivityEnvironment(undefined, quiet).run(httpRequest, {
+    new MockActivityEnvironment({ attempt }, quiet).run(httpRequest, {
       method: 'GET',
       headers: {},
       timeoutMs: 10_000,
@@ -182,9 +182,15 @@ describe('httpRequest against local servers', () => {
     expect(calls).toEqual(['rebind.test']);
   });
 
-  it('a timeout stays a transient failure: retried, then reported to the flow', async () => {
+  it('a timeout stays a transient failure: retried by Temporal while the element has retries, then reported to the flow', async () => {
     const before = hits.filter((h) => h === '/hang').length;
-    expect(await run({ url: `http://127.0.0.1:${port}/hang`, timeoutMs: 300, retries: 1 })).toEqual({
+    const req = { url: `http://127.0.0.1:${port}/hang`, timeoutMs: 300, retries: 1 };
+    // Attempt 1 of 2: a retryable failure, for the activity's retry policy to try again.
+    const first = await failure(activity(local, 1)(req));
+    expect(first).toMatchObject({ type: 'HttpRequestFailed', nonRetryable: false });
+    expect(first.message).toBe(`GET 127.0.0.1:${port}: timed out after 300 ms`);
+    // The last attempt reports it as the result, for the flow's error branch.
+    expect(await activity(local, 2)(req)).toEqual({
       ok: false,
       error: `GET 127.0.0.1:${port}: timed out after 300 ms`,
     });
