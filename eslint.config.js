@@ -58,15 +58,6 @@ const noToolingInSrc = {
   regex: `${up}(scripts|bench)/`,
   message: 'src must not depend on scripts/ or bench/: they depend on src.',
 };
-/**
- * Imports of scripts/ that predate the rule, in files other people own at the moment: to be moved
- * (e.g. freePort and which into src, with scripts/ importing them from there), then dropped here.
- */
-export const KNOWN_SCRIPT_IMPORTS = {
-  'src/config/tools.ts': '../../scripts/lib/which.mjs',
-  'src/dev/stack.ts': '../../scripts/lib/net.mjs',
-  'src/telephony/sip/baresip.ts': '../../../scripts/lib/net.mjs',
-};
 
 const adapters = [
   layer(
@@ -125,15 +116,6 @@ export default tseslint.config(
     files: ['src/**/*.{ts,mjs,js}'],
     rules: { 'no-restricted-imports': ['error', { patterns: [noToolingInSrc] }] },
   },
-  ...Object.entries(KNOWN_SCRIPT_IMPORTS).map(([file, allowed]) => ({
-    files: [file],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        { patterns: [{ ...noToolingInSrc, regex: `(?!^${allowed.replace(/[.]/g, '\\.')}$)${noToolingInSrc.regex}` }] },
-      ],
-    },
-  })),
   {
     files: ['src/telephony/contract.ts', 'src/telephony/ids.ts'],
     rules: {

@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { which } from './lib/which.mjs';
-import { freePort } from './lib/net.mjs';
+import { which } from '../src/tools/which.mjs';
+import { freePort } from '../src/tools/net.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TOOLS = join(ROOT, '.tools');

@@ -1,7 +1,7 @@
 // Where the external binaries are: installed by scripts/setup.mjs under .tools/, or overridden.
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { which } from '../../scripts/lib/which.mjs';
+import { which } from '../tools/which.mjs';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -52,7 +52,7 @@ export class StackError extends Error {
 export const CLI_BIN = join(PROJECT_ROOT, 'bin', 'dialflow.js');
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
-import { freePort } from '../../scripts/lib/net.mjs';
+import { freePort } from '../tools/net.mjs';
 
 export { freePort };
 

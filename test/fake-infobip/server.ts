@@ -20,7 +20,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
-import { freePort } from '../../scripts/lib/net.mjs';
+import { freePort } from '../../src/tools/net.mjs';
 import { makeWav } from './wav.js';
 import {
   CallRequest,

@@ -2,7 +2,7 @@
 // strict like the official models, scripted callees, Basic-auth webhooks, chaos.
 import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../../scripts/lib/net.mjs';
+import { freePort } from '../../src/tools/net.mjs';
 import {
   startFakeInfobip,
   models,

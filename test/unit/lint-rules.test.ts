@@ -139,13 +139,12 @@ describe('layer rules', () => {
 
   describe('nothing in src imports scripts/ or bench/', () => {
     it.each([
-      ['src/workers/service.ts', '../../scripts/lib/net.mjs'],
+      ['src/workers/service.ts', '../../scripts/setup.mjs'],
       ['src/cli/main.ts', '../../bench/run.js'],
       ['src/workflows/index.ts', '../../bench/baseline-workflow.js'],
       ['src/flow/schema.ts', '../../scripts/write-schema.js'],
       ['src/telephony/contract.ts', '../../bench/workflows.js'],
-      // A file allowed its one existing import (KNOWN_SCRIPT_IMPORTS) may not add another.
-      ['src/dev/stack.ts', '../../scripts/lib/which.mjs'],
+      ['src/dev/stack.ts', '../../scripts/drill.js'],
     ])('rejects %s importing %s', async (file, source) => {
       expect(await errorsFor(valueImport(source), file)).toContain('no-restricted-imports');
     });

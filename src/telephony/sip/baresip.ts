@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
-import { freePort } from '../../../scripts/lib/net.mjs';
+import { freePort } from '../../tools/net.mjs';
 import { isErrnoException } from '../../config/errors.js';
 
 export class BaresipError extends Error {
