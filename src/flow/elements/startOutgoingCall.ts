@@ -245,9 +245,7 @@ export const startOutgoingCall: ElementRuntime<StartOutgoingCall> = {
     const slot = d.slot;
     if (!slot) return ctx.stillWaiting();
     const answer = (ok ? data : undefined) as
-      | { granted: true; at: number; until: number }
-      | { granted: false; reason: string; message: string }
-      | undefined;
+      { granted: true; at: number; until: number } | { granted: false; reason: string; message: string } | undefined;
     if (!answer) return ctx.finish('failed', `no dial slot from the campaign: ${error ?? 'no answer'}`);
     if (!answer.granted) {
       d.failure = `not dialled again: ${answer.message}`;
