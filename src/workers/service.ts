@@ -151,7 +151,13 @@ async function startRole(
       // Prompt audio is named by an HMAC keyed from the payload key, so a prompt that reads back a
       // caller's PIN is not findable by hashing guesses (without a key: a plain content hash).
       const mediaNameKey = eventCodec(config)?.deriveSecret('dialflow media names');
-      const s = await startSipAgents({ nc, options: config.sip, registry, ...(mediaNameKey ? { mediaNameKey } : {}) });
+      const s = await startSipAgents({
+        nc,
+        options: config.sip,
+        registry,
+        log: (m) => log.info(m),
+        ...(mediaNameKey ? { mediaNameKey } : {}),
+      });
       return {
         async stop() {
           await s.stop();
@@ -170,6 +176,7 @@ async function startRole(
         nc,
         options: { ...config.infobip, baseUrl: config.infobip.baseUrl, apiKey: config.infobip.apiKey },
         registry,
+        log: (m) => log.info(m),
       });
       return {
         async stop() {
@@ -198,6 +205,7 @@ async function startRole(
           infobip: { ...config.infobip, baseUrl: config.infobip.baseUrl, apiKey: config.infobip.apiKey },
         },
         registry,
+        log: (m) => log.info(m),
       });
       log.info({ url: s.url }, 'listening');
       return {
