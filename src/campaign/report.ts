@@ -9,11 +9,13 @@ export const REPORT_COLUMNS = ['row', 'recipientId', 'outcome', 'attempts', 'dur
 
 /**
  * One line per call. Each key of the tracking data payload gets its own `dataPayload.<key>` column
- * (a JSON blob in one cell is of no use in a spreadsheet); `error` comes last.
+ * (a JSON blob in one cell is of no use in a spreadsheet); then the call's recordings (ids, for
+ * `dialflow recordings get`, a whole-call recording that came after the call closed included), and
+ * `error` last.
  */
 export function reportCsv(records: CallRecord[]): string {
   const payloadKeys = [...new Set(records.flatMap((r) => Object.keys(r.dataPayload ?? {})))].sort();
-  const header = [...REPORT_COLUMNS, ...payloadKeys.map((k) => `dataPayload.${k}`), 'error'];
+  const header = [...REPORT_COLUMNS, ...payloadKeys.map((k) => `dataPayload.${k}`), 'recordings', 'error'];
   const rows = records.map((r) => [
     r.row,
     r.recipientId,
@@ -22,6 +24,7 @@ export function reportCsv(records: CallRecord[]): string {
     (r.durationMs / 1000).toFixed(1),
     r.responses.map((t) => `${t.element}:${t.branch}${t.input !== undefined ? `(${t.input})` : ''}`).join(' '),
     ...payloadKeys.map((k) => r.dataPayload?.[k] ?? ''),
+    (r.recordings ?? []).map((x) => x.recordingId).join(' '),
     r.error ?? '',
   ]);
   return stringify([header, ...rows], { escape_formulas: true, record_delimiter: 'unix' });

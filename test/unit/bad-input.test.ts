@@ -310,6 +310,7 @@ describe('report CSV: no cell runs as a formula (OWASP CSV injection)', () => {
       'responses',
       'dataPayload.country',
       'dataPayload.firstName',
+      'recordings',
       'error',
     ]);
     expect(rows.map((r) => [r.recipientId, r['dataPayload.firstName'], r.error])).toEqual([

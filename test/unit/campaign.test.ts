@@ -240,11 +240,12 @@ describe('report CSV (csv-stringify)', () => {
         endedAt: 0,
         responses: [{ element: 'ask', branch: '1', input: '1' }],
         dataPayload: { note: '＝HYPERLINK("x")', city: 'Split, HR' },
+        recordings: [{ recordingId: 'call:c:r1~1:call', name: 'call' }],
       },
     ]);
     expect(csv.split('\n')).toEqual([
-      'row,recipientId,outcome,attempts,durationSeconds,responses,dataPayload.city,dataPayload.note,error',
-      `2,'－1,answered,1,1.0,ask:1(1),"Split, HR","'＝HYPERLINK(""x"")",`,
+      'row,recipientId,outcome,attempts,durationSeconds,responses,dataPayload.city,dataPayload.note,recordings,error',
+      `2,'－1,answered,1,1.0,ask:1(1),"Split, HR","'＝HYPERLINK(""x"")",call:c:r1~1:call,`,
       '',
     ]);
   });
