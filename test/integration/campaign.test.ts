@@ -25,6 +25,8 @@ const cli = (...args: string[]) =>
     encoding: 'utf8',
     env: { ...process.env, ...t.env },
     timeout: 300_000,
+    // The JSON report of 2,000 calls is over spawnSync's default 1 MB (the child is killed past it).
+    maxBuffer: 64 * 2 ** 20,
   });
 const cliAsync = (...args: string[]) =>
   new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
