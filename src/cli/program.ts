@@ -12,6 +12,8 @@ import { registerCallCommands } from './commands/calls.js';
 import { registerCampaignCommands } from './commands/campaign.js';
 import { registerDncCommands } from './commands/dnc.js';
 import { registerRecordingsCommands } from './commands/recordings.js';
+import { registerApiCommand } from './commands/api.js';
+import { registerTokenCommands } from './commands/tokens.js';
 
 /** `dialflow campaign start`: how a command is typed. */
 export function commandPath(command: Command): string {
@@ -65,6 +67,8 @@ export function buildProgram(ctx: CliContext = new CliContext()): Command {
   registerCampaignCommands(program, ctx);
   registerDncCommands(program, ctx);
   registerRecordingsCommands(program, ctx);
+  registerApiCommand(program, ctx);
+  registerTokenCommands(program, ctx);
   reportUsageErrors(program);
   return program;
 }

@@ -1,0 +1,117 @@
+// The HTTP API (`dialflow api`): Fastify with zod schemas (fastify-type-provider-zod), the OpenAPI
+// 3.1 document generated from the same schemas, bearer tokens with roles (auth.ts), JSON only.
+// Every error is `{ error: { code, message } }`; a failure of ours is a 500 with no detail (the
+// log has it), never a stack trace.
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import fastifySwagger from '@fastify/swagger';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from '../logging.js';
+import { KvFlowStore } from '../store/flows.js';
+import { AudioAssetStore } from '../store/assets.js';
+import { AuditLog } from '../store/audit.js';
+import { ApiTokenStore } from '../store/tokens.js';
+import { authHook, sendError } from './auth.js';
+import { flowRoutes } from './routes/flows.js';
+import { auditRoutes } from './routes/audit.js';
+
+/** A flow document is at most a few hundred kB (src/flow/document.ts); 1 MB leaves room and bounds parsing. */
+export const API_BODY_LIMIT = 1024 * 1024;
+
+export interface ApiServerOptions {
+  nc: NatsConnection;
+  logger: Logger;
+  bodyLimit?: number;
+}
+
+const STATUS_CODES: Record<number, string> = {
+  400: 'bad_request',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  406: 'not_acceptable',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+};
+
+const isFastifyError = (err: unknown): err is FastifyError =>
+  err instanceof Error && typeof (err as { code?: unknown }).code === 'string';
+
+export async function buildApiServer(opts: ApiServerOptions): Promise<FastifyInstance> {
+  const [tokens, flows, assets, audit] = await Promise.all([
+    ApiTokenStore.open(opts.nc),
+    KvFlowStore.open(opts.nc),
+    AudioAssetStore.open(opts.nc),
+    AuditLog.open(opts.nc),
+  ]);
+  const app = Fastify({
+    // pino's Logger is Fastify's logger; typed as Fastify's base so the instance is a plain FastifyInstance.
+    loggerInstance: opts.logger as FastifyBaseLogger,
+    bodyLimit: opts.bodyLimit ?? API_BODY_LIMIT,
+    // Bearer tokens are the only credentials: no cookies, no sessions, no proxy headers trusted.
+    trustProxy: false,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  // JSON only: Fastify also parses text/plain by default; without a parser it answers 415.
+  app.removeContentTypeParser('text/plain');
+  app.decorateRequest('apiToken', null);
+
+  app.setErrorHandler((err: unknown, request, reply) => {
+    if (hasZodFastifySchemaValidationErrors(err)) return sendError(reply, 400, 'bad_request', err.message);
+    const status = isFastifyError(err) ? (err.statusCode ?? 500) : 500;
+    if (status >= 400 && status < 500 && err instanceof Error)
+      return sendError(reply, status, STATUS_CODES[status] ?? 'bad_request', err.message);
+    request.log.error({ err }, 'request failed');
+    return sendError(reply, 500, 'internal', 'internal error (logged by the server)');
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 404, 'not_found', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`),
+  );
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'dialflow API',
+        version: '1',
+        description: 'Flows and audit of a dialflow installation. Every route but this document needs a bearer token.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  app.addHook('onRequest', authHook(tokens));
+
+  app.get(
+    '/api/openapi.json',
+    { config: { public: true }, schema: { hide: true } },
+    async () => app.swagger() as unknown as Record<string, unknown>,
+  );
+  await app.register(flowRoutes, { flows, assets, audit });
+  await app.register(auditRoutes, { audit });
+  await app.ready();
+  return app;
+}
+
+export interface StartedApiServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startApiServer(
+  opts: ApiServerOptions & { host: string; port: number },
+): Promise<StartedApiServer> {
+  const app = await buildApiServer(opts);
+  await app.listen({ host: opts.host, port: opts.port });
+  const address = app.server.address();
+  const port = address && typeof address === 'object' ? address.port : opts.port;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  return { url: `http://${host}:${port}`, close: () => app.close() };
+}
