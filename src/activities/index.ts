@@ -164,7 +164,9 @@ function createCallActivities(deps: ActivityDeps) {
         );
       } catch (err) {
         if (isPermanentHttpError(err)) throw ApplicationFailure.nonRetryable(`${name}: ${err.message}`, err.name);
-        if (cancelled.aborted || !isTransientHttpError(err)) throw err;
+        if (cancelled.aborted) throw err;
+        // Anything else is retried only as the element allows (a POST may not be idempotent).
+        if (!isTransientHttpError(err)) return failed(err instanceof Error ? err.message : String(err));
         return failed(transientMessage(err, req.timeoutMs));
       }
       const data: HttpResponseData = {

@@ -28,10 +28,10 @@ export const recordsSubject = (campaignId: string) => `dialflow.records.${kvKey(
 /** One finished call of a campaign, as the report lists it. Masked digits are already masked. */
 /**
  * What a call wrote when it ended: one per call, campaign calls, direct calls and inbound calls
- * alike (`campaignId` names the campaign, the direct calls' label, or `inbound`). A recording that
- * became ready only after the call's workflow had closed comes as a second record of kind
- * `recording` for the same `workflowId`: `readAllRecords` puts it into its call's record, and
- * completions count calls only.
+ * alike (`campaignId` names the campaign, the direct calls' label, or `inbound`). A whole-call
+ * recording, which becomes ready after the hang-up (possibly after the call's workflow closed), also
+ * comes as a record of kind `recording` for the same `workflowId`, written by the bridge:
+ * `readAllRecords` puts it into its call's record (once), and completions count calls only.
  */
 export interface CallRecord {
   /** Absent: a call's record (records from before recordings had records of their own). */
@@ -62,7 +62,7 @@ export interface RecordingRef {
   url?: string;
 }
 
-/** A recording that became ready after its call's workflow closed (the provider's CALL_RECORDING_READY came late). */
+/** A whole-call recording, as the bridge saw the provider's CALL_RECORDING_READY (possibly after the call closed). */
 export interface LateRecordingRecord {
   kind: 'recording';
   campaignId: string;

@@ -112,8 +112,10 @@ export interface PlayCommand extends CommandBase {
  *   is still sent, first.
  * - `hangup`: the call is hung up (CALL_FINISHED, hangupSource API) right after the prompt's end event.
  *
- * If the call ends during the prompt, the follow-up does not run. A follow-up is idempotent by its
- * own commandId, like any command: sent again on its own, it does nothing new.
+ * If the call ends during the prompt, the follow-up does not run; if it ends during the follow-up's
+ * capture, its CALL_FINISHED names the capture (`commandId`), so the flow takes the collect's branch
+ * even when that event reaches it before the prompt's end. A follow-up is idempotent by its own
+ * commandId, like any command: sent again on its own, it does nothing new.
  */
 export type PromptFollowUp = CaptureDtmfCommand | HangupCommand;
 

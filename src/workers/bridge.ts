@@ -373,6 +373,11 @@ export async function startBridge(opts: {
         return;
       }
       before = takeHeld(workflowId);
+      // A whole-call recording (it comes after the hang-up, and a flow may dial again meanwhile)
+      // goes into the records whatever becomes of the signal: the call may close before it arrives,
+      // or while it does. Idempotent by its id, and the reports join it once.
+      if (ev.type === 'CALL_RECORDING_READY' && ev.properties.commandId === undefined)
+        await recordWholeCallRecording(ev, workflowId);
       const sent = performance.now();
       if (before.length === 0) await client.workflow.getHandle(workflowId).signal(telephonyEventSignal, ev);
       else await client.workflow.getHandle(workflowId).signal(telephonyEventsSignal, [...before.map((h) => h.ev), ev]);
@@ -406,16 +411,16 @@ export async function startBridge(opts: {
           return;
         }
         if (exists) {
-          if (ev.type === 'CALL_RECORDING_READY' && opts.records) await recordLate(ev, workflowId);
           settleHeld(before, 'ack');
           m.ack();
           metrics.events.inc({ type: ev.type, result: 'callFinished' });
           return;
         }
-        for (const h of before) {
-          clearInterval(h.keepAlive);
-          await deadLetter(h.m, 'unknownCall', `${h.ev.id}: no call workflow ${workflowId}`);
-        }
+        for (const h of before) clearInterval(h.keepAlive);
+        // Each is terminated whether or not its dead letter could be written.
+        await Promise.allSettled(
+          before.map((h) => deadLetter(h.m, 'unknownCall', `${h.ev.id}: no call workflow ${workflowId}`)),
+        );
         return deadLetter(m, 'unknownCall', `${ev.id}: no call workflow ${workflowId}`);
       }
       // Anything else happens to the events held before this one too: the retry carries them again.
@@ -435,10 +440,10 @@ export async function startBridge(opts: {
   }
 
   /**
-   * A recording ready after its call closed (a whole-call recording comes after the hang-up, with
-   * the provider's own delay): a record of its own next to the call's, which the reports join.
+   * A whole-call recording: a record of its own next to the call's, which the reports join (the
+   * call's own record has it too when it came in before the call closed).
    */
-  async function recordLate(ev: TelephonyEvent, workflowId: string): Promise<void> {
+  async function recordWholeCallRecording(ev: TelephonyEvent, workflowId: string): Promise<void> {
     const p = ev.properties;
     const campaignId = recordsNameOfWorkflowId(workflowId);
     if (!opts.records || !campaignId || typeof p.recordingId !== 'string') return;
@@ -456,7 +461,7 @@ export async function startBridge(opts: {
       },
       `${workflowId}:recording:${p.recordingId}`,
     );
-    metrics.events.inc({ type: ev.type, result: 'recordedLate' });
+    metrics.events.inc({ type: ev.type, result: 'recorded' });
   }
 
   async function workflowExists(workflowId: string): Promise<boolean> {

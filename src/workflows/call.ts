@@ -19,6 +19,7 @@ import type { Activities } from '../activities/index.js';
 import type { ContactCap } from '../activities/index.js';
 import type { Flow } from '../flow/schema.js';
 import { runFlow, type ArmedWait, type FlowHost } from '../flow/run.js';
+import { Redactor } from '../flow/redact.js';
 import {
   initialState,
   type ActionRequest,
@@ -418,8 +419,11 @@ async function recorded(
   try {
     result = await run(progress);
   } catch (err) {
-    // A call that fails still has its record (and still counts for its campaign).
-    const reason = failureReason(err);
+    // A call that fails still has its record (and still counts for its campaign). A provider's or
+    // an activity's message may quote what the caller typed: masked and hidden input is redacted.
+    const redactor = new Redactor();
+    for (const s of progress.sensitiveInputs ?? []) redactor.add(s.digits, s.mode);
+    const reason = redactor.text(failureReason(err));
     log.warn('call failed', { reason });
     metrics.callCompleted(flow.id, ctx.campaignId, ctx.direction, 'failed');
     await record({ outcome: 'failed', dials: progress.dials, trail: progress.trail, error: reason, recordings: [] });
@@ -472,6 +476,8 @@ function withWholeCallRecordings(result: CallResult, queue: TelephonyEvent[]): C
 interface CallProgress {
   dials: number;
   trail: TrailEntry[];
+  /** Digits of masked and hidden input so far: redacted from a failure's reason. */
+  sensitiveInputs?: CallState['sensitiveInputs'];
 }
 
 export interface InboundCallWorkflowInput {
@@ -578,7 +584,13 @@ async function runCall(o: {
   const legEnded = (callId: string) =>
     queue.some((e) => (e.type === 'CALL_FINISHED' || e.type === 'CALL_FAILED') && e.callId === callId);
   const awaitLegEnd = async (callId: string): Promise<boolean> => {
-    await watchdog.waitFor(() => legEnded(callId), Date.now() + LEG_END_WAIT_MS);
+    if (legEnded(callId)) return true;
+    const deadline = Date.now() + LEG_END_WAIT_MS;
+    // The watchdog would notice this deadline only when its running timer fires (a dial's or a
+    // prompt's fallback, minutes later): a wait of its own then, on this rare path.
+    if (watchdog.dueAt !== undefined && watchdog.dueAt > deadline + LATE_TIMER_MS)
+      await condition(() => legEnded(callId), LEG_END_WAIT_MS);
+    else await watchdog.waitFor(() => legEnded(callId), deadline);
     return legEnded(callId);
   };
 
@@ -666,6 +678,7 @@ async function runCall(o: {
       if (o.progress) {
         o.progress.dials = next.dials;
         o.progress.trail = next.trail;
+        if (next.sensitiveInputs) o.progress.sensitiveInputs = next.sensitiveInputs;
       }
     },
   };

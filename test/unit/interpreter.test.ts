@@ -860,6 +860,19 @@ describe('redials of a campaign call dial in slots the campaign grants', () => {
     expect(d.actions.filter((a) => a.type === 'dialSlot')).toHaveLength(3);
   });
 
+  it('a slot granted after the validity period of an internal-error redial is not used: the call expires', async () => {
+    const d = await drive(
+      flowOf(ivr({ validityPeriod: { value: 5, unit: 'minutes' } })),
+      { attempts: ['error', 'answered'] },
+      {
+        dialSlots: true,
+        action: () => ({ ok: true, data: { granted: true, at: START + 30 * MIN, until: START + 40 * MIN } }),
+      },
+    );
+    expect(d.result).toMatchObject({ outcome: 'expired', dials: 1 });
+    expect(d.commands.filter((c) => c.action === 'dial')).toHaveLength(1);
+  });
+
   it('a refused slot ends the call with its last dial’s outcome; a call outside campaigns never asks', async () => {
     const refused = await drive(
       retrying,

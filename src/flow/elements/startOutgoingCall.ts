@@ -252,6 +252,8 @@ export const startOutgoingCall: ElementRuntime<StartOutgoingCall> = {
       return ctx.finish(undefined, d.failure);
     }
     d.slot = { ...slot, at: answer.at, until: answer.until };
+    // A redial after an internal error is made inside the validity period or not at all.
+    if (retryingAfterError(ctx) && answer.at >= validityDeadline(ctx, el)) return expire(ctx, el);
     if (answer.at > ctx.at)
       return ctx.sleep(
         answer.at - ctx.at,

@@ -351,8 +351,13 @@ async function mapEvent(
         env.type === 'CALL_FINISHED' ? 'NORMAL_HANGUP' : 'INTERNAL_ERROR',
       );
       const source: HangupSource = callLog.hangupSource ?? 'PLATFORM';
+      // A call that ends while a key capture was the last media action names the capture (see
+      // PromptFollowUp): the flow knows the prompt before it had played, in whatever order it hears.
+      const last =
+        env.type === 'CALL_FINISHED' && source !== 'API' ? await resolver.lastMediaAction(r.callId) : undefined;
+      const commandId = last?.action === 'captureDtmf' ? last.commandId : r.commandId;
       return one(env.type, r.callId, {
-        ...(r.commandId ? { commandId: r.commandId } : {}),
+        ...(commandId ? { commandId } : {}),
         errorCode,
         hangupSource: source,
         ...(callLog.errorCode ? { infobipErrorCode: callLog.errorCode.name } : {}),

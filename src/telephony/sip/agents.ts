@@ -651,12 +651,14 @@ export async function startSipAgents(opts: {
       });
       delete call.forward;
     }
+    // A call that ends during a key capture names the capture (see PromptFollowUp): the flow then
+    // knows the prompt before it had played, whatever order the events reach it in.
     const commandId =
       type === 'CALL_FINISHED' && hangupSource === 'API'
         ? call.hangupCommandId
         : type === 'CALL_FAILED'
           ? call.dialCommandId
-          : undefined;
+          : call.capture?.cmd.commandId;
     emit(call.callId, type, {
       ...(commandId ? { commandId } : {}),
       errorCode,
