@@ -243,6 +243,29 @@ export class Stack {
     const ui = opts.ui ?? false;
     if (ui && opts.uiPort)
       await assertPortFree(this.host, opts.uiPort, 'Temporal UI', opts.uiPortFlag ?? '--temporal-ui-port');
+    const address = `${this.host}:${opts.port}`;
+    // The server's HTTP and metrics ports are picked free here, and another process may take one
+    // before the server binds it: that start is retried with fresh ports (a taken --port is not).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.startTemporalOnce(opts, bin, pidFile, ui, address);
+        break;
+      } catch (err) {
+        if (!(err instanceof StackError) || !/address already in use/.test(err.message) || attempt >= 3) throw err;
+        await assertPortFree(this.host, opts.port, component, opts.portFlag ?? '--temporal-port');
+      }
+    }
+    return { address, ...(ui ? { uiUrl: `http://${this.host}:${opts.uiPort ?? opts.port + 1000}` } : {}) };
+  }
+
+  private async startTemporalOnce(
+    opts: Parameters<Stack['startTemporal']>[0],
+    bin: string,
+    pidFile: string,
+    ui: boolean,
+    address: string,
+  ): Promise<void> {
+    const component = 'Temporal dev server';
     const args = [
       'server',
       'start-dev',
@@ -273,7 +296,6 @@ export class Stack {
       );
     else args.push('--headless');
     const child = this.spawnChild('temporal', bin, args, { pidFile });
-    const address = `${this.host}:${opts.port}`;
     await this.waitReady(
       child,
       component,
@@ -290,7 +312,6 @@ export class Stack {
       },
       `see ${child.logFile}; delete ${opts.dbFile ?? 'the data dir'} if the database is corrupt`,
     );
-    return { address, ...(ui ? { uiUrl: `http://${this.host}:${opts.uiPort ?? opts.port + 1000}` } : {}) };
   }
 
   /** Debian's Prometheus with a given config, on loopback; ready when /-/ready answers. */
