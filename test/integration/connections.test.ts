@@ -5,7 +5,8 @@
 // with token authentication and TLS, reached through the CLI's flags and variables; a creds file
 // that is not there is named.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { makeLoopbackCertificate, opensslAvailable } from '../helpers/test-ca.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -129,8 +130,6 @@ describe('Temporal connection settings against the dev server', () => {
   }, 60_000);
 });
 
-const opensslAvailable = spawnSync('openssl', ['version']).status === 0;
-
 describe.runIf(opensslAvailable)('NATS with a token and TLS, through the CLI', () => {
   const TOKEN = 'it-token-0123456789';
   let dir: string;
@@ -138,60 +137,10 @@ describe.runIf(opensslAvailable)('NATS with a token and TLS, through the CLI', (
   let url: string;
   let caFile: string;
 
-  const ssl = (...args: string[]) => {
-    const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`);
-  };
-
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'dialflow-nats-token-'));
-    ssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=it-ca',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-    );
-    ssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-keyout',
-      'server.key',
-      '-out',
-      'server.csr',
-    );
-    // nats.js names an IP host `localhost` in the TLS handshake, so the certificate names both.
-    writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      'server.csr',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '1',
-      '-out',
-      'server.pem',
-      '-extfile',
-      'san.ext',
-    );
-    caFile = join(dir, 'ca.pem');
+    const cert = makeLoopbackCertificate(dir, 'it-ca');
+    caFile = cert.caFile;
     const bin = toolPaths().natsServer;
     if (!bin) throw new Error('nats-server is not installed (npm run setup)');
     const port = await freePort();
@@ -210,9 +159,9 @@ describe.runIf(opensslAvailable)('NATS with a token and TLS, through the CLI', (
         TOKEN,
         '--tls',
         '--tlscert',
-        join(dir, 'server.pem'),
+        cert.certFile,
         '--tlskey',
-        join(dir, 'server.key'),
+        cert.keyFile,
       ],
       { stdio: 'ignore' },
     );

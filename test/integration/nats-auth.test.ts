@@ -3,10 +3,11 @@
 // cannot read buckets it has no business with, the bridge cannot speak for a provider, and a call
 // through the whole stack still completes with every service on its own identity. TLS too.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { makeLoopbackCertificate, opensslAvailable } from '../helpers/test-ca.js';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -233,8 +234,6 @@ describe('NATS permissions per identity', () => {
   });
 });
 
-const opensslAvailable = spawnSync('openssl', ['version']).status === 0;
-
 describe.runIf(opensslAvailable)('NATS over TLS', () => {
   let dir: string;
   let stack: Stack;
@@ -248,58 +247,11 @@ describe.runIf(opensslAvailable)('NATS over TLS', () => {
   });
 
   it('connects with the CA that signed the server certificate, and not without it', async () => {
-    const ssl = (...args: string[]) => {
-      const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`);
-    };
-    ssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=dialflow test CA',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-    );
-    ssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-keyout',
-      'server.key',
-      '-out',
-      'server.csr',
-    );
-    ssl(
-      'x509',
-      '-req',
-      '-in',
-      'server.csr',
-      '-CA',
-      'ca.pem',
-      '-CAkey',
-      'ca.key',
-      '-CAcreateserial',
-      '-days',
-      '1',
-      '-out',
-      'server.pem',
-      '-extfile',
-      writeExt(dir),
-    );
+    const cert = makeLoopbackCertificate(dir);
     const nats = await stack.startNats({
       port: await freePort(),
       storeDir: join(dir, 'nats'),
-      tls: { certFile: join(dir, 'server.pem'), keyFile: join(dir, 'server.key'), clientCaFile: join(dir, 'ca.pem') },
+      tls: { certFile: cert.certFile, keyFile: cert.keyFile, clientCaFile: cert.caFile },
     });
     const worker = nats.auth!.identities.worker;
     const nc = await connectNats({ servers: [nats.url], auth: worker }, 'it-tls');
@@ -317,13 +269,6 @@ describe.runIf(opensslAvailable)('NATS over TLS', () => {
     await viaConfig.close();
   }, 60_000);
 });
-
-function writeExt(dir: string): string {
-  const file = join(dir, 'san.ext');
-  // nats.js names an IP host `localhost` in the TLS handshake (SNI takes no IP), so the certificate names both.
-  writeFileSync(file, 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  return file;
-}
 
 describe('a call through the stack with every service on its own NATS identity', () => {
   let t: EphemeralStack;
