@@ -286,17 +286,23 @@ async function hangUpAfterFailure(
     failed.action === 'dial' ||
     failed.action === 'answer';
   if (!mayBeLive || (failed.action === 'hangup' && failed.callId === callId)) return;
-  try {
-    await hangUpBestEffort({
-      action: 'hangup',
-      callId,
-      commandId: `${callId}#failed`,
-      elementId: state.element ?? failed.elementId,
-    });
+  const elementId = state.element ?? failed.elementId;
+  if (await hangUpLeg(callId, `${callId}#failed`, elementId, 'the hang-up of a failing call'))
     await awaitLegEnd(callId);
+}
+
+/**
+ * A hang-up sent outside the flow (a failing call's, or again for a leg that did not end), best
+ * effort: whether the provider took it. One that cannot reach the provider is logged, not raised.
+ */
+async function hangUpLeg(callId: string, commandId: string, elementId: string, what: string): Promise<boolean> {
+  try {
+    await hangUpBestEffort({ action: 'hangup', callId, commandId, elementId });
+    return true;
   } catch (err) {
     if (!activityFailed(err)) throw err;
-    log.warn('the hang-up of a failing call did not reach the provider either', { callId, reason: failureReason(err) });
+    log.warn(`${what} did not reach the provider either`, { callId, reason: failureReason(err) });
+    return false;
   }
 }
 
@@ -656,17 +662,7 @@ async function runCall(o: {
         // The leg did not end: a provider that does not know prompt follow-ups (one from before
         // them) played the last prompt without hanging up. Hang up once more, best effort.
         log.warn('the call leg did not end after its hang-up: hanging up again', { callId: legToEnd });
-        try {
-          await hangUpBestEffort({
-            action: 'hangup',
-            callId: legToEnd,
-            commandId: `${legToEnd}#end`,
-            elementId: state.visited.at(-1) ?? '-',
-          });
-        } catch (err) {
-          if (!activityFailed(err)) throw err;
-          log.warn('the second hang-up did not reach the provider either', { reason: failureReason(err) });
-        }
+        await hangUpLeg(legToEnd, `${legToEnd}#end`, state.visited.at(-1) ?? '-', 'the second hang-up');
       }
       await condition(allHandlersFinished);
       log.info('call finished', { outcome: result.outcome, dials: result.dials });
