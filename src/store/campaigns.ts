@@ -128,11 +128,12 @@ export async function readAllRecords(store: RecordStore, campaignId: string): Pr
 /** Publishes records only (no stream set-up, no reads): what the bridge may do with the records. */
 export function recordPublisher(nc: NatsConnection): Pick<RecordStore, 'publish'> {
   const js = jetstream(nc);
-  return {
-    async publish(record, dedupeId) {
-      await js.publish(recordsSubject(record.campaignId), JSON.stringify(record), { msgID: dedupeId });
-    },
-  };
+  return { publish: (record, dedupeId) => publishRecord(js, record, dedupeId) };
+}
+
+/** A record on its campaign's subject, deduplicated by JetStream on `dedupeId`. */
+async function publishRecord(js: JetStreamClient, record: RecordEntry, dedupeId: string): Promise<void> {
+  await js.publish(recordsSubject(record.campaignId), JSON.stringify(record), { msgID: dedupeId });
 }
 
 export interface ComplianceStore {
@@ -214,8 +215,8 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
     return blob ? (JSON.parse(dec.decode(blob)) as CampaignMeta) : undefined;
   }
 
-  async publish(record: RecordEntry, dedupeId: string): Promise<void> {
-    await this.js.publish(recordsSubject(record.campaignId), JSON.stringify(record), { msgID: dedupeId });
+  publish(record: RecordEntry, dedupeId: string): Promise<void> {
+    return publishRecord(this.js, record, dedupeId);
   }
 
   async readAfter(campaignId: string, afterSeq: number, max = 50_000): Promise<RecordsRead> {
