@@ -22,18 +22,33 @@ const TRAIL = 'call:answered,menu:played,ask:1,confirmed:played';
 export interface HistoryCost {
   events: number;
   workflowTasks: number;
+  /** Payload bytes in the history, as stored (encrypted). */
+  payloadBytes: number;
   /** Events per type, for reading where they go. */
   byType: Record<string, number>;
 }
 
-async function costOf(handle: WorkflowHandle): Promise<HistoryCost> {
+/** Bytes of the payloads anywhere in a history event. */
+function payloadBytes(v: unknown): number {
+  if (!v || typeof v !== 'object' || v instanceof Uint8Array) return 0;
+  const o = v as { data?: unknown; metadata?: unknown };
+  if (o.data instanceof Uint8Array && o.metadata && typeof o.metadata === 'object') return o.data.length;
+  let n = 0;
+  for (const x of Object.values(o)) n += payloadBytes(x);
+  return n;
+}
+
+/** One workflow's history counted: events, workflow tasks, payload bytes, events by type. */
+export async function costOf(handle: WorkflowHandle): Promise<HistoryCost> {
   const events = (await handle.fetchHistory()).events ?? [];
   const byType: Record<string, number> = {};
+  let bytes = 0;
   for (const e of events) {
     const name = (EventType[e.eventType ?? 0] ?? String(e.eventType)).replace(/^EVENT_TYPE_/, '');
     byType[name] = (byType[name] ?? 0) + 1;
+    bytes += payloadBytes(e);
   }
-  return { events: events.length, workflowTasks: byType.WORKFLOW_TASK_COMPLETED ?? 0, byType };
+  return { events: events.length, workflowTasks: byType.WORKFLOW_TASK_COMPLETED ?? 0, payloadBytes: bytes, byType };
 }
 
 async function measure(simLatency: 'demo' | 'instant', campaign: boolean): Promise<HistoryCost> {

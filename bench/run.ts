@@ -13,7 +13,6 @@
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import type { WorkflowHandle } from '@temporalio/client';
-import protos from '@temporalio/proto';
 import { startCall } from '../src/client/calls.js';
 import { startEphemeralStack } from '../src/dev/ephemeral.js';
 import { parseFlow } from '../src/flow/validate.js';
@@ -24,7 +23,7 @@ import { NatsCampaignStore } from '../src/store/campaigns.js';
 import { stageRecipients } from '../src/campaign/recipients.js';
 import { startCampaign } from '../src/client/campaigns.js';
 import { campaignStatusQuery } from '../src/workflows/messages.js';
-import { historyPerCall } from './history-per-call.js';
+import { costOf, historyPerCall, type HistoryCost } from './history-per-call.js';
 import { startBenchWorker } from './start-worker.js';
 import { startBaselineSignaller } from './baseline-activities.js';
 import type { BaselineInput, baselineWorkflow } from './baseline-workflow.js';
@@ -107,44 +106,11 @@ const BASELINE_INPUT: BaselineInput = {
   watchdogMs: 180_000,
 };
 
-const EventType = protos.temporal.api.enums.v1.EventType;
-
-interface HistoryShape {
-  events: number;
-  workflowTasks: number;
-  /** Payload bytes in the history, as stored (encrypted). */
-  payloadBytes: number;
-  byType: Record<string, number>;
-}
-
-/** Bytes of the payloads anywhere in a history event. */
-function payloadBytes(v: unknown): number {
-  if (!v || typeof v !== 'object' || v instanceof Uint8Array) return 0;
-  const o = v as { data?: unknown; metadata?: unknown };
-  if (o.data instanceof Uint8Array && o.metadata && typeof o.metadata === 'object') return o.data.length;
-  let n = 0;
-  for (const x of Object.values(o)) n += payloadBytes(x);
-  return n;
-}
-
-/** One workflow's history, counted as bench/history-per-call.ts counts a call's. */
-async function historyShape(handle: WorkflowHandle): Promise<HistoryShape> {
-  const events = (await handle.fetchHistory()).events ?? [];
-  const byType: Record<string, number> = {};
-  let bytes = 0;
-  for (const e of events) {
-    const name = (EventType[e.eventType ?? 0] ?? String(e.eventType)).replace(/^EVENT_TYPE_/, '');
-    byType[name] = (byType[name] ?? 0) + 1;
-    bytes += payloadBytes(e);
-  }
-  return { events: events.length, workflowTasks: byType.WORKFLOW_TASK_COMPLETED ?? 0, payloadBytes: bytes, byType };
-}
-
 /** Events by type, as one string. */
-const shapeKey = (h: HistoryShape) => JSON.stringify(Object.entries(h.byType).sort(([a], [b]) => a.localeCompare(b)));
+const shapeKey = (h: HistoryCost) => JSON.stringify(Object.entries(h.byType).sort(([a], [b]) => a.localeCompare(b)));
 
 /** The most frequent shape (events by type) of a sample, with how many of the sample had it. */
-function typicalShape(shapes: HistoryShape[]): HistoryShape & { of: string } {
+function typicalShape(shapes: HistoryCost[]): HistoryCost & { of: string } {
   const counts = new Map<string, number>();
   for (const h of shapes) counts.set(shapeKey(h), (counts.get(shapeKey(h)) ?? 0) + 1);
   const [top, n] = [...counts].sort((a, b) => b[1] - a[1])[0]!;
@@ -158,8 +124,8 @@ function typicalShape(shapes: HistoryShape[]): HistoryShape & { of: string } {
  * events of each type (so the same count and the same workflow tasks). Returns both typical shapes.
  */
 async function sameShape(calls: WorkflowHandle[], baselines: WorkflowHandle[], when: string) {
-  const call = typicalShape(await Promise.all(calls.map(historyShape)));
-  const baseline = typicalShape(await Promise.all(baselines.map(historyShape)));
+  const call = typicalShape(await Promise.all(calls.map(costOf)));
+  const baseline = typicalShape(await Promise.all(baselines.map(costOf)));
   if (
     call.events !== baseline.events ||
     call.workflowTasks !== baseline.workflowTasks ||
