@@ -446,6 +446,10 @@ describe('recordings', () => {
 });
 
 describe('masking in workflow history', () => {
+  // Eight digits, not four: sealed records are base64 text, and megabytes of it hold any given four
+  // characters by chance (1 in 64^4 per position; one CI run found '4321' in the simulator's
+  // outbox file that way). Eight characters make that 1 in 64^8.
+  const PIN = '80417352';
   it('masked digits are encrypted in history: not in any raw payload, present once decoded with the key', async () => {
     const masked = parseFlow(JSON.parse(readFileSync(new URL('../fixtures/masked-pin.json', import.meta.url), 'utf8')));
     const handle = await startCall(t.client, {
@@ -453,11 +457,11 @@ describe('masking in workflow history', () => {
       campaignId: `mask-${Date.now()}`,
       taskQueue: t.config.temporal.taskQueue,
       recipient: { id: 'm1', phone: '+385915557777' },
-      hints: { persona: { keys: ['4321'] } },
+      hints: { persona: { keys: [PIN] } },
     });
     const result = await handle.result();
     expect(result.trail.map((x) => `${x.element}:${x.branch}`)).toEqual(['call:answered', 'ask:response', 'ok:played']);
-    expect(JSON.stringify(result)).not.toContain('4321');
+    expect(JSON.stringify(result)).not.toContain(PIN);
 
     // The history as Temporal stores it, fetched without the codec.
     const raw = await t.connection.workflowService.getWorkflowExecutionHistory({
@@ -502,16 +506,16 @@ describe('masking in workflow history', () => {
     expect(payloads.length).toBeGreaterThan(4);
     for (const p of payloads) {
       expect(Buffer.from(p.metadata?.encoding ?? new Uint8Array()).toString()).toBe('binary/encrypted');
-      expect(Buffer.from(p.data ?? new Uint8Array()).toString('latin1')).not.toContain('4321');
+      expect(Buffer.from(p.data ?? new Uint8Array()).toString('latin1')).not.toContain(PIN);
     }
-    expect(JSON.stringify(raw.history)).not.toContain('4321');
+    expect(JSON.stringify(raw.history)).not.toContain(PIN);
     // With the key, the DTMF signal is readable: the test would notice digits stored elsewhere.
     const decoded = payloadsOf(await decodeHistory(raw.history, payloadCodec(t.config)));
     expect(
       decoded.filter((p) =>
         Buffer.from(p.data ?? new Uint8Array())
           .toString('utf8')
-          .includes('"dtmf":"4321"'),
+          .includes(`"dtmf":"${PIN}"`),
       ),
     ).not.toHaveLength(0);
 
@@ -539,7 +543,7 @@ describe('masking in workflow history', () => {
       readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
         d.isDirectory() ? files(join(dir, d.name)) : [join(dir, d.name)],
       );
-    const onDisk = files(join(t.dataDir, 'nats')).filter((f) => readFileSync(f).includes('4321'));
+    const onDisk = files(join(t.dataDir, 'nats')).filter((f) => readFileSync(f).includes(PIN));
     expect(onDisk).toEqual([]);
   }, 60_000);
 });
