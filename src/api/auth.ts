@@ -5,6 +5,7 @@
 // not probed without one.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { roleAtLeast, type ApiRole, type ApiTokenInfo, type ApiTokenStore } from '../store/tokens.js';
+import type { AuditAction, AuditEntry, AuditLog } from '../store/audit.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -14,9 +15,39 @@ declare module 'fastify' {
     public?: boolean;
   }
   interface FastifyRequest {
-    /** The caller's token, set by the auth hook (null on public routes). */
-    apiToken: ApiTokenInfo | null;
+    /** Who is calling, set by the auth hook (null on public routes). */
+    principal: Principal | null;
   }
+}
+
+/** The caller of a request: an API token, or a console user signed in with a session. */
+export interface Principal {
+  kind: 'token' | 'user';
+  /** The token's id, or the user's name. */
+  id: string;
+  name: string;
+  role: ApiRole;
+}
+
+const tokenPrincipal = (t: ApiTokenInfo): Principal => ({ kind: 'token', id: t.id, name: t.name, role: t.role });
+
+/** The audit log's `actor` of a request. */
+export function actorOf(p: Principal | null): AuditEntry['actor'] {
+  if (!p) return { name: 'unknown' };
+  return p.kind === 'token'
+    ? { tokenId: p.id, name: p.name, role: p.role }
+    : { user: p.id, name: p.name, role: p.role };
+}
+
+/** Append one entry for the request's caller, now. */
+export function audited(
+  audit: AuditLog,
+  request: FastifyRequest,
+  action: AuditAction,
+  target: AuditEntry['target'],
+  outcome: string,
+): Promise<void> {
+  return audit.append({ time: new Date().toISOString(), actor: actorOf(request.principal), action, target, outcome });
 }
 
 export const sendError = (reply: FastifyReply, status: number, code: string, message: string): FastifyReply =>
@@ -46,7 +77,7 @@ export function authHook(tokens: ApiTokenStore) {
         'unauthorized',
         'the token is unknown or revoked',
       );
-    request.apiToken = info;
+    request.principal = tokenPrincipal(info);
     const needed = config.minRole ?? 'viewer';
     if (!roleAtLeast(info.role, needed))
       return sendError(reply, 403, 'forbidden', `this needs the ${needed} role; token "${info.name}" is ${info.role}`);

@@ -12,6 +12,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { NatsConnection } from '@nats-io/transport-node';
+import type { Client } from '@temporalio/client';
 import type { Logger } from '../logging.js';
 import { KvFlowStore } from '../store/flows.js';
 import { AudioAssetStore } from '../store/assets.js';
@@ -20,12 +21,23 @@ import { ApiTokenStore } from '../store/tokens.js';
 import { authHook, sendError } from './auth.js';
 import { flowRoutes } from './routes/flows.js';
 import { auditRoutes } from './routes/audit.js';
+import { callRoutes } from './routes/calls.js';
+import { simulateRoutes } from './routes/simulate.js';
+import { campaignRoutes } from './routes/campaigns.js';
+import { recordingRoutes } from './routes/recordings.js';
+import { dncRoutes } from './routes/dnc.js';
+import { assetRoutes } from './routes/assets.js';
+import { sessionRoutes } from './routes/session.js';
+import { consoleRoutes } from './routes/console.js';
+import type { ApiDeps } from './deps.js';
 
 /** A flow document is at most a few hundred kB (src/flow/document.ts); 1 MB leaves room and bounds parsing. */
 export const API_BODY_LIMIT = 1024 * 1024;
 
 export interface ApiServerOptions {
   nc: NatsConnection;
+  /** A client with dialflow's payload codec (calls, campaigns). */
+  temporal: { client: Client; taskQueue: string };
   logger: Logger;
   bodyLimit?: number;
 }
@@ -60,7 +72,7 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<FastifyIns
   app.setSerializerCompiler(serializerCompiler);
   // JSON only: Fastify also parses text/plain by default; without a parser it answers 415.
   app.removeContentTypeParser('text/plain');
-  app.decorateRequest('apiToken', null);
+  app.decorateRequest('principal', null);
 
   app.setErrorHandler((err: unknown, request, reply) => {
     if (hasZodFastifySchemaValidationErrors(err)) return sendError(reply, 400, 'bad_request', err.message);
@@ -94,8 +106,26 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<FastifyIns
     { config: { public: true }, schema: { hide: true } },
     async () => app.swagger() as unknown as Record<string, unknown>,
   );
-  await app.register(flowRoutes, { flows, assets, audit });
-  await app.register(auditRoutes, { audit });
+  const deps: ApiDeps = {
+    nc: opts.nc,
+    client: opts.temporal.client,
+    taskQueue: opts.temporal.taskQueue,
+    logger: opts.logger,
+    tokens,
+    flows,
+    assets,
+    audit,
+  };
+  await app.register(flowRoutes, deps);
+  await app.register(auditRoutes, deps);
+  await app.register(sessionRoutes, deps);
+  await app.register(callRoutes, deps);
+  await app.register(simulateRoutes, deps);
+  await app.register(campaignRoutes, deps);
+  await app.register(recordingRoutes, deps);
+  await app.register(dncRoutes, deps);
+  await app.register(assetRoutes, deps);
+  await app.register(consoleRoutes, deps);
   await app.ready();
   return app;
 }

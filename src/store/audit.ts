@@ -20,16 +20,40 @@ import { API_ROLES } from './tokens.js';
 export const AUDIT_STREAM = 'DIALFLOW_AUDIT';
 const AUDIT_SUBJECT_PREFIX = 'dialflow.audit';
 
+/** Everything that changes what the installation does or who may use it. */
+export const AUDIT_ACTIONS = [
+  'flow.publish',
+  'token.create',
+  'token.revoke',
+  'user.add',
+  'user.remove',
+  'user.password',
+  'session.login',
+  'session.loginFailed',
+  'call.start',
+  'campaign.create',
+  'campaign.start',
+  'campaign.pause',
+  'campaign.resume',
+  'campaign.cancel',
+  'dnc.add',
+  'dnc.remove',
+  'dnc.import',
+  'asset.upload',
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
 export const auditEntrySchema = z.object({
   time: z.string().describe('ISO 8601 time of the action'),
   actor: z
     .object({
-      tokenId: z.string().optional().describe('id of the API token (absent for the CLI)'),
-      name: z.string().describe('token name, or "cli" for a command run on the CLI'),
+      tokenId: z.string().optional().describe('id of the API token (absent for the CLI and console users)'),
+      user: z.string().optional().describe('console user (absent for tokens and the CLI)'),
+      name: z.string().describe('token name, user name, or "cli" for a command run on the CLI'),
       role: z.enum(API_ROLES).optional(),
     })
     .describe('who did it'),
-  action: z.enum(['flow.publish', 'token.create', 'token.revoke']),
+  action: z.enum(AUDIT_ACTIONS),
   target: z.record(z.string(), z.union([z.string(), z.number()])).describe('what it was done to'),
   outcome: z.string().describe('published, unchanged, created, revoked …'),
 });

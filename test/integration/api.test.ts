@@ -2,10 +2,12 @@
 // way authentication fails, bad input, the OpenAPI document, and the tokens CLI end to end.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { Client, Connection } from '@temporalio/client';
 import { CLI_BIN, Stack, freePort, type StartedNats } from '../../src/dev/stack.js';
 import { connectNats } from '../../src/telephony/nats.js';
 import { createLogger } from '../../src/logging.js';
@@ -82,7 +84,15 @@ beforeAll(async () => {
   const store = await ApiTokenStore.open(nc);
   for (const role of ['viewer', 'operator', 'admin'] as const)
     tokens[role] = (await store.create(role, `test-${role}`)).token;
-  api = await startApiServer({ nc, logger: createLogger('api', 'silent'), host: '127.0.0.1', port: await freePort() });
+  // These routes need only NATS; a client that never connects stands in for Temporal.
+  const client = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });
+  api = await startApiServer({
+    nc,
+    temporal: { client, taskQueue: 'api-test' },
+    logger: createLogger('api', 'silent'),
+    host: '127.0.0.1',
+    port: await freePort(),
+  });
 });
 afterAll(async () => {
   await api?.close();
@@ -379,8 +389,16 @@ describe('dialflow tokens', () => {
 describe('dialflow api', () => {
   it('serves on 127.0.0.1 by default and stops on SIGTERM', async () => {
     const port = await freePort();
-    const proc = spawn(process.execPath, [CLI_BIN, 'api', '--api-port', String(port), '--nats', nats.url], {
-      env: { ...process.env, ...nats.env('cli'), DIALFLOW_LOG_LEVEL: 'warn' },
+    // The process connects to Temporal too (calls, campaigns) with the workers' payload key.
+    const { address } = await stack.startTemporal({ port: await freePort(), namespace: 'default' });
+    const argv = [CLI_BIN, 'api', '--api-port', String(port), '--nats', nats.url, '--temporal', address];
+    const proc = spawn(process.execPath, argv, {
+      env: {
+        ...process.env,
+        ...nats.env('cli'),
+        DIALFLOW_LOG_LEVEL: 'warn',
+        DIALFLOW_PAYLOAD_KEY: randomBytes(32).toString('base64'),
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

@@ -5,11 +5,11 @@ import { validateFlow } from '../../flow/validate.js';
 import { branchesOf } from '../../flow/graph.js';
 import { toMermaid } from '../../flow/mermaid.js';
 import { providerIssues } from '../../telephony/capabilities.js';
-import { FlowVersionConflictError, type KvFlowStore } from '../../store/flows.js';
+import { FlowVersionConflictError } from '../../store/flows.js';
 import type { AudioAssetStore } from '../../store/assets.js';
-import type { AuditLog } from '../../store/audit.js';
 import type { Flow } from '../../flow/schema.js';
-import { sendError } from '../auth.js';
+import { audited, sendError } from '../auth.js';
+import type { ApiDeps } from '../deps.js';
 import {
   errorBodySchema,
   flowDocumentSchema,
@@ -24,12 +24,6 @@ import {
   validateResponseSchema,
   type Problem,
 } from '../schemas.js';
-
-export interface FlowRouteDeps {
-  flows: KvFlowStore;
-  assets: AudioAssetStore;
-  audit: AuditLog;
-}
 
 const commonErrors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema };
 
@@ -50,7 +44,7 @@ async function missingAudio(flow: Flow, assets: AudioAssetStore): Promise<Proble
   return out;
 }
 
-export const flowRoutes: FastifyPluginAsyncZod<FlowRouteDeps> = async (app, { flows, assets, audit }) => {
+export const flowRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { flows, assets, audit }) => {
   app.post(
     '/api/flows/validate',
     {
@@ -117,16 +111,15 @@ export const flowRoutes: FastifyPluginAsyncZod<FlowRouteDeps> = async (app, { fl
         if (!(err instanceof FlowVersionConflictError)) throw err;
         return sendError(reply, 409, 'flow.versionConflict', err.message);
       }
-      const token = request.apiToken;
-      await audit.append({
-        time: new Date().toISOString(),
-        actor: token ? { tokenId: token.id, name: token.name, role: token.role } : { name: 'unknown' },
-        action: 'flow.publish',
-        target: { flowId: published.id, version: published.version },
-        outcome: published.created ? 'published' : 'unchanged',
-      });
+      await audited(
+        audit,
+        request,
+        'flow.publish',
+        { flowId: published.id, version: published.version },
+        published.created ? 'published' : 'unchanged',
+      );
       request.log.info(
-        { flowId: published.id, version: published.version, created: published.created, tokenId: token?.id },
+        { flowId: published.id, version: published.version, created: published.created, by: request.principal?.name },
         'flow published',
       );
       return reply.code(published.created ? 201 : 200).send({ ...published, problems: warnings });

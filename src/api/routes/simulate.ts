@@ -1,0 +1,6 @@
+// Placeholder: the routes of this group are being written.
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { ApiDeps } from '../deps.js';
+
+// eslint-disable-next-line @typescript-eslint/require-await
+export const simulateRoutes: FastifyPluginAsyncZod<ApiDeps> = async () => {};
