@@ -2,5 +2,4 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { ApiDeps } from '../deps.js';
 
-// eslint-disable-next-line @typescript-eslint/require-await
 export const sessionRoutes: FastifyPluginAsyncZod<ApiDeps> = async () => {};
