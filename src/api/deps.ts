@@ -2,6 +2,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Client } from '@temporalio/client';
 import type { Logger } from '../logging.js';
+import type { EncryptionCodec } from '../codec/encryption.js';
 import type { KvFlowStore } from '../store/flows.js';
 import type { AudioAssetStore } from '../store/assets.js';
 import type { AuditLog } from '../store/audit.js';
@@ -11,6 +12,8 @@ export interface ApiDeps {
   nc: NatsConnection;
   /** A Temporal client with dialflow's payload codec. */
   client: Client;
+  /** The payload codec of that client: to decode histories read raw (transcripts). */
+  codec: EncryptionCodec;
   /** The task queue of the call and campaign workers. */
   taskQueue: string;
   logger: Logger;

@@ -14,6 +14,7 @@ import {
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Client } from '@temporalio/client';
 import type { Logger } from '../logging.js';
+import type { EncryptionCodec } from '../codec/encryption.js';
 import { KvFlowStore } from '../store/flows.js';
 import { AudioAssetStore } from '../store/assets.js';
 import { AuditLog } from '../store/audit.js';
@@ -37,7 +38,7 @@ export const API_BODY_LIMIT = 1024 * 1024;
 export interface ApiServerOptions {
   nc: NatsConnection;
   /** A client with dialflow's payload codec (calls, campaigns). */
-  temporal: { client: Client; taskQueue: string };
+  temporal: { client: Client; codec: EncryptionCodec; taskQueue: string };
   logger: Logger;
   bodyLimit?: number;
 }
@@ -109,6 +110,7 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<FastifyIns
   const deps: ApiDeps = {
     nc: opts.nc,
     client: opts.temporal.client,
+    codec: opts.temporal.codec,
     taskQueue: opts.temporal.taskQueue,
     logger: opts.logger,
     tokens,

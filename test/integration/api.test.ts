@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Client, Connection } from '@temporalio/client';
+import { EncryptionCodec } from '../../src/codec/encryption.js';
 import { CLI_BIN, Stack, freePort, type StartedNats } from '../../src/dev/stack.js';
 import { connectNats } from '../../src/telephony/nats.js';
 import { createLogger } from '../../src/logging.js';
@@ -88,7 +89,7 @@ beforeAll(async () => {
   const client = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });
   api = await startApiServer({
     nc,
-    temporal: { client, taskQueue: 'api-test' },
+    temporal: { client, codec: new EncryptionCodec(randomBytes(32)), taskQueue: 'api-test' },
     logger: createLogger('api', 'silent'),
     host: '127.0.0.1',
     port: await freePort(),

@@ -3,6 +3,7 @@
 // with the payload key the workers use (checked at start, as every CLI command does).
 import { Option, type Command } from 'commander';
 import { createLogger } from '../../logging.js';
+import { payloadCodec } from '../../config/index.js';
 import { startApiServer } from '../../api/server.js';
 import { assertPortFree } from '../../dev/stack.js';
 import { setStorageReplicas } from '../../store/replicas.js';
@@ -33,7 +34,8 @@ export function registerApiCommand(program: Command, ctx: CliContext): void {
         withTemporal(config, async (client) => {
           const server = await startApiServer({
             nc,
-            temporal: { client, taskQueue: config.temporal.taskQueue },
+            // withTemporal built the client with this codec (and checked it against the workers').
+            temporal: { client, codec: payloadCodec(config), taskQueue: config.temporal.taskQueue },
             logger,
             host: opts.apiHost,
             port: opts.apiPort,
