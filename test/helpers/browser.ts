@@ -49,7 +49,7 @@ export async function seriousA11yViolations(page: Page): Promise<AxeViolation[]>
   await page.addScriptTag({ content: axeSource() });
   const violations = await page.evaluate(async () => {
     const axe = (globalThis as unknown as { axe: { run: (ctx: unknown) => Promise<{ violations: unknown[] }> } }).axe;
-    const result = await axe.run(document);
+    const result = await axe.run((globalThis as unknown as { document: unknown }).document);
     return result.violations as Array<{
       id: string;
       impact: string | null;
