@@ -1,6 +1,7 @@
 // Starting call workflows from outside Temporal (demo, CLI, tests).
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import { parsePhoneNumberFromString } from 'libphonenumber-js/min';
 import type { Flow } from '../flow/schema.js';
 import type { Recipient } from '../flow/interpreter.js';
 import type { ContactCap } from '../activities/index.js';
@@ -74,4 +75,27 @@ export function splitPersona(row: Recipient): { recipient: Recipient; hints?: Re
   return persona === undefined
     ? { recipient: recipient as Recipient }
     : { recipient: recipient as Recipient, hints: { persona } };
+}
+
+const SIP_URI = /^sips?:[^@\s]+@[^\s]+$/;
+
+/**
+ * A destination one-off calls may dial: an international number valid for its country (returned in
+ * E.164, as `+14155550123`), or a SIP URI as given. Undefined for anything else.
+ */
+export function normaliseDestination(to: string): string | undefined {
+  if (SIP_URI.test(to)) return to;
+  const phone = parsePhoneNumberFromString(to);
+  if (!to.startsWith('+') || !phone?.isValid()) return undefined;
+  return phone.number;
+}
+
+/** Recipient ids of one-off calls (`dialflow call --id`, `POST /api/calls`): they end up in the workflow id. */
+export const ONE_OFF_RECIPIENT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** The campaign and recipient of an outbound call's workflow id (`call:{campaignId}:{recipientId}`). */
+export function parseCallWorkflowId(workflowId: string): { campaignId: string; recipientId: string } | undefined {
+  // Campaign ids hold no ":"; recipient ids of a campaign's file may.
+  const m = /^call:([^:]+):(.+)$/s.exec(workflowId);
+  return m ? { campaignId: m[1] as string, recipientId: m[2] as string } : undefined;
 }
