@@ -3,8 +3,7 @@
 // call to finish and prints the same report as `dialflow simulate`, read from the call's history.
 import { randomBytes } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
-import { parsePhoneNumberFromString } from 'libphonenumber-js/min';
-import { splitPersona, startCall } from '../client/calls.js';
+import { normaliseDestination, ONE_OFF_RECIPIENT_ID, splitPersona, startCall } from '../client/calls.js';
 import { payloadCodec, type Config } from '../config/index.js';
 import { decodeHistory } from '../codec/encryption.js';
 import type { Recipient } from '../flow/interpreter.js';
@@ -18,7 +17,6 @@ import { providerFor, requireValidFlow } from './validate.js';
 
 /** Campaign id of one-off calls: workflow ids are `call:cli:{recipientId}`. */
 export const CLI_CAMPAIGN = 'cli';
-const SIP_URI = /^sips?:[^@\s]+@[^\s]+$/;
 
 export interface CallOptions {
   to: string;
@@ -36,14 +34,13 @@ export interface CallCommandReport extends CallReport {
 
 /** An E.164 number (validated with libphonenumber) or a SIP URI; anything else is a usage error. */
 export function parseDestination(to: string): string {
-  if (SIP_URI.test(to)) return to;
-  const phone = parsePhoneNumberFromString(to);
-  if (!to.startsWith('+') || !phone?.isValid())
+  const destination = normaliseDestination(to);
+  if (destination === undefined)
     throw new CliError(
       `--to ${JSON.stringify(to)}: give an international number such as +14155550123, or a SIP URI such as sip:1001@127.0.0.1:5080`,
       2,
     );
-  return phone.number;
+  return destination;
 }
 
 export async function placeCall(file: string, o: CallOptions, config: Config): Promise<CallCommandReport> {
@@ -58,7 +55,7 @@ export async function placeCall(file: string, o: CallOptions, config: Config): P
   if (typeof extra !== 'object' || Array.isArray(extra))
     throw new CliError('--recipient must be a JSON object, e.g. {"firstName":"Ana","timeZone":"Europe/Zagreb"}', 2);
   const id = o.id ?? `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id))
+  if (!ONE_OFF_RECIPIENT_ID.test(id))
     throw new CliError(`--id ${JSON.stringify(id)}: letters, digits, ".", "-" and "_", at most 64`, 2);
   // A SIP URI has no country: without a timeZone a `recipient` window cannot be placed (notCalled says so).
   // A `persona` in --recipient is a hint for the simulator (as in a campaign's recipients file).
