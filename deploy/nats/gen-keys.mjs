@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { nkeys } from '@nats-io/transport-node';
 
 // The identities of deploy/nats/auth.conf (admin is for dev and test servers only).
-const IDENTITIES = ['worker', 'bridge', 'provider-simulator', 'provider-sip', 'provider-infobip', 'cli'];
+const IDENTITIES = ['worker', 'bridge', 'provider-simulator', 'provider-sip', 'provider-infobip', 'api', 'cli'];
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'keys');
 mkdirSync(dir, { recursive: true, mode: 0o700 });
 

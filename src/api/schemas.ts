@@ -92,3 +92,17 @@ export const auditQuerySchema = z.object({
 });
 
 export const roleSchema = z.enum(API_ROLES);
+
+export const loginBodySchema = z.object({
+  username: z.string().min(1).max(128),
+  password: z.string().min(1).max(1024),
+});
+
+export const sessionResponseSchema = z
+  .object({
+    user: z.object({ name: z.string(), role: roleSchema }),
+    csrfToken: z
+      .string()
+      .describe('send it as header x-csrf-token with every request but GET and HEAD that uses the session cookie'),
+  })
+  .describe('the console session: its user (role as of now) and its CSRF token');

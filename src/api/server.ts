@@ -1,9 +1,12 @@
-// The HTTP API (`dialflow api`): Fastify with zod schemas (fastify-type-provider-zod), the OpenAPI
-// 3.1 document generated from the same schemas, bearer tokens with roles (auth.ts), JSON only.
-// Every error is `{ error: { code, message } }`; a failure of ours is a 500 with no detail (the
-// log has it), never a stack trace.
+// The HTTP API (`dialflow api`) and the web console: Fastify with zod schemas
+// (fastify-type-provider-zod), the OpenAPI 3.1 document generated from the same schemas, bearer
+// tokens or console sessions (a cookie and a CSRF token) with roles (auth.ts), JSON unless a route
+// says otherwise. Every error is `{ error: { code, message } }`; a failure of ours is a 500 with no
+// detail (the log has it), never a stack trace.
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
+import fastifyCookie from '@fastify/cookie';
+import fastifyRateLimit from '@fastify/rate-limit';
 import {
   hasZodFastifySchemaValidationErrors,
   jsonSchemaTransform,
@@ -19,7 +22,9 @@ import { KvFlowStore } from '../store/flows.js';
 import { AudioAssetStore } from '../store/assets.js';
 import { AuditLog } from '../store/audit.js';
 import { ApiTokenStore } from '../store/tokens.js';
-import { authHook, sendError } from './auth.js';
+import { UserStore } from '../store/users.js';
+import { SessionStore } from '../store/sessions.js';
+import { authHook, sendError, SESSION_COOKIE } from './auth.js';
 import { flowRoutes } from './routes/flows.js';
 import { auditRoutes } from './routes/audit.js';
 import { callRoutes } from './routes/calls.js';
@@ -28,7 +33,7 @@ import { campaignRoutes } from './routes/campaigns.js';
 import { recordingRoutes } from './routes/recordings.js';
 import { dncRoutes } from './routes/dnc.js';
 import { assetRoutes } from './routes/assets.js';
-import { sessionRoutes } from './routes/session.js';
+import { DEFAULT_LOGIN_LIMITS, sessionRoutes, type LoginLimits } from './routes/session.js';
 import { consoleRoutes } from './routes/console.js';
 import type { ApiDeps } from './deps.js';
 
@@ -41,6 +46,10 @@ export interface ApiServerOptions {
   temporal: { client: Client; codec: EncryptionCodec; taskQueue: string };
   logger: Logger;
   bodyLimit?: number;
+  /** Mark the session cookie Secure: the API is reached over HTTPS (a TLS-terminating proxy). */
+  cookieSecure?: boolean;
+  /** Login attempts allowed per user name and per client address (tests lower or raise them). */
+  loginLimits?: Partial<LoginLimits>;
 }
 
 const STATUS_CODES: Record<number, string> = {
@@ -50,23 +59,29 @@ const STATUS_CODES: Record<number, string> = {
   406: 'not_acceptable',
   413: 'payload_too_large',
   415: 'unsupported_media_type',
+  429: 'rate_limited',
 };
 
 const isFastifyError = (err: unknown): err is FastifyError =>
   err instanceof Error && typeof (err as { code?: unknown }).code === 'string';
 
 export async function buildApiServer(opts: ApiServerOptions): Promise<FastifyInstance> {
-  const [tokens, flows, assets, audit] = await Promise.all([
+  const [tokens, flows, assets, audit, users, sessions] = await Promise.all([
     ApiTokenStore.open(opts.nc),
     KvFlowStore.open(opts.nc),
     AudioAssetStore.open(opts.nc),
     AuditLog.open(opts.nc),
+    UserStore.open(opts.nc),
+    SessionStore.open(opts.nc),
   ]);
+  const cookieSecure = opts.cookieSecure ?? false;
   const app = Fastify({
     // pino's Logger is Fastify's logger; typed as Fastify's base so the instance is a plain FastifyInstance.
     loggerInstance: opts.logger as FastifyBaseLogger,
     bodyLimit: opts.bodyLimit ?? API_BODY_LIMIT,
-    // Bearer tokens are the only credentials: no cookies, no sessions, no proxy headers trusted.
+    // No proxy headers trusted: request.ip (the login rate limit's key) is the peer's address. Behind
+    // a reverse proxy every login then counts against the proxy's address (the per-user limit still
+    // applies per name).
     trustProxy: false,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
@@ -74,6 +89,11 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<FastifyIns
   // JSON only: Fastify also parses text/plain by default; without a parser it answers 415.
   app.removeContentTypeParser('text/plain');
   app.decorateRequest('principal', null);
+  app.decorateRequest('consoleSession', null);
+  // Unsigned cookies: the session id is a random secret looked up on the server, nothing to sign.
+  await app.register(fastifyCookie);
+  // Only the login uses it (routes/session.ts, per user name and per address), not every route.
+  await app.register(fastifyRateLimit, { global: false });
 
   app.setErrorHandler((err: unknown, request, reply) => {
     if (hasZodFastifySchemaValidationErrors(err)) return sendError(reply, 400, 'bad_request', err.message);
@@ -93,14 +113,20 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<FastifyIns
       info: {
         title: 'dialflow API',
         version: '1',
-        description: 'Flows and audit of a dialflow installation. Every route but this document needs a bearer token.',
+        description:
+          'Flows, calls, campaigns and audit of a dialflow installation. Every route but this document and the login needs a bearer token (`dialflow tokens create`) or the console session cookie; with the cookie, every request but GET and HEAD also needs the header x-csrf-token (the csrfToken of POST or GET /api/session).',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE },
+        },
+      },
+      security: [{ bearer: [] }, { session: [] }],
     },
     transform: jsonSchemaTransform,
   });
-  app.addHook('onRequest', authHook(tokens));
+  app.addHook('onRequest', authHook({ tokens, users, sessions }, { cookieSecure }));
 
   app.get(
     '/api/openapi.json',
@@ -120,7 +146,13 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<FastifyIns
   };
   await app.register(flowRoutes, deps);
   await app.register(auditRoutes, deps);
-  await app.register(sessionRoutes, deps);
+  await app.register(sessionRoutes, {
+    ...deps,
+    users,
+    sessions,
+    cookieSecure,
+    loginLimits: { ...DEFAULT_LOGIN_LIMITS, ...opts.loginLimits },
+  });
   await app.register(callRoutes, deps);
   await app.register(simulateRoutes, deps);
   await app.register(campaignRoutes, deps);
@@ -128,6 +160,11 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<FastifyIns
   await app.register(dncRoutes, deps);
   await app.register(assetRoutes, deps);
   await app.register(consoleRoutes, deps);
+  // Unknown /api paths answer JSON 404 after authentication, also when the console serves every
+  // other path (its wildcard is public: without this, /api/nothing would be the console's page).
+  app.all('/api/*', { config: { minRole: 'viewer' }, schema: { hide: true } }, (request, reply) =>
+    sendError(reply, 404, 'not_found', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`),
+  );
   await app.ready();
   return app;
 }

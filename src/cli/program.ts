@@ -14,6 +14,7 @@ import { registerDncCommands } from './commands/dnc.js';
 import { registerRecordingsCommands } from './commands/recordings.js';
 import { registerApiCommand } from './commands/api.js';
 import { registerTokenCommands } from './commands/tokens.js';
+import { registerUserCommands } from './commands/users.js';
 
 /** `dialflow campaign start`: how a command is typed. */
 export function commandPath(command: Command): string {
@@ -69,6 +70,7 @@ export function buildProgram(ctx: CliContext = new CliContext()): Command {
   registerRecordingsCommands(program, ctx);
   registerApiCommand(program, ctx);
   registerTokenCommands(program, ctx);
+  registerUserCommands(program, ctx);
   reportUsageErrors(program);
   return program;
 }

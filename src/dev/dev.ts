@@ -1,6 +1,7 @@
 // `dialflow dev`: the embedded stack on loopback (Temporal dev server, nats-server with JetStream,
-// the codec server for the Web UI, the worker, the bridge and the provider's processes), and the
-// demo campaign on top. The CLI only parses the options (cli/commands/dev.ts) and calls runDev.
+// the codec server for the Web UI, the worker, the bridge, the provider's processes, and the HTTP
+// API with the web console), and the demo campaign on top. The CLI only parses the options
+// (cli/commands/dev.ts) and calls runDev.
 import { join, resolve } from 'node:path';
 import { Client } from '@temporalio/client';
 import {
@@ -17,6 +18,10 @@ import { CODEC_TOKEN_FILE, codecToken } from '../codec/token.js';
 import { connectTemporal } from '../client/connection.js';
 import { formatSummary } from '../flow/summary.js';
 import { connectNats, ensureStreams } from '../telephony/nats.js';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { UserStore } from '../store/users.js';
+import { AuditLog } from '../store/audit.js';
+import { firstConsoleUser, type FirstConsoleUser } from './console-user.js';
 import { DEV_NATS_AUTH_DIR } from '../telephony/nats-auth.js';
 import { PROVIDER_ROLES } from '../workers/service.js';
 import { Stack, assertPortFree } from './stack.js';
@@ -32,6 +37,8 @@ export interface DevOptions {
   natsPort: number;
   metricsPort: number;
   codecPort: number;
+  apiPort: number;
+  apiHost: string;
   flow: string;
   recipients: string;
   provider: ProviderKind;
@@ -105,6 +112,12 @@ async function providerSetup(
   }
 }
 
+/** The console's first user (created on a stack without users), as a banner can tell about it. */
+async function ensureConsoleUser(nc: NatsConnection, dataDir: string): Promise<FirstConsoleUser> {
+  const [users, audit] = await Promise.all([UserStore.open(nc), AuditLog.open(nc)]);
+  return firstConsoleUser(users, audit, dataDir);
+}
+
 /** The Web UI's list of a campaign's calls, in the namespace the calls run in. */
 export function demoCallsUrl(uiUrl: string, namespace: string, campaignId: string): string {
   const query = encodeURIComponent(`WorkflowId STARTS_WITH "call:${campaignId}:"`);
@@ -141,6 +154,7 @@ export async function runDev(o: DevOptions, env: Record<string, string | undefin
     for (const [role, port] of Object.entries(metricsPorts))
       await assertPortFree(host, port, `${role} /metrics`, '--metrics-port');
     await assertPortFree(host, o.codecPort, 'codec server', '--codec-port');
+    await assertPortFree(o.apiHost, o.apiPort, 'API', '--api-port');
     // Without a configured key, dev generates one under the data dir (kept across restarts: history stays readable).
     const keyEnv =
       env.DIALFLOW_PAYLOAD_KEY || env.DIALFLOW_PAYLOAD_KEY_FILE
@@ -172,8 +186,13 @@ export async function runDev(o: DevOptions, env: Record<string, string | undefin
     const nats = await stack.startNats({ port: o.natsPort, storeDir: join(dataDir, 'nats') });
     const natsAuthDir = nats.auth?.dir ?? join(dataDir, 'nats-auth');
     const nc = await connectNats(nats.url, 'dialflow-dev');
-    await ensureStreams(nc);
-    await nc.close();
+    let consoleUser: FirstConsoleUser;
+    try {
+      await ensureStreams(nc);
+      consoleUser = await ensureConsoleUser(nc, dataDir);
+    } finally {
+      await nc.close();
+    }
     const provider = await providerSetup(o, env, stack, dataDir, host, say);
     const config = loadConfig({
       ...ownEnv,
@@ -204,15 +223,30 @@ export async function runDev(o: DevOptions, env: Record<string, string | undefin
           ] as const,
       ),
     );
-    const links = [
+    say(`starting the API and console on ${o.apiHost}:${o.apiPort} …`);
+    await stack.startService('api', 'api', {
+      ...serviceEnv,
+      ...nats.env('api'),
+      DIALFLOW_API_HOST: o.apiHost,
+      DIALFLOW_API_PORT: String(o.apiPort),
+    });
+    // A wildcard listen address is not one to browse to.
+    const browseHost = ['0.0.0.0', '::', '[::]'].includes(o.apiHost) ? host : o.apiHost;
+    const consoleUrl = `http://${browseHost.includes(':') ? `[${browseHost}]` : browseHost}:${o.apiPort}/`;
+    const linkLines = (withPassword: boolean) => [
+      `Console:      ${consoleUrl}`,
+      ...consoleUser.banner(withPassword).map((line) => `              ${line}`),
       `Temporal UI:  ${temporal.uiUrl ?? '(headless)'}${temporal.uiUrl && namespace !== 'default' ? ` (namespace ${namespace})` : ''}`,
       `Metrics:      ${started.map(([role, s]) => `${s.metricsUrl ?? '-'} (${role})`).join('  ')}`,
       `Codec server: ${codecServer.url} (temporal workflow show --codec-endpoint ${codecServer.url} --codec-auth "Bearer $(cat ${join(dataDir, CODEC_TOKEN_FILE)})")`,
       ...provider.banner,
       `NATS:         ${nats.url}, nkeys in ${natsAuthDir} (0600)${resolve(natsAuthDir) === resolve(DEV_NATS_AUTH_DIR) ? '' : `; for the CLI: export DIALFLOW_NATS_NKEY_SEED_FILE=${join(natsAuthDir, 'cli.nk')}`}`,
       `Logs:         ${stack.logDir}`,
-    ].join('\n');
-    say(`dialflow is up.\n${links}`);
+    ];
+    // The first admin's password is shown at the first start only; repeated after the demo, the
+    // links say where it is kept instead.
+    const links = linkLines(false).join('\n');
+    say(`dialflow is up.\n${linkLines(true).join('\n')}`);
 
     let ok = true;
     if (o.demo) {

@@ -192,6 +192,7 @@ export const NATS_IDENTITIES = [
   'provider-simulator',
   'provider-sip',
   'provider-infobip',
+  'api',
   'cli',
   'admin',
 ] as const;
@@ -205,6 +206,7 @@ export const ROLE_IDENTITY: Record<string, NatsIdentity> = {
   'sip-agents': 'provider-sip',
   infobip: 'provider-infobip',
   webhooks: 'provider-infobip',
+  api: 'api',
   cli: 'cli',
 };
 
@@ -218,6 +220,7 @@ export const NATS_NAMES = {
   events: 'DIALFLOW_EVENTS',
   deadletter: 'DIALFLOW_DEADLETTER',
   records: 'DIALFLOW_RECORDS',
+  audit: 'DIALFLOW_AUDIT',
   bridgeConsumer: 'dialflow-bridge',
   kv: {
     flows: 'dialflow_flows',
@@ -228,6 +231,10 @@ export const NATS_NAMES = {
     infobipCalls: 'dialflow_infobip_calls',
     simOutbox: 'dialflow_sim_outbox',
     sipCalls: 'dialflow_sip_calls',
+    apiTokens: 'dialflow_api_tokens',
+    users: 'dialflow_users',
+    sessions: 'dialflow_sessions',
+    campaignDrafts: 'dialflow_campaign_drafts',
   },
   obj: {
     assets: 'dialflow_audio_assets',
@@ -390,6 +397,33 @@ export function natsPermissions(identity: NatsIdentity): NatsPermissions {
       );
     case 'provider-infobip':
       return provider('infobip', { publish: kvAccess(N.kv.infobipCalls, true) }, identity);
+    case 'api':
+      // The HTTP API and console (`dialflow api`): what its routes read and write, and nothing that
+      // speaks for a call: no telephony command or event, no records of its own (calls and
+      // campaigns go through Temporal), no change to a stream's config. It reads tokens and users
+      // (`dialflow tokens`/`users` on the CLI write them) and keeps the sessions.
+      return {
+        publish: {
+          allow: [
+            '$JS.API.INFO',
+            'dialflow.audit.>',
+            ...streamApi(N.audit, { read: true }),
+            ...streamApi(N.records, { read: true, consume: true }),
+            ...kvAccess(N.kv.flows, true),
+            ...kvAccess(N.kv.routes, true),
+            ...kvAccess(N.kv.apiTokens, false),
+            ...kvAccess(N.kv.users, false),
+            ...kvAccess(N.kv.sessions, true),
+            ...kvAccess(N.kv.campaignDrafts, true),
+            ...kvAccess(N.kv.dnc, true),
+            ...kvAccess(N.kv.contacts, false),
+            ...objAccess(N.obj.assets, true),
+            ...objAccess(N.obj.campaigns, true),
+            ...objAccess(N.obj.recordings, false),
+          ],
+        },
+        subscribe: { allow: [inbox] },
+      };
     case 'cli':
       // Operators: flows, campaigns, recordings, do-not-call, reports — broad, but never a
       // telephony event: nothing but a provider speaks for a phone call.

@@ -74,6 +74,8 @@ export async function startDev(
       String(base),
       '--codec-port',
       String(codecPort),
+      // The console and API: a free port unless the test picks its own.
+      ...(args.includes('--api-port') ? [] : ['--api-port', String(await freePort())]),
       ...args,
     ],
     { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },

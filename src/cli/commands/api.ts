@@ -1,6 +1,8 @@
-// `dialflow api`: the HTTP API (src/api/server.ts) on 127.0.0.1:8080 unless configured otherwise.
-// It talks to NATS (flows, tokens, audit, records, recordings) and to Temporal (calls, campaigns),
-// with the payload key the workers use (checked at start, as every CLI command does).
+// `dialflow api`: the HTTP API and the web console (src/api/server.ts) on 127.0.0.1:8080 unless
+// configured otherwise. It talks to NATS (flows, tokens, users, sessions, audit, records,
+// recordings) and to Temporal (calls, campaigns), with the payload key the workers use (checked at
+// start, as every CLI command does). Run by `dialflow dev` as one of its services: it then reports
+// ready over the IPC channel and stops when its parent goes away.
 import { Option, type Command } from 'commander';
 import { createLogger } from '../../logging.js';
 import { payloadCodec } from '../../config/index.js';
@@ -19,13 +21,20 @@ export function registerApiCommand(program: Command, ctx: CliContext): void {
           'serve the HTTP API and the web console (bearer tokens from `dialflow tokens create`, users from `dialflow users add`)',
         )
         .addOption(
-          new Option('--api-host <host>', 'listen address (loopback unless you mean to expose it)').default(
-            '127.0.0.1',
-          ),
+          new Option('--api-host <host>', 'listen address (loopback unless you mean to expose it)')
+            .default('127.0.0.1')
+            .env('DIALFLOW_API_HOST'),
         )
-        .addOption(new Option('--api-port <port>', 'listen port').default(8080).argParser(portOption)),
+        .addOption(
+          new Option('--api-port <port>', 'listen port').default(8080).argParser(portOption).env('DIALFLOW_API_PORT'),
+        )
+        .option(
+          '--cookie-secure',
+          'mark the console session cookie Secure: set it when browsers reach the API over HTTPS (a TLS-terminating proxy)',
+          false,
+        ),
     )
-    .action(async (opts: { apiHost: string; apiPort: number }) => {
+    .action(async (opts: { apiHost: string; apiPort: number; cookieSecure: boolean }) => {
       const config = ctx.config();
       setStorageReplicas(config.nats.replicas);
       await assertPortFree(opts.apiHost, opts.apiPort, 'API', '--api-port');
@@ -39,14 +48,21 @@ export function registerApiCommand(program: Command, ctx: CliContext): void {
             logger,
             host: opts.apiHost,
             port: opts.apiPort,
+            cookieSecure: opts.cookieSecure,
           });
           process.stderr.write(`dialflow API on ${server.url} (OpenAPI: ${server.url}/api/openapi.json)\n`);
-          const signal = await new Promise<NodeJS.Signals>((resolve) => {
+          logger.info({ url: server.url }, 'ready');
+          process.send?.({ type: 'ready' });
+          const reason = await new Promise<string>((resolve) => {
             for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => resolve(s));
+            // Under `dialflow dev`: the parent is gone (even killed hard), so is the stack.
+            if (process.connected) process.once('disconnect', () => resolve('parent gone'));
           });
-          logger.info({ signal }, 'stopping');
+          logger.info({ reason }, 'stopping');
           await server.close();
         }),
       );
+      // The IPC channel would keep the process alive.
+      if (process.connected) process.disconnect();
     });
 }

@@ -11,7 +11,9 @@ import { portOption } from '../options.js';
 export function registerDevCommand(program: Command, ctx: CliContext): void {
   program
     .command('dev')
-    .description('run the embedded stack: Temporal dev server, nats-server, workers and the telephony simulator')
+    .description(
+      'run the embedded stack: Temporal dev server, nats-server, workers, the telephony simulator, and the API with the web console',
+    )
     .option('--demo', 'run the demo campaign once the stack is up', false)
     .option('--exit', 'stop everything and exit after the demo (exit code 1 if it failed)', false)
     .option(
@@ -33,6 +35,15 @@ export function registerDevCommand(program: Command, ctx: CliContext): void {
       new Option('--codec-port <port>', 'codec server the Web UI uses to decrypt payloads')
         .default(8234)
         .argParser(portOption),
+    )
+    .addOption(
+      new Option('--api-port <port>', 'port of the HTTP API and the web console').default(8080).argParser(portOption),
+    )
+    .addOption(
+      new Option(
+        '--api-host <host>',
+        'listen address of the API and console (loopback unless you mean to expose it)',
+      ).default('127.0.0.1'),
     )
     .option('--flow <file>', 'flow of the demo', join(PROJECT_ROOT, 'examples', 'appointment-reminder.json'))
     .option(
