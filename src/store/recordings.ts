@@ -1,9 +1,12 @@
 // Call and voicemail recordings, kept in a NATS object store (chunked, so hour-long WAVs are fine).
 // The provider stores a recording, then sends CALL_RECORDING_READY with its id; `dialflow
 // recordings list|get` reads them back.
+import type { Readable } from 'node:stream';
 import { storageReplicas } from './replicas.js';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
+import { readObject, type ByteRange } from './object-stream.js';
 
 export const RECORDINGS_BUCKET = 'dialflow_recordings';
 
@@ -28,12 +31,22 @@ export interface RecordingStore {
   get(id: string): Promise<{ meta: StoredRecording; data: Uint8Array } | undefined>;
 }
 
+/** A stored recording opened for reading: its description, and its bytes streamed on demand. */
+export interface OpenedRecording {
+  meta: StoredRecording;
+  /** The whole recording, or an inclusive byte range of it (within `meta.size`). */
+  read(range?: ByteRange): Readable;
+}
+
 export class RecordingNotFoundError extends Error {
   override readonly name = 'RecordingNotFoundError';
 }
 
 export class ObjectRecordingStore implements RecordingStore {
-  private constructor(private readonly os: ObjectStore) {}
+  private constructor(
+    private readonly os: ObjectStore,
+    private readonly js: JetStreamClient,
+  ) {}
 
   static async open(nc: NatsConnection): Promise<ObjectRecordingStore> {
     return new ObjectRecordingStore(
@@ -41,6 +54,7 @@ export class ObjectRecordingStore implements RecordingStore {
         description: 'dialflow call and voicemail recordings',
         replicas: storageReplicas(),
       }),
+      jetstream(nc),
     );
   }
 
@@ -78,6 +92,13 @@ export class ObjectRecordingStore implements RecordingStore {
     if (!info || info.deleted) return undefined;
     const data = await this.os.getBlob(id);
     return data ? { meta: toStored(info), data } : undefined;
+  }
+
+  /** Streams a recording (for the HTTP API: ranges, without holding an hour-long WAV in memory). */
+  async open(id: string): Promise<OpenedRecording | undefined> {
+    const info = await this.os.info(id);
+    if (!info || info.deleted) return undefined;
+    return { meta: toStored(info), read: (range) => readObject(this.js, info, range) };
   }
 }
 

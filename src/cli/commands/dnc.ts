@@ -1,6 +1,6 @@
 // `dialflow dnc add|remove|check`: the do-not-call list (NATS KV), checked before every outbound call.
 import type { Command } from 'commander';
-import { NatsCampaignStore } from '../../store/campaigns.js';
+import { DoNotCallList } from '../../store/dnc.js';
 import { CliError } from '../errors.js';
 import { withNats, type CliContext } from '../connections.js';
 import { readDoNotCallFile } from '../dnc-file.js';
@@ -35,8 +35,11 @@ export function registerDncCommands(program: Command, ctx: CliContext): void {
             ? new CliError(`no numbers given (${badLines} bad line(s) in ${o.file})`, 1)
             : new CliError('no numbers given: name them, or a file with --file', 2);
         await withNats(ctx.config().nats, async (nc) => {
-          const store = await NatsCampaignStore.open(nc);
-          for (const p of list) await store.setDoNotCall(p, blocked);
+          const doNotCall = await DoNotCallList.open(nc);
+          for (const p of list) {
+            if (blocked) await doNotCall.add(p, { by: 'cli' });
+            else await doNotCall.remove(p);
+          }
         });
         process.stdout.write(
           `${list.length} number(s) ${blocked ? 'added to' : 'removed from'} the do-not-call list\n`,
@@ -51,8 +54,9 @@ export function registerDncCommands(program: Command, ctx: CliContext): void {
   ctx
     .connects(dnc.command('check').description('is a number blocked? exit 0 if blocked, 3 if not').argument('<phone>'))
     .action(async (phone: string) => {
-      const blocked = await withNats(ctx.config().nats, async (nc) =>
-        (await NatsCampaignStore.open(nc)).isDoNotCall(phone),
+      const blocked = await withNats(
+        ctx.config().nats,
+        async (nc) => (await (await DoNotCallList.open(nc)).get(phone)) !== undefined,
       );
       process.stdout.write(`${phone}: ${blocked ? 'blocked' : 'not blocked'}\n`);
       process.exitCode = blocked ? 0 : 3;
