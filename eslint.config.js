@@ -101,7 +101,7 @@ const workflowLayer = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tools/**', '.data/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', '.tools/**', '.data/**', 'coverage/**', 'console/dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -161,6 +161,17 @@ export default tseslint.config(
           paths: forbiddenInWorkflows.paths.map((p) => ({ ...p, allowTypeImports: true })),
           patterns: [...forbiddenInWorkflows.patterns, ...workflowLayer],
         },
+      ],
+    },
+  },
+  // The web console runs in the browser: DOM globals, no Node built-ins.
+  {
+    files: ['console/src/**/*.{ts,tsx}'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['node:*'], message: 'The console runs in the browser: no Node built-ins.' }] },
       ],
     },
   },

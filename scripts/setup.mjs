@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { which } from '../src/tools/which.mjs';
 import { freePort } from '../src/tools/net.mjs';
+import { ensureConsoleBuilt } from '../console/build.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TOOLS = join(ROOT, '.tools');
@@ -208,7 +209,8 @@ async function main() {
   await ensureTemporalTools();
   // 3. From Debian when missing: nats-server; Prometheus (with promtool, for the monitoring tests);
   //    the SIP provider's user agents (baresip), a SIP registrar/proxy (kamailio) and scripted SIP
-  //    endpoints for tests (sipp); TTS (espeak-ng) and audio conversion (sox, with MP3 support).
+  //    endpoints for tests (sipp); TTS (espeak-ng) and audio conversion (sox, with MP3 support);
+  //    chromium for the console's browser tests.
   aptInstall([
     { pkg: 'nats-server', binary: 'nats-server' },
     { pkg: 'prometheus', binary: 'promtool' },
@@ -218,7 +220,25 @@ async function main() {
     { pkg: 'sox', binary: 'sox' },
     { pkg: 'libsox-fmt-mp3' },
     { pkg: 'espeak-ng', binary: 'espeak-ng' },
+    // The browser tests drive Debian's chromium (playwright-core's own browser download needs the internet).
+    { pkg: 'chromium', binary: 'chromium' },
   ]);
+  await ensureWebConsole();
+}
+
+// 4. The web console (served by the API at `/`): built by Vite when console/dist is missing or
+//    older than its sources (console/build.mjs fingerprints them with the lockfile).
+async function ensureWebConsole() {
+  try {
+    await ensureConsoleBuilt({ log: say });
+  } catch (err) {
+    if (!(err instanceof Error)) throw err;
+    throw new SetupError(
+      'web console',
+      err.message.split('\n').slice(0, 4).join(' | '),
+      'run `npm run console:build` to see the full error',
+    );
+  }
 }
 
 main().catch((err) => {

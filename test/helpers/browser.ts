@@ -8,6 +8,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { PROJECT_ROOT } from '../../src/config/tools.js';
 import { which } from '../../src/tools/which.mjs';
 
+export { ensureConsoleBuilt } from '../../console/build.mjs';
+
 export const SCREENSHOT_DIR = join(PROJECT_ROOT, 'test-output', 'screenshots');
 
 /** The chromium setup installs (Debian's package), or CHROMIUM_PATH. */
@@ -46,7 +48,9 @@ const axeSource = (): string => readFileSync(createRequire(import.meta.url).reso
 
 /** axe-core's violations of impact serious or critical on the page as it is now. */
 export async function seriousA11yViolations(page: Page): Promise<AxeViolation[]> {
-  await page.addScriptTag({ content: axeSource() });
+  // Evaluated through the DevTools protocol, not as a <script>: the console's CSP (script-src
+  // 'self') stays on in the tests, and would block an inline script tag.
+  await page.evaluate(axeSource());
   const violations = await page.evaluate(async () => {
     const axe = (globalThis as unknown as { axe: { run: (ctx: unknown) => Promise<{ violations: unknown[] }> } }).axe;
     const result = await axe.run((globalThis as unknown as { document: unknown }).document);
@@ -66,4 +70,13 @@ export async function seriousA11yViolations(page: Page): Promise<AxeViolation[]>
       nodes: v.nodes.length,
       targets: v.nodes.slice(0, 5).map((n) => n.target.join(' ')),
     }));
+}
+
+/** Content-Security-Policy violations the page reports from now on (the console must cause none). */
+export function recordCspViolations(page: Page): string[] {
+  const violations: string[] = [];
+  page.on('console', (message) => {
+    if (message.text().includes('Content Security Policy')) violations.push(message.text());
+  });
+  return violations;
 }
