@@ -3,6 +3,8 @@
 // `bytes=a-b`, `bytes=a-` and `bytes=-n` answer 206 with Content-Range; a request for several ranges
 // gets the whole object (200), as the RFC lets a server do, rather than a multipart body no player
 // asks for. A range that starts past the end answers 416 with `Content-Range: bytes */size`.
+// Not range-parser (Express's): it answers 416 to a suffix longer than the object and to an invalid
+// range such as `bytes=9-2`, where RFC 9110 §14.1.2 serves the whole suffix and ignores the header.
 import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ByteRange } from '../../store/object-stream.js';
