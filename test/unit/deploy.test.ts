@@ -29,11 +29,12 @@ function usedMetrics(text: string): string[] {
 }
 
 describe('deploy/', () => {
-  it('docker-compose has Temporal on PostgreSQL, the UI, three NATS nodes, the workers, Prometheus and Grafana', () => {
+  it('docker-compose has Temporal on PostgreSQL, the UI, three NATS nodes, the workers, the API, Prometheus and Grafana', () => {
     const compose = parse(read('deploy/docker-compose.yml')) as {
       services: Record<string, { image?: string; command?: string[] }>;
     };
     expect(Object.keys(compose.services).sort()).toEqual([
+      'api',
       'bridge',
       'grafana',
       'nats-1',
@@ -51,7 +52,7 @@ describe('deploy/', () => {
       expect(read(`deploy/nats/nats-${n}.conf`)).toMatch(/jetstream[\s\S]*cluster[\s\S]*nats-route:\/\/nats-3:6222/);
   });
 
-  it('Kubernetes: worker and bridge Deployments with HPAs; Helm values parse', () => {
+  it('Kubernetes: worker and bridge Deployments with HPAs, the API behind a Service; Helm values parse', () => {
     const docs = parseAllDocuments(read('deploy/k8s/dialflow.yaml')).map(
       (d) => d.toJS() as { kind: string; metadata: { name: string } },
     );
@@ -60,7 +61,8 @@ describe('deploy/', () => {
         .filter((d) => d.kind === 'Deployment')
         .map((d) => d.metadata.name)
         .sort(),
-    ).toEqual(['dialflow-bridge', 'dialflow-worker']);
+    ).toEqual(['dialflow-api', 'dialflow-bridge', 'dialflow-worker']);
+    expect(docs.filter((d) => d.kind === 'Service').map((d) => d.metadata.name)).toEqual(['dialflow-api']);
     expect(
       docs
         .filter((d) => d.kind === 'HorizontalPodAutoscaler')
@@ -91,7 +93,8 @@ describe('deploy/', () => {
     const refs = [...manifest.matchAll(/secretKeyRef: \{([^}]*)\}/g)].map((m) => m[1] ?? '');
     expect(refs.length).toBeGreaterThanOrEqual(2);
     for (const r of refs.filter((x) => x.includes('dialflow-payload-key'))) expect(r).toMatch(/optional: false/);
-    expect(refs.filter((x) => x.includes('dialflow-payload-key')).length).toBe(2);
+    const deployments = docs.filter((d) => d?.kind === 'Deployment').length;
+    expect(refs.filter((x) => x.includes('dialflow-payload-key')).length).toBe(deployments);
     // The comment tells the operator how to create it.
     expect(manifest).toMatch(/kubectl -n dialflow create secret generic dialflow-payload-key --from-literal=key=/);
   });
