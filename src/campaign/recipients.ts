@@ -1,6 +1,7 @@
 // Recipients files (CSV or NDJSON), streamed row by row: validated, normalised, de-duplicated and
 // cut into pages that the campaign workflow's activity loads one at a time. A million-row file
 // never sits in memory; only a fixed-size hash per id and per phone does, for de-duplication.
+// The source is a file (the CLI) or any byte stream (an HTTP upload): the same reader and checks.
 import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { CsvError } from 'csv-parse';
@@ -112,12 +113,21 @@ interface RawLine {
   tooLong: boolean;
 }
 
+/** Recipients from a byte stream rather than a file; `name` stands for the file in messages. */
+export interface RecipientsStream {
+  name: string;
+  stream: AsyncIterable<Buffer | Uint8Array>;
+}
+export type RecipientsSource = string | RecipientsStream;
+
+const sourceName = (source: RecipientsSource): string => (typeof source === 'string' ? source : source.name);
+
 /**
  * Physical lines of a file as bytes with 1-based line numbers, split on LF (a CR before it is
  * dropped). Bytes, not text: a row that is not UTF-8 is reported on its own, instead of being
  * mangled into U+FFFD by a decoding stream.
  */
-async function* linesOf(file: string): AsyncGenerator<RawLine> {
+async function* linesOf(source: RecipientsSource): AsyncGenerator<RawLine> {
   let parts: Buffer[] = [];
   let size = 0;
   let line = 1;
@@ -135,7 +145,9 @@ async function* linesOf(file: string): AsyncGenerator<RawLine> {
     size += chunk.length;
   };
   try {
-    for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+    const chunks = typeof source === 'string' ? (createReadStream(source) as AsyncIterable<Buffer>) : source.stream;
+    for await (const bytes of chunks) {
+      const chunk = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       let from = 0;
       for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, from)) {
         keep(chunk.subarray(from, nl));
@@ -147,7 +159,7 @@ async function* linesOf(file: string): AsyncGenerator<RawLine> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (typeof code === 'string' && code.startsWith('E'))
-      throw new RecipientsFileError(`cannot read ${file}: ${code}`, { cause: err });
+      throw new RecipientsFileError(`cannot read ${sourceName(source)}: ${code}`, { cause: err });
     throw err;
   }
   if (size > 0) yield take();
@@ -189,9 +201,10 @@ function csvFields(text: string): string[] | string {
  * in CSV). One row per line, parsed on its own: a broken row is reported and the next line starts
  * afresh, so a stray or unclosed quote can never swallow the rows after it. Blank lines are no rows.
  */
-async function* rowsOf(file: string, format: 'csv' | 'ndjson'): AsyncGenerator<RawRow> {
+async function* rowsOf(source: RecipientsSource, format: 'csv' | 'ndjson'): AsyncGenerator<RawRow> {
+  const file = sourceName(source);
   let header: string[] | undefined = format === 'ndjson' ? [] : undefined;
-  for await (const raw of linesOf(file)) {
+  for await (const raw of linesOf(source)) {
     const bytes =
       raw.line === 1 && raw.bytes[0] === 0xef && raw.bytes[1] === 0xbb && raw.bytes[2] === 0xbf
         ? raw.bytes.subarray(3)
@@ -260,11 +273,11 @@ export function formatOf(file: string): 'csv' | 'ndjson' {
  * reported and called once.
  */
 export async function stageRecipients(
-  file: string,
+  source: RecipientsSource,
   writePage: (n: number, rows: PageRow[]) => Promise<void>,
   opts: { pageSize?: number; format?: 'csv' | 'ndjson' } = {},
 ): Promise<StagingResult> {
-  const format = opts.format ?? formatOf(file);
+  const format = opts.format ?? formatOf(sourceName(source));
   const pageSize = opts.pageSize ?? PAGE_SIZE;
   const seen = new Set<number>();
   const result: StagingResult = {
@@ -292,7 +305,7 @@ export async function stageRecipients(
     result.pages += 1;
     page = [];
   };
-  for await (const r of rowsOf(file, format)) {
+  for await (const r of rowsOf(source, format)) {
     result.rows += 1;
     if ('problem' in r) {
       reject(r.problem);

@@ -7,16 +7,20 @@ import type { CallRecord } from '../store/campaigns.js';
 
 export const REPORT_COLUMNS = ['row', 'recipientId', 'outcome', 'attempts', 'durationSeconds', 'responses'] as const;
 
-/**
- * One line per call. Each key of the tracking data payload gets its own `dataPayload.<key>` column
- * (a JSON blob in one cell is of no use in a spreadsheet); then the call's recordings (ids, for
- * `dialflow recordings get`, a whole-call recording that came after the call closed included), and
- * `error` last.
- */
-export function reportCsv(records: CallRecord[]): string {
-  const payloadKeys = [...new Set(records.flatMap((r) => Object.keys(r.dataPayload ?? {})))].sort();
-  const header = [...REPORT_COLUMNS, ...payloadKeys.map((k) => `dataPayload.${k}`), 'recordings', 'error'];
-  const rows = records.map((r) => [
+/** The `dataPayload.<key>` columns of these records: every key any of them has, sorted. */
+export function reportPayloadKeys(records: Iterable<CallRecord>, into = new Set<string>()): Set<string> {
+  for (const r of records) for (const k of Object.keys(r.dataPayload ?? {})) into.add(k);
+  return into;
+}
+
+/** The report's header for these payload keys (sorted). */
+export function reportHeader(payloadKeys: readonly string[]): string[] {
+  return [...REPORT_COLUMNS, ...payloadKeys.map((k) => `dataPayload.${k}`), 'recordings', 'error'];
+}
+
+/** One call's cells, in the order of `reportHeader(payloadKeys)`. */
+export function reportRow(r: CallRecord, payloadKeys: readonly string[]): Array<string | number> {
+  return [
     r.row,
     r.recipientId,
     r.outcome,
@@ -26,6 +30,19 @@ export function reportCsv(records: CallRecord[]): string {
     ...payloadKeys.map((k) => r.dataPayload?.[k] ?? ''),
     (r.recordings ?? []).map((x) => x.recordingId).join(' '),
     r.error ?? '',
-  ]);
-  return stringify([header, ...rows], { escape_formulas: true, record_delimiter: 'unix' });
+  ];
+}
+
+/** csv-stringify options of the report (the API streams with the same ones). */
+export const REPORT_CSV_OPTIONS = { escape_formulas: true, record_delimiter: 'unix' } as const;
+
+/**
+ * One line per call. Each key of the tracking data payload gets its own `dataPayload.<key>` column
+ * (a JSON blob in one cell is of no use in a spreadsheet); then the call's recordings (ids, for
+ * `dialflow recordings get`, a whole-call recording that came after the call closed included), and
+ * `error` last.
+ */
+export function reportCsv(records: CallRecord[]): string {
+  const payloadKeys = [...reportPayloadKeys(records)].sort();
+  return stringify([reportHeader(payloadKeys), ...records.map((r) => reportRow(r, payloadKeys))], REPORT_CSV_OPTIONS);
 }

@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { DateTime } from 'luxon';
 import { SingleBar, Presets } from 'cli-progress';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { NatsCampaignStore, readAllRecords } from '../../store/campaigns.js';
+import type { WorkflowHandle } from '@temporalio/client';
+import { NatsCampaignStore } from '../../store/campaigns.js';
 import {
   formatOf,
   RecipientsFileError,
@@ -14,18 +14,26 @@ import {
   type StagingSummary,
 } from '../../campaign/recipients.js';
 import { reportCsv } from '../../campaign/report.js';
-import { flowSpeed, formatSpeed } from '../../campaign/pacing.js';
-import { forecastCampaign, type Forecast } from '../../campaign/forecast.js';
-import { CAMPAIGN_ID, startCampaign } from '../../client/campaigns.js';
-import type { campaignWorkflow } from '../../workflows/index.js';
+import { formatSpeed } from '../../campaign/pacing.js';
+import type { Forecast } from '../../campaign/forecast.js';
+import { CAMPAIGN_ID } from '../../client/campaigns.js';
 import {
-  campaignStatusQuery,
-  campaignWorkflowId,
-  cancelCampaignUpdate,
-  pauseCampaignUpdate,
-  resumeCampaignUpdate,
-  type CampaignStatus,
-} from '../../workflows/messages.js';
+  campaignForecast,
+  campaignReport,
+  campaignSpeed,
+  campaignStatus,
+  CampaignControlError,
+  CampaignNotFoundError,
+  controlCampaign,
+  DEFAULT_AVG_CALL_SECONDS,
+  DEFAULT_MAX_CONCURRENT,
+  launchCampaign,
+  recipientZones,
+  reportJson,
+  stageCampaignRecipients,
+} from '../../client/campaign-control.js';
+import type { campaignWorkflow } from '../../workflows/index.js';
+import { campaignStatusQuery, type CampaignStatus } from '../../workflows/messages.js';
 import { CliError } from '../errors.js';
 import { withNats, withTemporal, type CliContext } from '../connections.js';
 import { requireValidFlow } from '../validate.js';
@@ -96,14 +104,6 @@ async function follow(handle: WorkflowHandle<typeof campaignWorkflow>, json: boo
   }
 }
 
-async function zonesOf(file: string): Promise<{ zones: string[]; staging: StagingResult }> {
-  const zones: string[] = [];
-  const staging = await stageRecipients(file, async (_n, rows) => {
-    for (const r of rows) zones.push(r.recipient.timeZone ?? '');
-  });
-  return { zones, staging };
-}
-
 export function formatForecast(f: Forecast, zone = 'UTC'): string {
   const at = (iso?: string) => (iso ? DateTime.fromISO(iso, { zone }).toFormat('ccc yyyy-LL-dd HH:mm') : '-');
   const lines = [
@@ -141,7 +141,9 @@ export function registerCampaignCommands(program: Command, ctx: CliContext): voi
           ).argParser(speedOption),
         )
         .addOption(
-          new Option('--max-concurrent <n>', 'at most this many calls at once').default(100).argParser(positiveInteger),
+          new Option('--max-concurrent <n>', 'at most this many calls at once')
+            .default(DEFAULT_MAX_CONCURRENT)
+            .argParser(positiveInteger),
         )
         .addOption(
           new Option(
@@ -176,32 +178,23 @@ export function registerCampaignCommands(program: Command, ctx: CliContext): voi
           o.id ?? `${flow.id}-${DateTime.utc().toFormat('yyyyMMddHHmmss')}`.replace(/[^A-Za-z0-9_-]/g, '-');
         if (!CAMPAIGN_ID.test(campaignId))
           throw new CliError(`campaign id "${campaignId}" (from the flow id): give one with --id`, 2);
-        const speed = o.speed ?? flowSpeed(flow) ?? { calls: 60, per: 'minute' as const };
+        const speed = campaignSpeed(flow, o.speed);
         const config = ctx.config();
         const staging = await withNats(config.nats, async (nc) => {
           const store = await NatsCampaignStore.open(nc);
-          const s = await staged(() =>
-            stageRecipients(o.recipients, (n, rows) => store.putPage(campaignId, n, rows), {
-              format: formatOf(o.recipients),
-            }),
-          );
-          await store.putMeta({ campaignId, staging: s, createdAt: new Date().toISOString() });
-          return s;
+          return staged(() => stageCampaignRecipients(store, campaignId, o.recipients, formatOf(o.recipients)));
         });
         reportProblems(o.recipients, staging);
         process.stderr.write(`${o.recipients}: ${summaryLine(stagingSummary(staging))}\n`);
         if (staging.accepted === 0)
           throw new CliError(`${o.recipients}: no valid recipient (${staging.rejectedTotal} rows skipped)`, 1);
         const final = await withTemporal(config, async (client) => {
-          const handle = await startCampaign(client, config.temporal.taskQueue, {
+          const handle = await launchCampaign(client, config.temporal.taskQueue, {
             campaignId,
             flow,
             pages: staging.pages,
             total: staging.accepted,
-            speed,
-            maxConcurrent: o.maxConcurrent,
-            callTaskQueue: config.temporal.taskQueue,
-            ...(o.contactCap ? { contactCap: o.contactCap } : {}),
+            settings: { speed, maxConcurrent: o.maxConcurrent, ...(o.contactCap ? { contactCap: o.contactCap } : {}) },
           });
           process.stderr.write(
             `campaign ${campaignId}: ${staging.accepted} recipients (${staging.rejectedTotal} rows skipped), ${formatSpeed(speed)}, at most ${o.maxConcurrent} at once\n`,
@@ -223,12 +216,8 @@ export function registerCampaignCommands(program: Command, ctx: CliContext): voi
       },
     );
 
-  const handleFor = (client: Client, id: string) =>
-    client.workflow.getHandle<typeof campaignWorkflow>(campaignWorkflowId(id));
-  const notFound = (id: string) => (err: unknown) => {
-    if (err instanceof WorkflowNotFoundError) throw new CliError(`no campaign "${id}"`, 1);
-    if (err instanceof WorkflowUpdateFailedError)
-      throw new CliError(`campaign ${id}: ${err.cause?.message ?? err.message}`, 1);
+  const asCliError = (err: unknown): never => {
+    if (err instanceof CampaignNotFoundError || err instanceof CampaignControlError) throw new CliError(err.message, 1);
     throw err;
   };
 
@@ -241,21 +230,17 @@ export function registerCampaignCommands(program: Command, ctx: CliContext): voi
         .option('--json', 'print JSON', false),
     )
     .action(async (id: string, o: { json: boolean }) => {
-      const s = await withTemporal(ctx.config(), (client) =>
-        handleFor(client, id).query(campaignStatusQuery).catch(notFound(id)),
-      );
+      const s = await withTemporal(ctx.config(), (client) => campaignStatus(client, id).catch(asCliError));
       process.stdout.write(o.json ? `${JSON.stringify(s, null, 2)}\n` : `${statusLine(s)}\n`);
     });
 
-  for (const [name, update, what] of [
-    ['pause', pauseCampaignUpdate, 'stop placing calls; calls waiting for their slot are withdrawn'],
-    ['resume', resumeCampaignUpdate, 'continue a paused campaign'],
-    ['cancel', cancelCampaignUpdate, 'stop for good; calls in progress finish'],
+  for (const [name, what] of [
+    ['pause', 'stop placing calls; calls waiting for their slot are withdrawn'],
+    ['resume', 'continue a paused campaign'],
+    ['cancel', 'stop for good; calls in progress finish'],
   ] as const) {
     ctx.connects(campaign.command(name).description(what).argument('<campaignId>')).action(async (id: string) => {
-      const r = await withTemporal(ctx.config(), (client) =>
-        handleFor(client, id).executeUpdate(update).catch(notFound(id)),
-      );
+      const r = await withTemporal(ctx.config(), (client) => controlCampaign(client, id, name).catch(asCliError));
       process.stdout.write(
         `${id}: ${r.state}${r.withdrawn !== undefined ? ` (${r.withdrawn} waiting calls withdrawn)` : ''}\n`,
       );
@@ -272,18 +257,12 @@ export function registerCampaignCommands(program: Command, ctx: CliContext): voi
         .option('--json', 'JSON', false),
     )
     .action(async (id: string, o: { csv: boolean; json: boolean }) => {
-      const { records, meta } = await withNats(ctx.config().nats, async (nc) => {
-        const store = await NatsCampaignStore.open(nc);
-        return { records: await readAllRecords(store, id), meta: await store.getMeta(id) };
-      });
+      const { records, meta } = await withNats(ctx.config().nats, async (nc) =>
+        campaignReport(await NatsCampaignStore.open(nc), id),
+      );
       if (!meta && records.length === 0) throw new CliError(`no campaign "${id}"`, 1);
-      records.sort((a, b) => a.row - b.row);
       if (o.json) {
-        const byOutcome: Record<string, number> = {};
-        for (const r of records) byOutcome[r.outcome] = (byOutcome[r.outcome] ?? 0) + 1;
-        process.stdout.write(
-          `${JSON.stringify({ campaignId: id, calls: records.length, byOutcome, recipients: records, rejectedRows: meta?.staging.rejected ?? [] }, null, 2)}\n`,
-        );
+        process.stdout.write(`${JSON.stringify(reportJson(id, records, meta), null, 2)}\n`);
         return;
       }
       process.stdout.write(reportCsv(records));
@@ -320,9 +299,15 @@ export function registerCampaignCommands(program: Command, ctx: CliContext): voi
       ).argParser(speedOption),
     )
     .addOption(
-      new Option('--max-concurrent <n>', 'at most this many calls at once').default(100).argParser(positiveInteger),
+      new Option('--max-concurrent <n>', 'at most this many calls at once')
+        .default(DEFAULT_MAX_CONCURRENT)
+        .argParser(positiveInteger),
     )
-    .addOption(new Option('--avg-call-seconds <n>', 'average call length').default(60).argParser(positiveInteger))
+    .addOption(
+      new Option('--avg-call-seconds <n>', 'average call length')
+        .default(DEFAULT_AVG_CALL_SECONDS)
+        .argParser(positiveInteger),
+    )
     .addOption(new Option('--start <iso>', 'campaign start (default: now)').argParser(isoDateTime))
     .addOption(new Option('--zone <iana>', 'show times in this zone').default('UTC').argParser(ianaZone))
     .option('--json', 'print JSON', false)
@@ -339,12 +324,12 @@ export function registerCampaignCommands(program: Command, ctx: CliContext): voi
       }) => {
         const flow = requireValidFlow(o.flow);
         if (!existsSync(o.recipients)) throw new CliError(`cannot read ${o.recipients}`, 2);
-        const { zones, staging } = await staged(() => zonesOf(o.recipients));
+        const { zones, staging } = await staged(() => recipientZones(o.recipients));
         reportProblems(o.recipients, staging);
-        const f = forecastCampaign(flow, zones, {
-          speed: o.speed ?? flowSpeed(flow) ?? { calls: 60, per: 'minute' },
+        const f = campaignForecast(flow, zones, {
+          ...(o.speed ? { speed: o.speed } : {}),
           maxConcurrent: o.maxConcurrent,
-          start: o.start ?? Date.now(),
+          ...(o.start !== undefined ? { start: o.start } : {}),
           avgCallSeconds: o.avgCallSeconds,
         });
         process.stdout.write(o.json ? `${JSON.stringify(f, null, 2)}\n` : formatForecast(f, o.zone));
