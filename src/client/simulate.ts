@@ -4,7 +4,8 @@
 // from others bound how many run at once (SimulationQueue).
 import pLimit, { type LimitFunction } from 'p-limit';
 import { tsToMs } from '@temporalio/common/lib/time.js';
-import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime, type LogLevel, type WorkflowBundle } from '@temporalio/worker';
+import { WORKFLOWS_PATH } from '../workers/flow-worker.js';
 import { startCall, startInboundCall } from './calls.js';
 import { callReport, type SimulationReport } from './call-report.js';
 import { withTimeZone } from '../flow/zone.js';
@@ -36,6 +37,20 @@ export function installQuietSdkRuntime(write: (level: LogLevel, message: string)
   runtimeInstalled = true;
 }
 
+// Bundling the workflows takes seconds of CPU; a process that simulates many calls (the API) does
+// it once. A failed bundle is not kept: the next simulation tries again.
+let workflowBundle: Promise<WorkflowBundle> | undefined;
+function workflowBundleOnce(): Promise<WorkflowBundle> {
+  // The runtime's logger, as Worker.create uses when it bundles: the CLI's and the API's are quiet.
+  workflowBundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: Runtime.instance().logger }).catch(
+    (err: unknown) => {
+      workflowBundle = undefined;
+      throw err;
+    },
+  );
+  return workflowBundle;
+}
+
 /**
  * Run one call of a valid flow with a simulated person. An outbound flow calls `recipient`; for an
  * inbound flow, `recipient` calls the flow's number. The recipient's zone comes from its
@@ -49,7 +64,9 @@ export async function simulateFlow(
   const { persona } = opts;
   const inboundNumber = flow.start ? undefined : flow.elements.find((e) => e.type === 'startIncomingCall');
 
-  const { env, worker, provider, codec } = await startTimeSkipping(SIMULATE_TASK_QUEUE);
+  const { env, worker, provider, codec } = await startTimeSkipping(SIMULATE_TASK_QUEUE, {
+    workflowBundle: await workflowBundleOnce(),
+  });
   // A simulated person calls the flow's number; the CALL_RECEIVED reaches the workflow as the bridge would send it.
   const callIn = (number: string) => {
     const received = provider.engine.incomingCall('sim-in-1', recipient.phone, number, persona).event;

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { EncryptionCodec } from '../codec/encryption.js';
-import { Worker } from '@temporalio/worker';
+import { Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { toolPaths } from '../config/tools.js';
 import { MemoryProfileStore } from '../store/profiles.js';
@@ -23,7 +23,14 @@ export interface TimeSkippingStack {
   provider: InlineSimulatorProvider;
 }
 
-export async function startTimeSkipping(taskQueue: string): Promise<TimeSkippingStack> {
+/**
+ * @param opts.workflowBundle the workflows bundled once (`bundleWorkflowCode`), for a process that
+ * starts many of these stacks (the API's simulations); bundled for this worker otherwise.
+ */
+export async function startTimeSkipping(
+  taskQueue: string,
+  opts: { workflowBundle?: WorkflowBundle } = {},
+): Promise<TimeSkippingStack> {
   const codec = new EncryptionCodec(randomBytes(32));
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: toolPaths().testServer } },
@@ -35,7 +42,7 @@ export async function startTimeSkipping(taskQueue: string): Promise<TimeSkipping
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue,
-      workflowsPath: WORKFLOWS_PATH,
+      ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
       dataConverter: { payloadCodecs: [codec] },
       sinks: workflowMetricSinks(new Registry()),
       activities: createActivities({
