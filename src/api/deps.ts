@@ -21,4 +21,6 @@ export interface ApiDeps {
   flows: KvFlowStore;
   assets: AudioAssetStore;
   audit: AuditLog;
+  /** Simulations at once and waiting (each runs a test server process); the route's defaults when unset. */
+  simulations?: { running: number; waiting: number };
 }

@@ -50,6 +50,8 @@ export interface ApiServerOptions {
   cookieSecure?: boolean;
   /** Login attempts allowed per user name and per client address (tests lower or raise them). */
   loginLimits?: Partial<LoginLimits>;
+  /** Simulations at once and waiting beyond them (then 503); 2 and 4 by default. */
+  simulations?: { running: number; waiting: number };
 }
 
 const STATUS_CODES: Record<number, string> = {
@@ -143,6 +145,7 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<FastifyIns
     flows,
     assets,
     audit,
+    ...(opts.simulations ? { simulations: opts.simulations } : {}),
   };
   await app.register(flowRoutes, deps);
   await app.register(auditRoutes, deps);

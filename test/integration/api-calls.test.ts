@@ -275,6 +275,39 @@ describe('POST /api/simulate', () => {
     expect(await Promise.all([first, second])).toEqual(['first', 'second']);
     expect(await queue.run(async () => 'again')).toBe('again');
   });
+
+  it('over HTTP: beyond the simulations running and waiting, 503 simulate.busy with retry-after', async () => {
+    // A second server on the same stack that runs one simulation and queues none.
+    const narrow = await startApiServer({
+      nc,
+      temporal: { client: t.client, codec: payloadCodec(t.config), taskQueue: t.config.temporal.taskQueue },
+      logger: createLogger('api', 'silent'),
+      host: '127.0.0.1',
+      port: await freePort(),
+      simulations: { running: 1, waiting: 0 },
+    });
+    try {
+      const simulateOnce = () =>
+        fetch(`${narrow.url}/api/simulate`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${tokens.viewer}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            flow: { id: reminder.id, version: reminder.version },
+            persona: { attempts: ['busy'] },
+          }),
+        });
+      // A simulation starts a test server (over a second): the other two arrive while it runs.
+      const answers = await Promise.all([simulateOnce(), simulateOnce(), simulateOnce()]);
+      const statuses = answers.map((a) => a.status).sort();
+      expect(statuses).toEqual([200, 503, 503]);
+      for (const a of answers.filter((x) => x.status === 503)) {
+        expect(a.headers.get('retry-after')).toMatch(/^\d+$/);
+        expect(((await a.json()) as { error: { code: string } }).error.code).toBe('simulate.busy');
+      }
+    } finally {
+      await narrow.close();
+    }
+  });
 });
 
 describe('/api/calls', () => {

@@ -46,8 +46,11 @@ const simulateBodySchema = z.object({
     ),
 });
 
-export const simulateRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { flows, logger }) => {
-  const queue = new SimulationQueue(SIMULATIONS_RUNNING, SIMULATIONS_WAITING);
+export const simulateRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { flows, logger, simulations }) => {
+  const queue = new SimulationQueue(
+    simulations?.running ?? SIMULATIONS_RUNNING,
+    simulations?.waiting ?? SIMULATIONS_WAITING,
+  );
 
   app.post(
     '/api/simulate',
