@@ -17,7 +17,8 @@ import { NatsCampaignStore, readAllRecords } from '../../src/store/campaigns.js'
 // Eight digits: raw histories, base64 ciphertext and NATS's files are searched for it, and four
 // digits turn up in megabytes of those by chance (a run once found '8417' in a raw history).
 const PIN = '84179326';
-const MASK = 'x'.repeat(PIN.length);
+// Masked input is shown as four x's whatever its length (the length is not told either).
+const MASK = 'xxxx';
 const persona = { attempts: ['answered'], keys: [PIN], pressDuringPrompt: true };
 
 let t: EphemeralStack;
