@@ -119,7 +119,8 @@ export async function sessionUser(
 }
 
 const bearerPattern = /^Bearer ([^\s]+)$/i;
-const isApiPath = (url: string) => url === '/api' || url.startsWith('/api/') || url.startsWith('/api?');
+/** Whether a request URL is under /api (the routes of this hook), rather than one of the console's pages. */
+export const isApiPath = (url: string): boolean => url === '/api' || url.startsWith('/api/') || url.startsWith('/api?');
 
 export function authHook(stores: AuthStores, opts: { cookieSecure: boolean }) {
   // An async hook that answers returns the reply: Fastify then skips the rest of the request.

@@ -14,7 +14,7 @@ export interface DoNotCallProblem {
 }
 
 export interface DoNotCallFile {
-  /** The numbers as written (the list compares digits only). */
+  /** The numbers in E.164 (a line that is not a valid international number is a problem). */
   phones: string[];
   /** Lines that hold digits but no number in the first column, or are not CSV. */
   problems: DoNotCallProblem[];

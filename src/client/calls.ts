@@ -1,7 +1,6 @@
 // Starting call workflows from outside Temporal (demo, CLI, tests).
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
-import { parsePhoneNumberFromString } from 'libphonenumber-js/min';
 import type { Flow } from '../flow/schema.js';
 import type { Recipient } from '../flow/interpreter.js';
 import type { ContactCap } from '../activities/index.js';
@@ -9,6 +8,7 @@ import { withTimeZone } from '../flow/zone.js';
 import type { TelephonyEvent } from '../telephony/contract.js';
 import type { outboundCall, inboundCall } from '../workflows/index.js';
 import { callWorkflowId, telephonyEventSignal } from '../workflows/messages.js';
+import { normaliseInternationalNumber } from '../store/phones.js';
 
 export interface StartCallOptions {
   flow: Flow;
@@ -84,10 +84,7 @@ const SIP_URI = /^sips?:[^@\s]+@[^\s]+$/;
  * E.164, as `+14155550123`), or a SIP URI as given. Undefined for anything else.
  */
 export function normaliseDestination(to: string): string | undefined {
-  if (SIP_URI.test(to)) return to;
-  const phone = parsePhoneNumberFromString(to);
-  if (!to.startsWith('+') || !phone?.isValid()) return undefined;
-  return phone.number;
+  return SIP_URI.test(to) ? to : normaliseInternationalNumber(to);
 }
 
 /** Recipient ids of one-off calls (`dialflow call --id`, `POST /api/calls`): they end up in the workflow id. */

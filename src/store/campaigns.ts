@@ -1,6 +1,7 @@
 // What campaigns keep outside Temporal history: staged recipient pages (NATS object store), call
 // records (JetStream, one subject per campaign: the report and the campaign's completion counts),
-// the do-not-call list and per-recipient contact counts (NATS KV).
+// the do-not-call list (read and written through DoNotCallList, src/store/dnc.ts) and per-recipient
+// contact counts (NATS KV).
 import { storageReplicas } from './replicas.js';
 import { errors, nanos, type NatsConnection } from '@nats-io/transport-node';
 import {
@@ -17,11 +18,14 @@ import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { PageRow, StagingResult } from '../campaign/recipients.js';
 import type { CallOutcome, TrailEntry } from '../flow/interpreter.js';
 import { kvKey } from './profiles.js';
+import { DNC_BUCKET, DoNotCallList } from './dnc.js';
+import { phoneKey } from './phones.js';
 import { isConsumerNotFound, isStreamNotFound, isWrongLastSequence } from './nats-errors.js';
 
 export const CAMPAIGN_BUCKET = 'dialflow_campaigns';
 export const RECORDS_STREAM = 'DIALFLOW_RECORDS';
-export const DNC_BUCKET = 'dialflow_dnc';
+// The do-not-call bucket is DoNotCallList's; named here too, with the other buckets of campaigns.
+export { DNC_BUCKET };
 export const CONTACTS_BUCKET = 'dialflow_contacts';
 export const recordsSubject = (campaignId: string) => `dialflow.records.${kvKey(campaignId)}`;
 
@@ -146,7 +150,6 @@ export interface ComplianceStore {
   claimContact(phone: string, cap: number, windowMs: number, now: number): Promise<boolean>;
 }
 
-const phoneKey = (phone: string) => kvKey(phone.replace(/[^0-9]/g, ''));
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -155,7 +158,7 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
     private readonly objects: ObjectStore,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
-    private readonly dnc: KV,
+    private readonly dnc: DoNotCallList,
     private readonly contacts: KV,
   ) {}
 
@@ -184,7 +187,7 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
       }),
       jetstream(nc),
       jsm,
-      await kvm.create(DNC_BUCKET, { history: 1, replicas: storageReplicas() }),
+      await DoNotCallList.open(nc),
       await kvm.create(CONTACTS_BUCKET, { history: 1, replicas: storageReplicas() }),
     );
   }
@@ -252,14 +255,14 @@ export class NatsCampaignStore implements PageStore, RecordStore, ComplianceStor
     return { records, lastSeq };
   }
 
-  async isDoNotCall(phone: string): Promise<boolean> {
-    const e = await this.dnc.get(phoneKey(phone));
-    return Boolean(e && e.operation === 'PUT');
+  isDoNotCall(phone: string): Promise<boolean> {
+    return this.dnc.has(phone);
   }
 
+  /** Through DoNotCallList, the list's one writer: the entry is the one the API and the CLI write. */
   async setDoNotCall(phone: string, blocked: boolean): Promise<void> {
-    if (blocked) await this.dnc.put(phoneKey(phone), new Date().toISOString());
-    else await this.dnc.delete(phoneKey(phone));
+    if (blocked) await this.dnc.add(phone);
+    else await this.dnc.remove(phone);
   }
 
   async claimContact(phone: string, cap: number, windowMs: number, now: number): Promise<boolean> {

@@ -10,13 +10,12 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
 import { storageReplicas } from './replicas.js';
-import { DNC_BUCKET } from './campaigns.js';
-import { kvKey } from './profiles.js';
+import { normaliseInternationalNumber, phoneKey } from './phones.js';
 
-/** A phone number once spaces, dashes, dots and parentheses are gone (E.164 length, `+` optional). */
-const PHONE = /^\+?[0-9]{3,15}$/;
+/** The KV bucket of the list, keyed by a number's digits (phoneKey). */
+export const DNC_BUCKET = 'dialflow_dnc';
 
-/** One line of a do-not-call file: a number to act on, or why the line holds none. */
+/** One line of a do-not-call file: a number to act on (in E.164), or why the line holds none. */
 export type DoNotCallLine = { line: number; phone: string } | { line: number; problem: string };
 
 /** One line's number, or its problem; undefined for a line without a digit (blank, header, comment). */
@@ -30,10 +29,13 @@ export function parseDoNotCallLine(text: string, line: number): DoNotCallLine | 
     if (!(err instanceof CsvError)) throw err;
     return { line, problem: `not a CSV line: ${err.message}` };
   }
-  if (PHONE.test(first.replace(/[\s().-]/g, ''))) return { line, phone: first };
+  // As the routes and one-off calls take a number: international and valid, else the gate's lookup
+  // (by the E.164 digits of the number dialled) would never find it.
+  const phone = normaliseInternationalNumber(first);
+  if (phone) return { line, phone };
   return {
     line,
-    problem: `${JSON.stringify(first.slice(0, 40))} is not a phone number (one number per line, or CSV with the number first)`,
+    problem: `${JSON.stringify(first.slice(0, 40))} is not a valid international number (E.164, e.g. +14155550100; one number per line, or CSV with the number first)`,
   };
 }
 
@@ -54,15 +56,22 @@ export interface DoNotCallEntry {
   reason?: string;
 }
 
-/** The list's key of a number: its digits (`+1 (415) 555-0100` and `14155550100` are one number). */
-const phoneKey = (phone: string) => kvKey(phone.replace(/[^0-9]/g, ''));
-
+/**
+ * The list's one writer (the API, the CLI, and NatsCampaignStore, whose gate reads it), keyed by
+ * phoneKey: `+1 (415) 555-0100` and `+14155550100` are one number.
+ */
 export class DoNotCallList {
   private constructor(private readonly kv: KV) {}
 
+  /** The list, its bucket created with its settings when it does not exist yet. */
   static async open(nc: NatsConnection): Promise<DoNotCallList> {
-    // The same bucket, with the same settings, as NatsCampaignStore opens: whichever comes first creates it.
     return new DoNotCallList(await new Kvm(nc).create(DNC_BUCKET, { history: 1, replicas: storageReplicas() }));
+  }
+
+  /** Whether a number is listed, without reading its entry (the gate asks this before every dial). */
+  async has(phone: string): Promise<boolean> {
+    const e = await this.kv.get(phoneKey(phone));
+    return Boolean(e && e.operation === 'PUT');
   }
 
   /** The entry of a listed number, or undefined when it is not listed. */

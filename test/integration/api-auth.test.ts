@@ -26,6 +26,7 @@ import { AUDIT_STREAM, AuditLog } from '../../src/store/audit.js';
 import { NatsCampaignStore } from '../../src/store/campaigns.js';
 import { ObjectRecordingStore } from '../../src/store/recordings.js';
 import { AudioAssetStore } from '../../src/store/assets.js';
+import { loginAddressKey } from '../../src/api/routes/session.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dialflow-api-auth-'));
 let stack: Stack;
@@ -40,6 +41,8 @@ let api: StartedApiServer;
 let strict: StartedApiServer;
 /** A third one with a low limit per client address. */
 let tight: StartedApiServer;
+/** A fourth one that checks one password at a time, queues none, and audits failed logins in 0.5 s windows. */
+let narrow: StartedApiServer;
 let viewerToken = '';
 let adminToken = '';
 const PASSWORD = 'correct horse battery';
@@ -174,11 +177,20 @@ beforeAll(async () => {
     port: await freePort(),
     loginLimits: { perAddress: 3, perUser: 10_000 },
   });
+  narrow = await startApiServer({
+    nc: apiNc,
+    temporal,
+    logger,
+    host: '127.0.0.1',
+    port: await freePort(),
+    loginLimits: { perAddress: 10_000, perUser: 10_000, checksRunning: 1, checksWaiting: 0, failedAuditWindowMs: 500 },
+  });
 }, 60_000);
 afterAll(async () => {
   await api?.close();
   await strict?.close();
   await tight?.close();
+  await narrow?.close();
   await apiNc?.close();
   await adminNc?.close();
   await stack?.stop();
@@ -386,6 +398,57 @@ describe('login rate limits', () => {
     expect(blocked.status).toBe(429);
     expect(errorCode(blocked.answer)).toBe('rate_limited');
     expect(blocked.answer.headers.get('retry-after')).toMatch(/^\d+$/);
+  });
+
+  it('counts an IPv6 client by its /64: another address of the same subscriber is no new client', () => {
+    expect(loginAddressKey('2001:db8:1:2:aaaa::1')).toBe(loginAddressKey('2001:db8:1:2:ffff:1:2:3'));
+    expect(loginAddressKey('2001:db8:1:2::1')).toBe('2001:db8:1:2::');
+    expect(loginAddressKey('2001:db8:1:3::1')).not.toBe(loginAddressKey('2001:db8:1:2::1'));
+    // IPv4, also as an IPv4-mapped IPv6 address (a dual-stack socket), is counted per address.
+    expect(loginAddressKey('::ffff:192.0.2.7')).toBe('192.0.2.7');
+    expect(loginAddressKey('192.0.2.7')).toBe('192.0.2.7');
+    expect(loginAddressKey('192.0.2.8')).not.toBe(loginAddressKey('192.0.2.7'));
+  });
+
+  it('beyond the password checks running and waiting, 503 login.busy with retry-after', async () => {
+    // One check at a time, none waiting: of logins sent together, those that arrive during a check are refused.
+    const answers = await Promise.all(
+      Array.from({ length: 4 }, (_, i) => login('vera', `wrong password ${i}`, narrow.url)),
+    );
+    const busy = answers.filter((a) => a.status === 503);
+    expect(busy.length).toBeGreaterThan(0);
+    expect(answers.filter((a) => a.status === 401).length).toBeGreaterThan(0);
+    for (const a of busy) {
+      expect(errorCode(a.answer)).toBe('login.busy');
+      expect(a.answer.headers.get('retry-after')).toMatch(/^\d+$/);
+    }
+    expect((await login('vera', PASSWORD, narrow.url)).status).toBe(200);
+  });
+
+  it('audits at most one failed login per user name and address a minute, and counts the others', async () => {
+    const entries = async (user: string) => {
+      const audit = await call('GET', '/api/audit?limit=200', { token: adminToken });
+      return (
+        audit.body as { entries: Array<{ action: string; target: Record<string, unknown>; outcome: string }> }
+      ).entries.filter((e) => e.action === 'session.loginFailed' && e.target.user === user);
+    };
+    for (let i = 0; i < 4; i++) expect((await login('guessed', `wrong password ${i}`)).status).toBe(401);
+    expect((await entries('guessed')).map((e) => e.outcome)).toEqual(['wrongCredentials']);
+    // A server whose window is half a second writes the count once the window is over.
+    for (let i = 0; i < 3; i++) expect((await login('counted', `wrong password ${i}`, narrow.url)).status).toBe(401);
+    const deadline = Date.now() + 10_000;
+    let written = await entries('counted');
+    while (written.length < 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      written = await entries('counted');
+    }
+    expect(written.map((e) => e.outcome).sort()).toEqual(['repeated', 'wrongCredentials']);
+    expect(written.find((e) => e.outcome === 'repeated')?.target).toMatchObject({
+      user: 'counted',
+      address: '127.0.0.1',
+      attempts: 2,
+      since: expect.stringMatching(/^\d{4}-/),
+    });
   });
 
   it('logins and failed logins are audited, with the user name tried and the address', async () => {

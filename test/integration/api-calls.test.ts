@@ -17,6 +17,10 @@ import { ApiTokenStore, type ApiRole } from '../../src/store/tokens.js';
 import { AuditLog } from '../../src/store/audit.js';
 import { PROJECT_ROOT } from '../../src/config/tools.js';
 import { SimulationBusyError, SimulationQueue } from '../../src/client/simulate.js';
+import { startCall } from '../../src/client/calls.js';
+import { campaignIdProblem, startCampaign } from '../../src/client/campaigns.js';
+import { parseFlow } from '../../src/flow/validate.js';
+import type { CampaignWorkflowInput } from '../../src/workflows/index.js';
 
 let t: EphemeralStack;
 let nc: NatsConnection;
@@ -156,9 +160,9 @@ describe('POST /api/simulate', () => {
     const file = join(dir, 'reminder.json');
     writeFileSync(file, JSON.stringify(reminder));
     const [doc, published, cli] = await Promise.all([
-      call('POST', '/api/simulate', { token: tokens.viewer, json: { flow: reminder, persona, recipient } }),
+      call('POST', '/api/simulate', { token: tokens.operator, json: { flow: reminder, persona, recipient } }),
       call('POST', '/api/simulate', {
-        token: tokens.viewer,
+        token: tokens.operator,
         json: { flow: { id: reminder.id, version: reminder.version }, persona, recipient },
       }),
       Promise.resolve(
@@ -201,7 +205,7 @@ describe('POST /api/simulate', () => {
 
   it('never shows a masked PIN, typed at the collect and read back in a prompt', async () => {
     const a = await call('POST', '/api/simulate', {
-      token: tokens.viewer,
+      token: tokens.operator,
       json: { flow: pinFlow, persona: { keys: [PIN] } },
     });
     expect(a.status, a.text).toBe(200);
@@ -213,7 +217,7 @@ describe('POST /api/simulate', () => {
 
   it('refuses an invalid flow with the validator problems', async () => {
     const a = await call('POST', '/api/simulate', {
-      token: tokens.viewer,
+      token: tokens.operator,
       json: {
         flow: {
           id: 'broken',
@@ -232,36 +236,39 @@ describe('POST /api/simulate', () => {
 
   it('refuses a bad persona, a bad phone and a bad zone; 404 for a version that is not published', async () => {
     const persona = await call('POST', '/api/simulate', {
-      token: tokens.viewer,
+      token: tokens.operator,
       json: { flow: reminder, persona: { attempts: ['maybe'] } },
     });
     expect(persona.status).toBe(400);
     expect(errorCode(persona)).toBe('bad_request');
     expect((persona.body as { error: { message: string } }).error.message).toMatch(/persona/);
     const phone = await call('POST', '/api/simulate', {
-      token: tokens.viewer,
+      token: tokens.operator,
       json: { flow: reminder, recipient: { phone: '12345' } },
     });
     expect(phone.status).toBe(400);
     expect(errorCode(phone)).toBe('recipient.invalidPhone');
     const zone = await call('POST', '/api/simulate', {
-      token: tokens.viewer,
+      token: tokens.operator,
       json: { flow: reminder, recipient: { timeZone: 'Mars/Olympus' } },
     });
     expect(zone.status).toBe(400);
     expect(errorCode(zone)).toBe('recipient.invalidTimeZone');
     const missing = await call('POST', '/api/simulate', {
-      token: tokens.viewer,
+      token: tokens.operator,
       json: { flow: { id: reminder.id, version: 99 } },
     });
     expect(missing.status).toBe(404);
     expect(errorCode(missing)).toBe('not_found');
   });
 
-  it('needs a token', async () => {
+  it('needs a token, of an operator: a viewer may not run flows (their httpRequest elements) on the API host', async () => {
     const a = await call('POST', '/api/simulate', { json: { flow: reminder } });
     expect(a.status).toBe(401);
     expect(errorCode(a)).toBe('unauthorized');
+    const viewer = await call('POST', '/api/simulate', { token: tokens.viewer, json: { flow: reminder } });
+    expect(viewer.status).toBe(403);
+    expect(errorCode(viewer)).toBe('forbidden');
   });
 
   it('bounds the simulations: a few run, a few wait, the rest are refused at once', async () => {
@@ -290,7 +297,7 @@ describe('POST /api/simulate', () => {
       const simulateOnce = () =>
         fetch(`${narrow.url}/api/simulate`, {
           method: 'POST',
-          headers: { authorization: `Bearer ${tokens.viewer}`, 'content-type': 'application/json' },
+          headers: { authorization: `Bearer ${tokens.operator}`, 'content-type': 'application/json' },
           body: JSON.stringify({
             flow: { id: reminder.id, version: reminder.version },
             persona: { attempts: ['busy'] },
@@ -378,18 +385,15 @@ describe('/api/calls', () => {
       [campaignA, 'x2'],
       [campaignB, 'x1'],
     ] as const;
-    for (const [campaignId, id] of starts) {
-      const a = await call('POST', '/api/calls', {
-        token: tokens.operator,
-        json: {
-          flow: { id: reminder.id },
-          campaignId,
-          recipient: { id: `${id}-${run}`, phone: '+385915550103' },
-          persona: { attempts: ['busy'] },
-        },
+    // Calls of other campaign ids than the API's own, started as a campaign's dispatcher would.
+    for (const [campaignId, id] of starts)
+      await startCall(t.client, {
+        flow: parseFlow(reminder),
+        recipient: { id: `${id}-${run}`, phone: '+385915550103' },
+        campaignId,
+        taskQueue: t.config.temporal.taskQueue,
+        hints: { persona: { attempts: ['busy'] } },
       });
-      expect(a.status, a.text).toBe(201);
-    }
     for (const [campaignId, id] of starts) await finished(`call:${campaignId}:${id}-${run}`);
     const search = (query: string) =>
       call('GET', `/api/calls?${query}`, { token: tokens.viewer }).then((a) => {
@@ -443,7 +447,7 @@ describe('/api/calls', () => {
     expect(done.result?.outcome).toBe('busy');
   }, 60_000);
 
-  it('400 for a bad phone, zone, recipient id, campaign id or an inbound flow; 404 for a flow not published', async () => {
+  it('400 for a bad phone, zone, recipient id, any campaign id or an inbound flow; 404 for a flow not published', async () => {
     const start = (json: unknown) => call('POST', '/api/calls', { token: tokens.operator, json });
     const flow = { id: reminder.id };
     const badPhone = await start({ flow, recipient: { phone: '0915550105' } });
@@ -457,6 +461,9 @@ describe('/api/calls', () => {
     for (const bad of [
       { flow, recipient: { id: 'has:colon', phone: '+385915550105' } },
       { flow, recipient: { phone: '+385915550105' }, campaignId: 'a:b' },
+      // No campaign id at all: one-off calls are of campaign `api`.
+      { flow, recipient: { phone: '+385915550105' }, campaignId: 'spring-promo' },
+      { flow, recipient: { phone: '+385915550105' }, campaignId: 'api' },
       { flow, recipient: {} },
       { recipient: { phone: '+385915550105' } },
     ]) {
@@ -470,6 +477,18 @@ describe('/api/calls', () => {
     const missing = await start({ flow: { id: 'no-such-flow' }, recipient: { phone: '+385915550105' } });
     expect(missing.status).toBe(404);
     expect(errorCode(missing)).toBe('not_found');
+  });
+
+  it('no campaign may take the ids of calls of no campaign (api, cli, simulate, inbound)', async () => {
+    for (const campaignId of ['api', 'cli', 'simulate', 'inbound', 'API']) {
+      expect(campaignIdProblem(campaignId), campaignId).toMatch(/is reserved/);
+      await expect(
+        // Refused before anything is started: the rest of the input does not matter.
+        startCampaign(t.client, t.config.temporal.taskQueue, { campaignId } as CampaignWorkflowInput),
+      ).rejects.toThrow(RangeError);
+    }
+    expect(campaignIdProblem('api-2')).toBeUndefined();
+    expect(campaignIdProblem('a:b')).toMatch(/letters, digits/);
   });
 
   it('404 call.notFound for an unknown call, and for a workflow that is not a call', async () => {

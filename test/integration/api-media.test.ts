@@ -334,7 +334,7 @@ describe('do-not-call', () => {
     expect((await call('GET', `/api/dnc/${phone}`)).status).toBe(401);
   });
 
-  it('imports a CSV: good lines added, bad lines reported by number', async () => {
+  it('imports a CSV: good lines added, bad lines (national numbers too) reported by number', async () => {
     const csv = [
       'phone,name',
       '+385 91 555 0001,Ana',
@@ -344,24 +344,43 @@ describe('do-not-call', () => {
       '',
       '12',
       '+385915550002',
+      // A national number names no one without its country: the gate, which looks numbers up by
+      // their E.164 digits, would never find it.
+      '091 555 0000',
+      '+999 123 4567',
     ].join('\r\n');
     const a = await call('POST', '/api/dnc/import', { token: tokens.operator, raw: csv, contentType: 'text/csv' });
     expect(a.status).toBe(200);
     const body = a.body as { added: number; problemCount: number; problems: Array<{ line: number; message: string }> };
     expect(body.added).toBe(3);
-    expect(body.problemCount).toBe(3);
-    expect(body.problems.map((p) => p.line)).toEqual([3, 5, 7]);
-    expect(body.problems[0]?.message).toMatch(/"Ana" is not a phone number/);
+    expect(body.problemCount).toBe(5);
+    expect(body.problems.map((p) => p.line)).toEqual([3, 5, 7, 9, 10]);
+    expect(body.problems[0]?.message).toMatch(/"Ana" is not a valid international number/);
     expect(body.problems[1]?.message).toMatch(/not a CSV line/);
+    expect(body.problems[3]?.message).toMatch(/"091 555 0000" is not a valid international number/);
     for (const listed of ['+385915550001', '+14155550100', '+385915550002']) {
       const check = await call('GET', `/api/dnc/${listed}`, { token: tokens.viewer });
       expect(check.body, listed).toMatchObject({ listed: true, by: 'media-operator', reason: 'import' });
     }
-    expect((await call('GET', '/api/dnc/+385915550009', { token: tokens.viewer })).body).toMatchObject({
+    for (const unlisted of ['+385915550009', '+385915550000'])
+      expect((await call('GET', `/api/dnc/${unlisted}`, { token: tokens.viewer })).body, unlisted).toMatchObject({
+        listed: false,
+      });
+    // Nothing was written under the national number's digits either.
+    expect(await (await NatsCampaignStore.open(nc)).isDoNotCall('0915550000')).toBe(false);
+    const [latest] = await (await AuditLog.open(nc)).recent(1);
+    expect(latest).toMatchObject({ action: 'dnc.import', target: { added: 3, problems: 5 }, outcome: 'imported' });
+  });
+
+  it('a number the store lists is one entry, whoever wrote it: the gate and the API read the same', async () => {
+    const store = await NatsCampaignStore.open(nc);
+    await store.setDoNotCall('+1 415 555 0177', true);
+    const check = await call('GET', '/api/dnc/+14155550177', { token: tokens.viewer });
+    expect(check.body).toMatchObject({ phone: '+14155550177', listed: true, addedAt: expect.any(String) });
+    await store.setDoNotCall('+14155550177', false);
+    expect((await call('GET', '/api/dnc/+14155550177', { token: tokens.viewer })).body).toMatchObject({
       listed: false,
     });
-    const [latest] = await (await AuditLog.open(nc)).recent(1);
-    expect(latest).toMatchObject({ action: 'dnc.import', target: { added: 3, problems: 3 }, outcome: 'imported' });
   });
 
   it('an import that is not CSV is 415; one larger than 32 MB is 413', async () => {
@@ -512,7 +531,7 @@ describe('audio assets', () => {
     expect(errorCode(missing)).toBe('bad_request');
   });
 
-  it('more than 4 MB is 413; another content type is 415; a viewer cannot upload (403), nobody without a token (401)', async () => {
+  it('more than 4 MB is 413; another content type, JSON or no body is 415; a viewer cannot upload (403), nobody without a token (401)', async () => {
     const big = Buffer.concat([wavFile, Buffer.alloc(4 * 1024 * 1024)]);
     const tooBig = await call('POST', '/api/assets?name=big.wav', {
       token: tokens.operator,
@@ -526,6 +545,23 @@ describe('audio assets', () => {
       expect(a.status, contentType).toBe(415);
       expect(errorCode(a)).toBe('unsupported_media_type');
     }
+    // JSON is parsed by the server's own parser: no file, even when its numbers are a WAV's bytes.
+    for (const json of [{}, [...wavFile.subarray(0, 4096)], 'RIFF']) {
+      const a = await call('POST', '/api/assets?name=x.wav', { token: tokens.operator, json });
+      expect(a.status, JSON.stringify(json).slice(0, 40)).toBe(415);
+      expect(errorCode(a)).toBe('unsupported_media_type');
+    }
+    const noBody = await call('POST', '/api/assets?name=x.wav', { token: tokens.operator });
+    expect(noBody.status).toBe(415);
+    expect(errorCode(noBody)).toBe('unsupported_media_type');
+    const empty = await call('POST', '/api/assets?name=x.wav', {
+      token: tokens.operator,
+      raw: new Uint8Array(0),
+      contentType: 'audio/wav',
+    });
+    expect(empty.status).toBe(400);
+    expect(errorCode(empty)).toBe('asset.invalid');
+    expect((await call('GET', '/api/assets/x.wav', { token: tokens.viewer })).status).toBe(404);
     const viewer = await call('POST', '/api/assets?name=x.wav', {
       token: tokens.viewer,
       raw: wavFile,
@@ -542,7 +578,7 @@ describe('audio assets', () => {
 describe('text-to-speech preview', () => {
   it('renders the text as the SIP provider would: an 8 kHz mono WAV, with the voice used', async () => {
     const a = await call('POST', '/api/tts/preview', {
-      token: tokens.viewer,
+      token: tokens.operator,
       json: { text: 'Your appointment is tomorrow at nine.', language: 'en-GB', voice: 'male', rate: 1.2 },
     });
     expect(a.status).toBe(200);
@@ -556,14 +592,14 @@ describe('text-to-speech preview', () => {
     expect(Number(a.headers.get('x-tts-duration-ms'))).toBeCloseTo(seconds * 1000, -1);
     expect(a.headers.get('x-tts-warnings')).toBeNull();
     const fallback = await call('POST', '/api/tts/preview', {
-      token: tokens.viewer,
+      token: tokens.operator,
       json: { text: 'Hi', language: 'tlh' },
     });
     expect(fallback.status).toBe(200);
     expect(fallback.headers.get('x-tts-warnings')).toBe('TTS_LANGUAGE_FALLBACK');
   });
 
-  it('checks its input (400) and needs a token (401)', async () => {
+  it('checks its input (400), needs a token (401), of an operator (403)', async () => {
     for (const json of [
       {},
       { text: '' },
@@ -574,18 +610,22 @@ describe('text-to-speech preview', () => {
       { text: 'hi', language: 'not a language' },
       { text: 'hi', extra: true },
     ]) {
-      const a = await call('POST', '/api/tts/preview', { token: tokens.viewer, json });
+      const a = await call('POST', '/api/tts/preview', { token: tokens.operator, json });
       expect(a.status, JSON.stringify(json)).toBe(400);
       expect(errorCode(a)).toBe('bad_request');
     }
     expect((await call('POST', '/api/tts/preview', { json: { text: 'hi' } })).status).toBe(401);
+    // Each preview runs espeak-ng and sox on the API host: viewers only read.
+    const viewer = await call('POST', '/api/tts/preview', { token: tokens.viewer, json: { text: 'hi' } });
+    expect(viewer.status).toBe(403);
+    expect(errorCode(viewer)).toBe('forbidden');
   });
 
   it('at most two render at once and a few wait: beyond that 503 tts.busy with retry-after', async () => {
     const answers = await Promise.all(
       Array.from({ length: 12 }, (_, i) =>
         call('POST', '/api/tts/preview', {
-          token: tokens.viewer,
+          token: tokens.operator,
           json: { text: `Preview number ${i}, a sentence long enough to take a moment to render.` },
         }),
       ),
@@ -602,7 +642,7 @@ describe('text-to-speech preview', () => {
     // The API runs in this process: with an empty PATH it finds no espeak-ng, as on a host without one.
     process.env.PATH = join(dir, 'empty-bin');
     try {
-      const a = await call('POST', '/api/tts/preview', { token: tokens.viewer, json: { text: 'Hello' } });
+      const a = await call('POST', '/api/tts/preview', { token: tokens.operator, json: { text: 'Hello' } });
       expect(a.status).toBe(501);
       expect(errorCode(a)).toBe('tts.unavailable');
     } finally {

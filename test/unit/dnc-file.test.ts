@@ -15,13 +15,13 @@ const file = (name: string, text: string) => {
 };
 
 describe('readDoNotCallFile', () => {
-  it('one number per line, or CSV with the number first; a header and blank lines are skipped', async () => {
+  it('one number per line, or CSV with the number first, in E.164; a header and blank lines are skipped', async () => {
     const f = file(
       'list.csv',
       '\uFEFFphone,name\n+385 91 555 0001,Ana\r\n\n"+1 (415) 555-0100","Doe, John"\n+385915550002\n',
     );
     expect(await readDoNotCallFile(f)).toEqual({
-      phones: ['+385 91 555 0001', '+1 (415) 555-0100', '+385915550002'],
+      phones: ['+385915550001', '+14155550100', '+385915550002'],
       problems: [],
     });
   });
@@ -31,8 +31,16 @@ describe('readDoNotCallFile', () => {
     const read = await readDoNotCallFile(f);
     expect(read.phones).toEqual(['+385915550002', '+385915550003']);
     expect(read.problems.map((p) => p.line)).toEqual([2, 4, 5]);
-    expect(read.problems[0]?.message).toMatch(/"Ana" is not a phone number/);
+    expect(read.problems[0]?.message).toMatch(/"Ana" is not a valid international number/);
     expect(read.problems[1]?.message).toMatch(/not a CSV line/);
+  });
+
+  it('refuses national numbers and numbers no country has: the list is looked up by E.164 digits', async () => {
+    const f = file('national.csv', '091 555 0000\n(415) 555-0100\n+999 123 4567\n+385 91 555 0004\n');
+    const read = await readDoNotCallFile(f);
+    expect(read.phones).toEqual(['+385915550004']);
+    expect(read.problems.map((p) => p.line)).toEqual([1, 2, 3]);
+    expect(read.problems[0]?.message).toMatch(/"091 555 0000" is not a valid international number/);
   });
 
   it('a file that cannot be read is a usage error (exit 2)', async () => {

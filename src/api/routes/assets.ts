@@ -8,6 +8,7 @@ import { AUDIO_MAX_BYTES, ttsSchema } from '../../flow/schema.js';
 import { InvalidWavError, parseWav, sniffAudio, type AudioKind } from '../../telephony/sip/wav.js';
 import { TtsBusyError, TtsPreviewer, TtsUnavailableError } from '../../telephony/tts-preview.js';
 import { audited, sendError } from '../auth.js';
+import { mediaTypeOf } from '../uploads.js';
 import type { ApiDeps } from '../deps.js';
 import { errorBodySchema } from '../schemas.js';
 import { sendObject } from './byte-ranges.js';
@@ -55,7 +56,9 @@ function contentProblem(data: Buffer, kind: AudioKind): string | undefined {
       parseWav(data);
     } catch (err) {
       // Encodings other than 16-bit PCM are converted when played; a broken structure is not audio.
-      if (err instanceof InvalidWavError) return `not a valid WAV file: ${err.message}`;
+      // Anything else the parser throws is a fault of ours, not of the file: a 500, not a pass.
+      if (!(err instanceof InvalidWavError)) throw err;
+      return `not a valid WAV file: ${err.message}`;
     }
   return undefined;
 }
@@ -99,9 +102,18 @@ export const assetRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { assets,
           'asset.invalidName',
           `${JSON.stringify(name.slice(0, 60))}: a file name of letters, digits, ".", "-" and "_" (no folders), ending in .wav or .mp3`,
         );
-      const declared = UPLOAD_TYPES[(request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? ''];
+      // Only the audio parsers above hand on a Buffer: JSON (Fastify's own parser) arrives parsed,
+      // and a request without a body has none. Neither is a file to check.
+      const data: unknown = request.body;
+      if (!Buffer.isBuffer(data))
+        return sendError(
+          reply,
+          415,
+          'unsupported_media_type',
+          'send the file as the raw body, with Content-Type audio/wav or audio/mpeg',
+        );
+      const declared = UPLOAD_TYPES[mediaTypeOf(request.headers['content-type'])];
       const byName: AudioKind = /\.mp3$/i.test(name) ? 'mp3' : 'wav';
-      const data = request.body as Buffer;
       const problem =
         declared !== undefined && declared !== byName
           ? `the name ${name} says ${byName.toUpperCase()} but the Content-Type is ${contentTypeOfAudio(declared)}`
@@ -174,7 +186,8 @@ export const assetRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { assets,
   app.post(
     '/api/tts/preview',
     {
-      config: { minRole: 'viewer' },
+      // Operator: each preview runs espeak-ng and sox on this host.
+      config: { minRole: 'operator' },
       schema: {
         summary: "Hear a play element's text-to-speech",
         description: `Renders the text (at most ${TTS_PREVIEW_MAX_CHARS} characters) as the SIP provider renders a play element's \`tts\`: espeak-ng, 8 kHz mono 16-bit WAV. Headers: \`x-tts-voice\` (the espeak-ng voice used), \`x-tts-duration-ms\`, and \`x-tts-warnings\` (TTS_LANGUAGE_FALLBACK …) when a fallback was taken. At most two previews render at once; a few more wait, beyond that 503 \`tts.busy\`.`,

@@ -1,6 +1,9 @@
 // /api/calls: start one call of a published flow (operator), read a call's status, result and
 // transcript, and search calls by campaign and recipient. A call is its workflow, `call:{campaignId}:{recipientId}`:
-// the id is the call's identity, so one recipient is called once per campaign id.
+// the id is the call's identity, so one recipient is called once per campaign id. A call started
+// here is always of campaign `api` (a name no campaign may take, src/client/campaigns.ts): a
+// one-off call under a campaign's id would land in that campaign's report, and the campaign would
+// take its recipient as called already and never call them.
 import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
@@ -29,24 +32,25 @@ import {
   transcriptEventSchema,
 } from './call-schemas.js';
 
-/** Campaign id of calls started through the API when the request names none: workflow ids `call:api:{recipientId}`. */
+/** Campaign id of every call started through the API: workflow ids `call:api:{recipientId}`. */
 export const API_CAMPAIGN = 'api';
 
 const commonErrors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema };
 
 const campaignIdSchema = z.string().regex(CAMPAIGN_ID, 'letters, digits, "-" and "_", at most 64, no ":"');
 
-const startCallBodySchema = z.object({
-  flow: z.object({
-    id: flowVersionParamsSchema.shape.id,
-    version: z.number().int().positive().optional().describe('default: the latest published version'),
-  }),
-  recipient: recipientInputSchema,
-  campaignId: campaignIdSchema
-    .default(API_CAMPAIGN)
-    .describe('the call is workflow call:{campaignId}:{recipient.id}; default "api"'),
-  persona: apiPersonaSchema.optional(),
-});
+// Strict: a `campaignId` (which earlier versions took) is refused rather than silently ignored.
+const startCallBodySchema = z
+  .object({
+    flow: z.object({
+      id: flowVersionParamsSchema.shape.id,
+      version: z.number().int().positive().optional().describe('default: the latest published version'),
+    }),
+    recipient: recipientInputSchema,
+    persona: apiPersonaSchema.optional(),
+  })
+  .strict()
+  .describe('the call is workflow call:api:{recipient.id}');
 
 const callSummarySchema = z.object({
   callId: z.string().describe('the workflow id, call:{campaignId}:{recipientId}'),
@@ -94,7 +98,7 @@ export const callRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { client, 
       schema: {
         summary: 'Start one call of a published flow',
         description:
-          'As `dialflow call` does, without waiting: the call runs on the stack whatever provider it runs. One recipient is called once per campaign id: the same id again is 409.',
+          'As `dialflow call` does, without waiting: the call runs on the stack whatever provider it runs. Its id is `call:api:{recipient.id}` (campaign id `api`, which no campaign may take): one recipient id is called once, the same id again is 409.',
         tags: ['calls'],
         body: startCallBodySchema,
         response: {
@@ -132,7 +136,7 @@ export const callRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { client, 
       // A recipient without a zone (a SIP URI, a number of a country with several) keeps the reason,
       // and a flow with a `recipient` window ends notCalled saying so.
       const recipient = withTimeZone({ ...checked.recipient, id: recipientId });
-      const { campaignId } = body;
+      const campaignId = API_CAMPAIGN;
       const callId = callWorkflowId(campaignId, recipientId);
       const target = { callId, flowId: flow.id, version: flow.version };
       try {
@@ -150,7 +154,7 @@ export const callRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { client, 
           reply,
           409,
           'call.duplicate',
-          `call ${callId} exists already: a recipient is called once per campaign id`,
+          `call ${callId} exists already: a recipient id is called once (give another recipient.id)`,
         );
       }
       await audited(audit, request, 'call.start', target, 'started');

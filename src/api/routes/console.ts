@@ -9,6 +9,7 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { PROJECT_ROOT } from '../../config/tools.js';
+import { isApiPath } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 
 export const CONSOLE_DIST = join(PROJECT_ROOT, 'console', 'dist');
@@ -30,8 +31,6 @@ export const CONSOLE_CSP = [
 const NOT_BUILT = 'The web console is not built: run `npm run setup` (or `npm run console:build`).\n';
 
 const ASSET_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}$/;
-
-const isApiPath = (url: string): boolean => url === '/api' || url.startsWith('/api/') || url.startsWith('/api?');
 
 const securityHeaders = (reply: FastifyReply): FastifyReply =>
   reply

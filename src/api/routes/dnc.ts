@@ -2,12 +2,13 @@
 // `dialflow dnc` manages): check a number, add one with a reason, remove one, and import a file in
 // the format of `dialflow dnc add --file` (one number per line, or CSV with the number first),
 // streamed line by line with the bad lines reported and the good ones applied.
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { parsePhoneNumberFromString } from 'libphonenumber-js/min';
 import { z } from 'zod';
 import { DoNotCallList, readDoNotCallLines } from '../../store/dnc.js';
+import { normaliseInternationalNumber } from '../../store/phones.js';
 import { audited, sendError } from '../auth.js';
+import { limitedBody, UploadTooLargeError } from '../uploads.js';
 import type { ApiDeps } from '../deps.js';
 import { errorBodySchema } from '../schemas.js';
 
@@ -41,34 +42,11 @@ const addBodySchema = z
 
 const importResponseSchema = z.object({
   added: z.number().int().describe('numbers added (or whose entry was refreshed)'),
-  problemCount: z.number().int().describe('lines with digits but no number'),
+  problemCount: z.number().int().describe('lines with digits but no valid international number'),
   problems: z
     .array(z.object({ line: z.number().int(), message: z.string() }))
     .describe(`the first ${MAX_LISTED_PROBLEMS} bad lines; the others were applied`),
 });
-
-/** The number in E.164, as `dialflow call --to` takes it (international, valid per libphonenumber), or undefined. */
-export function normalisePhone(raw: string): string | undefined {
-  const trimmed = raw.trim();
-  const phone = parsePhoneNumberFromString(trimmed);
-  return trimmed.startsWith('+') && phone?.isValid() ? phone.number : undefined;
-}
-
-class ImportTooLargeError extends Error {
-  override readonly name = 'ImportTooLargeError';
-}
-
-/** Passes bytes through, failing once more than `max` went by. */
-function byteLimit(max: number): Transform {
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
-      seen += chunk.length;
-      if (seen > max) done(new ImportTooLargeError(`the file is larger than ${max} bytes`));
-      else done(null, chunk);
-    },
-  });
-}
 
 export const dncRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { nc, audit }) => {
   const list = await DoNotCallList.open(nc);
@@ -92,7 +70,7 @@ export const dncRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { nc, audit
       },
     },
     async (request, reply) => {
-      const phone = normalisePhone(request.params.phone);
+      const phone = normaliseInternationalNumber(request.params.phone);
       if (!phone) return sendError(reply, 400, 'phone.invalid', invalidPhone(request.params.phone));
       const entry = await list.get(phone);
       return { phone, listed: entry !== undefined, ...entry };
@@ -117,7 +95,7 @@ export const dncRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { nc, audit
       },
     },
     async (request, reply) => {
-      const phone = normalisePhone(request.params.phone);
+      const phone = normaliseInternationalNumber(request.params.phone);
       if (!phone) return sendError(reply, 400, 'phone.invalid', invalidPhone(request.params.phone));
       const before = await list.get(phone);
       const reason = request.body?.reason;
@@ -146,7 +124,7 @@ export const dncRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { nc, audit
       },
     },
     async (request, reply) => {
-      const phone = normalisePhone(request.params.phone);
+      const phone = normaliseInternationalNumber(request.params.phone);
       if (!phone) return sendError(reply, 400, 'phone.invalid', invalidPhone(request.params.phone));
       if (!(await list.remove(phone)))
         return sendError(reply, 404, 'not_found', `${phone} is not on the do-not-call list`);
@@ -161,7 +139,7 @@ export const dncRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { nc, audit
       config: { minRole: 'operator' },
       schema: {
         summary: 'Add the numbers of a file to the do-not-call list',
-        description: `Content-Type text/csv (or text/plain): one number per line, or CSV with the number in the first column, as \`dialflow dnc add --file\` reads it; lines without a digit (header, blank) are skipped. Streamed, at most ${DNC_IMPORT_MAX_BYTES / 2 ** 20} MB. Bad lines are reported with their line number; the good ones are added.`,
+        description: `Content-Type text/csv (or text/plain): one number per line, or CSV with the number in the first column, as \`dialflow dnc add --file\` reads it; lines without a digit (header, blank) are skipped. Each number must be international and valid (E.164 once spaces and punctuation are gone, as PUT /api/dnc/{phone} takes it): a national number such as 091 555 0000 is a bad line. Streamed, at most ${DNC_IMPORT_MAX_BYTES / 2 ** 20} MB. Bad lines are reported with their line number; the good ones are added.`,
         tags: ['do-not-call'],
         response: { 200: importResponseSchema, ...commonErrors, 413: errorBodySchema, 415: errorBodySchema },
       },
@@ -174,8 +152,7 @@ export const dncRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { nc, audit
       // Only the CSV parsers of this route hand the stream on; JSON would arrive parsed.
       if (!(body instanceof Readable))
         return sendError(reply, 415, 'unsupported_media_type', 'send the file as text/csv (or text/plain)');
-      const limited = body.pipe(byteLimit(DNC_IMPORT_MAX_BYTES));
-      body.on('error', (err) => limited.destroy(err));
+      const limited = limitedBody(body, DNC_IMPORT_MAX_BYTES, `the file is larger than ${DNC_IMPORT_MAX_BYTES} bytes`);
       const by = request.principal?.name;
       let added = 0;
       let problemCount = 0;
@@ -198,7 +175,7 @@ export const dncRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { nc, audit
         await Promise.all(batch);
       } catch (err) {
         await Promise.allSettled(batch);
-        if (!(err instanceof ImportTooLargeError)) throw err;
+        if (!(err instanceof UploadTooLargeError)) throw err;
         // What was read before the limit is in the list: the audit log says how much.
         await audited(audit, request, 'dnc.import', { added, problems: problemCount }, 'tooLarge');
         // The client is still sending: close the connection once answered rather than read the rest.

@@ -55,11 +55,13 @@ export const simulateRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { flow
   app.post(
     '/api/simulate',
     {
-      config: { minRole: 'viewer' },
+      // Operator: a simulation starts a test server here, and a flow's httpRequest elements send
+      // their requests from this host.
+      config: { minRole: 'operator' },
       schema: {
         summary: 'Simulate one call of a flow',
         description:
-          'Runs the flow on a time-skipping test server with a simulated person (a week of retries takes seconds) and answers what `dialflow simulate --json` prints. Digits entered at masked and hidden collects appear nowhere.',
+          "Runs the flow on a time-skipping test server with a simulated person (a week of retries takes seconds) and answers what `dialflow simulate --json` prints. Digits entered at masked and hidden collects appear nowhere. Needs the operator role: the flow's httpRequest elements send their requests from the API host.",
         tags: ['simulate'],
         body: simulateBodySchema,
         response: {

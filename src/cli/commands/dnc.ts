@@ -4,13 +4,22 @@ import { DoNotCallList } from '../../store/dnc.js';
 import { CliError } from '../errors.js';
 import { withNats, type CliContext } from '../connections.js';
 import { readDoNotCallFile } from '../dnc-file.js';
+import { normaliseInternationalNumber } from '../../store/phones.js';
+
+/** A number named on the command line, in E.164, as a file's lines and the API take them. */
+function international(phone: string): string {
+  const e164 = normaliseInternationalNumber(phone);
+  if (!e164) throw new CliError(`${JSON.stringify(phone)} is not a valid international number (e.g. +14155550123)`, 2);
+  return e164;
+}
 
 /** The numbers given and those of the file; the file's bad lines are reported, and counted. */
 async function phonesOf(args: string[], file?: string): Promise<{ list: string[]; badLines: number }> {
-  if (!file) return { list: args, badLines: 0 };
+  const named = args.map(international);
+  if (!file) return { list: named, badLines: 0 };
   const read = await readDoNotCallFile(file);
   for (const p of read.problems) process.stderr.write(`${file}:${p.line}: ${p.message}\n`);
-  return { list: [...args, ...read.phones], badLines: read.problems.length };
+  return { list: [...named, ...read.phones], badLines: read.problems.length };
 }
 
 export function registerDncCommands(program: Command, ctx: CliContext): void {
@@ -53,7 +62,8 @@ export function registerDncCommands(program: Command, ctx: CliContext): void {
   }
   ctx
     .connects(dnc.command('check').description('is a number blocked? exit 0 if blocked, 3 if not').argument('<phone>'))
-    .action(async (phone: string) => {
+    .action(async (given: string) => {
+      const phone = international(given);
       const blocked = await withNats(
         ctx.config().nats,
         async (nc) => (await (await DoNotCallList.open(nc)).get(phone)) !== undefined,

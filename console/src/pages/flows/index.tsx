@@ -550,7 +550,11 @@ export default function FlowsPage() {
         />
         <div className="side">
           <div className="tabs" role="group" aria-label="Panels">
-            {(['properties', 'simulate', 'versions'] as const).map((t) => (
+            {/* Simulating runs the flow on the server (its HTTP requests too): operators and admins only. */}
+            {(canPublish
+              ? (['properties', 'simulate', 'versions'] as const)
+              : (['properties', 'versions'] as const)
+            ).map((t) => (
               <button key={t} type="button" aria-pressed={tab === t} onClick={() => setTab(t)}>
                 {t === 'properties' ? 'Properties' : t === 'simulate' ? 'Simulate' : 'Versions'}
               </button>
@@ -631,7 +635,7 @@ export default function FlowsPage() {
               )}
             </section>
           )}
-          {tab === 'simulate' && (
+          {tab === 'simulate' && canPublish && (
             <SimulatePanel
               doc={doc}
               onResult={(report: SimulationReport | undefined) =>
