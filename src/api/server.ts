@@ -185,5 +185,17 @@ export async function startApiServer(
   const address = app.server.address();
   const port = address && typeof address === 'object' ? address.port : opts.port;
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  return { url: `http://${host}:${port}`, close: () => app.close() };
+  return {
+    url: `http://${host}:${port}`,
+    close: async () => {
+      // A connection that never sent a request is not idle to Node: close() would wait for it up to
+      // headersTimeout (60 s; seen after a 100 MiB upload whose client kept a spare connection).
+      const grace = setTimeout(() => app.server.closeAllConnections(), 5_000);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(grace);
+      }
+    },
+  };
 }

@@ -5,12 +5,12 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type Wor
 import { stageRecipients, type PageRow, type RecipientsSource, type StagingResult } from '../campaign/recipients.js';
 import { forecastCampaign, type Forecast } from '../campaign/forecast.js';
 import { flowSpeed } from '../campaign/pacing.js';
+import { reportPayloadKeys } from '../campaign/report.js';
 import {
   isCallRecord,
   readAllRecords,
   type CallRecord,
   type CampaignMeta,
-  type LateRecordingRecord,
   type PageStore,
   type RecordingRef,
   type RecordStore,
@@ -204,10 +204,9 @@ export async function scanReport(store: RecordStore, campaignId: string): Promis
   for (let seq = 0; ;) {
     const r = await store.readAfter(campaignId, seq, STREAM_BATCH);
     if (r.records.length === 0) break;
-    for (const e of r.records) {
-      if (isCallRecord(e)) for (const k of Object.keys(e.dataPayload ?? {})) keys.add(k);
-      else late.set(e.workflowId, [...(late.get(e.workflowId) ?? []), (e as LateRecordingRecord).recording]);
-    }
+    reportPayloadKeys(r.records.filter(isCallRecord), keys);
+    for (const e of r.records)
+      if (!isCallRecord(e)) late.set(e.workflowId, [...(late.get(e.workflowId) ?? []), e.recording]);
     seq = r.lastSeq;
   }
   return { payloadKeys: [...keys].sort(), late };

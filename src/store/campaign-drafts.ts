@@ -22,6 +22,14 @@ export interface StagedRecipients {
   uploadedAt: string;
 }
 
+export interface UploadClaim {
+  /** Random, one per upload request. */
+  id: string;
+  /** Who uploads (token or user name). */
+  by?: string;
+  claimedAt: string;
+}
+
 export interface CampaignDraft {
   campaignId: string;
   flow: { id: string; version: number };
@@ -39,6 +47,12 @@ export interface CampaignDraft {
   /** Name of the token or user that created it. */
   createdBy: string;
   recipients?: StagedRecipients;
+  /**
+   * An upload of recipients under way (on any API replica): claimed with a compare-and-set write
+   * before its first page is staged, renewed while it stages, removed by its commit or its failure.
+   * See src/api/routes/campaigns.ts for how it keeps two uploads' pages apart.
+   */
+  upload?: UploadClaim;
   /** Set when the campaign was started (its workflow exists from then on). */
   startedAt?: string;
 }
@@ -68,10 +82,11 @@ export class CampaignDraftStore {
     }
   }
 
-  async get(campaignId: string): Promise<{ draft: CampaignDraft; revision: number } | undefined> {
+  /** The draft, its revision, and when that revision was written (the NATS server's clock). */
+  async get(campaignId: string): Promise<{ draft: CampaignDraft; revision: number; writtenAt: Date } | undefined> {
     const e = await this.kv.get(campaignId);
     if (!e || e.operation !== 'PUT' || e.length === 0) return undefined;
-    return { draft: e.json<CampaignDraft>(), revision: e.revision };
+    return { draft: e.json<CampaignDraft>(), revision: e.revision, writtenAt: e.created };
   }
 
   /** Write `draft` if it is still at `revision`; else DraftChangedError. */

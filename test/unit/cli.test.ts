@@ -185,7 +185,14 @@ describe('usage errors: exit 2, one line naming the command and its help', () =>
     expect(noNumbers.stderr).toMatch(/^dialflow dnc add: no numbers given/);
     const badId = runWith({}, 'campaign', 'start', '--flow', 'f.json', '--recipients', 'r.csv', '--id', 'no spaces');
     expect(badId.status).toBe(2);
-    expect(badId.stderr).toMatch(/--id "no spaces": letters, digits/);
+    expect(badId.stderr).toMatch(/--id: campaign id "no spaces": letters, digits/);
+    const reservedId = runWith({}, 'campaign', 'start', '--flow', 'f.json', '--recipients', 'r.csv', '--id', 'API');
+    expect(reservedId.status).toBe(2);
+    expect(reservedId.stderr).toMatch(/campaign id "API" is reserved/);
+    // The list is checked by E.164 numbers: a national number would never block a call.
+    const national = runWith({}, 'dnc', 'add', '091 555 0000');
+    expect(national.status).toBe(2);
+    expect(national.stderr).toMatch(/"091 555 0000" is not a valid international number/);
     const destination = runWith(
       {},
       'call',

@@ -2,19 +2,20 @@
 // buffered whole), forecast, start, pause/resume/cancel, status (also as Server-Sent Events) and
 // the report (streamed). Staging, forecast, start, control and report are the CLI's own code
 // (src/client/campaign-control.ts), so `dialflow campaign …` and the API agree.
-import { once } from 'node:events';
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { IANAZone } from 'luxon';
-import { stringify } from 'csv-stringify';
+import { stringify } from 'csv-stringify/sync';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { RecipientsFileError, stagingSummary, ROW_CODES } from '../../campaign/recipients.js';
 import { REPORT_CSV_OPTIONS, reportHeader, reportRow } from '../../campaign/report.js';
 import { formatSpeed } from '../../campaign/pacing.js';
 import { parseSpeed } from '../../campaign/speed.js';
-import { CAMPAIGN_ID } from '../../client/campaigns.js';
+import { CAMPAIGN_ID, campaignIdProblem, RESERVED_CAMPAIGN_IDS } from '../../client/campaigns.js';
 import {
   campaignForecast,
   campaignHandle,
@@ -33,13 +34,19 @@ import {
   streamCallRecords,
   type CampaignControl,
 } from '../../client/campaign-control.js';
-import { NatsCampaignStore } from '../../store/campaigns.js';
-import { CampaignDraftStore, DraftChangedError, type CampaignDraft } from '../../store/campaign-drafts.js';
+import { NatsCampaignStore, type PageStore } from '../../store/campaigns.js';
+import {
+  CampaignDraftStore,
+  DraftChangedError,
+  type CampaignDraft,
+  type UploadClaim,
+} from '../../store/campaign-drafts.js';
 import { callingSpeedSchema, type Flow } from '../../flow/schema.js';
 import type { CampaignStatus } from '../../workflows/messages.js';
 import { audited, sendError } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { errorBodySchema, flowVersionParamsSchema } from '../schemas.js';
+import { limitedBody, mediaTypeOf, UploadTooLargeError } from '../uploads.js';
 
 /** The most bytes one recipients upload may have (a million rows of a few hundred bytes fit many times). */
 export const RECIPIENTS_UPLOAD_LIMIT = 2 * 1024 ** 3;
@@ -48,6 +55,18 @@ const LISTED_PROBLEMS = 100;
 /** SSE: how often the status is read, and how long a quiet stream waits before a heartbeat comment. */
 const EVENTS_POLL_MS = 1000;
 const EVENTS_HEARTBEAT_MS = 15_000;
+/** Event streams open at once per process: each holds a connection and polls; more answer 503. */
+export const MAX_EVENT_STREAMS = 100;
+/**
+ * An upload's claim on its draft (see the recipients route): renewed this often while it stages;
+ * its holder stops writing pages once its last renewal is older than UPLOAD_FENCE_MS (its own
+ * clock), and another upload takes a claim over only once its last write is older than
+ * UPLOAD_LEASE_MS (the NATS server's clock). The difference is the margin for a page write under
+ * way and for clocks that disagree.
+ */
+const UPLOAD_RENEW_MS = 10_000;
+const UPLOAD_FENCE_MS = 30_000;
+const UPLOAD_LEASE_MS = 90_000;
 /** The list reads this many campaigns of Temporal's visibility, newest first. */
 const LIST_LIMIT = 200;
 
@@ -60,7 +79,10 @@ const paramsSchema = z.object({ id: campaignIdSchema });
 
 const createBodySchema = z
   .object({
-    id: campaignIdSchema,
+    // A new campaign may not take an id that labels calls of no campaign (api, cli, …).
+    id: campaignIdSchema.refine((id) => campaignIdProblem(id) === undefined, {
+      message: `${RESERVED_CAMPAIGN_IDS.join(', ')} are reserved: they label calls of no campaign`,
+    }),
     flow: z
       .object({ id: flowVersionParamsSchema.shape.id, version: z.number().int().positive() })
       .strict()
@@ -174,23 +196,103 @@ const errors = (...statuses: number[]) =>
 
 const isStream = (body: unknown): body is Readable => body instanceof Readable;
 
-/** The body's media type without parameters, lower case. */
-const mediaType = (request: FastifyRequest) =>
-  (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-
-class UploadTooLargeError extends Error {
-  override readonly name = 'UploadTooLargeError';
+/** The upload's claim was taken over (it had not been renewed for UPLOAD_LEASE_MS) or the draft changed. */
+class UploadClaimLostError extends Error {
+  override readonly name = 'UploadClaimLostError';
 }
 
-/** The request's bytes, failing once more than `max` came (a content-length is checked before). */
-async function* limited(stream: AsyncIterable<Buffer>, max: number): AsyncGenerator<Buffer> {
-  let bytes = 0;
-  for await (const chunk of stream) {
-    bytes += chunk.length;
-    if (bytes > max) throw new UploadTooLargeError(`recipients uploads are at most ${max} bytes`);
-    yield chunk;
+/**
+ * Two uploads of one campaign's recipients, on any API replicas, must not mix their pages: both
+ * write `<campaign>/pages/<n>`, the names the campaign workflow reads. So an upload first claims the
+ * draft with a compare-and-set write (`draft.upload`, its recipients removed); a second upload
+ * meanwhile sees the claim and is refused, or loses the compare-and-set and is refused. The holder
+ * renews the claim while it stages and commits its summary with a compare-and-set on the revision
+ * it last wrote: the committed summary is that of the pages it wrote, for no one else wrote pages
+ * while it held the claim. A holder that died leaves a claim that is no longer renewed: another
+ * upload takes it over after UPLOAD_LEASE_MS; a holder that is alive but could not renew stops
+ * writing pages after UPLOAD_FENCE_MS, long before that, and its commit fails.
+ */
+class UploadLease {
+  private renewedAt = Date.now();
+  private lost = false;
+  private chain: Promise<void> = Promise.resolve();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly drafts: CampaignDraftStore,
+    private readonly claimed: CampaignDraft,
+    private revision: number,
+    onRenewFailure: (err: unknown) => void,
+  ) {
+    this.timer = setInterval(() => {
+      this.chain = this.chain.then(async () => {
+        if (this.lost) return;
+        try {
+          this.revision = await this.drafts.update(this.claimed, this.revision);
+          this.renewedAt = Date.now();
+        } catch (err) {
+          if (err instanceof DraftChangedError) this.lost = true;
+          // NATS away a moment: the next renewal tries again; the fence stops the writes meanwhile.
+          else onRenewFailure(err);
+        }
+      });
+    }, UPLOAD_RENEW_MS);
+  }
+
+  /** Before each write: UploadClaimLostError once the claim may be someone else's. */
+  check(): void {
+    if (this.lost || Date.now() - this.renewedAt > UPLOAD_FENCE_MS)
+      throw new UploadClaimLostError(`another upload of campaign ${this.claimed.campaignId} took over`);
+  }
+
+  private async settle(): Promise<void> {
+    clearInterval(this.timer);
+    await this.chain;
+  }
+
+  /** Write the draft with the staged recipients, the claim removed; UploadClaimLostError if it is lost. */
+  async commit(draft: CampaignDraft): Promise<void> {
+    await this.settle();
+    this.check();
+    try {
+      await this.drafts.update(draft, this.revision);
+    } catch (err) {
+      if (!(err instanceof DraftChangedError)) throw err;
+      throw new UploadClaimLostError(`another upload of campaign ${this.claimed.campaignId} took over`);
+    }
+  }
+
+  /** A failed upload: the claim removed (if still ours), the draft left without recipients. */
+  async release(draft: CampaignDraft): Promise<void> {
+    await this.settle();
+    if (this.lost) return;
+    try {
+      await this.drafts.update(draft, this.revision);
+    } catch (err) {
+      if (!(err instanceof DraftChangedError)) throw err;
+    }
+  }
+
+  /** The page store, writes refused once the claim may be lost. */
+  fenced(store: PageStore): PageStore {
+    return {
+      putPage: async (campaignId, n, rows) => {
+        this.check();
+        await store.putPage(campaignId, n, rows);
+      },
+      getPage: (campaignId, n) => store.getPage(campaignId, n),
+      putMeta: async (meta) => {
+        this.check();
+        await store.putMeta(meta);
+      },
+      getMeta: (campaignId) => store.getMeta(campaignId),
+    };
   }
 }
+
+/** A claim still held: written less than UPLOAD_LEASE_MS ago (the draft's last write renews it). */
+const heldClaim = (d: { draft: CampaignDraft; writtenAt: Date }): UploadClaim | undefined =>
+  d.draft.upload && Date.now() - d.writtenAt.getTime() < UPLOAD_LEASE_MS ? d.draft.upload : undefined;
 
 function settingsProblems(error: z.ZodError) {
   return error.issues.map((i) => {
@@ -201,18 +303,14 @@ function settingsProblems(error: z.ZodError) {
   });
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
+/** Wait `ms`, or less if `signal` aborts (no listener is left behind either way). */
+async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  try {
+    await sleep(ms, undefined, { signal });
+  } catch (err) {
+    if (!signal.aborted) throw err;
+  }
+}
 
 const isOver = (state: CampaignView['state']) => state === 'completed' || state === 'cancelled';
 
@@ -221,10 +319,13 @@ export const campaignRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) 
   const [drafts, store] = await Promise.all([CampaignDraftStore.open(nc), NatsCampaignStore.open(nc)]);
   /** Branch counts and recent dials of the campaigns looked at, read incrementally from their records. */
   const tallies = new Map<string, RecordTally>();
-  /** Uploads under way in this process: a second upload of the same campaign meanwhile is refused. */
-  const uploading = new Set<string>();
   /** Open event streams, ended when the server closes (they would hold it open). */
   const streams = new Set<AbortController>();
+  /**
+   * The status the event streams of a campaign show, read at most once per poll interval however
+   * many streams watch it: [campaign id → the last read and when it began, streams watching].
+   */
+  const polls = new Map<string, { at: number; view: Promise<CampaignView | undefined>; watchers: number }>();
 
   // Recipients come as the raw request stream: the route reads it row by row.
   app.addContentTypeParser(Object.keys(UPLOAD_TYPES), (_request, payload, done) => done(null, payload));
@@ -290,13 +391,14 @@ export const campaignRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) 
   /** The campaign's status with what its records add, or undefined when there is no such campaign. */
   const viewOf = async (id: string): Promise<CampaignView | undefined> => {
     const draft = (await drafts.get(id))?.draft;
-    if (draft && !draft.startedAt) return draftView(draft);
     let status: CampaignStatus;
     try {
+      // A draft not marked started is asked too: its workflow may exist all the same (a start whose
+      // answer was lost after Temporal had started it).
       status = await campaignStatus(client, id);
     } catch (err) {
       if (!(err instanceof CampaignNotFoundError)) throw err;
-      // Marked started, but its start failed before the workflow existed: still a draft.
+      // No workflow: a draft (also one marked started whose start failed before the workflow existed).
       return draft ? draftView(draft) : undefined;
     }
     const tally = tallyOf(id);
@@ -389,7 +491,7 @@ export const campaignRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) 
   app.put(
     '/api/campaigns/:id/recipients',
     {
-      // No route bodyLimit: Fastify does not count a stream's bytes (limited() does), and a JSON body
+      // No route bodyLimit: Fastify does not count a stream's bytes (limitedBody() does), and a JSON body
       // sent here stays under the server's 1 MB before it is refused.
       config: { minRole: 'operator' },
       schema: {
@@ -406,7 +508,7 @@ export const campaignRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) 
       // An early answer leaves the body unread: close the connection rather than drain gigabytes.
       const refuse = (status: number, code: string, message: string) =>
         sendError(reply.header('connection', 'close'), status, code, message);
-      const format = UPLOAD_TYPES[mediaType(request) as keyof typeof UPLOAD_TYPES];
+      const format = UPLOAD_TYPES[mediaTypeOf(request.headers['content-type']) as keyof typeof UPLOAD_TYPES];
       if (!format || !isStream(request.body))
         return refuse(415, 'unsupported_media_type', 'send the recipients as text/csv or application/x-ndjson');
       const declared = Number(request.headers['content-length'] ?? 0);
@@ -417,50 +519,75 @@ export const campaignRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) 
         if (await workflowExists(id)) return refuse(409, 'campaign.started', `campaign "${id}" has started`);
         return refuse(404, 'not_found', `no campaign "${id}"`);
       }
-      if (current.draft.startedAt)
+      // Its workflow may exist without the draft saying so (a start whose answer was lost): the
+      // workflow reads the pages as it goes, so they must not change under it.
+      if (current.draft.startedAt || (await workflowExists(id)))
         return refuse(409, 'campaign.started', `campaign "${id}" has started: its recipients are fixed`);
-      if (uploading.has(id))
-        return refuse(409, 'campaign.uploadInProgress', `recipients of "${id}" are being uploaded already`);
-      uploading.add(id);
+      const inProgress = () =>
+        refuse(409, 'campaign.uploadInProgress', `recipients of "${id}" are being uploaded already`);
+      if (heldClaim(current)) return inProgress();
+      // Claimed first (see UploadLease), the old recipients removed: a start meanwhile finds none.
+      const { recipients: _old, upload: _stale, ...bare } = current.draft;
+      const claimed: CampaignDraft = {
+        ...bare,
+        upload: {
+          id: randomUUID(),
+          ...(request.principal?.name ? { by: request.principal.name } : {}),
+          claimedAt: new Date().toISOString(),
+        },
+      };
+      let revision: number;
       try {
-        // The old recipients go first: a start while the new ones stream in finds none.
-        const { recipients: _old, ...bare } = current.draft;
-        const revision = await drafts.update(bare, current.revision);
-        let staging;
-        try {
-          staging = await stageCampaignRecipients(
-            store,
-            id,
-            { name: 'upload', stream: limited(request.body as AsyncIterable<Buffer>, RECIPIENTS_UPLOAD_LIMIT) },
-            format,
-          );
-        } catch (err) {
-          if (err instanceof UploadTooLargeError) return refuse(413, 'payload_too_large', err.message);
-          if (err instanceof RecipientsFileError) return refuse(400, 'recipients.unreadable', err.message);
-          throw err;
-        }
-        const summary = stagingSummary(staging);
-        await drafts.update(
-          {
-            ...bare,
-            recipients: {
-              summary,
-              pages: staging.pages,
-              accepted: staging.accepted,
-              format,
-              uploadedAt: new Date().toISOString(),
-            },
-          },
-          revision,
-        );
-        request.log.info({ campaignId: id, ...summary, by: request.principal?.name }, 'campaign recipients staged');
-        return { summary, problems: staging.rejected.slice(0, LISTED_PROBLEMS) };
+        revision = await drafts.update(claimed, current.revision);
       } catch (err) {
         if (!(err instanceof DraftChangedError)) throw err;
+        const now = await drafts.get(id);
+        if (now && heldClaim(now)) return inProgress();
         return refuse(409, 'campaign.changed', err.message);
-      } finally {
-        uploading.delete(id);
       }
+      const lease = new UploadLease(drafts, claimed, revision, (err) =>
+        request.log.warn({ err, campaignId: id }, 'recipients upload: claim not renewed'),
+      );
+      let staging;
+      try {
+        staging = await stageCampaignRecipients(
+          lease.fenced(store),
+          id,
+          {
+            name: 'upload',
+            stream: limitedBody(
+              request.body,
+              RECIPIENTS_UPLOAD_LIMIT,
+              `recipients uploads are at most ${RECIPIENTS_UPLOAD_LIMIT} bytes`,
+            ),
+          },
+          format,
+        );
+      } catch (err) {
+        await lease.release(bare);
+        if (err instanceof UploadTooLargeError) return refuse(413, 'payload_too_large', err.message);
+        if (err instanceof RecipientsFileError) return refuse(400, 'recipients.unreadable', err.message);
+        if (err instanceof UploadClaimLostError) return refuse(409, 'campaign.uploadInProgress', err.message);
+        throw err;
+      }
+      const summary = stagingSummary(staging);
+      try {
+        await lease.commit({
+          ...bare,
+          recipients: {
+            summary,
+            pages: staging.pages,
+            accepted: staging.accepted,
+            format,
+            uploadedAt: new Date().toISOString(),
+          },
+        });
+      } catch (err) {
+        if (!(err instanceof UploadClaimLostError)) throw err;
+        return refuse(409, 'campaign.uploadInProgress', err.message);
+      }
+      request.log.info({ campaignId: id, ...summary, by: request.principal?.name }, 'campaign recipients staged');
+      return { summary, problems: staging.rejected.slice(0, LISTED_PROBLEMS) };
     },
   );
 
@@ -519,7 +646,11 @@ export const campaignRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) 
         return unknown(reply, id);
       }
       const d = current.draft;
-      if (d.startedAt) return sendError(reply, 409, 'campaign.started', `campaign "${id}" has started`);
+      // The workflow decides, not the mark: one may run without the draft saying so (a start whose
+      // answer was lost), and a draft marked started may have none (a failed start not undone).
+      if (await workflowExists(id)) return sendError(reply, 409, 'campaign.started', `campaign "${id}" has started`);
+      if (heldClaim(current))
+        return sendError(reply, 409, 'campaign.uploadInProgress', `recipients of "${id}" are being uploaded`);
       if (!d.recipients || d.recipients.accepted === 0)
         return sendError(
           reply,
@@ -552,8 +683,14 @@ export const campaignRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) 
       } catch (err) {
         if (err instanceof WorkflowExecutionAlreadyStartedError)
           return sendError(reply, 409, 'campaign.started', `campaign "${id}" has started`);
-        // Not started: the draft is a draft again.
-        await drafts.update(d, revision);
+        // The start may have failed after Temporal started the workflow (its answer lost): the draft
+        // is a draft again only if there is no workflow. If that cannot be told, it stays marked
+        // (no upload can then change the pages), and a start may be tried again.
+        const started = await workflowExists(id).catch((lookup: unknown) => {
+          request.log.warn({ err: lookup, campaignId: id }, 'campaign start failed: workflow lookup failed too');
+          return true;
+        });
+        if (!started) await drafts.update(d, revision);
         throw err;
       }
       await audited(audit, request, 'campaign.start', { campaignId: id }, 'started');
@@ -583,13 +720,16 @@ export const campaignRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) 
       },
       async (request, reply) => {
         const { id } = request.params;
-        const d = (await drafts.get(id))?.draft;
-        if (d && !d.startedAt) return sendError(reply, 409, 'campaign.notStarted', `campaign "${id}" is not started`);
         let outcome: string;
         try {
+          // Whatever the draft says: the workflow is what runs (it may have been started without the draft knowing).
           outcome = (await controlCampaign(client, id, control)).state;
         } catch (err) {
-          if (err instanceof CampaignNotFoundError) return unknown(reply, id);
+          if (err instanceof CampaignNotFoundError) {
+            if (await drafts.get(id))
+              return sendError(reply, 409, 'campaign.notStarted', `campaign "${id}" is not started`);
+            return unknown(reply, id);
+          }
           if (err instanceof CampaignControlError) return sendError(reply, 409, 'campaign.control', err.message);
           throw err;
         }
@@ -656,20 +796,53 @@ export const campaignRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) 
     },
   );
 
+  /** The campaign's view for an event stream: one read per poll interval, shared by its streams. */
+  const polledView = (id: string): Promise<CampaignView | undefined> => {
+    const poll = polls.get(id);
+    if (!poll) return viewOf(id);
+    if (Date.now() - poll.at >= EVENTS_POLL_MS) {
+      poll.at = Date.now();
+      poll.view = viewOf(id);
+      // A failed read is reported to the streams that wait for it; the next poll reads again.
+      poll.view.catch(() => {
+        poll.at = 0;
+      });
+    }
+    return poll.view;
+  };
+  const watch = (id: string, first: CampaignView) => {
+    const poll = polls.get(id);
+    if (poll) poll.watchers += 1;
+    else polls.set(id, { at: Date.now(), view: Promise.resolve(first), watchers: 1 });
+    return () => {
+      const p = polls.get(id);
+      if (p && --p.watchers === 0) polls.delete(id);
+    };
+  };
+
   app.get(
     '/api/campaigns/:id/events',
     {
       config: { minRole: 'viewer' },
+      // A HEAD would hold a stream open for nothing.
+      exposeHeadRoute: false,
       schema: {
         summary: 'A campaign’s status as Server-Sent Events',
-        description: `\`event: status\` with the status whenever it changes (read every ${EVENTS_POLL_MS} ms), heartbeat comments every ${EVENTS_HEARTBEAT_MS / 1000} s, \`event: end\` once the campaign is completed or cancelled.`,
+        description: `\`event: status\` with the status whenever it changes (read every ${EVENTS_POLL_MS} ms), heartbeat comments every ${EVENTS_HEARTBEAT_MS / 1000} s, \`event: end\` once the campaign is completed or cancelled. At most ${MAX_EVENT_STREAMS} streams at once per server (then 503 \`events.busy\`).`,
         tags: ['campaigns'],
         params: paramsSchema,
-        response: { 200: z.string().describe('text/event-stream'), ...errors(400, 404) },
+        response: { 200: z.string().describe('text/event-stream'), ...errors(400, 404, 503) },
       },
     },
     async (request, reply) => {
       const { id } = request.params;
+      if (streams.size >= MAX_EVENT_STREAMS)
+        return sendError(
+          reply.header('retry-after', '5'),
+          503,
+          'events.busy',
+          `this server has ${MAX_EVENT_STREAMS} event streams open: try again shortly`,
+        );
       let view = await viewOf(id);
       if (!view) return unknown(reply, id);
       const res = reply.raw;
@@ -682,6 +855,7 @@ export const campaignRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) 
       });
       const stop = new AbortController();
       streams.add(stop);
+      const unwatch = watch(id, view);
       res.on('close', () => stop.abort());
       if (res.destroyed) stop.abort();
       let sent = '';
@@ -702,16 +876,17 @@ export const campaignRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) 
             }
           }
           if (Date.now() - lastWrite >= EVENTS_HEARTBEAT_MS) write(': heartbeat\n\n');
-          await sleep(EVENTS_POLL_MS, stop.signal);
+          await pause(EVENTS_POLL_MS, stop.signal);
           if (stop.signal.aborted) break;
           try {
-            view = await viewOf(id);
+            view = await polledView(id);
           } catch (err) {
             // A status read that failed (Temporal away a moment): the stream goes on, the next poll retries.
             request.log.warn({ err, campaignId: id }, 'campaign status read failed');
           }
         }
       } finally {
+        unwatch();
         streams.delete(stop);
         res.end();
       }
@@ -722,6 +897,8 @@ export const campaignRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) 
     '/api/campaigns/:id/report',
     {
       config: { minRole: 'viewer' },
+      // A HEAD would read the whole report to send none of it.
+      exposeHeadRoute: false,
       schema: {
         summary: 'A campaign’s report, streamed',
         description:
@@ -739,32 +916,30 @@ export const campaignRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, deps) 
       const scan = await scanReport(store, id);
       const records = streamCallRecords(store, id, scan.late);
       // A stream is sent as it is (no serializer); the schema's string type only documents the body.
-      const streamed = (body: Readable) => body as unknown as string;
+      // Readable.from pulls one line at a time as the client reads; a client that goes away destroys
+      // it, which ends the generators (and the records they read) at once.
+      const streamed = (lines: AsyncGenerator<string>) => Readable.from(lines) as unknown as string;
       if (request.query.format === 'json') {
         return reply.type('application/x-ndjson; charset=utf-8').send(
           streamed(
-            Readable.from(
-              (async function* () {
-                for await (const r of records) yield `${JSON.stringify(r)}\n`;
-              })(),
-            ),
+            (async function* () {
+              for await (const r of records) yield `${JSON.stringify(r)}\n`;
+            })(),
           ),
         );
       }
-      const csv = stringify(REPORT_CSV_OPTIONS);
-      void (async () => {
-        try {
-          csv.write(reportHeader(scan.payloadKeys));
-          for await (const r of records) if (!csv.write(reportRow(r, scan.payloadKeys))) await once(csv, 'drain');
-          csv.end();
-        } catch (err) {
-          csv.destroy(err instanceof Error ? err : new Error(String(err)));
-        }
-      })();
+      const keys = scan.payloadKeys;
       return reply
         .type('text/csv; charset=utf-8')
         .header('content-disposition', `attachment; filename="${id}-report.csv"`)
-        .send(streamed(csv));
+        .send(
+          streamed(
+            (async function* () {
+              yield stringify([reportHeader(keys)], REPORT_CSV_OPTIONS);
+              for await (const r of records) yield stringify([reportRow(r, keys)], REPORT_CSV_OPTIONS);
+            })(),
+          ),
+        );
     },
   );
 };

@@ -12,6 +12,9 @@ import { setStorageReplicas } from '../../store/replicas.js';
 import { withNats, withTemporal, type CliContext } from '../connections.js';
 import { portOption } from '../options.js';
 
+/** How long a stop (requests finishing, connections closed) may take before the process exits anyway. */
+export const SHUTDOWN_DEADLINE_MS = 10_000;
+
 export function registerApiCommand(program: Command, ctx: CliContext): void {
   ctx
     .connects(
@@ -59,7 +62,18 @@ export function registerApiCommand(program: Command, ctx: CliContext): void {
             if (process.connected) process.once('disconnect', () => resolve('parent gone'));
           });
           logger.info({ reason }, 'stopping');
+          const stopping = Date.now();
+          // Bounded: a client's connection that never sent a request is not idle to Node, and holds
+          // the HTTP server's close up to its headersTimeout (60 s; a fetch client leaves such a
+          // spare after a large upload); nothing else may stretch a stop either (a supervisor would
+          // kill it hard). The stop was asked for and is done: exit 0, with a warning. Unref'd, the
+          // timer fires only if the process is still alive when it is due.
+          setTimeout(() => {
+            logger.warn({ ms: Date.now() - stopping }, 'stop took too long: exiting with connections still open');
+            process.exit(0);
+          }, SHUTDOWN_DEADLINE_MS).unref();
           await server.close();
+          logger.info({ ms: Date.now() - stopping }, 'HTTP server closed');
         }),
       );
       // The IPC channel would keep the process alive.

@@ -5,6 +5,7 @@ import { DateTime } from 'luxon';
 import { SingleBar, Presets } from 'cli-progress';
 import type { WorkflowHandle } from '@temporalio/client';
 import { NatsCampaignStore } from '../../store/campaigns.js';
+import { CampaignDraftStore } from '../../store/campaign-drafts.js';
 import {
   formatOf,
   RecipientsFileError,
@@ -16,7 +17,7 @@ import {
 import { reportCsv } from '../../campaign/report.js';
 import { formatSpeed } from '../../campaign/pacing.js';
 import type { Forecast } from '../../campaign/forecast.js';
-import { CAMPAIGN_ID } from '../../client/campaigns.js';
+import { campaignIdProblem } from '../../client/campaigns.js';
 import {
   campaignForecast,
   campaignReport,
@@ -165,8 +166,8 @@ export function registerCampaignCommands(program: Command, ctx: CliContext): voi
         follow: boolean;
         json: boolean;
       }) => {
-        if (o.id !== undefined && !CAMPAIGN_ID.test(o.id))
-          throw new CliError(`--id "${o.id}": letters, digits, "-" and "_", at most 64`, 2);
+        const idProblem = o.id === undefined ? undefined : campaignIdProblem(o.id);
+        if (idProblem) throw new CliError(`--id: ${idProblem}`, 2);
         const flow = requireValidFlow(o.flow);
         if (!flow.start)
           throw new CliError(
@@ -176,11 +177,18 @@ export function registerCampaignCommands(program: Command, ctx: CliContext): voi
         if (!existsSync(o.recipients)) throw new CliError(`cannot read ${o.recipients}`, 2);
         const campaignId =
           o.id ?? `${flow.id}-${DateTime.utc().toFormat('yyyyMMddHHmmss')}`.replace(/[^A-Za-z0-9_-]/g, '-');
-        if (!CAMPAIGN_ID.test(campaignId))
+        if (campaignIdProblem(campaignId))
           throw new CliError(`campaign id "${campaignId}" (from the flow id): give one with --id`, 2);
         const speed = campaignSpeed(flow, o.speed);
         const config = ctx.config();
         const staging = await withNats(config.nats, async (nc) => {
+          // A campaign created through the API (a draft) is started there: its recipients are the
+          // ones uploaded to it, and staging these over them would change what the API shows.
+          if (await (await CampaignDraftStore.open(nc)).get(campaignId))
+            throw new CliError(
+              `campaign "${campaignId}" was created through the API: start it there (POST /api/campaigns/${campaignId}/start or the console), or pick another --id`,
+              1,
+            );
           const store = await NatsCampaignStore.open(nc);
           return staged(() => stageCampaignRecipients(store, campaignId, o.recipients, formatOf(o.recipients)));
         });
