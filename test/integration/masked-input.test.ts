@@ -211,7 +211,7 @@ describe('the do-not-call list from a file', () => {
     const add = await cli('dnc', 'add', '--file', file);
     expect(add.status).toBe(1);
     expect(add.stdout).toContain('2 number(s) added to the do-not-call list');
-    expect(add.stderr).toContain(`${file}:3: "Bob" is not a phone number`);
+    expect(add.stderr).toContain(`${file}:3: "Bob" is not a valid international number`);
     expect((await cli('dnc', 'check', '+385915557201')).status).toBe(0);
     expect((await cli('dnc', 'check', '+385915557203')).status).toBe(0);
     expect((await cli('dnc', 'check', '+385915557202')).status).toBe(3);
