@@ -9,6 +9,7 @@
 // console's CSP on (no violation may be reported).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -16,6 +17,7 @@ import { startEphemeralStack, type EphemeralStack } from '../../src/dev/ephemera
 import { freePort } from '../../src/dev/stack.js';
 import { startApiServer, type StartedApiServer } from '../../src/api/server.js';
 import { payloadCodec } from '../../src/config/index.js';
+import { PROJECT_ROOT } from '../../src/config/tools.js';
 import { createLogger } from '../../src/logging.js';
 import { UserStore } from '../../src/store/users.js';
 import {
@@ -91,9 +93,11 @@ async function selectElement(id: string): Promise<void> {
 }
 
 async function openGroup(name: string): Promise<void> {
-  const details = page.locator('.properties details', { has: page.locator(`summary:text-is("${name}")`) }).first();
-  if (!(await details.evaluate((el) => (el as { open?: boolean }).open === true)))
-    await details.locator('summary').first().click();
+  // The group's own summary (a group's text also contains its nested groups' summaries).
+  const own = new RegExp(`^${name.replace(/[.]/g, '[.]')}(\\s|$)`);
+  const summary = page.locator('.properties details > summary', { hasText: own }).first();
+  const details = summary.locator('..');
+  if (!(await details.evaluate((el) => (el as { open?: boolean }).open === true))) await summary.click();
 }
 
 const validationStatus = () => page.getByTestId('validation-status');
@@ -188,6 +192,8 @@ describe('the flow editor', () => {
     await openGroup('variables');
     await page.getByLabel('New key of variables').fill('choice');
     await page.getByRole('button', { name: 'Add to variables' }).click();
+    await openGroup('variables.choice');
+    await field('variables.choice.type').selectOption('string');
 
     // The elements, by clicking and typing.
     await addElement('startOutgoingCall', 'call');
@@ -208,44 +214,80 @@ describe('the flow editor', () => {
     await field('pauseSeconds').fill('1');
     await field('interruptible').check();
 
-    await addElement('collect', 'ask');
-    await field('maxDigits').fill('1');
-    await field('waitSeconds').fill('5');
-    await field('saveTo').fill('choice');
-    await addElement('play', 'confirmed');
     await openGroup('tts');
-    await field('tts.text').fill('Thank you, your appointment is confirmed.');
-    await addElement('play', 'cancelled');
-    await openGroup('tts');
-    await field('tts.text').fill('Your appointment is cancelled. We will call you to find a new time.');
+    await field('tts.language').fill('en');
+    await field('tts.voice').selectOption('female');
+
+    const collect = async (id: string) => {
+      await addElement('collect', id);
+      await field('maxDigits').fill('1');
+      await field('waitSeconds').fill('5');
+      await field('saveTo').fill('choice');
+    };
+    const say = async (id: string, text: string, opts: { pauseSeconds?: string; interruptible?: boolean } = {}) => {
+      await addElement('play', id);
+      await openGroup('tts');
+      await field('tts.text').fill(text);
+      if (opts.pauseSeconds) await field('pauseSeconds').fill(opts.pauseSeconds);
+      if (opts.interruptible) await field('interruptible').check();
+    };
+    await collect('ask');
+    await say('menu-again', 'Sorry, I did not get that. Press 1 to confirm, 2 to cancel.', { interruptible: true });
+    await collect('ask-again');
+    await say('confirmed', 'Thank you, your appointment is confirmed.');
+    await say('cancelled', 'Your appointment is cancelled. We will call you to find a new time.');
+    await say('goodbye', 'We will call you again later. Goodbye.');
+    await say(
+      'leave-message',
+      'Hi {{recipient.firstName}}, this is a reminder of your appointment tomorrow. Please call us to confirm.',
+      { pauseSeconds: '2' },
+    );
     await addElement('hangUp', 'end');
 
     // Branches: each a choice of the element it leads to.
+    const endsOnHangUp = async () => {
+      await field('next.hungUp').selectOption('end');
+      await field('next.callEnded').selectOption('end');
+    };
     await selectElement('call');
     await field('next.answered').selectOption('menu');
     for (const branch of ['noAnswer', 'busy', 'declined', 'callEnded'])
       await field(`next.${branch}`).selectOption('end');
-    await selectElement('menu');
-    await field('next.played').selectOption('ask');
-    await field('next.hungUp').selectOption('end');
-    await field('next.callEnded').selectOption('end');
-    await selectElement('ask');
-    for (const [digits, target] of [
-      ['1', 'confirmed'],
-      ['2', 'cancelled'],
+    await field('next.voicemail').selectOption('leave-message');
+    await openGroup('tracking');
+    await field('tracking.deliveryReports').check();
+    await openGroup('tracking.dataPayload');
+    await page.getByLabel('New key of tracking.dataPayload').fill('firstName');
+    await page.getByRole('button', { name: 'Add to tracking.dataPayload' }).click();
+    await field('tracking.dataPayload.firstName').fill('{{recipient.firstName}}');
+    for (const [prompt, ask] of [
+      ['menu', 'ask'],
+      ['menu-again', 'ask-again'],
     ] as const) {
-      await page.getByLabel('New key of responses').fill(digits);
-      await page.getByRole('button', { name: 'Add to responses' }).click();
-      await field(`responses.${digits}`).selectOption(target);
+      await selectElement(prompt);
+      await field('next.played').selectOption(ask);
+      await endsOnHangUp();
     }
-    await field('next.noMatch').selectOption('end');
-    await field('next.hungUp').selectOption('end');
-    await field('next.callEnded').selectOption('end');
-    for (const id of ['confirmed', 'cancelled']) {
+    for (const [ask, noMatch] of [
+      ['ask', 'menu-again'],
+      ['ask-again', 'goodbye'],
+    ] as const) {
+      await selectElement(ask);
+      for (const [digits, target] of [
+        ['1', 'confirmed'],
+        ['2', 'cancelled'],
+      ] as const) {
+        await page.getByLabel('New key of responses').fill(digits);
+        await page.getByRole('button', { name: 'Add to responses' }).click();
+        await field(`responses.${digits}`).selectOption(target);
+      }
+      await field('next.noMatch').selectOption(noMatch);
+      await endsOnHangUp();
+    }
+    for (const id of ['confirmed', 'cancelled', 'goodbye', 'leave-message']) {
       await selectElement(id);
       await field('next.played').selectOption('end');
-      await field('next.hungUp').selectOption('end');
-      await field('next.callEnded').selectOption('end');
+      await endsOnHangUp();
     }
 
     // Duplicate, then delete by keyboard: on the canvas (focus the node, Enter selects, Delete
@@ -259,7 +301,7 @@ describe('the flow editor', () => {
     await page.getByRole('heading', { level: 2, name: 'play “confirmed-2”' }).waitFor();
     await page.locator('.react-flow__node[data-id="confirmed-2"]').focus();
     await page.keyboard.press('Delete');
-    await expect.poll(() => page.locator('.react-flow__node').count()).toBe(6);
+    await expect.poll(() => page.locator('.react-flow__node').count()).toBe(10);
     await selectElement('cancelled');
     await page.getByRole('button', { name: 'Duplicate' }).click();
     await page.getByRole('heading', { level: 2, name: 'play “cancelled-2”' }).waitFor();
@@ -267,7 +309,7 @@ describe('the flow editor', () => {
       .getByRole('navigation', { name: 'Elements' })
       .getByRole('button', { name: /^cancelled-2 / })
       .press('Delete');
-    await expect.poll(() => page.locator('.react-flow__node').count()).toBe(6);
+    await expect.poll(() => page.locator('.react-flow__node').count()).toBe(10);
     // Undo and redo an edit (Ctrl+Z, Ctrl+Shift+Z).
     await selectElement('end');
     await field('label').fill('Goodbye');
@@ -277,8 +319,8 @@ describe('the flow editor', () => {
     await expect.poll(() => field('label').inputValue()).toBe('Goodbye');
 
     await expect.poll(() => validationStatus().textContent(), { timeout: 10_000 }).toMatch(/^Valid/);
-    expect(await page.locator('.react-flow__node').count()).toBe(6);
-    expect(await page.locator('.react-flow__edge').count()).toBeGreaterThanOrEqual(7);
+    expect(await page.locator('.react-flow__node').count()).toBe(10);
+    expect(await page.locator('.react-flow__edge').count()).toBeGreaterThanOrEqual(11);
     await page.getByRole('button', { name: 'Arrange' }).click();
     await checkPage('04-built');
 
@@ -290,11 +332,18 @@ describe('the flow editor', () => {
     const exported = JSON.parse(readFileSync((await download.path()) ?? '', 'utf8')) as {
       id: string;
       start: string;
-      elements: Array<{ id: string }>;
+      variables: unknown;
+      elements: Array<Record<string, unknown>>;
     };
     expect(exported.id).toBe(FLOW_ID);
     expect(exported.start).toBe('call');
-    expect(exported.elements.map((e) => e.id)).toEqual(['call', 'menu', 'ask', 'confirmed', 'cancelled', 'end']);
+    // The example, element by element: what was clicked and typed is the appointment reminder.
+    const example = JSON.parse(readFileSync(join(PROJECT_ROOT, 'examples', 'appointment-reminder.json'), 'utf8')) as {
+      variables: unknown;
+      elements: Array<Record<string, unknown>>;
+    };
+    expect(exported.variables).toEqual(example.variables);
+    expect(exported.elements).toEqual(example.elements.map((e) => (e.id === 'end' ? { ...e, label: 'Goodbye' } : e)));
 
     // Publish version 1.
     await page.getByRole('button', { name: 'Publish' }).click();

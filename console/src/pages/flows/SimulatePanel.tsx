@@ -130,7 +130,8 @@ export function SimulatePanel({
             {report.dials === 1 ? '' : 's'}. Path: {(report.visited ?? []).join(' → ')}
           </p>
           <h3>Transcript</h3>
-          <ol className="transcript" aria-label="Transcript">
+          {/* A long transcript scrolls inside the panel: focusable, so the keyboard can scroll it. */}
+          <ol className="transcript" aria-label="Transcript" tabIndex={0}>
             {(report.events ?? []).map((event, i) => (
               <li key={i} className={`event-${event.kind}`}>
                 <span className="event-kind">{event.kind}</span>
