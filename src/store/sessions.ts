@@ -10,6 +10,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { z } from 'zod';
 import { storageReplicas } from './replicas.js';
 import { isWrongLastSequence } from './nats-errors.js';
+import { readKvRecord } from './kv-records.js';
 
 export const SESSIONS_BUCKET = 'dialflow_sessions';
 export const SESSION_IDLE_MS = 12 * 3600_000;
@@ -55,18 +56,9 @@ export class SessionStore {
   async get(id: string, now = new Date()): Promise<SessionRecord | undefined> {
     if (!sessionIdPattern.test(id)) return undefined;
     const key = keyOf(id);
-    const entry = await this.kv.get(key);
-    if (!entry || entry.operation !== 'PUT') return undefined;
-    let doc: unknown;
-    try {
-      doc = entry.json();
-    } catch (err) {
-      if (err instanceof SyntaxError) return undefined;
-      throw err;
-    }
-    const parsed = sessionRecordSchema.safeParse(doc);
-    if (!parsed.success) return undefined;
-    const record = parsed.data;
+    const found = await readKvRecord(this.kv, key, sessionRecordSchema);
+    if (!found) return undefined;
+    const { record, revision } = found;
     const t = now.getTime();
     if (t - Date.parse(record.created) > SESSION_MAX_MS || t - Date.parse(record.lastSeen) > SESSION_IDLE_MS) {
       await this.kv.purge(key);
@@ -75,7 +67,7 @@ export class SessionStore {
     if (t - Date.parse(record.lastSeen) > TOUCH_AFTER_MS) {
       const touched = { ...record, lastSeen: now.toISOString() };
       try {
-        await this.kv.update(key, JSON.stringify(touched), entry.revision);
+        await this.kv.update(key, JSON.stringify(touched), revision);
       } catch (err) {
         // A concurrent request touched it first, or a logout purged it: either way nothing to add.
         if (!isWrongLastSequence(err)) throw err;

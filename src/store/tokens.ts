@@ -9,6 +9,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
 import { z } from 'zod';
 import { storageReplicas } from './replicas.js';
+import { readKvRecord } from './kv-records.js';
 
 export const TOKENS_BUCKET = 'dialflow_api_tokens';
 
@@ -95,17 +96,7 @@ export class ApiTokenStore {
   }
 
   private async read(id: string): Promise<TokenRecord | undefined> {
-    const entry = await this.kv.get(id);
-    if (!entry || entry.operation !== 'PUT') return undefined;
     // A record that is not ours (written by hand) authorises nothing.
-    let doc: unknown;
-    try {
-      doc = entry.json();
-    } catch (err) {
-      if (err instanceof SyntaxError) return undefined;
-      throw err;
-    }
-    const parsed = tokenRecordSchema.safeParse(doc);
-    return parsed.success ? parsed.data : undefined;
+    return (await readKvRecord(this.kv, id, tokenRecordSchema))?.record;
   }
 }

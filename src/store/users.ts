@@ -8,6 +8,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { z } from 'zod';
 import { storageReplicas } from './replicas.js';
 import { isWrongLastSequence } from './nats-errors.js';
+import { readKvRecord } from './kv-records.js';
 import { API_ROLES, type ApiRole } from './tokens.js';
 
 export const USERS_BUCKET = 'dialflow_users';
@@ -181,17 +182,8 @@ export class UserStore {
 
   private async read(name: string): Promise<{ record: UserRecord; revision: number } | undefined> {
     if (!userNameSchema.safeParse(name).success) return undefined;
-    const entry = await this.kv.get(name);
-    if (!entry || entry.operation !== 'PUT') return undefined;
-    // A record that is not ours (written by hand) authorises nothing.
-    let doc: unknown;
-    try {
-      doc = entry.json();
-    } catch (err) {
-      if (err instanceof SyntaxError) return undefined;
-      throw err;
-    }
-    const parsed = userRecordSchema.safeParse(doc);
-    return parsed.success && parsed.data.name === name ? { record: parsed.data, revision: entry.revision } : undefined;
+    // A record that is not ours (written by hand, or under another name) authorises nothing.
+    const found = await readKvRecord(this.kv, name, userRecordSchema);
+    return found?.record.name === name ? found : undefined;
   }
 }
