@@ -11,7 +11,7 @@ import { audited, sendError } from '../auth.js';
 import { mediaTypeOf } from '../uploads.js';
 import type { ApiDeps } from '../deps.js';
 import { errorBodySchema } from '../schemas.js';
-import { sendObject } from './byte-ranges.js';
+import { objectResponses, sendObject } from './byte-ranges.js';
 
 /** The longest text a preview renders (a play element takes up to 160 characters; a preview may try more). */
 export const TTS_PREVIEW_MAX_CHARS = 500;
@@ -160,15 +160,7 @@ export const assetRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { assets,
       description: 'With `Accept-Ranges: bytes` and single byte ranges, as GET /api/recordings/{name}.',
       tags: ['assets'],
       params: nameParamsSchema,
-      response: {
-        200: z.unknown().describe('the audio'),
-        206: z.unknown().describe('the requested byte range'),
-        400: errorBodySchema,
-        401: errorBodySchema,
-        403: errorBodySchema,
-        404: errorBodySchema,
-        416: errorBodySchema,
-      },
+      response: objectResponses,
     },
     handler: async (request, reply) => {
       const opened = await assets.open(request.params.name);

@@ -8,7 +8,20 @@
 import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ByteRange } from '../../store/object-stream.js';
+import { z } from 'zod';
 import { sendError } from '../auth.js';
+import { errorBodySchema } from '../schemas.js';
+
+/** The answers of a route served by `sendObject`, for its OpenAPI schema. */
+export const objectResponses = {
+  200: z.unknown().describe('the audio'),
+  206: z.unknown().describe('the requested byte range of the audio'),
+  400: errorBodySchema,
+  401: errorBodySchema,
+  403: errorBodySchema,
+  404: errorBodySchema,
+  416: errorBodySchema.describe('the range starts past the end (Content-Range: bytes */size)'),
+};
 
 export type RangeDecision = { kind: 'whole' } | { kind: 'partial'; range: ByteRange } | { kind: 'unsatisfiable' };
 

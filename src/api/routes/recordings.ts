@@ -8,7 +8,7 @@ import { recordsNameOfWorkflowId } from '../../workflows/messages.js';
 import { sendError } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { errorBodySchema } from '../schemas.js';
-import { sendObject } from './byte-ranges.js';
+import { objectResponses, sendObject } from './byte-ranges.js';
 
 const recordingSchema = z.object({
   name: z.string().describe('the recording id: GET /api/recordings/{name} (URL-encoded) streams it'),
@@ -85,15 +85,7 @@ export const recordingRoutes: FastifyPluginAsyncZod<ApiDeps> = async (app, { nc 
         'The audio file (usually audio/wav), with `Accept-Ranges: bytes`: one `Range` gives 206 with `Content-Range`; several ranges give the whole file (200); a range past the end gives 416. HEAD gives the headers only.',
       tags: ['recordings'],
       params: nameParamsSchema,
-      response: {
-        200: z.unknown().describe('the audio'),
-        206: z.unknown().describe('the requested byte range of the audio'),
-        400: errorBodySchema,
-        401: errorBodySchema,
-        403: errorBodySchema,
-        404: errorBodySchema,
-        416: errorBodySchema.describe('the range starts past the end (Content-Range: bytes */size)'),
-      },
+      response: objectResponses,
     },
     handler: async (request, reply) => {
       const opened = await recordings.open(request.params.name);
