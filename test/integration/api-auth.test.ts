@@ -27,6 +27,7 @@ import { NatsCampaignStore } from '../../src/store/campaigns.js';
 import { ObjectRecordingStore } from '../../src/store/recordings.js';
 import { AudioAssetStore } from '../../src/store/assets.js';
 import { FailedLoginAudit, loginAddressKey } from '../../src/api/routes/session.js';
+import { apiRequest, errorCode, type ApiRequestOptions, type Answer } from '../helpers/api.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'dialflow-api-auth-'));
 let stack: Stack;
@@ -57,36 +58,8 @@ const flow = (version: number) => ({
   ],
 });
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: unknown;
-}
-async function call(
-  method: string,
-  path: string,
-  opts: { cookie?: string; csrf?: string; token?: string; json?: unknown; base?: string } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = {};
-  if (opts.cookie) headers.cookie = `dialflow_session=${opts.cookie}`;
-  if (opts.csrf !== undefined) headers['x-csrf-token'] = opts.csrf;
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  if (opts.json !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${opts.base ?? api.url}${path}`, {
-    method,
-    headers,
-    ...(opts.json !== undefined ? { body: JSON.stringify(opts.json) } : {}),
-  });
-  const text = await res.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (err) {
-    if (!(err instanceof SyntaxError)) throw err;
-  }
-  return { status: res.status, headers: res.headers, body };
-}
-const errorCode = (a: Answer) => (a.body as { error?: { code?: string } }).error?.code;
+const call = (method: string, path: string, opts: ApiRequestOptions & { base?: string } = {}) =>
+  apiRequest(opts.base ?? api.url, method, path, opts);
 
 interface Login {
   status: number;

@@ -13,7 +13,7 @@ import { startEphemeralStack, type EphemeralStack } from '../../src/dev/ephemera
 import { payloadCodec } from '../../src/config/index.js';
 import { createLogger } from '../../src/logging.js';
 import { startApiServer, type StartedApiServer } from '../../src/api/server.js';
-import { ApiTokenStore, type ApiRole } from '../../src/store/tokens.js';
+import type { ApiRole } from '../../src/store/tokens.js';
 import { AuditLog } from '../../src/store/audit.js';
 import { PROJECT_ROOT } from '../../src/config/tools.js';
 import { SimulationBusyError, SimulationQueue } from '../../src/client/simulate.js';
@@ -21,6 +21,7 @@ import { startCall } from '../../src/client/calls.js';
 import { campaignIdProblem, startCampaign } from '../../src/client/campaigns.js';
 import { parseFlow } from '../../src/flow/validate.js';
 import type { CampaignWorkflowInput } from '../../src/workflows/index.js';
+import { apiRequest, errorCode, roleTokens, type ApiRequestOptions } from '../helpers/api.js';
 
 let t: EphemeralStack;
 let nc: NatsConnection;
@@ -57,31 +58,7 @@ const inboundFlow = {
   ],
 };
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: unknown;
-  text: string;
-}
-async function call(method: string, path: string, opts: { token?: string; json?: unknown } = {}): Promise<Answer> {
-  const headers: Record<string, string> = {};
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  if (opts.json !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${api.url}${path}`, {
-    method,
-    headers,
-    ...(opts.json !== undefined ? { body: JSON.stringify(opts.json) } : {}),
-  });
-  const text = await res.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (err) {
-    if (!(err instanceof SyntaxError)) throw err;
-  }
-  return { status: res.status, headers: res.headers, body, text };
-}
-const errorCode = (a: Answer) => (a.body as { error?: { code?: string } }).error?.code;
+const call = (method: string, path: string, opts: ApiRequestOptions = {}) => apiRequest(api.url, method, path, opts);
 const enc = encodeURIComponent;
 
 interface Report {
@@ -132,9 +109,7 @@ const finished = (callId: string) =>
 beforeAll(async () => {
   t = await startEphemeralStack();
   nc = await t.natsConnect('api-calls-test');
-  const store = await ApiTokenStore.open(nc);
-  for (const role of ['viewer', 'operator', 'admin'] as const)
-    tokens[role] = (await store.create(role, `test-${role}`)).token;
+  Object.assign(tokens, await roleTokens(nc));
   api = await startApiServer({
     nc,
     temporal: { client: t.client, codec: payloadCodec(t.config), taskQueue: t.config.temporal.taskQueue },

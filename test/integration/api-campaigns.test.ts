@@ -15,7 +15,7 @@ import { CLI_BIN, freePort } from '../../src/dev/stack.js';
 import { payloadCodec } from '../../src/config/index.js';
 import { createLogger } from '../../src/logging.js';
 import { startApiServer, type StartedApiServer } from '../../src/api/server.js';
-import { ApiTokenStore, type ApiRole } from '../../src/store/tokens.js';
+import type { ApiRole } from '../../src/store/tokens.js';
 import { NatsCampaignStore, readAllRecords, type CallRecord } from '../../src/store/campaigns.js';
 import { reportHeader } from '../../src/campaign/report.js';
 import { PROJECT_ROOT } from '../../src/config/tools.js';
@@ -24,6 +24,7 @@ import { launchCampaign } from '../../src/client/campaign-control.js';
 import { MAX_EVENT_STREAMS } from '../../src/api/routes/campaigns.js';
 import { SHUTDOWN_DEADLINE_MS } from '../../src/cli/commands/api.js';
 import type { Flow } from '../../src/flow/schema.js';
+import { apiRequest, errorCode, roleTokens, type ApiRequestOptions } from '../helpers/api.js';
 
 let t: EphemeralStack;
 let nc: NatsConnection;
@@ -34,38 +35,8 @@ const REMINDER_FILE = join(PROJECT_ROOT, 'examples', 'appointment-reminder.json'
 const reminder = JSON.parse(readFileSync(REMINDER_FILE, 'utf8')) as Flow & { id: string; version: number };
 const FLOW = { id: reminder.id, version: reminder.version };
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: unknown;
-  text: string;
-}
-async function call(
-  method: string,
-  path: string,
-  opts: { token?: string; json?: unknown; raw?: string; contentType?: string; base?: string } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = {};
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  let body: string | undefined;
-  if (opts.json !== undefined) body = JSON.stringify(opts.json);
-  if (opts.raw !== undefined) body = opts.raw;
-  if (body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
-  const res = await fetch(`${opts.base ?? api.url}${path}`, {
-    method,
-    headers,
-    ...(body !== undefined ? { body } : {}),
-  });
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    if (!(err instanceof SyntaxError)) throw err;
-  }
-  return { status: res.status, headers: res.headers, body: parsed, text };
-}
-const errorCode = (a: Answer) => (a.body as { error?: { code?: string } }).error?.code;
+const call = (method: string, path: string, opts: ApiRequestOptions & { base?: string } = {}) =>
+  apiRequest(opts.base ?? api.url, method, path, opts);
 const op = (method: string, path: string, opts: Parameters<typeof call>[2] = {}) =>
   call(method, path, { token: tokens.operator, ...opts });
 
@@ -117,9 +88,7 @@ async function events(path: string, max = 1000): Promise<Array<[string, string]>
 beforeAll(async () => {
   t = await startEphemeralStack();
   nc = await t.natsConnect('api-campaigns-test');
-  const store = await ApiTokenStore.open(nc);
-  for (const role of ['viewer', 'operator', 'admin'] as const)
-    tokens[role] = (await store.create(role, `test-${role}`)).token;
+  Object.assign(tokens, await roleTokens(nc));
   api = await startApiServer({
     nc,
     temporal: { client: t.client, codec: payloadCodec(t.config), taskQueue: t.config.temporal.taskQueue },

@@ -21,6 +21,7 @@ import { NatsCampaignStore } from '../../src/store/campaigns.js';
 import { ObjectRecordingStore, synthesizeWav } from '../../src/store/recordings.js';
 import { parseWav } from '../../src/telephony/sip/wav.js';
 import { launchBrowser } from '../helpers/browser.js';
+import { apiRequest, errorCode, type ApiRequestOptions } from '../helpers/api.js';
 
 let stack: Stack;
 let nats: StartedNats;
@@ -34,40 +35,7 @@ const VOICEMAIL_ID = 'call:media:r1~1:cmd-7';
 const voicemail = synthesizeWav(20_000);
 const CALL_ID = 'call:other:r2~2:call';
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: unknown;
-  bytes: Buffer;
-}
-async function call(
-  method: string,
-  path: string,
-  opts: {
-    token?: string;
-    json?: unknown;
-    raw?: string | Uint8Array;
-    contentType?: string;
-    headers?: Record<string, string>;
-  } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = { ...opts.headers };
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  let body: string | Uint8Array | undefined;
-  if (opts.json !== undefined) body = JSON.stringify(opts.json);
-  if (opts.raw !== undefined) body = opts.raw;
-  if (body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
-  const res = await fetch(`${api.url}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
-  const bytes = Buffer.from(await res.arrayBuffer());
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(bytes.toString('utf8'));
-  } catch (err) {
-    if (!(err instanceof SyntaxError)) throw err;
-  }
-  return { status: res.status, headers: res.headers, body: parsed, bytes };
-}
-const errorCode = (a: Answer) => (a.body as { error?: { code?: string } } | undefined)?.error?.code;
+const call = (method: string, path: string, opts: ApiRequestOptions = {}) => apiRequest(api.url, method, path, opts);
 const recordingPath = (id: string) => `/api/recordings/${encodeURIComponent(id)}`;
 
 function run(command: string, args: string[]): void {

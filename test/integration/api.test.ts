@@ -13,8 +13,9 @@ import { CLI_BIN, Stack, freePort, type StartedNats } from '../../src/dev/stack.
 import { connectNats } from '../../src/telephony/nats.js';
 import { createLogger } from '../../src/logging.js';
 import { startApiServer, type StartedApiServer } from '../../src/api/server.js';
-import { ApiTokenStore, type ApiRole } from '../../src/store/tokens.js';
+import type { ApiRole } from '../../src/store/tokens.js';
 import { PROJECT_ROOT } from '../../src/config/tools.js';
+import { apiRequest, errorCode, roleTokens, type ApiRequestOptions } from '../helpers/api.js';
 
 let stack: Stack;
 let nats: StartedNats;
@@ -40,35 +41,7 @@ const apiFlow = (version: number, text = 'Hello from the API') => ({
   ],
 });
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: unknown;
-  text: string;
-}
-async function call(
-  method: string,
-  path: string,
-  opts: { token?: string; auth?: string; json?: unknown; raw?: string; contentType?: string } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = {};
-  const authorization = opts.auth ?? (opts.token ? `Bearer ${opts.token}` : undefined);
-  if (authorization) headers.authorization = authorization;
-  let body: string | undefined;
-  if (opts.json !== undefined) body = JSON.stringify(opts.json);
-  if (opts.raw !== undefined) body = opts.raw;
-  if (body !== undefined) headers['content-type'] = opts.contentType ?? 'application/json';
-  const res = await fetch(`${api.url}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
-  const text = await res.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    if (!(err instanceof SyntaxError)) throw err;
-  }
-  return { status: res.status, headers: res.headers, body: parsed, text };
-}
-const errorCode = (a: Answer) => (a.body as { error?: { code?: string } }).error?.code;
+const call = (method: string, path: string, opts: ApiRequestOptions = {}) => apiRequest(api.url, method, path, opts);
 
 function cli(args: string[]) {
   return spawnSync(process.execPath, [CLI_BIN, ...args, '--nats', nats.url], {
@@ -82,9 +55,7 @@ beforeAll(async () => {
   stack = new Stack(join(dir, 'stack'));
   nats = await stack.startNats({ port: await freePort(), storeDir: join(dir, 'nats') });
   nc = await connectNats(nats.url, 'api-test');
-  const store = await ApiTokenStore.open(nc);
-  for (const role of ['viewer', 'operator', 'admin'] as const)
-    tokens[role] = (await store.create(role, `test-${role}`)).token;
+  Object.assign(tokens, await roleTokens(nc));
   // These routes need only NATS; a client that never connects stands in for Temporal.
   const client = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });
   api = await startApiServer({
