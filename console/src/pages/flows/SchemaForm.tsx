@@ -244,10 +244,14 @@ function Group({
 }) {
   const problems = problemsAt(ctx, path, true);
   const own = problems.filter((p) => p.path === pathString(path));
+  // What the user opened stays open: otherwise a validation result that clears the group's last
+  // problem (often while its field is being typed in) would close it under the cursor.
+  const [opened, setOpened] = useState(open);
   return (
     <details
       className={`group${problems.some((p) => p.severity !== 'warning') ? ' has-error' : ''}`}
-      open={open || problems.length > 0}
+      open={opened || open || problems.length > 0}
+      onToggle={(e) => setOpened(e.currentTarget.open)}
     >
       <summary>
         {pathString(path)}
