@@ -96,7 +96,13 @@ describe('simulator outbox on the real stack', () => {
   it('nats-server down for a few seconds mid-call: no event lost, every call completes', async () => {
     const campaignId = `natsdown-${Date.now()}`;
     const calls = await startCalls(campaignId, 20);
-    await new Promise((r) => setTimeout(r, 1_500));
+    // Down once every call is dialled and the simulator owes events: a fixed 1.5 s wait sometimes
+    // came before the dials on a busy machine, and then no publish met the outage.
+    for (let i = 0; i < 120; i++) {
+      const [dialled, stats] = await Promise.all([t.simulatorDials(`call:${campaignId}:`), t.simulatorStats()]);
+      if (dialled.length >= calls.length && stats.outbox.pending > 0) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
     const port = Number(new URL(t.natsUrl).port);
     await t.stack.kill('nats', 'SIGKILL');
     await new Promise((r) => setTimeout(r, 3_000));
